@@ -1,0 +1,1 @@
+"""Shared core of the Truffle <-> Ashby integration: settings, database, secrets, CLI."""

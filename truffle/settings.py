@@ -1,0 +1,82 @@
+"""Every configurable value of the service, read once from the environment."""
+
+import base64
+import binascii
+import secrets
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_BYTES = 32
+
+
+class MissingSecretKeysError(RuntimeError):
+    """Raised when a production process starts without TRUFFLE_SECRET_KEYS."""
+
+
+def generate_secret_key() -> str:
+    """A new secret key in the format TRUFFLE_SECRET_KEYS expects (url-safe base64 of 32 bytes)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(SECRET_KEY_BYTES)).decode()
+
+
+def decode_secret_key(text: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.encode())
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != SECRET_KEY_BYTES:
+        raise ValueError(
+            "each TRUFFLE_SECRET_KEYS entry must be url-safe base64 of 32 random bytes "
+            "(generate one with `python -c 'import secrets,base64;"
+            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'`)"
+        )
+    return raw
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = "sqlite:///.data/truffle.db"
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "screenings"
+    ashby_api_base_url: str = "https://api.ashbyhq.com"
+    public_base_url: str = "http://localhost:8000"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_from: str = "screening@truffle.local"
+    truffle_secret_keys: SecretStr | None = None
+
+    @field_validator("ashby_api_base_url", "public_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("truffle_secret_keys")
+    @classmethod
+    def _check_secret_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        entries = [entry.strip() for entry in value.get_secret_value().split(",")]
+        if not entries or any(not entry for entry in entries):
+            raise ValueError("TRUFFLE_SECRET_KEYS must be a comma-separated list of keys")
+        for entry in entries:
+            decode_secret_key(entry)
+        return SecretStr(",".join(entries))
+
+    def secret_keys(self) -> list[bytes]:
+        """The decoded secret keys, current first. Production processes cannot run without them."""
+        if self.truffle_secret_keys is None:
+            raise MissingSecretKeysError(
+                "TRUFFLE_SECRET_KEYS is not set: production processes need it "
+                "(`truffle-ashby dev` generates one into .data/ for local use)"
+            )
+        return [decode_secret_key(entry) for entry in self.truffle_secret_keys.get_secret_value().split(",")]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
