@@ -74,7 +74,10 @@ class Settings(BaseSettings):
                 "TRUFFLE_SECRET_KEYS is not set: production processes need it "
                 "(`truffle-ashby dev` generates one into .data/ for local use)"
             )
-        return [decode_secret_key(entry) for entry in self.truffle_secret_keys.get_secret_value().split(",")]
+        return [
+            decode_secret_key(entry)
+            for entry in self.truffle_secret_keys.get_secret_value().split(",")
+        ]
 
 
 @lru_cache(maxsize=1)

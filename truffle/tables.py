@@ -1,4 +1,7 @@
-"""Database tables. API input/output models live in `api/`, so no secret column can leak by accident."""
+"""Database tables.
+
+API input and output models live in `api/`, so no secret column can leak into a response.
+"""
 
 import uuid
 from datetime import UTC, datetime

@@ -1,0 +1,1 @@
+"""Activities: every side effect of a screening (email, Ashby, the database)."""

@@ -1,0 +1,58 @@
+"""Request dependencies: settings, a database session, and the workspace the caller acts for."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import Session
+
+from truffle.settings import Settings
+from truffle.tables import Workspace
+from truffle.workspaces import workspace_for_admin_token
+
+
+def get_settings_from_app(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    engine: sa.Engine = request.app.state.engine
+    with Session(engine) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_workspace(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Workspace:
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="Sign in: send your workspace admin token as `Authorization: Bearer <token>`.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    workspace = workspace_for_admin_token(session, credentials.credentials)
+    if workspace is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="This admin token is not valid.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return workspace
+
+
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]

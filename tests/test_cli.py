@@ -1,0 +1,134 @@
+"""`truffle-ashby workspace create` and the admin token it prints."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from truffle.settings import Settings
+
+
+def run_cli(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    env.pop("TRUFFLE_SECRET_KEYS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "truffle.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def create_workspace(settings: Settings, tmp_path: Path, name: str, plan: str) -> dict[str, str]:
+    result = run_cli(
+        "workspace", "create", "--name", name, "--plan", plan,
+        database_url=settings.database_url, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    printed: dict[str, str] = json.loads(result.stdout)
+    return printed
+
+
+def test_workspace_create_prints_the_id_and_a_token_that_signs_in(
+    settings: Settings, tmp_path: Path
+) -> None:
+    created = create_workspace(settings, tmp_path, "Acme", "paid")
+    assert set(created) == {"workspace_id", "admin_token"}
+    with TestClient(create_app(settings)) as client:
+        response = client.get(
+            "/api/workspace", headers={"Authorization": f"Bearer {created['admin_token']}"}
+        )
+    assert response.status_code == 200
+    assert response.json() == {"id": created["workspace_id"], "name": "Acme", "plan": "paid"}
+
+
+def test_each_token_sees_only_its_own_workspace(settings: Settings, tmp_path: Path) -> None:
+    acme = create_workspace(settings, tmp_path, "Acme", "paid")
+    globex = create_workspace(settings, tmp_path, "Globex", "trial")
+    with TestClient(create_app(settings)) as client:
+        for created, name, plan in ((acme, "Acme", "paid"), (globex, "Globex", "trial")):
+            response = client.get(
+                "/api/workspace", headers={"Authorization": f"Bearer {created['admin_token']}"}
+            )
+            assert response.json() == {"id": created["workspace_id"], "name": name, "plan": plan}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer tadm_not-a-real-token"},
+        {"Authorization": "Bearer something-else"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+    ],
+)
+def test_requests_without_a_valid_token_get_401(
+    settings: Settings, tmp_path: Path, headers: dict[str, str]
+) -> None:
+    create_workspace(settings, tmp_path, "Acme", "paid")
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/workspace", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "message" in response.json()
+
+
+def test_only_a_digest_of_the_admin_token_is_stored(settings: Settings, tmp_path: Path) -> None:
+    created = create_workspace(settings, tmp_path, "Acme", "paid")
+    database_file = Path(settings.database_url.removeprefix("sqlite:///"))
+    for path in database_file.parent.glob(database_file.name + "*"):
+        assert created["admin_token"].encode() not in path.read_bytes()
+
+
+def test_an_unknown_plan_is_refused(settings: Settings, tmp_path: Path) -> None:
+    result = run_cli(
+        "workspace", "create", "--name", "Acme", "--plan", "gold",
+        database_url=settings.database_url, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "invalid choice: 'gold'" in result.stderr
+
+
+def test_a_blank_name_is_refused(settings: Settings, tmp_path: Path) -> None:
+    result = run_cli(
+        "workspace", "create", "--name", "  ", "--plan", "paid",
+        database_url=settings.database_url, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == "truffle-ashby: a workspace needs a name"
+
+
+def test_an_unmigrated_database_gets_a_one_line_instruction(tmp_path: Path) -> None:
+    result = run_cli(
+        "workspace", "create", "--name", "Acme", "--plan", "paid",
+        database_url=f"sqlite:///{tmp_path / 'empty.db'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "run `truffle-ashby migrate`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_then_create_on_the_default_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TRUFFLE_SECRET_KEYS")}
+    for args in (["migrate"], ["workspace", "create", "--name", "Acme", "--plan", "trial"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "truffle.cli", *args],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / ".data" / "truffle.db").exists()
+
+
+def test_api_refuses_to_start_without_secret_keys(tmp_path: Path, settings: Settings) -> None:
+    result = run_cli("api", "--port", "1", database_url=settings.database_url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "TRUFFLE_SECRET_KEYS is not set" in result.stderr
+    assert "Traceback" not in result.stderr

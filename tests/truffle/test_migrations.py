@@ -1,0 +1,92 @@
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+import truffle.tables  # noqa: F401  (registers the tables)
+from truffle.db import (
+    SchemaOutOfDateError,
+    alembic_config,
+    create_db_engine,
+    current_revision,
+    head_revision,
+    require_schema_at_head,
+    upgrade_to_head,
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    if request.param == "sqlite":
+        return sqlite_url
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+def _differences(engine: sa.Engine) -> list[object]:
+    with engine.connect() as connection:
+        differences: list[object] = compare_metadata(
+            MigrationContext.configure(connection), SQLModel.metadata
+        )
+        return differences
+
+
+def test_migrations_build_exactly_the_tables_the_code_declares(database_url: str) -> None:
+    upgrade_to_head(database_url)
+    engine = create_db_engine(database_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        assert _differences(engine) == []
+        assert {"workspaces", "workspace_admin_tokens"} <= set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_twice_changes_nothing(database_url: str) -> None:
+    upgrade_to_head(database_url)
+    upgrade_to_head(database_url)
+    engine = create_db_engine(database_url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_every_migration_downgrades_cleanly(database_url: str) -> None:
+    upgrade_to_head(database_url)
+    engine = create_db_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config(database_url)
+            config.attributes["connection"] = connection
+            command.downgrade(config, "base")
+        assert current_revision(engine) is None
+        assert "workspaces" not in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_processes_refuse_a_database_that_is_not_migrated(sqlite_url: str) -> None:
+    engine = create_db_engine(sqlite_url)
+    try:
+        with pytest.raises(SchemaOutOfDateError, match="truffle-ashby migrate"):
+            require_schema_at_head(engine)
+    finally:
+        engine.dispose()
+
+
+def test_the_plan_is_constrained_by_the_database(database_url: str) -> None:
+    upgrade_to_head(database_url)
+    engine = create_db_engine(database_url)
+    try:
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO workspaces (id, name, plan, created_at) "
+                    "VALUES ('00000000-0000-0000-0000-000000000001', 'x', 'gold', CURRENT_TIMESTAMP)"
+                )
+            )
+    finally:
+        engine.dispose()

@@ -1,0 +1,163 @@
+"""The `truffle-ashby` command."""
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from truffle.settings import MissingSecretKeysError
+
+
+def _cmd_workspace_create(args: argparse.Namespace) -> int:
+    from truffle.db import create_db_engine, require_schema_at_head, session_scope
+    from truffle.settings import get_settings
+    from truffle.tables import Plan
+    from truffle.workspaces import create_workspace, issue_admin_token
+
+    engine = create_db_engine(get_settings().database_url)
+    try:
+        require_schema_at_head(engine)
+        with session_scope(engine) as session:
+            workspace = create_workspace(session, args.name, Plan(args.plan))
+            issued = issue_admin_token(session, workspace)
+    finally:
+        engine.dispose()
+    print(json.dumps({"workspace_id": str(issued.workspace_id), "admin_token": issued.admin_token}))
+    return 0
+
+
+def _cmd_migrate(_args: argparse.Namespace) -> int:
+    from truffle.db import upgrade_to_head
+    from truffle.settings import get_settings
+
+    upgrade_to_head(get_settings().database_url)
+    print("database schema is up to date")
+    return 0
+
+
+def _cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _cmd_worker(_args: argparse.Namespace) -> int:
+    import worker
+
+    worker.main()
+    return 0
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    import ashby_sandbox
+
+    ashby_sandbox.run(args.host, args.port)
+    return 0
+
+
+def _cmd_mail_sink(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import mail_sink
+
+    mail_sink.run(args.host, args.smtp_port, args.http_port, Path(args.mail_dir))
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    from truffle.devstack import DevStack, DevStackPorts
+
+    ports = DevStackPorts(
+        api=args.api_port,
+        sandbox=args.sandbox_port,
+        temporal=args.temporal_port,
+        temporal_ui=args.temporal_ui_port,
+        smtp=args.smtp_port,
+        mail_ui=args.mail_ui_port,
+    )
+    return DevStack(ports=ports, host=args.host).run()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="truffle-ashby", description="Truffle <-> Ashby integration"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser(
+        "dev", help="run the whole stack locally (Temporal, worker, API, SMTP sink, Ashby sandbox)"
+    )
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--api-port", type=int, default=8000)
+    dev.add_argument("--sandbox-port", type=int, default=8100)
+    dev.add_argument("--temporal-port", type=int, default=7233)
+    dev.add_argument("--temporal-ui-port", type=int, default=8233)
+    dev.add_argument("--smtp-port", type=int, default=1025)
+    dev.add_argument("--mail-ui-port", type=int, default=8025)
+    dev.set_defaults(handler=_cmd_dev)
+
+    api = commands.add_parser("api", help="run the HTTP API (production process)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--log-level", default="info")
+    api.set_defaults(handler=_cmd_api)
+
+    commands.add_parser("worker", help="run the Temporal worker (production process)").set_defaults(
+        handler=_cmd_worker
+    )
+    commands.add_parser(
+        "migrate", help="upgrade the database schema to the newest migration"
+    ).set_defaults(handler=_cmd_migrate)
+
+    sandbox = commands.add_parser(
+        "sandbox", help="run the Ashby sandbox (a local stand-in for Ashby)"
+    )
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8100)
+    sandbox.set_defaults(handler=_cmd_sandbox)
+
+    sink = commands.add_parser("mail-sink", help="run the local SMTP sink that keeps every message")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--smtp-port", type=int, default=1025)
+    sink.add_argument("--http-port", type=int, default=8025)
+    sink.add_argument("--mail-dir", default=".data/mail")
+    sink.set_defaults(handler=_cmd_mail_sink)
+
+    workspace = commands.add_parser("workspace", help="manage workspaces")
+    workspace_commands = workspace.add_subparsers(dest="workspace_command", required=True)
+    create = workspace_commands.add_parser(
+        "create", help="create a workspace and print its admin token (shown once)"
+    )
+    create.add_argument("--name", required=True)
+    create.add_argument("--plan", required=True, choices=["paid", "trial"])
+    create.set_defaults(handler=_cmd_workspace_create)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pydantic import ValidationError
+
+    from truffle.db import SchemaOutOfDateError
+
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except (MissingSecretKeysError, SchemaOutOfDateError, ValueError) as error:
+        message = str(error)
+        if isinstance(error, ValidationError):
+            message = "; ".join(
+                f"{'.'.join(str(p) for p in item['loc']).upper()}: {item['msg']}"
+                for item in error.errors()
+            )
+        print(f"truffle-ashby: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

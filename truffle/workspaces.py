@@ -1,0 +1,57 @@
+"""Workspaces and the admin tokens that act for them."""
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from truffle.tables import Plan, Workspace, WorkspaceAdminToken
+
+ADMIN_TOKEN_PREFIX = "tadm_"  # noqa: S105  (a public prefix, not a secret)
+
+
+@dataclass(frozen=True)
+class IssuedAdminToken:
+    workspace_id: uuid.UUID
+    admin_token: str
+
+
+def admin_token_digest(token: str) -> str:
+    # The token carries 256 random bits, so a plain SHA-256 is enough: there is nothing to
+    # brute-force, and a lookup by digest does not leak timing about the secret.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_workspace(session: Session, name: str, plan: Plan) -> Workspace:
+    name = name.strip()
+    if not name:
+        raise ValueError("a workspace needs a name")
+    if len(name) > 200:
+        raise ValueError("a workspace name is at most 200 characters")
+    workspace = Workspace(name=name, plan=plan)
+    session.add(workspace)
+    session.flush()
+    return workspace
+
+
+def issue_admin_token(session: Session, workspace: Workspace) -> IssuedAdminToken:
+    token = ADMIN_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        WorkspaceAdminToken(workspace_id=workspace.id, token_digest=admin_token_digest(token))
+    )
+    session.flush()
+    return IssuedAdminToken(workspace_id=workspace.id, admin_token=token)
+
+
+def workspace_for_admin_token(session: Session, token: str) -> Workspace | None:
+    if not token.startswith(ADMIN_TOKEN_PREFIX):
+        return None
+    row = session.exec(
+        select(Workspace)
+        .join(WorkspaceAdminToken, WorkspaceAdminToken.workspace_id == Workspace.id)  # type: ignore[arg-type]
+        .where(WorkspaceAdminToken.token_digest == admin_token_digest(token))
+        .where(WorkspaceAdminToken.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+    return row

@@ -1,0 +1,1 @@
+"""Deterministic workflow code: what happens to a screening, and when."""
