@@ -3,30 +3,42 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
-from api import health, workspace
+from api import health, integrations, partner, positions, workspace
 from api.errors import BodySizeLimit, install_error_handlers
+from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
+from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, ashby_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
     settings = settings or get_settings()
-    settings.secret_keys()
+    keyring = KeyRing(settings.secret_keys())
     engine = create_db_engine(settings.database_url)
     require_schema_at_head(engine)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        http = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS, transport=ashby_transport)
+        app.state.ashby_client = AshbyClient(settings.ashby_api_base_url, http)
         yield
+        await http.aclose()
         engine.dispose()
 
     app = FastAPI(title="Truffle <-> Ashby integration", lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.keyring = keyring
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.include_router(health.router)
     app.include_router(workspace.router)
+    app.include_router(integrations.router)
+    app.include_router(positions.router)
+    app.include_router(partner.router)
     return app

@@ -8,6 +8,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from truffle.ashby import AshbyClient
+from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Workspace
 from truffle.workspaces import workspace_for_admin_token
@@ -18,8 +20,25 @@ def get_settings_from_app(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def get_engine(request: Request) -> sa.Engine:
     engine: sa.Engine = request.app.state.engine
+    return engine
+
+
+def get_keyring(request: Request) -> KeyRing:
+    keyring: KeyRing = request.app.state.keyring
+    return keyring
+
+
+def get_ashby_client(request: Request) -> AshbyClient:
+    client: AshbyClient = request.app.state.ashby_client
+    return client
+
+
+EngineDep = Annotated[sa.Engine, Depends(get_engine)]
+
+
+def get_session(engine: EngineDep) -> Iterator[Session]:
     with Session(engine) as session:
         try:
             yield session
@@ -31,21 +50,26 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
 SessionDep = Annotated[Session, Depends(get_session)]
+KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
+AshbyClientDep = Annotated[AshbyClient, Depends(get_ashby_client)]
 
 _bearer = HTTPBearer(auto_error=False)
 
 
 def get_workspace(
-    session: SessionDep,
+    engine: EngineDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Workspace:
+    """The admin token's workspace, read in a short session of its own so that no transaction
+    stays open while a route waits on Ashby."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="Sign in: send your workspace admin token as `Authorization: Bearer <token>`.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    workspace = workspace_for_admin_token(session, credentials.credentials)
+    with Session(engine) as session:
+        workspace = workspace_for_admin_token(session, credentials.credentials)
     if workspace is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -1,4 +1,8 @@
-"""Every error leaves the API as JSON `{"message": ...}` with the right status."""
+"""Every error leaves as JSON with the right status: `{"message": ...}` for Truffle's own API,
+Ashby's error envelope for the partner endpoints Ashby calls."""
+
+import uuid
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,16 +23,60 @@ def _describe_validation_error(error: RequestValidationError) -> str:
     return "Invalid request: " + "; ".join(problems)
 
 
+PARTNER_PATH_PREFIX = "/ashby/"
+_PARTNER_ERROR_CODES = {
+    400: "invalid_input",
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+def ashby_error(
+    status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """Ashby's error envelope, as Ashby's own API answers it."""
+    body = {
+        "success": False,
+        "errors": [code],
+        "errorInfo": {"code": code, "message": message, "requestId": uuid.uuid4().hex},
+    }
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def _is_partner_path(path: str) -> bool:
+    return path.startswith(PARTNER_PATH_PREFIX)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from api.partner import PartnerAuthError
+
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if _is_partner_path(request.url.path):
+            code = _PARTNER_ERROR_CODES.get(exc.status_code, "error")
+            return ashby_error(exc.status_code, code, str(exc.detail), exc.headers)
         return JSONResponse(
             {"message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"message": _describe_validation_error(exc)}, status_code=422)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message = _describe_validation_error(exc)
+        if _is_partner_path(request.url.path):
+            return ashby_error(400, "invalid_input", message)
+        return JSONResponse({"message": message}, status_code=422)
+
+    @app.exception_handler(PartnerAuthError)
+    async def _partner_auth_error(_request: Request, _exc: PartnerAuthError) -> JSONResponse:
+        return ashby_error(
+            401,
+            "unauthenticated",
+            "Send the Truffle key as the HTTP Basic username. This key is missing, malformed, "
+            "unknown or revoked.",
+            headers={"WWW-Authenticate": 'Basic realm="Truffle"'},
+        )
 
 
 class BodySizeLimit:
@@ -44,7 +92,7 @@ class BodySizeLimit:
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
 
         received = 0
@@ -72,17 +120,19 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLargeError:
             if not response_started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
         except Exception:
             if too_large and not response_started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             raise
 
-    async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(
-            {"message": f"The request body is larger than {self.max_bytes // 1024} KiB."},
-            status_code=413,
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        message = f"The request body is larger than {self.max_bytes // 1024} KiB."
+        response = (
+            ashby_error(413, "payload_too_large", message)
+            if _is_partner_path(scope.get("path", ""))
+            else JSONResponse({"message": message}, status_code=413)
         )
         await send(
             {

@@ -1,0 +1,183 @@
+"""The Ashby card and the handshake: connect, reconnect, disconnect."""
+
+from datetime import datetime
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Response, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from sqlmodel import Session
+
+from api.deps import AshbyClientDep, EngineDep, KeyRingDep, SessionDep, SettingsDep, WorkspaceDep
+from truffle import connections
+from truffle.ashby import AshbyClient, AshbyOutcome
+from truffle.connections import (
+    AlreadyConnectedError,
+    HandshakeError,
+    NotConnectedError,
+    PaidPlanRequiredError,
+)
+from truffle.secrets import KeyRing
+from truffle.tables import Workspace
+
+router = APIRouter(prefix="/api/integrations/ashby", tags=["integrations"])
+
+REJECTED_KEY_MESSAGE = (
+    "Ashby rejected this API key. In Ashby, go to Admin → Integrations → API Keys, create a "
+    "new key for Truffle, and paste it here."
+)
+
+
+class ConnectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ashby_api_key: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
+    ]
+
+
+class CardOut(BaseModel):
+    status: str
+    label: str
+    message: str
+    last_activity_at: datetime | None
+    partner_base_url: str
+
+
+class HandshakeOut(BaseModel):
+    truffle_key: str
+    card: CardOut
+
+
+def _card(session: Session, workspace: Workspace, public_base_url: str) -> CardOut:
+    card = connections.build_card(session, workspace, public_base_url)
+    return CardOut(
+        status=card.status,
+        label=card.label,
+        message=card.message,
+        last_activity_at=card.last_activity_at,
+        partner_base_url=card.partner_base_url,
+    )
+
+
+def _handshake_http_error(error: HandshakeError) -> HTTPException:
+    if isinstance(error, PaidPlanRequiredError):
+        return HTTPException(status.HTTP_402_PAYMENT_REQUIRED, detail=str(error))
+    if isinstance(error, AlreadyConnectedError | NotConnectedError):
+        return HTTPException(status.HTTP_409_CONFLICT, detail=str(error))
+    return HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(error))
+
+
+async def _validate_with_ashby(client: AshbyClient, ashby_api_key: str) -> None:
+    """Raises what to tell the admin unless Ashby confirms the key is a valid key."""
+    reply = await client.api_key_info(ashby_api_key)
+    if reply.outcome in (AshbyOutcome.ok, AshbyOutcome.missing_permission):
+        return
+    if reply.outcome == AshbyOutcome.key_rejected:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=REJECTED_KEY_MESSAGE)
+    if reply.outcome == AshbyOutcome.rate_limited:
+        wait = int(reply.retry_after_seconds or 30)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"Ashby is busy right now. Nothing was saved; try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    if reply.outcome == AshbyOutcome.unreachable:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="Ashby could not be reached to check the key. Nothing was saved; "
+            "try again in a few minutes.",
+        )
+    detail = f"HTTP {reply.http_status}" if reply.error_code is None else reply.error_code
+    raise HTTPException(
+        status.HTTP_502_BAD_GATEWAY,
+        detail=f"Ashby answered with an error ({detail}) while checking the key. Nothing was "
+        "saved; try again in a few minutes.",
+    )
+
+
+def _check_allowed(engine: sa.Engine, workspace: Workspace, *, reconnect: bool) -> None:
+    with Session(engine) as session:
+        connections.check_handshake_allowed(session, workspace, reconnect=reconnect)
+
+
+def _fresh_card(engine: sa.Engine, workspace: Workspace, public_base_url: str) -> CardOut:
+    with Session(engine) as session:
+        return _card(session, workspace, public_base_url)
+
+
+async def _handshake(
+    body: ConnectIn,
+    workspace: Workspace,
+    engine: sa.Engine,
+    keyring: KeyRing,
+    client: AshbyClient,
+    public_base_url: str,
+    response: Response,
+    *,
+    reconnect: bool,
+) -> HandshakeOut:
+    try:
+        # Checked before asking Ashby so a trial or a double connect costs Ashby nothing;
+        # `establish` checks again inside its transaction.
+        await run_in_threadpool(_check_allowed, engine, workspace, reconnect=reconnect)
+        await _validate_with_ashby(client, body.ashby_api_key)
+        truffle_key = await run_in_threadpool(
+            connections.establish,
+            engine,
+            keyring,
+            workspace,
+            body.ashby_api_key,
+            reconnect=reconnect,
+        )
+    except HandshakeError as error:
+        raise _handshake_http_error(error) from None
+    response.headers["Cache-Control"] = "no-store"
+    card = await run_in_threadpool(_fresh_card, engine, workspace, public_base_url)
+    return HandshakeOut(truffle_key=truffle_key, card=card)
+
+
+@router.get("")
+def read_card(workspace: WorkspaceDep, session: SessionDep, settings: SettingsDep) -> CardOut:
+    return _card(session, workspace, settings.public_base_url)
+
+
+@router.post("/connect")
+async def connect(
+    body: ConnectIn,
+    workspace: WorkspaceDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    client: AshbyClientDep,
+    settings: SettingsDep,
+    response: Response,
+) -> HandshakeOut:
+    return await _handshake(
+        body, workspace, engine, keyring, client, settings.public_base_url, response,
+        reconnect=False,
+    )  # fmt: skip
+
+
+@router.post("/reconnect")
+async def reconnect(
+    body: ConnectIn,
+    workspace: WorkspaceDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    client: AshbyClientDep,
+    settings: SettingsDep,
+    response: Response,
+) -> HandshakeOut:
+    return await _handshake(
+        body, workspace, engine, keyring, client, settings.public_base_url, response,
+        reconnect=True,
+    )  # fmt: skip
+
+
+@router.post("/disconnect")
+def disconnect(
+    workspace: WorkspaceDep, engine: EngineDep, session: SessionDep, settings: SettingsDep
+) -> CardOut:
+    connections.disconnect(engine, workspace)
+    return _card(session, workspace, settings.public_base_url)

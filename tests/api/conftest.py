@@ -1,0 +1,43 @@
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from truffle.db import session_scope
+from truffle.settings import Settings
+from truffle.tables import Plan
+from truffle.workspaces import create_workspace, issue_admin_token
+
+
+@dataclass(frozen=True)
+class TestWorkspace:
+    id: uuid.UUID
+    admin_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+
+MakeWorkspace = Callable[..., TestWorkspace]
+
+
+@pytest.fixture
+def make_workspace(engine: sa.Engine) -> MakeWorkspace:
+    def make(name: str = "Acme", plan: Plan = Plan.paid) -> TestWorkspace:
+        with session_scope(engine) as session:
+            workspace = create_workspace(session, name, plan)
+            issued = issue_admin_token(session, workspace)
+        return TestWorkspace(id=issued.workspace_id, admin_token=issued.admin_token)
+
+    return make
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

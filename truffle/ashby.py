@@ -1,0 +1,125 @@
+"""Ashby's API as we call it (`apiKey.info`, `assessment.update`), each reply sorted by outcome.
+
+Ashby answers most failures with HTTP 200 and `success: false`, so the body decides, not only
+the status code (see shared/ashby/CONTRACT.md).
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+USER_AGENT = "Truffle-Ashby-Integration/0.1"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+class AshbyOutcome(StrEnum):
+    ok = "ok"
+    key_rejected = "key_rejected"  # 401 or 403: the Ashby key is missing, wrong or deactivated
+    missing_permission = "missing_permission"  # 403 missing_endpoint_permission: key valid
+    rate_limited = "rate_limited"  # 429
+    server_error = "server_error"  # 5xx or an unreadable reply
+    unreachable = "unreachable"  # timeout or connection failure
+    rejected = "rejected"  # success: false, the request itself was refused
+
+
+@dataclass(frozen=True)
+class AshbyReply:
+    outcome: AshbyOutcome
+    http_status: int | None
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    retry_after_seconds: float | None = None
+    partner_wide_throttle: bool = False
+    results: Any = None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def classify(response: httpx.Response) -> AshbyReply:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error_info = body.get("errorInfo") if isinstance(body, dict) else None
+    error_info = error_info if isinstance(error_info, dict) else {}
+    code = error_info.get("code") if isinstance(error_info.get("code"), str) else None
+    message = error_info.get("message") if isinstance(error_info.get("message"), str) else None
+    request_id = (
+        error_info.get("requestId") if isinstance(error_info.get("requestId"), str) else None
+    )
+    status = response.status_code
+
+    def reply(outcome: AshbyOutcome, **extra: Any) -> AshbyReply:
+        return AshbyReply(
+            outcome=outcome,
+            http_status=status,
+            error_code=code,
+            error_message=message,
+            request_id=request_id,
+            **extra,
+        )
+
+    if status == 429:
+        return reply(
+            AshbyOutcome.rate_limited,
+            retry_after_seconds=_retry_after(response.headers.get("Retry-After")),
+            partner_wide_throttle=response.headers.get("X-RateLimit-Scope")
+            == "integration-partner",
+        )
+    if status == 403 and code == "missing_endpoint_permission":
+        return reply(AshbyOutcome.missing_permission)
+    if status in (401, 403):
+        return reply(AshbyOutcome.key_rejected)
+    if status >= 500 or not isinstance(body, dict):
+        return reply(AshbyOutcome.server_error)
+    if status != 200 or body.get("success") is not True:
+        return reply(AshbyOutcome.rejected)
+    return reply(AshbyOutcome.ok, results=body.get("results"))
+
+
+class AshbyClient:
+    def __init__(self, base_url: str, http: httpx.AsyncClient | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = http or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(self, endpoint: str, api_key: str, body: dict[str, Any]) -> AshbyReply:
+        try:
+            response = await self._http.post(
+                f"{self.base_url}/{endpoint}",
+                json=body,
+                auth=(api_key, ""),
+                headers={
+                    "Accept": "application/json; version=1",
+                    "User-Agent": USER_AGENT,
+                },
+            )
+        except httpx.TimeoutException:
+            return AshbyReply(outcome=AshbyOutcome.unreachable, http_status=None,
+                              error_message="Ashby did not answer in time")  # fmt: skip
+        except httpx.TransportError:
+            return AshbyReply(outcome=AshbyOutcome.unreachable, http_status=None,
+                              error_message="Ashby could not be reached")  # fmt: skip
+        return classify(response)
+
+    async def api_key_info(self, api_key: str) -> AshbyReply:
+        return await self.call("apiKey.info", api_key, {})

@@ -1,0 +1,242 @@
+"""The Ashby connection's lifecycle: connect, reconnect, go live, disconnect, and its card."""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select, update
+
+from truffle.secrets import KeyRing, parse_truffle_key
+from truffle.tables import (
+    AshbyConnection,
+    ConnectionState,
+    Plan,
+    TruffleKey,
+    Workspace,
+    utcnow,
+)
+
+_ROTATION_ATTEMPTS = 5
+T = TypeVar("T")
+
+
+class HandshakeError(Exception):
+    """A connect, reconnect or disconnect that cannot happen in the connection's current state."""
+
+
+class AlreadyConnectedError(HandshakeError):
+    def __init__(self) -> None:
+        super().__init__(
+            "Ashby is already connected. Use Reconnect to generate a new Truffle key, "
+            "or Disconnect first."
+        )
+
+
+class NotConnectedError(HandshakeError):
+    def __init__(self) -> None:
+        super().__init__("Ashby is not connected yet. Use Connect instead.")
+
+
+class PaidPlanRequiredError(HandshakeError):
+    def __init__(self) -> None:
+        super().__init__("Available on paid plans")
+
+
+class CardStatus(StrEnum):
+    locked = "locked"
+    not_connected = "not_connected"
+    connected = "connected"
+    degraded = "degraded"
+    action_needed = "action_needed"
+
+
+CARD_LABELS = {
+    CardStatus.locked: "Available on paid plans",
+    CardStatus.not_connected: "Not connected",
+    CardStatus.connected: "Connected",
+    CardStatus.degraded: "Degraded",
+    CardStatus.action_needed: "Action needed",
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    status: CardStatus
+    label: str
+    message: str
+    last_activity_at: datetime | None
+    partner_base_url: str
+
+
+def _run_with_retries(engine: sa.Engine, work: Callable[[Session], T]) -> T:
+    """Runs `work` in its own transaction, again if a concurrent writer won the race."""
+    for attempt in range(_ROTATION_ATTEMPTS):
+        with Session(engine) as session:
+            try:
+                result = work(session)
+                session.commit()
+                return result
+            except (sa.exc.IntegrityError, sa.exc.OperationalError):
+                session.rollback()
+                if attempt == _ROTATION_ATTEMPTS - 1:
+                    raise
+    raise AssertionError("unreachable")
+
+
+def _connection_for_update(session: Session, workspace_id: uuid.UUID) -> AshbyConnection | None:
+    return session.exec(
+        select(AshbyConnection)
+        .where(AshbyConnection.workspace_id == workspace_id)
+        .with_for_update()
+    ).first()
+
+
+def _revoke_live_keys(session: Session, workspace_id: uuid.UUID) -> None:
+    session.exec(
+        update(TruffleKey)
+        .where(col(TruffleKey.workspace_id) == workspace_id)
+        .where(col(TruffleKey.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def check_handshake_allowed(session: Session, workspace: Workspace, *, reconnect: bool) -> None:
+    """Raises the reason a connect or reconnect cannot start, before Ashby is asked anything."""
+    if workspace.plan != Plan.paid:
+        raise PaidPlanRequiredError
+    connection = session.exec(
+        select(AshbyConnection).where(AshbyConnection.workspace_id == workspace.id)
+    ).first()
+    connected = connection is not None and connection.state != ConnectionState.disconnected
+    if reconnect and not connected:
+        raise NotConnectedError
+    if not reconnect and connected:
+        raise AlreadyConnectedError
+
+
+def establish(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    workspace: Workspace,
+    ashby_api_key: str,
+    *,
+    reconnect: bool,
+) -> str:
+    """Stores the (validated) Ashby key and mints the one live Truffle key; returns it in full.
+
+    The previous Truffle key is revoked in the same transaction, so once this returns it fails.
+    """
+
+    def work(session: Session) -> str:
+        connection = _connection_for_update(session, workspace.id)
+        check_handshake_allowed(session, workspace, reconnect=reconnect)
+        _revoke_live_keys(session, workspace.id)
+        session.flush()
+        minted = keyring.mint_truffle_key()
+        session.add(
+            TruffleKey(workspace_id=workspace.id, key_id=minted.key_id, digest=minted.digest)
+        )
+        now = utcnow()
+        if connection is None:
+            connection = AshbyConnection(
+                workspace_id=workspace.id, state=ConnectionState.pending, connected_at=now
+            )
+        connection.state = ConnectionState.pending
+        connection.encrypted_ashby_key = keyring.encrypt_ashby_key(ashby_api_key, workspace.id)
+        connection.connected_at = now
+        connection.live_at = None
+        session.add(connection)
+        session.flush()
+        return minted.full_key
+
+    return _run_with_retries(engine, work)
+
+
+def disconnect(engine: sa.Engine, workspace: Workspace) -> None:
+    """Revokes the Truffle key at once and forgets the Ashby key."""
+
+    def work(session: Session) -> None:
+        connection = _connection_for_update(session, workspace.id)
+        _revoke_live_keys(session, workspace.id)
+        if connection is not None:
+            connection.state = ConnectionState.disconnected
+            connection.encrypted_ashby_key = None
+            connection.live_at = None
+            session.add(connection)
+
+    _run_with_retries(engine, work)
+
+
+def authenticate_partner(session: Session, keyring: KeyRing, presented: str) -> Workspace | None:
+    """The workspace a Truffle key belongs to, or None. Never cached: every call checks the row.
+
+    The first authenticated call after a (re)connect takes the connection live.
+    """
+    parsed = parse_truffle_key(presented)
+    if parsed is None:
+        return None
+    key = session.exec(
+        select(TruffleKey)
+        .where(TruffleKey.key_id == parsed.key_id)
+        .where(col(TruffleKey.revoked_at).is_(None))
+    ).first()
+    if key is None or not keyring.truffle_key_matches(parsed, key.digest):
+        return None
+    now = utcnow()
+    still_live_key = (
+        select(TruffleKey.id)
+        .where(TruffleKey.id == key.id)
+        .where(col(TruffleKey.revoked_at).is_(None))
+        .exists()
+    )
+    # One conditional statement, so a call made with a key that a concurrent reconnect just
+    # revoked cannot take the new key's connection live.
+    session.exec(
+        update(AshbyConnection)
+        .where(col(AshbyConnection.workspace_id) == key.workspace_id)
+        .where(col(AshbyConnection.state) == ConnectionState.pending)
+        .where(still_live_key)
+        .values(state=ConnectionState.live, live_at=now)
+    )
+    session.exec(
+        update(AshbyConnection)
+        .where(col(AshbyConnection.workspace_id) == key.workspace_id)
+        .values(last_partner_call_at=now)
+    )
+    return session.get(Workspace, key.workspace_id)
+
+
+def build_card(session: Session, workspace: Workspace, public_base_url: str) -> Card:
+    partner_base_url = f"{public_base_url}/ashby"
+    connection = session.exec(
+        select(AshbyConnection).where(AshbyConnection.workspace_id == workspace.id)
+    ).first()
+    last_activity = connection.last_partner_call_at if connection else None
+
+    def card(status: CardStatus, message: str) -> Card:
+        return Card(
+            status=status,
+            label=CARD_LABELS[status],
+            message=message,
+            last_activity_at=last_activity,
+            partner_base_url=partner_base_url,
+        )
+
+    if workspace.plan != Plan.paid:
+        return card(
+            CardStatus.locked, "The Ashby integration is available on any paid Truffle plan."
+        )
+    if connection is None or connection.state == ConnectionState.disconnected:
+        return card(
+            CardStatus.not_connected,
+            "Connect Ashby to send Truffle screenings from Ashby and see the results there.",
+        )
+    if connection.state == ConnectionState.pending:
+        return card(
+            CardStatus.action_needed, "Paste your Truffle key into Ashby to finish connecting"
+        )
+    return card(CardStatus.connected, "The integration is healthy.")

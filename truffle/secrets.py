@@ -1,0 +1,132 @@
+"""Truffle keys (what Ashby calls us with) and encryption of the Ashby key at rest.
+
+A Truffle key reads `trk_<key id>_<secret>_<checksum>`:
+- the key id (64 random bits, hex) finds the key's row without touching the secret;
+- the secret carries 256 random bits from `secrets`;
+- the checksum (CRC-32 of everything before it) rejects a mistyped key without a query.
+Only HMAC-SHA256(pepper, key) is stored, the pepper derived from TRUFFLE_SECRET_KEYS.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+import zlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+TRUFFLE_KEY_PREFIX = "trk"
+_KEY_ID_HEX_LENGTH = 16
+_SECRET_BYTES = 32
+_SECRET_LENGTH = 52  # base32 of 32 bytes, unpadded
+_CHECKSUM_LENGTH = 8
+_CIPHERTEXT_VERSION = "v1"
+
+
+class DecryptionError(Exception):
+    """The ciphertext was not made by any current key for this workspace."""
+
+
+def _derive(secret_key: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret_key)
+
+
+@dataclass(frozen=True)
+class ParsedTruffleKey:
+    key_id: str
+    full_key: str
+
+
+@dataclass(frozen=True)
+class MintedTruffleKey:
+    key_id: str
+    full_key: str
+    digest: str
+
+
+def _checksum(body: str) -> str:
+    return f"{zlib.crc32(body.encode()):08x}"
+
+
+def parse_truffle_key(candidate: str) -> ParsedTruffleKey | None:
+    """The key's id if `candidate` is well formed and its checksum matches; None otherwise."""
+    parts = candidate.split("_")
+    if len(parts) != 4 or parts[0] != TRUFFLE_KEY_PREFIX:
+        return None
+    _, key_id, secret, checksum = parts
+    if len(key_id) != _KEY_ID_HEX_LENGTH or any(c not in "0123456789abcdef" for c in key_id):
+        return None
+    if len(secret) != _SECRET_LENGTH or len(checksum) != _CHECKSUM_LENGTH:
+        return None
+    body = candidate[: -(_CHECKSUM_LENGTH + 1)]
+    if not hmac.compare_digest(_checksum(body), checksum):
+        return None
+    return ParsedTruffleKey(key_id=key_id, full_key=candidate)
+
+
+class KeyRing:
+    """Everything derived from TRUFFLE_SECRET_KEYS; the first key is current."""
+
+    def __init__(self, secret_keys: list[bytes]) -> None:
+        if not secret_keys:
+            raise ValueError("at least one secret key is needed")
+        self._peppers = [_derive(key, b"truffle-key-pepper") for key in secret_keys]
+        self._encryption_keys = [_derive(key, b"ashby-key-encryption") for key in secret_keys]
+
+    # Truffle keys
+
+    def _digest(self, pepper: bytes, full_key: str) -> str:
+        return hmac.new(pepper, full_key.encode(), hashlib.sha256).hexdigest()
+
+    def mint_truffle_key(self) -> MintedTruffleKey:
+        key_id = secrets.token_hex(_KEY_ID_HEX_LENGTH // 2)
+        secret = base64.b32encode(secrets.token_bytes(_SECRET_BYTES)).decode().rstrip("=").lower()
+        body = f"{TRUFFLE_KEY_PREFIX}_{key_id}_{secret}"
+        full_key = f"{body}_{_checksum(body)}"
+        return MintedTruffleKey(
+            key_id=key_id, full_key=full_key, digest=self._digest(self._peppers[0], full_key)
+        )
+
+    def truffle_key_matches(self, parsed: ParsedTruffleKey, stored_digest: str) -> bool:
+        # Every pepper is tried (no early exit) so the time taken does not say which one matched.
+        matched = False
+        for pepper in self._peppers:
+            matched |= hmac.compare_digest(self._digest(pepper, parsed.full_key), stored_digest)
+        return matched
+
+    # The Ashby key at rest
+
+    @staticmethod
+    def _fingerprint(encryption_key: bytes) -> str:
+        return hashlib.sha256(b"fingerprint" + encryption_key).hexdigest()[:12]
+
+    def encrypt_ashby_key(self, ashby_key: str, workspace_id: uuid.UUID) -> str:
+        key = self._encryption_keys[0]
+        nonce = secrets.token_bytes(12)
+        ciphertext = AESGCM(key).encrypt(nonce, ashby_key.encode(), workspace_id.bytes)
+        packed = base64.urlsafe_b64encode(nonce + ciphertext).decode()
+        return f"{_CIPHERTEXT_VERSION}:{self._fingerprint(key)}:{packed}"
+
+    def decrypt_ashby_key(self, stored: str, workspace_id: uuid.UUID) -> str:
+        try:
+            version, fingerprint, packed = stored.split(":")
+            raw = base64.urlsafe_b64decode(packed.encode())
+        except ValueError:
+            raise DecryptionError("the stored Ashby key is not in a known format") from None
+        if version != _CIPHERTEXT_VERSION:
+            raise DecryptionError("the stored Ashby key is not in a known format")
+        for key in self._encryption_keys:
+            if self._fingerprint(key) != fingerprint:
+                continue
+            try:
+                return AESGCM(key).decrypt(raw[:12], raw[12:], workspace_id.bytes).decode()
+            except InvalidTag:
+                break
+        raise DecryptionError(
+            "the stored Ashby key cannot be decrypted with TRUFFLE_SECRET_KEYS for this workspace"
+        )
