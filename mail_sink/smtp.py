@@ -17,8 +17,9 @@ class MailSinkHandler:
         self.store = store
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content: bytes = envelope.original_content
-        recipients: list[str] = envelope.rcpt_tos
+        content = envelope.original_content
+        assert content is not None, "aiosmtpd sets the content before it calls handle_DATA"
+        recipients = envelope.rcpt_tos
         try:
             # fsync blocks for milliseconds; keep other sessions and the web page responsive.
             message_id = await asyncio.to_thread(self.store.save, content, recipients)

@@ -36,6 +36,8 @@ class MailStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # Stored files are never rewritten, so each is parsed once however often the list is read.
+        self._parsed: dict[str, StoredMessage] = {}
 
     def save(self, content: bytes, recipients: Sequence[str]) -> str:
         """Store `content` as received and return the new message id once it is on disk."""
@@ -72,21 +74,36 @@ class MailStore:
 
     def get(self, message_id: str) -> StoredMessage | None:
         path = self.path_of(message_id)
-        return None if path is None else _read(message_id, path)
+        return None if path is None else self._parsed_message(message_id, path)
 
     def messages(self) -> list[StoredMessage]:
         """Every stored message, newest first."""
         if not self.directory.is_dir():
             return []
         ids = sorted(
-            (path.stem for path in self.directory.glob("*.eml") if _MESSAGE_ID.fullmatch(path.stem)),
+            (
+                path.stem
+                for path in self.directory.glob("*.eml")
+                if _MESSAGE_ID.fullmatch(path.stem)
+            ),
             reverse=True,
         )
-        return [_read(message_id, self.directory / f"{message_id}.eml") for message_id in ids]
+        return [
+            self._parsed_message(message_id, self.directory / f"{message_id}.eml")
+            for message_id in ids
+        ]
+
+    def _parsed_message(self, message_id: str, path: Path) -> StoredMessage:
+        message = self._parsed.get(message_id)
+        if message is None:
+            message = self._parsed[message_id] = _read(message_id, path)
+        return message
 
 
 def _read(message_id: str, path: Path) -> StoredMessage:
-    message = email.message_from_bytes(path.read_bytes(), _class=EmailMessage, policy=email.policy.default)
+    message = email.message_from_bytes(
+        path.read_bytes(), _class=EmailMessage, policy=email.policy.default
+    )
     received_at = datetime.strptime(message_id[:_TIMESTAMP_LENGTH], _TIMESTAMP_FORMAT)
     recipients = str(message.get(ENVELOPE_RECIPIENTS_HEADER, ""))
     text_part = message.get_body(preferencelist=("plain",))
@@ -104,10 +121,12 @@ def _read(message_id: str, path: Path) -> StoredMessage:
 
 
 def _decoded_text(part: MIMEPart) -> str:
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes), "get_body() only returns text parts, never multiparts"
     try:
-        content: str = part.get_content()
+        text = payload.decode(part.get_content_charset("utf-8"), errors="replace")
     except LookupError:
         # An unknown charset must not hide the message; show its bytes as best we can.
-        payload: bytes = part.get_payload(decode=True)
-        return payload.decode("utf-8", errors="replace")
-    return content
+        text = payload.decode("utf-8", errors="replace")
+    # SMTP carries CRLF line ends; readers of the decoded body expect Python's "\n".
+    return text.replace("\r\n", "\n")

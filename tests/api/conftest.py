@@ -14,7 +14,7 @@ from truffle.workspaces import create_workspace, issue_admin_token
 
 
 @dataclass(frozen=True)
-class TestWorkspace:
+class SeededWorkspace:
     id: uuid.UUID
     admin_token: str
 
@@ -23,16 +23,16 @@ class TestWorkspace:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
 
-MakeWorkspace = Callable[..., TestWorkspace]
+MakeWorkspace = Callable[..., SeededWorkspace]
 
 
 @pytest.fixture
 def make_workspace(engine: sa.Engine) -> MakeWorkspace:
-    def make(name: str = "Acme", plan: Plan = Plan.paid) -> TestWorkspace:
+    def make(name: str = "Acme", plan: Plan = Plan.paid) -> SeededWorkspace:
         with session_scope(engine) as session:
             workspace = create_workspace(session, name, plan)
             issued = issue_admin_token(session, workspace)
-        return TestWorkspace(id=issued.workspace_id, admin_token=issued.admin_token)
+        return SeededWorkspace(id=issued.workspace_id, admin_token=issued.admin_token)
 
     return make
 

@@ -80,8 +80,12 @@ def test_bad_position_input_gets_422_and_stores_nothing(
         {**BACKEND_ENGINEER, "questions": []},
         {**BACKEND_ENGINEER, "questions": "not a list"},
         {**BACKEND_ENGINEER, "questions": [{"prompt": "x", "criteria": [{"label": "y"}]}]},
-        {**BACKEND_ENGINEER, "questions": [{"prompt": "x", "criteria": [
-            {"label": "y", "keywords": ["z"], "weight": -1}]}]},  # fmt: skip
+        {
+            **BACKEND_ENGINEER,
+            "questions": [
+                {"prompt": "x", "criteria": [{"label": "y", "keywords": ["z"], "weight": -1}]}
+            ],
+        },
         {**BACKEND_ENGINEER, "surprise": True},
         [],
     ]

@@ -85,7 +85,8 @@ def test_the_plan_is_constrained_by_the_database(database_url: str) -> None:
             connection.execute(
                 sa.text(
                     "INSERT INTO workspaces (id, name, plan, created_at) "
-                    "VALUES ('00000000-0000-0000-0000-000000000001', 'x', 'gold', CURRENT_TIMESTAMP)"
+                    "VALUES ('00000000-0000-0000-0000-000000000001', 'x', 'gold', "
+                    "CURRENT_TIMESTAMP)"
                 )
             )
     finally:

@@ -49,7 +49,8 @@ def test_only_the_right_key_matches_the_stored_digest() -> None:
     minted, other = ring.mint_truffle_key(), ring.mint_truffle_key()
     assert minted.full_key not in minted.digest
     parsed, parsed_other = parse_truffle_key(minted.full_key), parse_truffle_key(other.full_key)
-    assert parsed is not None and parsed_other is not None
+    assert parsed is not None
+    assert parsed_other is not None
     assert ring.truffle_key_matches(parsed, minted.digest)
     assert not ring.truffle_key_matches(parsed_other, minted.digest)
 

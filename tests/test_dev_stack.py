@@ -1,0 +1,214 @@
+"""`truffle-ashby dev` (what `make run` runs): every component answers; Ctrl-C stops them all."""
+
+import os
+import queue
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, installed_binary
+from truffle.devstack import load_or_create_secret_keys
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+STARTUP_TIMEOUT_SECONDS = 150
+SETTINGS_VARIABLES = (
+    "DATABASE_URL",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_TASK_QUEUE",
+    "ASHBY_API_BASE_URL",
+    "PUBLIC_BASE_URL",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_FROM",
+    "TRUFFLE_SECRET_KEYS",
+)
+
+
+def descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+class RunningStack:
+    def __init__(self, process: subprocess.Popen[str], ports: dict[str, int], cwd: Path) -> None:
+        self.process = process
+        self.ports = ports
+        self.cwd = cwd
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            self.output.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"never printed {text!r}; output so far:\n" + "\n".join(self.output))
+
+    def line_after(self, text: str) -> str:
+        return self.output[self.output.index(text) + 1].strip()
+
+
+def dev_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    env["ASHBY_API_BASE_URL"] = "http://ashby.example.test"
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    cwd = tmp_path_factory.mktemp("dev-stack")
+    ports = {name: free_port() for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail")}
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "truffle.cli", "dev",
+            "--api-port", str(ports["api"]),
+            "--sandbox-port", str(ports["sandbox"]),
+            "--temporal-port", str(ports["temporal"]),
+            "--temporal-ui-port", str(ports["ui"]),
+            "--smtp-port", str(ports["smtp"]),
+            "--mail-ui-port", str(ports["mail"]),
+        ],
+        cwd=cwd, env=dev_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    running = RunningStack(process, ports, cwd)
+    try:
+        running.wait_for("Press Ctrl-C to stop everything.", STARTUP_TIMEOUT_SECONDS)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_every_component_answers(stack: RunningStack) -> None:
+    ports = stack.ports
+    admin_token = stack.line_after("Demo workspace 'Demo' (paid plan), admin token (shown once):")
+    workspace = httpx.get(
+        f"http://127.0.0.1:{ports['api']}/api/workspace",
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert workspace.json()["name"] == "Demo"
+    assert workspace.json()["plan"] == "paid"
+    assert httpx.get(f"http://127.0.0.1:{ports['ui']}/").status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{ports['sandbox']}/healthz").json() == {"ok": True}
+
+    attributes = subprocess.run(
+        [installed_binary("temporal"), "operator", "search-attribute", "list",
+         "--address", f"127.0.0.1:{ports['temporal']}"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    for key in ALL_SEARCH_ATTRIBUTES:
+        assert key.name in attributes
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@x.test", "b@x.test", "Smoke"
+    message.set_content("hello from the smoke test")
+    with smtplib.SMTP("127.0.0.1", ports["smtp"], timeout=10) as smtp:
+        smtp.send_message(message)
+    assert any(p.read_bytes().find(b"Smoke") >= 0 for p in (stack.cwd / ".data/mail").glob("*.eml"))
+    listed = httpx.get(f"http://127.0.0.1:{ports['mail']}/api/messages").json()["messages"]
+    assert [m["subject"] for m in listed] == ["Smoke"]
+
+
+def test_settings_from_the_environment_win(stack: RunningStack) -> None:
+    assert any(
+        "Ashby API base URL" in line and "http://ashby.example.test" in line
+        for line in stack.output
+    )
+    assert (stack.cwd / ".data" / "secret-keys").exists()
+    assert (stack.cwd / ".data" / "truffle.db").exists()
+    assert (stack.cwd / ".data" / "temporal.db").exists()
+
+
+def test_the_worker_polls_its_task_queue(stack: RunningStack) -> None:
+    described = subprocess.run(
+        [installed_binary("temporal"), "task-queue", "describe", "--task-queue", "screenings",
+         "--address", f"127.0.0.1:{stack.ports['temporal']}"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    assert "activity" in described.lower()
+
+
+def test_ctrl_c_stops_every_child(stack: RunningStack) -> None:
+    children = descendants(stack.process.pid)
+    assert len(children) >= 5
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [pid for pid in children if alive(pid)] == []
+    for port in stack.ports.values():
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "truffle.cli", "dev", "--api-port", str(busy)],
+            cwd=tmp_path, env=dev_environment(), capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"truffle-ashby dev: port {busy} (API) is already in use; stop what holds it or "
+        "choose another port (see `truffle-ashby dev --help`)"
+    ]
+
+
+def test_the_generated_secret_key_is_kept_and_reused(tmp_path: Path) -> None:
+    first = load_or_create_secret_keys(tmp_path)
+    assert load_or_create_secret_keys(tmp_path) == first
+    assert (tmp_path / "secret-keys").stat().st_mode & 0o777 == 0o600
