@@ -4,45 +4,81 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
+import sqlalchemy as sa
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.email import EmailActivities
+from activities.ashby import AshbyActivities
+from activities.email import Mailer
+from activities.screening import ScreeningActivities
+from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
+from truffle.db import create_db_engine, require_schema_at_head
+from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
+from workflows.screening import ScreeningWorkflow
 
 logger = logging.getLogger("truffle.worker")
+ACTIVITY_THREADS = 16
 
 
-def activities_for(settings: Settings) -> Sequence[Callable[..., Any]]:
-    email = EmailActivities(settings)
-    return [email.send_email]
+def activities_for(
+    settings: Settings, engine: sa.Engine, http: httpx.AsyncClient
+) -> Sequence[Callable[..., Any]]:
+    keyring = KeyRing(settings.secret_keys())
+    screening = ScreeningActivities(engine, settings, keyring, Mailer(settings))
+    ashby = AshbyActivities(
+        engine, keyring, AshbyClient(settings.ashby_api_base_url, http), settings.public_base_url
+    )
+    return [
+        screening.send_screening_email,
+        screening.score_screening,
+        screening.disqualify_application,
+        screening.expire_screening,
+        ashby.post_assessment_update,
+    ]
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    engine: sa.Engine,
+    http: httpx.AsyncClient,
+    executor: ThreadPoolExecutor,
+) -> Worker:
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        activities=activities_for(settings),
+        workflows=[ScreeningWorkflow],
+        activities=activities_for(settings, engine, http),
+        activity_executor=executor,
     )
 
 
 async def run_worker(settings: Settings) -> None:
     settings.secret_keys()
+    engine = create_db_engine(settings.database_url)
+    require_schema_at_head(engine)
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-    worker = build_worker(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with worker:
-        logger.info(
-            "worker polling task queue %s on %s",
-            settings.temporal_task_queue,
-            settings.temporal_address,
-        )
-        await stop.wait()
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with (
+            httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS) as http,
+            build_worker(client, settings, engine, http, executor),
+        ):
+            logger.info(
+                "worker polling task queue %s on %s",
+                settings.temporal_task_queue,
+                settings.temporal_address,
+            )
+            await stop.wait()
+    engine.dispose()
     logger.info("worker stopped")
 
 

@@ -5,9 +5,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from temporalio.client import Client
 
-from api import health, integrations, partner, positions, workspace
+from api import health, integrations, partner, positions, screener, screenings, workspace
 from api.errors import BodySizeLimit, install_error_handlers
+from api.temporal import ScreeningGateway
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
 from truffle.secrets import KeyRing
@@ -15,7 +17,10 @@ from truffle.settings import Settings, get_settings
 
 
 def create_app(
-    settings: Settings | None = None, ashby_transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings | None = None,
+    ashby_transport: httpx.AsyncBaseTransport | None = None,
+    ashby_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    temporal_client: Client | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     keyring = KeyRing(settings.secret_keys())
@@ -24,7 +29,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        http = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS, transport=ashby_transport)
+        http = httpx.AsyncClient(timeout=ashby_timeout_seconds, transport=ashby_transport)
         app.state.ashby_client = AshbyClient(settings.ashby_api_base_url, http)
         yield
         await http.aclose()
@@ -34,6 +39,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.keyring = keyring
+    app.state.gateway = ScreeningGateway(settings, temporal_client)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.include_router(health.router)
@@ -41,4 +47,6 @@ def create_app(
     app.include_router(integrations.router)
     app.include_router(positions.router)
     app.include_router(partner.router)
+    app.include_router(screenings.router)
+    app.include_router(screener.router)
     return app

@@ -8,6 +8,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
+from api.temporal import ScreeningGateway
 from truffle.ashby import AshbyClient
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
@@ -28,6 +29,11 @@ def get_engine(request: Request) -> sa.Engine:
 def get_keyring(request: Request) -> KeyRing:
     keyring: KeyRing = request.app.state.keyring
     return keyring
+
+
+def get_gateway(request: Request) -> ScreeningGateway:
+    gateway: ScreeningGateway = request.app.state.gateway
+    return gateway
 
 
 def get_ashby_client(request: Request) -> AshbyClient:
@@ -52,6 +58,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
 SessionDep = Annotated[Session, Depends(get_session)]
 KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
 AshbyClientDep = Annotated[AshbyClient, Depends(get_ashby_client)]
+GatewayDep = Annotated[ScreeningGateway, Depends(get_gateway)]
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -24,6 +24,9 @@ def _describe_validation_error(error: RequestValidationError) -> str:
 
 
 PARTNER_PATH_PREFIX = "/ashby/"
+# Ashby shows a 422 `{"message"}` from assessment.start to the recruiter, so bad input there
+# is answered in that shape rather than the error envelope.
+START_PATH = "/ashby/assessment.start"
 _PARTNER_ERROR_CODES = {
     400: "invalid_input",
     401: "unauthenticated",
@@ -50,7 +53,7 @@ def _is_partner_path(path: str) -> bool:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    from api.partner import PartnerAuthError
+    from api.partner import PartnerAuthError, RecruiterError
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -64,9 +67,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         message = _describe_validation_error(exc)
+        if request.url.path == START_PATH:
+            return JSONResponse({"message": message}, status_code=422)
         if _is_partner_path(request.url.path):
             return ashby_error(400, "invalid_input", message)
         return JSONResponse({"message": message}, status_code=422)
+
+    @app.exception_handler(RecruiterError)
+    async def _recruiter_error(_request: Request, exc: RecruiterError) -> JSONResponse:
+        return JSONResponse({"message": str(exc)}, status_code=422)
 
     @app.exception_handler(PartnerAuthError)
     async def _partner_auth_error(_request: Request, _exc: PartnerAuthError) -> JSONResponse:

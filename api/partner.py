@@ -6,22 +6,35 @@ empty. The key alone decides the workspace: nothing in a body can choose it.
 
 import base64
 import binascii
+import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Request
-from pydantic import BaseModel
-from sqlmodel import col, select
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session, col, select
 
-from api.deps import KeyRingDep, SessionDep
+from api.deps import EngineDep, GatewayDep, KeyRingDep, SessionDep
+from api.errors import ashby_error
+from api.temporal import WorkflowUnavailableError
+from truffle import screenings
+from truffle.ashby import invited_update
 from truffle.connections import authenticate_partner
-from truffle.tables import Position, Workspace
+from truffle.tables import Plan, Position, Screening, Workspace
 
 router = APIRouter(prefix="/ashby", tags=["ashby partner"])
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class PartnerAuthError(Exception):
     """Answered as 401 with Ashby's error envelope."""
+
+
+class RecruiterError(Exception):
+    """Answered as 422 `{"message"}`: Ashby shows the message to the recruiter."""
 
 
 def _presented_key(request: Request) -> str | None:
@@ -39,17 +52,26 @@ def _presented_key(request: Request) -> str | None:
     return username or password or None
 
 
-def get_partner_workspace(request: Request, session: SessionDep, keyring: KeyRingDep) -> Workspace:
+def get_partner_workspace(
+    request: Request,
+    session: SessionDep,
+    keyring: KeyRingDep,
+    engine: EngineDep,
+    gateway: GatewayDep,
+    background: BackgroundTasks,
+) -> Workspace:
     presented = _presented_key(request)
     if presented is None:
         raise PartnerAuthError
-    workspace = authenticate_partner(session, keyring, presented)
-    if workspace is None:
+    caller = authenticate_partner(session, keyring, presented)
+    if caller is None:
         raise PartnerAuthError
     # Commit now: the call counts as Ashby's first use of the key (and as activity) even
     # if the endpoint itself then refuses the request.
     session.commit()
-    return workspace
+    if caller.went_live:
+        background.add_task(gateway.release_held, engine, caller.workspace.id)
+    return caller.workspace
 
 
 PartnerWorkspaceDep = Annotated[Workspace, Depends(get_partner_workspace)]
@@ -88,3 +110,156 @@ def assessment_list(
             for position in positions
         ]
     )
+
+
+class StartCandidate(BaseModel):
+    ashby_id: str
+    first_name: str
+    last_name: str
+    email: str | None = None
+    ashby_profile_url: str
+
+
+class StartApplication(BaseModel):
+    ashby_id: str
+    status: Literal["Hired", "Archived", "Active", "Lead"]
+
+
+class HiringTeamMember(BaseModel):
+    userId: uuid.UUID
+    firstName: str
+    lastName: str
+    email: str
+    role: str
+
+
+class StartJob(BaseModel):
+    ashby_id: str
+    name: str
+    ashby_job_url: str
+    req_id: str | None = None
+    hiringTeam: list[HiringTeamMember] | None = None
+
+
+class StartRequest(BaseModel):
+    """Ashby's `assessment.start` body (extra fields are allowed, as in Ashby's spec)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    assessment_type_id: uuid.UUID
+    candidate: StartCandidate
+    application: StartApplication
+    job: StartJob
+    additional_fields: Any = None
+
+
+class CancelRequestBody(BaseModel):
+    assessment_id: uuid.UUID
+
+
+def _startable_position(session: Session, workspace: Workspace, request: StartRequest) -> Position:
+    if workspace.plan != Plan.paid:
+        raise RecruiterError(
+            "Truffle screenings from Ashby are available on paid Truffle plans. Ask your "
+            "Truffle admin to upgrade, then send the screening again."
+        )
+    position = session.get(Position, request.assessment_type_id)
+    if position is None or position.workspace_id != workspace.id:
+        raise RecruiterError(
+            "This Truffle screening does not exist in the connected Truffle workspace. Choose "
+            "another Assessment Type on the job's interview plan."
+        )
+    if not position.active:
+        raise RecruiterError(
+            f"The Truffle screening “{position.name}” is no longer active. Reactivate it in "
+            "Truffle or choose another Assessment Type on the job's interview plan."
+        )
+    email = (request.candidate.email or "").strip()
+    if not _EMAIL.match(email):
+        raise RecruiterError(
+            "This candidate has no valid email address in Ashby, so Truffle cannot send the "
+            "screening link. Add an email address to the candidate and send it again."
+        )
+    return position
+
+
+@router.post("/assessment.start")
+async def assessment_start(
+    request: StartRequest,
+    workspace: PartnerWorkspaceDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    gateway: GatewayDep,
+) -> JSONResponse:
+    def open_screening() -> screenings.OpenedScreening:
+        with Session(engine) as session:
+            _startable_position(session, workspace, request)
+        return screenings.open_screening(
+            engine,
+            keyring,
+            screenings.NewScreening(
+                workspace_id=workspace.id,
+                position_id=request.assessment_type_id,
+                ashby_candidate_id=request.candidate.ashby_id,
+                ashby_application_id=request.application.ashby_id,
+                ashby_job_id=request.job.ashby_id,
+                job_name=request.job.name,
+                first_name=request.candidate.first_name,
+                last_name=request.candidate.last_name,
+                email=(request.candidate.email or "").strip(),
+                ashby_profile_url=request.candidate.ashby_profile_url,
+            ),
+        )
+
+    opened = await run_in_threadpool(open_screening)
+    screening = opened.screening
+    try:
+        await gateway.start(screening)
+    except WorkflowUnavailableError:
+        if opened.created:
+            await run_in_threadpool(screenings.forget_unstarted, engine, screening.id)
+        return ashby_error(
+            503, "temporarily_unavailable", "Truffle could not start the screening; try again."
+        )
+    invited_ms = screenings.epoch_ms(screening.created_at)
+    return JSONResponse(
+        {
+            "success": True,
+            "results": {
+                "assessment_id": str(screening.id),
+                "update_request": invited_update(screening.id, invited_ms),
+            },
+        }
+    )
+
+
+@router.post("/assessment.cancel")
+async def assessment_cancel(
+    body: CancelRequestBody,
+    workspace: PartnerWorkspaceDep,
+    engine: EngineDep,
+    gateway: GatewayDep,
+) -> JSONResponse:
+    def owned() -> Screening | None:
+        with Session(engine) as session:
+            screening = session.get(Screening, body.assessment_id)
+            return screening if screening and screening.workspace_id == workspace.id else None
+
+    screening = await run_in_threadpool(owned)
+    if screening is None:
+        return ashby_error(404, "assessment_not_found", "No such assessment.")
+    try:
+        signalled = await gateway.cancel(screening.id)
+    except WorkflowUnavailableError:
+        return ashby_error(
+            503, "temporarily_unavailable", "Truffle could not cancel the screening; try again."
+        )
+    if not signalled:
+        # The workflow has already finished (the result reached Ashby): the Truffle
+        # application is still disqualified, here, since no workflow is left to do it.
+        def disqualify() -> None:
+            with Session(engine) as session:
+                screenings.disqualify(session, screening.id)
+
+        await run_in_threadpool(disqualify)
+    return JSONResponse({"success": True, "results": {"assessment_id": str(screening.id)}})

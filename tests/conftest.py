@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from truffle.db import create_db_engine, upgrade_to_head
@@ -109,6 +111,15 @@ def postgres_url() -> Iterator[str]:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=installed_binary("temporal-test-server")
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                for key in ALL_SEARCH_ATTRIBUTES
+            },
+        )
     )
     yield env
     await env.shutdown()

@@ -4,6 +4,7 @@ Ashby answers most failures with HTTP 200 and `success: false`, so the body deci
 the status code (see shared/ashby/CONTRACT.md).
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -11,6 +12,9 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
+
+from activities.contracts import UpdateKind
+from truffle.tables import Position, Screening
 
 USER_AGENT = "Truffle-Ashby-Integration/0.1"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -123,3 +127,75 @@ class AshbyClient:
 
     async def api_key_info(self, api_key: str) -> AshbyReply:
         return await self.call("apiKey.info", api_key, {})
+
+
+# The bodies of `assessment.update`, as we send them
+
+
+def blob(identifier: str, label: str, kind: str, value: str | int | float | bool) -> dict[str, Any]:
+    return {"identifier": identifier, "label": label, "type": kind, "value": value}
+
+
+def status_blob(value: str) -> dict[str, Any]:
+    return blob("truffle_status", "Truffle status", "string", value)
+
+
+def invited_update(assessment_id: uuid.UUID, timestamp_ms: int) -> dict[str, Any]:
+    """The first status, sent inline in the `assessment.start` reply."""
+    return {
+        "assessment_id": str(assessment_id),
+        "timestamp": timestamp_ms,
+        "assessment_status": status_blob("Invited"),
+    }
+
+
+def profile_url(public_base_url: str, screening_id: uuid.UUID) -> str:
+    return f"{public_base_url}/screenings/{screening_id}"
+
+
+def build_update(
+    screening: Screening, position: Position, kind: UpdateKind, timestamp_ms: int, base_url: str
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"assessment_id": str(screening.id), "timestamp": timestamp_ms}
+    if kind == UpdateKind.started:
+        body["assessment_status"] = status_blob("Started")
+    elif kind == UpdateKind.expired:
+        body["cancelled_reason"] = blob("truffle_cancelled_reason", "Reason", "string", "Expired")
+    else:
+        result = screening.result
+        if result is None:
+            raise ValueError(f"screening {screening.id} has no score yet")
+        body["assessment_status"] = status_blob("Completed")
+        body["assessment_profile_url"] = blob(
+            "truffle_profile", "Truffle screening", "url", profile_url(base_url, screening.id)
+        )
+        body["assessment_result"] = {
+            **blob("truffle_match_score", "Match score", "numeric_score", result["match_score"]),
+            "description": "0-100 match with the position's scoring criteria",
+        }
+        metadata = [
+            blob("truffle_tier", "Tier", "string", result["tier"]),
+            blob("truffle_summary", "Summary", "string", result["summary"]),
+            blob(
+                "truffle_duration",
+                "Time taken",
+                "numeric_duration_minutes",
+                result["duration_minutes"],
+            ),
+        ]
+        for question in result["questions"]:
+            if question["score"] is None:
+                continue
+            number = question["question_index"] + 1
+            prompt = position.questions[question["question_index"]]["prompt"]
+            label = f"Q{number}: {prompt}"
+            metadata.append(
+                blob(
+                    f"truffle_question_{number}",
+                    label if len(label) <= 80 else label[:79] + "…",
+                    "numeric_score",
+                    question["score"],
+                )
+            )
+        body["metadata"] = metadata
+    return body

@@ -146,7 +146,7 @@ def establish(
                 workspace_id=workspace.id, state=ConnectionState.pending, connected_at=now
             )
         connection.state = ConnectionState.pending
-        connection.encrypted_ashby_key = keyring.encrypt_ashby_key(ashby_api_key, workspace.id)
+        connection.encrypted_ashby_key = keyring.seal(ashby_api_key, workspace.id)
         connection.connected_at = now
         connection.live_at = None
         session.add(connection)
@@ -171,8 +171,16 @@ def disconnect(engine: sa.Engine, workspace: Workspace) -> None:
     _run_with_retries(engine, work)
 
 
-def authenticate_partner(session: Session, keyring: KeyRing, presented: str) -> Workspace | None:
-    """The workspace a Truffle key belongs to, or None. Never cached: every call checks the row.
+@dataclass(frozen=True)
+class PartnerCaller:
+    workspace: Workspace
+    went_live: bool  # this call was Ashby's first with the current key
+
+
+def authenticate_partner(
+    session: Session, keyring: KeyRing, presented: str
+) -> PartnerCaller | None:
+    """Who a Truffle key belongs to, or None. Never cached: every call checks the row.
 
     The first authenticated call after a (re)connect takes the connection live.
     """
@@ -195,19 +203,21 @@ def authenticate_partner(session: Session, keyring: KeyRing, presented: str) -> 
     )
     # One conditional statement, so a call made with a key that a concurrent reconnect just
     # revoked cannot take the new key's connection live.
-    session.exec(
+    went_live = session.exec(
         update(AshbyConnection)
         .where(col(AshbyConnection.workspace_id) == key.workspace_id)
         .where(col(AshbyConnection.state) == ConnectionState.pending)
         .where(still_live_key)
         .values(state=ConnectionState.live, live_at=now)
-    )
+    ).rowcount
     session.exec(
         update(AshbyConnection)
         .where(col(AshbyConnection.workspace_id) == key.workspace_id)
         .values(last_partner_call_at=now)
     )
-    return session.get(Workspace, key.workspace_id)
+    workspace = session.get(Workspace, key.workspace_id)
+    assert workspace is not None
+    return PartnerCaller(workspace=workspace, went_live=bool(went_live))
 
 
 def build_card(session: Session, workspace: Workspace, public_base_url: str) -> Card:

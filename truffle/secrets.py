@@ -5,6 +5,9 @@ A Truffle key reads `trk_<key id>_<secret>_<checksum>`:
 - the secret carries 256 random bits from `secrets`;
 - the checksum (CRC-32 of everything before it) rejects a mistyped key without a query.
 Only HMAC-SHA256(pepper, key) is stored, the pepper derived from TRUFFLE_SECRET_KEYS.
+
+Secrets we must read back (the Ashby key, screener link tokens) are sealed with AES-GCM, the
+row's id as associated data, so a ciphertext copied to another row does not decrypt.
 """
 
 import base64
@@ -29,7 +32,7 @@ _CIPHERTEXT_VERSION = "v1"
 
 
 class DecryptionError(Exception):
-    """The ciphertext was not made by any current key for this workspace."""
+    """The ciphertext was not made by any current key for this row."""
 
 
 def _derive(secret_key: bytes, purpose: bytes) -> bytes:
@@ -99,34 +102,44 @@ class KeyRing:
             matched |= hmac.compare_digest(self._digest(pepper, parsed.full_key), stored_digest)
         return matched
 
-    # The Ashby key at rest
+    # Secrets at rest (the Ashby key, screener link tokens), each bound to the row it belongs to
 
     @staticmethod
     def _fingerprint(encryption_key: bytes) -> str:
         return hashlib.sha256(b"fingerprint" + encryption_key).hexdigest()[:12]
 
-    def encrypt_ashby_key(self, ashby_key: str, workspace_id: uuid.UUID) -> str:
+    def seal(self, plaintext: str, bound_to: uuid.UUID) -> str:
         key = self._encryption_keys[0]
         nonce = secrets.token_bytes(12)
-        ciphertext = AESGCM(key).encrypt(nonce, ashby_key.encode(), workspace_id.bytes)
+        ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), bound_to.bytes)
         packed = base64.urlsafe_b64encode(nonce + ciphertext).decode()
         return f"{_CIPHERTEXT_VERSION}:{self._fingerprint(key)}:{packed}"
 
-    def decrypt_ashby_key(self, stored: str, workspace_id: uuid.UUID) -> str:
+    def unseal(self, stored: str, bound_to: uuid.UUID) -> str:
         try:
             version, fingerprint, packed = stored.split(":")
             raw = base64.urlsafe_b64decode(packed.encode())
         except ValueError:
-            raise DecryptionError("the stored Ashby key is not in a known format") from None
+            raise DecryptionError("the stored secret is not in a known format") from None
         if version != _CIPHERTEXT_VERSION:
-            raise DecryptionError("the stored Ashby key is not in a known format")
+            raise DecryptionError("the stored secret is not in a known format")
         for key in self._encryption_keys:
             if self._fingerprint(key) != fingerprint:
                 continue
             try:
-                return AESGCM(key).decrypt(raw[:12], raw[12:], workspace_id.bytes).decode()
+                return AESGCM(key).decrypt(raw[:12], raw[12:], bound_to.bytes).decode()
             except InvalidTag:
                 break
         raise DecryptionError(
-            "the stored Ashby key cannot be decrypted with TRUFFLE_SECRET_KEYS for this workspace"
+            "the stored secret cannot be decrypted with TRUFFLE_SECRET_KEYS for this row"
         )
+
+
+def new_screener_token() -> str:
+    """The unguessable part of a candidate's screener link (256 random bits)."""
+    return secrets.token_urlsafe(_SECRET_BYTES)
+
+
+def screener_token_digest(token: str) -> str:
+    # Like admin tokens: 256 random bits need no pepper, and lookups by digest leak nothing.
+    return hashlib.sha256(token.encode()).hexdigest()

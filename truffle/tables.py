@@ -6,6 +6,7 @@ API input and output models live in `api/`, so no secret column can leak into a 
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -141,3 +142,117 @@ class Position(SQLModel, table=True):
     deactivated_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
     )
+
+
+class ScreeningStatus(StrEnum):
+    invited = "invited"
+    started = "started"
+    completed = "completed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+OPEN_SCREENING_STATUSES = (ScreeningStatus.invited, ScreeningStatus.started)
+
+
+class ApplicationStatus(StrEnum):
+    """The candidate's Truffle application, as a Truffle recruiter would see it."""
+
+    active = "active"
+    completed = "completed"
+    disqualified = "disqualified"
+    expired = "expired"
+
+
+class Screening(SQLModel, table=True):
+    """One Ashby assessment: our `assessment_id` is this row's id."""
+
+    __tablename__ = "screenings"
+    __table_args__ = (
+        # At most one open screening per Ashby application and position: a repeated
+        # `assessment.start` finds it instead of creating a second one.
+        sa.Index(
+            "uq_screenings_one_open_per_application",
+            "workspace_id",
+            "ashby_application_id",
+            "position_id",
+            unique=True,
+            sqlite_where=sa.text("is_open"),
+            postgresql_where=sa.text("is_open"),
+        ),
+        sa.Index("ix_screenings_workspace_created", "workspace_id", "created_at"),
+        sa.Index("ix_screenings_delivery_held", "workspace_id", "delivery_held"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False)
+    position_id: uuid.UUID = Field(foreign_key="positions.id", nullable=False)
+    ashby_candidate_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    ashby_application_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    ashby_job_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    job_name: str = Field(sa_column=sa.Column(sa.String(500), nullable=False))
+    candidate_first_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    candidate_last_name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    candidate_email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False))
+    ashby_profile_url: str = Field(sa_column=sa.Column(sa.String(2000), nullable=False))
+    link_token_digest: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    link_token_sealed: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    status: ScreeningStatus = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    application_status: ApplicationStatus = Field(
+        sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    is_open: bool = Field(sa_column=sa.Column(sa.Boolean(), nullable=False))
+    delivery_held: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
+    )
+    deadline_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    started_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    completed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    closed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    answers: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
+    result: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(), nullable=True)
+    )
+    last_update_timestamp_ms: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger(), nullable=False, server_default="0")
+    )
+
+
+class SentEmail(SQLModel, table=True):
+    """Each email a screening sent, so that a retried activity never sends it twice."""
+
+    __tablename__ = "sent_emails"
+    __table_args__ = (sa.UniqueConstraint("screening_id", "kind", name="uq_sent_emails_kind"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    screening_id: uuid.UUID = Field(foreign_key="screenings.id", nullable=False)
+    kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    message_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    accepted_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One attempt to post an update to Ashby: the screening's delivery log."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (sa.Index("ix_delivery_attempts_screening", "screening_id", "attempted_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    screening_id: uuid.UUID = Field(foreign_key="screenings.id", nullable=False)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False)
+    update_kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    attempt: int = Field(sa_column=sa.Column(sa.Integer(), nullable=False))
+    attempted_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    outcome: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    http_status: int | None = Field(default=None, sa_column=sa.Column(sa.Integer(), nullable=True))
+    error_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
+    request_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))

@@ -1,0 +1,154 @@
+"""Activities of a screening's life: its emails, its score, and closing it (cancel, expiry).
+
+Each one is idempotent: Temporal may run it more than once.
+"""
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.contracts import (
+    ClosingResult,
+    EmailKind,
+    EmailReceipt,
+    EmailRequest,
+    ScoreSummary,
+    ScreeningRef,
+)
+from activities.email import Mailer
+from truffle.scoring import CriteriaScorer, Scorer
+from truffle.screenings import disqualify, expire
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+from truffle.tables import Position, Screening, SentEmail, utcnow
+
+
+def load_screening(session: Session, screening_id: str) -> Screening:
+    screening = session.get(Screening, uuid.UUID(screening_id))
+    if screening is None:
+        # Retryable: the API commits the row before it starts the workflow, so this means a
+        # lagging replica or a bug; the id is safe to show, nothing personal is.
+        raise ApplicationError(f"screening {screening_id} not found", type="ScreeningNotFound")
+    return screening
+
+
+def _deadline_text(deadline: datetime) -> str:
+    return deadline.astimezone(UTC).strftime("%A %-d %B %Y at %H:%M UTC")
+
+
+class ScreeningActivities:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        settings: Settings,
+        keyring: KeyRing,
+        mailer: Mailer,
+        scorer: Scorer | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.keyring = keyring
+        self.mailer = mailer
+        self.scorer = scorer or CriteriaScorer()
+
+    def screener_link(self, screening: Screening) -> str:
+        token = self.keyring.unseal(screening.link_token_sealed, screening.id)
+        return f"{self.settings.public_base_url}/s/{token}"
+
+    def compose(self, screening: Screening, position: Position, kind: EmailKind) -> EmailMessage:
+        link = self.screener_link(screening)
+        deadline = _deadline_text(screening.deadline_at)
+        first_name = screening.candidate_first_name
+        if kind == EmailKind.invite:
+            subject = f"Your screening for {screening.job_name}"
+            opening = (
+                f"Thank you for applying for {screening.job_name}. The next step is a short "
+                f"written screening ({len(position.questions)} questions)."
+            )
+        else:
+            subject = f"Reminder: your screening for {screening.job_name}"
+            opening = f"This is a reminder that your screening for {screening.job_name} is waiting."
+        text = (
+            f"Hi {first_name},\n\n{opening}\n\n"
+            f"Start here: {link}\n\n"
+            f"The link works until {deadline}.\n\n"
+            "Good luck!\nTruffle, on behalf of the hiring team\n"
+        )
+        message = EmailMessage()
+        message["From"] = self.settings.smtp_from
+        message["To"] = screening.candidate_email
+        message["Subject"] = subject
+        message["Date"] = formatdate(usegmt=True)
+        domain = self.settings.smtp_from.rpartition("@")[2] or "truffle.local"
+        message["Message-ID"] = f"<screening-{screening.id}-{kind}@{domain}>"
+        message.set_content(text)
+        return message
+
+    @activity.defn(name="send_screening_email")
+    async def send_screening_email(self, request: EmailRequest) -> EmailReceipt:
+        with Session(self.engine) as session:
+            screening = load_screening(session, request.screening_id)
+            already_sent = session.exec(
+                select(SentEmail)
+                .where(SentEmail.screening_id == screening.id)
+                .where(SentEmail.kind == request.kind)
+            ).first()
+            if already_sent is not None or not screening.is_open:
+                return EmailReceipt(sent=False)
+            position = session.get(Position, screening.position_id)
+            assert position is not None
+            message = self.compose(screening, position, request.kind)
+        await self.mailer.send(message)
+        # Recorded right after the server accepted the message: a retry from here on finds
+        # the row and sends nothing.
+        with Session(self.engine) as session:
+            session.add(
+                SentEmail(
+                    screening_id=uuid.UUID(request.screening_id),
+                    kind=request.kind,
+                    message_id=str(message["Message-ID"]),
+                    accepted_at=utcnow(),
+                )
+            )
+            try:
+                session.commit()
+            except sa.exc.IntegrityError:
+                session.rollback()
+        return EmailReceipt(sent=True)
+
+    @activity.defn(name="score_screening")
+    def score_screening(self, ref: ScreeningRef) -> ScoreSummary:
+        with Session(self.engine) as session:
+            screening = load_screening(session, ref.screening_id)
+            if screening.result is None:
+                position = session.get(Position, screening.position_id)
+                assert position is not None
+                answers = screening.answers or [""] * len(position.questions)
+                scored = self.scorer.score(position.questions, answers)
+                started = screening.started_at or screening.created_at
+                finished = screening.completed_at or utcnow()
+                screening.result = {
+                    **dataclasses.asdict(scored),
+                    "duration_minutes": max(1, round((finished - started).total_seconds() / 60)),
+                }
+                session.add(screening)
+                session.commit()
+            result = screening.result
+            return ScoreSummary(match_score=int(result["match_score"]), tier=str(result["tier"]))
+
+    @activity.defn(name="disqualify_application")
+    def disqualify_application(self, ref: ScreeningRef) -> ClosingResult:
+        with Session(self.engine) as session:
+            return ClosingResult(status=disqualify(session, uuid.UUID(ref.screening_id)))
+
+    @activity.defn(name="expire_screening")
+    def expire_screening(self, ref: ScreeningRef) -> ClosingResult:
+        with Session(self.engine) as session:
+            return ClosingResult(status=expire(session, uuid.UUID(ref.screening_id)))

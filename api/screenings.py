@@ -1,0 +1,125 @@
+"""The workspace's screenings: status, result and the delivery log to Ashby."""
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+from sqlmodel import col, select
+
+from api.deps import SessionDep, WorkspaceDep
+from truffle.tables import DeliveryAttempt, Position, Screening
+
+router = APIRouter(tags=["screenings"])
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+class DeliveryAttemptOut(BaseModel):
+    update_kind: str
+    attempt: int
+    attempted_at: datetime
+    outcome: str
+    http_status: int | None
+    error_code: str | None
+    request_id: str | None
+
+
+class ScreeningOut(BaseModel):
+    id: uuid.UUID
+    position_id: uuid.UUID
+    ashby_candidate_id: str
+    ashby_application_id: str
+    ashby_job_id: str
+    candidate_name: str
+    candidate_email: str
+    status: str
+    application_status: str
+    created_at: datetime
+    deadline_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    match_score: int | None
+    tier: str | None
+    delivery_held: bool
+    deliveries: list[DeliveryAttemptOut]
+
+
+def _out(screening: Screening, deliveries: list[DeliveryAttempt]) -> ScreeningOut:
+    result: dict[str, Any] = screening.result or {}
+    return ScreeningOut(
+        id=screening.id,
+        position_id=screening.position_id,
+        ashby_candidate_id=screening.ashby_candidate_id,
+        ashby_application_id=screening.ashby_application_id,
+        ashby_job_id=screening.ashby_job_id,
+        candidate_name=f"{screening.candidate_first_name} {screening.candidate_last_name}",
+        candidate_email=screening.candidate_email,
+        status=screening.status,
+        application_status=screening.application_status,
+        created_at=screening.created_at,
+        deadline_at=screening.deadline_at,
+        started_at=screening.started_at,
+        completed_at=screening.completed_at,
+        match_score=result.get("match_score"),
+        tier=result.get("tier"),
+        delivery_held=screening.delivery_held,
+        deliveries=[
+            DeliveryAttemptOut(
+                update_kind=attempt.update_kind,
+                attempt=attempt.attempt,
+                attempted_at=attempt.attempted_at,
+                outcome=attempt.outcome,
+                http_status=attempt.http_status,
+                error_code=attempt.error_code,
+                request_id=attempt.request_id,
+            )
+            for attempt in deliveries
+        ],
+    )
+
+
+@router.get("/api/screenings")
+def list_screenings(
+    workspace: WorkspaceDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[ScreeningOut]:
+    """The newest screenings first, each with its whole delivery log."""
+    rows = session.exec(
+        select(Screening)
+        .where(Screening.workspace_id == workspace.id)
+        .order_by(col(Screening.created_at).desc(), col(Screening.id))
+        .limit(limit)
+    ).all()
+    log: dict[uuid.UUID, list[DeliveryAttempt]] = defaultdict(list)
+    if rows:
+        attempts = session.exec(
+            select(DeliveryAttempt)
+            .where(col(DeliveryAttempt.screening_id).in_([row.id for row in rows]))
+            .order_by(col(DeliveryAttempt.attempted_at), col(DeliveryAttempt.id))
+        ).all()
+        for attempt in attempts:
+            log[attempt.screening_id].append(attempt)
+    return [_out(row, log[row.id]) for row in rows]
+
+
+@router.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)
+def screening_profile(
+    request: Request, screening_id: uuid.UUID, workspace: WorkspaceDep, session: SessionDep
+) -> HTMLResponse:
+    """The Truffle page Ashby links to from the candidate's profile."""
+    screening = session.get(Screening, screening_id)
+    if screening is None or screening.workspace_id != workspace.id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
+    position = session.get(Position, screening.position_id)
+    return templates.TemplateResponse(
+        request,
+        "screening_profile.html",
+        {"screening": screening, "position": position, "result": screening.result},
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,202 @@
+"""A screening's rows: opening one for an Ashby assessment, the candidate's progress, closing.
+
+Every change of status is a conditional update, so the database settles races between the
+candidate, Ashby's cancel and the deadline, and each caller learns what actually happened.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select, update
+
+from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
+from truffle.tables import (
+    OPEN_SCREENING_STATUSES,
+    ApplicationStatus,
+    Screening,
+    ScreeningStatus,
+    utcnow,
+)
+
+SCREENING_WINDOW = timedelta(days=7)
+_OPEN_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class NewScreening:
+    workspace_id: uuid.UUID
+    position_id: uuid.UUID
+    ashby_candidate_id: str
+    ashby_application_id: str
+    ashby_job_id: str
+    job_name: str
+    first_name: str
+    last_name: str
+    email: str
+    ashby_profile_url: str
+
+
+@dataclass(frozen=True)
+class OpenedScreening:
+    screening: Screening
+    created: bool
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _open_for_application(session: Session, new: NewScreening) -> Screening | None:
+    return session.exec(
+        select(Screening)
+        .where(Screening.workspace_id == new.workspace_id)
+        .where(Screening.ashby_application_id == new.ashby_application_id)
+        .where(Screening.position_id == new.position_id)
+        .where(col(Screening.is_open).is_(True))
+    ).first()
+
+
+def open_screening(engine: sa.Engine, keyring: KeyRing, new: NewScreening) -> OpenedScreening:
+    """The open screening for this application and position, created if there is none.
+
+    Concurrent calls for the same application and position meet at a partial unique index:
+    one inserts, the others find its row.
+    """
+    for _ in range(_OPEN_ATTEMPTS):
+        with Session(engine) as session:
+            existing = _open_for_application(session, new)
+            if existing is not None:
+                return OpenedScreening(screening=existing, created=False)
+            now = utcnow()
+            screening_id = uuid.uuid4()
+            token = new_screener_token()
+            screening = Screening(
+                id=screening_id,
+                workspace_id=new.workspace_id,
+                position_id=new.position_id,
+                ashby_candidate_id=new.ashby_candidate_id,
+                ashby_application_id=new.ashby_application_id,
+                ashby_job_id=new.ashby_job_id,
+                job_name=new.job_name,
+                candidate_first_name=new.first_name,
+                candidate_last_name=new.last_name,
+                candidate_email=new.email,
+                ashby_profile_url=new.ashby_profile_url,
+                link_token_digest=screener_token_digest(token),
+                link_token_sealed=keyring.seal(token, screening_id),
+                status=ScreeningStatus.invited,
+                application_status=ApplicationStatus.active,
+                is_open=True,
+                created_at=now,
+                deadline_at=now + SCREENING_WINDOW,
+                last_update_timestamp_ms=epoch_ms(now),
+            )
+            session.add(screening)
+            try:
+                session.commit()
+            except (sa.exc.IntegrityError, sa.exc.OperationalError):
+                session.rollback()
+                continue
+            session.refresh(screening)
+            return OpenedScreening(screening=screening, created=True)
+    raise RuntimeError("could not open a screening after repeated conflicts")
+
+
+def forget_unstarted(engine: sa.Engine, screening_id: uuid.UUID) -> None:
+    """Removes a screening whose workflow could not be started, so nothing is half-written."""
+    with Session(engine) as session:
+        session.exec(sa.delete(Screening).where(col(Screening.id) == screening_id))
+        session.commit()
+
+
+def screening_for_token(session: Session, token: str) -> Screening | None:
+    return session.exec(
+        select(Screening).where(Screening.link_token_digest == screener_token_digest(token))
+    ).first()
+
+
+def mark_started(session: Session, screening: Screening) -> bool:
+    """True if this call started the screening (it was invited and still open)."""
+    result = session.exec(
+        update(Screening)
+        .where(col(Screening.id) == screening.id)
+        .where(col(Screening.status) == ScreeningStatus.invited)
+        .values(status=ScreeningStatus.started, started_at=utcnow())
+    )
+    session.commit()
+    return bool(result.rowcount)
+
+
+def mark_completed(session: Session, screening: Screening, answers: list[str]) -> bool:
+    """True if these answers completed the screening; False if it was already closed."""
+    result = session.exec(
+        update(Screening)
+        .where(col(Screening.id) == screening.id)
+        .where(col(Screening.status).in_(OPEN_SCREENING_STATUSES))
+        .values(
+            status=ScreeningStatus.completed,
+            application_status=ApplicationStatus.completed,
+            answers=answers,
+            completed_at=utcnow(),
+            is_open=False,
+        )
+    )
+    session.commit()
+    return bool(result.rowcount)
+
+
+def disqualify(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
+    """Ashby cancelled: the Truffle application is disqualified and the link dies. A completed
+    screening keeps its status (its result stands), but its application is disqualified too."""
+    session.exec(
+        update(Screening)
+        .where(col(Screening.id) == screening_id)
+        .where(col(Screening.status).in_(OPEN_SCREENING_STATUSES))
+        .values(status=ScreeningStatus.cancelled)
+    )
+    session.exec(
+        update(Screening)
+        .where(col(Screening.id) == screening_id)
+        .values(
+            application_status=ApplicationStatus.disqualified,
+            is_open=False,
+            closed_at=sa.func.coalesce(col(Screening.closed_at), utcnow()),
+        )
+    )
+    session.commit()
+    return _status(session, screening_id)
+
+
+def expire(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
+    """The deadline passed: the link dies and the application expires, unless the candidate
+    completed or Ashby cancelled first."""
+    session.exec(
+        update(Screening)
+        .where(col(Screening.id) == screening_id)
+        .where(col(Screening.status).in_(OPEN_SCREENING_STATUSES))
+        .values(
+            status=ScreeningStatus.expired,
+            application_status=ApplicationStatus.expired,
+            is_open=False,
+            closed_at=utcnow(),
+        )
+    )
+    session.commit()
+    return _status(session, screening_id)
+
+
+def _status(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
+    status = session.exec(select(Screening.status).where(Screening.id == screening_id)).one()
+    return ScreeningStatus(status)
+
+
+def held_screening_ids(session: Session, workspace_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        session.exec(
+            select(Screening.id)
+            .where(Screening.workspace_id == workspace_id)
+            .where(col(Screening.delivery_held).is_(True))
+        ).all()
+    )
