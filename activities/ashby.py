@@ -1,5 +1,6 @@
 """Posting a screening's status and results to Ashby (`assessment.update`)."""
 
+import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -32,16 +33,18 @@ class AshbyActivities:
 
     def _record(
         self,
-        screening: Screening,
+        screening_id: uuid.UUID,
+        workspace_id: uuid.UUID,
         request: PostUpdateRequest,
         outcome: str,
         reply: AshbyReply | None,
     ) -> None:
+        """Adds the attempt to the screening's delivery log."""
         with Session(self.engine) as session:
             session.add(
                 DeliveryAttempt(
-                    screening_id=screening.id,
-                    workspace_id=screening.workspace_id,
+                    screening_id=screening_id,
+                    workspace_id=workspace_id,
                     update_kind=request.kind,
                     attempt=activity.info().attempt,
                     attempted_at=utcnow(),
@@ -55,7 +58,7 @@ class AshbyActivities:
             if outcome == AshbyOutcome.ok or held:
                 session.exec(
                     sa.update(Screening)
-                    .where(Screening.id == screening.id)  # type: ignore[arg-type]
+                    .where(Screening.id == screening_id)  # type: ignore[arg-type]
                     .values(delivery_held=held)
                 )
             session.commit()
@@ -64,6 +67,7 @@ class AshbyActivities:
     async def post_assessment_update(self, request: PostUpdateRequest) -> PostUpdateReceipt:
         with Session(self.engine) as session:
             screening = load_screening(session, request.screening_id)
+            screening_id, workspace_id = screening.id, screening.workspace_id
             position = session.get(Position, screening.position_id)
             assert position is not None
             connection = session.exec(
@@ -76,7 +80,7 @@ class AshbyActivities:
                 or connection.state != ConnectionState.live
                 or connection.encrypted_ashby_key is None
             ):
-                self._record(screening, request, "held", None)
+                self._record(screening_id, workspace_id, request, "held", None)
                 raise ApplicationError(
                     "the Ashby connection is not live; the update is held until it is",
                     type=AshbyErrorType.connection_not_live,
@@ -94,7 +98,7 @@ class AshbyActivities:
             session.commit()
 
         reply = await self.ashby.call("assessment.update", ashby_key, body)
-        self._record(screening, request, reply.outcome, reply)
+        self._record(screening_id, workspace_id, request, reply.outcome, reply)
         where = f"HTTP {reply.http_status}, request id {reply.request_id or 'none'}"
         if reply.outcome == AshbyOutcome.ok:
             return PostUpdateReceipt(timestamp_ms=timestamp_ms, request_id=reply.request_id)

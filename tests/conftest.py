@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -202,11 +203,11 @@ class AshbySandbox:
         calls: list[dict[str, object]] = response.json()["calls"]
         return calls
 
-    def updates(self, assessment_id: str | None = None) -> list[dict[str, object]]:
+    def updates(self, assessment_id: str | None = None) -> list[dict[str, Any]]:
         params = {"assessment_id": assessment_id} if assessment_id else {}
         response = httpx.get(f"{self.base_url}/_sandbox/assessment-updates", params=params)
         response.raise_for_status()
-        updates: list[dict[str, object]] = response.json()["updates"]
+        updates: list[dict[str, Any]] = response.json()["updates"]
         return updates
 
 

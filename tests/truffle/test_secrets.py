@@ -72,31 +72,31 @@ def test_keys_minted_before_a_secret_key_rotation_still_verify() -> None:
 
 def test_the_ashby_key_round_trips_and_is_not_stored_in_clear() -> None:
     ring, workspace_id = keyring(generate_secret_key()), uuid.uuid4()
-    stored = ring.encrypt_ashby_key("ashby-secret-value", workspace_id)
+    stored = ring.seal("ashby-secret-value", workspace_id)
     assert "ashby-secret-value" not in stored
-    assert ring.decrypt_ashby_key(stored, workspace_id) == "ashby-secret-value"
+    assert ring.unseal(stored, workspace_id) == "ashby-secret-value"
 
 
 def test_the_ashby_key_is_bound_to_its_workspace() -> None:
     ring = keyring(generate_secret_key())
-    stored = ring.encrypt_ashby_key("ashby-secret-value", uuid.uuid4())
+    stored = ring.seal("ashby-secret-value", uuid.uuid4())
     with pytest.raises(DecryptionError):
-        ring.decrypt_ashby_key(stored, uuid.uuid4())
+        ring.unseal(stored, uuid.uuid4())
 
 
 def test_older_secret_keys_still_decrypt_and_the_current_one_encrypts() -> None:
     old, new, workspace_id = generate_secret_key(), generate_secret_key(), uuid.uuid4()
-    stored_before = keyring(old).encrypt_ashby_key("ashby-secret-value", workspace_id)
+    stored_before = keyring(old).seal("ashby-secret-value", workspace_id)
     rotated = keyring(new, old)
-    assert rotated.decrypt_ashby_key(stored_before, workspace_id) == "ashby-secret-value"
-    stored_after = rotated.encrypt_ashby_key("ashby-secret-value", workspace_id)
+    assert rotated.unseal(stored_before, workspace_id) == "ashby-secret-value"
+    stored_after = rotated.seal("ashby-secret-value", workspace_id)
     with pytest.raises(DecryptionError):
-        keyring(old).decrypt_ashby_key(stored_after, workspace_id)
+        keyring(old).unseal(stored_after, workspace_id)
 
 
 def test_a_tampered_ciphertext_is_refused() -> None:
     ring, workspace_id = keyring(generate_secret_key()), uuid.uuid4()
-    stored = ring.encrypt_ashby_key("ashby-secret-value", workspace_id)
+    stored = ring.seal("ashby-secret-value", workspace_id)
     tampered = stored[:-4] + ("AAAA" if not stored.endswith("AAAA") else "BBBB")
     with pytest.raises(DecryptionError):
-        ring.decrypt_ashby_key(tampered, workspace_id)
+        ring.unseal(tampered, workspace_id)

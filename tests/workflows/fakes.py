@@ -1,7 +1,9 @@
 """Fake activities registered under the real activities' names, recording what they were asked."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -65,7 +67,7 @@ class FakeActivities:
         self._record("post", request.kind)
         return PostUpdateReceipt(timestamp_ms=request.occurred_at_ms, request_id="req")
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [
             self.send_screening_email,
             self.score_screening,

@@ -1,0 +1,254 @@
+"""`post_assessment_update` against the Ashby sandbox: bodies, outcomes and the delivery log."""
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.ashby import AshbyActivities
+from activities.contracts import AshbyErrorType, PostUpdateRequest, UpdateKind
+from tests.conftest import AshbySandbox
+from tests.factories import (
+    GOOD_ANSWERS,
+    connect_live,
+    make_position,
+    make_workspace,
+    open_screening,
+)
+from tests.spec import request_schema, validate
+from truffle import connections, screenings
+from truffle.ashby import AshbyClient
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+from truffle.tables import DeliveryAttempt, Screening, Workspace
+
+OCCURRED_MS = 1_700_000_000_000
+
+
+@pytest.fixture
+def keyring(settings: Settings) -> KeyRing:
+    return KeyRing(settings.secret_keys())
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        yield client
+
+
+@pytest.fixture
+def workspace(engine: sa.Engine) -> Workspace:
+    return make_workspace(engine)[0]
+
+
+@pytest.fixture
+def sandbox_key(ashby_sandbox: AshbySandbox) -> dict[str, str]:
+    return ashby_sandbox.create_key()
+
+
+@pytest.fixture
+def screening_id(
+    engine: sa.Engine, keyring: KeyRing, workspace: Workspace, sandbox_key: dict[str, str]
+) -> uuid.UUID:
+    connect_live(engine, keyring, workspace, sandbox_key["key"])
+    return open_screening(engine, keyring, workspace, make_position(engine, workspace))
+
+
+def activities_for(
+    engine: sa.Engine, keyring: KeyRing, base_url: str, http: httpx.AsyncClient
+) -> AshbyActivities:
+    return AshbyActivities(engine, keyring, AshbyClient(base_url, http), "http://testserver")
+
+
+def deliveries(engine: sa.Engine, screening_id: uuid.UUID) -> list[DeliveryAttempt]:
+    with Session(engine) as session:
+        return list(
+            session.exec(
+                select(DeliveryAttempt).where(DeliveryAttempt.screening_id == screening_id)
+            ).all()
+        )
+
+
+def complete_and_score(engine: sa.Engine, screening_id: uuid.UUID) -> None:
+    from activities.contracts import ScreeningRef
+    from activities.email import Mailer
+    from activities.screening import ScreeningActivities
+
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        screenings.mark_started(session, screening)
+        screenings.mark_completed(session, screening, GOOD_ANSWERS)
+    settings = Settings()
+    scoring = ScreeningActivities(engine, settings, KeyRing([b"x" * 32]), Mailer(settings))
+    ActivityEnvironment().run(scoring.score_screening, ScreeningRef(str(screening_id)))
+
+
+async def post(
+    activities: AshbyActivities, screening_id: uuid.UUID, kind: UpdateKind, occurred: int
+) -> Any:
+    return await ActivityEnvironment().run(
+        activities.post_assessment_update, PostUpdateRequest(str(screening_id), kind, occurred)
+    )
+
+
+async def test_started_and_result_reach_ashby_valid_and_in_order(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: AshbySandbox,
+    screening_id: uuid.UUID,
+) -> None:
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    complete_and_score(engine, screening_id)
+    await post(activities, screening_id, UpdateKind.result, OCCURRED_MS - 5)
+
+    updates = ashby_sandbox.updates(str(screening_id))
+    assert [u["stale"] for u in updates] == [False, False]
+    bodies = [u["body"] for u in updates]
+    for body in bodies:
+        validate(body, request_schema("/assessment.update"))
+    assert bodies[0]["assessment_status"]["value"] == "Started"
+    assert bodies[1]["timestamp"] > bodies[0]["timestamp"] >= OCCURRED_MS
+    result = bodies[1]
+    assert result["assessment_result"]["type"] == "numeric_score"
+    assert result["assessment_result"]["value"] == 100
+    assert (
+        result["assessment_profile_url"]["value"] == f"http://testserver/screenings/{screening_id}"
+    )
+    metadata = {blob["identifier"]: blob for blob in result["metadata"]}
+    assert metadata["truffle_tier"]["value"] == "Strong"
+    assert metadata["truffle_duration"]["type"] == "numeric_duration_minutes"
+    assert metadata["truffle_question_1"]["value"] == 100
+    assert "Lovelace" not in json.dumps(result)
+    assert "ada@example.test" not in json.dumps(result)
+    assert [d.outcome for d in deliveries(engine, screening_id)] == ["ok", "ok"]
+
+
+async def test_expiry_is_sent_as_a_cancelled_reason(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: AshbySandbox,
+    screening_id: uuid.UUID,
+) -> None:
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    await post(activities, screening_id, UpdateKind.expired, OCCURRED_MS)
+    [update] = ashby_sandbox.updates(str(screening_id))
+    validate(update["body"], request_schema("/assessment.update"))
+    assert update["body"]["cancelled_reason"]["value"] == "Expired"
+    assert "assessment_status" not in update["body"]
+
+
+async def test_a_connection_that_is_not_live_holds_the_update_without_calling_ashby(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: AshbySandbox,
+    workspace: Workspace,
+    screening_id: uuid.UUID,
+) -> None:
+    connections.disconnect(engine, workspace)
+    calls_before = len(ashby_sandbox.calls())
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    with pytest.raises(ApplicationError) as raised:
+        await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    assert raised.value.type == AshbyErrorType.connection_not_live
+    assert raised.value.non_retryable
+    assert len(ashby_sandbox.calls()) == calls_before
+    [attempt] = deliveries(engine, screening_id)
+    assert attempt.outcome == "held"
+    with Session(engine) as session:
+        assert screenings.held_screening_ids(session, workspace.id) == [screening_id]
+
+
+async def test_a_revoked_ashby_key_holds_the_update_and_logs_the_403(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: AshbySandbox,
+    sandbox_key: dict[str, str],
+    screening_id: uuid.UUID,
+) -> None:
+    ashby_sandbox.revoke_key(sandbox_key["id"])
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    with pytest.raises(ApplicationError) as raised:
+        await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    assert raised.value.type == AshbyErrorType.key_rejected
+    assert sandbox_key["key"] not in str(raised.value)
+    [attempt] = deliveries(engine, screening_id)
+    assert (attempt.outcome, attempt.http_status) == ("key_rejected", 403)
+    assert attempt.request_id
+
+
+async def test_a_429_asks_temporal_to_wait_for_retry_after(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: AshbySandbox,
+    sandbox_key: dict[str, str],
+    screening_id: uuid.UUID,
+) -> None:
+    ashby_sandbox.inject_fault(sandbox_key["id"], "rate_limit", retry_after_seconds=7)
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    with pytest.raises(ApplicationError) as raised:
+        await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    assert raised.value.type == AshbyErrorType.rate_limited
+    assert raised.value.next_retry_delay == timedelta(seconds=7)
+    assert not raised.value.non_retryable
+    assert [(d.outcome, d.http_status) for d in deliveries(engine, screening_id)] == [
+        ("rate_limited", 429)
+    ]
+
+
+async def test_a_500_is_retryable(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: AshbySandbox,
+    sandbox_key: dict[str, str],
+    screening_id: uuid.UUID,
+) -> None:
+    ashby_sandbox.inject_fault(sandbox_key["id"], "server_error")
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    with pytest.raises(ApplicationError) as raised:
+        await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    assert raised.value.type == AshbyErrorType.unavailable
+    assert not raised.value.non_retryable
+    assert ashby_sandbox.updates(str(screening_id)) == []
+
+
+async def test_a_payload_ashby_refuses_is_a_permanent_recorded_failure(
+    engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
+) -> None:
+    def refuse(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            json={
+                "success": False,
+                "errors": ["invalid_input"],
+                "errorInfo": {"code": "invalid_input", "message": "bad", "requestId": "R-42"},
+            },
+        )
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as http:
+        activities = activities_for(engine, keyring, "https://ashby.invalid", http)
+        with pytest.raises(ApplicationError) as raised:
+            await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    assert raised.value.type == AshbyErrorType.update_rejected
+    assert raised.value.non_retryable
+    [attempt] = deliveries(engine, screening_id)
+    assert (attempt.outcome, attempt.error_code, attempt.request_id) == (
+        "rejected",
+        "invalid_input",
+        "R-42",
+    )

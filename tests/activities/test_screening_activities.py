@@ -1,0 +1,211 @@
+"""Emails, scoring and closing, against a real database and a real SMTP conversation."""
+
+import email
+import uuid
+from email.message import EmailMessage
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.contracts import EmailKind, EmailRequest, ScreeningRef
+from activities.email import Mailer
+from activities.screening import ScreeningActivities
+from tests.conftest import MailSink
+from tests.factories import GOOD_ANSWERS, make_position, make_workspace, open_screening
+from truffle import screenings
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+from truffle.tables import Screening
+
+
+@pytest.fixture
+def keyring(settings: Settings) -> KeyRing:
+    return KeyRing(settings.secret_keys())
+
+
+@pytest.fixture
+def activities(
+    settings: Settings, engine: sa.Engine, keyring: KeyRing, mail_sink: MailSink
+) -> ScreeningActivities:
+    mail_settings = settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": mail_sink.smtp_port}
+    )
+    return ScreeningActivities(engine, mail_settings, keyring, Mailer(mail_settings))
+
+
+@pytest.fixture
+def screening_id(engine: sa.Engine, keyring: KeyRing) -> uuid.UUID:
+    workspace, _ = make_workspace(engine)
+    position = make_position(engine, workspace)
+    return open_screening(engine, keyring, workspace, position)
+
+
+def row(engine: sa.Engine, screening_id: uuid.UUID) -> Screening:
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        return screening
+
+
+def unique_address(engine: sa.Engine, screening_id: uuid.UUID) -> str:
+    address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        screening.candidate_email = address
+        session.add(screening)
+        session.commit()
+    return address
+
+
+async def test_the_invite_carries_a_working_link_and_the_deadline_and_is_sent_once(
+    activities: ScreeningActivities,
+    engine: sa.Engine,
+    screening_id: uuid.UUID,
+    mail_sink: MailSink,
+) -> None:
+    address = unique_address(engine, screening_id)
+    request = EmailRequest(str(screening_id), EmailKind.invite)
+
+    first = await ActivityEnvironment().run(activities.send_screening_email, request)
+    again = await ActivityEnvironment().run(activities.send_screening_email, request)
+
+    assert (first.sent, again.sent) == (True, False)
+    messages = mail_sink.messages_to(address)
+    assert len(messages) == 1
+    text = str(messages[0]["text"])
+    assert messages[0]["subject"] == "Your screening for Backend Engineer (Remote)"
+    assert "Hi Ada," in text
+    link = next(word for word in text.split() if word.startswith("http://testserver/s/"))
+    token = link.rsplit("/", 1)[1]
+    with Session(engine) as session:
+        found = screenings.screening_for_token(session, token)
+        assert found is not None
+        assert found.id == screening_id
+    deadline = row(engine, screening_id).deadline_at
+    assert deadline.strftime("%-d %B %Y at %H:%M UTC") in text
+
+
+async def test_reminders_are_not_sent_for_a_closed_screening(
+    activities: ScreeningActivities,
+    engine: sa.Engine,
+    screening_id: uuid.UUID,
+    mail_sink: MailSink,
+) -> None:
+    address = unique_address(engine, screening_id)
+    with Session(engine) as session:
+        screenings.mark_completed(session, row(engine, screening_id), GOOD_ANSWERS)
+    receipt = await ActivityEnvironment().run(
+        activities.send_screening_email,
+        EmailRequest(str(screening_id), EmailKind.reminder_before_deadline),
+    )
+    assert receipt.sent is False
+    assert mail_sink.messages_to(address) == []
+
+
+async def test_a_reminder_says_so(
+    activities: ScreeningActivities,
+    engine: sa.Engine,
+    screening_id: uuid.UUID,
+    mail_sink: MailSink,
+) -> None:
+    address = unique_address(engine, screening_id)
+    await ActivityEnvironment().run(
+        activities.send_screening_email,
+        EmailRequest(str(screening_id), EmailKind.reminder_after_invite),
+    )
+    [message] = mail_sink.messages_to(address)
+    assert message["subject"] == "Reminder: your screening for Backend Engineer (Remote)"
+
+
+async def test_an_unreachable_mail_server_is_a_retryable_error_naming_nobody(
+    settings: Settings, engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
+) -> None:
+    closed = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": 9})
+    activities = ScreeningActivities(engine, closed, keyring, Mailer(closed))
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            activities.send_screening_email, EmailRequest(str(screening_id), EmailKind.invite)
+        )
+    assert raised.value.type == "EmailServerUnreachable"
+    assert not raised.value.non_retryable
+    assert "ada" not in str(raised.value).lower()
+    assert "Lovelace" not in str(raised.value)
+
+
+async def test_the_message_id_is_stable_so_receivers_can_spot_a_repeat(
+    activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
+) -> None:
+    screening = row(engine, screening_id)
+    with Session(engine) as session:
+        from truffle.tables import Position
+
+        position = session.get(Position, screening.position_id)
+        assert position is not None
+    first: EmailMessage = activities.compose(screening, position, EmailKind.invite)
+    second: EmailMessage = activities.compose(screening, position, EmailKind.invite)
+    assert first["Message-ID"] == second["Message-ID"]
+    assert str(screening_id) in first["Message-ID"]
+    assert email.message_from_bytes(first.as_bytes())["To"] == "ada@example.test"
+
+
+async def test_scoring_stores_the_result_once(
+    activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
+) -> None:
+    with Session(engine) as session:
+        screenings.mark_completed(session, row(engine, screening_id), GOOD_ANSWERS)
+    summary = ActivityEnvironment().run(activities.score_screening, ScreeningRef(str(screening_id)))
+    assert (summary.match_score, summary.tier) == (100, "Strong")
+    stored = row(engine, screening_id).result
+    assert stored is not None
+    assert stored["summary"].startswith("Strong match (100/100)")
+    assert [q["score"] for q in stored["questions"]] == [100, 100]
+    again = ActivityEnvironment().run(activities.score_screening, ScreeningRef(str(screening_id)))
+    assert again == summary
+
+
+async def test_disqualifying_kills_the_link_and_marks_the_application(
+    activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
+) -> None:
+    result = ActivityEnvironment().run(
+        activities.disqualify_application, ScreeningRef(str(screening_id))
+    )
+    screening = row(engine, screening_id)
+    assert result.status == "cancelled"
+    assert (screening.status, screening.application_status) == ("cancelled", "disqualified")
+    assert screening.is_open is False
+
+
+async def test_disqualifying_a_completed_screening_keeps_its_result(
+    activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
+) -> None:
+    with Session(engine) as session:
+        screenings.mark_completed(session, row(engine, screening_id), GOOD_ANSWERS)
+    result = ActivityEnvironment().run(
+        activities.disqualify_application, ScreeningRef(str(screening_id))
+    )
+    screening = row(engine, screening_id)
+    assert result.status == "completed"
+    assert screening.application_status == "disqualified"
+
+
+async def test_expiry_loses_to_a_submission_that_came_first(
+    activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
+) -> None:
+    with Session(engine) as session:
+        screenings.mark_completed(session, row(engine, screening_id), GOOD_ANSWERS)
+    result = ActivityEnvironment().run(activities.expire_screening, ScreeningRef(str(screening_id)))
+    assert result.status == "completed"
+    assert row(engine, screening_id).application_status == "completed"
+
+
+async def test_expiry_kills_an_open_screening(
+    activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
+) -> None:
+    result = ActivityEnvironment().run(activities.expire_screening, ScreeningRef(str(screening_id)))
+    screening = row(engine, screening_id)
+    assert result.status == "expired"
+    assert (screening.application_status, screening.is_open) == ("expired", False)

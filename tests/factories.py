@@ -1,0 +1,88 @@
+"""Rows a test needs, made through the same code paths the product uses."""
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from truffle import connections, screenings
+from truffle.db import session_scope
+from truffle.secrets import KeyRing
+from truffle.tables import Plan, Position, Workspace
+from truffle.workspaces import create_workspace, issue_admin_token
+
+QUESTIONS: list[dict[str, Any]] = [
+    {
+        "prompt": "How do you make a retried operation safe?",
+        "criteria": [
+            {"label": "Idempotency", "keywords": ["idempotent", "idempotency"], "weight": 3},
+            {"label": "Dedup keys", "keywords": ["dedupe key", "idempotency key"], "weight": 1},
+        ],
+    },
+    {
+        "prompt": "How do you test a 7-day timer?",
+        "criteria": [{"label": "Time skipping", "keywords": ["time skipping"], "weight": 2}],
+    },
+]
+GOOD_ANSWERS = ["Make it idempotent with an idempotency key.", "With time skipping."]
+
+
+def make_workspace(
+    engine: sa.Engine, name: str = "Acme", plan: Plan = Plan.paid
+) -> tuple[Workspace, str]:
+    with session_scope(engine) as session:
+        workspace = create_workspace(session, name, plan)
+        token = issue_admin_token(session, workspace).admin_token
+        session.expunge(workspace)
+    return workspace, token
+
+
+def make_position(
+    engine: sa.Engine, workspace: Workspace, name: str = "Backend Engineer"
+) -> Position:
+    with session_scope(engine) as session:
+        position = Position(
+            workspace_id=workspace.id,
+            name=name,
+            description="Python services",
+            questions=QUESTIONS,
+            active=True,
+        )
+        session.add(position)
+        session.flush()
+        session.expunge(position)
+    return position
+
+
+def connect_live(engine: sa.Engine, keyring: KeyRing, workspace: Workspace, ashby_key: str) -> str:
+    """A live connection using `ashby_key`, as if Ashby had already made its first call."""
+    truffle_key = connections.establish(engine, keyring, workspace, ashby_key, reconnect=False)
+    with session_scope(engine) as session:
+        caller = connections.authenticate_partner(session, keyring, truffle_key)
+        assert caller is not None
+        assert caller.went_live
+    return truffle_key
+
+
+def new_screening_request(
+    workspace: Workspace, position: Position, application: str = "application-1"
+) -> screenings.NewScreening:
+    return screenings.NewScreening(
+        workspace_id=workspace.id,
+        position_id=position.id,
+        ashby_candidate_id="candidate-1",
+        ashby_application_id=application,
+        ashby_job_id="job-1",
+        job_name="Backend Engineer (Remote)",
+        first_name="Ada",
+        last_name="Lovelace",
+        email="ada@example.test",
+        ashby_profile_url="https://app.ashbyhq.com/candidates/candidate-1",
+    )
+
+
+def open_screening(
+    engine: sa.Engine, keyring: KeyRing, workspace: Workspace, position: Position
+) -> uuid.UUID:
+    opened = screenings.open_screening(engine, keyring, new_screening_request(workspace, position))
+    return opened.screening.id
