@@ -1,0 +1,355 @@
+"""Ashby's `assessment.start` and `assessment.cancel`, with the real dev server behind them."""
+
+import base64
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from tests.factories import connect_live, make_position, make_workspace
+from tests.spec import request_schema, response_schema, validate
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+from truffle.tables import Plan, Position, Screening, Workspace
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+
+def basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    # A task queue no worker polls: these tests look at what the API starts, not at the run.
+    return settings.model_copy(update={"temporal_task_queue": f"api-tests-{uuid.uuid4()}"})
+
+
+@pytest.fixture
+def client(api_settings: Settings, dev_server_env: WorkflowEnvironment) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings, temporal_client=dev_server_env.client)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def keyring(settings: Settings) -> KeyRing:
+    return KeyRing(settings.secret_keys())
+
+
+@pytest.fixture
+def acme(engine: sa.Engine) -> Workspace:
+    return make_workspace(engine)[0]
+
+
+@pytest.fixture
+def position(engine: sa.Engine, acme: Workspace) -> Position:
+    return make_position(engine, acme)
+
+
+@pytest.fixture
+def truffle_key(engine: sa.Engine, keyring: KeyRing, acme: Workspace) -> str:
+    return connect_live(engine, keyring, acme, "ashby-key-of-acme")
+
+
+def start_body(
+    position_id: uuid.UUID, application: str = "application-1", **candidate: Any
+) -> dict[str, Any]:
+    return {
+        "assessment_type_id": str(position_id),
+        "candidate": {
+            "ashby_id": "candidate-1",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": "ada@example.test",
+            "ashby_profile_url": "https://app.ashbyhq.com/candidates/candidate-1",
+            **candidate,
+        },
+        "application": {"ashby_id": application, "status": "Active"},
+        "job": {
+            "ashby_id": "job-1",
+            "name": "Backend Engineer",
+            "ashby_job_url": "https://app.ashbyhq.com/jobs/job-1",
+        },
+    }
+
+
+def screenings(engine: sa.Engine) -> list[Screening]:
+    with Session(engine) as session:
+        return list(session.exec(select(Screening)).all())
+
+
+async def test_start_replies_with_our_id_and_an_invited_status_and_starts_one_workflow(
+    client: TestClient,
+    truffle_key: str,
+    position: Position,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    body = start_body(position.id)
+    validate(body, request_schema("/assessment.start"))
+
+    response = client.post("/ashby/assessment.start", json=body, headers=basic(truffle_key))
+
+    assert response.status_code == 200
+    reply = response.json()
+    validate(reply, response_schema("/assessment.start"))
+    assessment_id = reply["results"]["assessment_id"]
+    assert uuid.UUID(assessment_id)
+    update = reply["results"]["update_request"]
+    validate(update, request_schema("/assessment.update"))
+    assert update["assessment_status"]["value"] == "Invited"
+    handle = dev_server_env.client.get_workflow_handle(f"screening-{assessment_id}")
+    description = await handle.describe()
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    attributes = {
+        key.name: description.typed_search_attributes.get(key) for key in ALL_SEARCH_ATTRIBUTES
+    }
+    assert attributes == {
+        "TruffleWorkspaceId": str(position.workspace_id),
+        "TrufflePositionId": str(position.id),
+        "AshbyApplicationId": "application-1",
+        "ScreeningStatus": "invited",
+    }
+    visible = f"{handle.id} {attributes} {description.static_summary}"
+    for personal in ("Ada", "Lovelace", "ada@example.test"):
+        assert personal not in visible
+
+
+def test_a_repeated_start_returns_the_same_assessment_and_one_screening(
+    client: TestClient, truffle_key: str, position: Position, engine: sa.Engine
+) -> None:
+    first = client.post(
+        "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+    )
+    again = client.post(
+        "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+    )
+    assert first.json()["results"] == again.json()["results"]
+    assert len(screenings(engine)) == 1
+    other = client.post(
+        "/ashby/assessment.start",
+        json=start_body(position.id, "application-2"),
+        headers=basic(truffle_key),
+    )
+    assert other.json()["results"]["assessment_id"] != first.json()["results"]["assessment_id"]
+
+
+def test_concurrent_repeated_starts_meet_at_one_assessment(
+    client: TestClient, truffle_key: str, position: Position, engine: sa.Engine
+) -> None:
+    ids: list[str] = []
+    barrier = threading.Barrier(5)
+
+    def start() -> None:
+        barrier.wait()
+        response = client.post(
+            "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+        )
+        assert response.status_code == 200, response.text
+        ids.append(response.json()["results"]["assessment_id"])
+
+    threads = [threading.Thread(target=start) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(ids)) == 1
+    assert len(ids) == 5
+    assert len(screenings(engine)) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        ({"email": ""}, "no valid email address"),
+        ({"email": "not-an-email"}, "no valid email address"),
+    ],
+)
+def test_a_candidate_without_email_gets_a_message_for_the_recruiter(
+    client: TestClient,
+    truffle_key: str,
+    position: Position,
+    engine: sa.Engine,
+    change: dict[str, str],
+    phrase: str,
+) -> None:
+    response = client.post(
+        "/ashby/assessment.start",
+        json=start_body(position.id, **change),
+        headers=basic(truffle_key),
+    )
+    assert response.status_code == 422
+    assert phrase in response.json()["message"]
+    assert screenings(engine) == []
+
+
+def test_unknown_inactive_and_foreign_positions_get_422(
+    client: TestClient, truffle_key: str, position: Position, engine: sa.Engine
+) -> None:
+    globex = make_workspace(engine, "Globex")[0]
+    foreign = make_position(engine, globex, "Globex only")
+    for position_id in (uuid.uuid4(), foreign.id):
+        response = client.post(
+            "/ashby/assessment.start", json=start_body(position_id), headers=basic(truffle_key)
+        )
+        assert response.status_code == 422
+        assert "does not exist" in response.json()["message"]
+    acme_headers = {"Authorization": f"Bearer {make_admin_token(engine, position)}"}
+    client.post(f"/api/positions/{position.id}/deactivate", headers=acme_headers)
+    response = client.post(
+        "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+    )
+    assert response.status_code == 422
+    assert "no longer active" in response.json()["message"]
+    assert screenings(engine) == []
+
+
+def make_admin_token(engine: sa.Engine, position: Position) -> str:
+    from truffle.db import session_scope
+    from truffle.workspaces import issue_admin_token
+
+    with session_scope(engine) as session:
+        workspace = session.get(Workspace, position.workspace_id)
+        assert workspace is not None
+        return issue_admin_token(session, workspace).admin_token
+
+
+def test_a_trial_workspace_cannot_start_screenings(
+    client: TestClient, engine: sa.Engine, keyring: KeyRing, position: Position, truffle_key: str
+) -> None:
+    with Session(engine) as session:
+        workspace = session.get(Workspace, position.workspace_id)
+        assert workspace is not None
+        workspace.plan = Plan.trial
+        session.add(workspace)
+        session.commit()
+    response = client.post(
+        "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+    )
+    assert response.status_code == 422
+    assert "paid Truffle plans" in response.json()["message"]
+
+
+def test_malformed_start_bodies_get_422_messages_and_store_nothing(
+    client: TestClient, truffle_key: str, position: Position, engine: sa.Engine
+) -> None:
+    headers = {**basic(truffle_key), "Content-Type": "application/json"}
+    broken = start_body(position.id)
+    broken["application"]["status"] = "Maybe"
+    bodies: list[bytes | dict[str, Any]] = [
+        b"{nope",
+        {"assessment_type_id": "not-a-uuid"},
+        broken,
+        {**start_body(position.id), "candidate": "Ada"},
+    ]
+    for body in bodies:
+        response = (
+            client.post("/ashby/assessment.start", content=body, headers=headers)
+            if isinstance(body, bytes)
+            else client.post("/ashby/assessment.start", json=body, headers=headers)
+        )
+        assert response.status_code == 422
+        assert response.json()["message"]
+    assert screenings(engine) == []
+
+
+def test_start_needs_the_truffle_key(client: TestClient, position: Position) -> None:
+    response = client.post("/ashby/assessment.start", json=start_body(position.id))
+    assert response.status_code == 401
+    assert response.json()["errorInfo"]["code"] == "unauthenticated"
+
+
+def test_temporal_down_answers_503_and_keeps_nothing(
+    api_settings: Settings, truffle_key: str, position: Position, engine: sa.Engine
+) -> None:
+    unreachable = api_settings.model_copy(update={"temporal_address": "127.0.0.1:9"})
+    with TestClient(create_app(unreachable)) as client:
+        response = client.post(
+            "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+        )
+    assert response.status_code == 503
+    assert response.json()["success"] is False
+    assert screenings(engine) == []
+
+
+async def test_cancel_signals_the_workflow_and_repeats_are_harmless(
+    client: TestClient,
+    truffle_key: str,
+    position: Position,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    started = client.post(
+        "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+    ).json()
+    assessment_id = started["results"]["assessment_id"]
+    for _ in range(2):
+        response = client.post(
+            "/ashby/assessment.cancel",
+            json={"assessment_id": assessment_id},
+            headers=basic(truffle_key),
+        )
+        assert response.status_code == 200
+        assert response.json() == {"success": True, "results": {"assessment_id": assessment_id}}
+    history = await dev_server_env.client.get_workflow_handle(
+        f"screening-{assessment_id}"
+    ).fetch_history()
+    signals = [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        for event in history.events
+        if event.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert signals == ["cancel", "cancel"]
+
+
+def test_cancel_of_an_unknown_or_foreign_assessment_is_an_ashby_error(
+    client: TestClient, truffle_key: str, engine: sa.Engine, keyring: KeyRing
+) -> None:
+    globex = make_workspace(engine, "Globex")[0]
+    globex_key = connect_live(engine, keyring, globex, "ashby-key-of-globex")
+    globex_position = make_position(engine, globex)
+    foreign = client.post(
+        "/ashby/assessment.start", json=start_body(globex_position.id), headers=basic(globex_key)
+    ).json()["results"]["assessment_id"]
+    for assessment_id in (str(uuid.uuid4()), foreign):
+        response = client.post(
+            "/ashby/assessment.cancel",
+            json={"assessment_id": assessment_id},
+            headers=basic(truffle_key),
+        )
+        assert response.status_code == 404
+        assert response.json()["errorInfo"]["code"] == "assessment_not_found"
+    malformed = client.post(
+        "/ashby/assessment.cancel", json={"assessment_id": "x"}, headers=basic(truffle_key)
+    )
+    assert malformed.status_code == 400
+    assert malformed.json()["errorInfo"]["code"] == "invalid_input"
+
+
+async def test_cancel_after_the_workflow_finished_still_disqualifies(
+    client: TestClient,
+    truffle_key: str,
+    position: Position,
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    started = client.post(
+        "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+    ).json()
+    assessment_id = started["results"]["assessment_id"]
+    await dev_server_env.client.get_workflow_handle(f"screening-{assessment_id}").terminate(
+        "simulating a finished screening"
+    )
+    response = client.post(
+        "/ashby/assessment.cancel",
+        json={"assessment_id": assessment_id},
+        headers=basic(truffle_key),
+    )
+    assert response.status_code == 200
+    [screening] = screenings(engine)
+    assert screening.application_status == "disqualified"

@@ -1,0 +1,161 @@
+"""The candidate's screener page: begin once, submit once, and clear pages for dead links."""
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from api.temporal import ScreeningGateway
+from tests.factories import GOOD_ANSWERS, make_position, make_workspace, open_screening
+from truffle import screenings
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+from truffle.tables import Screening
+
+
+@pytest.fixture
+def app_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"temporal_task_queue": f"screener-tests-{uuid.uuid4()}"})
+
+
+@pytest.fixture
+def client(app_settings: Settings, dev_server_env: WorkflowEnvironment) -> Iterator[TestClient]:
+    app = create_app(app_settings, temporal_client=dev_server_env.client)
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def keyring(settings: Settings) -> KeyRing:
+    return KeyRing(settings.secret_keys())
+
+
+@pytest.fixture
+async def screening(
+    engine: sa.Engine, keyring: KeyRing, app_settings: Settings, dev_server_env: WorkflowEnvironment
+) -> Screening:
+    workspace = make_workspace(engine)[0]
+    screening_id = open_screening(engine, keyring, workspace, make_position(engine, workspace))
+    with Session(engine) as session:
+        row = session.get(Screening, screening_id)
+        assert row is not None
+    await ScreeningGateway(app_settings, dev_server_env.client).start(row)
+    return row
+
+
+@pytest.fixture
+def token(keyring: KeyRing, screening: Screening) -> str:
+    return keyring.unseal(screening.link_token_sealed, screening.id)
+
+
+def current(engine: sa.Engine, screening: Screening) -> Screening:
+    with Session(engine) as session:
+        row = session.get(Screening, screening.id)
+        assert row is not None
+        return row
+
+
+async def signals(dev_server_env: WorkflowEnvironment, screening: Screening) -> list[str]:
+    history = await dev_server_env.client.get_workflow_handle(
+        f"screening-{screening.id}"
+    ).fetch_history()
+    return [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        for event in history.events
+        if event.HasField("workflow_execution_signaled_event_attributes")
+    ]
+
+
+def answers_form(answers: list[str]) -> dict[str, str]:
+    return {f"answer_{index}": answer for index, answer in enumerate(answers)}
+
+
+async def test_begin_then_submit_completes_the_screening_once(
+    client: TestClient,
+    token: str,
+    screening: Screening,
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    intro = client.get(f"/s/{token}")
+    assert intro.status_code == 200
+    assert "Backend Engineer" in intro.text
+    assert "How do you make a retried operation safe?" in intro.text
+    assert '<meta name="viewport"' in intro.text
+    assert "Begin" in intro.text
+
+    begun = client.post(f"/s/{token}/begin")
+    assert begun.status_code == 303
+    client.post(f"/s/{token}/begin")
+    form = client.get(f"/s/{token}")
+    assert '<label for="answer-0">' in form.text
+    assert current(engine, screening).status == "started"
+
+    done = client.post(f"/s/{token}/submit", data=answers_form(GOOD_ANSWERS))
+    assert done.status_code == 200
+    assert "Your answers were received" in done.text
+    again = client.post(f"/s/{token}/submit", data=answers_form(["other", "answers"]))
+    assert again.status_code == 200
+
+    row = current(engine, screening)
+    assert row.status == "completed"
+    assert row.answers == GOOD_ANSWERS
+    assert client.get(f"/s/{token}").status_code == 200
+    assert await signals(dev_server_env, screening) == [
+        "candidate_started",
+        "candidate_completed",
+        "candidate_completed",
+    ]
+
+
+def test_unanswered_questions_are_asked_again_and_nothing_is_saved(
+    client: TestClient, token: str, screening: Screening, engine: sa.Engine
+) -> None:
+    client.post(f"/s/{token}/begin")
+    response = client.post(f"/s/{token}/submit", data=answers_form([GOOD_ANSWERS[0], "  "]))
+    assert response.status_code == 422
+    assert "Please answer every question." in response.text
+    assert GOOD_ANSWERS[0] in response.text
+    assert current(engine, screening).status == "started"
+
+
+@pytest.mark.parametrize("close", ["cancel", "expire"])
+def test_a_closed_link_shows_a_clear_page_and_accepts_nothing(
+    client: TestClient, token: str, screening: Screening, engine: sa.Engine, close: str
+) -> None:
+    with Session(engine) as session:
+        if close == "cancel":
+            screenings.disqualify(session, screening.id)
+        else:
+            screenings.expire(session, screening.id)
+    page = client.get(f"/s/{token}")
+    assert page.status_code == 410
+    assert "no longer" in page.text or "expired" in page.text
+    assert client.post(f"/s/{token}/begin").status_code == 410
+    assert client.post(f"/s/{token}/submit", data=answers_form(GOOD_ANSWERS)).status_code == 410
+    assert current(engine, screening).answers is None
+
+
+def test_an_unknown_link_is_a_404_page(client: TestClient) -> None:
+    for method, path in (
+        ("GET", "/s/made-up"),
+        ("POST", "/s/made-up/begin"),
+        ("POST", "/s/x/submit"),
+    ):
+        response = client.request(method, path)
+        assert response.status_code == 404
+        assert "This screening link is not valid" in response.text
+
+
+def test_the_candidates_input_is_escaped(
+    client: TestClient, token: str, screening: Screening
+) -> None:
+    client.post(f"/s/{token}/begin")
+    response = client.post(f"/s/{token}/submit", data=answers_form(["<script>x</script>", ""]))
+    assert "<script>x</script>" not in response.text
+    assert "&lt;script&gt;" in response.text
