@@ -1,9 +1,11 @@
 """Every path of `ScreeningWorkflow` on the time-skipping test server: days pass in milliseconds."""
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHandle
@@ -28,9 +30,17 @@ StartScreening = Callable[..., Awaitable[Handle]]
 TOLERANCE = timedelta(seconds=5)
 
 
+HISTORIES = Path(__file__).parent / "histories"
+
+
 @pytest.fixture
-async def start_screening(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[StartScreening]:
+async def start_screening(
+    time_skipping_env: WorkflowEnvironment, request: pytest.FixtureRequest
+) -> AsyncIterator[StartScreening]:
+    """Starts a screening on its own task queue. With RECORD_WORKFLOW_HISTORIES=1 the test's
+    history is saved for the replay test (see tests/workflows/test_replay.py)."""
     workers: list[Worker] = []
+    handles: list[Handle] = []
 
     async def start(fakes: FakeActivities, cancel_first: bool = False) -> Handle:
         task_queue = f"screening-test-{uuid.uuid4()}"
@@ -43,7 +53,7 @@ async def start_screening(time_skipping_env: WorkflowEnvironment) -> AsyncIterat
         await worker.__aenter__()
         workers.append(worker)
         screening_id = str(uuid.uuid4())
-        return await time_skipping_env.client.start_workflow(
+        handle = await time_skipping_env.client.start_workflow(
             ScreeningWorkflow.run,
             ScreeningInput(
                 screening_id=screening_id,
@@ -56,8 +66,15 @@ async def start_screening(time_skipping_env: WorkflowEnvironment) -> AsyncIterat
             start_signal="cancel" if cancel_first else None,
             start_signal_args=[CancelRequest(requested_at_ms=1)] if cancel_first else [],
         )
+        handles.append(handle)
+        return handle
 
     yield start
+    if os.environ.get("RECORD_WORKFLOW_HISTORIES") == "1":
+        for handle in handles:
+            history = await handle.fetch_history()
+            name = request.node.name.removeprefix("test_")
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
     for worker in workers:
         await worker.__aexit__(None, None, None)
 

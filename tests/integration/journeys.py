@@ -1,0 +1,98 @@
+"""Steps of the product's story, as the people and machines in it take them."""
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.factories import QUESTIONS, make_workspace
+from tests.integration.conftest import Stack
+from truffle.db import create_db_engine
+
+
+@dataclass
+class Connected:
+    admin_token: str
+    position_id: str
+    ashby_key: dict[str, str]
+    truffle_key: str
+
+
+def connect_workspace(stack: Stack) -> Connected:
+    engine = create_db_engine(stack.env["DATABASE_URL"])
+    try:
+        _, admin_token = make_workspace(engine)
+    finally:
+        engine.dispose()
+    position = stack.admin(
+        "POST", "/api/positions", admin_token,
+        json={"name": "Backend Engineer", "description": "Python", "questions": QUESTIONS},
+    ).json()  # fmt: skip
+    ashby_key = stack.sandbox.create_key()
+    handshake = stack.admin(
+        "POST", "/api/integrations/ashby/connect", admin_token,
+        json={"ashby_api_key": ashby_key["key"]},
+    )  # fmt: skip
+    assert handshake.status_code == 200, handshake.text
+    truffle_key: str = handshake.json()["truffle_key"]
+    stack.paste_truffle_key_into_ashby(truffle_key)
+    listed = stack.ashby_calls("assessment.list")
+    assert listed["status_code"] == 200
+    return Connected(admin_token, position["id"], ashby_key, truffle_key)
+
+
+def start_screening(stack: Stack, connected: Connected, email: str) -> str:
+    reply = stack.ashby_calls(
+        "assessment.start",
+        {
+            "assessment_type_id": connected.position_id,
+            "candidate": {
+                "ashby_id": f"candidate-{uuid.uuid4().hex[:6]}",
+                "first_name": "Grace",
+                "last_name": "Hopper",
+                "email": email,
+                "ashby_profile_url": "https://app.ashbyhq.com/candidates/1",
+            },
+            "application": {"ashby_id": f"application-{uuid.uuid4().hex[:6]}", "status": "Active"},
+            "job": {
+                "ashby_id": "job-1",
+                "name": "Backend Engineer",
+                "ashby_job_url": "https://app.ashbyhq.com/jobs/1",
+            },
+        },
+    )
+    assert reply["status_code"] == 200, reply
+    assessment_id: str = reply["body"]["results"]["assessment_id"]
+    return assessment_id
+
+
+def candidate_completes(link: str, answers: list[str]) -> None:
+    with httpx.Client(follow_redirects=False, timeout=30) as browser:
+        assert browser.get(link).status_code == 200
+        assert browser.post(f"{link}/begin").status_code == 303
+        form = {f"answer_{index}": answer for index, answer in enumerate(answers)}
+        done = browser.post(f"{link}/submit", data=form)
+        assert done.status_code == 200
+        assert "Your answers were received" in done.text
+
+
+def wait_for_updates(
+    stack: Stack, assessment_id: str, count: int, timeout: float = 60
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    updates: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        updates = stack.sandbox.updates(assessment_id)
+        if len(updates) >= count:
+            return updates
+        time.sleep(0.2)
+    raise AssertionError(f"expected {count} updates for {assessment_id}, got {updates}")
+
+
+def screening_record(stack: Stack, admin_token: str, assessment_id: str) -> dict[str, Any]:
+    listed = stack.admin("GET", "/api/screenings", admin_token).json()
+    [record] = [item for item in listed if item["id"] == assessment_id]
+    found: dict[str, Any] = record
+    return found

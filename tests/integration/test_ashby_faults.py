@@ -1,0 +1,133 @@
+"""Ashby misbehaving, through the real worker on the real dev server: each fault still ends
+with exactly one result in Ashby and a delivery log that tells what happened."""
+
+import signal
+import time
+import uuid
+from datetime import datetime
+
+from tests.factories import GOOD_ANSWERS
+from tests.integration.conftest import Stack
+from tests.integration.journeys import (
+    Connected,
+    candidate_completes,
+    connect_workspace,
+    screening_record,
+    start_screening,
+    wait_for_updates,
+)
+from tests.spec import request_schema, validate
+
+
+def results_in_ashby(stack: Stack, assessment_id: str) -> list[dict[str, object]]:
+    return [
+        update
+        for update in stack.sandbox.updates(assessment_id)
+        if "assessment_result" in update["body"]
+    ]
+
+
+def run_screening(stack: Stack, connected: Connected) -> str:
+    address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    candidate_completes(stack.screener_link(address), GOOD_ANSWERS)
+    return assessment_id
+
+
+def log_of(
+    stack: Stack, connected: Connected, assessment_id: str
+) -> list[tuple[str, str, int | None]]:
+    record = screening_record(stack, connected.admin_token, assessment_id)
+    return [(d["update_kind"], d["outcome"], d["http_status"]) for d in record["deliveries"]]
+
+
+def test_a_429_is_retried_after_retry_after_then_delivered(stack: Stack) -> None:
+    connected = connect_workspace(stack)
+    stack.sandbox.inject_fault(connected.ashby_key["id"], "rate_limit", retry_after_seconds=2)
+
+    assessment_id = run_screening(stack, connected)
+    updates = wait_for_updates(stack, assessment_id, 2)
+
+    assert len(results_in_ashby(stack, assessment_id)) == 1
+    for update in updates:
+        validate(update["body"], request_schema("/assessment.update"))
+    assert log_of(stack, connected, assessment_id) == [
+        ("started", "rate_limited", 429),
+        ("started", "ok", 200),
+        ("result", "ok", 200),
+    ]
+    record = screening_record(stack, connected.admin_token, assessment_id)
+    throttled, retried = (
+        datetime.fromisoformat(d["attempted_at"]) for d in record["deliveries"][:2]
+    )
+    assert (retried - throttled).total_seconds() >= 1.9
+
+
+def test_three_500s_are_retried_with_backoff_then_delivered(stack: Stack) -> None:
+    connected = connect_workspace(stack)
+    stack.sandbox.inject_fault(connected.ashby_key["id"], "server_error", count=3)
+
+    assessment_id = run_screening(stack, connected)
+    wait_for_updates(stack, assessment_id, 2, timeout=90)
+
+    assert len(results_in_ashby(stack, assessment_id)) == 1
+    assert log_of(stack, connected, assessment_id) == [
+        ("started", "server_error", 500),
+        ("started", "server_error", 500),
+        ("started", "server_error", 500),
+        ("started", "ok", 200),
+        ("result", "ok", 200),
+    ]
+
+
+def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack) -> None:
+    connected = connect_workspace(stack)
+    stack.sandbox.inject_fault(connected.ashby_key["id"], "unauthorized", count=1000)
+
+    assessment_id = run_screening(stack, connected)
+    deadline = time.monotonic() + 30
+    while not screening_record(stack, connected.admin_token, assessment_id)["delivery_held"]:
+        assert time.monotonic() < deadline, "the update was never held"
+        time.sleep(0.2)
+    assert stack.sandbox.updates(assessment_id) == []
+
+    new_ashby_key = stack.sandbox.create_key()
+    reconnected = stack.admin(
+        "POST", "/api/integrations/ashby/reconnect", connected.admin_token,
+        json={"ashby_api_key": new_ashby_key["key"]},
+    )  # fmt: skip
+    assert reconnected.status_code == 200
+    time.sleep(1)
+    assert stack.sandbox.updates(assessment_id) == []  # still held: Ashby lacks the new key
+    stack.paste_truffle_key_into_ashby(reconnected.json()["truffle_key"])
+    released_at = time.monotonic()
+    stack.ashby_calls("assessment.list")
+
+    updates = wait_for_updates(stack, assessment_id, 2, timeout=30)
+
+    assert time.monotonic() - released_at < 10
+    assert [u["api_key_id"] for u in updates] == [new_ashby_key["id"]] * 2
+    assert len(results_in_ashby(stack, assessment_id)) == 1
+    log = log_of(stack, connected, assessment_id)
+    assert log[0] == ("started", "key_rejected", 401)
+    assert log[-2:] == [("started", "ok", 200), ("result", "ok", 200)]
+    assert screening_record(stack, connected.admin_token, assessment_id)["delivery_held"] is False
+
+
+def test_a_worker_killed_mid_screening_finishes_it_after_restart(stack: Stack) -> None:
+    connected = connect_workspace(stack)
+    address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    link = stack.screener_link(address)
+    assert stack.worker is not None
+    stack.worker.send_signal(signal.SIGKILL)
+    stack.worker.wait()
+
+    candidate_completes(link, GOOD_ANSWERS)
+    time.sleep(0.5)
+    assert stack.sandbox.updates(assessment_id) == []
+    stack.start_worker()
+
+    wait_for_updates(stack, assessment_id, 2, timeout=60)
+    assert len(results_in_ashby(stack, assessment_id)) == 1
+    assert len(stack.mail.messages_to(address)) == 1
