@@ -13,11 +13,13 @@ from temporalio.worker import Replayer
 
 from workflows.screening import ScreeningWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = {
+    path.stem: path.read_text()
+    for path in sorted((Path(__file__).parent / "histories").glob("*.json"))
+}
 
 
 def test_there_is_a_history_for_every_path() -> None:
-    names = {path.stem for path in HISTORIES}
     assert {
         "started_then_completed_posts_started_then_the_result",
         "a_candidate_who_never_answers_gets_two_reminders_then_expires_at_7_days",
@@ -25,10 +27,10 @@ def test_there_is_a_history_for_every_path() -> None:
         "cancel_mid_screener_disqualifies_and_posts_no_result",
         "cancel_while_the_result_is_held_drops_it_and_disqualifies",
         "a_rejected_key_holds_the_update_until_the_connection_is_live",
-    } <= names
+    } <= set(HISTORIES)
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
-async def test_history_replays_against_the_current_workflow(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"screening-{path.stem}", path.read_text())
+@pytest.mark.parametrize("name", sorted(HISTORIES))
+async def test_history_replays_against_the_current_workflow(name: str) -> None:
+    history = WorkflowHistory.from_json(f"screening-{name}", HISTORIES[name])
     await Replayer(workflows=[ScreeningWorkflow]).replay_workflow(history)
