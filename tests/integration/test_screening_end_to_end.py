@@ -1,7 +1,10 @@
 """A screening end to end: Ashby starts it, the candidate gets the email and answers on the
 screener page, and Ashby holds "Started" and then the result, each valid against its spec."""
 
+import time
 import uuid
+
+import httpx
 
 from tests.factories import GOOD_ANSWERS
 from tests.integration.conftest import Stack
@@ -37,3 +40,43 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
         ("result", "ok"),
     ]
     assert len(stack.mail.messages_to(address)) == 1
+    profile = stack.admin("GET", f"/screenings/{assessment_id}", connected.admin_token)
+    assert profile.status_code == 200
+    assert "Match score: 100/100 (Strong)" in profile.text
+
+
+def test_cancel_after_completion_keeps_the_result_and_disqualifies(stack: Stack) -> None:
+    connected = connect_workspace(stack)
+    address = f"grace-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    candidate_completes(stack.screener_link(address), GOOD_ANSWERS)
+    wait_for_updates(stack, assessment_id, 2)
+
+    cancelled = stack.ashby_calls("assessment.cancel", {"assessment_id": assessment_id})
+
+    assert cancelled["body"] == {"success": True, "results": {"assessment_id": assessment_id}}
+    record = screening_record(stack, connected.admin_token, assessment_id)
+    assert (record["status"], record["application_status"]) == ("completed", "disqualified")
+    assert len(stack.sandbox.updates(assessment_id)) == 2
+
+
+def test_cancel_mid_screener_kills_the_link_and_posts_nothing_more(stack: Stack) -> None:
+    connected = connect_workspace(stack)
+    address = f"grace-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    link = stack.screener_link(address)
+    with httpx.Client(follow_redirects=False) as browser:
+        browser.post(f"{link}/begin")
+        wait_for_updates(stack, assessment_id, 1)
+        stack.ashby_calls("assessment.cancel", {"assessment_id": assessment_id})
+        deadline = time.monotonic() + 30
+        while (
+            screening_record(stack, connected.admin_token, assessment_id)["status"] != "cancelled"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        refused = browser.post(f"{link}/submit", data={"answer_0": "a", "answer_1": "b"})
+    assert refused.status_code == 410
+    record = screening_record(stack, connected.admin_token, assessment_id)
+    assert record["application_status"] == "disqualified"
+    assert len(stack.sandbox.updates(assessment_id)) == 1
