@@ -38,6 +38,7 @@ def activities_for(
         screening.score_screening,
         screening.disqualify_application,
         screening.expire_screening,
+        screening.report_screening_failure,
         ashby.post_assessment_update,
     ]
 

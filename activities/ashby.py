@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import AshbyErrorType, PostUpdateReceipt, PostUpdateRequest
 from activities.screening import load_screening
+from truffle import health
 from truffle.ashby import AshbyClient, AshbyOutcome, AshbyReply, build_update
 from truffle.secrets import KeyRing
 from truffle.tables import (
@@ -39,7 +40,9 @@ class AshbyActivities:
         outcome: str,
         reply: AshbyReply | None,
     ) -> None:
-        """Adds the attempt to the screening's delivery log."""
+        """Adds the attempt to the screening's delivery log and reports it to the connection's
+        health, in one transaction."""
+        now = utcnow()
         with Session(self.engine) as session:
             session.add(
                 DeliveryAttempt(
@@ -47,7 +50,7 @@ class AshbyActivities:
                     workspace_id=workspace_id,
                     update_kind=request.kind,
                     attempt=activity.info().attempt,
-                    attempted_at=utcnow(),
+                    attempted_at=now,
                     outcome=outcome,
                     http_status=reply.http_status if reply else None,
                     error_code=reply.error_code if reply else None,
@@ -60,6 +63,18 @@ class AshbyActivities:
                     sa.update(Screening)
                     .where(Screening.id == screening_id)  # type: ignore[arg-type]
                     .values(delivery_held=held)
+                )
+            if outcome == AshbyOutcome.ok:
+                health.record_success(session, workspace_id, now)
+            elif outcome in health.Problem.__members__:
+                health.record_failure(
+                    session,
+                    workspace_id,
+                    health.Problem(outcome),
+                    now,
+                    http_status=reply.http_status if reply else None,
+                    code=reply.error_code if reply else None,
+                    request_id=reply.request_id if reply else None,
                 )
             session.commit()
 

@@ -23,6 +23,7 @@ from activities.contracts import (
     ScreeningRef,
 )
 from activities.email import Mailer
+from truffle import health
 from truffle.scoring import CriteriaScorer, Scorer
 from truffle.screenings import disqualify, expire
 from truffle.secrets import KeyRing
@@ -142,6 +143,15 @@ class ScreeningActivities:
                 session.commit()
             result = screening.result
             return ScoreSummary(match_score=int(result["match_score"]), tier=str(result["tier"]))
+
+    @activity.defn(name="report_screening_failure")
+    def report_screening_failure(self, ref: ScreeningRef) -> None:
+        with Session(self.engine) as session:
+            screening = load_screening(session, ref.screening_id)
+            health.record_failure(
+                session, screening.workspace_id, health.Problem.workflow_failed, utcnow()
+            )
+            session.commit()
 
     @activity.defn(name="disqualify_application")
     def disqualify_application(self, ref: ScreeningRef) -> ClosingResult:

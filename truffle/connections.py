@@ -10,6 +10,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
+from truffle import health
 from truffle.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
     AshbyConnection,
@@ -149,6 +150,15 @@ def establish(
         connection.encrypted_ashby_key = keyring.seal(ashby_api_key, workspace.id)
         connection.connected_at = now
         connection.live_at = None
+        # A new key starts the health afresh: problems of the old key are no longer news.
+        connection.key_rejected_at = None
+        connection.last_failure_at = None
+        connection.last_failure = None
+        connection.last_failure_http_status = None
+        connection.last_failure_code = None
+        connection.last_failure_request_id = None
+        connection.failing_since = None
+        connection.failures_since_success = 0
         session.add(connection)
         session.flush()
         return minted.full_key
@@ -225,7 +235,8 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
     connection = session.exec(
         select(AshbyConnection).where(AshbyConnection.workspace_id == workspace.id)
     ).first()
-    last_activity = connection.last_partner_call_at if connection else None
+    moments = [connection.last_partner_call_at, connection.last_result_at] if connection else []
+    last_activity = max((moment for moment in moments if moment is not None), default=None)
 
     def card(status: CardStatus, message: str) -> Card:
         return Card(
@@ -249,4 +260,5 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
         return card(
             CardStatus.action_needed, "Paste your Truffle key into Ashby to finish connecting"
         )
-    return card(CardStatus.connected, "The integration is healthy.")
+    assessed = health.assess(health.snapshot_of(connection), utcnow())
+    return card(CardStatus(assessed.health), assessed.message)

@@ -97,6 +97,34 @@ class AshbyConnection(SQLModel, table=True):
     last_partner_call_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
     )
+    # Health, as reported by the screening activities (see truffle/health.py).
+    last_result_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    last_failure_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    last_failure: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(32), nullable=True)
+    )
+    last_failure_http_status: int | None = Field(
+        default=None, sa_column=sa.Column(sa.Integer(), nullable=True)
+    )
+    last_failure_code: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(200), nullable=True)
+    )
+    last_failure_request_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(200), nullable=True)
+    )
+    failing_since: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
+    failures_since_success: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0")
+    )
+    key_rejected_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
+    )
 
 
 class TruffleKey(SQLModel, table=True):

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -152,6 +152,20 @@ class ScreeningWorkflow:
 
     @workflow.run
     async def run(self, screening: ScreeningInput) -> ScreeningOutcome:
+        try:
+            return await self._screen(screening)
+        except FailureError:
+            # Reported so the connection's health shows it; the failure itself stays visible
+            # in the Temporal UI.
+            await workflow.execute_activity(
+                "report_screening_failure",
+                ScreeningRef(screening.screening_id),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DATABASE_RETRY,
+            )
+            raise
+
+    async def _screen(self, screening: ScreeningInput) -> ScreeningOutcome:
         ref = ScreeningRef(screening.screening_id)
         delivery = asyncio.create_task(self._deliver_updates(ref))
         invited_at = workflow.now()

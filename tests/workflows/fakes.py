@@ -59,6 +59,10 @@ class FakeActivities:
         self._record("expire", "")
         return ClosingResult(status=self.expire_result)
 
+    @activity.defn(name="report_screening_failure")
+    async def report_screening_failure(self, _ref: ScreeningRef) -> None:
+        self._record("report-failure", "")
+
     @activity.defn(name="post_assessment_update")
     async def post_assessment_update(self, request: PostUpdateRequest) -> PostUpdateReceipt:
         if self.post_failures:
@@ -74,4 +78,5 @@ class FakeActivities:
             self.disqualify_application,
             self.expire_screening,
             self.post_assessment_update,
+            self.report_screening_failure,
         ]

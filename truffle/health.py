@@ -1,0 +1,176 @@
+"""Connection health: what the card shows, computed from what the workflows report.
+
+Activities report every delivery outcome (and the workflow reports its own failure) into a few
+columns of the workspace's connection row, so reading the card costs one row, however many
+screenings there are. The rules, most serious first:
+- `action_needed`: Ashby has not yet used the current Truffle key; Ashby rejected our Ashby key
+  (401/403) and no result has flowed since; or deliveries keep failing with no success in
+  between (REPEATED_FAILURES or more). Each clears on the next success (or reconnect).
+- `degraded`: results are reaching Ashby, but an attempt failed in the last 24 h (a 429, a 5xx or
+  timeout that was retried, an update Ashby rejected, a failed screening workflow). It clears by
+  itself 24 h after the last failure.
+- `connected`: live, and no problem in the last 24 h.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, update
+
+from truffle.tables import AshbyConnection
+
+DEGRADED_WINDOW = timedelta(hours=24)
+REPEATED_FAILURES = 5
+
+
+class Problem(StrEnum):
+    key_rejected = "key_rejected"
+    missing_permission = "missing_permission"
+    rate_limited = "rate_limited"
+    server_error = "server_error"
+    unreachable = "unreachable"
+    rejected = "rejected"
+    workflow_failed = "workflow_failed"
+
+
+class Health(StrEnum):
+    connected = "connected"
+    degraded = "degraded"
+    action_needed = "action_needed"
+
+
+@dataclass(frozen=True)
+class HealthSnapshot:
+    """The health columns of a live connection."""
+
+    last_result_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_failure: str | None = None
+    last_failure_http_status: int | None = None
+    last_failure_code: str | None = None
+    last_failure_request_id: str | None = None
+    failing_since: datetime | None = None
+    failures_since_success: int = 0
+    key_rejected_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    health: Health
+    message: str
+
+
+def when(moment: datetime) -> str:
+    """`29 Nov at 10:02` (UTC), as the card says it."""
+    return f"{moment.day} {moment:%b} at {moment:%H:%M}"
+
+
+def _describe(problem: str | None, http_status: int | None, code: str | None) -> str:
+    detail = f"HTTP {http_status}" if http_status else "no answer"
+    descriptions: dict[str, str] = {
+        Problem.rate_limited: "Ashby asked Truffle to slow down (HTTP 429)",
+        Problem.server_error: f"Ashby answered with an error ({detail})",
+        Problem.unreachable: "Ashby could not be reached",
+        Problem.rejected: f"Ashby rejected a screening update ({code or detail})",
+        Problem.workflow_failed: "a screening failed inside Truffle",
+        Problem.key_rejected: f"Ashby rejected the Ashby API key ({detail})",
+        Problem.missing_permission: "the Ashby API key lacks the candidatesWrite permission",
+    }
+    return descriptions.get(problem or "", "a delivery to Ashby failed")
+
+
+def assess(snapshot: HealthSnapshot, now: datetime) -> Assessment:
+    """The health of a live connection at `now`."""
+    rejected = snapshot.key_rejected_at
+    if rejected is not None and (
+        snapshot.last_result_at is None or snapshot.last_result_at < rejected
+    ):
+        if snapshot.last_failure == Problem.missing_permission:
+            return Assessment(
+                Health.action_needed,
+                f"Ashby refused updates on {when(rejected)}: the Ashby API key lacks the "
+                "candidatesWrite permission. Create a new key in Ashby and reconnect.",
+            )
+        return Assessment(
+            Health.action_needed,
+            f"Ashby rejected the Ashby API key on {when(rejected)}. Create a new key in Ashby "
+            "and reconnect.",
+        )
+    if snapshot.failures_since_success >= REPEATED_FAILURES and snapshot.failing_since:
+        problem = _describe(
+            snapshot.last_failure, snapshot.last_failure_http_status, snapshot.last_failure_code
+        )
+        return Assessment(
+            Health.action_needed,
+            f"Results have not reached Ashby since {when(snapshot.failing_since)}: {problem}. "
+            "Truffle keeps retrying; if this lasts, check Ashby's status or contact support.",
+        )
+    if snapshot.last_failure_at is not None and now - snapshot.last_failure_at < DEGRADED_WINDOW:
+        problem = _describe(
+            snapshot.last_failure, snapshot.last_failure_http_status, snapshot.last_failure_code
+        )
+        reference = (
+            f" Ashby request id: {snapshot.last_failure_request_id}."
+            if snapshot.last_failure == Problem.rejected and snapshot.last_failure_request_id
+            else ""
+        )
+        return Assessment(
+            Health.degraded,
+            f"On {when(snapshot.last_failure_at)} {problem}. Results are still reaching "
+            f"Ashby.{reference}",
+        )
+    return Assessment(Health.connected, "The integration is healthy.")
+
+
+def snapshot_of(connection: AshbyConnection) -> HealthSnapshot:
+    return HealthSnapshot(
+        last_result_at=connection.last_result_at,
+        last_failure_at=connection.last_failure_at,
+        last_failure=connection.last_failure,
+        last_failure_http_status=connection.last_failure_http_status,
+        last_failure_code=connection.last_failure_code,
+        last_failure_request_id=connection.last_failure_request_id,
+        failing_since=connection.failing_since,
+        failures_since_success=connection.failures_since_success,
+        key_rejected_at=connection.key_rejected_at,
+    )
+
+
+def record_success(session: Session, workspace_id: uuid.UUID, at: datetime) -> None:
+    session.exec(
+        update(AshbyConnection)
+        .where(col(AshbyConnection.workspace_id) == workspace_id)
+        .values(last_result_at=at, failures_since_success=0, failing_since=None)
+    )
+
+
+def record_failure(
+    session: Session,
+    workspace_id: uuid.UUID,
+    problem: Problem,
+    at: datetime,
+    http_status: int | None = None,
+    code: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """One failed attempt (or failed workflow). Counted in one statement, so concurrent
+    reports from many screenings never lose an increment."""
+    values: dict[str, object] = {
+        "last_failure_at": at,
+        "last_failure": problem,
+        "last_failure_http_status": http_status,
+        "last_failure_code": code,
+        "last_failure_request_id": request_id,
+        "failures_since_success": col(AshbyConnection.failures_since_success) + 1,
+        "failing_since": sa.func.coalesce(col(AshbyConnection.failing_since), at),
+    }
+    if problem in (Problem.key_rejected, Problem.missing_permission):
+        values["key_rejected_at"] = at
+    session.exec(
+        update(AshbyConnection)
+        .where(col(AshbyConnection.workspace_id) == workspace_id)
+        .values(**values)
+    )
