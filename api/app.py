@@ -2,12 +2,23 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from api import health, integrations, partner, positions, screener, screenings, workspace
+from api import (
+    health,
+    integrations,
+    pages,
+    partner,
+    positions,
+    screener,
+    screenings,
+    workspace,
+)
 from api.errors import BodySizeLimit, install_error_handlers
 from api.temporal import ScreeningGateway
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
@@ -49,4 +60,6 @@ def create_app(
     app.include_router(partner.router)
     app.include_router(screenings.router)
     app.include_router(screener.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

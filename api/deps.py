@@ -1,5 +1,6 @@
 """Request dependencies: settings, a database session, and the workspace the caller acts for."""
 
+import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from sqlmodel import Session
 from api.temporal import ScreeningGateway
 from truffle.ashby import AshbyClient
 from truffle.secrets import KeyRing
+from truffle.sessions import SESSION_COOKIE, read_session
 from truffle.settings import Settings
 from truffle.tables import Workspace
 from truffle.workspaces import workspace_for_admin_token
@@ -60,15 +62,41 @@ KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
 AshbyClientDep = Annotated[AshbyClient, Depends(get_ashby_client)]
 GatewayDep = Annotated[ScreeningGateway, Depends(get_gateway)]
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _workspace_from_session_cookie(
+    request: Request, engine: sa.Engine, keyring: KeyRing, cookie: str
+) -> Workspace:
+    with Session(engine) as session:
+        admin = read_session(session, keyring, cookie)
+    if admin is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, detail="Your session has ended. Sign in again."
+        )
+    presented = request.headers.get("x-csrf-token", "")
+    if request.method not in SAFE_METHODS and not hmac.compare_digest(presented, admin.csrf_token):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="This request lacks its CSRF token. Reload the page."
+        )
+    return admin.workspace
 
 
 def get_workspace(
+    request: Request,
     engine: EngineDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    keyring: KeyRingDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Workspace:
-    """The admin token's workspace, read in a short session of its own so that no transaction
-    stays open while a route waits on Ashby."""
+    """The caller's workspace, from the admin token (`Authorization: Bearer`) or the pages'
+    session cookie, read in a short session of its own so that no transaction stays open while
+    a route waits on Ashby."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if credentials is None and cookie is not None:
+        return _workspace_from_session_cookie(request, engine, keyring, cookie)
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -3,10 +3,11 @@ Ashby's error envelope for the partner endpoints Ashby calls."""
 
 import uuid
 from collections.abc import Mapping
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,6 +54,7 @@ def _is_partner_path(path: str) -> bool:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from api.pages import SignInRequiredError
     from api.partner import PartnerAuthError, RecruiterError
 
     @app.exception_handler(StarletteHTTPException)
@@ -72,6 +74,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if _is_partner_path(request.url.path):
             return ashby_error(400, "invalid_input", message)
         return JSONResponse({"message": message}, status_code=422)
+
+    @app.exception_handler(SignInRequiredError)
+    async def _sign_in(request: Request, _exc: SignInRequiredError) -> RedirectResponse:
+        return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
 
     @app.exception_handler(RecruiterError)
     async def _recruiter_error(_request: Request, exc: RecruiterError) -> JSONResponse:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 
 from api.deps import SessionDep, WorkspaceDep
+from api.pages import PAGE_HEADERS, PageWorkspaceDep
 from truffle.tables import DeliveryAttempt, Position, Screening
 
 router = APIRouter(tags=["screenings"])
@@ -110,7 +111,7 @@ def list_screenings(
 
 @router.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)
 def screening_profile(
-    request: Request, screening_id: uuid.UUID, workspace: WorkspaceDep, session: SessionDep
+    request: Request, screening_id: uuid.UUID, workspace: PageWorkspaceDep, session: SessionDep
 ) -> HTMLResponse:
     """The Truffle page Ashby links to from the candidate's profile."""
     screening = session.get(Screening, screening_id)
@@ -121,5 +122,5 @@ def screening_profile(
         request,
         "screening_profile.html",
         {"screening": screening, "position": position, "result": screening.result},
-        headers={"Cache-Control": "no-store"},
+        headers=PAGE_HEADERS,
     )

@@ -80,6 +80,7 @@ class KeyRing:
             raise ValueError("at least one secret key is needed")
         self._peppers = [_derive(key, b"truffle-key-pepper") for key in secret_keys]
         self._encryption_keys = [_derive(key, b"ashby-key-encryption") for key in secret_keys]
+        self._signing_keys = [_derive(key, b"admin-session-signing") for key in secret_keys]
 
     # Truffle keys
 
@@ -100,6 +101,20 @@ class KeyRing:
         matched = False
         for pepper in self._peppers:
             matched |= hmac.compare_digest(self._digest(pepper, parsed.full_key), stored_digest)
+        return matched
+
+    # Signed values (the admin session cookie)
+
+    def sign(self, message: str) -> str:
+        mac = hmac.new(self._signing_keys[0], message.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def signature_matches(self, message: str, signature: str) -> bool:
+        matched = False
+        for key in self._signing_keys:
+            mac = hmac.new(key, message.encode(), hashlib.sha256).digest()
+            expected = base64.urlsafe_b64encode(mac).decode().rstrip("=")
+            matched |= hmac.compare_digest(expected, signature)
         return matched
 
     # Secrets at rest (the Ashby key, screener link tokens), each bound to the row it belongs to

@@ -1,0 +1,129 @@
+"""The admin's pages: sign-in and the Integrations page with the Ashby card."""
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_workspace
+from truffle import connections, sessions
+from truffle.tables import Workspace
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class SignInRequiredError(Exception):
+    """Answered with a redirect to the sign-in page."""
+
+
+def get_admin_session(
+    request: Request, engine: EngineDep, keyring: KeyRingDep
+) -> sessions.AdminSession:
+    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    if cookie is None:
+        raise SignInRequiredError
+    with Session(engine) as session:
+        admin = sessions.read_session(session, keyring, cookie)
+    if admin is None:
+        raise SignInRequiredError
+    return admin
+
+
+AdminSessionDep = Annotated[sessions.AdminSession, Depends(get_admin_session)]
+
+
+def get_page_workspace(
+    request: Request,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Workspace:
+    """For pages people open from a link: the admin session, else an admin token, else a
+    redirect to sign in."""
+    if credentials is None and request.cookies.get(sessions.SESSION_COOKIE) is None:
+        raise SignInRequiredError
+    return get_workspace(request, engine, keyring, credentials)
+
+
+PageWorkspaceDep = Annotated[Workspace, Depends(get_page_workspace)]
+
+
+def _safe_next(target: str) -> str:
+    # Only paths on this site: never an absolute URL an attacker could plant.
+    return target if target.startswith("/") and not target.startswith("//") else "/integrations"
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    return RedirectResponse("/integrations", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request, next: str = "/integrations") -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "signin.html", {"next": _safe_next(next), "error": None}, headers=PAGE_HEADERS
+    )
+
+
+@router.post("/signin")
+def signin(
+    request: Request,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    settings: SettingsDep,
+    admin_token: Annotated[str, Form(max_length=500)],
+    next: Annotated[str, Form(max_length=500)] = "/integrations",
+) -> Response:
+    with Session(engine) as session:
+        cookie = sessions.open_session(session, keyring, admin_token.strip())
+    if cookie is None:
+        return templates.TemplateResponse(
+            request,
+            "signin.html",
+            {"next": _safe_next(next), "error": "That admin token is not valid."},
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            headers=PAGE_HEADERS,
+        )
+    response = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        sessions.SESSION_COOKIE,
+        cookie,
+        max_age=sessions.SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=settings.public_base_url.startswith("https://"),
+    )
+    return response
+
+
+@router.post("/signout")
+def signout() -> RedirectResponse:
+    response = RedirectResponse("/signin", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(sessions.SESSION_COOKIE, httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/integrations", response_class=HTMLResponse)
+def integrations_page(
+    request: Request, admin: AdminSessionDep, engine: EngineDep, settings: SettingsDep
+) -> HTMLResponse:
+    with Session(engine) as session:
+        card = connections.build_card(session, admin.workspace, settings.public_base_url)
+    return templates.TemplateResponse(
+        request,
+        "integrations.html",
+        {"card": card, "csrf_token": admin.csrf_token},
+        headers=PAGE_HEADERS,
+    )

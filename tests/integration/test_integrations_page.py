@@ -1,0 +1,247 @@
+"""The Integrations page in real headless Chromium (Debian's `chromium`, driven by Playwright):
+the Ashby card, the Connect Ashby window, the one-time key, Reconnect, Disconnect, the locked
+trial card and the status pill following the connection's health. A screenshot of each state
+goes to test-artifacts/screenshots/."""
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.conftest import REPO_ROOT
+from tests.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
+from tests.integration.conftest import Stack
+from tests.integration.journeys import Connected, candidate_completes, start_screening
+from truffle.db import create_db_engine
+from truffle.tables import Plan
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+PILL_COLOURS = {
+    "connected": "rgb(220, 245, 227)",
+    "degraded": "rgb(255, 241, 204)",
+    "action_needed": "rgb(253, 224, 224)",
+}
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield chromium
+        await chromium.close()
+
+
+def new_workspace(stack: Stack, plan: Plan = Plan.paid) -> str:
+    engine = create_db_engine(stack.env["DATABASE_URL"])
+    try:
+        return make_workspace(engine, f"Acme {uuid.uuid4().hex[:4]}", plan)[1]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+async def page_for(browser: Browser, stack: Stack) -> AsyncIterator[object]:
+    contexts = []
+
+    async def open_signed_in(admin_token: str) -> Page:
+        context = await browser.new_context(
+            base_url=stack.api_url, permissions=["clipboard-read", "clipboard-write"]
+        )
+        contexts.append(context)
+        page = await context.new_page()
+        await page.goto("/integrations")
+        await expect(page).to_have_url(re.compile(r"/signin\?next=/integrations$"))
+        await page.get_by_label("Admin token").fill(admin_token)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page).to_have_url(re.compile(r"/integrations$"))
+        return page
+
+    yield open_signed_in
+    for context in contexts:
+        await context.close()
+
+
+async def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def assert_pill(page: Page, status: str, label: str) -> None:
+    pill = page.locator("#ashby-status")
+    await expect(pill).to_have_text(label)
+    if status in PILL_COLOURS:
+        colour = await pill.evaluate("element => getComputedStyle(element).backgroundColor")
+        assert colour == PILL_COLOURS[status]
+
+
+async def connect_in_page(page: Page, ashby_key: str, button: str = "Connect") -> str:
+    await page.get_by_role("button", name=button).first.click()
+    dialog = page.locator("#connect-dialog")
+    await expect(dialog).to_be_visible()
+    await dialog.get_by_label("Ashby API key").fill(ashby_key)
+    await dialog.get_by_role("button", name=button).click()
+    await expect(dialog.get_by_role("heading", name="Ashby connected")).to_be_visible()
+    return await dialog.get_by_label("Your Truffle key").input_value()
+
+
+async def test_a_bad_key_shows_ashbys_refusal_in_words(page_for: object, stack: Stack) -> None:
+    page: Page = await page_for(new_workspace(stack))  # type: ignore[operator]
+    await assert_pill(page, "not_connected", "Not connected")
+    await expect(page.locator("#ashby-last-activity")).to_have_text("No activity yet")
+
+    await page.get_by_role("button", name="Connect").click()
+    dialog = page.locator("#connect-dialog")
+    await expect(dialog.get_by_role("heading", name="Connect Ashby")).to_be_visible()
+    await dialog.get_by_label("Ashby API key").fill("not-a-key-ashby-knows")
+    await dialog.get_by_role("button", name="Connect").click()
+
+    await expect(page.get_by_role("alert")).to_contain_text("Ashby rejected this API key")
+    await shot(page, "01-connect-bad-key")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+    await assert_pill(page, "not_connected", "Not connected")
+
+
+async def test_a_good_key_shows_the_truffle_key_once_with_a_working_copy_button(
+    page_for: object, stack: Stack
+) -> None:
+    page: Page = await page_for(new_workspace(stack))  # type: ignore[operator]
+    ashby_key = stack.sandbox.create_key()["key"]
+
+    truffle_key = await connect_in_page(page, ashby_key)
+
+    assert re.fullmatch(r"trk_[0-9a-f]{16}_[a-z2-7]{52}_[0-9a-f]{8}", truffle_key)
+    dialog = page.locator("#connect-dialog")
+    await expect(dialog).to_contain_text("Truffle shows this key only once")
+    await expect(dialog).to_contain_text(f"{stack.api_url}/ashby")
+    await expect(dialog).to_contain_text("Admin → Integrations → Integrations")
+    await dialog.get_by_role("button", name="Copy").click()
+    await expect(dialog.get_by_role("status")).to_have_text("Copied to the clipboard.")
+    assert await page.evaluate("navigator.clipboard.readText()") == truffle_key
+    await shot(page, "02-connected-key-shown-once")
+
+    await dialog.get_by_role("button", name="Done").click()
+    await page.wait_for_load_state()
+    await page.reload()
+    assert truffle_key not in await page.content()
+    await assert_pill(page, "action_needed", "Action needed")
+    await expect(page.locator("#ashby-message")).to_have_text(
+        "Paste your Truffle key into Ashby to finish connecting"
+    )
+    await shot(page, "03-action-needed-until-ashby-calls")
+
+    stack.paste_truffle_key_into_ashby(truffle_key)
+    stack.ashby_calls("assessment.list")
+    await page.reload()
+    await assert_pill(page, "connected", "Connected")
+    await expect(page.locator("#ashby-last-activity")).to_contain_text("Last activity")
+    await shot(page, "04-connected")
+
+
+async def test_reconnect_warns_and_replaces_the_key(page_for: object, stack: Stack) -> None:
+    page: Page = await page_for(new_workspace(stack))  # type: ignore[operator]
+    ashby_key = stack.sandbox.create_key()["key"]
+    old_key = await connect_in_page(page, ashby_key)
+    await page.get_by_role("button", name="Done").click()
+    await page.wait_for_load_state()
+
+    await page.get_by_role("button", name="Reconnect").click()
+    await expect(page.locator("#reconnect-warning")).to_contain_text(
+        "The old Truffle key stops working at once"
+    )
+    await shot(page, "05-reconnect-warning")
+    await page.keyboard.press("Escape")
+    new_key = await connect_in_page(page, ashby_key, button="Reconnect")
+
+    assert new_key != old_key
+    rejected = httpx.post(f"{stack.api_url}/ashby/assessment.list", json={}, auth=(old_key, ""))
+    assert rejected.status_code == 401
+    accepted = httpx.post(f"{stack.api_url}/ashby/assessment.list", json={}, auth=(new_key, ""))
+    assert accepted.status_code == 200
+
+
+async def test_disconnect_confirms_and_revokes(page_for: object, stack: Stack) -> None:
+    page: Page = await page_for(new_workspace(stack))  # type: ignore[operator]
+    truffle_key = await connect_in_page(page, stack.sandbox.create_key()["key"])
+    await page.get_by_role("button", name="Done").click()
+    await page.wait_for_load_state()
+
+    await page.get_by_role("button", name="Disconnect").click()
+    confirm = page.locator("#disconnect-dialog")
+    await expect(confirm).to_contain_text("This cannot be undone")
+    await shot(page, "06-disconnect-confirm")
+    await confirm.get_by_role("button", name="Disconnect").click()
+
+    await assert_pill(page, "not_connected", "Not connected")
+    revoked = httpx.post(f"{stack.api_url}/ashby/assessment.list", json={}, auth=(truffle_key, ""))
+    assert revoked.status_code == 401
+
+
+async def test_a_trial_workspace_sees_the_card_locked(page_for: object, stack: Stack) -> None:
+    page: Page = await page_for(new_workspace(stack, Plan.trial))  # type: ignore[operator]
+    await assert_pill(page, "locked", "Available on paid plans")
+    await expect(page.get_by_role("button", name="Connect")).to_be_disabled()
+    await shot(page, "07-trial-locked")
+
+
+async def test_the_pill_turns_red_when_ashby_answers_401_and_green_after_recovery(
+    page_for: object, stack: Stack
+) -> None:
+    admin_token = new_workspace(stack)
+    page: Page = await page_for(admin_token)  # type: ignore[operator]
+    ashby_key = stack.sandbox.create_key()
+    truffle_key = await connect_in_page(page, ashby_key["key"])
+    await page.get_by_role("button", name="Done").click()
+    stack.paste_truffle_key_into_ashby(truffle_key)
+    stack.ashby_calls("assessment.list")
+    position = stack.admin(
+        "POST", "/api/positions", admin_token,
+        json={"name": "Backend Engineer", "description": "", "questions": QUESTIONS},
+    ).json()  # fmt: skip
+    connected = Connected(admin_token, position["id"], ashby_key, truffle_key)
+    stack.sandbox.inject_fault(ashby_key["id"], "unauthorized", count=1000)
+
+    address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    candidate_completes(stack.screener_link(address), GOOD_ANSWERS)
+    await wait_for_pill(page, "Action needed")
+    await assert_pill(page, "action_needed", "Action needed")
+    await expect(page.locator("#ashby-message")).to_contain_text(
+        "Ashby rejected the Ashby API key on"
+    )
+    await shot(page, "08-ashby-answers-401")
+
+    new_key = await connect_in_page(page, stack.sandbox.create_key()["key"], button="Reconnect")
+    await page.get_by_role("button", name="Done").click()
+    stack.paste_truffle_key_into_ashby(new_key)
+    stack.ashby_calls("assessment.list")
+    await wait_for_pill(page, "Connected")
+    await assert_pill(page, "connected", "Connected")
+    assert len(stack.sandbox.updates(assessment_id)) == 2
+    await shot(page, "09-recovered")
+
+
+async def wait_for_pill(page: Page, label: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await page.reload()
+        if (await page.locator("#ashby-status").inner_text()).strip() == label:
+            return
+        await page.wait_for_timeout(300)
+    raise AssertionError(f"the pill never read {label!r}")
