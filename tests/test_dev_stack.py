@@ -96,15 +96,15 @@ class RunningStack:
 
 
 def dev_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
-    env["ASHBY_API_BASE_URL"] = "http://ashby.example.test"
-    return env
+    return {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     cwd = tmp_path_factory.mktemp("dev-stack")
     ports = {name: free_port() for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail")}
+    # A setting exported by the caller wins over the dev default (http://localhost:<port>).
+    env = {**dev_environment(), "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['api']}"}
     process = subprocess.Popen(
         [
             sys.executable, "-m", "truffle.cli", "dev",
@@ -115,7 +115,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             "--smtp-port", str(ports["smtp"]),
             "--mail-ui-port", str(ports["mail"]),
         ],
-        cwd=cwd, env=dev_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
     running = RunningStack(process, ports, cwd)
@@ -159,8 +159,9 @@ def test_every_component_answers(stack: RunningStack) -> None:
 
 
 def test_settings_from_the_environment_win(stack: RunningStack) -> None:
+    assert f"  API                 http://127.0.0.1:{stack.ports['api']}" in stack.output
     assert any(
-        "Ashby API base URL" in line and "http://ashby.example.test" in line
+        "Ashby API base URL" in line and f"http://127.0.0.1:{stack.ports['sandbox']}" in line
         for line in stack.output
     )
     assert (stack.cwd / ".data" / "secret-keys").exists()
@@ -175,6 +176,42 @@ def test_the_worker_polls_its_task_queue(stack: RunningStack) -> None:
         capture_output=True, text=True, check=True, timeout=30,
     ).stdout  # fmt: skip
     assert "activity" in described.lower()
+
+
+def test_the_demo_plays_the_whole_story(stack: RunningStack) -> None:
+    ports = stack.ports
+    result = subprocess.run(
+        [sys.executable, "-m", "truffle.cli", "demo",
+         "--api-url", f"http://127.0.0.1:{ports['api']}",
+         "--sandbox-url", f"http://127.0.0.1:{ports['sandbox']}",
+         "--mail-url", f"http://127.0.0.1:{ports['mail']}"],
+        cwd=stack.cwd, env=dev_environment(), capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for step in (
+        "In Ashby: Admin → Integrations → API Keys",
+        "Ashby connected. Your Truffle key (shown once)",
+        "The Ashby card: Action needed — Paste your Truffle key into Ashby to finish connecting",
+        "The Ashby card: Connected",
+        "match score 100/100, tier Strong",
+        "The candidate's Truffle application is disqualified",
+        "The Ashby card: Action needed — Ashby rejected the Ashby API key on",
+        "Grace Hopper's status and scores are now in Ashby.",
+        "✓ The whole story happened.",
+    ):
+        assert step in result.stdout
+
+
+def test_the_demo_fails_loudly_when_the_stack_is_not_there(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "truffle.cli", "demo", "--api-url", "http://127.0.0.1:9",
+         "--sandbox-url", "http://127.0.0.1:9", "--mail-url", "http://127.0.0.1:9"],
+        cwd=tmp_path, env=dev_environment(), capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
 
 
 def test_ctrl_c_stops_every_child(stack: RunningStack) -> None:

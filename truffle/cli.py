@@ -67,6 +67,12 @@ def _cmd_mail_sink(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from truffle.demo import run_demo
+
+    return run_demo(args.api_url, args.sandbox_url, args.mail_url)
+
+
 def _cmd_dev(args: argparse.Namespace) -> int:
     from truffle.devstack import DevStack, DevStackPorts
 
@@ -98,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--smtp-port", type=int, default=1025)
     dev.add_argument("--mail-ui-port", type=int, default=8025)
     dev.set_defaults(handler=_cmd_dev)
+
+    demo = commands.add_parser(
+        "demo", help="play the whole story against a running `make run` stack, step by step"
+    )
+    demo.add_argument("--api-url", default="http://localhost:8000")
+    demo.add_argument("--sandbox-url", default="http://127.0.0.1:8100")
+    demo.add_argument("--mail-url", default="http://127.0.0.1:8025")
+    demo.set_defaults(handler=_cmd_demo)
 
     api = commands.add_parser("api", help="run the HTTP API (production process)")
     api.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,342 @@
+"""`truffle-ashby demo`: the help article's whole story, played against a running stack
+(`make run`), with the Ashby sandbox in Ashby's part. Each step is printed in plain words; the
+command exits non-zero at the first step that does not happen."""
+
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from truffle.db import create_db_engine, require_schema_at_head, session_scope
+from truffle.settings import Settings
+from truffle.tables import Plan
+from truffle.workspaces import create_workspace, issue_admin_token
+
+WAIT_SECONDS = 60.0
+T = TypeVar("T")
+
+QUESTIONS = [
+    {
+        "prompt": "How do you make an operation that may be retried safe?",
+        "criteria": [
+            {"label": "Idempotency", "keywords": ["idempotent", "idempotency"], "weight": 3},
+            {"label": "Dedup keys", "keywords": ["idempotency key", "dedupe"], "weight": 1},
+        ],
+    },
+    {
+        "prompt": "How would you test a reminder that fires after 48 hours?",
+        "criteria": [{"label": "Time skipping", "keywords": ["time skipping"], "weight": 2}],
+    },
+]
+ANSWERS = [
+    "I make the handler idempotent and store an idempotency key per request.",
+    "With Temporal's time skipping test server, so 48 hours pass in milliseconds.",
+]
+
+
+class DemoFailedError(Exception):
+    """A step of the story did not happen."""
+
+
+@dataclass
+class Demo:
+    api_url: str
+    sandbox_url: str
+    mail_url: str
+    settings: Settings
+    out: Callable[[str], None] = print
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(timeout=30)
+        self.admin_headers: dict[str, str] = {}
+
+    # Plumbing
+
+    def step(self, text: str) -> None:
+        self.out(f"\n→ {text}")
+
+    def said(self, text: str) -> None:
+        self.out(f"  {text}")
+
+    def expect(self, response: httpx.Response, status: int = 200) -> Any:
+        """The JSON of a reply that must have `status`."""
+        self.expect_status(response, status)
+        try:
+            return response.json()
+        except ValueError:
+            raise DemoFailedError(f"{response.request.url.path} did not answer JSON") from None
+
+    def expect_status(self, response: httpx.Response, status: int = 200) -> None:
+        if response.status_code != status:
+            raise DemoFailedError(
+                f"{response.request.method} {response.request.url.path} answered "
+                f"{response.status_code}: {response.text[:300]}"
+            )
+
+    def wait_for(self, what: str, probe: Callable[[], T | None]) -> T:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            found = probe()
+            if found is not None:
+                return found
+            time.sleep(0.3)
+        raise DemoFailedError(f"{what} did not happen within {WAIT_SECONDS:.0f} s")
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.request(
+            method, f"{self.api_url}{path}", headers=self.admin_headers, **kwargs
+        )
+
+    def ashby_calls(self, method: str, body: dict[str, Any] | None = None) -> Any:
+        reply = self.expect(
+            self.http.post(f"{self.sandbox_url}/_sandbox/partner/{method}", json=body or {})
+        )
+        if reply["status_code"] != 200:
+            raise DemoFailedError(f"Truffle answered Ashby's {method} with {reply}")
+        return reply["body"]
+
+    def card(self) -> dict[str, Any]:
+        card: dict[str, Any] = self.expect(self.api("GET", "/api/integrations/ashby"))
+        return card
+
+    def card_reads(self, status: str) -> dict[str, Any]:
+        card = self.wait_for(
+            f"the card turning {status}",
+            lambda: found if (found := self.card())["status"] == status else None,
+        )
+        self.said(f"The Ashby card: {card['label']} — {card['message']}")
+        return card
+
+    def updates(self, assessment_id: str) -> list[dict[str, Any]]:
+        reply = self.expect(
+            self.http.get(
+                f"{self.sandbox_url}/_sandbox/assessment-updates",
+                params={"assessment_id": assessment_id},
+            )
+        )
+        updates: list[dict[str, Any]] = reply["updates"]
+        return updates
+
+    # The story
+
+    def run(self) -> None:
+        self.create_workspace()
+        position_id = self.create_position()
+        ashby_key = self.create_ashby_key()
+        truffle_key = self.connect(ashby_key["key"])
+        self.paste_into_ashby(truffle_key)
+        self.ashby_lists_positions()
+        first = self.screen_a_candidate(position_id, "Ada", "Lovelace")
+        self.scores_land(first)
+        self.start_and_cancel(position_id)
+        broken = self.break_the_ashby_key(ashby_key, position_id)
+        self.reconnect_and_recover(broken)
+        self.out("\n✓ The whole story happened.")
+
+    def create_workspace(self) -> None:
+        self.step("Creating a Truffle workspace on a paid plan")
+        engine = create_db_engine(self.settings.database_url)
+        try:
+            require_schema_at_head(engine)
+            with session_scope(engine) as session:
+                workspace = create_workspace(
+                    session, f"Demo story {time.strftime('%H:%M:%S')}", Plan.paid
+                )
+                issued = issue_admin_token(session, workspace)
+        finally:
+            engine.dispose()
+        self.admin_headers = {"Authorization": f"Bearer {issued.admin_token}"}
+        self.said(f"Workspace {issued.workspace_id} is ready; its admin signs in to Truffle.")
+
+    def create_position(self) -> str:
+        self.step("The admin creates a Truffle position with two screening questions")
+        position = self.expect(
+            self.api(
+                "POST",
+                "/api/positions",
+                json={
+                    "name": "Backend Engineer",
+                    "description": "Durable workflows",
+                    "questions": QUESTIONS,
+                },
+            ),
+            201,
+        )
+        self.said(f"Position “{position['name']}” is assessment type {position['id']}.")
+        position_id: str = position["id"]
+        return position_id
+
+    def create_ashby_key(self) -> dict[str, str]:
+        self.step("In Ashby: Admin → Integrations → API Keys → + New, a key for Truffle")
+        key: dict[str, str] = self.expect(
+            self.http.post(
+                f"{self.sandbox_url}/_sandbox/api-keys",
+                json={"title": "Truffle", "scopes": ["apiKeysRead", "candidatesWrite"]},
+            ),
+            201,
+        )
+        self.said("Ashby shows the key once; the admin copies it.")
+        return key
+
+    def connect(self, ashby_key: str) -> str:
+        self.step("In Truffle: Integrations → Ashby → Connect, paste the Ashby API key")
+        reply = self.expect(
+            self.api("POST", "/api/integrations/ashby/connect", json={"ashby_api_key": ashby_key})
+        )
+        truffle_key: str = reply["truffle_key"]
+        self.said(f"Ashby connected. Your Truffle key (shown once): {truffle_key[:12]}…")
+        self.said(f"Partner base URL for Ashby: {reply['card']['partner_base_url']}")
+        self.card_reads("action_needed")
+        return truffle_key
+
+    def paste_into_ashby(self, truffle_key: str) -> None:
+        self.step("In Ashby: Admin → Integrations → Integrations → Truffle, paste the Truffle key")
+        base_url = self.card()["partner_base_url"]
+        self.expect(
+            self.http.put(
+                f"{self.sandbox_url}/_sandbox/partner",
+                json={"base_url": base_url, "truffle_api_key": truffle_key},
+            )
+        )
+        self.said("Saved in Ashby.")
+
+    def ashby_lists_positions(self) -> None:
+        self.step("Ashby lists Truffle's positions for the interview plan's Assessment Type")
+        listed = self.ashby_calls("assessment.list")
+        names = ", ".join(item["name"] for item in listed["results"])
+        self.said(f"Ashby sees: {names}")
+        self.card_reads("connected")
+
+    def start(self, position_id: str, first: str, last: str) -> tuple[str, str]:
+        email = f"{first.lower()}.{uuid.uuid4().hex[:6]}@candidates.example"
+        body = {
+            "assessment_type_id": position_id,
+            "candidate": {
+                "ashby_id": uuid.uuid4().hex,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "ashby_profile_url": "https://app.ashbyhq.com/candidates/demo",
+            },
+            "application": {"ashby_id": uuid.uuid4().hex, "status": "Active"},
+            "job": {
+                "ashby_id": "job-demo",
+                "name": "Backend Engineer",
+                "ashby_job_url": "https://app.ashbyhq.com/jobs/demo",
+            },
+        }
+        reply = self.ashby_calls("assessment.start", body)
+        assessment_id: str = reply["results"]["assessment_id"]
+        status = reply["results"]["update_request"]["assessment_status"]["value"]
+        self.said(f"Truffle answered with assessment {assessment_id}, status “{status}”.")
+        return assessment_id, email
+
+    def screen_a_candidate(self, position_id: str, first: str, last: str) -> str:
+        self.step(f"A recruiter sends the Truffle screening to {first} {last} from Ashby")
+        assessment_id, email = self.start(position_id, first, last)
+        self.candidate_answers(email)
+        return assessment_id
+
+    def candidate_answers(self, email: str) -> None:
+        self.step("The candidate's email arrives with the screener link")
+
+        def link() -> str | None:
+            messages = self.expect(
+                self.http.get(f"{self.mail_url}/api/messages", params={"to": email})
+            )["messages"]
+            if not messages:
+                return None
+            match = re.search(r"https?://\S+/s/\S+", messages[0]["text"])
+            return match.group(0) if match else None
+
+        screener = self.wait_for("the invite email", link)
+        self.said(f"Subject and link received: {screener.split('/s/')[0]}/s/…")
+        self.step("The candidate begins, answers both questions and submits")
+        with httpx.Client(timeout=30, follow_redirects=True) as browser:
+            self.expect_status(browser.get(screener))
+            self.expect_status(browser.post(f"{screener}/begin"))
+            done = browser.post(
+                f"{screener}/submit",
+                data={f"answer_{index}": answer for index, answer in enumerate(ANSWERS)},
+            )
+            if "Your answers were received" not in done.text:
+                raise DemoFailedError("the screener page did not accept the answers")
+        self.said("“Thank you. Your answers were received.”")
+
+    def scores_land(self, assessment_id: str) -> None:
+        self.step("Status and scores post back to the candidate's Ashby profile")
+        updates = self.wait_for(
+            "the result reaching Ashby",
+            lambda: found if len(found := self.updates(assessment_id)) >= 2 else None,
+        )
+        result = updates[-1]["body"]
+        tier = next(b["value"] for b in result["metadata"] if b["identifier"] == "truffle_tier")
+        self.said(
+            f"Ashby holds “{updates[0]['body']['assessment_status']['value']}”, then the result:"
+        )
+        self.said(f"match score {result['assessment_result']['value']}/100, tier {tier}")
+
+    def start_and_cancel(self, position_id: str) -> None:
+        self.step("A second screening is sent, then cancelled in Ashby")
+        assessment_id, _ = self.start(position_id, "Alan", "Turing")
+        cancelled = self.ashby_calls("assessment.cancel", {"assessment_id": assessment_id})
+        if not cancelled.get("success"):
+            raise DemoFailedError(f"cancel was refused: {cancelled}")
+
+        def disqualified() -> dict[str, Any] | None:
+            screenings = self.expect(self.api("GET", "/api/screenings"))
+            record = next(item for item in screenings if item["id"] == assessment_id)
+            return record if record["application_status"] == "disqualified" else None
+
+        self.wait_for("the Truffle application being disqualified", disqualified)
+        self.said("The candidate's Truffle application is disqualified and the link is dead.")
+
+    def break_the_ashby_key(self, ashby_key: dict[str, str], position_id: str) -> str:
+        self.step("Someone deactivates the Ashby key: Ashby now answers 401")
+        self.expect(
+            self.http.post(
+                f"{self.sandbox_url}/_sandbox/api-keys/{ashby_key['id']}/faults",
+                json={"kind": "unauthorized", "count": 10_000},
+            ),
+            201,
+        )
+        assessment_id = self.screen_a_candidate(position_id, "Grace", "Hopper")
+        self.step("Truffle holds the result and the card turns red")
+        self.card_reads("action_needed")
+        if self.updates(assessment_id):
+            raise DemoFailedError("an update reached Ashby with a rejected key")
+        return assessment_id
+
+    def reconnect_and_recover(self, held_assessment: str) -> None:
+        self.step("The admin creates a new Ashby key and clicks Reconnect")
+        new_key = self.create_ashby_key()
+        reply = self.expect(
+            self.api(
+                "POST", "/api/integrations/ashby/reconnect", json={"ashby_api_key": new_key["key"]}
+            )
+        )
+        self.said(f"A brand-new Truffle key: {reply['truffle_key'][:12]}… (the old one is dead)")
+        self.paste_into_ashby(reply["truffle_key"])
+        self.step("Ashby calls Truffle with the new key; the held results flow")
+        self.ashby_calls("assessment.list")
+        self.wait_for(
+            "the held result reaching Ashby",
+            lambda: found if len(found := self.updates(held_assessment)) >= 2 else None,
+        )
+        self.said("Grace Hopper's status and scores are now in Ashby.")
+        self.card_reads("connected")
+
+
+def run_demo(api_url: str, sandbox_url: str, mail_url: str) -> int:
+    demo = Demo(api_url.rstrip("/"), sandbox_url.rstrip("/"), mail_url.rstrip("/"), Settings())
+    try:
+        demo.run()
+    except (DemoFailedError, httpx.HTTPError, KeyError, StopIteration) as error:
+        print(f"\n✗ The demo stopped: {error}", file=sys.stderr)
+        return 1
+    return 0
