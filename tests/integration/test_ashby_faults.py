@@ -41,6 +41,12 @@ def log_of(
     return [(d["update_kind"], d["outcome"], d["http_status"]) for d in record["deliveries"]]
 
 
+def card(stack: Stack, connected: Connected) -> dict[str, str]:
+    response = stack.admin("GET", "/api/integrations/ashby", connected.admin_token)
+    found: dict[str, str] = response.json()
+    return found
+
+
 def test_a_429_is_retried_after_retry_after_then_delivered(stack: Stack) -> None:
     connected = connect_workspace(stack)
     stack.sandbox.inject_fault(connected.ashby_key["id"], "rate_limit", retry_after_seconds=2)
@@ -61,6 +67,18 @@ def test_a_429_is_retried_after_retry_after_then_delivered(stack: Stack) -> None
         datetime.fromisoformat(d["attempted_at"]) for d in record["deliveries"][:2]
     )
     assert (retried - throttled).total_seconds() >= 1.9
+    degraded = card(stack, connected)
+    assert degraded["status"] == "degraded"
+    assert "Ashby asked Truffle to slow down (HTTP 429)" in degraded["message"]
+
+
+def test_a_clean_run_leaves_the_card_connected(stack: Stack) -> None:
+    connected = connect_workspace(stack)
+    assessment_id = run_screening(stack, connected)
+    wait_for_updates(stack, assessment_id, 2)
+    healthy = card(stack, connected)
+    assert (healthy["status"], healthy["message"]) == ("connected", "The integration is healthy.")
+    assert healthy["last_activity_at"] is not None
 
 
 def test_three_500s_are_retried_with_backoff_then_delivered(stack: Stack) -> None:
@@ -78,6 +96,9 @@ def test_three_500s_are_retried_with_backoff_then_delivered(stack: Stack) -> Non
         ("started", "ok", 200),
         ("result", "ok", 200),
     ]
+    degraded = card(stack, connected)
+    assert degraded["status"] == "degraded"
+    assert "Ashby answered with an error (HTTP 500)" in degraded["message"]
 
 
 def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack) -> None:
@@ -90,6 +111,9 @@ def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack)
         assert time.monotonic() < deadline, "the update was never held"
         time.sleep(0.2)
     assert stack.sandbox.updates(assessment_id) == []
+    red = card(stack, connected)
+    assert red["status"] == "action_needed"
+    assert red["message"].startswith("Ashby rejected the Ashby API key on ")
 
     new_ashby_key = stack.sandbox.create_key()
     reconnected = stack.admin(
@@ -112,6 +136,7 @@ def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack)
     assert log[0] == ("started", "key_rejected", 401)
     assert log[-2:] == [("started", "ok", 200), ("result", "ok", 200)]
     assert screening_record(stack, connected.admin_token, assessment_id)["delivery_held"] is False
+    assert card(stack, connected)["status"] == "connected"
 
 
 def test_a_worker_killed_mid_screening_finishes_it_after_restart(stack: Stack) -> None:

@@ -105,11 +105,14 @@ async def test_a_bad_key_shows_ashbys_refusal_in_words(page_for: object, stack: 
     await assert_pill(page, "not_connected", "Not connected")
     await expect(page.locator("#ashby-last-activity")).to_have_text("No activity yet")
 
-    await page.get_by_role("button", name="Connect").click()
+    # Keyboard only: focus the button, Enter opens the window with the field focused, Enter submits.
+    await page.get_by_role("button", name="Connect").focus()
+    await page.keyboard.press("Enter")
     dialog = page.locator("#connect-dialog")
     await expect(dialog.get_by_role("heading", name="Connect Ashby")).to_be_visible()
-    await dialog.get_by_label("Ashby API key").fill("not-a-key-ashby-knows")
-    await dialog.get_by_role("button", name="Connect").click()
+    await expect(dialog.get_by_label("Ashby API key")).to_be_focused()
+    await page.keyboard.type("not-a-key-ashby-knows")
+    await page.keyboard.press("Enter")
 
     await expect(page.get_by_role("alert")).to_contain_text("Ashby rejected this API key")
     await shot(page, "01-connect-bad-key")
@@ -152,6 +155,13 @@ async def test_a_good_key_shows_the_truffle_key_once_with_a_working_copy_button(
     await assert_pill(page, "connected", "Connected")
     await expect(page.locator("#ashby-last-activity")).to_contain_text("Last activity")
     await shot(page, "04-connected")
+
+    await page.set_viewport_size({"width": 375, "height": 740})
+    await page.reload()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, "the page scrolls sideways on a phone"
+    await expect(page.get_by_role("button", name="Reconnect")).to_be_in_viewport()
+    await shot(page, "04b-connected-on-a-phone")
 
 
 async def test_reconnect_warns_and_replaces_the_key(page_for: object, stack: Stack) -> None:

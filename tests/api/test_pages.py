@@ -1,0 +1,104 @@
+"""Signing in to the pages: the session cookie, its CSRF token, and the locked trial card."""
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.api.conftest import MakeWorkspace
+from truffle.settings import Settings
+from truffle.tables import Plan
+
+
+@pytest.fixture
+def browser(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        yield client
+
+
+def sign_in(browser: TestClient, admin_token: str) -> str:
+    response = browser.post("/signin", data={"admin_token": admin_token, "next": "/integrations"})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/integrations"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    page = browser.get("/integrations")
+    assert page.status_code == 200
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)">', page.text)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_page_asks_to_sign_in_first(browser: TestClient) -> None:
+    response = browser.get("/integrations")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/signin?next=/integrations"
+    assert "Admin token" in browser.get("/signin").text
+
+
+def test_a_wrong_token_is_refused_in_words(browser: TestClient) -> None:
+    response = browser.post("/signin", data={"admin_token": "tadm_nope"})
+    assert response.status_code == 401
+    assert "That admin token is not valid." in response.text
+    assert "set-cookie" not in response.headers
+
+
+def test_the_card_shows_on_the_page_and_cookie_calls_need_the_csrf_token(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    csrf = sign_in(browser, acme.admin_token)
+    page = browser.get("/integrations").text
+    assert 'class="pill pill-not_connected"' in page
+    assert "No activity yet" in page
+    assert browser.get("/api/integrations/ashby").json()["status"] == "not_connected"
+    refused = browser.post("/api/integrations/ashby/disconnect")
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["message"]
+    accepted = browser.post("/api/integrations/ashby/disconnect", headers={"X-CSRF-Token": csrf})
+    assert accepted.status_code == 200
+
+
+def test_a_trial_workspace_sees_the_locked_card(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    sign_in(browser, make_workspace("Trialco", Plan.trial).admin_token)
+    page = browser.get("/integrations").text
+    assert 'class="pill pill-locked"' in page
+    assert "Available on paid plans" in page
+    assert '<button type="button" disabled aria-disabled="true">Connect</button>' in page
+
+
+def test_signing_out_ends_the_session(browser: TestClient, make_workspace: MakeWorkspace) -> None:
+    sign_in(browser, make_workspace().admin_token)
+    assert browser.post("/signout").status_code == 303
+    assert browser.get("/integrations").status_code == 303
+
+
+def test_a_tampered_cookie_is_no_session(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    sign_in(browser, make_workspace().admin_token)
+    cookie = browser.cookies["truffle_session"]
+    browser.cookies.set("truffle_session", cookie[:-3] + "abc")
+    assert browser.get("/integrations").status_code == 303
+    assert browser.get("/api/integrations/ashby").status_code == 401
+
+
+def test_sign_in_only_redirects_within_the_site(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    response = browser.post(
+        "/signin",
+        data={"admin_token": make_workspace().admin_token, "next": "//evil.example/x"},
+    )
+    assert response.headers["location"] == "/integrations"
+
+
+def test_pages_send_protective_headers(browser: TestClient) -> None:
+    headers = browser.get("/signin").headers
+    assert headers["content-security-policy"].startswith("default-src 'self'")
+    assert headers["cache-control"] == "no-store"
