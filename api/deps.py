@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from api.temporal import ScreeningGateway
 from truffle.ashby import AshbyClient
+from truffle.db import session_scope
 from truffle.secrets import KeyRing
 from truffle.sessions import SESSION_COOKIE, read_session
 from truffle.settings import Settings
@@ -47,13 +48,8 @@ EngineDep = Annotated[sa.Engine, Depends(get_engine)]
 
 
 def get_session(engine: EngineDep) -> Iterator[Session]:
-    with Session(engine) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with session_scope(engine) as session:
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]

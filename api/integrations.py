@@ -1,5 +1,6 @@
 """The Ashby card and the handshake: connect, reconnect, disconnect."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -143,36 +144,29 @@ def read_card(workspace: WorkspaceDep, session: SessionDep, settings: SettingsDe
     return _card(session, workspace, settings.public_base_url)
 
 
-@router.post("/connect")
-async def connect(
-    body: ConnectIn,
-    workspace: WorkspaceDep,
-    engine: EngineDep,
-    keyring: KeyRingDep,
-    client: AshbyClientDep,
-    settings: SettingsDep,
-    response: Response,
-) -> HandshakeOut:
-    return await _handshake(
-        body, workspace, engine, keyring, client, settings.public_base_url, response,
-        reconnect=False,
-    )  # fmt: skip
+def _handshake_endpoint(*, reconnect: bool) -> Callable[..., Awaitable[HandshakeOut]]:
+    """Connect and Reconnect take the same body and give the same reply; they differ only in
+    the state they expect the connection to be in."""
+
+    async def endpoint(
+        body: ConnectIn,
+        workspace: WorkspaceDep,
+        engine: EngineDep,
+        keyring: KeyRingDep,
+        client: AshbyClientDep,
+        settings: SettingsDep,
+        response: Response,
+    ) -> HandshakeOut:
+        return await _handshake(
+            body, workspace, engine, keyring, client, settings.public_base_url, response,
+            reconnect=reconnect,
+        )  # fmt: skip
+
+    return endpoint
 
 
-@router.post("/reconnect")
-async def reconnect(
-    body: ConnectIn,
-    workspace: WorkspaceDep,
-    engine: EngineDep,
-    keyring: KeyRingDep,
-    client: AshbyClientDep,
-    settings: SettingsDep,
-    response: Response,
-) -> HandshakeOut:
-    return await _handshake(
-        body, workspace, engine, keyring, client, settings.public_base_url, response,
-        reconnect=True,
-    )  # fmt: skip
+router.post("/connect", name="connect")(_handshake_endpoint(reconnect=False))
+router.post("/reconnect", name="reconnect")(_handshake_endpoint(reconnect=True))
 
 
 @router.post("/disconnect")
