@@ -14,8 +14,14 @@ from activities.contracts import EmailKind, EmailRequest, ScreeningRef
 from activities.email import Mailer
 from activities.screening import ScreeningActivities
 from tests.conftest import MailSink
-from tests.factories import GOOD_ANSWERS, make_position, make_workspace, open_screening
-from truffle import screenings
+from tests.factories import (
+    GOOD_ANSWERS,
+    connect_live,
+    make_position,
+    make_workspace,
+    open_screening,
+)
+from truffle import connections, screenings
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Screening
@@ -209,3 +215,18 @@ async def test_expiry_kills_an_open_screening(
     screening = row(engine, screening_id)
     assert result.status == "expired"
     assert (screening.application_status, screening.is_open) == ("expired", False)
+
+
+def test_a_failed_screening_degrades_the_connection(
+    activities: ScreeningActivities, engine: sa.Engine, keyring: KeyRing
+) -> None:
+    workspace, _ = make_workspace(engine, "Failing")
+    connect_live(engine, keyring, workspace, "ashby-key")
+    screening_id = open_screening(engine, keyring, workspace, make_position(engine, workspace))
+
+    ActivityEnvironment().run(activities.report_screening_failure, ScreeningRef(str(screening_id)))
+
+    with Session(engine) as session:
+        card = connections.build_card(session, workspace, "http://testserver")
+    assert card.status == "degraded"
+    assert "a screening failed inside Truffle" in card.message

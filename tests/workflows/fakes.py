@@ -29,6 +29,7 @@ class Call:
 @dataclass
 class FakeActivities:
     expire_result: str = "expired"
+    score_fails: bool = False
     # Errors `post_assessment_update` raises, in order, before it succeeds.
     post_failures: list[ApplicationError] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
@@ -47,6 +48,8 @@ class FakeActivities:
     @activity.defn(name="score_screening")
     async def score_screening(self, _ref: ScreeningRef) -> ScoreSummary:
         self._record("score", "")
+        if self.score_fails:
+            raise ApplicationError("position has no questions", non_retryable=True)
         return ScoreSummary(match_score=82, tier="Strong")
 
     @activity.defn(name="disqualify_application")

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -284,6 +284,20 @@ async def test_a_submission_that_beats_the_deadline_is_scored_not_expired(
     assert outcome.status == "completed"
     assert outcome.delivered_updates == ["result"]
     assert fakes.names()[-3:] == ["expire", "score", "post:result"]
+
+
+async def test_a_failing_workflow_reports_itself_for_the_connections_health(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(score_fails=True)
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=5))
+
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+
+    assert fakes.names() == ["email:invite", "score", "report-failure"]
 
 
 async def test_the_query_reports_progress_without_personal_data(
