@@ -24,10 +24,10 @@ class MailSinkHandler:
             # fsync blocks for milliseconds; keep other sessions and the web page responsive.
             message_id = await asyncio.to_thread(self.store.save, content, recipients)
         except OSError:
-            logger.exception("could not store a message for %s", ", ".join(recipients))
+            logger.exception("could not store a message for %d recipient(s)", len(recipients))
             # A transient code makes the sender retry instead of dropping the message.
             return "451 Requested action aborted: could not store the message"
-        logger.info("stored %s for %s", message_id, ", ".join(recipients))
+        logger.info("stored %s for %d recipient(s)", message_id, len(recipients))
         return "250 Message accepted"
 
 

@@ -40,6 +40,11 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
         ("result", "ok"),
     ]
     assert len(stack.mail.messages_to(address)) == 1
+    token = link.rsplit("/", 1)[1]
+    logs = "".join(path.read_text() for path in stack.logs.glob("*.log"))
+    assert "/s/<token>" in logs
+    assert token not in logs
+    assert address not in logs
     profile = stack.admin("GET", f"/screenings/{assessment_id}", connected.admin_token)
     assert profile.status_code == 200
     assert "Match score: 100/100 (Strong)" in profile.text
