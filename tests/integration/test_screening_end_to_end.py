@@ -1,10 +1,12 @@
 """A screening end to end: Ashby starts it, the candidate gets the email and answers on the
 screener page, and Ashby holds "Started" and then the result, each valid against its spec."""
 
+import asyncio
 import time
 import uuid
 
 import httpx
+from temporalio.client import Client
 
 from tests.factories import GOOD_ANSWERS
 from tests.integration.conftest import Stack
@@ -45,9 +47,25 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
     assert "/s/<token>" in logs
     assert token not in logs
     assert address not in logs
+    history = asyncio.run(_history_json(stack, assessment_id))
+    for secret_or_personal in (
+        token,
+        address,
+        "Grace",
+        "Hopper",
+        connected.truffle_key,
+        connected.ashby_key["key"],
+    ):
+        assert secret_or_personal not in history
     profile = stack.admin("GET", f"/screenings/{assessment_id}", connected.admin_token)
     assert profile.status_code == 200
     assert "Match score: 100/100 (Strong)" in profile.text
+
+
+async def _history_json(stack: Stack, assessment_id: str) -> str:
+    client = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
+    history = await client.get_workflow_handle(f"screening-{assessment_id}").fetch_history()
+    return history.to_json()
 
 
 def test_cancel_after_completion_keeps_the_result_and_disqualifies(stack: Stack) -> None:
