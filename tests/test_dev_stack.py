@@ -17,22 +17,11 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, installed_binary
+from tests.truffle.test_settings import ALL_VARIABLES as SETTINGS_VARIABLES
 from truffle.devstack import load_or_create_secret_keys
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 STARTUP_TIMEOUT_SECONDS = 150
-SETTINGS_VARIABLES = (
-    "DATABASE_URL",
-    "TEMPORAL_ADDRESS",
-    "TEMPORAL_NAMESPACE",
-    "TEMPORAL_TASK_QUEUE",
-    "ASHBY_API_BASE_URL",
-    "PUBLIC_BASE_URL",
-    "SMTP_HOST",
-    "SMTP_PORT",
-    "SMTP_FROM",
-    "TRUFFLE_SECRET_KEYS",
-)
 
 
 def descendants(pid: int) -> set[int]:

@@ -3,6 +3,7 @@ from pydantic import ValidationError
 
 from truffle.settings import MissingSecretKeysError, Settings, generate_secret_key
 
+# The configuration table of DESIGN.md, written out so a renamed field fails a test.
 ALL_VARIABLES = [
     "DATABASE_URL",
     "TEMPORAL_ADDRESS",
@@ -21,6 +22,10 @@ ALL_VARIABLES = [
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ALL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+
+
+def test_the_settings_class_holds_exactly_the_documented_variables() -> None:
+    assert sorted(name.upper() for name in Settings.model_fields) == sorted(ALL_VARIABLES)
 
 
 def test_defaults_are_the_documented_local_defaults() -> None:
