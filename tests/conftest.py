@@ -145,7 +145,7 @@ def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator["MailSink"]:
     )
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "truffle.cli", "mail-sink",
+            sys.executable, "-m", "tools.cli", "mail-sink",
             "--smtp-port", str(sink.smtp_port),
             "--http-port", str(sink.http_port),
             "--mail-dir", str(sink.mail_dir),
@@ -214,9 +214,7 @@ class AshbySandbox:
 @pytest.fixture(scope="session")
 def ashby_sandbox() -> Iterator[AshbySandbox]:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "truffle.cli", "sandbox", "--port", str(port)]
-    )
+    process = subprocess.Popen([sys.executable, "-m", "tools.cli", "sandbox", "--port", str(port)])
     try:
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
         yield AshbySandbox(f"http://127.0.0.1:{port}")
@@ -243,7 +241,7 @@ def start_api_process(settings: Settings, log_path: Path) -> ApiProcess:
     }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "truffle.cli", "api", "--port", str(port),
+            [sys.executable, "-m", "tools.cli", "api", "--port", str(port),
              "--log-level", "debug"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -39,7 +39,7 @@ class Stack:
     def start_worker(self) -> None:
         with (self.logs / "worker.log").open("ab") as log:
             self.worker = subprocess.Popen(
-                [sys.executable, "-m", "truffle.cli", "worker"],
+                [sys.executable, "-m", "tools.cli", "worker"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         asyncio.run(_wait_for_pollers(self.env, self.worker))
@@ -120,7 +120,7 @@ def stack(
     httpx.post(f"{ashby_sandbox.base_url}/_sandbox/reset").raise_for_status()
     with (tmp_path / "api.log").open("ab") as log:
         api = subprocess.Popen(
-            [sys.executable, "-m", "truffle.cli", "api", "--port", str(port)],
+            [sys.executable, "-m", "tools.cli", "api", "--port", str(port)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     running = Stack(api_url, env, dev_server_env.client, ashby_sandbox, mail_sink, tmp_path)

@@ -59,7 +59,7 @@ def _cmd_worker(_args: argparse.Namespace) -> int:
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
-    import ashby_sandbox
+    from tools import ashby_sandbox
 
     ashby_sandbox.run(args.host, args.port)
     return 0
@@ -68,20 +68,20 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 def _cmd_mail_sink(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import mail_sink
+    from tools import mail_sink
 
     mail_sink.run(args.host, args.smtp_port, args.http_port, Path(args.mail_dir))
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from truffle.demo import run_demo
+    from tools.demo import run_demo
 
     return run_demo(args.api_url, args.sandbox_url, args.mail_url)
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
-    from truffle.devstack import DevStack, DevStackPorts
+    from tools.devstack import DevStack, DevStackPorts
 
     ports = DevStackPorts(
         api=args.api_port,

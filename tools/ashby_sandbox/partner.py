@@ -10,8 +10,8 @@ import httpx
 from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, Field
 
-from ashby_sandbox.deps import PartnerHttpDep, StateDep
-from ashby_sandbox.state import PartnerCall, PartnerConfig, iso_z, utc_now
+from tools.ashby_sandbox.deps import PartnerHttpDep, StateDep
+from tools.ashby_sandbox.state import PartnerCall, PartnerConfig, iso_z, utc_now
 
 router = APIRouter(prefix="/_sandbox/partner", tags=["sandbox partner"])
 

@@ -5,7 +5,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
-from ashby_sandbox.state import SandboxState
+from tools.ashby_sandbox.state import SandboxState
 
 
 def get_state(request: Request) -> SandboxState:

@@ -1,4 +1,4 @@
-"""`python -m mail_sink`: the mail sink of the dev stack."""
+"""`python -m tools.mail_sink`: the mail sink of the dev stack."""
 
 import argparse
 import logging
@@ -6,11 +6,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mail_sink.server import PortInUseError, run
+from tools.mail_sink.server import PortInUseError, run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mail_sink", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.mail_sink", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--smtp-port", type=int, default=1025)
     parser.add_argument("--http-port", type=int, default=8025)
@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="mail sink: %(message)s")
     # aiosmtpd logs every SMTP command at INFO; only the sink's own lines are worth reading.
-    logging.getLogger("mail_sink").setLevel(logging.INFO)
+    logging.getLogger("tools.mail_sink").setLevel(logging.INFO)
     try:
         run(arguments.host, arguments.smtp_port, arguments.http_port, arguments.mail_dir)
     except PortInUseError as error:

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Self
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field, model_validator
 
-from ashby_sandbox.deps import StateDep
-from ashby_sandbox.state import (
+from tools.ashby_sandbox.deps import StateDep
+from tools.ashby_sandbox.state import (
     DEFAULT_SCOPES,
     ApiKey,
     Fault,

@@ -1,4 +1,4 @@
-"""`python -m ashby_sandbox` serves the sandbox over real HTTP, as the dev stack runs it."""
+"""`python -m tools.ashby_sandbox` serves the sandbox over real HTTP, as the dev stack runs it."""
 
 import socket
 import subprocess
@@ -16,7 +16,7 @@ def sandbox_url() -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "ashby_sandbox", "--host", "127.0.0.1", "--port", str(port)]
+        [sys.executable, "-m", "tools.ashby_sandbox", "--host", "127.0.0.1", "--port", str(port)]
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -35,7 +35,7 @@ def sandbox_url() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def test_python_m_ashby_sandbox_serves_ashbys_api(sandbox_url: str) -> None:
+def test_python_m_tools_ashby_sandbox_serves_ashbys_api(sandbox_url: str) -> None:
     assert httpx.get(f"{sandbox_url}/healthz").json() == {"ok": True}
     key = httpx.post(f"{sandbox_url}/_sandbox/api-keys", json={"title": "Truffle"}).json()["key"]
 

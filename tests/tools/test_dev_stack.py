@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import free_port, installed_binary
 from tests.truffle.test_settings import ALL_VARIABLES as SETTINGS_VARIABLES
-from truffle.devstack import load_or_create_secret_keys
+from tools.devstack import load_or_create_secret_keys
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 STARTUP_TIMEOUT_SECONDS = 150
@@ -96,7 +96,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     env = {**dev_environment(), "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['api']}"}
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "truffle.cli", "dev",
+            sys.executable, "-m", "tools.cli", "dev",
             "--api-port", str(ports["api"]),
             "--sandbox-port", str(ports["sandbox"]),
             "--temporal-port", str(ports["temporal"]),
@@ -170,7 +170,7 @@ def test_the_worker_polls_its_task_queue(stack: RunningStack) -> None:
 def test_the_demo_plays_the_whole_story(stack: RunningStack) -> None:
     ports = stack.ports
     result = subprocess.run(
-        [sys.executable, "-m", "truffle.cli", "demo",
+        [sys.executable, "-m", "tools.cli", "demo",
          "--api-url", f"http://127.0.0.1:{ports['api']}",
          "--sandbox-url", f"http://127.0.0.1:{ports['sandbox']}",
          "--mail-url", f"http://127.0.0.1:{ports['mail']}"],
@@ -194,7 +194,7 @@ def test_the_demo_plays_the_whole_story(stack: RunningStack) -> None:
 
 def test_the_demo_fails_loudly_when_the_stack_is_not_there(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "truffle.cli", "demo", "--api-url", "http://127.0.0.1:9",
+        [sys.executable, "-m", "tools.cli", "demo", "--api-url", "http://127.0.0.1:9",
          "--sandbox-url", "http://127.0.0.1:9", "--mail-url", "http://127.0.0.1:9"],
         cwd=tmp_path, env=dev_environment(), capture_output=True, text=True, timeout=60,
         check=False,
@@ -223,7 +223,7 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
         holder.listen()
         busy = holder.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "truffle.cli", "dev", "--api-port", str(busy)],
+            [sys.executable, "-m", "tools.cli", "dev", "--api-port", str(busy)],
             cwd=tmp_path, env=dev_environment(), capture_output=True, text=True, timeout=60,
             check=False,
         )  # fmt: skip

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import uvicorn
 
-from mail_sink.smtp import smtp_protocol
-from mail_sink.store import MailStore
-from mail_sink.web import create_app
+from tools.mail_sink.smtp import smtp_protocol
+from tools.mail_sink.store import MailStore
+from tools.mail_sink.web import create_app
 
 logger = logging.getLogger(__name__)
 

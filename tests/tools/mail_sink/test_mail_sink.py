@@ -1,4 +1,4 @@
-"""The mail sink as the dev stack runs it: `python -m mail_sink`, real SMTP and HTTP over TCP."""
+"""The mail sink as the dev stack runs it: `python -m tools.mail_sink`, real SMTP and HTTP over TCP."""
 
 import asyncio
 import contextlib
@@ -17,8 +17,8 @@ import aiosmtplib
 import httpx
 import pytest
 
-from mail_sink.__main__ import main
-from mail_sink.server import PortInUseError, run
+from tools.mail_sink.__main__ import main
+from tools.mail_sink.server import PortInUseError, run
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 SENDER = "screening@truffle.local"
@@ -64,7 +64,7 @@ async def spawn_mail_sink(
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "mail_sink",
+        "tools.mail_sink",
         "--host",
         "127.0.0.1",
         "--smtp-port",
@@ -79,7 +79,7 @@ async def spawn_mail_sink(
 
 
 async def start_mail_sink(mail_dir: Path) -> MailSink:
-    """Spawn `python -m mail_sink` and return once its web page answers."""
+    """Spawn `python -m tools.mail_sink` and return once its web page answers."""
     smtp_port, http_port = free_port(), free_port()
     process = await spawn_mail_sink(mail_dir, smtp_port, http_port)
     sink = MailSink(process, smtp_port, http_port, mail_dir)

@@ -5,7 +5,7 @@ import logging
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mail_sink.store import MailStore
+from tools.mail_sink.store import MailStore
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from ashby_sandbox import admin, ashby_api, partner
-from ashby_sandbox.state import SandboxState
+from tools.ashby_sandbox import admin, ashby_api, partner
+from tools.ashby_sandbox.state import SandboxState
 
 
 @cache

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from mail_sink.store import MailStore, StoredMessage
+from tools.mail_sink.store import MailStore, StoredMessage
 
 # Trailing punctuation usually closes the sentence around a link rather than belonging to it.
 _LINK = re.compile(r"https?://[^\s<>\"']*[^\s<>\"'.,;:!?)\]]")

@@ -16,9 +16,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ashby_sandbox.deps import StateDep
-from ashby_sandbox.rules import assessment_update_problems
-from ashby_sandbox.state import (
+from tools.ashby_sandbox.deps import StateDep
+from tools.ashby_sandbox.rules import assessment_update_problems
+from tools.ashby_sandbox.state import (
     ApiKeySnapshot,
     Fault,
     FaultKind,

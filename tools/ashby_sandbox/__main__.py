@@ -1,13 +1,13 @@
-"""`python -m ashby_sandbox`: the Ashby sandbox of the dev stack."""
+"""`python -m tools.ashby_sandbox`: the Ashby sandbox of the dev stack."""
 
 import argparse
 from collections.abc import Sequence
 
-from ashby_sandbox.app import run
+from tools.ashby_sandbox.app import run
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ashby_sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.ashby_sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8100)
     arguments = parser.parse_args(argv)

@@ -17,7 +17,7 @@ def run_cli(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedPro
     env = {**os.environ, "DATABASE_URL": database_url}
     env.pop("TRUFFLE_SECRET_KEYS", None)
     return subprocess.run(
-        [sys.executable, "-m", "truffle.cli", *args],
+        [sys.executable, "-m", "tools.cli", *args],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -120,7 +120,7 @@ def test_migrate_then_create_on_the_default_database(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TRUFFLE_SECRET_KEYS")}
     for args in (["migrate"], ["workspace", "create", "--name", "Acme", "--plan", "trial"]):
         result = subprocess.run(
-            [sys.executable, "-m", "truffle.cli", *args],
+            [sys.executable, "-m", "tools.cli", *args],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr

@@ -180,7 +180,7 @@ class DevStack:
 
         upgrade_to_head(settings.database_url)
         python = sys.executable
-        cli = [python, "-m", "truffle.cli"]
+        cli = [python, "-m", "tools.cli"]
 
         if own_temporal:
             temporal = self._spawn(
