@@ -8,10 +8,10 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import AshbyErrorType, PostUpdateReceipt, PostUpdateRequest
 from activities.screening import load_screening
-from truffle import health
-from truffle.ashby import AshbyClient, AshbyOutcome, AshbyReply, build_update
+from truffle import connection_health
+from truffle.ashby import AshbyClient, AshbyReply, build_update
+from truffle.contracts import AshbyOutcome, PostUpdateReceipt, PostUpdateRequest
 from truffle.secrets import KeyRing
 from truffle.tables import (
     AshbyConnection,
@@ -37,7 +37,7 @@ class AshbyActivities:
         screening_id: uuid.UUID,
         workspace_id: uuid.UUID,
         request: PostUpdateRequest,
-        outcome: str,
+        outcome: AshbyOutcome,
         reply: AshbyReply | None,
     ) -> None:
         """Adds the attempt to the screening's delivery log and reports it to the connection's
@@ -57,20 +57,19 @@ class AshbyActivities:
                     request_id=reply.request_id if reply else None,
                 )
             )
-            held = outcome in ("held", AshbyOutcome.key_rejected, AshbyOutcome.missing_permission)
-            if outcome == AshbyOutcome.ok or held:
+            if outcome == AshbyOutcome.ok or outcome.holds:
                 session.exec(
                     sa.update(Screening)
                     .where(Screening.id == screening_id)  # type: ignore[arg-type]
-                    .values(delivery_held=held)
+                    .values(delivery_held=outcome.holds)
                 )
             if outcome == AshbyOutcome.ok:
-                health.record_success(session, workspace_id, now)
-            elif outcome in health.Problem.__members__:
-                health.record_failure(
+                connection_health.record_success(session, workspace_id, now)
+            elif outcome != AshbyOutcome.held:
+                connection_health.record_failure(
                     session,
                     workspace_id,
-                    health.Problem(outcome),
+                    outcome,
                     now,
                     http_status=reply.http_status if reply else None,
                     code=reply.error_code if reply else None,
@@ -95,10 +94,10 @@ class AshbyActivities:
                 or connection.state != ConnectionState.live
                 or connection.encrypted_ashby_key is None
             ):
-                self._record(screening_id, workspace_id, request, "held", None)
+                self._record(screening_id, workspace_id, request, AshbyOutcome.held, None)
                 raise ApplicationError(
                     "the Ashby connection is not live; the update is held until it is",
-                    type=AshbyErrorType.connection_not_live,
+                    type=AshbyOutcome.held.error_type,
                     non_retryable=True,
                 )
             # Decrypted here and only here: the key never leaves this activity.
@@ -117,16 +116,16 @@ class AshbyActivities:
         where = f"HTTP {reply.http_status}, request id {reply.request_id or 'none'}"
         if reply.outcome == AshbyOutcome.ok:
             return PostUpdateReceipt(timestamp_ms=timestamp_ms, request_id=reply.request_id)
-        if reply.outcome in (AshbyOutcome.key_rejected, AshbyOutcome.missing_permission):
+        if reply.outcome.holds:
             raise ApplicationError(
                 f"Ashby rejected the Ashby API key ({where}); held until reconnect",
-                type=AshbyErrorType.key_rejected,
+                type=reply.outcome.error_type,
                 non_retryable=True,
             )
         if reply.outcome == AshbyOutcome.rejected:
             raise ApplicationError(
                 f"Ashby rejected the update: {reply.error_code} ({where})",
-                type=AshbyErrorType.update_rejected,
+                type=reply.outcome.error_type,
                 non_retryable=True,
             )
         if reply.outcome == AshbyOutcome.rate_limited:
@@ -138,9 +137,9 @@ class AshbyActivities:
             )
             raise ApplicationError(
                 f"Ashby is rate limiting ({where})",
-                type=AshbyErrorType.rate_limited,
+                type=reply.outcome.error_type,
                 next_retry_delay=delay,
             )
         raise ApplicationError(
-            f"Ashby is unavailable: {reply.outcome} ({where})", type=AshbyErrorType.unavailable
+            f"Ashby is unavailable: {reply.outcome} ({where})", type=reply.outcome.error_type
         )

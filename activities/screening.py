@@ -14,7 +14,9 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import (
+from activities.email import Mailer
+from truffle import connection_health
+from truffle.contracts import (
     ClosingResult,
     EmailKind,
     EmailReceipt,
@@ -22,8 +24,6 @@ from activities.contracts import (
     ScoreSummary,
     ScreeningRef,
 )
-from activities.email import Mailer
-from truffle import health
 from truffle.scoring import CriteriaScorer, Scorer
 from truffle.screenings import disqualify, expire
 from truffle.secrets import KeyRing
@@ -148,9 +148,7 @@ class ScreeningActivities:
     def report_screening_failure(self, ref: ScreeningRef) -> None:
         with Session(self.engine) as session:
             screening = load_screening(session, ref.screening_id)
-            health.record_failure(
-                session, screening.workspace_id, health.Problem.workflow_failed, utcnow()
-            )
+            connection_health.record_failure(session, screening.workspace_id, None, utcnow())
             session.commit()
 
     @activity.defn(name="disqualify_application")

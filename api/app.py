@@ -10,11 +10,11 @@ from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api import (
-    health,
     integrations,
     pages,
     partner,
     positions,
+    probes,
     screener,
     screenings,
     workspace,
@@ -53,7 +53,7 @@ def create_app(
     app.state.gateway = ScreeningGateway(settings, temporal_client)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    app.include_router(health.router)
+    app.include_router(probes.router)
     app.include_router(workspace.router)
     app.include_router(integrations.router)
     app.include_router(positions.router)

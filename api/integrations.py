@@ -12,13 +12,14 @@ from sqlmodel import Session
 
 from api.deps import AshbyClientDep, EngineDep, KeyRingDep, SessionDep, SettingsDep, WorkspaceDep
 from truffle import connections
-from truffle.ashby import AshbyClient, AshbyOutcome
+from truffle.ashby import AshbyClient
 from truffle.connections import (
     AlreadyConnectedError,
     HandshakeError,
     NotConnectedError,
     PaidPlanRequiredError,
 )
+from truffle.contracts import AshbyOutcome
 from truffle.secrets import KeyRing
 from truffle.tables import Workspace
 

@@ -22,6 +22,7 @@ from api.temporal import WorkflowUnavailableError
 from truffle import screenings
 from truffle.ashby import invited_update
 from truffle.connections import authenticate_partner
+from truffle.contracts import epoch_ms
 from truffle.tables import Plan, Position, Screening, Workspace
 
 router = APIRouter(prefix="/ashby", tags=["ashby partner"])
@@ -221,7 +222,7 @@ async def assessment_start(
         return ashby_error(
             503, "temporarily_unavailable", "Truffle could not start the screening; try again."
         )
-    invited_ms = screenings.epoch_ms(screening.created_at)
+    invited_ms = epoch_ms(screening.created_at)
     return JSONResponse(
         {
             "success": True,

@@ -13,7 +13,8 @@ from sqlmodel import Session
 from api.deps import EngineDep, GatewayDep
 from api.temporal import WorkflowUnavailableError
 from truffle import screenings
-from truffle.tables import Position, Screening, ScreeningStatus
+from truffle.contracts import ScreeningStatus, epoch_ms
+from truffle.tables import Position, Screening
 
 router = APIRouter(prefix="/s", tags=["screener"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -175,7 +176,7 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
     # workflow ignores a second one.
     assert screening.completed_at is not None
     try:
-        await gateway.candidate_completed(screening.id, screenings.epoch_ms(screening.completed_at))
+        await gateway.candidate_completed(screening.id, epoch_ms(screening.completed_at))
     except WorkflowUnavailableError:
         logger.warning("could not signal the completion of screening %s", screening.id)
         return _message(request, BUSY, status.HTTP_503_SERVICE_UNAVAILABLE)

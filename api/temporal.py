@@ -3,6 +3,8 @@
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -16,7 +18,8 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from truffle.screenings import epoch_ms, held_screening_ids
+from truffle.contracts import epoch_ms
+from truffle.screenings import held_screening_ids
 from truffle.settings import Settings
 from truffle.tables import Screening, utcnow
 from workflows.screening import (
@@ -34,6 +37,7 @@ from workflows.search_attributes import (
 )
 
 logger = logging.getLogger("truffle.api.temporal")
+SignalArg = TypeVar("SignalArg")
 
 
 class WorkflowUnavailableError(Exception):
@@ -100,7 +104,12 @@ class ScreeningGateway:
         except RPCError as error:
             raise WorkflowUnavailableError(error.message) from None
 
-    async def _signal(self, screening_id: uuid.UUID, signal: str, arg: object) -> bool:
+    async def _signal(
+        self,
+        screening_id: uuid.UUID,
+        signal: Callable[[ScreeningWorkflow, SignalArg], None],
+        arg: SignalArg,
+    ) -> bool:
         """True if the workflow took the signal; False if it has already finished."""
         handle = await self._handle(screening_id)
         try:
@@ -113,14 +122,15 @@ class ScreeningGateway:
 
     async def candidate_started(self, screening_id: uuid.UUID) -> bool:
         event = CandidateEvent(occurred_at_ms=epoch_ms(utcnow()))
-        return await self._signal(screening_id, "candidate_started", event)
+        return await self._signal(screening_id, ScreeningWorkflow.candidate_started, event)
 
     async def candidate_completed(self, screening_id: uuid.UUID, completed_at_ms: int) -> bool:
         event = CandidateEvent(occurred_at_ms=completed_at_ms)
-        return await self._signal(screening_id, "candidate_completed", event)
+        return await self._signal(screening_id, ScreeningWorkflow.candidate_completed, event)
 
     async def cancel(self, screening_id: uuid.UUID) -> bool:
-        return await self._signal(screening_id, "cancel", CancelRequest(epoch_ms(utcnow())))
+        request = CancelRequest(epoch_ms(utcnow()))
+        return await self._signal(screening_id, ScreeningWorkflow.cancel, request)
 
     async def release_held(self, engine: sa.Engine, workspace_id: uuid.UUID) -> None:
         """Ashby used the current key: wake the screenings whose updates wait for that."""
@@ -129,7 +139,7 @@ class ScreeningGateway:
         event = ConnectionLive(live_at_ms=epoch_ms(utcnow()))
         for screening_id in held:
             try:
-                await self._signal(screening_id, "connection_live", event)
+                await self._signal(screening_id, ScreeningWorkflow.connection_live, event)
             except WorkflowUnavailableError:
                 # The workflow re-checks on its own within the hour; nothing is lost.
                 logger.warning("could not release held updates of screening %s", screening_id)

@@ -26,7 +26,8 @@ with warnings.catch_warnings():
 from sqlmodel import Session
 
 from api.app import create_app
-from truffle import connections, health
+from truffle import connection_health, connections
+from truffle.contracts import AshbyOutcome, ScreeningStatus
 from truffle.db import create_db_engine, upgrade_to_head
 from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
@@ -36,7 +37,6 @@ from truffle.tables import (
     Plan,
     Position,
     Screening,
-    ScreeningStatus,
     utcnow,
 )
 from truffle.workspaces import create_workspace, issue_admin_token
@@ -95,8 +95,8 @@ def seed(engine: sa.Engine, keyring: KeyRing, count: int) -> str:
             connection.execute(sa.insert(Screening), screenings)
             connection.execute(sa.insert(DeliveryAttempt), attempts)
     with Session(engine) as session:
-        health.record_failure(session, workspace_id, health.Problem.rate_limited, now, 429)
-        health.record_success(session, workspace_id, now)
+        connection_health.record_failure(session, workspace_id, AshbyOutcome.rate_limited, now, 429)
+        connection_health.record_success(session, workspace_id, now)
         session.commit()
     return token
 

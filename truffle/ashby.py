@@ -1,33 +1,22 @@
 """Ashby's API as we call it (`apiKey.info`, `assessment.update`), each reply sorted by outcome.
 
 Ashby answers most failures with HTTP 200 and `success: false`, so the body decides, not only
-the status code (see shared/ashby/CONTRACT.md).
+the status code (see tools/ashby_sandbox/spec/CONTRACT.md, Ashby's contract as we copied it).
 """
 
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from typing import Any
 
 import httpx
 
-from activities.contracts import UpdateKind
+from truffle.contracts import AshbyOutcome, UpdateKind
 from truffle.tables import Position, Screening
 
 USER_AGENT = "Truffle-Ashby-Integration/0.1"
 DEFAULT_TIMEOUT_SECONDS = 10.0
-
-
-class AshbyOutcome(StrEnum):
-    ok = "ok"
-    key_rejected = "key_rejected"  # 401 or 403: the Ashby key is missing, wrong or deactivated
-    missing_permission = "missing_permission"  # 403 missing_endpoint_permission: key valid
-    rate_limited = "rate_limited"  # 429
-    server_error = "server_error"  # 5xx or an unreadable reply
-    unreachable = "unreachable"  # timeout or connection failure
-    rejected = "rejected"  # success: false, the request itself was refused
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
-from truffle import health
+from truffle import connection_health
 from truffle.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
     AshbyConnection,
@@ -260,5 +260,5 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
         return card(
             CardStatus.action_needed, "Paste your Truffle key into Ashby to finish connecting"
         )
-    assessed = health.assess(health.snapshot_of(connection), utcnow())
+    assessed = connection_health.assess(connection_health.snapshot_of(connection), utcnow())
     return card(CardStatus(assessed.health), assessed.message)

@@ -6,21 +6,19 @@ candidate, Ashby's cancel and the deadline, and each caller learns what actually
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
-from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
-from truffle.tables import (
+from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
-    ApplicationStatus,
-    Screening,
+    SCREENING_WINDOW,
     ScreeningStatus,
-    utcnow,
+    epoch_ms,
 )
+from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
+from truffle.tables import ApplicationStatus, Screening, utcnow
 
-SCREENING_WINDOW = timedelta(days=7)
 _OPEN_ATTEMPTS = 3
 
 
@@ -42,10 +40,6 @@ class NewScreening:
 class OpenedScreening:
     screening: Screening
     created: bool
-
-
-def epoch_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 def _open_for_application(session: Session, new: NewScreening) -> Screening | None:

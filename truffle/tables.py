@@ -11,6 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from truffle.contracts import ScreeningStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -97,7 +99,7 @@ class AshbyConnection(SQLModel, table=True):
     last_partner_call_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
     )
-    # Health, as reported by the screening activities (see truffle/health.py).
+    # Health, as reported by the screening activities (see truffle/connection_health.py).
     last_result_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
     )
@@ -170,17 +172,6 @@ class Position(SQLModel, table=True):
     deactivated_at: datetime | None = Field(
         default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
     )
-
-
-class ScreeningStatus(StrEnum):
-    invited = "invited"
-    started = "started"
-    completed = "completed"
-    cancelled = "cancelled"
-    expired = "expired"
-
-
-OPEN_SCREENING_STATUSES = (ScreeningStatus.invited, ScreeningStatus.started)
 
 
 class ApplicationStatus(StrEnum):

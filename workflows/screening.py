@@ -24,22 +24,23 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
-        HOLDING_ERROR_TYPES,
-        AshbyErrorType,
+    from activities.ashby import AshbyActivities
+    from activities.screening import ScreeningActivities
+    from truffle.contracts import (
+        SCREENING_WINDOW,
+        AshbyOutcome,
         ClosingResult,
         EmailKind,
-        EmailReceipt,
         EmailRequest,
-        PostUpdateReceipt,
         PostUpdateRequest,
         ScoreSummary,
         ScreeningRef,
+        ScreeningStatus,
         UpdateKind,
+        epoch_ms,
     )
     from workflows.search_attributes import SCREENING_STATUS
 
-SCREENING_WINDOW = timedelta(days=7)
 REMINDER_AFTER_INVITE = timedelta(hours=48)
 REMINDER_BEFORE_DEADLINE = timedelta(hours=24)
 # A backstop only: held updates are released by the `connection_live` signal within seconds.
@@ -58,11 +59,10 @@ ASHBY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=[
-        AshbyErrorType.connection_not_live,
-        AshbyErrorType.key_rejected,
-        AshbyErrorType.update_rejected,
-    ],
+    non_retryable_error_types=sorted(
+        {outcome.error_type for outcome in AshbyOutcome if outcome.holds or not outcome.retryable}
+        - {AshbyOutcome.ok.error_type}
+    ),
 )
 # How long 429s, 5xx and timeouts are retried before an update counts as failed.
 ASHBY_DELIVERY_WINDOW = timedelta(hours=24)
@@ -78,7 +78,7 @@ class ScreeningInput:
 
 @dataclass
 class ScreeningOutcome:
-    status: str
+    status: ScreeningStatus
     match_score: int | None
     delivered_updates: list[str]
     failed_updates: list[str]
@@ -101,7 +101,7 @@ class ConnectionLive:
 
 @dataclass
 class ScreeningState:
-    status: str
+    status: ScreeningStatus
     invite_sent: bool
     reminders_sent: list[str] = field(default_factory=list)
     pending_updates: list[str] = field(default_factory=list)
@@ -115,7 +115,7 @@ class ScreeningState:
 @workflow.defn
 class ScreeningWorkflow:
     def __init__(self) -> None:
-        self._state = ScreeningState(status="invited", invite_sent=False)
+        self._state = ScreeningState(status=ScreeningStatus.invited, invite_sent=False)
         self._started_at_ms: int | None = None
         self._completed_at_ms: int | None = None
         self._cancel_requested = False
@@ -157,8 +157,8 @@ class ScreeningWorkflow:
         except FailureError:
             # Reported so the connection's health shows it; the failure itself stays visible
             # in the Temporal UI.
-            await workflow.execute_activity(
-                "report_screening_failure",
+            await workflow.execute_activity_method(
+                ScreeningActivities.report_screening_failure,
                 ScreeningRef(screening.screening_id),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=DATABASE_RETRY,
@@ -187,23 +187,22 @@ class ScreeningWorkflow:
                 await self._send_email(EmailRequest(screening.screening_id, reminder))
                 self._state.reminders_sent.append(reminder)
                 continue
-            closed: ClosingResult = await workflow.execute_activity(
-                "expire_screening",
+            closed: ClosingResult = await workflow.execute_activity_method(
+                ScreeningActivities.expire_screening,
                 ref,
-                result_type=ClosingResult,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=DATABASE_RETRY,
             )
-            if closed.status == "expired":
-                self._set_status("expired")
-                self._queue(ref, UpdateKind.expired, int(deadline.timestamp() * 1000))
+            if closed.status == ScreeningStatus.expired:
+                self._set_status(ScreeningStatus.expired)
+                self._queue(ref, UpdateKind.expired, epoch_ms(deadline))
             elif self._completed_at_ms is None:
                 # The candidate submitted just before the deadline; their signal is on its way.
-                self._completed_at_ms = int(deadline.timestamp() * 1000)
+                self._completed_at_ms = epoch_ms(deadline)
 
         if self._cancel_requested:
             await self._disqualify(ref)
-        elif self._completed_at_ms is not None and self._state.status != "expired":
+        elif self._completed_at_ms is not None and self._state.status != ScreeningStatus.expired:
             await self._complete(ref, self._completed_at_ms)
 
         # Stay until every queued update has reached Ashby (or failed for good); a cancel
@@ -214,7 +213,7 @@ class ScreeningWorkflow:
                 or (not self._outbox and self._delivering is None and not self._started_unqueued())
             )
         )
-        if self._cancel_requested and self._state.status != "cancelled":
+        if self._cancel_requested and self._state.status != ScreeningStatus.cancelled:
             await self._disqualify(ref)
         self._closing = True
         await delivery
@@ -243,20 +242,18 @@ class ScreeningWorkflow:
         return True
 
     async def _send_email(self, request: EmailRequest) -> None:
-        await workflow.execute_activity(
-            "send_screening_email",
+        await workflow.execute_activity_method(
+            ScreeningActivities.send_screening_email,
             request,
-            result_type=EmailReceipt,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=EMAIL_RETRY,
         )
 
     async def _complete(self, ref: ScreeningRef, completed_at_ms: int) -> None:
-        self._set_status("completed")
-        summary: ScoreSummary = await workflow.execute_activity(
-            "score_screening",
+        self._set_status(ScreeningStatus.completed)
+        summary: ScoreSummary = await workflow.execute_activity_method(
+            ScreeningActivities.score_screening,
             ref,
-            result_type=ScoreSummary,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=DATABASE_RETRY,
         )
@@ -266,20 +263,19 @@ class ScreeningWorkflow:
 
     async def _disqualify(self, ref: ScreeningRef) -> None:
         self._outbox.clear()
-        await workflow.execute_activity(
-            "disqualify_application",
+        await workflow.execute_activity_method(
+            ScreeningActivities.disqualify_application,
             ref,
-            result_type=ClosingResult,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=DATABASE_RETRY,
         )
-        self._set_status("cancelled")
+        self._set_status(ScreeningStatus.cancelled)
 
     def _queue(self, ref: ScreeningRef, kind: UpdateKind, occurred_at_ms: int) -> None:
         if not self._cancel_requested:
             self._outbox.append(PostUpdateRequest(ref.screening_id, kind, occurred_at_ms))
 
-    def _set_status(self, status: str) -> None:
+    def _set_status(self, status: ScreeningStatus) -> None:
         self._state.status = status
         workflow.upsert_search_attributes([SCREENING_STATUS.value_set(status)])
 
@@ -291,9 +287,12 @@ class ScreeningWorkflow:
             )
             if self._started_unqueued():
                 self._started_queued = True
-                if self._state.status == "invited":
-                    self._set_status("started")
-                if not self._cancel_requested and self._state.status in ("started", "completed"):
+                if self._state.status == ScreeningStatus.invited:
+                    self._set_status(ScreeningStatus.started)
+                if not self._cancel_requested and self._state.status in (
+                    ScreeningStatus.started,
+                    ScreeningStatus.completed,
+                ):
                     assert self._started_at_ms is not None
                     started = PostUpdateRequest(
                         ref.screening_id, UpdateKind.started, self._started_at_ms
@@ -313,10 +312,9 @@ class ScreeningWorkflow:
         """Delivers one update, holding it while the connection needs action."""
         while not self._cancel_requested:
             live_signals_before = self._live_signals
-            attempt = workflow.start_activity(
-                "post_assessment_update",
+            attempt = workflow.start_activity_method(
+                AshbyActivities.post_assessment_update,
                 update,
-                result_type=PostUpdateReceipt,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 schedule_to_close_timeout=ASHBY_DELIVERY_WINDOW,
                 retry_policy=ASHBY_RETRY,
@@ -334,7 +332,12 @@ class ScreeningWorkflow:
                 if self._cancel_requested:
                     return
                 cause = error.cause
-                if isinstance(cause, ApplicationError) and cause.type in HOLDING_ERROR_TYPES:
+                outcome = (
+                    AshbyOutcome.of_error_type(cause.type)
+                    if isinstance(cause, ApplicationError)
+                    else None
+                )
+                if outcome is not None and outcome.holds:
                     self._state.delivery_held = True
                     # Counting signals from before the attempt: a release that raced the failed
                     # attempt is not missed.

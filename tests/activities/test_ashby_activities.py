@@ -14,7 +14,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.ashby import AshbyActivities
-from activities.contracts import AshbyErrorType, PostUpdateRequest, UpdateKind
 from tests.conftest import AshbySandbox
 from tests.factories import (
     GOOD_ANSWERS,
@@ -26,6 +25,7 @@ from tests.factories import (
 from tests.spec import request_schema, validate
 from truffle import connections, screenings
 from truffle.ashby import AshbyClient
+from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import DeliveryAttempt, Screening, Workspace
@@ -78,9 +78,9 @@ def deliveries(engine: sa.Engine, screening_id: uuid.UUID) -> list[DeliveryAttem
 
 
 def complete_and_score(engine: sa.Engine, screening_id: uuid.UUID) -> None:
-    from activities.contracts import ScreeningRef
     from activities.email import Mailer
     from activities.screening import ScreeningActivities
+    from truffle.contracts import ScreeningRef
 
     with Session(engine) as session:
         screening = session.get(Screening, screening_id)
@@ -162,7 +162,7 @@ async def test_a_connection_that_is_not_live_holds_the_update_without_calling_as
     activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     with pytest.raises(ApplicationError) as raised:
         await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
-    assert raised.value.type == AshbyErrorType.connection_not_live
+    assert raised.value.type == AshbyOutcome.held.error_type
     assert raised.value.non_retryable
     assert len(ashby_sandbox.calls()) == calls_before
     [attempt] = deliveries(engine, screening_id)
@@ -183,7 +183,7 @@ async def test_a_revoked_ashby_key_holds_the_update_and_logs_the_403(
     activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     with pytest.raises(ApplicationError) as raised:
         await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
-    assert raised.value.type == AshbyErrorType.key_rejected
+    assert raised.value.type == AshbyOutcome.key_rejected.error_type
     assert sandbox_key["key"] not in str(raised.value)
     [attempt] = deliveries(engine, screening_id)
     assert (attempt.outcome, attempt.http_status) == ("key_rejected", 403)
@@ -202,7 +202,7 @@ async def test_a_429_asks_temporal_to_wait_for_retry_after(
     activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     with pytest.raises(ApplicationError) as raised:
         await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
-    assert raised.value.type == AshbyErrorType.rate_limited
+    assert raised.value.type == AshbyOutcome.rate_limited.error_type
     assert raised.value.next_retry_delay == timedelta(seconds=7)
     assert not raised.value.non_retryable
     assert [(d.outcome, d.http_status) for d in deliveries(engine, screening_id)] == [
@@ -222,7 +222,7 @@ async def test_a_500_is_retryable(
     activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     with pytest.raises(ApplicationError) as raised:
         await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
-    assert raised.value.type == AshbyErrorType.unavailable
+    assert raised.value.type == AshbyOutcome.server_error.error_type
     assert not raised.value.non_retryable
     assert ashby_sandbox.updates(str(screening_id)) == []
 
@@ -244,7 +244,7 @@ async def test_a_payload_ashby_refuses_is_a_permanent_recorded_failure(
         activities = activities_for(engine, keyring, "https://ashby.invalid", http)
         with pytest.raises(ApplicationError) as raised:
             await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
-    assert raised.value.type == AshbyErrorType.update_rejected
+    assert raised.value.type == AshbyOutcome.rejected.error_type
     assert raised.value.non_retryable
     [attempt] = deliveries(engine, screening_id)
     assert (attempt.outcome, attempt.error_code, attempt.request_id) == (

@@ -10,7 +10,6 @@ from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.contracts import EmailKind, EmailRequest, ScreeningRef
 from activities.email import Mailer
 from activities.screening import ScreeningActivities
 from tests.conftest import MailSink
@@ -22,6 +21,7 @@ from tests.factories import (
     open_screening,
 )
 from truffle import connections, screenings
+from truffle.contracts import EmailKind, EmailRequest, ScreeningRef
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Screening

@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import (
+from truffle.contracts import (
     ClosingResult,
     EmailReceipt,
     EmailRequest,
@@ -16,6 +16,7 @@ from activities.contracts import (
     PostUpdateRequest,
     ScoreSummary,
     ScreeningRef,
+    ScreeningStatus,
 )
 
 
@@ -28,7 +29,7 @@ class Call:
 
 @dataclass
 class FakeActivities:
-    expire_result: str = "expired"
+    expire_result: ScreeningStatus = ScreeningStatus.expired
     score_fails: bool = False
     # Errors `post_assessment_update` raises, in order, before it succeeds.
     post_failures: list[ApplicationError] = field(default_factory=list)
@@ -55,7 +56,7 @@ class FakeActivities:
     @activity.defn(name="disqualify_application")
     async def disqualify_application(self, _ref: ScreeningRef) -> ClosingResult:
         self._record("disqualify", "")
-        return ClosingResult(status="cancelled")
+        return ClosingResult(status=ScreeningStatus.cancelled)
 
     @activity.defn(name="expire_screening")
     async def expire_screening(self, _ref: ScreeningRef) -> ClosingResult:

@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.contracts import AshbyErrorType
 from tests.workflows.fakes import FakeActivities
+from truffle.contracts import AshbyOutcome, ScreeningStatus
 from workflows.screening import (
     CancelRequest,
     CandidateEvent,
@@ -101,7 +101,7 @@ async def test_started_then_completed_posts_started_then_the_result(
     outcome = await handle.result()
 
     assert outcome == ScreeningOutcome(
-        status="completed",
+        status=ScreeningStatus.completed,
         match_score=82,
         delivered_updates=["started", "result"],
         failed_updates=[],
@@ -181,7 +181,7 @@ async def test_cancel_while_the_result_is_held_drops_it_and_disqualifies(
     start_screening: StartScreening,
 ) -> None:
     key_rejected = ApplicationError(
-        "rejected", type=AshbyErrorType.key_rejected, non_retryable=True
+        "rejected", type=AshbyOutcome.key_rejected.error_type, non_retryable=True
     )
     fakes = FakeActivities(post_failures=[key_rejected])
     handle = await start_screening(fakes)
@@ -201,7 +201,7 @@ async def test_a_rejected_key_holds_the_update_until_the_connection_is_live(
     start_screening: StartScreening,
 ) -> None:
     key_rejected = ApplicationError(
-        "rejected", type=AshbyErrorType.key_rejected, non_retryable=True
+        "rejected", type=AshbyOutcome.key_rejected.error_type, non_retryable=True
     )
     fakes = FakeActivities(post_failures=[key_rejected])
     handle = await start_screening(fakes)
@@ -220,9 +220,7 @@ async def test_a_rejected_key_holds_the_update_until_the_connection_is_live(
 async def test_held_updates_are_retried_hourly_even_if_the_release_signal_is_lost(
     start_screening: StartScreening,
 ) -> None:
-    not_live = ApplicationError(
-        "not live", type=AshbyErrorType.connection_not_live, non_retryable=True
-    )
+    not_live = ApplicationError("not live", type=AshbyOutcome.held.error_type, non_retryable=True)
     fakes = FakeActivities(post_failures=[not_live, not_live])
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
@@ -240,7 +238,7 @@ async def test_a_payload_ashby_rejects_is_recorded_as_failed_and_the_workflow_en
     start_screening: StartScreening,
 ) -> None:
     rejected = ApplicationError(
-        "invalid_input", type=AshbyErrorType.update_rejected, non_retryable=True
+        "invalid_input", type=AshbyOutcome.rejected.error_type, non_retryable=True
     )
     fakes = FakeActivities(post_failures=[rejected])
     handle = await start_screening(fakes)
@@ -260,7 +258,7 @@ async def test_rate_limited_updates_are_retried_until_delivered(
     # The time-skipping test server ignores `next_retry_delay`; the wait for Retry-After is
     # shown against the real dev server in tests/integration/test_ashby_faults.py.
     throttled = ApplicationError(
-        "429", type=AshbyErrorType.rate_limited, next_retry_delay=timedelta(seconds=90)
+        "429", type=AshbyOutcome.rate_limited.error_type, next_retry_delay=timedelta(seconds=90)
     )
     fakes = FakeActivities(post_failures=[throttled])
     handle = await start_screening(fakes)
@@ -276,7 +274,7 @@ async def test_rate_limited_updates_are_retried_until_delivered(
 async def test_a_submission_that_beats_the_deadline_is_scored_not_expired(
     start_screening: StartScreening,
 ) -> None:
-    fakes = FakeActivities(expire_result="completed")
+    fakes = FakeActivities(expire_result=ScreeningStatus.completed)
     handle = await start_screening(fakes)
 
     outcome = await handle.result()
@@ -306,6 +304,6 @@ async def test_the_query_reports_progress_without_personal_data(
     fakes = FakeActivities()
     handle = await start_screening(fakes)
     state = await wait_for(handle, lambda state: state.invite_sent)
-    assert state == ScreeningState(status="invited", invite_sent=True)
+    assert state == ScreeningState(status=ScreeningStatus.invited, invite_sent=True)
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=1))
     await handle.result()

@@ -1,4 +1,4 @@
-"""The mail sink as the dev stack runs it: `python -m tools.mail_sink`, real SMTP and HTTP over TCP."""
+"""The mail sink as the dev stack runs it: `python -m tools.mail_sink`, real SMTP and HTTP."""
 
 import asyncio
 import contextlib

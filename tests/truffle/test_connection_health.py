@@ -8,14 +8,16 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from tests.factories import connect_live, make_workspace
-from truffle import connections, health
-from truffle.health import Health, Problem
+from truffle import connection_health as health
+from truffle import connections
+from truffle.connection_health import Health
+from truffle.contracts import AshbyOutcome
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyConnection, Workspace
 
 T0 = datetime(2026, 11, 29, 10, 2, tzinfo=UTC)
-Event = tuple[timedelta, str]  # (offset from T0, "ok" or a Problem)
+Event = tuple[timedelta, str]  # (offset from T0, "ok" or an AshbyOutcome)
 
 
 @pytest.fixture
@@ -32,8 +34,9 @@ def replay(engine: sa.Engine, workspace: Workspace, events: list[Event]) -> heal
             if outcome == "ok":
                 health.record_success(session, workspace.id, at)
             else:
+                problem = None if outcome == health.WORKFLOW_FAILED else AshbyOutcome(outcome)
                 health.record_failure(
-                    session, workspace.id, Problem(outcome), at, http_status=_status(outcome),
+                    session, workspace.id, problem, at, http_status=_status(outcome),
                     code="invalid_input" if outcome == "rejected" else None, request_id="R-1",
                 )  # fmt: skip
         session.commit()

@@ -20,20 +20,13 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, col, update
 
+from truffle.contracts import AshbyOutcome
 from truffle.tables import AshbyConnection
 
 DEGRADED_WINDOW = timedelta(hours=24)
 REPEATED_FAILURES = 5
-
-
-class Problem(StrEnum):
-    key_rejected = "key_rejected"
-    missing_permission = "missing_permission"
-    rate_limited = "rate_limited"
-    server_error = "server_error"
-    unreachable = "unreachable"
-    rejected = "rejected"
-    workflow_failed = "workflow_failed"
+# What `last_failure` says when a screening workflow failed; otherwise it holds an AshbyOutcome.
+WORKFLOW_FAILED = "workflow_failed"
 
 
 class Health(StrEnum):
@@ -71,13 +64,13 @@ def when(moment: datetime) -> str:
 def _describe(problem: str | None, http_status: int | None, code: str | None) -> str:
     detail = f"HTTP {http_status}" if http_status else "no answer"
     descriptions: dict[str, str] = {
-        Problem.rate_limited: "Ashby asked Truffle to slow down (HTTP 429)",
-        Problem.server_error: f"Ashby answered with an error ({detail})",
-        Problem.unreachable: "Ashby could not be reached",
-        Problem.rejected: f"Ashby rejected a screening update ({code or detail})",
-        Problem.workflow_failed: "a screening failed inside Truffle",
-        Problem.key_rejected: f"Ashby rejected the Ashby API key ({detail})",
-        Problem.missing_permission: "the Ashby API key lacks the candidatesWrite permission",
+        AshbyOutcome.rate_limited: "Ashby asked Truffle to slow down (HTTP 429)",
+        AshbyOutcome.server_error: f"Ashby answered with an error ({detail})",
+        AshbyOutcome.unreachable: "Ashby could not be reached",
+        AshbyOutcome.rejected: f"Ashby rejected a screening update ({code or detail})",
+        AshbyOutcome.key_rejected: f"Ashby rejected the Ashby API key ({detail})",
+        AshbyOutcome.missing_permission: "the Ashby API key lacks the candidatesWrite permission",
+        WORKFLOW_FAILED: "a screening failed inside Truffle",
     }
     return descriptions.get(problem or "", "a delivery to Ashby failed")
 
@@ -88,7 +81,7 @@ def assess(snapshot: HealthSnapshot, now: datetime) -> Assessment:
     if rejected is not None and (
         snapshot.last_result_at is None or snapshot.last_result_at < rejected
     ):
-        if snapshot.last_failure == Problem.missing_permission:
+        if snapshot.last_failure == AshbyOutcome.missing_permission:
             return Assessment(
                 Health.action_needed,
                 f"Ashby refused updates on {when(rejected)}: the Ashby API key lacks the "
@@ -114,7 +107,7 @@ def assess(snapshot: HealthSnapshot, now: datetime) -> Assessment:
         )
         reference = (
             f" Ashby request id: {snapshot.last_failure_request_id}."
-            if snapshot.last_failure == Problem.rejected and snapshot.last_failure_request_id
+            if snapshot.last_failure == AshbyOutcome.rejected and snapshot.last_failure_request_id
             else ""
         )
         return Assessment(
@@ -150,24 +143,25 @@ def record_success(session: Session, workspace_id: uuid.UUID, at: datetime) -> N
 def record_failure(
     session: Session,
     workspace_id: uuid.UUID,
-    problem: Problem,
+    problem: AshbyOutcome | None,
     at: datetime,
     http_status: int | None = None,
     code: str | None = None,
     request_id: str | None = None,
 ) -> None:
-    """One failed attempt (or failed workflow). Counted in one statement, so concurrent
-    reports from many screenings never lose an increment."""
+    """One failed attempt to reach Ashby (`problem`), or a failed screening workflow (None).
+    Counted in one statement, so concurrent reports from many screenings never lose an
+    increment."""
     values: dict[str, object] = {
         "last_failure_at": at,
-        "last_failure": problem,
+        "last_failure": WORKFLOW_FAILED if problem is None else problem,
         "last_failure_http_status": http_status,
         "last_failure_code": code,
         "last_failure_request_id": request_id,
         "failures_since_success": col(AshbyConnection.failures_since_success) + 1,
         "failing_since": sa.func.coalesce(col(AshbyConnection.failing_since), at),
     }
-    if problem in (Problem.key_rejected, Problem.missing_permission):
+    if problem in (AshbyOutcome.key_rejected, AshbyOutcome.missing_permission):
         values["key_rejected_at"] = at
     session.exec(
         update(AshbyConnection)

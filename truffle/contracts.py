@@ -1,0 +1,147 @@
+"""The words the workflow, its activities, the API and the tables share: a screening's status,
+its emails and updates, how an Ashby call ended, and the values they pass each other.
+
+Ids and outcomes only: nothing personal (names, emails, answers) and no secret (keys, link
+tokens) ever travels in these values, so none of it reaches workflow history; activities read
+what they need from the database. Light on purpose: the workflow sandbox imports this module.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+# How long a candidate has, from the invite to the deadline.
+SCREENING_WINDOW = timedelta(days=7)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch, the unit of Ashby's timestamps and of our signals."""
+    return int(moment.timestamp() * 1000)
+
+
+class ScreeningStatus(StrEnum):
+    """A screening's status: in the database, the workflow, the API and the search attribute."""
+
+    invited = "invited"
+    started = "started"
+    completed = "completed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+OPEN_SCREENING_STATUSES = (ScreeningStatus.invited, ScreeningStatus.started)
+
+
+class EmailKind(StrEnum):
+    invite = "invite"
+    reminder_after_invite = "reminder_after_invite"
+    reminder_before_deadline = "reminder_before_deadline"
+
+
+class UpdateKind(StrEnum):
+    started = "started"
+    result = "result"
+    expired = "expired"
+
+
+class AshbyOutcome(StrEnum):
+    """How one attempt to call Ashby ended: the delivery log, the connection's health and the
+    workflow's next step all read this one value."""
+
+    ok = "ok"
+    held = "held"  # no call made: the connection is not live, so the update waits
+    key_rejected = "key_rejected"  # 401 or 403: the Ashby key is missing, wrong or deactivated
+    missing_permission = "missing_permission"  # 403 missing_endpoint_permission: key valid
+    rate_limited = "rate_limited"  # 429
+    server_error = "server_error"  # 5xx or an unreadable reply
+    unreachable = "unreachable"  # timeout or connection failure
+    rejected = "rejected"  # success: false, the request itself was refused
+
+    @property
+    def holds(self) -> bool:
+        """The update waits until the connection is live again (reconnect, Ashby's first call)."""
+        return self in (
+            AshbyOutcome.held,
+            AshbyOutcome.key_rejected,
+            AshbyOutcome.missing_permission,
+        )
+
+    @property
+    def retryable(self) -> bool:
+        """Trying the same call again later may succeed."""
+        return self in (
+            AshbyOutcome.rate_limited,
+            AshbyOutcome.server_error,
+            AshbyOutcome.unreachable,
+        )
+
+    @property
+    def error_type(self) -> str:
+        """The `ApplicationError.type` an activity raises for this outcome. These strings are in
+        recorded workflow histories, so they never change."""
+        return _ERROR_TYPES[self]
+
+    @classmethod
+    def of_error_type(cls, error_type: str | None) -> "AshbyOutcome | None":
+        """The outcome an activity failure stands for (the most telling one when several share
+        a type), or None for a failure that is not about Ashby."""
+        return _OUTCOME_OF_ERROR_TYPE.get(error_type or "")
+
+
+_HOLDING = (AshbyOutcome.held, AshbyOutcome.key_rejected, AshbyOutcome.missing_permission)
+_RETRYABLE = (AshbyOutcome.rate_limited, AshbyOutcome.server_error, AshbyOutcome.unreachable)
+_ERROR_TYPES = {
+    AshbyOutcome.ok: "AshbyOk",
+    AshbyOutcome.held: "AshbyConnectionNotLive",
+    AshbyOutcome.key_rejected: "AshbyKeyRejected",
+    AshbyOutcome.missing_permission: "AshbyKeyRejected",
+    AshbyOutcome.rate_limited: "AshbyRateLimited",
+    AshbyOutcome.server_error: "AshbyUnavailable",
+    AshbyOutcome.unreachable: "AshbyUnavailable",
+    AshbyOutcome.rejected: "AshbyUpdateRejected",
+}
+_OUTCOME_OF_ERROR_TYPE = {
+    error_type: outcome for outcome, error_type in reversed(list(_ERROR_TYPES.items()))
+}
+
+
+@dataclass(frozen=True)
+class ScreeningRef:
+    screening_id: str
+
+
+@dataclass(frozen=True)
+class EmailRequest:
+    screening_id: str
+    kind: EmailKind
+
+
+@dataclass(frozen=True)
+class EmailReceipt:
+    sent: bool  # False when an earlier attempt had already handed it to the mail server
+
+
+@dataclass(frozen=True)
+class PostUpdateRequest:
+    screening_id: str
+    kind: UpdateKind
+    occurred_at_ms: int
+
+
+@dataclass(frozen=True)
+class PostUpdateReceipt:
+    timestamp_ms: int
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    match_score: int
+    tier: str
+
+
+@dataclass(frozen=True)
+class ClosingResult:
+    """How the database settled a close (cancel or expiry) that may race the candidate."""
+
+    status: ScreeningStatus  # after the close: cancelled, expired or completed
