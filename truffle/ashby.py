@@ -1,7 +1,7 @@
 """Ashby's API as we call it (`apiKey.info`, `assessment.update`), each reply sorted by outcome.
 
 Ashby answers most failures with HTTP 200 and `success: false`, so the body decides, not only
-the status code (see tools/ashby_sandbox/spec/CONTRACT.md, Ashby's contract as we copied it).
+the status code (see tools/ashby_sandbox/spec/CONTRACT.md).
 """
 
 import uuid

@@ -22,7 +22,7 @@ from tests.factories import (
     make_workspace,
     open_screening,
 )
-from tests.spec import request_schema, validate
+from tools.ashby_sandbox.spec import request_schema, validate
 from truffle import connections, screenings
 from truffle.ashby import AshbyClient
 from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from tests.api.conftest import MakeWorkspace, SeededWorkspace
-from tests.spec import response_schema, validate
+from tools.ashby_sandbox.spec import response_schema, validate
 from truffle import connections
 from truffle.secrets import KeyRing
 from truffle.settings import Settings

@@ -16,7 +16,7 @@ from tests.integration.journeys import (
     start_screening,
     wait_for_updates,
 )
-from tests.spec import request_schema, validate
+from tools.ashby_sandbox.spec import request_schema, validate
 
 
 def results_in_ashby(stack: Stack, assessment_id: str) -> list[dict[str, object]]:

@@ -17,7 +17,7 @@ from tests.integration.journeys import (
     start_screening,
     wait_for_updates,
 )
-from tests.spec import request_schema, validate
+from tools.ashby_sandbox.spec import request_schema, validate
 
 
 def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:

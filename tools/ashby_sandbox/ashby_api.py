@@ -1,6 +1,6 @@
 """Ashby's own API as Truffle calls it: `POST /apiKey.info` and `POST /assessment.update`.
 
-Auth, permissions and the error envelope follow shared/ashby/CONTRACT.md. A fault queued for
+Auth, permissions and the error envelope follow spec/CONTRACT.md. A fault queued for
 the presented key answers before anything else, so a faulted call records no update. Every
 call is logged, whatever its outcome, so tests can count attempts.
 """

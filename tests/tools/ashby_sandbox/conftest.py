@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.spec import response_schema
 from tools.ashby_sandbox import create_app
+from tools.ashby_sandbox.spec import response_schema
 
 
 @pytest.fixture

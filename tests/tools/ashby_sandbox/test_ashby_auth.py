@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.spec import response_schema, validate
+from tools.ashby_sandbox.spec import response_schema, validate
 
 ENDPOINTS = ("apiKey.info", "assessment.update")
 

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.spec import validate
+from tools.ashby_sandbox.spec import validate
 
 UPDATE = {
     "assessment_id": "e9ed20fd-d45f-4aad-8a00-a19bfba0083e",
