@@ -25,6 +25,7 @@ typecheck: $(INSTALLED)
 	$(BIN)/mypy .
 
 pytest: $(INSTALLED)
+	$(BIN)/python -m tests.utils.chromium
 	$(BIN)/pytest
 
 clean:

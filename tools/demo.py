@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tools.ashby_sandbox.client import SandboxClient
 from truffle.db import create_db_engine, require_schema_at_head, session_scope
 from truffle.settings import Settings
 from truffle.tables import Plan
@@ -53,6 +54,7 @@ class Demo:
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(timeout=30)
+        self.ashby = SandboxClient(self.sandbox_url)
         self.admin_headers: dict[str, str] = {}
 
     # Plumbing
@@ -93,9 +95,7 @@ class Demo:
         )
 
     def ashby_calls(self, method: str, body: dict[str, Any] | None = None) -> Any:
-        reply = self.expect(
-            self.http.post(f"{self.sandbox_url}/_sandbox/partner/{method}", json=body or {})
-        )
+        reply = self.ashby.call_partner(method, body)
         if reply["status_code"] != 200:
             raise DemoFailedError(f"Truffle answered Ashby's {method} with {reply}")
         return reply["body"]
@@ -113,14 +113,7 @@ class Demo:
         return card
 
     def updates(self, assessment_id: str) -> list[dict[str, Any]]:
-        reply = self.expect(
-            self.http.get(
-                f"{self.sandbox_url}/_sandbox/assessment-updates",
-                params={"assessment_id": assessment_id},
-            )
-        )
-        updates: list[dict[str, Any]] = reply["updates"]
-        return updates
+        return self.ashby.updates(assessment_id)
 
     # The story
 
@@ -173,13 +166,7 @@ class Demo:
 
     def create_ashby_key(self) -> dict[str, str]:
         self.step("In Ashby: Admin → Integrations → API Keys → + New, a key for Truffle")
-        key: dict[str, str] = self.expect(
-            self.http.post(
-                f"{self.sandbox_url}/_sandbox/api-keys",
-                json={"title": "Truffle", "scopes": ["apiKeysRead", "candidatesWrite"]},
-            ),
-            201,
-        )
+        key = self.ashby.create_key()
         self.said("Ashby shows the key once; the admin copies it.")
         return key
 
@@ -196,13 +183,7 @@ class Demo:
 
     def paste_into_ashby(self, truffle_key: str) -> None:
         self.step("In Ashby: Admin → Integrations → Integrations → Truffle, paste the Truffle key")
-        base_url = self.card()["partner_base_url"]
-        self.expect(
-            self.http.put(
-                f"{self.sandbox_url}/_sandbox/partner",
-                json={"base_url": base_url, "truffle_api_key": truffle_key},
-            )
-        )
+        self.ashby.configure_partner(self.card()["partner_base_url"], truffle_key)
         self.said("Saved in Ashby.")
 
     def ashby_lists_positions(self) -> None:
@@ -298,13 +279,7 @@ class Demo:
 
     def break_the_ashby_key(self, ashby_key: dict[str, str], position_id: str) -> str:
         self.step("Someone deactivates the Ashby key: Ashby now answers 401")
-        self.expect(
-            self.http.post(
-                f"{self.sandbox_url}/_sandbox/api-keys/{ashby_key['id']}/faults",
-                json={"kind": "unauthorized", "count": 10_000},
-            ),
-            201,
-        )
+        self.ashby.inject_fault(ashby_key["id"], "unauthorized", count=10_000)
         assessment_id = self.screen_a_candidate(position_id, "Grace", "Hopper")
         self.step("Truffle holds the result and the card turns red")
         self.card_reads("action_needed")

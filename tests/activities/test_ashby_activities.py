@@ -14,14 +14,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.ashby import AshbyActivities
-from tests.conftest import AshbySandbox
-from tests.factories import (
+from tests.utils.factories import (
     GOOD_ANSWERS,
     connect_live,
     make_position,
     make_workspace,
     open_screening,
 )
+from tools.ashby_sandbox.client import SandboxClient
 from tools.ashby_sandbox.spec import request_schema, validate
 from truffle import connections, screenings
 from truffle.ashby import AshbyClient
@@ -50,7 +50,7 @@ def workspace(engine: sa.Engine) -> Workspace:
 
 
 @pytest.fixture
-def sandbox_key(ashby_sandbox: AshbySandbox) -> dict[str, str]:
+def sandbox_key(ashby_sandbox: SandboxClient) -> dict[str, str]:
     return ashby_sandbox.create_key()
 
 
@@ -104,7 +104,7 @@ async def test_started_and_result_reach_ashby_valid_and_in_order(
     engine: sa.Engine,
     keyring: KeyRing,
     http: httpx.AsyncClient,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     screening_id: uuid.UUID,
 ) -> None:
     activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
@@ -138,7 +138,7 @@ async def test_expiry_is_sent_as_a_cancelled_reason(
     engine: sa.Engine,
     keyring: KeyRing,
     http: httpx.AsyncClient,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     screening_id: uuid.UUID,
 ) -> None:
     activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
@@ -153,7 +153,7 @@ async def test_a_connection_that_is_not_live_holds_the_update_without_calling_as
     engine: sa.Engine,
     keyring: KeyRing,
     http: httpx.AsyncClient,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     workspace: Workspace,
     screening_id: uuid.UUID,
 ) -> None:
@@ -175,7 +175,7 @@ async def test_a_revoked_ashby_key_holds_the_update_and_logs_the_403(
     engine: sa.Engine,
     keyring: KeyRing,
     http: httpx.AsyncClient,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     sandbox_key: dict[str, str],
     screening_id: uuid.UUID,
 ) -> None:
@@ -194,7 +194,7 @@ async def test_a_429_asks_temporal_to_wait_for_retry_after(
     engine: sa.Engine,
     keyring: KeyRing,
     http: httpx.AsyncClient,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     sandbox_key: dict[str, str],
     screening_id: uuid.UUID,
 ) -> None:
@@ -214,7 +214,7 @@ async def test_a_500_is_retryable(
     engine: sa.Engine,
     keyring: KeyRing,
     http: httpx.AsyncClient,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     sandbox_key: dict[str, str],
     screening_id: uuid.UUID,
 ) -> None:

@@ -12,14 +12,14 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.email import Mailer
 from activities.screening import ScreeningActivities
-from tests.conftest import MailSink
-from tests.factories import (
+from tests.utils.factories import (
     GOOD_ANSWERS,
     connect_live,
     make_position,
     make_workspace,
     open_screening,
 )
+from tests.utils.mail import MailSink
 from truffle import connections, screenings
 from truffle.contracts import EmailKind, EmailRequest, ScreeningRef
 from truffle.secrets import KeyRing

@@ -1,29 +1,17 @@
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+"""Fixtures of the API tests: the app in process, and workspaces to call it as."""
+
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
 from truffle.db import session_scope
 from truffle.settings import Settings
 from truffle.tables import Plan
 from truffle.workspaces import create_workspace, issue_admin_token
-
-
-@dataclass(frozen=True)
-class SeededWorkspace:
-    id: uuid.UUID
-    admin_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.admin_token}"}
-
-
-MakeWorkspace = Callable[..., SeededWorkspace]
 
 
 @pytest.fixture

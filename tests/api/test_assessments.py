@@ -14,7 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from tests.factories import connect_live, make_position, make_workspace
+from tests.utils.factories import connect_live, make_position, make_workspace
 from tools.ashby_sandbox.spec import request_schema, response_schema, validate
 from truffle.secrets import KeyRing
 from truffle.settings import Settings

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from api.app import create_app
-from tests.api.conftest import MakeWorkspace, SeededWorkspace
-from tests.conftest import AshbySandbox, start_api_process, stop_process
+from tests.utils.processes import start_api_process, stop_process
+from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
+from tools.ashby_sandbox.client import SandboxClient
 from truffle.secrets import parse_truffle_key
 from truffle.settings import Settings
 from truffle.tables import AshbyConnection, Plan, TruffleKey
@@ -27,7 +28,7 @@ def basic(key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def sandbox_settings(settings: Settings, ashby_sandbox: AshbySandbox) -> Settings:
+def sandbox_settings(settings: Settings, ashby_sandbox: SandboxClient) -> Settings:
     return settings.model_copy(update={"ashby_api_base_url": ashby_sandbox.base_url})
 
 
@@ -73,7 +74,7 @@ def connection_rows(engine: sa.Engine) -> list[AshbyConnection]:
 def test_connect_shows_the_key_once_and_goes_live_on_ashbys_first_call(
     app_client: TestClient,
     make_workspace: MakeWorkspace,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     sandbox_settings: Settings,
 ) -> None:
     acme = make_workspace()
@@ -114,7 +115,7 @@ def test_connect_shows_the_key_once_and_goes_live_on_ashbys_first_call(
 
 
 def test_a_key_without_apikeysread_is_still_accepted(
-    app_client: TestClient, make_workspace: MakeWorkspace, ashby_sandbox: AshbySandbox
+    app_client: TestClient, make_workspace: MakeWorkspace, ashby_sandbox: SandboxClient
 ) -> None:
     ashby_key = ashby_sandbox.create_key(scopes=("candidatesWrite",))["key"]
     response = connect(app_client, make_workspace(), ashby_key)
@@ -125,7 +126,7 @@ def test_a_key_without_apikeysread_is_still_accepted(
 def test_a_key_ashby_rejects_gets_422_with_what_to_do_and_nothing_is_stored(
     app_client: TestClient,
     make_workspace: MakeWorkspace,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     engine: sa.Engine,
     how: str,
 ) -> None:
@@ -152,7 +153,7 @@ def test_a_key_ashby_rejects_gets_422_with_what_to_do_and_nothing_is_stored(
 def test_ashby_failing_the_check_stores_nothing(
     app_client: TestClient,
     make_workspace: MakeWorkspace,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     engine: sa.Engine,
     kind: str,
     status: int,
@@ -172,7 +173,7 @@ def test_ashby_failing_the_check_stores_nothing(
 def test_ashby_unreachable_or_too_slow_answers_503_and_stores_nothing(
     sandbox_settings: Settings,
     make_workspace: MakeWorkspace,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     engine: sa.Engine,
 ) -> None:
     acme = make_workspace()
@@ -191,7 +192,7 @@ def test_ashby_unreachable_or_too_slow_answers_503_and_stores_nothing(
 
 
 def test_trial_workspaces_are_locked_and_never_reach_ashby(
-    app_client: TestClient, make_workspace: MakeWorkspace, ashby_sandbox: AshbySandbox
+    app_client: TestClient, make_workspace: MakeWorkspace, ashby_sandbox: SandboxClient
 ) -> None:
     trial = make_workspace("Trialco", Plan.trial)
     ashby_key = ashby_sandbox.create_key()["key"]
@@ -207,7 +208,7 @@ def test_trial_workspaces_are_locked_and_never_reach_ashby(
 
 
 def test_reconnect_revokes_the_old_key_at_once_and_waits_for_ashby_again(
-    app_client: TestClient, make_workspace: MakeWorkspace, ashby_sandbox: AshbySandbox
+    app_client: TestClient, make_workspace: MakeWorkspace, ashby_sandbox: SandboxClient
 ) -> None:
     acme = make_workspace()
     ashby_key = ashby_sandbox.create_key()["key"]
@@ -233,7 +234,7 @@ def test_reconnect_revokes_the_old_key_at_once_and_waits_for_ashby_again(
 
 
 def test_connect_twice_and_reconnect_before_connecting_are_conflicts(
-    app_client: TestClient, make_workspace: MakeWorkspace, ashby_sandbox: AshbySandbox
+    app_client: TestClient, make_workspace: MakeWorkspace, ashby_sandbox: SandboxClient
 ) -> None:
     acme = make_workspace()
     ashby_key = ashby_sandbox.create_key()["key"]
@@ -249,7 +250,7 @@ def test_connect_twice_and_reconnect_before_connecting_are_conflicts(
 def test_disconnect_revokes_the_key_at_once_and_forgets_the_ashby_key(
     app_client: TestClient,
     make_workspace: MakeWorkspace,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     engine: sa.Engine,
 ) -> None:
     acme = make_workspace()
@@ -296,7 +297,7 @@ def test_bad_connect_input_gets_a_clear_4xx_and_nothing_is_stored(
 def test_no_secret_is_stored_logged_or_answered_in_clear(
     app_client: TestClient,
     make_workspace: MakeWorkspace,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     sandbox_settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -327,7 +328,7 @@ def test_no_secret_is_stored_logged_or_answered_in_clear(
 def test_concurrent_reconnects_leave_exactly_one_live_key(
     app_client: TestClient,
     make_workspace: MakeWorkspace,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     engine: sa.Engine,
 ) -> None:
     acme = make_workspace()
@@ -360,7 +361,7 @@ def test_concurrent_reconnects_leave_exactly_one_live_key(
 def test_the_old_key_fails_at_once_on_every_api_process(
     sandbox_settings: Settings,
     make_workspace: MakeWorkspace,
-    ashby_sandbox: AshbySandbox,
+    ashby_sandbox: SandboxClient,
     tmp_path: Path,
 ) -> None:
     acme = make_workspace()

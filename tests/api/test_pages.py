@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.api.conftest import MakeWorkspace
+from tests.utils.workspaces import MakeWorkspace
 from truffle.settings import Settings
 from truffle.tables import Plan
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from tests.api.conftest import MakeWorkspace, SeededWorkspace
+from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
 from tools.ashby_sandbox.spec import response_schema, validate
 from truffle import connections
 from truffle.secrets import KeyRing

@@ -2,7 +2,7 @@ import uuid
 
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import MakeWorkspace
+from tests.utils.workspaces import MakeWorkspace
 from truffle.tables import Plan
 
 BACKEND_ENGINEER = {

@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.temporal import ScreeningGateway
-from tests.factories import GOOD_ANSWERS, make_position, make_workspace, open_screening
+from tests.utils.factories import GOOD_ANSWERS, make_position, make_workspace, open_screening
 from truffle import screenings
 from truffle.secrets import KeyRing
 from truffle.settings import Settings

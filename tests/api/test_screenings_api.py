@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from tests.factories import make_position, make_workspace, open_screening
+from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import DeliveryAttempt, utcnow

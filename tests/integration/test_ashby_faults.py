@@ -6,9 +6,8 @@ import time
 import uuid
 from datetime import datetime
 
-from tests.factories import GOOD_ANSWERS
-from tests.integration.conftest import Stack
-from tests.integration.journeys import (
+from tests.utils.factories import GOOD_ANSWERS
+from tests.utils.journeys import (
     Connected,
     candidate_completes,
     connect_workspace,
@@ -16,6 +15,7 @@ from tests.integration.journeys import (
     start_screening,
     wait_for_updates,
 )
+from tests.utils.stack import Stack
 from tools.ashby_sandbox.spec import request_schema, validate
 
 
@@ -125,7 +125,7 @@ def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack)
     assert stack.sandbox.updates(assessment_id) == []  # still held: Ashby lacks the new key
     stack.paste_truffle_key_into_ashby(reconnected.json()["truffle_key"])
     released_at = time.monotonic()
-    stack.ashby_calls("assessment.list")
+    stack.sandbox.call_partner("assessment.list")
 
     updates = wait_for_updates(stack, assessment_id, 2, timeout=30)
 

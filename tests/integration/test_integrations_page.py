@@ -1,4 +1,4 @@
-"""The Integrations page in real headless Chromium (Debian's `chromium`, driven by Playwright):
+"""The Integrations page in real headless Chromium, driven by Playwright (tests/utils/chromium.py):
 the Ashby card, the Connect Ashby window, the one-time key, Reconnect, Disconnect, the locked
 trial card and the status pill following the connection's health. A screenshot of each state
 goes to test-artifacts/screenshots/."""
@@ -12,14 +12,14 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.conftest import REPO_ROOT
-from tests.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
-from tests.integration.conftest import Stack
-from tests.integration.journeys import Connected, candidate_completes, start_screening
+from tests.utils.chromium import INSTALL_HINT, find_chromium
+from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
+from tests.utils.journeys import Connected, candidate_completes, start_screening
+from tests.utils.processes import REPO_ROOT
+from tests.utils.stack import Stack
 from truffle.db import create_db_engine
 from truffle.tables import Plan
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 PILL_COLOURS = {
     "connected": "rgb(220, 245, 227)",
@@ -30,9 +30,12 @@ PILL_COLOURS = {
 
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
+    executable = find_chromium()
+    if executable is None:
+        pytest.exit(INSTALL_HINT, returncode=1)
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=executable,
             args=[
                 "--no-sandbox",
                 "--disable-gpu",
@@ -150,7 +153,7 @@ async def test_a_good_key_shows_the_truffle_key_once_with_a_working_copy_button(
     await shot(page, "03-action-needed-until-ashby-calls")
 
     stack.paste_truffle_key_into_ashby(truffle_key)
-    stack.ashby_calls("assessment.list")
+    stack.sandbox.call_partner("assessment.list")
     await page.reload()
     await assert_pill(page, "connected", "Connected")
     await expect(page.locator("#ashby-last-activity")).to_contain_text("Last activity")
@@ -219,7 +222,7 @@ async def test_the_pill_turns_red_when_ashby_answers_401_and_green_after_recover
     truffle_key = await connect_in_page(page, ashby_key["key"])
     await page.get_by_role("button", name="Done").click()
     stack.paste_truffle_key_into_ashby(truffle_key)
-    stack.ashby_calls("assessment.list")
+    stack.sandbox.call_partner("assessment.list")
     position = stack.admin(
         "POST", "/api/positions", admin_token,
         json={"name": "Backend Engineer", "description": "", "questions": QUESTIONS},
@@ -240,7 +243,7 @@ async def test_the_pill_turns_red_when_ashby_answers_401_and_green_after_recover
     new_key = await connect_in_page(page, stack.sandbox.create_key()["key"], button="Reconnect")
     await page.get_by_role("button", name="Done").click()
     stack.paste_truffle_key_into_ashby(new_key)
-    stack.ashby_calls("assessment.list")
+    stack.sandbox.call_partner("assessment.list")
     await wait_for_pill(page, "Connected")
     await assert_pill(page, "connected", "Connected")
     assert len(stack.sandbox.updates(assessment_id)) == 2

@@ -8,15 +8,15 @@ import uuid
 import httpx
 from temporalio.client import Client
 
-from tests.factories import GOOD_ANSWERS
-from tests.integration.conftest import Stack
-from tests.integration.journeys import (
+from tests.utils.factories import GOOD_ANSWERS
+from tests.utils.journeys import (
     candidate_completes,
     connect_workspace,
     screening_record,
     start_screening,
     wait_for_updates,
 )
+from tests.utils.stack import Stack
 from tools.ashby_sandbox.spec import request_schema, validate
 
 
@@ -75,7 +75,7 @@ def test_cancel_after_completion_keeps_the_result_and_disqualifies(stack: Stack)
     candidate_completes(stack.screener_link(address), GOOD_ANSWERS)
     wait_for_updates(stack, assessment_id, 2)
 
-    cancelled = stack.ashby_calls("assessment.cancel", {"assessment_id": assessment_id})
+    cancelled = stack.sandbox.call_partner("assessment.cancel", {"assessment_id": assessment_id})
 
     assert cancelled["body"] == {"success": True, "results": {"assessment_id": assessment_id}}
     record = screening_record(stack, connected.admin_token, assessment_id)
@@ -91,7 +91,7 @@ def test_cancel_mid_screener_kills_the_link_and_posts_nothing_more(stack: Stack)
     with httpx.Client(follow_redirects=False) as browser:
         browser.post(f"{link}/begin")
         wait_for_updates(stack, assessment_id, 1)
-        stack.ashby_calls("assessment.cancel", {"assessment_id": assessment_id})
+        stack.sandbox.call_partner("assessment.cancel", {"assessment_id": assessment_id})
         deadline = time.monotonic() + 30
         while (
             screening_record(stack, connected.admin_token, assessment_id)["status"] != "cancelled"

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, installed_binary
-from tests.truffle.test_settings import ALL_VARIABLES as SETTINGS_VARIABLES
+from tests.utils.processes import free_port, installed_binary
+from tests.utils.settings import ALL_VARIABLES as SETTINGS_VARIABLES
 from tools.devstack import load_or_create_secret_keys
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 

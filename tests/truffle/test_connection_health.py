@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from tests.factories import connect_live, make_workspace
+from tests.utils.factories import connect_live, make_workspace
 from truffle import connection_health as health
 from truffle import connections
 from truffle.connection_health import Health

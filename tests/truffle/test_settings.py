@@ -1,21 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
+from tests.utils.settings import ALL_VARIABLES
 from truffle.settings import MissingSecretKeysError, Settings, generate_secret_key
-
-# The configuration table of DESIGN.md, written out so a renamed field fails a test.
-ALL_VARIABLES = [
-    "DATABASE_URL",
-    "TEMPORAL_ADDRESS",
-    "TEMPORAL_NAMESPACE",
-    "TEMPORAL_TASK_QUEUE",
-    "ASHBY_API_BASE_URL",
-    "PUBLIC_BASE_URL",
-    "SMTP_HOST",
-    "SMTP_PORT",
-    "SMTP_FROM",
-    "TRUFFLE_SECRET_KEYS",
-]
 
 
 @pytest.fixture(autouse=True)

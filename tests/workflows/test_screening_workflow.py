@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.workflows.fakes import FakeActivities
+from tests.utils.workflow_fakes import FakeActivities
 from truffle.contracts import AshbyOutcome, ScreeningStatus
 from workflows.screening import (
     CancelRequest,

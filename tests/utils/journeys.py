@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from tests.factories import QUESTIONS, make_workspace
-from tests.integration.conftest import Stack
+from tests.utils.factories import QUESTIONS, make_workspace
+from tests.utils.stack import Stack
 from truffle.db import create_db_engine
 
 
@@ -38,13 +38,13 @@ def connect_workspace(stack: Stack) -> Connected:
     assert handshake.status_code == 200, handshake.text
     truffle_key: str = handshake.json()["truffle_key"]
     stack.paste_truffle_key_into_ashby(truffle_key)
-    listed = stack.ashby_calls("assessment.list")
+    listed = stack.sandbox.call_partner("assessment.list")
     assert listed["status_code"] == 200
     return Connected(admin_token, position["id"], ashby_key, truffle_key)
 
 
 def start_screening(stack: Stack, connected: Connected, email: str) -> str:
-    reply = stack.ashby_calls(
+    reply = stack.sandbox.call_partner(
         "assessment.start",
         {
             "assessment_type_id": connected.position_id,

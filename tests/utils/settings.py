@@ -1,0 +1,15 @@
+"""The documented settings, written out so a renamed field fails a test."""
+
+# The configuration table of the README, one environment variable a field of `Settings`.
+ALL_VARIABLES = [
+    "DATABASE_URL",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_TASK_QUEUE",
+    "ASHBY_API_BASE_URL",
+    "PUBLIC_BASE_URL",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_FROM",
+    "TRUFFLE_SECRET_KEYS",
+]

@@ -1,0 +1,68 @@
+"""The one client of the sandbox's admin endpoints (`/_sandbox/...`): what the tests and the demo
+do in Ashby's place — create and revoke keys, queue faults, read what Ashby received, and call
+the partner's endpoints as Ashby."""
+
+from typing import Any
+
+import httpx
+
+DEFAULT_SCOPES = ("apiKeysRead", "candidatesWrite")
+
+
+class SandboxClient:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(
+            method, f"{self.base_url}/_sandbox{path}", timeout=self._timeout, **kwargs
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def reset(self) -> None:
+        self._request("POST", "/reset")
+
+    def create_key(
+        self, scopes: tuple[str, ...] = DEFAULT_SCOPES, title: str = "Truffle"
+    ) -> dict[str, str]:
+        """A new Ashby API key: `{"id", "key", "title", "scopes", "createdAt"}`."""
+        created: dict[str, str] = self._request(
+            "POST", "/api-keys", json={"title": title, "scopes": list(scopes)}
+        )
+        return created
+
+    def revoke_key(self, key_id: str) -> None:
+        self._request("POST", f"/api-keys/{key_id}/revoke")
+
+    def inject_fault(self, key_id: str, kind: str, count: int = 1, **options: object) -> None:
+        """The next `count` calls with this key answer with `kind` (see `FaultKind`)."""
+        self._request(
+            "POST", f"/api-keys/{key_id}/faults", json={"kind": kind, "count": count, **options}
+        )
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every call made to the sandbox's Ashby API, in order, whatever its outcome."""
+        calls: list[dict[str, Any]] = self._request("GET", "/calls")["calls"]
+        return calls
+
+    def updates(self, assessment_id: str | None = None) -> list[dict[str, Any]]:
+        """The `assessment.update`s Ashby accepted, oldest first."""
+        params = {"assessment_id": assessment_id} if assessment_id else {}
+        updates: list[dict[str, Any]] = self._request("GET", "/assessment-updates", params=params)[
+            "updates"
+        ]
+        return updates
+
+    def configure_partner(self, base_url: str, truffle_api_key: str) -> None:
+        """What an Ashby admin does in Admin → Integrations → Truffle: the partner's base URL
+        and the Truffle key to call it with."""
+        self._request(
+            "PUT", "/partner", json={"base_url": base_url, "truffle_api_key": truffle_api_key}
+        )
+
+    def call_partner(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Ashby calls the partner's `method`: `{"status_code", "body"}` of the partner's reply."""
+        reply: dict[str, Any] = self._request("POST", f"/partner/{method}", json=body or {})
+        return reply
