@@ -54,13 +54,7 @@ class HandshakeOut(BaseModel):
 
 def _card(session: Session, workspace: Workspace, public_base_url: str) -> CardOut:
     card = connections.build_card(session, workspace, public_base_url)
-    return CardOut(
-        status=card.status,
-        label=card.label,
-        message=card.message,
-        last_activity_at=card.last_activity_at,
-        partner_base_url=card.partner_base_url,
-    )
+    return CardOut.model_validate(card, from_attributes=True)
 
 
 def _handshake_http_error(error: HandshakeError) -> HTTPException:

@@ -13,7 +13,7 @@ screenings there are. The rules, most serious first:
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -119,16 +119,9 @@ def assess(snapshot: HealthSnapshot, now: datetime) -> Assessment:
 
 
 def snapshot_of(connection: AshbyConnection) -> HealthSnapshot:
+    """The health columns of the connection row: its fields are named like the columns."""
     return HealthSnapshot(
-        last_result_at=connection.last_result_at,
-        last_failure_at=connection.last_failure_at,
-        last_failure=connection.last_failure,
-        last_failure_http_status=connection.last_failure_http_status,
-        last_failure_code=connection.last_failure_code,
-        last_failure_request_id=connection.last_failure_request_id,
-        failing_since=connection.failing_since,
-        failures_since_success=connection.failures_since_success,
-        key_rejected_at=connection.key_rejected_at,
+        **{column.name: getattr(connection, column.name) for column in fields(HealthSnapshot)}
     )
 
 

@@ -67,15 +67,6 @@ class AshbyOutcome(StrEnum):
         )
 
     @property
-    def retryable(self) -> bool:
-        """Trying the same call again later may succeed."""
-        return self in (
-            AshbyOutcome.rate_limited,
-            AshbyOutcome.server_error,
-            AshbyOutcome.unreachable,
-        )
-
-    @property
     def error_type(self) -> str:
         """The `ApplicationError.type` an activity raises for this outcome. These strings are in
         recorded workflow histories, so they never change."""
@@ -88,8 +79,6 @@ class AshbyOutcome(StrEnum):
         return _OUTCOME_OF_ERROR_TYPE.get(error_type or "")
 
 
-_HOLDING = (AshbyOutcome.held, AshbyOutcome.key_rejected, AshbyOutcome.missing_permission)
-_RETRYABLE = (AshbyOutcome.rate_limited, AshbyOutcome.server_error, AshbyOutcome.unreachable)
 _ERROR_TYPES = {
     AshbyOutcome.ok: "AshbyOk",
     AshbyOutcome.held: "AshbyConnectionNotLive",

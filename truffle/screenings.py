@@ -123,13 +123,19 @@ def mark_started(session: Session, screening: Screening) -> bool:
     return bool(result.rowcount)
 
 
+def _while_open(screening_id: uuid.UUID) -> sa.Update:
+    """An update of the screening that applies only while it is open (invited or started)."""
+    return (
+        update(Screening)
+        .where(col(Screening.id) == screening_id)
+        .where(col(Screening.status).in_(OPEN_SCREENING_STATUSES))
+    )
+
+
 def mark_completed(session: Session, screening: Screening, answers: list[str]) -> bool:
     """True if these answers completed the screening; False if it was already closed."""
     result = session.exec(
-        update(Screening)
-        .where(col(Screening.id) == screening.id)
-        .where(col(Screening.status).in_(OPEN_SCREENING_STATUSES))
-        .values(
+        _while_open(screening.id).values(
             status=ScreeningStatus.completed,
             application_status=ApplicationStatus.completed,
             answers=answers,
@@ -144,12 +150,7 @@ def mark_completed(session: Session, screening: Screening, answers: list[str]) -
 def disqualify(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
     """Ashby cancelled: the Truffle application is disqualified and the link dies. A completed
     screening keeps its status (its result stands), but its application is disqualified too."""
-    session.exec(
-        update(Screening)
-        .where(col(Screening.id) == screening_id)
-        .where(col(Screening.status).in_(OPEN_SCREENING_STATUSES))
-        .values(status=ScreeningStatus.cancelled)
-    )
+    session.exec(_while_open(screening_id).values(status=ScreeningStatus.cancelled))
     session.exec(
         update(Screening)
         .where(col(Screening.id) == screening_id)
@@ -167,10 +168,7 @@ def expire(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
     """The deadline passed: the link dies and the application expires, unless the candidate
     completed or Ashby cancelled first."""
     session.exec(
-        update(Screening)
-        .where(col(Screening.id) == screening_id)
-        .where(col(Screening.status).in_(OPEN_SCREENING_STATUSES))
-        .values(
+        _while_open(screening_id).values(
             status=ScreeningStatus.expired,
             application_status=ApplicationStatus.expired,
             is_open=False,

@@ -46,9 +46,9 @@ class ParsedTruffleKey:
 
 
 @dataclass(frozen=True)
-class MintedTruffleKey:
-    key_id: str
-    full_key: str
+class MintedTruffleKey(ParsedTruffleKey):
+    """A new key with the digest to store; `full_key` is shown once and never stored."""
+
     digest: str
 
 

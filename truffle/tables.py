@@ -35,6 +35,16 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value
 
 
+def moment_column(*, required: bool = False, default_now: bool = False) -> Any:
+    """A UTC timestamp column: optional (None until it happens), required, or set at insert."""
+    column: sa.Column[datetime] = sa.Column(UTCDateTime(), nullable=not (required or default_now))
+    if default_now:
+        return Field(default_factory=utcnow, sa_column=column)
+    if required:
+        return Field(sa_column=column)
+    return Field(default=None, sa_column=column)
+
+
 class Plan(StrEnum):
     trial = "trial"
     paid = "paid"
@@ -47,9 +57,7 @@ class Workspace(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     plan: Plan = Field(sa_column=sa.Column(sa.String(16), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
-    )
+    created_at: datetime = moment_column(default_now=True)
 
 
 class WorkspaceAdminToken(SQLModel, table=True):
@@ -60,12 +68,8 @@ class WorkspaceAdminToken(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False, index=True)
     token_digest: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
-    )
-    revoked_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
+    created_at: datetime = moment_column(default_now=True)
+    revoked_at: datetime | None = moment_column()
 
 
 class ConnectionState(StrEnum):
@@ -92,20 +96,12 @@ class AshbyConnection(SQLModel, table=True):
     encrypted_ashby_key: str | None = Field(
         default=None, sa_column=sa.Column(sa.Text(), nullable=True)
     )
-    connected_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
-    live_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
-    last_partner_call_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
+    connected_at: datetime = moment_column(required=True)
+    live_at: datetime | None = moment_column()
+    last_partner_call_at: datetime | None = moment_column()
     # Health, as reported by the screening activities (see truffle/connection_health.py).
-    last_result_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
-    last_failure_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
+    last_result_at: datetime | None = moment_column()
+    last_failure_at: datetime | None = moment_column()
     last_failure: str | None = Field(
         default=None, sa_column=sa.Column(sa.String(32), nullable=True)
     )
@@ -118,15 +114,11 @@ class AshbyConnection(SQLModel, table=True):
     last_failure_request_id: str | None = Field(
         default=None, sa_column=sa.Column(sa.String(200), nullable=True)
     )
-    failing_since: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
+    failing_since: datetime | None = moment_column()
     failures_since_success: int = Field(
         default=0, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0")
     )
-    key_rejected_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
+    key_rejected_at: datetime | None = moment_column()
 
 
 class TruffleKey(SQLModel, table=True):
@@ -147,12 +139,8 @@ class TruffleKey(SQLModel, table=True):
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False)
     key_id: str = Field(sa_column=sa.Column(sa.String(16), nullable=False, unique=True))
     digest: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
-    )
-    revoked_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
+    created_at: datetime = moment_column(default_now=True)
+    revoked_at: datetime | None = moment_column()
 
 
 class Position(SQLModel, table=True):
@@ -166,12 +154,8 @@ class Position(SQLModel, table=True):
     description: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     questions: list[dict[str, object]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     active: bool = Field(sa_column=sa.Column(sa.Boolean(), nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
-    )
-    deactivated_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
+    created_at: datetime = moment_column(default_now=True)
+    deactivated_at: datetime | None = moment_column()
 
 
 class ApplicationStatus(StrEnum):
@@ -224,19 +208,11 @@ class Screening(SQLModel, table=True):
     delivery_held: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false())
     )
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UTCDateTime(), nullable=False)
-    )
-    deadline_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
-    started_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
-    completed_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
-    closed_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(UTCDateTime(), nullable=True)
-    )
+    created_at: datetime = moment_column(default_now=True)
+    deadline_at: datetime = moment_column(required=True)
+    started_at: datetime | None = moment_column()
+    completed_at: datetime | None = moment_column()
+    closed_at: datetime | None = moment_column()
     answers: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
     result: dict[str, Any] | None = Field(
         default=None, sa_column=sa.Column(sa.JSON(), nullable=True)
@@ -256,7 +232,7 @@ class SentEmail(SQLModel, table=True):
     screening_id: uuid.UUID = Field(foreign_key="screenings.id", nullable=False)
     kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     message_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
-    accepted_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    accepted_at: datetime = moment_column(required=True)
 
 
 class DeliveryAttempt(SQLModel, table=True):
@@ -270,7 +246,7 @@ class DeliveryAttempt(SQLModel, table=True):
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False)
     update_kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     attempt: int = Field(sa_column=sa.Column(sa.Integer(), nullable=False))
-    attempted_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))
+    attempted_at: datetime = moment_column(required=True)
     outcome: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     http_status: int | None = Field(default=None, sa_column=sa.Column(sa.Integer(), nullable=True))
     error_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))

@@ -59,9 +59,10 @@ ASHBY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=10),
+    # Held updates wait for the connection, not for a retry; a rejected payload stays rejected.
     non_retryable_error_types=sorted(
-        {outcome.error_type for outcome in AshbyOutcome if outcome.holds or not outcome.retryable}
-        - {AshbyOutcome.ok.error_type}
+        {outcome.error_type for outcome in AshbyOutcome if outcome.holds}
+        | {AshbyOutcome.rejected.error_type}
     ),
 )
 # How long 429s, 5xx and timeouts are retried before an update counts as failed.
