@@ -14,32 +14,46 @@ from temporalio.worker import Worker
 
 from activities.ashby import AshbyActivities
 from activities.email import Mailer
+from activities.reconcile import ReconcilerActivities
 from activities.screening import ScreeningActivities
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
+from workflows.launcher import Launcher
+from workflows.reconcile import ReconcileWorkflow
 from workflows.screening import ScreeningWorkflow
 
 logger = logging.getLogger("truffle.worker")
 ACTIVITY_THREADS = 16
 
 
+def launcher_for(client: Client, settings: Settings) -> Launcher:
+    return Launcher(client, settings.temporal_task_queue, settings.held_update_retention)
+
+
 def activities_for(
-    settings: Settings, engine: sa.Engine, http: httpx.AsyncClient
+    settings: Settings, engine: sa.Engine, http: httpx.AsyncClient, launcher: Launcher
 ) -> Sequence[Callable[..., Any]]:
     keyring = KeyRing(settings.secret_keys())
     screening = ScreeningActivities(engine, settings, keyring, Mailer(settings))
     ashby = AshbyActivities(
         engine, keyring, AshbyClient(settings.ashby_api_base_url, http), settings.public_base_url
     )
+    reconciler = ReconcilerActivities(engine, launcher)
     return [
+        screening.load_screening_progress,
         screening.send_screening_email,
+        screening.record_email_failure,
         screening.score_screening,
         screening.disqualify_application,
         screening.expire_screening,
+        screening.close_screening,
+        screening.settle_screening,
         screening.report_screening_failure,
         ashby.post_assessment_update,
+        ashby.give_up_update,
+        reconciler.reconcile_screenings,
     ]
 
 
@@ -53,8 +67,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[ScreeningWorkflow],
-        activities=activities_for(settings, engine, http),
+        workflows=[ScreeningWorkflow, ReconcileWorkflow],
+        activities=activities_for(settings, engine, http, launcher_for(client, settings)),
         activity_executor=executor,
     )
 
@@ -64,6 +78,7 @@ async def run_worker(settings: Settings) -> None:
     engine = create_db_engine(settings.database_url)
     require_schema_at_head(engine)
     client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    await launcher_for(client, settings).ensure_reconcile_schedule(settings.reconcile_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,26 +1,45 @@
-"""Posting a screening's status and results to Ashby (`assessment.update`)."""
+"""Posting a screening's status and results to Ashby (`assessment.update`).
 
+An update is composed once and stored (`ashby_updates`): every attempt posts those very bytes,
+so a re-post after a crash carries the same timestamp and body and Ashby sees one update. An
+update recorded as delivered is never posted again.
+"""
+
+import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.screening import load_screening
 from truffle import connection_health
 from truffle.ashby import AshbyClient, AshbyReply, build_update
-from truffle.contracts import AshbyOutcome, PostUpdateReceipt, PostUpdateRequest
+from truffle.contracts import AshbyOutcome, DeliveryGivenUp, PostUpdateReceipt, PostUpdateRequest
 from truffle.secrets import KeyRing
 from truffle.tables import (
     AshbyConnection,
+    AshbyUpdate,
     ConnectionState,
     DeliveryAttempt,
     Position,
     Screening,
     utcnow,
 )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    workspace_id: uuid.UUID
+    update_id: uuid.UUID
+    timestamp_ms: int
+    body: dict[str, Any]
+    ashby_key: str | None  # None: the connection is not live, so nothing is sent
+    delivered: bool
 
 
 class AshbyActivities:
@@ -36,19 +55,21 @@ class AshbyActivities:
         self,
         screening_id: uuid.UUID,
         workspace_id: uuid.UUID,
-        request: PostUpdateRequest,
+        kind: str,
         outcome: AshbyOutcome,
         reply: AshbyReply | None,
+        update_id: uuid.UUID | None = None,
     ) -> None:
-        """Adds the attempt to the screening's delivery log and reports it to the connection's
-        health, in one transaction."""
+        """Adds the attempt to the screening's delivery log, settles the stored update when it
+        was delivered or given up, and reports the outcome to the connection's health, in one
+        transaction."""
         now = utcnow()
         with Session(self.engine) as session:
             session.add(
                 DeliveryAttempt(
                     screening_id=screening_id,
                     workspace_id=workspace_id,
-                    update_kind=request.kind,
+                    update_kind=kind,
                     attempt=activity.info().attempt,
                     attempted_at=now,
                     outcome=outcome,
@@ -60,8 +81,15 @@ class AshbyActivities:
             if outcome == AshbyOutcome.ok or outcome.holds:
                 session.exec(
                     sa.update(Screening)
-                    .where(Screening.id == screening_id)  # type: ignore[arg-type]
+                    .where(col(Screening.id) == screening_id)
                     .values(delivery_held=outcome.holds)
+                )
+            settled = {AshbyOutcome.ok: "delivered_at", AshbyOutcome.rejected: "given_up_at"}
+            if update_id is not None and outcome in settled:
+                session.exec(
+                    sa.update(AshbyUpdate)
+                    .where(col(AshbyUpdate.id) == update_id)
+                    .values({settled[outcome]: now})
                 )
             if outcome == AshbyOutcome.ok:
                 connection_health.record_success(session, workspace_id, now)
@@ -77,45 +105,89 @@ class AshbyActivities:
                 )
             session.commit()
 
-    @activity.defn(name="post_assessment_update")
-    async def post_assessment_update(self, request: PostUpdateRequest) -> PostUpdateReceipt:
+    def _prepare(self, request: PostUpdateRequest) -> _Prepared:
+        """The stored update for this request (composed now if it is the first attempt) and the
+        Ashby key to send it with."""
         with Session(self.engine) as session:
             screening = load_screening(session, request.screening_id)
-            screening_id, workspace_id = screening.id, screening.workspace_id
-            position = session.get(Position, screening.position_id)
-            assert position is not None
+            stored = session.exec(
+                select(AshbyUpdate)
+                .where(col(AshbyUpdate.screening_id) == screening.id)
+                .where(col(AshbyUpdate.kind) == request.kind)
+            ).first()
             connection = session.exec(
                 select(AshbyConnection).where(
                     AshbyConnection.workspace_id == screening.workspace_id
                 )
             ).first()
-            if (
-                connection is None
-                or connection.state != ConnectionState.live
-                or connection.encrypted_ashby_key is None
-            ):
-                self._record(screening_id, workspace_id, request, AshbyOutcome.held, None)
-                raise ApplicationError(
-                    "the Ashby connection is not live; the update is held until it is",
-                    type=AshbyOutcome.held.error_type,
-                    non_retryable=True,
-                )
-            # Decrypted here and only here: the key never leaves this activity.
-            ashby_key = self.keyring.unseal(connection.encrypted_ashby_key, screening.workspace_id)
-            # Strictly increasing per assessment, whatever the clocks or retries do.
-            timestamp_ms = max(request.occurred_at_ms, screening.last_update_timestamp_ms + 1)
-            screening.last_update_timestamp_ms = timestamp_ms
-            body = build_update(
-                screening, position, request.kind, timestamp_ms, self.public_base_url
+            sealed_key = (
+                connection.encrypted_ashby_key
+                if connection is not None and connection.state == ConnectionState.live
+                else None
             )
-            session.add(screening)
-            session.commit()
+            live = sealed_key is not None
+            if stored is None and live:
+                position = session.get(Position, screening.position_id)
+                assert position is not None
+                # Strictly increasing per assessment, whatever the clocks or retries do.
+                timestamp_ms = max(request.occurred_at_ms, screening.last_update_timestamp_ms + 1)
+                stored = AshbyUpdate(
+                    screening_id=screening.id,
+                    kind=request.kind,
+                    timestamp_ms=timestamp_ms,
+                    body=build_update(
+                        screening,
+                        position,
+                        request.kind,
+                        timestamp_ms,
+                        self.public_base_url,
+                        request.reason,
+                    ),
+                )
+                screening.last_update_timestamp_ms = timestamp_ms
+                session.add(screening)
+                session.add(stored)
+                session.commit()
+            # Decrypted here and only here: the key never leaves this activity.
+            ashby_key = (
+                self.keyring.unseal(sealed_key, screening.workspace_id) if sealed_key else None
+            )
+            return _Prepared(
+                workspace_id=screening.workspace_id,
+                update_id=stored.id if stored else uuid.uuid4(),
+                timestamp_ms=stored.timestamp_ms if stored else 0,
+                body=dict(stored.body) if stored else {},
+                ashby_key=ashby_key,
+                delivered=stored is not None and stored.delivered_at is not None,
+            )
 
-        reply = await self.ashby.call("assessment.update", ashby_key, body)
-        self._record(screening_id, workspace_id, request, reply.outcome, reply)
+    @activity.defn(name="post_assessment_update")
+    async def post_assessment_update(self, request: PostUpdateRequest) -> PostUpdateReceipt:
+        prepared = await asyncio.to_thread(self._prepare, request)
+        screening_id = uuid.UUID(request.screening_id)
+        if prepared.delivered:
+            # Delivered by an earlier attempt whose completion Temporal never heard of.
+            return PostUpdateReceipt(timestamp_ms=prepared.timestamp_ms, request_id=None)
+        if prepared.ashby_key is None:
+            await asyncio.to_thread(
+                self._record, screening_id, prepared.workspace_id, request.kind,
+                AshbyOutcome.held, None,
+            )  # fmt: skip
+            raise ApplicationError(
+                "the Ashby connection is not live; the update is held until it is",
+                type=AshbyOutcome.held.error_type,
+                non_retryable=True,
+            )
+        reply = await self.ashby.call("assessment.update", prepared.ashby_key, prepared.body)
+        await asyncio.to_thread(
+            self._record, screening_id, prepared.workspace_id, request.kind, reply.outcome,
+            reply, prepared.update_id,
+        )  # fmt: skip
         where = f"HTTP {reply.http_status}, request id {reply.request_id or 'none'}"
         if reply.outcome == AshbyOutcome.ok:
-            return PostUpdateReceipt(timestamp_ms=timestamp_ms, request_id=reply.request_id)
+            return PostUpdateReceipt(
+                timestamp_ms=prepared.timestamp_ms, request_id=reply.request_id
+            )
         if reply.outcome.holds:
             raise ApplicationError(
                 f"Ashby rejected the Ashby API key ({where}); held until reconnect",
@@ -143,3 +215,33 @@ class AshbyActivities:
         raise ApplicationError(
             f"Ashby is unavailable: {reply.outcome} ({where})", type=reply.outcome.error_type
         )
+
+    def _give_up(self, given_up: DeliveryGivenUp) -> None:
+        screening_id = uuid.UUID(given_up.screening_id)
+        with Session(self.engine) as session:
+            screening = load_screening(session, given_up.screening_id)
+            workspace_id = screening.workspace_id
+            stored = session.exec(
+                select(AshbyUpdate)
+                .where(col(AshbyUpdate.screening_id) == screening_id)
+                .where(col(AshbyUpdate.kind) == given_up.kind)
+            ).first()
+            if stored is None:
+                stored = AshbyUpdate(
+                    screening_id=screening_id, kind=given_up.kind, timestamp_ms=0, body={}
+                )
+            stored.given_up_at = stored.given_up_at or utcnow()
+            session.add(stored)
+            session.exec(
+                sa.update(Screening)
+                .where(col(Screening.id) == screening_id)
+                .values(delivery_held=False)
+            )
+            session.commit()
+        self._record(screening_id, workspace_id, given_up.kind, given_up.outcome, None)
+
+    @activity.defn(name="give_up_update")
+    def give_up_update(self, given_up: DeliveryGivenUp) -> None:
+        """An update that will never be sent (held past HELD_UPDATE_RETENTION): the delivery log
+        and the connection's health say so."""
+        self._give_up(given_up)

@@ -1,13 +1,34 @@
-"""Sending mail over SMTP (`SMTP_HOST`, `SMTP_PORT`, `SMTP_FROM`)."""
+"""Sending mail over SMTP (`SMTP_HOST`, `SMTP_PORT`, `SMTP_FROM`), each failure sorted by
+whether a retry can help: a 4xx or an unreachable server may pass (`EmailDeferred`); a 5xx
+refusal or a message that cannot be sent as written will not (`EmailUndeliverable`)."""
 
 from email.message import EmailMessage
 
 import aiosmtplib
 from temporalio.exceptions import ApplicationError
 
+from truffle.contracts import EMAIL_DEFERRED, EMAIL_UNDELIVERABLE
 from truffle.settings import Settings
 
 SMTP_TIMEOUT_SECONDS = 30
+
+
+class EmailFailedError(Exception):
+    """The mail server did not take the message; `permanent` when a retry cannot help. The
+    message names no address on purpose."""
+
+    def __init__(self, reason: str, smtp_code: int | None, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.smtp_code = smtp_code
+        self.permanent = permanent
+
+    def as_application_error(self) -> ApplicationError:
+        return ApplicationError(
+            self.reason,
+            type=EMAIL_UNDELIVERABLE if self.permanent else EMAIL_DEFERRED,
+            non_retryable=self.permanent,
+        )
 
 
 class Mailer:
@@ -23,23 +44,20 @@ class Mailer:
                 port=self.settings.smtp_port,
                 timeout=SMTP_TIMEOUT_SECONDS,
             )
-        except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPSenderRefused) as error:
-            # A 5xx refusal will not change on retry. The message names no address on purpose.
-            code = getattr(error, "code", None)
-            refusals = getattr(error, "recipients", [])
-            if code is None and refusals:
-                code = refusals[0].code
-            raise ApplicationError(
-                f"the mail server refused the message (SMTP {code})",
-                type="EmailRefused",
-                non_retryable=code is not None and code >= 500,
-            ) from None
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            codes = [refusal.code for refusal in error.recipients]
+            code = max(codes) if codes else None
+            raise _refused("the mail server refused the recipient", code) from None
         except aiosmtplib.SMTPResponseException as error:
-            raise ApplicationError(
-                f"the mail server answered SMTP {error.code}", type="EmailServerError"
-            ) from None
+            raise _refused("the mail server refused the message", error.code) from None
         except (aiosmtplib.SMTPException, OSError) as error:
-            raise ApplicationError(
+            raise EmailFailedError(
                 f"the mail server could not be reached ({type(error).__name__})",
-                type="EmailServerUnreachable",
+                smtp_code=None,
+                permanent=False,
             ) from None
+
+
+def _refused(what: str, code: int | None) -> EmailFailedError:
+    permanent = code is not None and 500 <= code < 600
+    return EmailFailedError(f"{what} (SMTP {code})", smtp_code=code, permanent=permanent)

@@ -1,8 +1,11 @@
-"""Activities of a screening's life: its emails, its score, and closing it (cancel, expiry).
+"""Activities of a screening's life: its emails, its score, closing it (cancel, expiry, an
+invite that never arrived), and where it stands for a new run of its workflow.
 
-Each one is idempotent: Temporal may run it more than once.
+Each one is idempotent: Temporal may run it more than once. Database work runs on a thread, so
+it never holds up the worker's event loop.
 """
 
+import asyncio
 import dataclasses
 import uuid
 from datetime import UTC, datetime
@@ -14,18 +17,28 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.email import Mailer
+from activities.email import EmailFailedError, Mailer
 from truffle import connection_health
 from truffle.contracts import (
+    CloseRequest,
     ClosingResult,
+    EmailFailureReport,
     EmailKind,
     EmailReceipt,
     EmailRequest,
     ScoreSummary,
+    ScreeningProgress,
     ScreeningRef,
 )
 from truffle.scoring import CriteriaScorer, Scorer
-from truffle.screenings import disqualify, expire
+from truffle.screenings import (
+    close,
+    disqualify,
+    expire,
+    progress_of,
+    record_email_failure,
+    settle,
+)
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Position, Screening, SentEmail, utcnow
@@ -92,8 +105,8 @@ class ScreeningActivities:
         message.set_content(text)
         return message
 
-    @activity.defn(name="send_screening_email")
-    async def send_screening_email(self, request: EmailRequest) -> EmailReceipt:
+    def _prepare(self, request: EmailRequest) -> EmailMessage | None:
+        """The message to send, or None when it was sent already or the screening closed."""
         with Session(self.engine) as session:
             screening = load_screening(session, request.screening_id)
             already_sent = session.exec(
@@ -102,19 +115,28 @@ class ScreeningActivities:
                 .where(SentEmail.kind == request.kind)
             ).first()
             if already_sent is not None or not screening.is_open:
-                return EmailReceipt(sent=False)
+                return None
             position = session.get(Position, screening.position_id)
             assert position is not None
-            message = self.compose(screening, position, request.kind)
-        await self.mailer.send(message)
-        # Recorded right after the server accepted the message: a retry from here on finds
-        # the row and sends nothing.
+            try:
+                return self.compose(screening, position, request.kind)
+            except ValueError:
+                # A header that cannot be written (a line break in a name, say): no retry
+                # will change it. Which value it was stays out of the message on purpose.
+                raise EmailFailedError(
+                    "the message could not be written: a name, title or address is not valid "
+                    "in an email header",
+                    smtp_code=None,
+                    permanent=True,
+                ) from None
+
+    def _record_sent(self, request: EmailRequest, message_id: str) -> None:
         with Session(self.engine) as session:
             session.add(
                 SentEmail(
                     screening_id=uuid.UUID(request.screening_id),
                     kind=request.kind,
-                    message_id=str(message["Message-ID"]),
+                    message_id=message_id,
                     accepted_at=utcnow(),
                 )
             )
@@ -122,7 +144,42 @@ class ScreeningActivities:
                 session.commit()
             except sa.exc.IntegrityError:
                 session.rollback()
+
+    def _record_failure(self, request: EmailRequest, failure: EmailFailedError) -> None:
+        with Session(self.engine) as session:
+            record_email_failure(
+                session,
+                uuid.UUID(request.screening_id),
+                request.kind,
+                failure.reason,
+                failure.smtp_code,
+            )
+
+    @activity.defn(name="send_screening_email")
+    async def send_screening_email(self, request: EmailRequest) -> EmailReceipt:
+        """Sends one email of a screening, at most once. A failure a retry cannot fix is
+        recorded and raised as `EmailUndeliverable`; any other as `EmailDeferred`."""
+        try:
+            message = await asyncio.to_thread(self._prepare, request)
+            if message is None:
+                return EmailReceipt(sent=False)
+            await self.mailer.send(message)
+        except EmailFailedError as failure:
+            if failure.permanent:
+                await asyncio.to_thread(self._record_failure, request, failure)
+            raise failure.as_application_error() from None
+        # Recorded right after the server accepted the message: a retry from here on finds
+        # the row and sends nothing.
+        await asyncio.to_thread(self._record_sent, request, str(message["Message-ID"]))
         return EmailReceipt(sent=True)
+
+    @activity.defn(name="record_email_failure")
+    def record_email_failure(self, report: EmailFailureReport) -> None:
+        """An email the mail server never took within its window (the workflow gave up)."""
+        with Session(self.engine) as session:
+            record_email_failure(
+                session, uuid.UUID(report.screening_id), report.kind, report.reason, None
+            )
 
     @activity.defn(name="score_screening")
     def score_screening(self, ref: ScreeningRef) -> ScoreSummary:
@@ -160,3 +217,21 @@ class ScreeningActivities:
     def expire_screening(self, ref: ScreeningRef) -> ClosingResult:
         with Session(self.engine) as session:
             return ClosingResult(status=expire(session, uuid.UUID(ref.screening_id)))
+
+    @activity.defn(name="close_screening")
+    def close_screening(self, request: CloseRequest) -> ClosingResult:
+        with Session(self.engine) as session:
+            return ClosingResult(
+                status=close(session, uuid.UUID(request.screening_id), request.reason)
+            )
+
+    @activity.defn(name="load_screening_progress")
+    def load_screening_progress(self, ref: ScreeningRef) -> ScreeningProgress:
+        with Session(self.engine) as session:
+            load_screening(session, ref.screening_id)
+            return progress_of(session, uuid.UUID(ref.screening_id))
+
+    @activity.defn(name="settle_screening")
+    def settle_screening(self, ref: ScreeningRef) -> None:
+        with Session(self.engine) as session:
+            settle(session, uuid.UUID(ref.screening_id))

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import EngineDep, GatewayDep, KeyRingDep, SessionDep
 from api.errors import ashby_error
-from api.temporal import WorkflowUnavailableError
+from api.temporal import CancelOutcomeKind, WorkflowUnavailableError
 from truffle import screenings
 from truffle.ashby import invited_update
 from truffle.connections import authenticate_partner
@@ -215,8 +215,11 @@ async def assessment_start(
     opened = await run_in_threadpool(open_screening)
     screening = opened.screening
     try:
+        # An ambiguous start keeps the row and answers as a success: the reconciler starts the
+        # workflow if Temporal never did.
         await gateway.start(screening)
     except WorkflowUnavailableError:
+        # Temporal certainly has no workflow for it: nothing is kept, and Ashby may retry.
         if opened.created:
             await run_in_threadpool(screenings.forget_unstarted, engine, screening.id)
         return ashby_error(
@@ -250,12 +253,12 @@ async def assessment_cancel(
     if screening is None:
         return ashby_error(404, "assessment_not_found", "No such assessment.")
     try:
-        signalled = await gateway.cancel(screening.id)
+        answer = await gateway.cancel(screening.id)
     except WorkflowUnavailableError:
         return ashby_error(
             503, "temporarily_unavailable", "Truffle could not cancel the screening; try again."
         )
-    if not signalled:
+    if answer.kind == CancelOutcomeKind.finished:
         # The workflow has already finished (the result reached Ashby): the Truffle
         # application is still disqualified, here, since no workflow is left to do it.
         def disqualify() -> None:

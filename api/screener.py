@@ -105,6 +105,9 @@ def _closed_page(request: Request, screening: Screening) -> HTMLResponse | None:
         return _message(request, CLOSED[screening.status], status.HTTP_410_GONE)
     if screening.status == ScreeningStatus.completed:
         return _message(request, THANKS, status.HTTP_200_OK)
+    if screenings.past_deadline(screening):
+        # The workflow may not have closed it yet; the deadline holds all the same.
+        return _message(request, CLOSED[ScreeningStatus.expired], status.HTTP_410_GONE)
     return None
 
 
@@ -145,9 +148,10 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
     if found is None:
         return _message(request, NOT_FOUND, status.HTTP_404_NOT_FOUND)
     screening, position = found
-    if screening.status in CLOSED:
-        return _message(request, CLOSED[screening.status], status.HTTP_410_GONE)
     if screening.status != ScreeningStatus.completed:
+        closed = _closed_page(request, screening)
+        if closed is not None:
+            return closed
         form = await request.form()
         answers = [
             str(form.get(f"answer_{index}", "")).strip() for index in range(len(position.questions))

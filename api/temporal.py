@@ -1,51 +1,73 @@
-"""How the API starts and signals screening workflows (it never waits for them)."""
+"""How the API starts, signals and cancels screening workflows (it never waits on a screening,
+only on Temporal's answer)."""
 
 import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from truffle.contracts import epoch_ms
+from truffle.contracts import ScreeningStatus, epoch_ms
 from truffle.screenings import held_screening_ids
 from truffle.settings import Settings
 from truffle.tables import Screening, utcnow
+from workflows.launcher import Launcher, workflow_id
 from workflows.screening import (
     CancelRequest,
     CandidateEvent,
     ConnectionLive,
-    ScreeningInput,
     ScreeningWorkflow,
-)
-from workflows.search_attributes import (
-    ASHBY_APPLICATION_ID,
-    POSITION_ID,
-    SCREENING_STATUS,
-    WORKSPACE_ID,
 )
 
 logger = logging.getLogger("truffle.api.temporal")
 SignalArg = TypeVar("SignalArg")
+# How long Ashby's cancel waits for a worker to close the screening before it falls back to a
+# signal (which a worker acts on as soon as one is up).
+CANCEL_ANSWER_TIMEOUT = timedelta(seconds=5)
+# Errors after which the start may or may not have reached Temporal.
+_AMBIGUOUS = {
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.INTERNAL,
+}
 
 
 class WorkflowUnavailableError(Exception):
     """Temporal could not be reached to start or signal a screening."""
 
 
-def workflow_id(screening_id: uuid.UUID) -> str:
-    return f"screening-{screening_id}"
+class StartOutcome(StrEnum):
+    started = "started"
+    # Temporal did not say whether it started: the row stays and the reconciler makes sure.
+    ambiguous = "ambiguous"
+
+
+class CancelOutcomeKind(StrEnum):
+    closed = "closed"  # the workflow closed the screening before answering
+    pending = "pending"  # no worker answered in time: a signal will close it
+    finished = "finished"  # no workflow left: the database was closed directly
+
+
+@dataclass(frozen=True)
+class CancelAnswer:
+    kind: CancelOutcomeKind
+    status: ScreeningStatus | None
 
 
 class ScreeningGateway:
@@ -70,39 +92,26 @@ class ScreeningGateway:
         client = await self.client()
         return client.get_workflow_handle_for(ScreeningWorkflow.run, workflow_id(screening_id))
 
-    async def start(self, screening: Screening) -> None:
-        """Starts the screening's workflow; a second call for the same screening is a no-op."""
+    async def start(self, screening: Screening) -> StartOutcome:
+        """Starts (or joins) the screening's workflow. Raises `WorkflowUnavailableError` only
+        when the workflow certainly does not exist."""
         client = await self.client()
+        launcher = Launcher(
+            client, self._settings.temporal_task_queue, self._settings.held_update_retention
+        )
         try:
-            await client.start_workflow(
-                ScreeningWorkflow.run,
-                ScreeningInput(
-                    screening_id=str(screening.id),
-                    workspace_id=str(screening.workspace_id),
-                    position_id=str(screening.position_id),
-                    ashby_application_id=screening.ashby_application_id,
-                ),
-                id=workflow_id(screening.id),
-                task_queue=self._settings.temporal_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(WORKSPACE_ID, str(screening.workspace_id)),
-                        SearchAttributePair(POSITION_ID, str(screening.position_id)),
-                        SearchAttributePair(ASHBY_APPLICATION_ID, screening.ashby_application_id),
-                        SearchAttributePair(SCREENING_STATUS, str(screening.status)),
-                    ]
-                ),
-                static_summary=(
-                    f"Screening for position {screening.position_id}, "
-                    f"Ashby application {screening.ashby_application_id}"
-                ),
-            )
+            await launcher.start(screening)
         except WorkflowAlreadyStartedError:
-            return
+            return StartOutcome.started
         except RPCError as error:
+            if error.status in _AMBIGUOUS:
+                logger.warning(
+                    "start of screening %s is ambiguous (%s); the reconciler will make sure",
+                    screening.id, error.status.name,
+                )  # fmt: skip
+                return StartOutcome.ambiguous
             raise WorkflowUnavailableError(error.message) from None
+        return StartOutcome.started
 
     async def _signal(
         self,
@@ -128,9 +137,32 @@ class ScreeningGateway:
         event = CandidateEvent(occurred_at_ms=completed_at_ms)
         return await self._signal(screening_id, ScreeningWorkflow.candidate_completed, event)
 
-    async def cancel(self, screening_id: uuid.UUID) -> bool:
+    async def cancel(self, screening_id: uuid.UUID) -> CancelAnswer:
+        """Ashby's cancel, answered once the workflow has closed the screening in the database;
+        a signal when no worker answers in time; `finished` when no workflow is left."""
         request = CancelRequest(epoch_ms(utcnow()))
-        return await self._signal(screening_id, ScreeningWorkflow.cancel, request)
+        handle = await self._handle(screening_id)
+        try:
+            closed = await handle.execute_update(
+                ScreeningWorkflow.cancel_screening,
+                request,
+                rpc_timeout=CANCEL_ANSWER_TIMEOUT,
+            )
+        except WorkflowUpdateFailedError:
+            # Refused by the validator: it was already cancelled.
+            return CancelAnswer(CancelOutcomeKind.closed, ScreeningStatus.cancelled)
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            pass
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return CancelAnswer(CancelOutcomeKind.finished, None)
+            if error.status not in _AMBIGUOUS:
+                raise WorkflowUnavailableError(error.message) from None
+        else:
+            return CancelAnswer(CancelOutcomeKind.closed, closed.status)
+        if await self._signal(screening_id, ScreeningWorkflow.cancel, request):
+            return CancelAnswer(CancelOutcomeKind.pending, None)
+        return CancelAnswer(CancelOutcomeKind.finished, None)
 
     async def release_held(self, engine: sa.Engine, workspace_id: uuid.UUID) -> None:
         """Ashby used the current key: wake the screenings whose updates wait for that."""
@@ -141,5 +173,5 @@ class ScreeningGateway:
             try:
                 await self._signal(screening_id, ScreeningWorkflow.connection_live, event)
             except WorkflowUnavailableError:
-                # The workflow re-checks on its own within the hour; nothing is lost.
+                # The workflow re-checks on its own; nothing is lost.
                 logger.warning("could not release held updates of screening %s", screening_id)

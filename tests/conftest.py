@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.utils.mail import MailSink
 from tests.utils.postgres import postgres_server
 from tests.utils.processes import CLI, free_port, installed_binary, stop_process, wait_for_http
+from tests.utils.temporal import start_time_skipping
 from tools.ashby_sandbox.client import SandboxClient
 from truffle.db import create_db_engine, upgrade_to_head
 from truffle.settings import Settings, generate_secret_key
@@ -72,18 +71,7 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=installed_binary("temporal-test-server")
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                for key in ALL_SEARCH_ATTRIBUTES
-            },
-        )
-    )
+    env = await start_time_skipping()
     yield env
     await env.shutdown()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from truffle.contracts import AshbyOutcome, UpdateKind
+from truffle.contracts import AshbyOutcome, CloseReason, UpdateKind
 from truffle.tables import Position, Screening
 
 USER_AGENT = "Truffle-Ashby-Integration/0.1"
@@ -142,14 +142,30 @@ def profile_url(public_base_url: str, screening_id: uuid.UUID) -> str:
     return f"{public_base_url}/screenings/{screening_id}"
 
 
+def cancelled_reason_blob(reason: CloseReason) -> dict[str, Any]:
+    text = reason.ashby_text
+    if text is None:
+        raise ValueError(f"Ashby is not told about a close for {reason}")
+    return blob("truffle_cancelled_reason", "Reason", "string", text)
+
+
 def build_update(
-    screening: Screening, position: Position, kind: UpdateKind, timestamp_ms: int, base_url: str
+    screening: Screening,
+    position: Position,
+    kind: UpdateKind,
+    timestamp_ms: int,
+    base_url: str,
+    reason: CloseReason | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"assessment_id": str(screening.id), "timestamp": timestamp_ms}
     if kind == UpdateKind.started:
         body["assessment_status"] = status_blob("Started")
     elif kind == UpdateKind.expired:
-        body["cancelled_reason"] = blob("truffle_cancelled_reason", "Reason", "string", "Expired")
+        body["cancelled_reason"] = cancelled_reason_blob(CloseReason.expired)
+    elif kind == UpdateKind.cancelled:
+        body["cancelled_reason"] = cancelled_reason_blob(
+            reason or screening.close_reason or CloseReason.cancelled_in_truffle
+        )
     else:
         result = screening.result
         if result is None:

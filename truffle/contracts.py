@@ -12,6 +12,9 @@ from enum import StrEnum
 
 # How long a candidate has, from the invite to the deadline.
 SCREENING_WINDOW = timedelta(days=7)
+# How long an update held for the connection (disconnected, key rejected) waits before the
+# screening closes without it (`HELD_UPDATE_RETENTION`).
+HELD_UPDATE_RETENTION = timedelta(days=30)
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -42,6 +45,28 @@ class UpdateKind(StrEnum):
     started = "started"
     result = "result"
     expired = "expired"
+    cancelled = "cancelled"  # closed early by Truffle: the request's reason says why
+
+
+class CloseReason(StrEnum):
+    """Why a screening closed before the candidate completed it."""
+
+    expired = "expired"
+    cancelled_by_ashby = "cancelled_by_ashby"
+    cancelled_in_truffle = "cancelled_in_truffle"
+    invite_undeliverable = "invite_undeliverable"
+
+    @property
+    def ashby_text(self) -> str | None:
+        """The `cancelled_reason` Ashby shows, or None when Ashby itself asked for the close."""
+        return _ASHBY_TEXT.get(self)
+
+
+_ASHBY_TEXT = {
+    CloseReason.expired: "Expired",
+    CloseReason.cancelled_in_truffle: "Cancelled in Truffle",
+    CloseReason.invite_undeliverable: "The invitation email could not be delivered",
+}
 
 
 class AshbyOutcome(StrEnum):
@@ -56,6 +81,7 @@ class AshbyOutcome(StrEnum):
     server_error = "server_error"  # 5xx or an unreadable reply
     unreachable = "unreachable"  # timeout or connection failure
     rejected = "rejected"  # success: false, the request itself was refused
+    hold_expired = "hold_expired"  # held longer than HELD_UPDATE_RETENTION: given up, not sent
 
     @property
     def holds(self) -> bool:
@@ -88,6 +114,7 @@ _ERROR_TYPES = {
     AshbyOutcome.server_error: "AshbyUnavailable",
     AshbyOutcome.unreachable: "AshbyUnavailable",
     AshbyOutcome.rejected: "AshbyUpdateRejected",
+    AshbyOutcome.hold_expired: "AshbyHoldExpired",
 }
 _OUTCOME_OF_ERROR_TYPE = {
     error_type: outcome for outcome, error_type in reversed(list(_ERROR_TYPES.items()))
@@ -111,10 +138,23 @@ class EmailReceipt:
 
 
 @dataclass(frozen=True)
+class EmailFailureReport:
+    screening_id: str
+    kind: EmailKind
+    reason: str  # in words, never an address or a name
+
+
+# The `ApplicationError.type`s of `send_screening_email`: a retry may help, or it cannot.
+EMAIL_DEFERRED = "EmailDeferred"
+EMAIL_UNDELIVERABLE = "EmailUndeliverable"
+
+
+@dataclass(frozen=True)
 class PostUpdateRequest:
     screening_id: str
     kind: UpdateKind
     occurred_at_ms: int
+    reason: CloseReason | None = None  # why, for a `cancelled` update
 
 
 @dataclass(frozen=True)
@@ -134,3 +174,40 @@ class ClosingResult:
     """How the database settled a close (cancel or expiry) that may race the candidate."""
 
     status: ScreeningStatus  # after the close: cancelled, expired or completed
+
+
+@dataclass(frozen=True)
+class CloseRequest:
+    """Close the screening early, for `reason`; `detail` (never personal) says what happened."""
+
+    screening_id: str
+    reason: CloseReason
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryGivenUp:
+    """An update that will never be sent, and why (recorded in the delivery log)."""
+
+    screening_id: str
+    kind: UpdateKind
+    outcome: AshbyOutcome
+
+
+@dataclass(frozen=True)
+class ScreeningProgress:
+    """Where a screening stands, as the database knows it: a new run of its workflow (after a
+    restart or continue-as-new) picks up from here without repeating what was done."""
+
+    status: ScreeningStatus
+    invited_at_ms: int
+    deadline_ms: int
+    invite_sent: bool
+    reminders_sent: list[EmailKind]
+    started_at_ms: int | None
+    completed_at_ms: int | None
+    close_reason: CloseReason | None
+    # Updates Ashby should get that are neither delivered nor given up, oldest first.
+    undelivered: list[UpdateKind]
+    delivered: list[UpdateKind]
+    failed: list[UpdateKind]

@@ -6,6 +6,7 @@ candidate, Ashby's cancel and the deadline, and each caller learns what actually
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
@@ -13,11 +14,24 @@ from sqlmodel import Session, col, select, update
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
     SCREENING_WINDOW,
+    CloseReason,
+    EmailKind,
+    ScreeningProgress,
     ScreeningStatus,
+    UpdateKind,
     epoch_ms,
 )
 from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
-from truffle.tables import ApplicationStatus, Screening, utcnow
+from truffle.tables import (
+    ApplicationStatus,
+    AshbyUpdate,
+    EmailFailure,
+    Screening,
+    SentEmail,
+    utcnow,
+)
+
+REMINDERS = (EmailKind.reminder_after_invite, EmailKind.reminder_before_deadline)
 
 _OPEN_ATTEMPTS = 3
 
@@ -112,12 +126,14 @@ def screening_for_token(session: Session, token: str) -> Screening | None:
 
 
 def mark_started(session: Session, screening: Screening) -> bool:
-    """True if this call started the screening (it was invited and still open)."""
+    """True if this call started the screening (invited, still open, before its deadline)."""
+    now = utcnow()
     result = session.exec(
         update(Screening)
         .where(col(Screening.id) == screening.id)
         .where(col(Screening.status) == ScreeningStatus.invited)
-        .values(status=ScreeningStatus.started, started_at=utcnow())
+        .where(col(Screening.deadline_at) > now)
+        .values(status=ScreeningStatus.started, started_at=now)
     )
     session.commit()
     return bool(result.rowcount)
@@ -132,14 +148,22 @@ def _while_open(screening_id: uuid.UUID) -> sa.Update:
     )
 
 
+def past_deadline(screening: Screening) -> bool:
+    return utcnow() >= screening.deadline_at
+
+
 def mark_completed(session: Session, screening: Screening, answers: list[str]) -> bool:
-    """True if these answers completed the screening; False if it was already closed."""
+    """True if these answers completed the screening; False if it was already closed or its
+    deadline has passed (even if its workflow has not closed it yet)."""
+    now = utcnow()
     result = session.exec(
-        _while_open(screening.id).values(
+        _while_open(screening.id)
+        .where(col(Screening.deadline_at) > now)
+        .values(
             status=ScreeningStatus.completed,
             application_status=ApplicationStatus.completed,
             answers=answers,
-            completed_at=utcnow(),
+            completed_at=now,
             is_open=False,
         )
     )
@@ -150,7 +174,11 @@ def mark_completed(session: Session, screening: Screening, answers: list[str]) -
 def disqualify(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
     """Ashby cancelled: the Truffle application is disqualified and the link dies. A completed
     screening keeps its status (its result stands), but its application is disqualified too."""
-    session.exec(_while_open(screening_id).values(status=ScreeningStatus.cancelled))
+    session.exec(
+        _while_open(screening_id).values(
+            status=ScreeningStatus.cancelled, close_reason=CloseReason.cancelled_by_ashby
+        )
+    )
     session.exec(
         update(Screening)
         .where(col(Screening.id) == screening_id)
@@ -170,6 +198,7 @@ def expire(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
     session.exec(
         _while_open(screening_id).values(
             status=ScreeningStatus.expired,
+            close_reason=CloseReason.expired,
             application_status=ApplicationStatus.expired,
             is_open=False,
             closed_at=utcnow(),
@@ -177,6 +206,104 @@ def expire(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
     )
     session.commit()
     return _status(session, screening_id)
+
+
+def close(session: Session, screening_id: uuid.UUID, reason: CloseReason) -> ScreeningStatus:
+    """Truffle closes the screening early (`cancelled_in_truffle`, `invite_undeliverable`): the
+    link dies and the application is closed, unless the candidate completed first."""
+    session.exec(
+        _while_open(screening_id).values(
+            status=ScreeningStatus.cancelled,
+            close_reason=reason,
+            application_status=ApplicationStatus.closed,
+            is_open=False,
+            closed_at=utcnow(),
+        )
+    )
+    session.commit()
+    return _status(session, screening_id)
+
+
+def record_email_failure(
+    session: Session, screening_id: uuid.UUID, kind: EmailKind, reason: str, smtp_code: int | None
+) -> None:
+    session.add(
+        EmailFailure(screening_id=screening_id, kind=kind, reason=reason, smtp_code=smtp_code)
+    )
+    session.commit()
+
+
+def settle(session: Session, screening_id: uuid.UUID) -> None:
+    """Its workflow is done: nothing more will be sent or posted for this screening."""
+    session.exec(
+        update(Screening)
+        .where(col(Screening.id) == screening_id)
+        .where(col(Screening.settled_at).is_(None))
+        .values(settled_at=utcnow())
+    )
+    session.commit()
+
+
+def updates_due(
+    status: ScreeningStatus, started: bool, close_reason: CloseReason | None
+) -> list[UpdateKind]:
+    """Every update Ashby should get for a screening in this state, oldest first."""
+    if close_reason == CloseReason.cancelled_by_ashby:
+        return []
+    due = [UpdateKind.started] if started else []
+    if status == ScreeningStatus.completed:
+        due.append(UpdateKind.result)
+    elif close_reason == CloseReason.expired:
+        due.append(UpdateKind.expired)
+    elif close_reason is not None:
+        due.append(UpdateKind.cancelled)
+    return due
+
+
+def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
+    screening = session.get(Screening, screening_id)
+    if screening is None:
+        raise LookupError(f"screening {screening_id} not found")
+    updates = session.exec(
+        select(AshbyUpdate).where(col(AshbyUpdate.screening_id) == screening_id)
+    ).all()
+    delivered = [UpdateKind(u.kind) for u in updates if u.delivered_at is not None]
+    failed = [UpdateKind(u.kind) for u in updates if u.given_up_at is not None]
+    emails = set(
+        session.exec(select(SentEmail.kind).where(col(SentEmail.screening_id) == screening_id))
+    )
+    return ScreeningProgress(
+        status=screening.status,
+        invited_at_ms=epoch_ms(screening.created_at),
+        deadline_ms=epoch_ms(screening.deadline_at),
+        invite_sent=EmailKind.invite in emails,
+        reminders_sent=[kind for kind in REMINDERS if kind in emails],
+        started_at_ms=epoch_ms(screening.started_at) if screening.started_at else None,
+        completed_at_ms=epoch_ms(screening.completed_at) if screening.completed_at else None,
+        close_reason=screening.close_reason,
+        undelivered=[
+            kind
+            for kind in updates_due(
+                screening.status, screening.started_at is not None, screening.close_reason
+            )
+            if kind not in delivered and kind not in failed
+        ],
+        delivered=delivered,
+        failed=failed,
+    )
+
+
+def unsettled(session: Session, created_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Screenings whose workflow has not settled them, oldest first."""
+    return list(
+        session.exec(
+            select(Screening.id)
+            .where(col(Screening.settled_at).is_(None))
+            .where(col(Screening.created_at) < created_before)
+            .order_by(col(Screening.created_at))
+            .limit(limit)
+        ).all()
+    )
 
 
 def _status(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:

@@ -2,13 +2,19 @@
 
 import base64
 import binascii
+import re
 import secrets
+from datetime import timedelta
 from functools import lru_cache
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from truffle.contracts import HELD_UPDATE_RETENTION
+
 SECRET_KEY_BYTES = 32
+_DURATION = re.compile(r"(?P<count>\d+)\s*(?P<unit>[smhd]?)")
+_UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 class MissingSecretKeysError(RuntimeError):
@@ -47,6 +53,27 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=1025, ge=1, le=65535)
     smtp_from: str = "screening@truffle.local"
     truffle_secret_keys: SecretStr | None = None
+    # How often the reconciler looks for screenings whose workflow is not running.
+    reconcile_interval: timedelta = timedelta(minutes=5)
+    # How long an update held for the connection waits before the screening closes without it.
+    held_update_retention: timedelta = HELD_UPDATE_RETENTION
+
+    @field_validator("reconcile_interval", "held_update_retention", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: object) -> object:
+        """`30s`, `5m`, `2h`, `30d` (or anything pydantic reads as a duration)."""
+        if isinstance(value, str):
+            match = _DURATION.fullmatch(value.strip())
+            if match:
+                return timedelta(**{_UNITS[match["unit"]]: int(match["count"])})
+        return value
+
+    @field_validator("reconcile_interval", "held_update_retention")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration such as 30s, 5m, 2h or 30d")
+        return value
 
     @field_validator("ashby_api_base_url", "public_base_url")
     @classmethod

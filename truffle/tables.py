@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from truffle.contracts import ScreeningStatus
+from truffle.contracts import CloseReason, ScreeningStatus
 
 
 def utcnow() -> datetime:
@@ -165,6 +165,7 @@ class ApplicationStatus(StrEnum):
     completed = "completed"
     disqualified = "disqualified"
     expired = "expired"
+    closed = "closed"  # closed by Truffle: cancelled in Temporal, or the invite never arrived
 
 
 class Screening(SQLModel, table=True):
@@ -185,6 +186,12 @@ class Screening(SQLModel, table=True):
         ),
         sa.Index("ix_screenings_workspace_created", "workspace_id", "created_at"),
         sa.Index("ix_screenings_delivery_held", "workspace_id", "delivery_held"),
+        sa.Index(
+            "ix_screenings_unsettled",
+            "created_at",
+            sqlite_where=sa.text("settled_at IS NULL"),
+            postgresql_where=sa.text("settled_at IS NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -220,6 +227,12 @@ class Screening(SQLModel, table=True):
     last_update_timestamp_ms: int = Field(
         default=0, sa_column=sa.Column(sa.BigInteger(), nullable=False, server_default="0")
     )
+    close_reason: CloseReason | None = Field(
+        default=None, sa_column=sa.Column(sa.String(32), nullable=True)
+    )
+    # When its workflow finished: every update delivered or given up. Until then the
+    # reconciler keeps a workflow running for it.
+    settled_at: datetime | None = moment_column()
 
 
 class SentEmail(SQLModel, table=True):
@@ -251,3 +264,34 @@ class DeliveryAttempt(SQLModel, table=True):
     http_status: int | None = Field(default=None, sa_column=sa.Column(sa.Integer(), nullable=True))
     error_code: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
     request_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
+
+
+class AshbyUpdate(SQLModel, table=True):
+    """An update for Ashby as first composed: every attempt posts these very bytes, so a
+    re-post after a crash is the same update to Ashby (same timestamp, same body)."""
+
+    __tablename__ = "ashby_updates"
+    __table_args__ = (sa.UniqueConstraint("screening_id", "kind", name="uq_ashby_updates_kind"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    screening_id: uuid.UUID = Field(foreign_key="screenings.id", nullable=False)
+    kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    timestamp_ms: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    body: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    created_at: datetime = moment_column(default_now=True)
+    delivered_at: datetime | None = moment_column()
+    given_up_at: datetime | None = moment_column()
+
+
+class EmailFailure(SQLModel, table=True):
+    """An email that could not be delivered for good: why, in words without personal data."""
+
+    __tablename__ = "email_failures"
+    __table_args__ = (sa.Index("ix_email_failures_screening", "screening_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    screening_id: uuid.UUID = Field(foreign_key="screenings.id", nullable=False)
+    kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    failed_at: datetime = moment_column(default_now=True)
+    smtp_code: int | None = Field(default=None, sa_column=sa.Column(sa.Integer(), nullable=True))
+    reason: str = Field(sa_column=sa.Column(sa.String(300), nullable=False))

@@ -2,38 +2,55 @@
 
 The life of a screening:
 - invite: the candidate is emailed the screener link (skipped if Ashby cancelled first);
-- wait for the candidate, with reminders 48 h after the invite and 24 h before the 7-day
-  deadline (while not completed), and the deadline itself;
+- wait for the candidate, with reminders 48 h after the invite and 24 h before the deadline
+  (fixed when the screening was created), and the deadline itself;
 - "Started" and the result are posted to Ashby by a separate delivery loop, in order, so that
   an Ashby outage or a rejected key holds the updates without stopping the timers;
 - cancel (from Ashby): the Truffle application is disqualified, the link dies, reminders stop
   and nothing more is posted; an update not yet delivered is dropped;
-- expiry: the link dies, the application is marked expired, and Ashby gets "Expired".
-The database settles races between the candidate and a cancel or the deadline: closing
-activities update it conditionally and report what actually happened.
+- expiry: the link dies, the application is marked expired, and Ashby gets "Expired";
+- an invite the mail server refuses for good closes the screening, and Ashby is told why;
+- cancelled in Temporal (UI or CLI): the workflow closes the screening and tells Ashby
+  "Cancelled in Truffle" before it ends.
+Emails and posts run beside the decisions, never in front of them: a cancel, a completion or the
+deadline is acted on at once. The database settles races between the candidate, a cancel and
+the deadline: closing activities update it conditionally, report what actually happened, and
+the workflow follows that answer. A new run (after a restart by the reconciler, or
+continue-as-new during a long hold) picks up from the database without repeating anything.
+
+Versions: runs started before release v2 replay through the `screening-v2` patch's old branch;
+the recorded histories of every release are replayed in tests/workflows/test_replay.py.
 """
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.ashby import AshbyActivities
     from activities.screening import ScreeningActivities
     from truffle.contracts import (
+        EMAIL_UNDELIVERABLE,
+        HELD_UPDATE_RETENTION,
         SCREENING_WINDOW,
         AshbyOutcome,
+        CloseReason,
+        CloseRequest,
         ClosingResult,
+        DeliveryGivenUp,
+        EmailFailureReport,
         EmailKind,
         EmailRequest,
         PostUpdateRequest,
         ScoreSummary,
+        ScreeningProgress,
         ScreeningRef,
         ScreeningStatus,
         UpdateKind,
@@ -41,20 +58,33 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.search_attributes import SCREENING_STATUS
 
+# The release whose recorded histories the tests keep writing (tests/workflows/histories/v2/).
+RELEASE = "v2"
+# Runs started before v2 take the old branch wherever v2 changed the commands.
+V2_PATCH = "screening-v2"
+
 REMINDER_AFTER_INVITE = timedelta(hours=48)
 REMINDER_BEFORE_DEADLINE = timedelta(hours=24)
 # A backstop only: held updates are released by the `connection_live` signal within seconds.
 HELD_RECHECK_INTERVAL = timedelta(hours=1)
+HELD_RECHECK_LONGEST = timedelta(hours=6)
+# Beyond this many events a run hands over to a new one (continue-as-new) at the next quiet
+# moment, so no run's history grows past a few thousand events however long a hold lasts.
+MAX_HISTORY_EVENTS = 2_000
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 DATABASE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
+# A database unreachable for this long fails the run; the reconciler starts a new one.
+DATABASE_WINDOW = timedelta(hours=1)
 EMAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=["EmailRefused"],
+    non_retryable_error_types=[EMAIL_UNDELIVERABLE],
 )
+# How long a 4xx or an unreachable mail server is retried before the email counts as failed.
+EMAIL_WINDOW = timedelta(hours=6)
 ASHBY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
@@ -65,8 +95,9 @@ ASHBY_RETRY = RetryPolicy(
         | {AshbyOutcome.rejected.error_type}
     ),
 )
-# How long 429s, 5xx and timeouts are retried before an update counts as failed.
-ASHBY_DELIVERY_WINDOW = timedelta(hours=24)
+# One activity's share of an Ashby outage; the workflow then schedules another, so an outage of
+# any length never drops an update.
+ASHBY_ATTEMPT_WINDOW = timedelta(hours=24)
 
 
 @dataclass
@@ -75,6 +106,12 @@ class ScreeningInput:
     workspace_id: str
     position_id: str
     ashby_application_id: str
+    # Fixed when the screening was created (the database's `deadline_at`); absent in v1 runs.
+    deadline_ms: int | None = None
+    held_update_retention_seconds: int | None = None
+    # Carried over continue-as-new: since when an update has been held, and the run size limit.
+    hold_since_ms: int | None = None
+    max_history_events: int | None = None
 
 
 @dataclass
@@ -96,6 +133,14 @@ class CancelRequest:
 
 
 @dataclass
+class CancelOutcome:
+    """What the screening is after Ashby's cancel: `cancelled`, or `completed` when the
+    candidate's result came first (it stands; the application is disqualified either way)."""
+
+    status: ScreeningStatus
+
+
+@dataclass
 class ConnectionLive:
     live_at_ms: int
 
@@ -111,20 +156,33 @@ class ScreeningState:
     delivery_held: bool = False
     match_score: int | None = None
     tier: str | None = None
+    close_reason: str | None = None
+
+
+def _at(epoch_milliseconds: int) -> datetime:
+    return datetime.fromtimestamp(epoch_milliseconds / 1000, tz=UTC)
 
 
 @workflow.defn
 class ScreeningWorkflow:
     def __init__(self) -> None:
         self._state = ScreeningState(status=ScreeningStatus.invited, invite_sent=False)
+        self._v2 = False
         self._started_at_ms: int | None = None
         self._completed_at_ms: int | None = None
         self._cancel_requested = False
+        self._cancel_settled = False
+        self._invite_failed = False
+        self._emails: list[asyncio.Task[None]] = []
         self._outbox: list[PostUpdateRequest] = []
         self._delivering: PostUpdateRequest | None = None
         self._started_queued = False
         self._live_signals = 0
         self._closing = False
+        self._hold_since_ms: int | None = None
+        self._hand_over = False
+        self._input: ScreeningInput | None = None
+        self._delivery: asyncio.Task[None] | None = None
 
     @workflow.signal
     def candidate_started(self, event: CandidateEvent) -> None:
@@ -138,7 +196,20 @@ class ScreeningWorkflow:
 
     @workflow.signal
     def cancel(self, _request: CancelRequest) -> None:
+        """Ashby's cancel when no worker could take the `cancel_screening` update."""
         self._cancel_requested = True
+
+    @workflow.update
+    async def cancel_screening(self, _request: CancelRequest) -> CancelOutcome:
+        """Ashby's cancel, answered once the database has closed the screening."""
+        self._cancel_requested = True
+        await workflow.wait_condition(lambda: self._cancel_settled)
+        return CancelOutcome(status=self._state.status)
+
+    @cancel_screening.validator
+    def _cancel_is_news(self, _request: CancelRequest) -> None:
+        if self._cancel_settled:
+            raise ValueError("this screening was already cancelled")
 
     @workflow.signal
     def connection_live(self, _event: ConnectionLive) -> None:
@@ -153,57 +224,59 @@ class ScreeningWorkflow:
 
     @workflow.run
     async def run(self, screening: ScreeningInput) -> ScreeningOutcome:
+        self._v2 = workflow.patched(V2_PATCH)
+        self._input = screening
+        self._hold_since_ms = screening.hold_since_ms
+        ref = ScreeningRef(screening.screening_id)
         try:
-            return await self._screen(screening)
+            return await self._screen(screening, ref)
+        except asyncio.CancelledError:
+            if not self._v2:
+                raise
+            # Cancelled in Temporal: close it properly before the run ends as cancelled.
+            await self._close_for_operator(ref)
+            raise
         except FailureError:
             # Reported so the connection's health shows it; the failure itself stays visible
-            # in the Temporal UI.
-            await workflow.execute_activity_method(
-                ScreeningActivities.report_screening_failure,
-                ScreeningRef(screening.screening_id),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=DATABASE_RETRY,
-            )
+            # in the Temporal UI, and the reconciler starts a new run.
+            await self._database(ScreeningActivities.report_screening_failure, ref)
             raise
 
-    async def _screen(self, screening: ScreeningInput) -> ScreeningOutcome:
-        ref = ScreeningRef(screening.screening_id)
-        delivery = asyncio.create_task(self._deliver_updates(ref))
-        invited_at = workflow.now()
-        deadline = invited_at + SCREENING_WINDOW
+    async def _database(self, activity: Callable[..., object], arg: object) -> object:
+        return await workflow.execute_activity_method(
+            activity,
+            arg,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            schedule_to_close_timeout=DATABASE_WINDOW if self._v2 else None,
+            retry_policy=DATABASE_RETRY,
+        )
 
-        if not self._cancel_requested:
-            await self._send_email(EmailRequest(screening.screening_id, EmailKind.invite))
-            self._state.invite_sent = True
-
-        milestones: list[tuple[datetime, EmailKind | None]] = [
-            (invited_at + REMINDER_AFTER_INVITE, EmailKind.reminder_after_invite),
-            (deadline - REMINDER_BEFORE_DEADLINE, EmailKind.reminder_before_deadline),
-            (deadline, None),
-        ]
-        for at, reminder in milestones:
-            if await self._candidate_or_cancel_before(at):
-                break
-            if reminder is not None:
-                await self._send_email(EmailRequest(screening.screening_id, reminder))
-                self._state.reminders_sent.append(reminder)
-                continue
-            closed: ClosingResult = await workflow.execute_activity_method(
-                ScreeningActivities.expire_screening,
+    async def _screen(self, screening: ScreeningInput, ref: ScreeningRef) -> ScreeningOutcome:
+        if self._v2:
+            progress = await workflow.execute_activity_method(
+                ScreeningActivities.load_screening_progress,
                 ref,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
+                schedule_to_close_timeout=DATABASE_WINDOW,
                 retry_policy=DATABASE_RETRY,
             )
-            if closed.status == ScreeningStatus.expired:
-                self._set_status(ScreeningStatus.expired)
-                self._queue(ref, UpdateKind.expired, epoch_ms(deadline))
-            elif self._completed_at_ms is None:
-                # The candidate submitted just before the deadline; their signal is on its way.
-                self._completed_at_ms = epoch_ms(deadline)
+            self._adopt(progress, ref)
+            invited_at = _at(progress.invited_at_ms)
+            deadline = _at(progress.deadline_ms)
+        else:
+            invited_at = workflow.now()
+            deadline = invited_at + SCREENING_WINDOW
+        delivery = asyncio.create_task(self._deliver_updates(ref))
+        self._delivery = delivery
 
-        if self._cancel_requested:
-            await self._disqualify(ref)
-        elif self._completed_at_ms is not None and self._state.status != ScreeningStatus.expired:
+        if self._state.status in (ScreeningStatus.invited, ScreeningStatus.started):
+            await self._wait_for_the_candidate(screening, ref, invited_at, deadline)
+        elif self._state.status == ScreeningStatus.completed and UpdateKind.result in [
+            update.kind for update in self._outbox
+        ]:
+            # A new run after the candidate completed: score (once) and post the result.
+            self._outbox = [u for u in self._outbox if u.kind != UpdateKind.result]
+            assert self._completed_at_ms is not None
             await self._complete(ref, self._completed_at_ms)
 
         # Stay until every queued update has reached Ashby (or failed for good); a cancel
@@ -211,13 +284,17 @@ class ScreeningWorkflow:
         await workflow.wait_condition(
             lambda: (
                 self._cancel_requested
+                or self._hand_over
                 or (not self._outbox and self._delivering is None and not self._started_unqueued())
             )
         )
-        if self._cancel_requested and self._state.status != ScreeningStatus.cancelled:
+        await self._hand_over_if_asked(screening)
+        if self._cancel_requested and not self._cancel_settled:
             await self._disqualify(ref)
         self._closing = True
-        await delivery
+        await workflow.wait_condition(delivery.done)
+        if self._v2:
+            await self._database(ScreeningActivities.settle_screening, ref)
         return ScreeningOutcome(
             status=self._state.status,
             match_score=self._state.match_score,
@@ -225,56 +302,210 @@ class ScreeningWorkflow:
             failed_updates=list(self._state.failed_updates),
         )
 
+    async def _wait_for_the_candidate(
+        self, screening: ScreeningInput, ref: ScreeningRef, invited_at: datetime, deadline: datetime
+    ) -> None:
+        if not self._cancel_requested and not self._state.invite_sent:
+            invite = self._send_email(ref, EmailKind.invite)
+            if not self._v2:
+                await invite
+
+        milestones: list[tuple[datetime, EmailKind | None]] = [
+            (invited_at + REMINDER_AFTER_INVITE, EmailKind.reminder_after_invite),
+            (deadline - REMINDER_BEFORE_DEADLINE, EmailKind.reminder_before_deadline),
+            (deadline, None),
+        ]
+        for at, reminder in milestones:
+            if await self._decided_before(at, screening):
+                break
+            if reminder is not None:
+                if reminder not in self._state.reminders_sent:
+                    sending = self._send_email(ref, reminder)
+                    if not self._v2:
+                        await sending
+                continue
+            closed = await self._database(ScreeningActivities.expire_screening, ref)
+            assert isinstance(closed, ClosingResult)
+            if closed.status == ScreeningStatus.expired:
+                self._set_status(closed.status)
+                self._state.close_reason = CloseReason.expired
+                self._queue(ref, UpdateKind.expired, epoch_ms(deadline))
+            elif self._completed_at_ms is None:
+                # The candidate submitted just before the deadline; their signal is on its way.
+                self._completed_at_ms = epoch_ms(deadline)
+        # A decision was made: emails still in flight have nothing left to say.
+        for email in self._emails:
+            email.cancel()
+
+        if self._cancel_requested:
+            await self._disqualify(ref)
+        elif self._invite_failed and self._completed_at_ms is None:
+            await self._close(ref, CloseReason.invite_undeliverable)
+        elif self._completed_at_ms is not None and self._state.status != ScreeningStatus.expired:
+            await self._complete(ref, self._completed_at_ms)
+
+    def _adopt(self, progress: ScreeningProgress, ref: ScreeningRef) -> None:
+        """Takes over where the database says the screening stands."""
+        if progress.status != self._state.status:
+            self._set_status(progress.status)
+        self._state.invite_sent = progress.invite_sent
+        self._state.reminders_sent = list(progress.reminders_sent)
+        self._state.delivered_updates = list(progress.delivered)
+        self._state.failed_updates = list(progress.failed)
+        self._state.close_reason = progress.close_reason
+        self._started_at_ms = progress.started_at_ms
+        # Queued again only if Ashby has not had it yet.
+        self._started_queued = (
+            progress.started_at_ms is not None and UpdateKind.started not in progress.undelivered
+        )
+        self._completed_at_ms = progress.completed_at_ms
+        for kind in progress.undelivered:
+            if kind == UpdateKind.result:
+                assert progress.completed_at_ms is not None
+                self._queue(ref, kind, progress.completed_at_ms)
+            elif kind == UpdateKind.expired:
+                self._queue(ref, kind, progress.deadline_ms)
+            elif kind == UpdateKind.cancelled:
+                self._queue(ref, kind, epoch_ms(workflow.now()), progress.close_reason)
+
     def _started_unqueued(self) -> bool:
         return self._started_at_ms is not None and not self._started_queued
 
-    async def _candidate_or_cancel_before(self, at: datetime) -> bool:
-        """Waits until `at`; True if the candidate completed or Ashby cancelled first."""
+    def _decided(self) -> bool:
+        return (
+            self._cancel_requested
+            or self._completed_at_ms is not None
+            or self._invite_failed
+            or self._hand_over
+        )
+
+    async def _decided_before(self, at: datetime, screening: ScreeningInput) -> bool:
+        """Waits until `at`; True if the candidate completed, Ashby cancelled or the invite
+        failed for good first. Asked to hand over to a new run, it does so here once no email
+        is in flight (the new run picks up from the database)."""
         remaining = at - workflow.now()
         if remaining.total_seconds() <= 0:
-            return self._cancel_requested or self._completed_at_ms is not None
-        try:
-            await workflow.wait_condition(
-                lambda: self._cancel_requested or self._completed_at_ms is not None,
-                timeout=remaining,
-            )
-        except TimeoutError:
-            return False
-        return True
+            decided = self._decided()
+        else:
+            try:
+                await workflow.wait_condition(self._decided, timeout=remaining)
+                decided = True
+            except TimeoutError:
+                decided = False
+        if self._hand_over and not (
+            self._cancel_requested or self._completed_at_ms is not None or self._invite_failed
+        ):
+            await workflow.wait_condition(lambda: all(email.done() for email in self._emails))
+            self._continue_as_new(screening)
+        return decided
 
-    async def _send_email(self, request: EmailRequest) -> None:
-        await workflow.execute_activity_method(
-            ScreeningActivities.send_screening_email,
-            request,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=EMAIL_RETRY,
-        )
+    def _send_email(self, ref: ScreeningRef, kind: EmailKind) -> asyncio.Task[None]:
+        """Sends one email beside the decisions; a failure never fails the screening."""
+
+        async def send() -> None:
+            try:
+                await workflow.execute_activity_method(
+                    ScreeningActivities.send_screening_email,
+                    EmailRequest(ref.screening_id, kind),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    schedule_to_close_timeout=EMAIL_WINDOW if self._v2 else None,
+                    retry_policy=EMAIL_RETRY,
+                )
+            except ActivityError as error:
+                cause = error.cause
+                if isinstance(cause, CancelledError):
+                    return  # a decision was made meanwhile: the email no longer matters
+                if not (isinstance(cause, ApplicationError) and cause.type == EMAIL_UNDELIVERABLE):
+                    # The window passed without the server taking it: say so (permanent
+                    # refusals were recorded by the activity itself, with the SMTP code).
+                    hours = int(EMAIL_WINDOW.total_seconds() // 3600)
+                    await self._database(
+                        ScreeningActivities.record_email_failure,
+                        EmailFailureReport(
+                            ref.screening_id,
+                            kind,
+                            f"the mail server did not take the message within {hours} hours",
+                        ),
+                    )
+                workflow.logger.warning("email %s of %s failed for good", kind, ref.screening_id)
+                if kind == EmailKind.invite:
+                    self._invite_failed = True
+                return
+            if kind == EmailKind.invite:
+                self._state.invite_sent = True
+            else:
+                self._state.reminders_sent.append(kind)
+
+        task = asyncio.create_task(send())
+        self._emails.append(task)
+        return task
 
     async def _complete(self, ref: ScreeningRef, completed_at_ms: int) -> None:
         self._set_status(ScreeningStatus.completed)
-        summary: ScoreSummary = await workflow.execute_activity_method(
-            ScreeningActivities.score_screening,
-            ref,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=DATABASE_RETRY,
-        )
+        summary = await self._database(ScreeningActivities.score_screening, ref)
+        assert isinstance(summary, ScoreSummary)
         self._state.match_score = summary.match_score
         self._state.tier = summary.tier
         self._queue(ref, UpdateKind.result, completed_at_ms)
 
     async def _disqualify(self, ref: ScreeningRef) -> None:
         self._outbox.clear()
-        await workflow.execute_activity_method(
-            ScreeningActivities.disqualify_application,
-            ref,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=DATABASE_RETRY,
-        )
-        self._set_status(ScreeningStatus.cancelled)
+        closed = await self._database(ScreeningActivities.disqualify_application, ref)
+        assert isinstance(closed, ClosingResult)
+        self._set_status(closed.status)
+        if closed.status == ScreeningStatus.cancelled:
+            self._state.close_reason = CloseReason.cancelled_by_ashby
+        self._cancel_settled = True
 
-    def _queue(self, ref: ScreeningRef, kind: UpdateKind, occurred_at_ms: int) -> None:
+    async def _close(self, ref: ScreeningRef, reason: CloseReason) -> None:
+        """Truffle closes the screening early; Ashby is told why unless the candidate's
+        completion won the race (then the result goes instead)."""
+        closed = await self._database(
+            ScreeningActivities.close_screening, CloseRequest(ref.screening_id, reason)
+        )
+        assert isinstance(closed, ClosingResult)
+        self._set_status(closed.status)
+        if closed.status == ScreeningStatus.cancelled:
+            self._state.close_reason = reason
+            self._queue(ref, UpdateKind.cancelled, epoch_ms(workflow.now()), reason)
+        elif closed.status == ScreeningStatus.completed and self._state.match_score is None:
+            await self._complete(ref, self._completed_at_ms or epoch_ms(workflow.now()))
+
+    async def _close_for_operator(self, ref: ScreeningRef) -> None:
+        for email in self._emails:
+            email.cancel()
+        if self._state.status in (ScreeningStatus.invited, ScreeningStatus.started):
+            await self._close(ref, CloseReason.cancelled_in_truffle)
+        await workflow.wait_condition(
+            lambda: (
+                self._cancel_requested
+                or (not self._outbox and self._delivering is None and not self._started_unqueued())
+            )
+        )
+        self._closing = True
+        delivery = self._delivery
+        if delivery is not None:
+            await workflow.wait_condition(delivery.done)
+        await self._database(ScreeningActivities.settle_screening, ref)
+
+    async def _hand_over_if_asked(self, screening: ScreeningInput) -> None:
+        if self._hand_over and not self._cancel_requested:
+            await workflow.wait_condition(lambda: all(email.done() for email in self._emails))
+            self._continue_as_new(screening)
+
+    def _continue_as_new(self, screening: ScreeningInput) -> None:
+        """Hands over to a new run, which picks up from the database."""
+        workflow.continue_as_new(replace(screening, hold_since_ms=self._hold_since_ms))
+
+    def _queue(
+        self,
+        ref: ScreeningRef,
+        kind: UpdateKind,
+        occurred_at_ms: int,
+        reason: CloseReason | None = None,
+    ) -> None:
         if not self._cancel_requested:
-            self._outbox.append(PostUpdateRequest(ref.screening_id, kind, occurred_at_ms))
+            self._outbox.append(PostUpdateRequest(ref.screening_id, kind, occurred_at_ms, reason))
 
     def _set_status(self, status: ScreeningStatus) -> None:
         self._state.status = status
@@ -305,19 +536,30 @@ class ScreeningWorkflow:
                 continue
             self._delivering = self._outbox.pop(0)
             try:
-                await self._post_until_settled(self._delivering)
+                if not await self._post_until_settled(self._delivering):
+                    # Handing over to a new run: this update waits for it, undelivered.
+                    self._outbox.insert(0, self._delivering)
+                    return
             finally:
                 self._delivering = None
 
-    async def _post_until_settled(self, update: PostUpdateRequest) -> None:
-        """Delivers one update, holding it while the connection needs action."""
+    def _history_is_long(self) -> bool:
+        assert self._input is not None
+        limit = self._input.max_history_events or MAX_HISTORY_EVENTS
+        info = workflow.info()
+        return info.get_current_history_length() > limit or info.is_continue_as_new_suggested()
+
+    async def _post_until_settled(self, update: PostUpdateRequest) -> bool:
+        """Delivers one update, holding it while the connection needs action; False when the
+        run should hand over to a new one first."""
+        recheck = HELD_RECHECK_INTERVAL
         while not self._cancel_requested:
             live_signals_before = self._live_signals
             attempt = workflow.start_activity_method(
                 AshbyActivities.post_assessment_update,
                 update,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
-                schedule_to_close_timeout=ASHBY_DELIVERY_WINDOW,
+                schedule_to_close_timeout=ASHBY_ATTEMPT_WINDOW,
                 retry_policy=ASHBY_RETRY,
                 cancellation_type=ActivityCancellationType.TRY_CANCEL,
             )
@@ -331,7 +573,7 @@ class ScreeningWorkflow:
                 await attempt
             except ActivityError as error:
                 if self._cancel_requested:
-                    return
+                    return True
                 cause = error.cause
                 outcome = (
                     AshbyOutcome.of_error_type(cause.type)
@@ -339,6 +581,8 @@ class ScreeningWorkflow:
                     else None
                 )
                 if outcome is not None and outcome.holds:
+                    if self._v2 and await self._hold_expired(update):
+                        return True
                     self._state.delivery_held = True
                     # Counting signals from before the attempt: a release that raced the failed
                     # attempt is not missed.
@@ -347,11 +591,42 @@ class ScreeningWorkflow:
                             lambda before=live_signals_before: (  # type: ignore[misc]
                                 self._live_signals > before or self._cancel_requested
                             ),
-                            timeout=HELD_RECHECK_INTERVAL,
+                            timeout=recheck,
                         )
+                    if self._v2:
+                        recheck = min(recheck * 2, HELD_RECHECK_LONGEST)
+                        if self._history_is_long():
+                            self._hand_over = True
+                            return False
                     continue
-                self._state.failed_updates.append(update.kind)
-                return
+                if outcome == AshbyOutcome.rejected or not self._v2:
+                    self._state.failed_updates.append(update.kind)
+                    return True
+                # An outage longer than one attempt's window: never dropped, tried again.
+                continue
             self._state.delivery_held = False
+            self._hold_since_ms = None
             self._state.delivered_updates.append(update.kind)
-            return
+            return True
+        return True
+
+    async def _hold_expired(self, update: PostUpdateRequest) -> bool:
+        """True, after giving the update up, once it has been held for the retention."""
+        now_ms = epoch_ms(workflow.now())
+        if self._hold_since_ms is None:
+            self._hold_since_ms = now_ms
+        assert self._input is not None
+        retention = (
+            timedelta(seconds=self._input.held_update_retention_seconds)
+            if self._input.held_update_retention_seconds
+            else HELD_UPDATE_RETENTION
+        )
+        if now_ms - self._hold_since_ms < retention.total_seconds() * 1000:
+            return False
+        await self._database(
+            AshbyActivities.give_up_update,
+            DeliveryGivenUp(update.screening_id, update.kind, AshbyOutcome.hold_expired),
+        )
+        self._state.delivery_held = False
+        self._state.failed_updates.append(update.kind)
+        return True

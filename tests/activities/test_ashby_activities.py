@@ -25,10 +25,10 @@ from tools.ashby_sandbox.client import SandboxClient
 from tools.ashby_sandbox.spec import request_schema, validate
 from truffle import connections, screenings
 from truffle.ashby import AshbyClient
-from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind
+from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind, epoch_ms
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import DeliveryAttempt, Screening, Workspace
+from truffle.tables import DeliveryAttempt, Screening, Workspace, utcnow
 
 OCCURRED_MS = 1_700_000_000_000
 
@@ -252,3 +252,63 @@ async def test_a_payload_ashby_refuses_is_a_permanent_recorded_failure(
         "invalid_input",
         "R-42",
     )
+
+
+async def test_a_retry_reposts_the_very_same_update(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: SandboxClient,
+    sandbox_key: dict[str, str],
+    screening_id: uuid.UUID,
+) -> None:
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    ashby_sandbox.inject_fault(sandbox_key["id"], "server_error")
+    started_at = epoch_ms(utcnow()) + 60_000
+    with pytest.raises(ApplicationError):
+        await post(activities, screening_id, UpdateKind.started, started_at)
+    # Were the retry composed anew, this later time would become its timestamp.
+    await post(activities, screening_id, UpdateKind.started, started_at + 60_000)
+
+    [update] = ashby_sandbox.updates(str(screening_id))
+    assert update["body"]["timestamp"] == started_at
+    assert [d.outcome for d in deliveries(engine, screening_id)] == ["server_error", "ok"]
+
+
+async def test_a_crash_after_ashby_accepted_reposts_identical_bytes_that_ashby_ignores(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: SandboxClient,
+    screening_id: uuid.UUID,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    record = activities._record
+
+    def crash_once(*args: Any, **kwargs: Any) -> None:
+        monkeypatch.setattr(activities, "_record", record)
+        raise RuntimeError("the worker died before it wrote the delivery log")
+
+    monkeypatch.setattr(activities, "_record", crash_once)
+    with pytest.raises(RuntimeError):
+        await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    await post(activities, screening_id, UpdateKind.started, OCCURRED_MS + 60_000)
+
+    first, second = ashby_sandbox.updates(str(screening_id))
+    assert first["body"] == second["body"]
+    assert (first["stale"], second["stale"]) == (False, True)
+
+
+async def test_an_update_already_delivered_is_not_posted_again(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: SandboxClient,
+    screening_id: uuid.UUID,
+) -> None:
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+
+    assert len(ashby_sandbox.updates(str(screening_id))) == 1

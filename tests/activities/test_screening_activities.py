@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -19,12 +19,21 @@ from tests.utils.factories import (
     make_workspace,
     open_screening,
 )
-from tests.utils.mail import MailSink
+from tests.utils.mail import MailSink, RefusingSmtpServer
 from truffle import connections, screenings
-from truffle.contracts import EmailKind, EmailRequest, ScreeningRef
+from truffle.contracts import (
+    EMAIL_DEFERRED,
+    EMAIL_UNDELIVERABLE,
+    CloseReason,
+    CloseRequest,
+    EmailKind,
+    EmailRequest,
+    ScreeningRef,
+    UpdateKind,
+)
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Screening
+from truffle.tables import EmailFailure, Screening
 
 
 @pytest.fixture
@@ -136,7 +145,7 @@ async def test_an_unreachable_mail_server_is_a_retryable_error_naming_nobody(
         await ActivityEnvironment().run(
             activities.send_screening_email, EmailRequest(str(screening_id), EmailKind.invite)
         )
-    assert raised.value.type == "EmailServerUnreachable"
+    assert raised.value.type == EMAIL_DEFERRED
     assert not raised.value.non_retryable
     assert "ada" not in str(raised.value).lower()
     assert "Lovelace" not in str(raised.value)
@@ -230,3 +239,114 @@ def test_a_failed_screening_degrades_the_connection(
         card = connections.build_card(session, workspace, "http://testserver")
     assert card.status == "degraded"
     assert "a screening failed inside Truffle" in card.message
+
+
+def failures(engine: sa.Engine, screening_id: uuid.UUID) -> list[EmailFailure]:
+    with Session(engine) as session:
+        return list(
+            session.exec(select(EmailFailure).where(EmailFailure.screening_id == screening_id))
+        )
+
+
+async def send_through(
+    settings: Settings, engine: sa.Engine, keyring: KeyRing, port: int, screening_id: uuid.UUID
+) -> None:
+    smtp = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port})
+    activities = ScreeningActivities(engine, smtp, keyring, Mailer(smtp))
+    await ActivityEnvironment().run(
+        activities.send_screening_email, EmailRequest(str(screening_id), EmailKind.invite)
+    )
+
+
+async def test_a_5xx_refusal_is_permanent_and_recorded_without_the_address(
+    settings: Settings, engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
+) -> None:
+    with (
+        RefusingSmtpServer("550 5.1.1 No such user") as server,
+        pytest.raises(ApplicationError) as raised,
+    ):
+        await send_through(settings, engine, keyring, server.port, screening_id)
+
+    assert raised.value.type == EMAIL_UNDELIVERABLE
+    assert raised.value.non_retryable
+    [failure] = failures(engine, screening_id)
+    assert (failure.kind, failure.smtp_code) == ("invite", 550)
+    assert "ada" not in failure.reason.lower()
+    assert "example.test" not in str(raised.value)
+
+
+async def test_a_4xx_refusal_is_retried_and_not_recorded_as_a_failure(
+    settings: Settings, engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
+) -> None:
+    with (
+        RefusingSmtpServer("451 4.3.0 Try again later") as server,
+        pytest.raises(ApplicationError) as raised,
+    ):
+        await send_through(settings, engine, keyring, server.port, screening_id)
+
+    assert raised.value.type == EMAIL_DEFERRED
+    assert not raised.value.non_retryable
+    assert failures(engine, screening_id) == []
+
+
+async def test_a_line_break_in_the_job_name_is_undeliverable_not_retried_forever(
+    activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
+) -> None:
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        screening.job_name = "Engineer\r\nBcc: everyone@example.test"
+        session.add(screening)
+        session.commit()
+
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            activities.send_screening_email, EmailRequest(str(screening_id), EmailKind.invite)
+        )
+
+    assert raised.value.type == EMAIL_UNDELIVERABLE
+    assert raised.value.non_retryable
+    assert "header" in failures(engine, screening_id)[0].reason
+
+
+async def test_an_undeliverable_invite_closes_the_screening_and_kills_the_link(
+    activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
+) -> None:
+    result = ActivityEnvironment().run(
+        activities.close_screening,
+        CloseRequest(str(screening_id), CloseReason.invite_undeliverable),
+    )
+
+    screening = row(engine, screening_id)
+    assert result.status == "cancelled"
+    assert (screening.application_status, screening.is_open) == ("closed", False)
+    assert screening.close_reason == CloseReason.invite_undeliverable
+    progress = ActivityEnvironment().run(
+        activities.load_screening_progress, ScreeningRef(str(screening_id))
+    )
+    assert progress.undelivered == [UpdateKind.cancelled]
+
+
+async def test_a_new_run_learns_what_was_already_sent_and_what_ashby_still_needs(
+    activities: ScreeningActivities,
+    engine: sa.Engine,
+    mail_sink: MailSink,
+    screening_id: uuid.UUID,
+) -> None:
+    unique_address(engine, screening_id)
+    await ActivityEnvironment().run(
+        activities.send_screening_email, EmailRequest(str(screening_id), EmailKind.invite)
+    )
+    with Session(engine) as session:
+        screenings.mark_started(session, row(engine, screening_id))
+        screenings.mark_completed(session, row(engine, screening_id), GOOD_ANSWERS)
+
+    progress = ActivityEnvironment().run(
+        activities.load_screening_progress, ScreeningRef(str(screening_id))
+    )
+
+    assert progress.invite_sent is True
+    assert progress.reminders_sent == []
+    assert progress.status == "completed"
+    assert progress.undelivered == [UpdateKind.started, UpdateKind.result]
+    assert progress.deadline_ms - progress.invited_at_ms == 7 * 24 * 3600 * 1000

@@ -3,6 +3,9 @@
 from pathlib import Path
 
 import httpx
+from aiosmtpd.controller import Controller
+
+from tests.utils.processes import free_port
 
 
 class MailSink:
@@ -17,3 +20,28 @@ class MailSink:
         response.raise_for_status()
         messages: list[dict[str, object]] = response.json()["messages"]
         return messages
+
+
+class RefusingSmtpServer:
+    """A real SMTP server (aiosmtpd) that answers every recipient with `reply`, such as
+    `550 5.1.1 No such user` or `451 4.3.0 Try again later`."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.port = 0
+        self._controller: Controller | None = None
+
+    async def handle_RCPT(
+        self, _server: object, _session: object, _envelope: object, _address: str, _options: object
+    ) -> str:
+        return self.reply
+
+    def __enter__(self) -> "RefusingSmtpServer":
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._controller is not None
+        self._controller.stop()

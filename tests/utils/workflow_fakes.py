@@ -1,5 +1,8 @@
-"""Fake activities registered under the real activities' names, recording what they were asked."""
+"""Fake activities registered under the real activities' names, recording what they were asked
+and keeping the few facts the real ones keep in the database (status, emails, updates), so a
+new run of the workflow picks up from them as it would in production."""
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,15 +12,26 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from truffle.contracts import (
+    OPEN_SCREENING_STATUSES,
+    SCREENING_WINDOW,
+    CloseReason,
+    CloseRequest,
     ClosingResult,
+    DeliveryGivenUp,
+    EmailFailureReport,
+    EmailKind,
     EmailReceipt,
     EmailRequest,
     PostUpdateReceipt,
     PostUpdateRequest,
     ScoreSummary,
+    ScreeningProgress,
     ScreeningRef,
     ScreeningStatus,
+    UpdateKind,
+    epoch_ms,
 )
+from truffle.screenings import REMINDERS, updates_due
 
 
 @dataclass
@@ -25,6 +39,7 @@ class Call:
     name: str
     detail: str
     at: datetime
+    activity_id: str = ""
 
 
 @dataclass
@@ -33,35 +48,121 @@ class FakeActivities:
     score_fails: bool = False
     # Errors `post_assessment_update` raises, in order, before it succeeds.
     post_failures: list[ApplicationError] = field(default_factory=list)
+    # Raised by every post while it answers a truthy value for the attempt's scheduled time.
+    post_fails_while: Callable[[datetime], ApplicationError | None] | None = None
+    # Errors `send_screening_email` raises for a kind, in order (the last one repeats).
+    email_failures: dict[EmailKind, list[ApplicationError]] = field(default_factory=dict)
+    # Kinds of email (or "post") that block until `release` is set, as a slow server would.
+    blocking: set[str] = field(default_factory=set)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     calls: list[Call] = field(default_factory=list)
+    posted: list[PostUpdateRequest] = field(default_factory=list)
+    # The database, as far as the workflow can tell.
+    status: ScreeningStatus = ScreeningStatus.invited
+    close_reason: CloseReason | None = None
+    started_at_ms: int | None = None
+    completed_at_ms: int | None = None
+    invited_at_ms: int | None = None
+    emails_sent: list[EmailKind] = field(default_factory=list)
+    delivered: list[UpdateKind] = field(default_factory=list)
+    given_up: list[UpdateKind] = field(default_factory=list)
 
     def _record(self, name: str, detail: str) -> None:
-        self.calls.append(Call(name, detail, activity.info().current_attempt_scheduled_time))
+        info = activity.info()
+        self.calls.append(Call(name, detail, info.current_attempt_scheduled_time, info.activity_id))
+
+    async def _until_released(self) -> None:
+        """A slow server: waits for `release`, heartbeating so a cancel reaches it."""
+        async with asyncio.timeout(60):
+            while not self.release.is_set():
+                activity.heartbeat()
+                await asyncio.sleep(0.05)
 
     def names(self) -> list[str]:
         return [f"{call.name}:{call.detail}" if call.detail else call.name for call in self.calls]
 
+    # What the API writes before it signals the workflow.
+
+    def candidate_began(self, at_ms: int) -> None:
+        if self.status == ScreeningStatus.invited:
+            self.status, self.started_at_ms = ScreeningStatus.started, at_ms
+
+    def candidate_submitted(self, at_ms: int) -> None:
+        if self.status in OPEN_SCREENING_STATUSES:
+            self.status, self.completed_at_ms = ScreeningStatus.completed, at_ms
+
+    # The activities.
+
+    @activity.defn(name="load_screening_progress")
+    async def load_screening_progress(self, _ref: ScreeningRef) -> ScreeningProgress:
+        self._record("load", "")
+        if self.invited_at_ms is None:
+            self.invited_at_ms = epoch_ms(activity.info().current_attempt_scheduled_time)
+        due = updates_due(self.status, self.started_at_ms is not None, self.close_reason)
+        return ScreeningProgress(
+            status=self.status,
+            invited_at_ms=self.invited_at_ms,
+            deadline_ms=self.invited_at_ms + int(SCREENING_WINDOW.total_seconds() * 1000),
+            invite_sent=EmailKind.invite in self.emails_sent,
+            reminders_sent=[kind for kind in REMINDERS if kind in self.emails_sent],
+            started_at_ms=self.started_at_ms,
+            completed_at_ms=self.completed_at_ms,
+            close_reason=self.close_reason,
+            undelivered=[k for k in due if k not in self.delivered and k not in self.given_up],
+            delivered=list(self.delivered),
+            failed=list(self.given_up),
+        )
+
     @activity.defn(name="send_screening_email")
     async def send_screening_email(self, request: EmailRequest) -> EmailReceipt:
+        failures = self.email_failures.get(request.kind)
+        if failures:
+            self._record("email-failed", request.kind)
+            raise _fresh(failures.pop(0) if len(failures) > 1 else failures[0])
+        if request.kind in self.blocking:
+            self._record("email-started", request.kind)
+            await self._until_released()
         self._record("email", request.kind)
+        self.emails_sent.append(request.kind)
         return EmailReceipt(sent=True)
+
+    @activity.defn(name="record_email_failure")
+    async def record_email_failure(self, report: EmailFailureReport) -> None:
+        self._record("email-given-up", report.kind)
 
     @activity.defn(name="score_screening")
     async def score_screening(self, _ref: ScreeningRef) -> ScoreSummary:
         self._record("score", "")
         if self.score_fails:
             raise ApplicationError("position has no questions", non_retryable=True)
+        self.status = ScreeningStatus.completed
         return ScoreSummary(match_score=82, tier="Strong")
+
+    def _close(self, status: ScreeningStatus, reason: CloseReason) -> ClosingResult:
+        if self.status in OPEN_SCREENING_STATUSES:
+            self.status, self.close_reason = status, reason
+        return ClosingResult(status=self.status)
 
     @activity.defn(name="disqualify_application")
     async def disqualify_application(self, _ref: ScreeningRef) -> ClosingResult:
         self._record("disqualify", "")
-        return ClosingResult(status=ScreeningStatus.cancelled)
+        return self._close(ScreeningStatus.cancelled, CloseReason.cancelled_by_ashby)
 
     @activity.defn(name="expire_screening")
     async def expire_screening(self, _ref: ScreeningRef) -> ClosingResult:
         self._record("expire", "")
-        return ClosingResult(status=self.expire_result)
+        if self.expire_result == ScreeningStatus.completed:
+            self.candidate_submitted(epoch_ms(activity.info().current_attempt_scheduled_time))
+        return self._close(ScreeningStatus.expired, CloseReason.expired)
+
+    @activity.defn(name="close_screening")
+    async def close_screening(self, request: CloseRequest) -> ClosingResult:
+        self._record("close", request.reason)
+        return self._close(ScreeningStatus.cancelled, request.reason)
+
+    @activity.defn(name="settle_screening")
+    async def settle_screening(self, _ref: ScreeningRef) -> None:
+        self._record("settle", "")
 
     @activity.defn(name="report_screening_failure")
     async def report_screening_failure(self, _ref: ScreeningRef) -> None:
@@ -69,18 +170,46 @@ class FakeActivities:
 
     @activity.defn(name="post_assessment_update")
     async def post_assessment_update(self, request: PostUpdateRequest) -> PostUpdateReceipt:
-        if self.post_failures:
+        failing = self.post_fails_while and self.post_fails_while(
+            activity.info().current_attempt_scheduled_time
+        )
+        if self.post_failures or failing:
             self._record("post-failed", request.kind)
-            raise self.post_failures.pop(0)
+            raise _fresh(failing or self.post_failures.pop(0))
+        if "post" in self.blocking:
+            self._record("post-started", request.kind)
+            await self._until_released()
         self._record("post", request.kind)
+        self.posted.append(request)
+        self.delivered.append(request.kind)
         return PostUpdateReceipt(timestamp_ms=request.occurred_at_ms, request_id="req")
+
+    @activity.defn(name="give_up_update")
+    async def give_up_update(self, given_up: DeliveryGivenUp) -> None:
+        self._record("give-up", given_up.kind)
+        self.given_up.append(given_up.kind)
 
     def all(self) -> list[Callable[..., Any]]:
         return [
+            self.load_screening_progress,
             self.send_screening_email,
+            self.record_email_failure,
             self.score_screening,
             self.disqualify_application,
             self.expire_screening,
+            self.close_screening,
+            self.settle_screening,
             self.post_assessment_update,
+            self.give_up_update,
             self.report_screening_failure,
         ]
+
+
+def _fresh(error: ApplicationError) -> ApplicationError:
+    """A new exception each time, so tracebacks do not pile up in the recorded history."""
+    return ApplicationError(
+        error.message,
+        type=error.type,
+        non_retryable=error.non_retryable,
+        next_retry_delay=error.next_retry_delay,
+    )

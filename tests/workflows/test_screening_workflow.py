@@ -1,21 +1,37 @@
-"""Every path of `ScreeningWorkflow` on the time-skipping test server: days pass in milliseconds."""
+"""Every path of `ScreeningWorkflow` on the time-skipping test server: days pass in milliseconds.
+
+At the end of every path the workflow's status, its search attribute and the database (the
+fakes keep what the real activities write) agree."""
 
 import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.utils.temporal import start_time_skipping
 from tests.utils.workflow_fakes import FakeActivities
-from truffle.contracts import AshbyOutcome, ScreeningStatus
+from truffle.contracts import (
+    EMAIL_DEFERRED,
+    EMAIL_UNDELIVERABLE,
+    AshbyOutcome,
+    CloseReason,
+    EmailKind,
+    ScreeningStatus,
+    UpdateKind,
+)
 from workflows.screening import (
+    RELEASE,
+    CancelOutcome,
     CancelRequest,
     CandidateEvent,
     ConnectionLive,
@@ -24,13 +40,20 @@ from workflows.screening import (
     ScreeningState,
     ScreeningWorkflow,
 )
+from workflows.search_attributes import SCREENING_STATUS
 
 Handle = WorkflowHandle[ScreeningWorkflow, ScreeningOutcome]
-StartScreening = Callable[..., Awaitable[Handle]]
 TOLERANCE = timedelta(seconds=5)
+HISTORIES = Path(__file__).parent / "histories" / RELEASE
 
 
-HISTORIES = Path(__file__).parent / "histories"
+@dataclass
+class Started:
+    handle: Handle
+    fakes: FakeActivities
+
+
+StartScreening = Callable[..., Awaitable[Handle]]
 
 
 @pytest.fixture
@@ -38,11 +61,18 @@ async def start_screening(
     time_skipping_env: WorkflowEnvironment, request: pytest.FixtureRequest
 ) -> AsyncIterator[StartScreening]:
     """Starts a screening on its own task queue. With RECORD_WORKFLOW_HISTORIES=1 the test's
-    history is saved for the replay test (see tests/workflows/test_replay.py)."""
-    workers: list[Worker] = []
-    handles: list[Handle] = []
+    history is saved for the replay test (tests/workflows/test_replay.py) in this release's
+    folder; a history already there is never overwritten.
 
-    async def start(fakes: FakeActivities, cancel_first: bool = False) -> Handle:
+    A test that leaves an activity running after its workflow ends gets a test server of its
+    own (`own_test_server`): the shared one would stop skipping time for the tests after it."""
+    own = request.node.get_closest_marker("own_test_server") is not None
+    if own:
+        time_skipping_env = await start_time_skipping()
+    workers: list[Worker] = []
+    started: list[Started] = []
+
+    async def start(fakes: FakeActivities, cancel_first: bool = False, **options: int) -> Handle:
         task_queue = f"screening-test-{uuid.uuid4()}"
         worker = Worker(
             time_skipping_env.client,
@@ -60,23 +90,47 @@ async def start_screening(
                 workspace_id=str(uuid.uuid4()),
                 position_id=str(uuid.uuid4()),
                 ashby_application_id="application-1",
+                **options,
             ),
             id=f"screening-{screening_id}",
             task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             start_signal="cancel" if cancel_first else None,
             start_signal_args=[CancelRequest(requested_at_ms=1)] if cancel_first else [],
         )
-        handles.append(handle)
+        started.append(Started(handle, fakes))
         return handle
 
     yield start
+    for run in started:
+        run.fakes.release.set()
+    for run in started:
+        await assert_one_truth(time_skipping_env.client, run)
     if os.environ.get("RECORD_WORKFLOW_HISTORIES") == "1":
-        for handle in handles:
-            history = await handle.fetch_history()
+        HISTORIES.mkdir(parents=True, exist_ok=True)
+        for run in started:
+            history = await run.handle.fetch_history()
             name = request.node.name.removeprefix("test_")
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            path = HISTORIES / f"{name}.json"
+            if not path.exists():
+                path.write_text(history.to_json())
     for worker in workers:
         await worker.__aexit__(None, None, None)
+    if own:
+        await time_skipping_env.shutdown()
+
+
+async def assert_one_truth(client: Client, run: Started) -> None:
+    """A screening's status is the same in the workflow, its search attribute and the database
+    once its workflow has ended (a failed run is left to the reconciler)."""
+    latest = client.get_workflow_handle_for(ScreeningWorkflow.run, run.handle.id)
+    description = await latest.describe()
+    attribute = description.typed_search_attributes.get(SCREENING_STATUS)
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        outcome = await latest.result()
+        assert outcome.status == attribute == run.fakes.status
+    elif description.status == WorkflowExecutionStatus.CANCELED:
+        assert attribute == run.fakes.status
 
 
 async def wait_for(handle: Handle, ready: Callable[[ScreeningState], bool]) -> ScreeningState:
@@ -88,15 +142,27 @@ async def wait_for(handle: Handle, ready: Callable[[ScreeningState], bool]) -> S
     raise AssertionError(f"the workflow never reached the expected state; last: {state}")
 
 
+async def begin(handle: Handle, fakes: FakeActivities, at_ms: int = 1_000) -> None:
+    """What the screener page's Begin does: the database first, then the signal."""
+    fakes.candidate_began(at_ms)
+    await handle.signal(ScreeningWorkflow.candidate_started, CandidateEvent(occurred_at_ms=at_ms))
+
+
+async def submit(handle: Handle, fakes: FakeActivities, at_ms: int = 2_000) -> None:
+    """What the screener page's Submit does: the database first, then the signal."""
+    fakes.candidate_submitted(at_ms)
+    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=at_ms))
+
+
 async def test_started_then_completed_posts_started_then_the_result(
     start_screening: StartScreening,
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
-    await handle.signal(ScreeningWorkflow.candidate_started, CandidateEvent(occurred_at_ms=1_000))
+    await begin(handle, fakes, 1_000)
     await wait_for(handle, lambda state: state.delivered_updates == ["started"])
-    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=2_000))
+    await submit(handle, fakes, 2_000)
 
     outcome = await handle.result()
 
@@ -106,7 +172,9 @@ async def test_started_then_completed_posts_started_then_the_result(
         delivered_updates=["started", "result"],
         failed_updates=[],
     )
-    assert fakes.names() == ["email:invite", "post:started", "score", "post:result"]
+    assert fakes.names() == [
+        "load", "email:invite", "post:started", "score", "post:result", "settle",
+    ]  # fmt: skip
 
 
 async def test_a_candidate_who_never_answers_gets_two_reminders_then_expires_at_7_days(
@@ -120,14 +188,16 @@ async def test_a_candidate_who_never_answers_gets_two_reminders_then_expires_at_
     assert outcome.status == "expired"
     assert outcome.delivered_updates == ["expired"]
     assert fakes.names() == [
+        "load",
         "email:invite",
         "email:reminder_after_invite",
         "email:reminder_before_deadline",
         "expire",
         "post:expired",
+        "settle",
     ]
-    invited_at = fakes.calls[0].at
-    after_invite, before_deadline, deadline = (call.at - invited_at for call in fakes.calls[1:4])
+    invited_at = fakes.calls[1].at
+    after_invite, before_deadline, deadline = (call.at - invited_at for call in fakes.calls[2:5])
     assert abs(after_invite - timedelta(hours=48)) < TOLERANCE
     assert abs(before_deadline - timedelta(days=6)) < TOLERANCE
     assert abs(deadline - timedelta(days=7)) < TOLERANCE
@@ -140,12 +210,14 @@ async def test_a_candidate_who_completes_on_day_3_gets_only_the_first_reminder(
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
     await time_skipping_env.sleep(timedelta(days=3))
-    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=5))
+    await submit(handle, fakes, 5)
 
     outcome = await handle.result()
 
     assert outcome.status == "completed"
-    assert fakes.names() == ["email:invite", "email:reminder_after_invite", "score", "post:result"]
+    assert fakes.names() == [
+        "load", "email:invite", "email:reminder_after_invite", "score", "post:result", "settle",
+    ]  # fmt: skip
 
 
 async def test_cancel_before_the_invite_sends_nothing_and_disqualifies(
@@ -158,7 +230,7 @@ async def test_cancel_before_the_invite_sends_nothing_and_disqualifies(
 
     assert outcome.status == "cancelled"
     assert outcome.delivered_updates == []
-    assert fakes.names() == ["disqualify"]
+    assert fakes.names() == ["load", "disqualify", "settle"]
 
 
 async def test_cancel_mid_screener_disqualifies_and_posts_no_result(
@@ -167,14 +239,14 @@ async def test_cancel_mid_screener_disqualifies_and_posts_no_result(
     fakes = FakeActivities()
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
-    await handle.signal(ScreeningWorkflow.candidate_started, CandidateEvent(occurred_at_ms=1_000))
+    await begin(handle, fakes, 1_000)
     await wait_for(handle, lambda state: state.delivered_updates == ["started"])
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=2_000))
 
     outcome = await handle.result()
 
     assert outcome.status == "cancelled"
-    assert fakes.names() == ["email:invite", "post:started", "disqualify"]
+    assert fakes.names() == ["load", "email:invite", "post:started", "disqualify", "settle"]
 
 
 async def test_cancel_while_the_result_is_held_drops_it_and_disqualifies(
@@ -186,15 +258,19 @@ async def test_cancel_while_the_result_is_held_drops_it_and_disqualifies(
     fakes = FakeActivities(post_failures=[key_rejected])
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
-    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=5))
+    await submit(handle, fakes, 5)
     await wait_for(handle, lambda state: state.delivery_held)
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=6))
 
     outcome = await handle.result()
 
-    assert outcome.status == "cancelled"
+    # The database keeps a completed screening completed (the application is disqualified),
+    # and the workflow says what the database says.
+    assert outcome.status == "completed"
     assert outcome.delivered_updates == []
-    assert fakes.names() == ["email:invite", "score", "post-failed:result", "disqualify"]
+    assert fakes.names() == [
+        "load", "email:invite", "score", "post-failed:result", "disqualify", "settle",
+    ]  # fmt: skip
 
 
 async def test_a_rejected_key_holds_the_update_until_the_connection_is_live(
@@ -206,7 +282,7 @@ async def test_a_rejected_key_holds_the_update_until_the_connection_is_live(
     fakes = FakeActivities(post_failures=[key_rejected])
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
-    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=5))
+    await submit(handle, fakes, 5)
     held = await wait_for(handle, lambda state: state.delivery_held)
     assert held.pending_updates == ["result"]
 
@@ -214,24 +290,26 @@ async def test_a_rejected_key_holds_the_update_until_the_connection_is_live(
     outcome = await handle.result()
 
     assert outcome.delivered_updates == ["result"]
-    assert fakes.names() == ["email:invite", "score", "post-failed:result", "post:result"]
+    assert fakes.names() == [
+        "load", "email:invite", "score", "post-failed:result", "post:result", "settle",
+    ]  # fmt: skip
 
 
-async def test_held_updates_are_retried_hourly_even_if_the_release_signal_is_lost(
+async def test_held_updates_are_rechecked_after_1_then_2_hours_if_the_release_signal_is_lost(
     start_screening: StartScreening,
 ) -> None:
     not_live = ApplicationError("not live", type=AshbyOutcome.held.error_type, non_retryable=True)
     fakes = FakeActivities(post_failures=[not_live, not_live])
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
-    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=5))
+    await submit(handle, fakes, 5)
 
     outcome = await handle.result()
 
     assert outcome.delivered_updates == ["result"]
     attempts = [call.at for call in fakes.calls if call.name.startswith("post")]
     assert abs(attempts[1] - attempts[0] - timedelta(hours=1)) < TOLERANCE
-    assert abs(attempts[2] - attempts[1] - timedelta(hours=1)) < TOLERANCE
+    assert abs(attempts[2] - attempts[1] - timedelta(hours=2)) < TOLERANCE
 
 
 async def test_a_payload_ashby_rejects_is_recorded_as_failed_and_the_workflow_ends(
@@ -243,7 +321,7 @@ async def test_a_payload_ashby_rejects_is_recorded_as_failed_and_the_workflow_en
     fakes = FakeActivities(post_failures=[rejected])
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
-    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=5))
+    await submit(handle, fakes, 5)
 
     outcome = await handle.result()
 
@@ -263,12 +341,12 @@ async def test_rate_limited_updates_are_retried_until_delivered(
     fakes = FakeActivities(post_failures=[throttled])
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
-    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=5))
+    await submit(handle, fakes, 5)
 
     outcome = await handle.result()
 
     assert outcome.delivered_updates == ["result"]
-    assert fakes.names()[-2:] == ["post-failed:result", "post:result"]
+    assert fakes.names()[-3:] == ["post-failed:result", "post:result", "settle"]
 
 
 async def test_a_submission_that_beats_the_deadline_is_scored_not_expired(
@@ -281,7 +359,7 @@ async def test_a_submission_that_beats_the_deadline_is_scored_not_expired(
 
     assert outcome.status == "completed"
     assert outcome.delivered_updates == ["result"]
-    assert fakes.names()[-3:] == ["expire", "score", "post:result"]
+    assert fakes.names()[-4:] == ["expire", "score", "post:result", "settle"]
 
 
 async def test_a_failing_workflow_reports_itself_for_the_connections_health(
@@ -290,12 +368,12 @@ async def test_a_failing_workflow_reports_itself_for_the_connections_health(
     fakes = FakeActivities(score_fails=True)
     handle = await start_screening(fakes)
     await wait_for(handle, lambda state: state.invite_sent)
-    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=5))
+    await submit(handle, fakes, 5)
 
     with pytest.raises(WorkflowFailureError):
         await handle.result()
 
-    assert fakes.names() == ["email:invite", "score", "report-failure"]
+    assert fakes.names() == ["load", "email:invite", "score", "report-failure"]
 
 
 async def test_the_query_reports_progress_without_personal_data(
@@ -307,3 +385,190 @@ async def test_the_query_reports_progress_without_personal_data(
     assert state == ScreeningState(status=ScreeningStatus.invited, invite_sent=True)
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=1))
     await handle.result()
+
+
+def refused(smtp: str = "SMTP 550") -> ApplicationError:
+    return ApplicationError(
+        f"the mail server refused the recipient ({smtp})",
+        type=EMAIL_UNDELIVERABLE,
+        non_retryable=True,
+    )
+
+
+async def test_an_invite_refused_for_good_closes_the_screening_and_tells_ashby_why(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(email_failures={EmailKind.invite: [refused()]})
+    handle = await start_screening(fakes)
+
+    outcome = await handle.result()
+
+    assert outcome.status == ScreeningStatus.cancelled
+    assert outcome.delivered_updates == ["cancelled"]
+    assert fakes.names() == [
+        "load", "email-failed:invite", "close:invite_undeliverable", "post:cancelled", "settle",
+    ]  # fmt: skip
+    assert fakes.posted[-1].reason == CloseReason.invite_undeliverable
+    assert fakes.close_reason == CloseReason.invite_undeliverable
+
+
+async def test_an_invite_the_mail_server_keeps_deferring_gives_up_after_its_window(
+    start_screening: StartScreening,
+) -> None:
+    deferred = ApplicationError(
+        "the mail server refused the message (SMTP 451)", type=EMAIL_DEFERRED
+    )
+    fakes = FakeActivities(email_failures={EmailKind.invite: [deferred]})
+    handle = await start_screening(fakes)
+
+    outcome = await handle.result()
+
+    assert outcome.status == ScreeningStatus.cancelled
+    assert outcome.delivered_updates == ["cancelled"]
+    names = fakes.names()
+    assert names.count("email-failed:invite") > 5  # retried with backoff, not once
+    assert names[-4:] == [
+        "email-given-up:invite", "close:invite_undeliverable", "post:cancelled", "settle",
+    ]  # fmt: skip
+    first_try = fakes.calls[1].at
+    gave_up = next(call.at for call in fakes.calls if call.name == "email-given-up")
+    assert timedelta(hours=5) < gave_up - first_try < timedelta(hours=6, minutes=30)
+
+
+async def test_a_refused_reminder_is_recorded_and_the_screening_goes_on(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    fakes = FakeActivities(email_failures={EmailKind.reminder_after_invite: [refused()]})
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await time_skipping_env.sleep(timedelta(days=3))
+    await submit(handle, fakes, 5)
+
+    outcome = await handle.result()
+
+    assert outcome.status == ScreeningStatus.completed
+    assert outcome.delivered_updates == ["result"]
+    assert "email-failed:reminder_after_invite" in fakes.names()
+
+
+@pytest.mark.own_test_server
+async def test_a_cancel_is_acted_on_while_the_invite_is_still_being_sent(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(blocking={EmailKind.invite})
+    handle = await start_screening(fakes)
+    await wait_for_call(fakes, "email-started:invite")
+
+    await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=1))
+    await wait_for_call(fakes, "disqualify")
+    assert "email:invite" not in fakes.names()  # still in flight when the cancel was acted on
+    fakes.release.set()
+    outcome = await handle.result()
+
+    assert outcome.status == ScreeningStatus.cancelled
+    assert fakes.names()[:3] == ["load", "email-started:invite", "disqualify"]
+
+
+@pytest.mark.own_test_server
+async def test_a_cancel_is_acted_on_while_an_update_is_being_posted(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(blocking={"post"})
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await begin(handle, fakes)
+    await wait_for_call(fakes, "post-started:started")
+
+    await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=2))
+    await wait_for_call(fakes, "disqualify")
+    assert "post:started" not in fakes.names()  # still in flight when the cancel was acted on
+    fakes.release.set()
+    outcome = await handle.result()
+
+    assert outcome.status == ScreeningStatus.cancelled
+    assert outcome.delivered_updates == []
+
+
+async def test_the_cancel_update_answers_once_the_database_has_closed_it(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+
+    answer = await handle.execute_update(
+        ScreeningWorkflow.cancel_screening, CancelRequest(requested_at_ms=1)
+    )
+
+    assert answer == CancelOutcome(status=ScreeningStatus.cancelled)
+    assert fakes.status == ScreeningStatus.cancelled
+    await handle.result()
+
+
+async def test_cancelled_in_temporal_the_screening_is_closed_and_ashby_told(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as ended:
+        await handle.result()
+
+    assert isinstance(ended.value.cause, CancelledError)
+    assert fakes.names()[-3:] == ["close:cancelled_in_truffle", "post:cancelled", "settle"]
+    assert fakes.posted[-1].reason == CloseReason.cancelled_in_truffle
+    assert fakes.status == ScreeningStatus.cancelled
+
+
+async def test_a_30_day_hold_crosses_continue_as_new_then_closes_with_the_update_given_up(
+    start_screening: StartScreening,
+) -> None:
+    not_live = ApplicationError("not live", type=AshbyOutcome.held.error_type, non_retryable=True)
+    fakes = FakeActivities(post_fails_while=lambda _at: not_live)
+    handle = await start_screening(fakes, max_history_events=150)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await submit(handle, fakes, 5)
+
+    outcome = await handle.result()
+
+    assert fakes.names().count("load") >= 2  # at least one hand-over to a new run
+    assert fakes.given_up == [UpdateKind.result]
+    assert outcome.failed_updates == ["result"]
+    assert outcome.status == ScreeningStatus.completed
+    first_post = next(call.at for call in fakes.calls if call.name == "post-failed")
+    given_up = next(call.at for call in fakes.calls if call.name == "give-up")
+    assert timedelta(days=30) <= given_up - first_post < timedelta(days=30, hours=7)
+
+
+async def test_a_3_day_ashby_outage_ends_in_one_delivery(
+    start_screening: StartScreening,
+) -> None:
+    outage_ends: list[datetime] = []
+
+    def unavailable(at: datetime) -> ApplicationError | None:
+        outage_ends.append(outage_ends[0] if outage_ends else at + timedelta(days=3))
+        if at < outage_ends[0]:
+            return ApplicationError("503", type=AshbyOutcome.server_error.error_type)
+        return None
+
+    fakes = FakeActivities(post_fails_while=unavailable)
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await submit(handle, fakes, 5)
+
+    outcome = await handle.result()
+
+    assert outcome.delivered_updates == ["result"]
+    assert [call.detail for call in fakes.calls if call.name == "post"] == ["result"]
+    attempts = {call.activity_id for call in fakes.calls if call.name.startswith("post")}
+    assert len(attempts) >= 3  # each day's attempt window ran out and a new one began
+
+
+async def wait_for_call(fakes: FakeActivities, name: str) -> None:
+    for _ in range(500):
+        if name in fakes.names():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{name} never happened; calls: {fakes.names()}")

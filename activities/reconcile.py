@@ -1,0 +1,96 @@
+"""The reconciler: every screening that is not settled must have a running workflow.
+
+A screening whose workflow was terminated, failed, timed out or cancelled without closing it,
+or whose start never reached Temporal, gets a new run; the new run picks up from the database
+(no second invite, the same deadline and link) and, past the deadline, closes it with the
+outcome Ashby should see. A run that completed without settling its screening (a release-v1
+run) settles it. Idempotent: a second pass finds nothing left to do.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlmodel import Session
+from temporalio import activity
+
+from truffle.screenings import settle, unsettled
+from truffle.tables import Screening, utcnow
+
+# A screening younger than this may still be starting (the API starts it right after the row).
+START_GRACE = timedelta(minutes=1)
+BATCH = 500
+
+
+class RunStatus(Protocol):
+    """What the reconciler needs to know of a screening's workflow."""
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def completed(self) -> bool: ...
+
+
+class ScreeningRuns(Protocol):
+    async def last_run(self, screening: Screening) -> RunStatus | None:
+        """The last run of the screening's workflow, or None if it never started."""
+
+    async def start(self, screening: Screening) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReconcileRequest:
+    """Nothing to ask: one pass over every unsettled screening."""
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    restarted: list[str] = field(default_factory=list)  # screening ids, nothing personal
+    settled: list[str] = field(default_factory=list)
+
+
+class ReconcilerActivities:
+    def __init__(self, engine: sa.Engine, runs: ScreeningRuns) -> None:
+        self.engine = engine
+        self.runs = runs
+
+    def _unsettled(self) -> list[Screening]:
+        with Session(self.engine) as session:
+            ids = unsettled(session, utcnow() - START_GRACE, BATCH)
+            rows = [session.get(Screening, screening_id) for screening_id in ids]
+            for row in rows:
+                if row is not None:
+                    session.expunge(row)
+            return [row for row in rows if row is not None]
+
+    def _settle(self, screening: Screening) -> None:
+        with Session(self.engine) as session:
+            settle(session, screening.id)
+
+    async def reconcile(self) -> ReconcileReport:
+        report = ReconcileReport()
+        for screening in await asyncio.to_thread(self._unsettled):
+            report.checked += 1
+            run = await self.runs.last_run(screening)
+            if run is not None and run.running:
+                continue
+            if run is not None and run.completed:
+                await asyncio.to_thread(self._settle, screening)
+                report.settled.append(str(screening.id))
+                continue
+            await self.runs.start(screening)
+            report.restarted.append(str(screening.id))
+        return report
+
+    @activity.defn(name="reconcile_screenings")
+    async def reconcile_screenings(self, _request: ReconcileRequest) -> ReconcileReport:
+        report = await self.reconcile()
+        activity.logger.info(
+            "reconciled %d unsettled screenings: %d restarted, %d settled",
+            report.checked, len(report.restarted), len(report.settled),
+        )  # fmt: skip
+        return report

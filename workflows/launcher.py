@@ -1,0 +1,131 @@
+"""Starting a screening's workflow: the one place that knows its id, input, search attributes
+and id reuse policy. Client-side code: the API starts screenings with it, and the reconciler
+restarts them.
+
+The id reuse policy allows a new run only after a run that failed, was terminated, cancelled or
+timed out (`ALLOW_DUPLICATE_FAILED_ONLY`): exactly the runs the reconciler repairs. A start that
+finds a run still open joins it (`USE_EXISTING`).
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+    WorkflowExecutionStatus,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.reconcile import ReconcileRequest
+from truffle.contracts import ScreeningStatus, epoch_ms
+from truffle.tables import Screening
+from workflows.reconcile import SCHEDULE_ID, ReconcileWorkflow
+from workflows.screening import ScreeningInput, ScreeningWorkflow
+from workflows.search_attributes import (
+    ASHBY_APPLICATION_ID,
+    POSITION_ID,
+    SCREENING_STATUS,
+    WORKSPACE_ID,
+)
+
+
+def workflow_id(screening_id: uuid.UUID) -> str:
+    return f"screening-{screening_id}"
+
+
+@dataclass(frozen=True)
+class LastRun:
+    status: WorkflowExecutionStatus | None
+
+    @property
+    def running(self) -> bool:
+        return self.status == WorkflowExecutionStatus.RUNNING
+
+    @property
+    def completed(self) -> bool:
+        return self.status == WorkflowExecutionStatus.COMPLETED
+
+
+@dataclass(frozen=True)
+class Launcher:
+    client: Client
+    task_queue: str
+    held_update_retention: timedelta
+
+    async def start(self, screening: Screening) -> None:
+        """Starts (or joins) the screening's workflow. Raises `WorkflowAlreadyStartedError`
+        when its last run completed: there is nothing left to do for it."""
+        await self.client.start_workflow(
+            ScreeningWorkflow.run,
+            ScreeningInput(
+                screening_id=str(screening.id),
+                workspace_id=str(screening.workspace_id),
+                position_id=str(screening.position_id),
+                ashby_application_id=screening.ashby_application_id,
+                deadline_ms=epoch_ms(screening.deadline_at),
+                held_update_retention_seconds=int(self.held_update_retention.total_seconds()),
+            ),
+            id=workflow_id(screening.id),
+            task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(WORKSPACE_ID, str(screening.workspace_id)),
+                    SearchAttributePair(POSITION_ID, str(screening.position_id)),
+                    SearchAttributePair(ASHBY_APPLICATION_ID, screening.ashby_application_id),
+                    SearchAttributePair(SCREENING_STATUS, ScreeningStatus(screening.status)),
+                ]
+            ),
+            static_summary=(
+                f"Screening for position {screening.position_id}, "
+                f"Ashby application {screening.ashby_application_id}"
+            ),
+        )
+
+    async def last_run(self, screening: Screening) -> LastRun | None:
+        handle = self.client.get_workflow_handle(workflow_id(screening.id))
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return LastRun(description.status)
+
+    async def ensure_reconcile_schedule(self, every: timedelta) -> None:
+        """Creates the `reconcile-screenings` schedule, or brings it up to date."""
+        schedule = Schedule(
+            action=ScheduleActionStartWorkflow(
+                ReconcileWorkflow.run,
+                ReconcileRequest(),
+                id=f"{SCHEDULE_ID}-pass",
+                task_queue=self.task_queue,
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
+        try:
+            await self.client.create_schedule(SCHEDULE_ID, schedule)
+        except ScheduleAlreadyRunningError:
+
+            def replace(_current: ScheduleUpdateInput) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=schedule)
+
+            await self.client.get_schedule_handle(SCHEDULE_ID).update(replace)
