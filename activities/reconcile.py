@@ -60,7 +60,7 @@ class ReconcilerActivities:
 
     def _unsettled(self) -> list[Screening]:
         with Session(self.engine) as session:
-            ids = unsettled(session, utcnow() - START_GRACE, BATCH)
+            ids = unsettled(session, utcnow(), BATCH)
             rows = [session.get(Screening, screening_id) for screening_id in ids]
             for row in rows:
                 if row is not None:
@@ -78,6 +78,8 @@ class ReconcilerActivities:
             run = await self.runs.last_run(screening)
             if run is not None and run.running:
                 continue
+            if run is None and screening.created_at > utcnow() - START_GRACE:
+                continue  # its start may still be on its way
             if run is not None and run.completed:
                 await asyncio.to_thread(self._settle, screening)
                 report.settled.append(str(screening.id))

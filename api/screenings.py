@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from api.deps import SessionDep, WorkspaceDep
 from api.pages import PAGE_HEADERS, PageWorkspaceDep
-from truffle.tables import DeliveryAttempt, Position, Screening
+from truffle.tables import DeliveryAttempt, EmailFailure, Position, Screening
 
 router = APIRouter(tags=["screenings"])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -28,6 +28,13 @@ class DeliveryAttemptOut(BaseModel):
     http_status: int | None
     error_code: str | None
     request_id: str | None
+
+
+class EmailFailureOut(BaseModel):
+    kind: str
+    failed_at: datetime
+    smtp_code: int | None
+    reason: str
 
 
 class ScreeningOut(BaseModel):
@@ -47,10 +54,15 @@ class ScreeningOut(BaseModel):
     match_score: int | None
     tier: str | None
     delivery_held: bool
+    close_reason: str | None
+    settled: bool
     deliveries: list[DeliveryAttemptOut]
+    email_failures: list[EmailFailureOut]
 
 
-def _out(screening: Screening, deliveries: list[DeliveryAttempt]) -> ScreeningOut:
+def _out(
+    screening: Screening, deliveries: list[DeliveryAttempt], emails: list[EmailFailure]
+) -> ScreeningOut:
     result: dict[str, Any] = screening.result or {}
     return ScreeningOut(
         id=screening.id,
@@ -69,6 +81,11 @@ def _out(screening: Screening, deliveries: list[DeliveryAttempt]) -> ScreeningOu
         match_score=result.get("match_score"),
         tier=result.get("tier"),
         delivery_held=screening.delivery_held,
+        close_reason=screening.close_reason,
+        settled=screening.settled_at is not None,
+        email_failures=[
+            EmailFailureOut.model_validate(failure, from_attributes=True) for failure in emails
+        ],
         deliveries=[
             DeliveryAttemptOut(
                 update_kind=attempt.update_kind,
@@ -97,16 +114,23 @@ def list_screenings(
         .order_by(col(Screening.created_at).desc(), col(Screening.id))
         .limit(limit)
     ).all()
+    ids = [row.id for row in rows]
     log: dict[uuid.UUID, list[DeliveryAttempt]] = defaultdict(list)
+    emails: dict[uuid.UUID, list[EmailFailure]] = defaultdict(list)
     if rows:
-        attempts = session.exec(
+        for attempt in session.exec(
             select(DeliveryAttempt)
-            .where(col(DeliveryAttempt.screening_id).in_([row.id for row in rows]))
+            .where(col(DeliveryAttempt.screening_id).in_(ids))
             .order_by(col(DeliveryAttempt.attempted_at), col(DeliveryAttempt.id))
-        ).all()
-        for attempt in attempts:
+        ):
             log[attempt.screening_id].append(attempt)
-    return [_out(row, log[row.id]) for row in rows]
+        for failure in session.exec(
+            select(EmailFailure)
+            .where(col(EmailFailure.screening_id).in_(ids))
+            .order_by(col(EmailFailure.failed_at))
+        ):
+            emails[failure.screening_id].append(failure)
+    return [_out(row, log[row.id], emails[row.id]) for row in rows]
 
 
 @router.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)

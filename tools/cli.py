@@ -58,6 +58,40 @@ def _cmd_worker(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reconcile(_args: argparse.Namespace) -> int:
+    import asyncio
+    import dataclasses
+
+    from temporalio.client import Client
+
+    from activities.reconcile import ReconcilerActivities
+    from truffle.db import create_db_engine, require_schema_at_head
+    from truffle.settings import get_settings
+    from workflows.launcher import Launcher
+
+    settings = get_settings()
+    engine = create_db_engine(settings.database_url)
+
+    async def one_pass() -> dict[str, object]:
+        client = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace
+        )
+        launcher = Launcher(client, settings.temporal_task_queue, settings.held_update_retention)
+        report = await ReconcilerActivities(engine, launcher).reconcile()
+        return dataclasses.asdict(report)
+
+    try:
+        require_schema_at_head(engine)
+        report = asyncio.run(one_pass())
+    except RuntimeError as error:
+        print(f"truffle-ashby reconcile: {error}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(json.dumps(report))
+    return 0
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from tools import ashby_sandbox
 
@@ -132,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "migrate", help="upgrade the database schema to the newest migration"
     ).set_defaults(handler=_cmd_migrate)
+
+    commands.add_parser(
+        "reconcile",
+        help="one reconciliation pass now: give every unsettled screening a running workflow",
+    ).set_defaults(handler=_cmd_reconcile)
 
     sandbox = commands.add_parser(
         "sandbox", help="run the Ashby sandbox (a local stand-in for Ashby)"

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from tests.utils.factories import GOOD_ANSWERS, make_position, make_workspace, o
 from truffle import screenings
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Screening
+from truffle.tables import Screening, utcnow
 
 
 @pytest.fixture
@@ -159,3 +160,40 @@ def test_the_candidates_input_is_escaped(
     response = client.post(f"/s/{token}/submit", data=answers_form(["<script>x</script>", ""]))
     assert "<script>x</script>" not in response.text
     assert "&lt;script&gt;" in response.text
+
+
+def past_its_deadline(engine: sa.Engine, screening: Screening) -> None:
+    """The deadline passed, and the workflow has not closed the screening yet."""
+    with Session(engine) as session:
+        row = session.get(Screening, screening.id)
+        assert row is not None
+        row.deadline_at = utcnow() - timedelta(minutes=1)
+        session.add(row)
+        session.commit()
+
+
+def test_a_submit_after_the_deadline_is_refused_even_before_the_workflow_closes_it(
+    client: TestClient, engine: sa.Engine, screening: Screening, token: str
+) -> None:
+    assert client.post(f"/s/{token}/begin").status_code == 303
+    past_its_deadline(engine, screening)
+
+    answers = {f"answer_{index}": answer for index, answer in enumerate(GOOD_ANSWERS)}
+    refused = client.post(f"/s/{token}/submit", data=answers)
+
+    assert refused.status_code == 410
+    assert "This screening has expired" in refused.text
+    assert current(engine, screening).status == "started"
+    assert current(engine, screening).answers is None
+    with Session(engine) as session:
+        assert not screenings.mark_completed(session, current(engine, screening), GOOD_ANSWERS)
+
+
+def test_begin_after_the_deadline_is_refused(
+    client: TestClient, engine: sa.Engine, screening: Screening, token: str
+) -> None:
+    past_its_deadline(engine, screening)
+
+    assert client.get(f"/s/{token}").status_code == 410
+    assert client.post(f"/s/{token}/begin").status_code == 410
+    assert current(engine, screening).status == "invited"

@@ -5,6 +5,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from tests.utils.factories import make_position, make_workspace, open_screening
+from truffle import screenings
+from truffle.contracts import CloseReason, EmailKind
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import DeliveryAttempt, utcnow
@@ -71,3 +73,27 @@ def test_the_profile_page_sends_strangers_to_sign_in(client: TestClient) -> None
     )
     assert response.status_code == 303
     assert response.headers["location"].startswith("/signin?next=/screenings/")
+
+
+def test_an_invite_that_could_not_be_delivered_says_why_in_the_list(
+    client: TestClient, engine: sa.Engine, settings: Settings
+) -> None:
+    keyring = KeyRing(settings.secret_keys())
+    acme, acme_token = make_workspace(engine, "Acme")
+    screening_id = open_screening(engine, keyring, acme, make_position(engine, acme))
+    with Session(engine) as session:
+        screenings.record_email_failure(
+            session, screening_id, EmailKind.invite, "the mail server refused the recipient "
+            "(SMTP 550)", 550,
+        )  # fmt: skip
+        screenings.close(session, screening_id, CloseReason.invite_undeliverable)
+
+    [listed] = client.get(
+        "/api/screenings", headers={"Authorization": f"Bearer {acme_token}"}
+    ).json()
+
+    assert (listed["status"], listed["application_status"]) == ("cancelled", "closed")
+    assert listed["close_reason"] == "invite_undeliverable"
+    [failure] = listed["email_failures"]
+    assert (failure["kind"], failure["smtp_code"]) == ("invite", 550)
+    assert "SMTP 550" in failure["reason"]

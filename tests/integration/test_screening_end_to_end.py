@@ -16,6 +16,7 @@ from tests.utils.journeys import (
     start_screening,
     wait_for_updates,
 )
+from tests.utils.processes import stop_process
 from tests.utils.stack import Stack
 from tools.ashby_sandbox.spec import request_schema, validate
 
@@ -92,14 +93,30 @@ def test_cancel_mid_screener_kills_the_link_and_posts_nothing_more(stack: Stack)
         browser.post(f"{link}/begin")
         wait_for_updates(stack, assessment_id, 1)
         stack.sandbox.call_partner("assessment.cancel", {"assessment_id": assessment_id})
-        deadline = time.monotonic() + 30
-        while (
-            screening_record(stack, connected.admin_token, assessment_id)["status"] != "cancelled"
-        ):
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        # Answered once the screening is closed: no waiting for it afterwards.
+        closed = screening_record(stack, connected.admin_token, assessment_id)
+        assert (closed["status"], closed["application_status"]) == ("cancelled", "disqualified")
         refused = browser.post(f"{link}/submit", data={"answer_0": "a", "answer_1": "b"})
     assert refused.status_code == 410
     record = screening_record(stack, connected.admin_token, assessment_id)
     assert record["application_status"] == "disqualified"
     assert len(stack.sandbox.updates(assessment_id)) == 1
+
+
+def test_cancel_with_no_worker_up_is_taken_and_acted_on_when_one_comes(stack: Stack) -> None:
+    connected = connect_workspace(stack)
+    address = f"grace-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    stack.screener_link(address)
+    assert stack.worker is not None
+    stop_process(stack.worker)
+
+    cancelled = stack.sandbox.call_partner("assessment.cancel", {"assessment_id": assessment_id})
+
+    assert cancelled["status_code"] == 200
+    assert screening_record(stack, connected.admin_token, assessment_id)["status"] == "invited"
+    stack.start_worker()
+    deadline = time.monotonic() + 30
+    while screening_record(stack, connected.admin_token, assessment_id)["status"] != "cancelled":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)

@@ -1,0 +1,89 @@
+"""What an engineer does in the Temporal UI or CLI never strands a screening: a cancel closes
+it properly, and a terminated one is repaired by the `reconcile-screenings` schedule."""
+
+import asyncio
+import subprocess
+import time
+import uuid
+from typing import Any
+
+import httpx
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from tests.utils.factories import GOOD_ANSWERS
+from tests.utils.journeys import (
+    candidate_completes,
+    connect_workspace,
+    screening_record,
+    start_screening,
+    wait_for_updates,
+)
+from tests.utils.processes import installed_binary
+from tests.utils.stack import Stack
+from workflows.reconcile import SCHEDULE_ID
+from workflows.search_attributes import SCREENING_STATUS
+
+
+def temporal(stack: Stack, *args: str) -> str:
+    """The `temporal` CLI, as an engineer runs it against the stack's server."""
+    done = subprocess.run(
+        [installed_binary("temporal"), *args, "--address", stack.env["TEMPORAL_ADDRESS"]],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+async def _last_run(stack: Stack, workflow_id: str) -> tuple[Any, str | None]:
+    client = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
+    description = await client.get_workflow_handle(workflow_id).describe()
+    return description.status, description.typed_search_attributes.get(SCREENING_STATUS)
+
+
+def wait_for_run(stack: Stack, workflow_id: str, status: Any, timeout: float = 60) -> str | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found, attribute = asyncio.run(_last_run(stack, workflow_id))
+        if found == status:
+            return attribute
+        time.sleep(0.3)
+    raise AssertionError(f"{workflow_id} never reached {status}; last {found}")
+
+
+def test_a_screening_cancelled_in_temporal_is_closed_everywhere(stack: Stack) -> None:
+    connected = connect_workspace(stack)
+    address = f"ada-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    link = stack.screener_link(address)
+
+    temporal(stack, "workflow", "cancel", "--workflow-id", f"screening-{assessment_id}")
+
+    attribute = wait_for_run(stack, f"screening-{assessment_id}", WorkflowExecutionStatus.CANCELED)
+    [update] = wait_for_updates(stack, assessment_id, 1)
+    assert update["body"]["cancelled_reason"]["value"] == "Cancelled in Truffle"
+    assert httpx.get(link).status_code == 410
+    record = screening_record(stack, connected.admin_token, assessment_id)
+    assert (record["status"], record["application_status"]) == ("cancelled", "closed")
+    assert attribute == record["status"] == "cancelled"
+
+
+def test_a_terminated_screening_is_repaired_by_the_reconcile_schedule(stack: Stack) -> None:
+    assert SCHEDULE_ID in temporal(stack, "schedule", "list")
+    connected = connect_workspace(stack)
+    address = f"ada-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    link = stack.screener_link(address)
+    workflow_id = f"screening-{assessment_id}"
+
+    temporal(stack, "workflow", "terminate", "--workflow-id", workflow_id, "--reason", "oops")
+    wait_for_run(stack, workflow_id, WorkflowExecutionStatus.TERMINATED)
+    temporal(stack, "schedule", "trigger", "--schedule-id", SCHEDULE_ID)
+    wait_for_run(stack, workflow_id, WorkflowExecutionStatus.RUNNING)
+
+    candidate_completes(link, GOOD_ANSWERS)
+    started, result = wait_for_updates(stack, assessment_id, 2)
+    assert started["body"]["assessment_status"]["value"] == "Started"
+    assert result["body"]["assessment_result"]["value"] == 100
+    assert len(stack.mail.messages_to(address)) == 1  # the new run sent no second invite
+    attribute = wait_for_run(stack, workflow_id, WorkflowExecutionStatus.COMPLETED)
+    record = screening_record(stack, connected.admin_token, assessment_id)
+    assert attribute == record["status"] == "completed"
