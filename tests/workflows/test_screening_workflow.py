@@ -142,6 +142,19 @@ async def wait_for(handle: Handle, ready: Callable[[ScreeningState], bool]) -> S
     raise AssertionError(f"the workflow never reached the expected state; last: {state}")
 
 
+def ashby_error(outcome: AshbyOutcome) -> ApplicationError:
+    """What `post_assessment_update` raises for an `outcome` no retry can change."""
+    return ApplicationError(outcome, type=outcome.error_type, non_retryable=True)
+
+
+async def submitted(start_screening: StartScreening, fakes: FakeActivities) -> Handle:
+    """A screening whose candidate, once invited, submitted their answers."""
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await submit(handle, fakes, 5)
+    return handle
+
+
 async def begin(handle: Handle, fakes: FakeActivities, at_ms: int = 1_000) -> None:
     """What the screener page's Begin does: the database first, then the signal."""
     fakes.candidate_began(at_ms)
@@ -252,13 +265,9 @@ async def test_cancel_mid_screener_disqualifies_and_posts_no_result(
 async def test_cancel_while_the_result_is_held_drops_it_and_disqualifies(
     start_screening: StartScreening,
 ) -> None:
-    key_rejected = ApplicationError(
-        "rejected", type=AshbyOutcome.key_rejected.error_type, non_retryable=True
-    )
+    key_rejected = ashby_error(AshbyOutcome.key_rejected)
     fakes = FakeActivities(post_failures=[key_rejected])
-    handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
-    await submit(handle, fakes, 5)
+    handle = await submitted(start_screening, fakes)
     await wait_for(handle, lambda state: state.delivery_held)
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=6))
 
@@ -276,13 +285,9 @@ async def test_cancel_while_the_result_is_held_drops_it_and_disqualifies(
 async def test_a_rejected_key_holds_the_update_until_the_connection_is_live(
     start_screening: StartScreening,
 ) -> None:
-    key_rejected = ApplicationError(
-        "rejected", type=AshbyOutcome.key_rejected.error_type, non_retryable=True
-    )
+    key_rejected = ashby_error(AshbyOutcome.key_rejected)
     fakes = FakeActivities(post_failures=[key_rejected])
-    handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
-    await submit(handle, fakes, 5)
+    handle = await submitted(start_screening, fakes)
     held = await wait_for(handle, lambda state: state.delivery_held)
     assert held.pending_updates == ["result"]
 
@@ -298,11 +303,9 @@ async def test_a_rejected_key_holds_the_update_until_the_connection_is_live(
 async def test_held_updates_are_rechecked_after_1_then_2_hours_if_the_release_signal_is_lost(
     start_screening: StartScreening,
 ) -> None:
-    not_live = ApplicationError("not live", type=AshbyOutcome.held.error_type, non_retryable=True)
+    not_live = ashby_error(AshbyOutcome.held)
     fakes = FakeActivities(post_failures=[not_live, not_live])
-    handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
-    await submit(handle, fakes, 5)
+    handle = await submitted(start_screening, fakes)
 
     outcome = await handle.result()
 
@@ -315,13 +318,9 @@ async def test_held_updates_are_rechecked_after_1_then_2_hours_if_the_release_si
 async def test_a_payload_ashby_rejects_is_recorded_as_failed_and_the_workflow_ends(
     start_screening: StartScreening,
 ) -> None:
-    rejected = ApplicationError(
-        "invalid_input", type=AshbyOutcome.rejected.error_type, non_retryable=True
-    )
+    rejected = ashby_error(AshbyOutcome.rejected)
     fakes = FakeActivities(post_failures=[rejected])
-    handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
-    await submit(handle, fakes, 5)
+    handle = await submitted(start_screening, fakes)
 
     outcome = await handle.result()
 
@@ -339,9 +338,7 @@ async def test_rate_limited_updates_are_retried_until_delivered(
         "429", type=AshbyOutcome.rate_limited.error_type, next_retry_delay=timedelta(seconds=90)
     )
     fakes = FakeActivities(post_failures=[throttled])
-    handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
-    await submit(handle, fakes, 5)
+    handle = await submitted(start_screening, fakes)
 
     outcome = await handle.result()
 
@@ -366,9 +363,7 @@ async def test_a_failing_workflow_reports_itself_for_the_connections_health(
     start_screening: StartScreening,
 ) -> None:
     fakes = FakeActivities(score_fails=True)
-    handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
-    await submit(handle, fakes, 5)
+    handle = await submitted(start_screening, fakes)
 
     with pytest.raises(WorkflowFailureError):
         await handle.result()
@@ -525,7 +520,7 @@ async def test_cancelled_in_temporal_the_screening_is_closed_and_ashby_told(
 async def test_a_30_day_hold_crosses_continue_as_new_then_closes_with_the_update_given_up(
     start_screening: StartScreening,
 ) -> None:
-    not_live = ApplicationError("not live", type=AshbyOutcome.held.error_type, non_retryable=True)
+    not_live = ashby_error(AshbyOutcome.held)
     fakes = FakeActivities(post_fails_while=lambda _at: not_live)
     handle = await start_screening(fakes, max_history_events=150)
     await wait_for(handle, lambda state: state.invite_sent)
@@ -554,9 +549,7 @@ async def test_a_3_day_ashby_outage_ends_in_one_delivery(
         return None
 
     fakes = FakeActivities(post_fails_while=unavailable)
-    handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
-    await submit(handle, fakes, 5)
+    handle = await submitted(start_screening, fakes)
 
     outcome = await handle.result()
 
