@@ -73,7 +73,11 @@ def test_a_live_connection_with_only_successes_is_connected(
         ("unreachable", "Ashby could not be reached"),
         ("rejected", "Ashby rejected a screening update (invalid_input)"),
         ("workflow_failed", "a screening failed inside Truffle"),
-        ("hold_expired", "an update waited for the connection longer than"),
+        (
+            "hold_expired",
+            "an update waited for the connection longer than HELD_UPDATE_RETENTION and was "
+            "given up",
+        ),
     ],
 )
 def test_a_failure_among_successes_degrades_for_24_hours(
