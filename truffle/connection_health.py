@@ -71,8 +71,7 @@ def _describe(problem: str | None, http_status: int | None, code: str | None) ->
         AshbyOutcome.key_rejected: f"Ashby rejected the Ashby API key ({detail})",
         AshbyOutcome.missing_permission: "the Ashby API key lacks the candidatesWrite permission",
         AshbyOutcome.hold_expired: (
-            "an update waited for the connection longer than HELD_UPDATE_RETENTION and was "
-            "given up"
+            "an update waited for the connection longer than HELD_UPDATE_RETENTION and was given up"
         ),
         WORKFLOW_FAILED: "a screening failed inside Truffle",
     }

@@ -4,13 +4,14 @@ import base64
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -353,3 +354,25 @@ async def test_cancel_after_the_workflow_finished_still_disqualifies(
     assert response.status_code == 200
     [screening] = screenings(engine)
     assert screening.application_status == "disqualified"
+
+
+class _StartTimesOut:
+    """A Temporal client whose start reached the server but whose answer never came back."""
+
+    async def start_workflow(self, *_args: object, **_kwargs: object) -> None:
+        raise RPCError("deadline exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b"")
+
+
+def test_an_ambiguous_start_keeps_the_row_for_the_reconciler_and_answers_success(
+    api_settings: Settings, truffle_key: str, position: Position, engine: sa.Engine
+) -> None:
+    app = create_app(api_settings, temporal_client=cast(Client, _StartTimesOut()))
+    with TestClient(app) as client:
+        response = client.post(
+            "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+        )
+
+    assert response.status_code == 200
+    [kept] = screenings(engine)
+    assert response.json()["results"]["assessment_id"] == str(kept.id)
+    assert kept.settled_at is None  # the reconciler's to start if Temporal never did
