@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,7 @@ from api import (
     workspace,
 )
 from api.errors import BodySizeLimit, install_error_handlers
-from api.temporal import ScreeningGateway
+from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
 from truffle.secrets import KeyRing
@@ -32,6 +33,7 @@ def create_app(
     ashby_transport: httpx.AsyncBaseTransport | None = None,
     ashby_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     temporal_client: Client | None = None,
+    cancel_answer_timeout: timedelta = CANCEL_ANSWER_TIMEOUT,
 ) -> FastAPI:
     settings = settings or get_settings()
     keyring = KeyRing(settings.secret_keys())
@@ -50,7 +52,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.keyring = keyring
-    app.state.gateway = ScreeningGateway(settings, temporal_client)
+    app.state.gateway = ScreeningGateway(settings, temporal_client, cancel_answer_timeout)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.include_router(probes.router)

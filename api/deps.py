@@ -1,6 +1,5 @@
 """Request dependencies: settings, a database session, and the workspace the caller acts for."""
 
-import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from sqlmodel import Session
 from api.temporal import ScreeningGateway
 from truffle.ashby import AshbyClient
 from truffle.db import session_scope
-from truffle.secrets import KeyRing
+from truffle.secrets import KeyRing, same_secret
 from truffle.sessions import SESSION_COOKIE, read_session
 from truffle.settings import Settings
 from truffle.tables import Workspace
@@ -74,7 +73,7 @@ def _workspace_from_session_cookie(
             status.HTTP_401_UNAUTHORIZED, detail="Your session has ended. Sign in again."
         )
     presented = request.headers.get("x-csrf-token", "")
-    if request.method not in SAFE_METHODS and not hmac.compare_digest(presented, admin.csrf_token):
+    if request.method not in SAFE_METHODS and not same_secret(presented, admin.csrf_token):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, detail="This request lacks its CSRF token. Reload the page."
         )

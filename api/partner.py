@@ -5,8 +5,8 @@ empty. The key alone decides the workspace: nothing in a body can choose it.
 """
 
 import base64
-import binascii
 import re
+import unicodedata
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -23,11 +23,12 @@ from truffle import screenings
 from truffle.ashby import invited_update
 from truffle.connections import authenticate_partner
 from truffle.contracts import epoch_ms
-from truffle.tables import Plan, Position, Screening, Workspace
+from truffle.tables import Plan, Position, Screening, Workspace, column_length
 
 router = APIRouter(prefix="/ashby", tags=["ashby partner"])
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# One plain address: no display name, no comments, nothing a mail header would split on.
+_EMAIL = re.compile(r"[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\"]+")
 
 
 class PartnerAuthError(Exception):
@@ -45,7 +46,7 @@ def _presented_key(request: Request) -> str | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (of any characters), or not UTF-8 inside
         return None
     username, separator, password = decoded.partition(":")
     if not separator:
@@ -175,13 +176,56 @@ def _startable_position(session: Session, workspace: Workspace, request: StartRe
             f"The Truffle screening “{position.name}” is no longer active. Reactivate it in "
             "Truffle or choose another Assessment Type on the job's interview plan."
         )
+    _check_what_we_keep(request)
+    return position
+
+
+def _check_what_we_keep(request: StartRequest) -> None:
+    """Refuses, in words a recruiter can act on, anything we would store or mail wrongly."""
+    kept = [
+        ("candidate's first name", request.candidate.first_name, "candidate_first_name", True),
+        ("candidate's last name", request.candidate.last_name, "candidate_last_name", True),
+        ("job title", request.job.name, "job_name", True),
+        ("candidate's Ashby id", request.candidate.ashby_id, "ashby_candidate_id", False),
+        ("application's Ashby id", request.application.ashby_id, "ashby_application_id", False),
+        ("job's Ashby id", request.job.ashby_id, "ashby_job_id", False),
+        (
+            "candidate's profile link",
+            request.candidate.ashby_profile_url,
+            "ashby_profile_url",
+            False,
+        ),
+    ]
+    for label, value, column, shown_to_the_candidate in kept:
+        if any(unicodedata.category(char) == "Cc" for char in value):
+            where = "in Ashby" if shown_to_the_candidate else "that Ashby sent"
+            raise RecruiterError(
+                f"The {label} {where} contains a line break or another control character, "
+                "which Truffle cannot put in an email. Correct it in Ashby and send the "
+                "screening again."
+            )
+        limit = column_length(Screening, column)
+        if len(value) > limit:
+            raise RecruiterError(
+                f"The {label} in Ashby is longer than {limit} characters, more than Truffle can "
+                "keep. Shorten it in Ashby and send the screening again."
+            )
     email = (request.candidate.email or "").strip()
-    if not _EMAIL.match(email):
+    if not email:
         raise RecruiterError(
             "This candidate has no valid email address in Ashby, so Truffle cannot send the "
             "screening link. Add an email address to the candidate and send it again."
         )
-    return position
+    if any(separator in email for separator in ",;") or len(email.split()) > 1:
+        raise RecruiterError(
+            "The candidate's email in Ashby holds more than one address. Keep one address "
+            "for the candidate and send the screening again."
+        )
+    if len(email) > column_length(Screening, "candidate_email") or not _EMAIL.fullmatch(email):
+        raise RecruiterError(
+            "This candidate has no valid email address in Ashby (the one there is not an "
+            "address Truffle can send to). Correct it in Ashby and send the screening again."
+        )
 
 
 @router.post("/assessment.start")

@@ -71,9 +71,15 @@ class CancelAnswer:
 
 
 class ScreeningGateway:
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client | None = None,
+        cancel_answer_timeout: timedelta = CANCEL_ANSWER_TIMEOUT,
+    ) -> None:
         self._settings = settings
         self._client = client
+        self._cancel_answer_timeout = cancel_answer_timeout
         self._connecting = asyncio.Lock()
 
     async def client(self) -> Client:
@@ -146,11 +152,12 @@ class ScreeningGateway:
             closed = await handle.execute_update(
                 ScreeningWorkflow.cancel_screening,
                 request,
-                rpc_timeout=CANCEL_ANSWER_TIMEOUT,
+                rpc_timeout=self._cancel_answer_timeout,
             )
         except WorkflowUpdateFailedError:
-            # Refused by the validator: it was already cancelled.
-            return CancelAnswer(CancelOutcomeKind.closed, ScreeningStatus.cancelled)
+            # Refused: already cancelled, or the workflow is finishing. Either way the database
+            # is closed directly (it is idempotent), as for a workflow that has ended.
+            return CancelAnswer(CancelOutcomeKind.finished, None)
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             pass
         except RPCError as error:

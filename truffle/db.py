@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 import sqlalchemy as sa
 from alembic import command
@@ -33,7 +34,12 @@ def create_db_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            # A failing statement's values (names, emails, answers) never reach a log.
+            hide_parameters=True,
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -45,7 +51,29 @@ def create_db_engine(url: str) -> sa.Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    sa.event.listen(engine, "handle_error", _without_row_values)
+    return engine
+
+
+def _without_row_values(context: sa.engine.ExceptionContext) -> None:
+    """PostgreSQL's own error detail quotes the failing row ("Failing row contains (...)"),
+    which may hold a candidate's name or email: the error is raised again without it, keeping
+    its class (an IntegrityError stays one), its SQLSTATE and the constraint's name."""
+    original = context.original_exception
+    diagnostics = getattr(original, "diag", None)
+    if diagnostics is None or not diagnostics.message_detail:
+        return
+    name = diagnostics.constraint_name
+    sanitized = type(original)(
+        f"{diagnostics.message_primary}{f' (constraint {name})' if name else ''}"
+    )
+    wrapper = context.sqlalchemy_exception
+    if not isinstance(wrapper, sa.exc.DBAPIError):
+        return
+    raise type(wrapper)(
+        context.statement or "", None, cast(Exception, sanitized), hide_parameters=True
+    ) from None
 
 
 @contextmanager

@@ -52,8 +52,18 @@ class MintedTruffleKey(ParsedTruffleKey):
     digest: str
 
 
+def _bytes(text: str) -> bytes:
+    """Any string a request can carry, as bytes: nothing a client sends can make this raise."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def same_secret(presented: str, expected: str) -> bool:
+    """Constant-time equality of two strings of any characters (never raises)."""
+    return hmac.compare_digest(_bytes(presented), _bytes(expected))
+
+
 def _checksum(body: str) -> str:
-    return f"{zlib.crc32(body.encode()):08x}"
+    return f"{zlib.crc32(_bytes(body)):08x}"
 
 
 def parse_truffle_key(candidate: str) -> ParsedTruffleKey | None:
@@ -67,7 +77,7 @@ def parse_truffle_key(candidate: str) -> ParsedTruffleKey | None:
     if len(secret) != _SECRET_LENGTH or len(checksum) != _CHECKSUM_LENGTH:
         return None
     body = candidate[: -(_CHECKSUM_LENGTH + 1)]
-    if not hmac.compare_digest(_checksum(body), checksum):
+    if not same_secret(_checksum(body), checksum):
         return None
     return ParsedTruffleKey(key_id=key_id, full_key=candidate)
 
@@ -85,7 +95,7 @@ class KeyRing:
     # Truffle keys
 
     def _digest(self, pepper: bytes, full_key: str) -> str:
-        return hmac.new(pepper, full_key.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(pepper, _bytes(full_key), hashlib.sha256).hexdigest()
 
     def mint_truffle_key(self) -> MintedTruffleKey:
         key_id = secrets.token_hex(_KEY_ID_HEX_LENGTH // 2)
@@ -100,7 +110,7 @@ class KeyRing:
         # Every pepper is tried (no early exit) so the time taken does not say which one matched.
         matched = False
         for pepper in self._peppers:
-            matched |= hmac.compare_digest(self._digest(pepper, parsed.full_key), stored_digest)
+            matched |= same_secret(self._digest(pepper, parsed.full_key), stored_digest)
         return matched
 
     # Signed values (the admin session cookie)
@@ -112,9 +122,9 @@ class KeyRing:
     def signature_matches(self, message: str, signature: str) -> bool:
         matched = False
         for key in self._signing_keys:
-            mac = hmac.new(key, message.encode(), hashlib.sha256).digest()
+            mac = hmac.new(key, _bytes(message), hashlib.sha256).digest()
             expected = base64.urlsafe_b64encode(mac).decode().rstrip("=")
-            matched |= hmac.compare_digest(expected, signature)
+            matched |= same_secret(expected, signature)
         return matched
 
     # Secrets at rest (the Ashby key, screener link tokens), each bound to the row it belongs to

@@ -295,3 +295,11 @@ class EmailFailure(SQLModel, table=True):
     failed_at: datetime = moment_column(default_now=True)
     smtp_code: int | None = Field(default=None, sa_column=sa.Column(sa.Integer(), nullable=True))
     reason: str = Field(sa_column=sa.Column(sa.String(300), nullable=False))
+
+
+def column_length(table: type[SQLModel], column: str) -> int:
+    """The most characters `table.column` holds: the one source of input limits."""
+    length = getattr(table.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
+    if not isinstance(length, int):
+        raise LookupError(f"{table.__name__}.{column} has no length")
+    return length

@@ -21,7 +21,7 @@ class IssuedAdminToken:
 def admin_token_digest(token: str) -> str:
     # The token carries 256 random bits, so a plain SHA-256 is enough: there is nothing to
     # brute-force, and a lookup by digest does not leak timing about the secret.
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def create_workspace(session: Session, name: str, plan: Plan) -> Workspace:

@@ -210,6 +210,8 @@ class ScreeningWorkflow:
     def _cancel_is_news(self, _request: CancelRequest) -> None:
         if self._cancel_settled:
             raise ValueError("this screening was already cancelled")
+        if self._closing:
+            raise ValueError("this screening's workflow is finishing; close it in the database")
 
     @workflow.signal
     def connection_live(self, _event: ConnectionLive) -> None:

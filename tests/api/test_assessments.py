@@ -4,6 +4,7 @@ import base64
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -35,7 +36,13 @@ def api_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def client(api_settings: Settings, dev_server_env: WorkflowEnvironment) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings, temporal_client=dev_server_env.client)) as test_client:
+    # No worker polls here, so a cancel falls back to its signal: after 0.5 s, not 5 s.
+    app = create_app(
+        api_settings,
+        temporal_client=dev_server_env.client,
+        cancel_answer_timeout=timedelta(seconds=0.5),
+    )
+    with TestClient(app) as test_client:
         yield test_client
 
 
@@ -376,3 +383,75 @@ def test_an_ambiguous_start_keeps_the_row_for_the_reconciler_and_answers_success
     [kept] = screenings(engine)
     assert response.json()["results"]["assessment_id"] == str(kept.id)
     assert kept.settled_at is None  # the reconciler's to start if Temporal never did
+
+
+def with_job_name(body: dict[str, Any], name: str) -> dict[str, Any]:
+    return {**body, "job": {**body["job"], "name": name}}
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        pytest.param(
+            lambda b: with_job_name(b, "Engineer\r\nBcc: all@example.test"),
+            "The job title in Ashby contains a line break",
+            id="CR/LF in the job title",
+        ),
+        pytest.param(
+            lambda b: with_job_name(b, "x" * 501),
+            "The job title in Ashby is longer than 500 characters",
+            id="a job title longer than its column",
+        ),
+        pytest.param(
+            lambda b: {**b, "candidate": {**b["candidate"], "first_name": "Ada\u0007"}},
+            "The candidate's first name in Ashby contains a line break or another control",
+            id="a control character in a name",
+        ),
+        pytest.param(
+            lambda b: {**b, "candidate": {**b["candidate"], "last_name": "L" * 201}},
+            "The candidate's last name in Ashby is longer than 200 characters",
+            id="a name longer than its column",
+        ),
+        pytest.param(
+            lambda b: {**b, "candidate": {**b["candidate"], "email": "a@x.test, b@y.test"}},
+            "holds more than one address",
+            id="two addresses",
+        ),
+        pytest.param(
+            lambda b: {**b, "candidate": {**b["candidate"], "email": "Ada <ada@x.test>"}},
+            "holds more than one address",
+            id="a display name",
+        ),
+        pytest.param(
+            lambda b: {**b, "candidate": {**b["candidate"], "email": "ada@localhost"}},
+            "no valid email address",
+            id="an address without a domain",
+        ),
+        pytest.param(
+            lambda b: {**b, "candidate": {**b["candidate"], "email": "a" * 320 + "@x.test"}},
+            "no valid email address",
+            id="an address longer than its column",
+        ),
+        pytest.param(
+            lambda b: {**b, "application": {**b["application"], "ashby_id": "a" * 201}},
+            "The application's Ashby id in Ashby is longer than 200 characters",
+            id="an id longer than its column",
+        ),
+    ],
+)
+def test_data_we_would_store_or_mail_wrongly_is_refused_in_words_and_nothing_is_kept(
+    client: TestClient,
+    truffle_key: str,
+    position: Position,
+    engine: sa.Engine,
+    change: Any,
+    words: str,
+) -> None:
+    response = client.post(
+        "/ashby/assessment.start", json=change(start_body(position.id)), headers=basic(truffle_key)
+    )
+
+    assert response.status_code == 422
+    assert words in response.json()["message"]
+    assert "Ada" not in response.json()["message"]
+    assert screenings(engine) == []

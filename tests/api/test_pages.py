@@ -102,3 +102,21 @@ def test_pages_send_protective_headers(browser: TestClient) -> None:
     headers = browser.get("/signin").headers
     assert headers["content-security-policy"].startswith("default-src 'self'")
     assert headers["cache-control"] == "no-store"
+
+
+def test_a_cookie_or_csrf_token_of_any_characters_is_refused_not_a_500(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    sign_in(browser, make_workspace().admin_token)
+    cookie = browser.cookies["truffle_session"]
+
+    csrf = browser.post(
+        "/api/integrations/ashby/disconnect", headers={"X-CSRF-Token": b"\xe9t\xe9"}
+    )
+    assert csrf.status_code == 403
+    browser.cookies.clear()
+    forged = browser.get(
+        "/api/integrations/ashby",
+        headers={"Cookie": b"truffle_session=" + cookie.rsplit(".", 1)[0].encode() + b".\xe9"},
+    )
+    assert forged.status_code == 401

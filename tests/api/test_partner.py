@@ -131,3 +131,26 @@ def test_bad_bodies_get_ashbys_envelope_with_a_4xx(
     assert_ashby_error(oversized, 413, "payload_too_large")
     unknown = client.post("/ashby/assessment.nothing", json={}, headers=headers)
     assert_ashby_error(unknown, 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "trk_0000000000000000_" + "é" * 52 + "_00000000",
+        "trk_0000000000000000_" + "a" * 52 + "_0000000é",
+        "trk_\u00ff\u00fe_clé",
+    ],
+)
+def test_a_key_of_any_characters_gets_401_never_500(client: TestClient, key: str) -> None:
+    encoded = base64.b64encode(f"{key}:".encode()).decode()
+    response = client.post(
+        "/ashby/assessment.list", json={}, headers={"Authorization": f"Basic {encoded}"}
+    )
+    assert_ashby_error(response, 401, "unauthenticated")
+
+
+def test_raw_non_ascii_bytes_in_the_authorization_header_get_401(client: TestClient) -> None:
+    response = client.post(
+        "/ashby/assessment.list", json={}, headers={"Authorization": b"Basic \xe9\xff\x00=="}
+    )
+    assert_ashby_error(response, 401, "unauthenticated")
