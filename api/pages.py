@@ -16,13 +16,6 @@ from truffle.tables import Workspace
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
-
 
 class SignInRequiredError(Exception):
     """Answered with a redirect to the sign-in page."""
@@ -73,7 +66,7 @@ def home() -> RedirectResponse:
 @router.get("/signin", response_class=HTMLResponse)
 def signin_page(request: Request, next: str = "/integrations") -> HTMLResponse:
     return templates.TemplateResponse(
-        request, "signin.html", {"next": _safe_next(next), "error": None}, headers=PAGE_HEADERS
+        request, "signin.html", {"next": _safe_next(next), "error": None}
     )
 
 
@@ -94,7 +87,6 @@ def signin(
             "signin.html",
             {"next": _safe_next(next), "error": "That admin token is not valid."},
             status_code=status.HTTP_401_UNAUTHORIZED,
-            headers=PAGE_HEADERS,
         )
     response = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
@@ -125,5 +117,4 @@ def integrations_page(
         request,
         "integrations.html",
         {"card": card, "csrf_token": admin.csrf_token},
-        headers=PAGE_HEADERS,
     )

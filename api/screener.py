@@ -52,7 +52,6 @@ def _message(request: Request, page: tuple[str, str], status_code: int) -> HTMLR
         "screener_message.html",
         {"heading": heading, "message": message},
         status_code=status_code,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
 
 
@@ -96,7 +95,6 @@ def _page(
             "max_answer": MAX_ANSWER_CHARACTERS,
         },
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT if error else status.HTTP_200_OK,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
 
 

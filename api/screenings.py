@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 
 from api.deps import SessionDep, WorkspaceDep
-from api.pages import PAGE_HEADERS, PageWorkspaceDep
+from api.pages import PageWorkspaceDep
 from truffle.tables import DeliveryAttempt, EmailFailure, Position, Screening
 
 router = APIRouter(tags=["screenings"])
@@ -146,5 +146,4 @@ def screening_profile(
         request,
         "screening_profile.html",
         {"screening": screening, "position": position, "result": screening.result},
-        headers=PAGE_HEADERS,
     )

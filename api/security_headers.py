@@ -1,0 +1,51 @@
+"""Headers every response gets, in one place.
+
+- every HTML page: a strict Content-Security-Policy (our own scripts and styles only, no frames
+  of us anywhere: `frame-ancestors 'none'`), `X-Content-Type-Options: nosniff`,
+  `Referrer-Policy: no-referrer` (a screener link in a Referer would hand over the screening),
+  and `Cache-Control: no-store`;
+- every response of the JSON API (candidate data, the card, a new key): `Cache-Control: no-store`;
+- behind https (`PUBLIC_BASE_URL`), `Strict-Transport-Security`.
+FastAPI's own documentation pages (`/docs`, `/redoc`) load their viewer from a CDN and keep
+FastAPI's defaults; they show no data.
+"""
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+HSTS = "max-age=31536000; includeSubDomains"
+_DOCS = ("/docs", "/redoc")
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, https: bool) -> None:
+        self.app = app
+        self.https = https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                html = headers.get("content-type", "").startswith("text/html")
+                if html and not path.startswith(_DOCS):
+                    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                    headers["Referrer-Policy"] = "no-referrer"
+                    headers["X-Frame-Options"] = "DENY"
+                if html or path.startswith(("/api/", "/ashby/")):
+                    headers["Cache-Control"] = "no-store"
+                if self.https:
+                    headers["Strict-Transport-Security"] = HSTS
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
