@@ -21,6 +21,7 @@ from api import (
     workspace,
 )
 from api.errors import BodySizeLimit, install_error_handlers
+from api.same_origin import SameOriginForStateChanges
 from api.security_headers import SecurityHeaders
 from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
@@ -56,6 +57,7 @@ def create_app(
     app.state.gateway = ScreeningGateway(settings, temporal_client, cancel_answer_timeout)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(SameOriginForStateChanges)
     app.add_middleware(SecurityHeaders, https=settings.public_base_url.startswith("https://"))
     app.include_router(probes.router)
     app.include_router(workspace.router)

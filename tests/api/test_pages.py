@@ -120,3 +120,61 @@ def test_a_cookie_or_csrf_token_of_any_characters_is_refused_not_a_500(
         headers={"Cookie": b"truffle_session=" + cookie.rsplit(".", 1)[0].encode() + b".\xe9"},
     )
     assert forged.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "cross_site",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://testserver"},
+    ],
+)
+def test_signing_in_from_another_site_is_refused(
+    browser: TestClient, make_workspace: MakeWorkspace, cross_site: dict[str, str]
+) -> None:
+    response = browser.post(
+        "/signin", data={"admin_token": make_workspace().admin_token}, headers=cross_site
+    )
+
+    assert response.status_code == 403
+    assert "another site" in response.json()["message"]
+    assert "set-cookie" not in response.headers
+
+
+def test_signing_in_from_our_own_page_works(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    same_site = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+    response = browser.post(
+        "/signin", data={"admin_token": make_workspace().admin_token}, headers=same_site
+    )
+    assert response.status_code == 303
+
+
+def test_cookie_changes_from_another_site_are_refused_even_with_the_csrf_token(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    csrf = sign_in(browser, make_workspace().admin_token)
+
+    forged = browser.post(
+        "/api/integrations/ashby/disconnect",
+        headers={"X-CSRF-Token": csrf, "Origin": "https://evil.example"},
+    )
+    signed_out = browser.post("/signout", headers={"Sec-Fetch-Site": "cross-site"})
+
+    assert (forged.status_code, signed_out.status_code) == (403, 403)
+    assert browser.get("/integrations").status_code == 200
+
+
+def test_an_admin_token_call_is_not_a_browser_session_and_is_not_refused(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    response = browser.post(
+        "/api/positions",
+        json={"name": "Backend", "description": "Python", "questions": [{"prompt": "Hi?"}]},
+        headers={**acme.headers, "Origin": "https://ci.example"},
+    )
+    assert response.status_code == 201
