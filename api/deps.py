@@ -12,7 +12,7 @@ from api.temporal import ScreeningGateway
 from truffle.ashby import AshbyClient
 from truffle.db import session_scope
 from truffle.secrets import KeyRing, same_secret
-from truffle.sessions import SESSION_COOKIE, read_session
+from truffle.sessions import SESSION_COOKIE, SessionLimits, read_session
 from truffle.settings import Settings
 from truffle.tables import Workspace
 from truffle.workspaces import workspace_for_admin_token
@@ -63,11 +63,16 @@ bearer = HTTPBearer(auto_error=False)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+def session_limits(request: Request) -> SessionLimits:
+    settings = get_settings_from_app(request)
+    return SessionLimits(settings.session_lifetime, settings.session_idle_timeout)
+
+
 def _workspace_from_session_cookie(
     request: Request, engine: sa.Engine, keyring: KeyRing, cookie: str
 ) -> Workspace:
     with Session(engine) as session:
-        admin = read_session(session, keyring, cookie)
+        admin = read_session(session, keyring, cookie, session_limits(request))
     if admin is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail="Your session has ended. Sign in again."

@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
-from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_workspace
+from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_workspace, session_limits
 from truffle import connections, sessions
 from truffle.tables import Workspace
 
@@ -28,7 +28,7 @@ def get_admin_session(
     if cookie is None:
         raise SignInRequiredError
     with Session(engine) as session:
-        admin = sessions.read_session(session, keyring, cookie)
+        admin = sessions.read_session(session, keyring, cookie, session_limits(request))
     if admin is None:
         raise SignInRequiredError
     return admin
@@ -92,7 +92,7 @@ def signin(
     response.set_cookie(
         sessions.SESSION_COOKIE,
         cookie,
-        max_age=sessions.SESSION_SECONDS,
+        max_age=int(settings.session_lifetime.total_seconds()),
         httponly=True,
         samesite="strict",
         secure=settings.public_base_url.startswith("https://"),
@@ -101,7 +101,11 @@ def signin(
 
 
 @router.post("/signout")
-def signout() -> RedirectResponse:
+def signout(request: Request, engine: EngineDep, keyring: KeyRingDep) -> RedirectResponse:
+    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    if cookie is not None:
+        with Session(engine) as session:
+            sessions.end_session(session, keyring, cookie)
     response = RedirectResponse("/signin", status_code=status.HTTP_303_SEE_OTHER)
     response.delete_cookie(sessions.SESSION_COOKIE, httponly=True, samesite="strict")
     return response

@@ -26,6 +26,30 @@ def _cmd_workspace_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_workspace_rotate_token(args: argparse.Namespace) -> int:
+    import uuid
+
+    from truffle.db import create_db_engine, require_schema_at_head, session_scope
+    from truffle.settings import get_settings
+    from truffle.workspaces import rotate_admin_token
+
+    try:
+        workspace_id = uuid.UUID(args.workspace_id)
+    except ValueError:
+        raise ValueError(f"{args.workspace_id!r} is not a workspace id") from None
+    engine = create_db_engine(get_settings().database_url)
+    try:
+        require_schema_at_head(engine)
+        with session_scope(engine) as session:
+            issued = rotate_admin_token(session, workspace_id)
+    except LookupError:
+        raise ValueError(f"there is no workspace {workspace_id}") from None
+    finally:
+        engine.dispose()
+    print(json.dumps({"workspace_id": str(issued.workspace_id), "admin_token": issued.admin_token}))
+    return 0
+
+
 def _cmd_migrate(_args: argparse.Namespace) -> int:
     from truffle.db import upgrade_to_head
     from truffle.settings import get_settings
@@ -194,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--plan", required=True, choices=["paid", "trial"])
     create.set_defaults(handler=_cmd_workspace_create)
+    rotate = workspace_commands.add_parser(
+        "rotate-token",
+        help="revoke the workspace's admin token (and every session opened with it) and print "
+        "a new one (shown once)",
+    )
+    rotate.add_argument("workspace_id")
+    rotate.set_defaults(handler=_cmd_workspace_rotate_token)
     return parser
 
 

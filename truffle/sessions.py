@@ -1,22 +1,33 @@
-"""Admin sessions for the pages: a signed cookie naming the admin token it was opened with.
+"""Admin sessions for the pages, kept on the server: the cookie carries a session id, signed
+with a key derived from TRUFFLE_SECRET_KEYS.
 
-The cookie holds the token row's id and an expiry, signed with a key derived from
-TRUFFLE_SECRET_KEYS; revoking the admin token ends its sessions. Requests that change
-something with cookie auth must also carry the session's CSRF token (see `csrf_token`).
+A session ends at sign-out, after its absolute lifetime (`SESSION_LIFETIME`, 12 h) or idle
+timeout (`SESSION_IDLE_TIMEOUT`, 1 h), or when the admin token it was opened with is revoked
+(`truffle-ashby workspace rotate-token`) — at once, on every API process, since each request
+reads the row. Requests that change something with cookie auth must also carry the session's
+CSRF token (see `csrf_token`).
 """
 
-import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from truffle.secrets import KeyRing
-from truffle.tables import Workspace, WorkspaceAdminToken
+from truffle.tables import AdminSession as AdminSessionRow
+from truffle.tables import Workspace, WorkspaceAdminToken, utcnow
 from truffle.workspaces import admin_token_digest
 
 SESSION_COOKIE = "truffle_session"
-SESSION_SECONDS = 12 * 60 * 60
+# A busy page does not write on every request: `last_seen_at` moves at most this often.
+_SEEN_GRANULARITY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    lifetime: timedelta = timedelta(hours=12)
+    idle_timeout: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -26,41 +37,74 @@ class AdminSession:
 
 
 def open_session(session: Session, keyring: KeyRing, admin_token: str) -> str | None:
-    """The cookie value for a valid admin token, or None."""
-    row = session.exec(
+    """A new session for a valid admin token: the cookie value, or None."""
+    token = session.exec(
         select(WorkspaceAdminToken)
         .where(WorkspaceAdminToken.token_digest == admin_token_digest(admin_token))
         .where(col(WorkspaceAdminToken.revoked_at).is_(None))
     ).first()
-    if row is None:
+    if token is None:
         return None
-    message = f"{row.id}.{int(time.time()) + SESSION_SECONDS}"
-    return f"{message}.{keyring.sign(message)}"
+    row = AdminSessionRow(token_id=token.id)
+    session.add(row)
+    session.commit()
+    return f"{row.id}.{keyring.sign(f'session:{row.id}')}"
 
 
 def csrf_token(keyring: KeyRing, cookie: str) -> str:
     return keyring.sign(f"csrf:{cookie}")
 
 
-def read_session(session: Session, keyring: KeyRing, cookie: str) -> AdminSession | None:
-    token_id, _, rest = cookie.partition(".")
-    expires, _, signature = rest.partition(".")
-    if not (token_id and expires.isdigit() and signature):
-        return None
-    if not keyring.signature_matches(f"{token_id}.{expires}", signature):
-        return None
-    if int(expires) < time.time():
+def _session_id(keyring: KeyRing, cookie: str) -> uuid.UUID | None:
+    session_id, _, signature = cookie.partition(".")
+    if not signature or not keyring.signature_matches(f"session:{session_id}", signature):
         return None
     try:
-        parsed_id = uuid.UUID(token_id)
+        return uuid.UUID(session_id)
     except ValueError:
         return None
-    workspace = session.exec(
-        select(Workspace)
-        .join(WorkspaceAdminToken, col(WorkspaceAdminToken.workspace_id) == col(Workspace.id))
-        .where(WorkspaceAdminToken.id == parsed_id)
-        .where(col(WorkspaceAdminToken.revoked_at).is_(None))
-    ).first()
-    if workspace is None:
+
+
+def read_session(
+    session: Session, keyring: KeyRing, cookie: str, limits: SessionLimits
+) -> AdminSession | None:
+    """The signed-in admin, or None if the cookie names no live session."""
+    session_id = _session_id(keyring, cookie)
+    if session_id is None:
         return None
+    now = utcnow()
+    found = session.exec(
+        select(AdminSessionRow, Workspace)
+        .join(WorkspaceAdminToken, col(WorkspaceAdminToken.id) == col(AdminSessionRow.token_id))
+        .join(Workspace, col(Workspace.id) == col(WorkspaceAdminToken.workspace_id))
+        .where(col(AdminSessionRow.id) == session_id)
+        .where(col(AdminSessionRow.ended_at).is_(None))
+        .where(col(WorkspaceAdminToken.revoked_at).is_(None))
+        .where(col(AdminSessionRow.created_at) > now - limits.lifetime)
+        .where(col(AdminSessionRow.last_seen_at) > now - limits.idle_timeout)
+    ).first()
+    if found is None:
+        return None
+    row, workspace = found
+    if now - row.last_seen_at > _SEEN_GRANULARITY:
+        session.exec(
+            update(AdminSessionRow)
+            .where(col(AdminSessionRow.id) == session_id)
+            .values(last_seen_at=now)
+        )
+        session.commit()
     return AdminSession(workspace=workspace, csrf_token=csrf_token(keyring, cookie))
+
+
+def end_session(session: Session, keyring: KeyRing, cookie: str) -> None:
+    """Sign-out: the session is over on the server, whoever still holds the cookie."""
+    session_id = _session_id(keyring, cookie)
+    if session_id is None:
+        return
+    session.exec(
+        update(AdminSessionRow)
+        .where(col(AdminSessionRow.id) == session_id)
+        .where(col(AdminSessionRow.ended_at).is_(None))
+        .values(ended_at=utcnow())
+    )
+    session.commit()

@@ -14,6 +14,12 @@ from truffle.contracts import HELD_UPDATE_RETENTION
 
 SECRET_KEY_BYTES = 32
 _DURATION = re.compile(r"(?P<count>\d+)\s*(?P<unit>[smhd]?)")
+_DURATIONS = (
+    "reconcile_interval",
+    "held_update_retention",
+    "session_lifetime",
+    "session_idle_timeout",
+)
 _UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
@@ -57,8 +63,11 @@ class Settings(BaseSettings):
     reconcile_interval: timedelta = timedelta(minutes=5)
     # How long an update held for the connection waits before the screening closes without it.
     held_update_retention: timedelta = HELD_UPDATE_RETENTION
+    # An admin's browser session ends this long after sign-in, or after this long unused.
+    session_lifetime: timedelta = timedelta(hours=12)
+    session_idle_timeout: timedelta = timedelta(hours=1)
 
-    @field_validator("reconcile_interval", "held_update_retention", mode="before")
+    @field_validator(*_DURATIONS, mode="before")
     @classmethod
     def _parse_duration(cls, value: object) -> object:
         """`30s`, `5m`, `2h`, `30d` (or anything pydantic reads as a duration)."""
@@ -68,7 +77,7 @@ class Settings(BaseSettings):
                 return timedelta(**{_UNITS[match["unit"]]: int(match["count"])})
         return value
 
-    @field_validator("reconcile_interval", "held_update_retention")
+    @field_validator(*_DURATIONS)
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

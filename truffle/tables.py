@@ -72,6 +72,20 @@ class WorkspaceAdminToken(SQLModel, table=True):
     revoked_at: datetime | None = moment_column()
 
 
+class AdminSession(SQLModel, table=True):
+    """A signed-in browser: it ends at sign-out, after its lifetime or idle timeout, or when
+    the admin token it was opened with is revoked."""
+
+    __tablename__ = "admin_sessions"
+    __table_args__ = (sa.Index("ix_admin_sessions_token", "token_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_id: uuid.UUID = Field(foreign_key="workspace_admin_tokens.id", nullable=False)
+    created_at: datetime = moment_column(default_now=True)
+    last_seen_at: datetime = moment_column(default_now=True)
+    ended_at: datetime | None = moment_column()
+
+
 class ConnectionState(StrEnum):
     pending = "pending"
     live = "live"

@@ -5,9 +5,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select, update
 
-from truffle.tables import Plan, Workspace, WorkspaceAdminToken
+from truffle.tables import Plan, Workspace, WorkspaceAdminToken, utcnow
 
 ADMIN_TOKEN_PREFIX = "tadm_"  # noqa: S105  (a public prefix, not a secret)
 
@@ -43,6 +43,21 @@ def issue_admin_token(session: Session, workspace: Workspace) -> IssuedAdminToke
     )
     session.flush()
     return IssuedAdminToken(workspace_id=workspace.id, admin_token=token)
+
+
+def rotate_admin_token(session: Session, workspace_id: uuid.UUID) -> IssuedAdminToken:
+    """Revokes every live admin token of the workspace (and so every session opened with one)
+    and issues a new one, in one transaction."""
+    workspace = session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise LookupError(f"no workspace {workspace_id}")
+    session.exec(
+        update(WorkspaceAdminToken)
+        .where(col(WorkspaceAdminToken.workspace_id) == workspace_id)
+        .where(col(WorkspaceAdminToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return issue_admin_token(session, workspace)
 
 
 def workspace_for_admin_token(session: Session, token: str) -> Workspace | None:

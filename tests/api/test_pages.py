@@ -2,14 +2,17 @@
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlmodel import Session, update
 
 from api.app import create_app
 from tests.utils.workspaces import MakeWorkspace
 from truffle.settings import Settings
-from truffle.tables import Plan
+from truffle.tables import AdminSession, Plan, utcnow
 
 
 @pytest.fixture
@@ -178,3 +181,39 @@ def test_an_admin_token_call_is_not_a_browser_session_and_is_not_refused(
         headers={**acme.headers, "Origin": "https://ci.example"},
     )
     assert response.status_code == 201
+
+
+def test_a_cookie_kept_after_sign_out_reads_nothing(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    sign_in(browser, make_workspace().admin_token)
+    kept = browser.cookies["truffle_session"]
+    assert browser.post("/signout").status_code == 303
+
+    browser.cookies.set("truffle_session", kept)
+
+    assert browser.get("/api/workspace").status_code == 401
+    assert browser.get("/integrations").status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("column", "age"),
+    [
+        ("last_seen_at", timedelta(hours=1, minutes=1)),
+        ("created_at", timedelta(hours=12, minutes=1)),
+    ],
+)
+def test_a_session_ends_when_idle_for_an_hour_or_twelve_hours_after_sign_in(
+    browser: TestClient,
+    make_workspace: MakeWorkspace,
+    engine: sa.Engine,
+    column: str,
+    age: timedelta,
+) -> None:
+    sign_in(browser, make_workspace().admin_token)
+    assert browser.get("/api/workspace").status_code == 200
+    with Session(engine) as session:
+        session.exec(update(AdminSession).values({column: utcnow() - age}))
+        session.commit()
+
+    assert browser.get("/api/workspace").status_code == 401

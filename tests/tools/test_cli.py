@@ -132,3 +132,49 @@ def test_api_refuses_to_start_without_secret_keys(tmp_path: Path, settings: Sett
     assert result.returncode == 2
     assert "TRUFFLE_SECRET_KEYS is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def sign_in(client: TestClient, admin_token: str) -> None:
+    assert client.post("/signin", data={"admin_token": admin_token}).status_code == 303
+
+
+def test_rotate_token_kills_the_old_token_and_its_sessions_at_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    acme = create_workspace(settings, tmp_path, "Acme", "paid")
+    # Two API processes' worth of apps on one database: the rotation reaches both.
+    with (
+        TestClient(create_app(settings), follow_redirects=False) as first,
+        TestClient(create_app(settings), follow_redirects=False) as second,
+    ):
+        sign_in(first, acme["admin_token"])
+        assert first.get("/api/workspace").status_code == 200
+
+        rotated = run_cli(
+            "workspace", "rotate-token", acme["workspace_id"],
+            database_url=settings.database_url, cwd=tmp_path,
+        )  # fmt: skip
+        assert rotated.returncode == 0, rotated.stderr
+        printed = json.loads(rotated.stdout)
+        assert set(printed) == {"workspace_id", "admin_token"}
+        assert printed["workspace_id"] == acme["workspace_id"]
+        assert printed["admin_token"] != acme["admin_token"]
+
+        old = {"Authorization": f"Bearer {acme['admin_token']}"}
+        new = {"Authorization": f"Bearer {printed['admin_token']}"}
+        assert second.get("/api/workspace", headers=old).status_code == 401
+        assert first.get("/api/workspace").status_code == 401  # its session ended too
+        assert second.get("/api/workspace", headers=new).status_code == 200
+
+
+def test_rotate_token_of_an_unknown_workspace_says_so_in_one_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "workspace", "rotate-token", "00000000-0000-0000-0000-000000000000",
+        database_url=settings.database_url, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "truffle-ashby: there is no workspace 00000000-0000-0000-0000-000000000000"
+    )
