@@ -2,10 +2,12 @@
 
 import base64
 import binascii
+import ipaddress
 import re
 import secrets
 from datetime import timedelta
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +60,12 @@ class Settings(BaseSettings):
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=1025, ge=1, le=65535)
     smtp_from: str = "screening@truffle.local"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # `starttls` (required), `tls` (implicit TLS, usually port 465) or `none`. Unset: `none` for
+    # a server on this machine, `starttls` for any other: never clear text across a network
+    # unless `none` is chosen explicitly.
+    smtp_security: Literal["starttls", "tls", "none"] | None = None
     truffle_secret_keys: SecretStr | None = None
     # How often the reconciler looks for screenings whose workflow is not running.
     reconcile_interval: timedelta = timedelta(minutes=5)
@@ -103,6 +111,11 @@ class Settings(BaseSettings):
             decode_secret_key(entry)
         return SecretStr(",".join(entries))
 
+    def smtp_transport_security(self) -> str:
+        if self.smtp_security is not None:
+            return self.smtp_security
+        return "none" if _is_this_machine(self.smtp_host) else "starttls"
+
     def secret_keys(self) -> list[bytes]:
         """The decoded secret keys, current first. Production processes cannot run without them."""
         if self.truffle_secret_keys is None:
@@ -114,6 +127,15 @@ class Settings(BaseSettings):
             decode_secret_key(entry)
             for entry in self.truffle_secret_keys.get_secret_value().split(",")
         ]
+
+
+def _is_this_machine(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -19,7 +20,7 @@ from tests.utils.factories import (
     make_workspace,
     open_screening,
 )
-from tests.utils.mail import MailSink, RefusingSmtpServer
+from tests.utils.mail import AuthenticatingSmtpServer, MailSink, RefusingSmtpServer
 from truffle import connections, screenings
 from truffle.contracts import (
     EMAIL_DEFERRED,
@@ -350,3 +351,48 @@ async def test_a_new_run_learns_what_was_already_sent_and_what_ashby_still_needs
     assert progress.status == "completed"
     assert progress.undelivered == [UpdateKind.started, UpdateKind.result]
     assert progress.deadline_ms - progress.invited_at_ms == 7 * 24 * 3600 * 1000
+
+
+async def test_a_relay_that_needs_a_login_gets_smtp_username_and_password(
+    settings: Settings, engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
+) -> None:
+    with AuthenticatingSmtpServer("truffle", "relay-secret") as relay:
+        relay_settings = settings.model_copy(
+            update={
+                "smtp_host": "127.0.0.1",
+                "smtp_port": relay.port,
+                "smtp_username": "truffle",
+                "smtp_password": SecretStr("relay-secret"),
+                "smtp_security": "none",
+            }
+        )
+        activities = ScreeningActivities(engine, relay_settings, keyring, Mailer(relay_settings))
+        await ActivityEnvironment().run(
+            activities.send_screening_email, EmailRequest(str(screening_id), EmailKind.invite)
+        )
+        assert len(relay.received) == 1
+
+
+async def test_starttls_required_sends_nothing_in_clear_text_to_a_server_without_it(
+    settings: Settings,
+    engine: sa.Engine,
+    keyring: KeyRing,
+    mail_sink: MailSink,
+    screening_id: uuid.UUID,
+) -> None:
+    address = unique_address(engine, screening_id)
+    strict = settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": mail_sink.smtp_port,
+            "smtp_security": "starttls",
+        }
+    )
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(
+            ScreeningActivities(engine, strict, keyring, Mailer(strict)).send_screening_email,
+            EmailRequest(str(screening_id), EmailKind.invite),
+        )
+    assert raised.value.type == EMAIL_DEFERRED
+    assert "STARTTLS" in str(raised.value)
+    assert mail_sink.messages_to(address) == []

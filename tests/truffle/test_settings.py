@@ -92,3 +92,27 @@ def test_smtp_port_must_be_a_port(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMTP_PORT", "70000")
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("host", "chosen", "used"),
+    [
+        ("localhost", None, "none"),
+        ("127.0.0.1", None, "none"),
+        ("::1", None, "none"),
+        ("smtp.relay.example", None, "starttls"),
+        ("10.0.0.5", None, "starttls"),
+        ("smtp.relay.example", "none", "none"),
+        ("smtp.relay.example", "tls", "tls"),
+    ],
+)
+def test_mail_leaves_this_machine_only_encrypted_unless_none_is_chosen(
+    host: str, chosen: str | None, used: str
+) -> None:
+    settings = Settings(smtp_host=host, smtp_security=chosen)
+    assert settings.smtp_transport_security() == used
+
+
+def test_smtp_security_accepts_only_the_three_words() -> None:
+    with pytest.raises(ValidationError):
+        Settings(smtp_security="ssl")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import httpx
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, Envelope
 
 from tests.utils.processes import free_port
 
@@ -39,6 +40,44 @@ class RefusingSmtpServer:
     def __enter__(self) -> "RefusingSmtpServer":
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._controller is not None
+        self._controller.stop()
+
+
+class AuthenticatingSmtpServer:
+    """A real SMTP server (aiosmtpd) that takes mail only from `username`/`password`, and
+    keeps what it takes in `received`."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.credentials = (username.encode(), password.encode())
+        self.received: list[bytes] = []
+        self.port = 0
+        self._controller: Controller | None = None
+
+    def _authenticate(
+        self, _server: object, _session: object, _envelope: object, _mechanism: str, data: object
+    ) -> AuthResult:
+        login = (getattr(data, "login", None), getattr(data, "password", None))
+        return AuthResult(success=login == self.credentials)
+
+    async def handle_DATA(self, _server: object, _session: object, envelope: Envelope) -> str:
+        self.received.append(envelope.original_content or b"")
+        return "250 Message accepted"
+
+    def __enter__(self) -> "AuthenticatingSmtpServer":
+        self.port = free_port()
+        self._controller = Controller(
+            self,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=self._authenticate,
+            auth_required=True,
+            auth_require_tls=False,
+        )
         self._controller.start()
         return self
 
