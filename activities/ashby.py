@@ -20,7 +20,7 @@ from activities.screening import load_screening
 from truffle import connection_health
 from truffle.ashby import AshbyClient, AshbyReply, build_update
 from truffle.contracts import AshbyOutcome, DeliveryGivenUp, PostUpdateReceipt, PostUpdateRequest
-from truffle.secrets import KeyRing
+from truffle.secrets import DecryptionError, KeyRing
 from truffle.tables import (
     AshbyConnection,
     AshbyUpdate,
@@ -40,6 +40,7 @@ class _Prepared:
     body: dict[str, Any]
     ashby_key: str | None  # None: the connection is not live, so nothing is sent
     delivered: bool
+    unreadable: bool  # the stored Ashby key cannot be decrypted with TRUFFLE_SECRET_KEYS
 
 
 class AshbyActivities:
@@ -149,9 +150,13 @@ class AshbyActivities:
                 session.add(stored)
                 session.commit()
             # Decrypted here and only here: the key never leaves this activity.
-            ashby_key = (
-                self.keyring.unseal(sealed_key, screening.workspace_id) if sealed_key else None
-            )
+            try:
+                ashby_key = (
+                    self.keyring.unseal(sealed_key, screening.workspace_id) if sealed_key else None
+                )
+                unreadable = False
+            except DecryptionError:
+                ashby_key, unreadable = None, True
             return _Prepared(
                 workspace_id=screening.workspace_id,
                 update_id=stored.id if stored else uuid.uuid4(),
@@ -159,6 +164,7 @@ class AshbyActivities:
                 body=dict(stored.body) if stored else {},
                 ashby_key=ashby_key,
                 delivered=stored is not None and stored.delivered_at is not None,
+                unreadable=unreadable,
             )
 
     @activity.defn(name="post_assessment_update")
@@ -169,13 +175,16 @@ class AshbyActivities:
             # Delivered by an earlier attempt whose completion Temporal never heard of.
             return PostUpdateReceipt(timestamp_ms=prepared.timestamp_ms, request_id=None)
         if prepared.ashby_key is None:
+            # Held (not retried): a reconnect stores a new key and releases the update.
+            outcome = AshbyOutcome.key_unreadable if prepared.unreadable else AshbyOutcome.held
             await asyncio.to_thread(
-                self._record, screening_id, prepared.workspace_id, request.kind,
-                AshbyOutcome.held, None,
-            )  # fmt: skip
+                self._record, screening_id, prepared.workspace_id, request.kind, outcome, None
+            )
             raise ApplicationError(
-                "the Ashby connection is not live; the update is held until it is",
-                type=AshbyOutcome.held.error_type,
+                "the stored Ashby key cannot be decrypted; held until the admin reconnects"
+                if prepared.unreadable
+                else "the Ashby connection is not live; the update is held until it is",
+                type=outcome.error_type,
                 non_retryable=True,
             )
         reply = await self.ashby.call("assessment.update", prepared.ashby_key, prepared.body)

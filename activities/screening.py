@@ -39,7 +39,7 @@ from truffle.screenings import (
     record_email_failure,
     settle,
 )
-from truffle.secrets import KeyRing
+from truffle.secrets import DecryptionError, KeyRing
 from truffle.settings import Settings
 from truffle.tables import Position, Screening, SentEmail, utcnow
 
@@ -120,6 +120,13 @@ class ScreeningActivities:
             assert position is not None
             try:
                 return self.compose(screening, position, request.kind)
+            except DecryptionError:
+                raise EmailFailedError(
+                    "the screener link can no longer be read: its key was removed from "
+                    "TRUFFLE_SECRET_KEYS",
+                    smtp_code=None,
+                    permanent=True,
+                ) from None
             except ValueError:
                 # A header that cannot be written (a line break in a name, say): no retry
                 # will change it. Which value it was stays out of the message on purpose.

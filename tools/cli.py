@@ -50,6 +50,32 @@ def _cmd_workspace_rotate_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_secrets(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from sqlmodel import Session
+
+    from truffle import key_rotation
+    from truffle.db import create_db_engine, require_schema_at_head
+    from truffle.secrets import KeyRing
+    from truffle.settings import get_settings
+
+    settings = get_settings()
+    keyring = KeyRing(settings.secret_keys())
+    engine = create_db_engine(settings.database_url)
+    try:
+        require_schema_at_head(engine)
+        if args.secrets_command == "rekey":
+            report: object = {"resealed": key_rotation.rekey(engine, keyring)}
+        else:
+            with Session(engine) as session:
+                report = dataclasses.asdict(key_rotation.status(session, keyring))
+    finally:
+        engine.dispose()
+    print(json.dumps(report))
+    return 0
+
+
 def _cmd_migrate(_args: argparse.Namespace) -> int:
     from truffle.db import upgrade_to_head
     from truffle.settings import get_settings
@@ -209,6 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--http-port", type=int, default=8025)
     sink.add_argument("--mail-dir", default=".data/mail")
     sink.set_defaults(handler=_cmd_mail_sink)
+
+    secrets_parser = commands.add_parser(
+        "secrets", help="retire a key of TRUFFLE_SECRET_KEYS: see what depends on each, rekey"
+    )
+    secrets_commands = secrets_parser.add_subparsers(dest="secrets_command", required=True)
+    secrets_commands.add_parser(
+        "status", help="how many stored values and Truffle keys still depend on each key"
+    ).set_defaults(handler=_cmd_secrets)
+    secrets_commands.add_parser(
+        "rekey", help="re-encrypt every stored value under the current (first) key"
+    ).set_defaults(handler=_cmd_secrets)
 
     workspace = commands.add_parser("workspace", help="manage workspaces")
     workspace_commands = workspace.add_subparsers(dest="workspace_command", required=True)

@@ -84,6 +84,13 @@ def assess(snapshot: HealthSnapshot, now: datetime) -> Assessment:
     if rejected is not None and (
         snapshot.last_result_at is None or snapshot.last_result_at < rejected
     ):
+        if snapshot.last_failure == AshbyOutcome.key_unreadable:
+            return Assessment(
+                Health.action_needed,
+                f"Since {when(rejected)} Truffle cannot read the stored Ashby API key (a key "
+                "was removed from TRUFFLE_SECRET_KEYS). Reconnect with your Ashby API key; "
+                "results are held until then.",
+            )
         if snapshot.last_failure == AshbyOutcome.missing_permission:
             return Assessment(
                 Health.action_needed,
@@ -157,7 +164,11 @@ def record_failure(
         "failures_since_success": col(AshbyConnection.failures_since_success) + 1,
         "failing_since": sa.func.coalesce(col(AshbyConnection.failing_since), at),
     }
-    if problem in (AshbyOutcome.key_rejected, AshbyOutcome.missing_permission):
+    if problem in (
+        AshbyOutcome.key_rejected,
+        AshbyOutcome.missing_permission,
+        AshbyOutcome.key_unreadable,
+    ):
         values["key_rejected_at"] = at
     session.exec(
         update(AshbyConnection)

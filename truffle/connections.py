@@ -139,7 +139,12 @@ def establish(
         session.flush()
         minted = keyring.mint_truffle_key()
         session.add(
-            TruffleKey(workspace_id=workspace.id, key_id=minted.key_id, digest=minted.digest)
+            TruffleKey(
+                workspace_id=workspace.id,
+                key_id=minted.key_id,
+                digest=minted.digest,
+                pepper=keyring.fingerprints[0],
+            )
         )
         now = utcnow()
         if connection is None:
@@ -202,8 +207,14 @@ def authenticate_partner(
         .where(TruffleKey.key_id == parsed.key_id)
         .where(col(TruffleKey.revoked_at).is_(None))
     ).first()
-    if key is None or not keyring.truffle_key_matches(parsed, key.digest):
+    matched = keyring.truffle_key_match(parsed, key.digest) if key is not None else None
+    if key is None or matched is None:
         return None
+    if matched != 0 or key.pepper != keyring.fingerprints[0]:
+        # Made under an older secret key: digested again under the current one, so the old
+        # key can be retired once Ashby has called with each live Truffle key.
+        key.digest, key.pepper = keyring.current_digest(parsed.full_key), keyring.fingerprints[0]
+        session.add(key)
     now = utcnow()
     still_live_key = (
         select(TruffleKey.id)

@@ -82,6 +82,8 @@ class AshbyOutcome(StrEnum):
     unreachable = "unreachable"  # timeout or connection failure
     rejected = "rejected"  # success: false, the request itself was refused
     hold_expired = "hold_expired"  # held longer than HELD_UPDATE_RETENTION: given up, not sent
+    # no call made: the stored Ashby key cannot be decrypted (its secret key was retired)
+    key_unreadable = "key_unreadable"
 
     @property
     def holds(self) -> bool:
@@ -90,6 +92,7 @@ class AshbyOutcome(StrEnum):
             AshbyOutcome.held,
             AshbyOutcome.key_rejected,
             AshbyOutcome.missing_permission,
+            AshbyOutcome.key_unreadable,
         )
 
     @property
@@ -115,6 +118,7 @@ _ERROR_TYPES = {
     AshbyOutcome.unreachable: "AshbyUnavailable",
     AshbyOutcome.rejected: "AshbyUpdateRejected",
     AshbyOutcome.hold_expired: "AshbyHoldExpired",
+    AshbyOutcome.key_unreadable: "AshbyKeyUnreadable",
 }
 _OUTCOME_OF_ERROR_TYPE = {
     error_type: outcome for outcome, error_type in reversed(list(_ERROR_TYPES.items()))

@@ -103,15 +103,36 @@ class KeyRing:
         body = f"{TRUFFLE_KEY_PREFIX}_{key_id}_{secret}"
         full_key = f"{body}_{_checksum(body)}"
         return MintedTruffleKey(
-            key_id=key_id, full_key=full_key, digest=self._digest(self._peppers[0], full_key)
+            key_id=key_id, full_key=full_key, digest=self.current_digest(full_key)
         )
 
     def truffle_key_matches(self, parsed: ParsedTruffleKey, stored_digest: str) -> bool:
-        # Every pepper is tried (no early exit) so the time taken does not say which one matched.
-        matched = False
-        for pepper in self._peppers:
-            matched |= same_secret(self._digest(pepper, parsed.full_key), stored_digest)
-        return matched
+        return self.truffle_key_match(parsed, stored_digest) is not None
+
+    def truffle_key_match(self, parsed: ParsedTruffleKey, stored_digest: str) -> int | None:
+        """The position in TRUFFLE_SECRET_KEYS of the pepper the digest was made with, or None.
+        Every pepper is tried (no early exit) so the time taken does not say which matched."""
+        found: int | None = None
+        for index, pepper in enumerate(self._peppers):
+            if same_secret(self._digest(pepper, parsed.full_key), stored_digest):
+                found = index
+        return found
+
+    def current_digest(self, full_key: str) -> str:
+        """The digest under the current pepper (to re-digest a key minted under an older one)."""
+        return self._digest(self._peppers[0], full_key)
+
+    # Which secret key a stored value depends on
+
+    @property
+    def fingerprints(self) -> list[str]:
+        """A public name for each key of TRUFFLE_SECRET_KEYS, in order (current first)."""
+        return [self._fingerprint(key) for key in self._encryption_keys]
+
+    def sealed_with(self, stored: str) -> str:
+        """The fingerprint of the key a sealed value was made with."""
+        parts = stored.split(":")
+        return parts[1] if len(parts) == 3 else ""
 
     # Signed values (the admin session cookie)
 

@@ -153,6 +153,9 @@ class TruffleKey(SQLModel, table=True):
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False)
     key_id: str = Field(sa_column=sa.Column(sa.String(16), nullable=False, unique=True))
     digest: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    # The fingerprint of the TRUFFLE_SECRET_KEYS entry whose pepper made `digest` (unknown for
+    # keys minted before it was recorded: they are re-digested at Ashby's next call).
+    pepper: str | None = Field(default=None, sa_column=sa.Column(sa.String(12), nullable=True))
     created_at: datetime = moment_column(default_now=True)
     revoked_at: datetime | None = moment_column()
 

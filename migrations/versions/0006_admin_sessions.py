@@ -1,4 +1,5 @@
-"""Admin sessions kept on the server, so sign-out, token rotation and timeouts end them.
+"""Admin sessions kept on the server, so sign-out, token rotation and timeouts end them; and
+which secret key's pepper made each Truffle key's digest, so an old key can be retired.
 
 Revision ID: 0006
 Revises: 0005
@@ -28,8 +29,12 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_admin_sessions_token", "admin_sessions", ["token_id"])
+    with op.batch_alter_table("truffle_keys") as batch:
+        batch.add_column(sa.Column("pepper", sa.String(12), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("truffle_keys") as batch:
+        batch.drop_column("pepper")
     op.drop_index("ix_admin_sessions_token", table_name="admin_sessions")
     op.drop_table("admin_sessions")

@@ -178,3 +178,33 @@ def test_rotate_token_of_an_unknown_workspace_says_so_in_one_line(
     assert result.stderr.strip() == (
         "truffle-ashby: there is no workspace 00000000-0000-0000-0000-000000000000"
     )
+
+
+def test_secrets_status_and_rekey_print_json(settings: Settings, tmp_path: Path) -> None:
+    assert settings.truffle_secret_keys is not None
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TRUFFLE_SECRET_KEYS": settings.truffle_secret_keys.get_secret_value(),
+    }
+
+    def secrets(command: str) -> dict[str, object]:
+        done = subprocess.run(
+            [sys.executable, "-m", "tools.cli", "secrets", command],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        printed: dict[str, object] = json.loads(done.stdout)
+        return printed
+
+    status = secrets("status")
+    assert status["truffle_keys_unknown"] == 0
+    assert status["keys"] == [
+        {
+            "position": 1,
+            "fingerprint": status["keys"][0]["fingerprint"],  # type: ignore[index]
+            "current": True,
+            "sealed_values": 0,
+            "truffle_keys": 0,
+        }
+    ]
+    assert secrets("rekey") == {"resealed": 0}

@@ -1,0 +1,104 @@
+"""Retiring a key of TRUFFLE_SECRET_KEYS: what still depends on each key, and re-encrypting
+every stored secret under the current one.
+
+Sealed values (the Ashby keys, the screener link tokens) name the key they were made with;
+Truffle key digests record the key whose pepper made them and are digested again under the
+current key when Ashby next calls with them. Once `status` shows nothing left on an old key,
+it can be removed from TRUFFLE_SECRET_KEYS.
+"""
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from truffle.secrets import KeyRing
+from truffle.tables import AshbyConnection, Screening, TruffleKey
+
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    position: int  # 1 for the first (current) entry of TRUFFLE_SECRET_KEYS
+    fingerprint: str
+    current: bool
+    sealed_values: int
+    truffle_keys: int
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    keys: list[KeyUsage]
+    # Live Truffle keys minted before peppers were recorded: re-digested at Ashby's next call.
+    truffle_keys_unknown: int
+    # Sealed values no key of TRUFFLE_SECRET_KEYS can open (their key was removed too early).
+    sealed_values_unknown: int
+
+
+def _sealed_values(session: Session) -> list[str]:
+    keys = session.exec(
+        select(AshbyConnection.encrypted_ashby_key).where(
+            col(AshbyConnection.encrypted_ashby_key).is_not(None)
+        )
+    ).all()
+    tokens = session.exec(select(Screening.link_token_sealed)).all()
+    return [value for value in [*keys, *tokens] if value]
+
+
+def status(session: Session, keyring: KeyRing) -> KeyStatus:
+    sealed = Counter(keyring.sealed_with(value) for value in _sealed_values(session))
+    peppers = Counter(
+        session.exec(select(TruffleKey.pepper).where(col(TruffleKey.revoked_at).is_(None))).all()
+    )
+    fingerprints = keyring.fingerprints
+    return KeyStatus(
+        keys=[
+            KeyUsage(
+                position=index + 1,
+                fingerprint=fingerprint,
+                current=index == 0,
+                sealed_values=sealed[fingerprint],
+                truffle_keys=peppers[fingerprint],
+            )
+            for index, fingerprint in enumerate(fingerprints)
+        ],
+        truffle_keys_unknown=sum(n for pepper, n in peppers.items() if pepper not in fingerprints),
+        sealed_values_unknown=sum(n for key, n in sealed.items() if key not in fingerprints),
+    )
+
+
+def rekey(engine: sa.Engine, keyring: KeyRing) -> int:
+    """Re-encrypts every stored secret not yet under the current key; returns how many."""
+    current = keyring.fingerprints[0]
+    resealed = 0
+    with Session(engine) as session:
+        for connection in session.exec(
+            select(AshbyConnection).where(col(AshbyConnection.encrypted_ashby_key).is_not(None))
+        ):
+            sealed = connection.encrypted_ashby_key
+            if sealed and keyring.sealed_with(sealed) != current:
+                plain = keyring.unseal(sealed, connection.workspace_id)
+                connection.encrypted_ashby_key = keyring.seal(plain, connection.workspace_id)
+                session.add(connection)
+                resealed += 1
+        session.commit()
+        after: uuid.UUID | None = None
+        while True:
+            query = select(Screening).order_by(col(Screening.id)).limit(_BATCH)
+            if after is not None:
+                query = query.where(col(Screening.id) > after)
+            batch = session.exec(query).all()
+            if not batch:
+                break
+            after = batch[-1].id
+            for screening in batch:
+                if keyring.sealed_with(screening.link_token_sealed) != current:
+                    token = keyring.unseal(screening.link_token_sealed, screening.id)
+                    screening.link_token_sealed = keyring.seal(token, screening.id)
+                    session.add(screening)
+                    resealed += 1
+            session.commit()
+    return resealed
