@@ -21,6 +21,7 @@ from api import (
     workspace,
 )
 from api.errors import BodySizeLimit, install_error_handlers
+from api.rate_limits import RateLimits
 from api.same_origin import SameOriginForStateChanges
 from api.security_headers import SecurityHeaders
 from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
@@ -54,6 +55,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.keyring = keyring
+    app.state.rate_limits = RateLimits(settings)
     app.state.gateway = ScreeningGateway(settings, temporal_client, cancel_answer_timeout)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)

@@ -34,6 +34,7 @@ _PARTNER_ERROR_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    429: "rate_limit_exceeded",
 }
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlmodel import Session
 
 from api.deps import AshbyClientDep, EngineDep, KeyRingDep, SessionDep, SettingsDep, WorkspaceDep
+from api.rate_limits import RateLimitsDep
 from truffle import connections
 from truffle.ashby import AshbyClient
 from truffle.connections import (
@@ -151,7 +152,9 @@ def _handshake_endpoint(*, reconnect: bool) -> Callable[..., Awaitable[Handshake
         client: AshbyClientDep,
         settings: SettingsDep,
         response: Response,
+        rate_limits: RateLimitsDep,
     ) -> HandshakeOut:
+        rate_limits.check(rate_limits.connect, str(workspace.id))
         return await _handshake(
             body, workspace, engine, keyring, client, settings.public_base_url, response,
             reconnect=reconnect,

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_workspace, session_limits
+from api.rate_limits import RateLimitsDep
 from truffle import connections, sessions
 from truffle.tables import Workspace
 
@@ -77,8 +78,22 @@ def signin(
     keyring: KeyRingDep,
     settings: SettingsDep,
     admin_token: Annotated[str, Form(max_length=500)],
+    rate_limits: RateLimitsDep,
     next: Annotated[str, Form(max_length=500)] = "/integrations",
 ) -> Response:
+    client = request.client.host if request.client else "unknown"
+    wait = rate_limits.retry_after(rate_limits.signin, client)
+    if wait is not None:
+        return templates.TemplateResponse(
+            request,
+            "signin.html",
+            {
+                "next": _safe_next(next),
+                "error": f"Too many sign-in attempts. Try again in {wait} seconds.",
+            },
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(wait)},
+        )
     with Session(engine) as session:
         cookie = sessions.open_session(session, keyring, admin_token.strip())
     if cookie is None:

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import EngineDep, GatewayDep, KeyRingDep, SessionDep
 from api.errors import ashby_error
+from api.rate_limits import RateLimitsDep
 from api.temporal import CancelOutcomeKind, WorkflowUnavailableError
 from truffle import screenings
 from truffle.ashby import invited_update
@@ -235,7 +236,10 @@ async def assessment_start(
     engine: EngineDep,
     keyring: KeyRingDep,
     gateway: GatewayDep,
+    rate_limits: RateLimitsDep,
 ) -> JSONResponse:
+    rate_limits.check(rate_limits.assessment_start, str(workspace.id))
+
     def open_screening() -> screenings.OpenedScreening:
         with Session(engine) as session:
             _startable_position(session, workspace, request)

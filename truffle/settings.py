@@ -9,6 +9,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
 
+from limits import parse
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -74,6 +75,19 @@ class Settings(BaseSettings):
     # An admin's browser session ends this long after sign-in, or after this long unused.
     session_lifetime: timedelta = timedelta(hours=12)
     session_idle_timeout: timedelta = timedelta(hours=1)
+    # Abuse limits, in the `limits` notation: per workspace, per workspace, per client address.
+    rate_limit_assessment_start: str = "600/minute"
+    rate_limit_connect: str = "30/hour"
+    rate_limit_signin: str = "20/minute"
+
+    @field_validator("rate_limit_assessment_start", "rate_limit_connect", "rate_limit_signin")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must be a rate such as 600/minute, 30/hour or 5/second") from None
+        return value
 
     @field_validator(*_DURATIONS, mode="before")
     @classmethod

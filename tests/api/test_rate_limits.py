@@ -1,0 +1,99 @@
+"""Abuse limits answer 429 with Retry-After and do nothing; one workspace's or client's use
+never counts against another's."""
+
+import base64
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from tests.utils.factories import connect_live, make_position, make_workspace
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+from truffle.tables import Screening
+
+
+def basic(key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def start_body(position_id: object, application: str) -> dict[str, object]:
+    return {
+        "assessment_type_id": str(position_id),
+        "candidate": {
+            "ashby_id": "candidate-1", "first_name": "Ada", "last_name": "Lovelace",
+            "email": "ada@example.test", "ashby_profile_url": "https://app.ashbyhq.com/c/1",
+        },
+        "application": {"ashby_id": application, "status": "Active"},
+        "job": {"ashby_id": "job-1", "name": "Backend", "ashby_job_url": "https://a.example/j"},
+    }  # fmt: skip
+
+
+def test_starts_beyond_the_limit_get_429_in_ashbys_envelope_and_start_nothing(
+    settings: Settings, engine: sa.Engine, dev_server_env: WorkflowEnvironment
+) -> None:
+    limited = settings.model_copy(
+        update={"rate_limit_assessment_start": "2/minute", "temporal_task_queue": "rate-limits"}
+    )
+    keyring = KeyRing(settings.secret_keys())
+    acme, globex = make_workspace(engine, "Acme")[0], make_workspace(engine, "Globex")[0]
+    acme_key = connect_live(engine, keyring, acme, "ashby-acme")
+    globex_key = connect_live(engine, keyring, globex, "ashby-globex")
+    acme_position, globex_position = make_position(engine, acme), make_position(engine, globex)
+
+    with TestClient(create_app(limited, temporal_client=dev_server_env.client)) as client:
+        answers = [
+            client.post(
+                "/ashby/assessment.start",
+                json=start_body(acme_position.id, f"application-{n}"),
+                headers=basic(acme_key),
+            )
+            for n in range(3)
+        ]
+        other = client.post(
+            "/ashby/assessment.start",
+            json=start_body(globex_position.id, "application-0"),
+            headers=basic(globex_key),
+        )
+
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    refused = answers[2]
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.json()["errorInfo"]["code"] == "rate_limit_exceeded"
+    assert refused.json()["success"] is False
+    assert other.status_code == 200
+    with Session(engine) as session:
+        assert len(session.exec(select(Screening)).all()) == 3
+
+
+def test_connect_attempts_beyond_the_limit_get_429(settings: Settings, engine: sa.Engine) -> None:
+    limited = settings.model_copy(update={"rate_limit_connect": "1/hour"})
+    _, token = make_workspace(engine)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(limited)) as client:
+        first = client.post(
+            "/api/integrations/ashby/connect", json={"ashby_api_key": "k"}, headers=headers
+        )
+        second = client.post(
+            "/api/integrations/ashby/connect", json={"ashby_api_key": "k"}, headers=headers
+        )
+
+    assert first.status_code != 429  # Ashby is not reachable here; the attempt still counts
+    assert second.status_code == 429
+    assert "Too many attempts to connect Ashby" in second.json()["message"]
+    assert int(second.headers["retry-after"]) > 0
+
+
+def test_sign_in_attempts_beyond_the_limit_get_429(settings: Settings) -> None:
+    limited = settings.model_copy(update={"rate_limit_signin": "2/minute"})
+    with TestClient(create_app(limited)) as client:
+        statuses = [
+            client.post("/signin", data={"admin_token": "tadm_guess"}).status_code for _ in range(3)
+        ]
+        refused = client.post("/signin", data={"admin_token": "tadm_guess"})
+
+    assert statuses == [401, 401, 429]
+    assert "Too many sign-in attempts" in refused.text
+    assert int(refused.headers["retry-after"]) > 0
