@@ -1,0 +1,211 @@
+"""Every route, called as one workspace with another workspace's ids, or with no or bad
+credentials: 404 or 401, and nothing of the other workspace in the answer. A new route must
+join the matrix (the first test lists them all)."""
+
+import base64
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.utils.factories import connect_live, make_position, make_workspace, open_screening
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str
+    admin_token: str
+    truffle_key: str
+    position_id: uuid.UUID
+    screening_id: uuid.UUID
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    @property
+    def partner(self) -> dict[str, str]:
+        basic = base64.b64encode(f"{self.truffle_key}:".encode()).decode()
+        return {"Authorization": f"Basic {basic}"}
+
+
+def tenant(engine: sa.Engine, keyring: KeyRing, name: str) -> Tenant:
+    workspace, token = make_workspace(engine, name)
+    truffle_key = connect_live(engine, keyring, workspace, f"ashby-key-{name}")
+    position = make_position(engine, workspace, f"{name} Secret Position")
+    screening_id = open_screening(engine, keyring, workspace, position)
+    return Tenant(name, token, truffle_key, position.id, screening_id)
+
+
+@pytest.fixture
+def tenants(engine: sa.Engine, settings: Settings) -> tuple[Tenant, Tenant]:
+    keyring = KeyRing(settings.secret_keys())
+    return tenant(engine, keyring, "Acme"), tenant(engine, keyring, "Globex")
+
+
+@pytest.fixture
+def app_client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        yield client
+
+
+# (method, path template): the routes that name another workspace's objects by id.
+BY_ID = {
+    ("GET", "/api/positions/{position_id}"),
+    ("POST", "/api/positions/{position_id}/deactivate"),
+    ("GET", "/screenings/{screening_id}"),
+}
+# Routes that need a workspace's credentials but name no object in the path.
+SCOPED = {
+    ("GET", "/api/workspace"),
+    ("GET", "/api/integrations/ashby"),
+    ("POST", "/api/integrations/ashby/connect"),
+    ("POST", "/api/integrations/ashby/reconnect"),
+    ("POST", "/api/integrations/ashby/disconnect"),
+    ("GET", "/api/positions"),
+    ("POST", "/api/positions"),
+    ("GET", "/api/screenings"),
+}
+PARTNER = {
+    ("POST", "/ashby/assessment.list"),
+    ("POST", "/ashby/assessment.start"),
+    ("POST", "/ashby/assessment.cancel"),
+}
+# Open by design: probes, the sign-in page, the candidate's pages (the link token is the key).
+OPEN = {
+    ("GET", "/healthz"),
+    ("GET", "/"),
+    ("GET", "/signin"),
+    ("POST", "/signin"),
+    ("POST", "/signout"),
+    ("GET", "/integrations"),
+    ("GET", "/s/{token}"),
+    ("POST", "/s/{token}/begin"),
+    ("POST", "/s/{token}/submit"),
+}
+
+
+def every_route(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route, including those inside included routers."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            found |= {(method, route.path) for method in route.methods or ()}
+        elif hasattr(route, "effective_route_contexts"):
+            for context in route.effective_route_contexts():
+                found |= {(method, context.path) for method in context.methods or ()}
+    return {(method, path) for method, path in found if method != "HEAD"}
+
+
+def test_the_matrix_covers_every_route(app_client: TestClient) -> None:
+    assert every_route(app_client.app) == BY_ID | SCOPED | PARTNER | OPEN
+
+
+def path_with(template: str, owner: Tenant) -> str:
+    return template.format(position_id=owner.position_id, screening_id=owner.screening_id)
+
+
+@pytest.mark.parametrize(("method", "template"), sorted(BY_ID))
+def test_another_workspaces_ids_are_404_and_leak_nothing(
+    app_client: TestClient, tenants: tuple[Tenant, Tenant], method: str, template: str
+) -> None:
+    acme, globex = tenants
+    response = app_client.request(method, path_with(template, globex), headers=acme.admin)
+
+    assert response.status_code == 404
+    assert str(globex.position_id) not in response.text
+    assert "Globex" not in response.text
+    # The owner can, so the 404 is about the workspace, not a broken route.
+    owner = app_client.request(method, path_with(template, globex), headers=globex.admin)
+    assert owner.status_code == 200
+
+
+@pytest.mark.parametrize(("method", "template"), sorted(BY_ID | SCOPED))
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {},
+        {"Authorization": "Bearer tadm_not-a-token"},
+        {"Authorization": "Basic dGFkbV94Og=="},
+        {"Cookie": "truffle_session=forged.signature"},
+    ],
+)
+def test_without_valid_credentials_every_route_is_401_or_a_sign_in(
+    app_client: TestClient,
+    tenants: tuple[Tenant, Tenant],
+    method: str,
+    template: str,
+    credentials: dict[str, str],
+) -> None:
+    _, globex = tenants
+    response = app_client.request(method, path_with(template, globex), headers=credentials)
+
+    assert response.status_code in (401, 303)
+    if response.status_code == 303:
+        assert response.headers["location"].startswith("/signin")
+    assert "Globex" not in response.text
+
+
+def test_lists_hold_only_the_callers_own_objects(
+    app_client: TestClient, tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = tenants
+    for path in ("/api/positions", "/api/screenings", "/api/integrations/ashby"):
+        response = app_client.get(path, headers=acme.admin)
+        assert response.status_code == 200
+        assert str(globex.position_id) not in response.text
+        assert str(globex.screening_id) not in response.text
+        assert "Globex" not in response.text
+    listed = app_client.post("/ashby/assessment.list", json={}, headers=acme.partner)
+    assert "Globex" not in listed.text
+
+
+def test_ashby_with_one_key_cannot_reach_another_workspaces_screenings(
+    app_client: TestClient, tenants: tuple[Tenant, Tenant]
+) -> None:
+    acme, globex = tenants
+    cancel = app_client.post(
+        "/ashby/assessment.cancel",
+        json={"assessment_id": str(globex.screening_id)},
+        headers=acme.partner,
+    )
+    start = app_client.post(
+        "/ashby/assessment.start",
+        json={
+            "assessment_type_id": str(globex.position_id),
+            "candidate": {
+                "ashby_id": "c",
+                "first_name": "A",
+                "last_name": "B",
+                "email": "a@b.example",
+                "ashby_profile_url": "https://app.ashbyhq.com/c",
+            },
+            "application": {"ashby_id": "a", "status": "Active"},
+            "job": {"ashby_id": "j", "name": "J", "ashby_job_url": "https://app.ashbyhq.com/j"},
+        },
+        headers=acme.partner,
+    )
+
+    assert cancel.status_code == 404
+    assert cancel.json()["errorInfo"]["code"] == "assessment_not_found"
+    assert start.status_code == 422
+    assert "Globex" not in start.text + cancel.text
+
+
+@pytest.mark.parametrize(("method", "template"), sorted(PARTNER))
+def test_partner_routes_need_a_live_truffle_key(
+    app_client: TestClient, tenants: tuple[Tenant, Tenant], method: str, template: str
+) -> None:
+    acme, _ = tenants
+    for headers in ({}, acme.admin, {"Authorization": "Basic dHJrX3g6"}):
+        response = app_client.request(method, template, json={}, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["errorInfo"]["code"] == "unauthenticated"
