@@ -20,6 +20,7 @@ from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
+from truffle.temporal_connection import connect_temporal
 from workflows.launcher import Launcher
 from workflows.reconcile import ReconcileWorkflow
 from workflows.screening import ScreeningWorkflow
@@ -77,7 +78,7 @@ async def run_worker(settings: Settings) -> None:
     settings.secret_keys()
     engine = create_db_engine(settings.database_url)
     require_schema_at_head(engine)
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    client = await connect_temporal(settings)
     await launcher_for(client, settings).ensure_reconcile_schedule(settings.reconcile_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -25,6 +25,7 @@ from truffle.contracts import ScreeningStatus, epoch_ms
 from truffle.screenings import held_screening_ids
 from truffle.settings import Settings
 from truffle.tables import Screening, utcnow
+from truffle.temporal_connection import TemporalUnreachableError, connect_temporal
 from workflows.launcher import Launcher, workflow_id
 from workflows.screening import (
     CancelRequest,
@@ -86,11 +87,8 @@ class ScreeningGateway:
         async with self._connecting:
             if self._client is None:
                 try:
-                    self._client = await Client.connect(
-                        self._settings.temporal_address,
-                        namespace=self._settings.temporal_namespace,
-                    )
-                except RuntimeError as error:
+                    self._client = await connect_temporal(self._settings)
+                except TemporalUnreachableError as error:
                     raise WorkflowUnavailableError(str(error)) from None
         return self._client
 

@@ -112,20 +112,17 @@ def _cmd_reconcile(_args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
 
-    from temporalio.client import Client
-
     from activities.reconcile import ReconcilerActivities
     from truffle.db import create_db_engine, require_schema_at_head
     from truffle.settings import get_settings
+    from truffle.temporal_connection import connect_temporal
     from workflows.launcher import Launcher
 
     settings = get_settings()
     engine = create_db_engine(settings.database_url)
 
     async def one_pass() -> dict[str, object]:
-        client = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
-        )
+        client = await connect_temporal(settings)
         launcher = Launcher(client, settings.temporal_task_queue, settings.held_update_retention)
         report = await ReconcilerActivities(engine, launcher).reconcile()
         return dataclasses.asdict(report)
@@ -269,11 +266,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from truffle.db import SchemaOutOfDateError
+    from truffle.temporal_connection import TemporalUnreachableError
 
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
-    except (MissingSecretKeysError, SchemaOutOfDateError, ValueError) as error:
+    except (
+        MissingSecretKeysError,
+        SchemaOutOfDateError,
+        TemporalUnreachableError,
+        ValueError,
+    ) as error:
         message = str(error)
         if isinstance(error, ValidationError):
             message = "; ".join(

@@ -24,9 +24,9 @@ import httpx
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
-from temporalio.client import Client
 
 from truffle.settings import Settings, generate_secret_key
+from truffle.temporal_connection import connect_temporal
 from workflows.search_attributes import dev_server_flags
 
 READY_TIMEOUT_SECONDS = 90.0
@@ -370,9 +370,7 @@ def _http_ok(url: str) -> bool:
 
 def _temporal_ready(settings: Settings) -> bool:
     async def check() -> bool:
-        client = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
-        )
+        client = await connect_temporal(settings)
         await client.workflow_service.get_system_info(GetSystemInfoRequest())
         return True
 
@@ -384,9 +382,7 @@ def _temporal_ready(settings: Settings) -> bool:
 
 def _worker_polling(settings: Settings) -> bool:
     async def check() -> bool:
-        client = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
-        )
+        client = await connect_temporal(settings)
         response = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace=settings.temporal_namespace,

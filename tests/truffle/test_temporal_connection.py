@@ -1,0 +1,95 @@
+"""Connecting to Temporal as the SDKs do: TLS, mTLS, an API key and profiles from Temporal's
+own variables and config file; a wrong address fails fast with one clear line."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from truffle.settings import Settings
+from truffle.temporal_connection import connect_config
+
+TEMPORAL_VARIABLES = (
+    "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in TEMPORAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_an_api_key_and_tls_reach_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEMPORAL_API_KEY", "cloud-api-key")
+    monkeypatch.setenv("TEMPORAL_TLS", "true")
+    monkeypatch.setenv("TEMPORAL_TLS_SERVER_NAME", "acme.tmprl.cloud")
+    settings = Settings(temporal_address="acme.a1b2c.tmprl.cloud:7233", temporal_namespace="acme")
+
+    config = connect_config(settings)
+
+    assert config["target_host"] == "acme.a1b2c.tmprl.cloud:7233"
+    assert config["namespace"] == "acme"
+    assert config["api_key"] == "cloud-api-key"
+    assert config["tls"].domain == "acme.tmprl.cloud"
+
+
+def test_mtls_certificates_are_read_from_their_paths(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    files = {"cert": b"CLIENT CERT", "key": b"CLIENT KEY", "ca": b"SERVER CA"}
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    monkeypatch.setenv("TEMPORAL_TLS_CLIENT_CERT_PATH", str(tmp_path / "cert"))
+    monkeypatch.setenv("TEMPORAL_TLS_CLIENT_KEY_PATH", str(tmp_path / "key"))
+    monkeypatch.setenv("TEMPORAL_TLS_SERVER_CA_CERT_PATH", str(tmp_path / "ca"))
+
+    tls = connect_config(Settings())["tls"]
+
+    assert (tls.client_cert, tls.client_private_key, tls.server_root_ca_cert) == (
+        b"CLIENT CERT", b"CLIENT KEY", b"SERVER CA",
+    )  # fmt: skip
+
+
+def test_a_profile_from_temporals_config_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config_file = tmp_path / "temporal.toml"
+    config_file.write_text('[profile.prod]\napi_key = "from-the-profile"\n[profile.prod.tls]\n')
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("TEMPORAL_PROFILE", "prod")
+
+    config = connect_config(Settings())
+
+    assert config["api_key"] == "from-the-profile"
+    assert config["tls"] is not None
+
+
+def test_a_worker_pointed_at_the_wrong_address_fails_fast_with_one_clear_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    assert settings.truffle_secret_keys is not None
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TRUFFLE_SECRET_KEYS": settings.truffle_secret_keys.get_secret_value(),
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",
+    }
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "worker"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert done.returncode == 2
+    assert time.monotonic() - began < 20
+    assert "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(
+        "truffle-ashby: cannot reach Temporal at 127.0.0.1:9 (namespace default)"
+    )
