@@ -259,34 +259,37 @@ async def send_through(
     )
 
 
+async def invite_refused_with(
+    reply: str, settings: Settings, engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
+) -> ApplicationError:
+    """What the invite's activity raises when a real SMTP server answers `reply`."""
+    with RefusingSmtpServer(reply) as server, pytest.raises(ApplicationError) as raised:
+        await send_through(settings, engine, keyring, server.port, screening_id)
+    return raised.value
+
+
 async def test_a_5xx_refusal_is_permanent_and_recorded_without_the_address(
     settings: Settings, engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
 ) -> None:
-    with (
-        RefusingSmtpServer("550 5.1.1 No such user") as server,
-        pytest.raises(ApplicationError) as raised,
-    ):
-        await send_through(settings, engine, keyring, server.port, screening_id)
+    error = await invite_refused_with(
+        "550 5.1.1 No such user", settings, engine, keyring, screening_id
+    )
 
-    assert raised.value.type == EMAIL_UNDELIVERABLE
-    assert raised.value.non_retryable
+    assert (error.type, error.non_retryable) == (EMAIL_UNDELIVERABLE, True)
     [failure] = failures(engine, screening_id)
     assert (failure.kind, failure.smtp_code) == ("invite", 550)
     assert "ada" not in failure.reason.lower()
-    assert "example.test" not in str(raised.value)
+    assert "example.test" not in str(error)
 
 
 async def test_a_4xx_refusal_is_retried_and_not_recorded_as_a_failure(
     settings: Settings, engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
 ) -> None:
-    with (
-        RefusingSmtpServer("451 4.3.0 Try again later") as server,
-        pytest.raises(ApplicationError) as raised,
-    ):
-        await send_through(settings, engine, keyring, server.port, screening_id)
+    error = await invite_refused_with(
+        "451 4.3.0 Try again later", settings, engine, keyring, screening_id
+    )
 
-    assert raised.value.type == EMAIL_DEFERRED
-    assert not raised.value.non_retryable
+    assert (error.type, error.non_retryable) == (EMAIL_DEFERRED, False)
     assert failures(engine, screening_id) == []
 
 

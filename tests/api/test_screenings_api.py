@@ -1,5 +1,7 @@
 """`GET /api/screenings` and the profile page: each workspace sees only its own screenings."""
 
+import uuid
+
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -9,15 +11,21 @@ from truffle import screenings
 from truffle.contracts import CloseReason, EmailKind
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import DeliveryAttempt, utcnow
+from truffle.tables import DeliveryAttempt, Workspace, utcnow
+
+
+def workspace_with_a_screening(
+    engine: sa.Engine, settings: Settings
+) -> tuple[Workspace, str, uuid.UUID]:
+    keyring = KeyRing(settings.secret_keys())
+    acme, acme_token = make_workspace(engine, "Acme")
+    return acme, acme_token, open_screening(engine, keyring, acme, make_position(engine, acme))
 
 
 def test_a_workspace_lists_its_screenings_with_their_delivery_log(
     client: TestClient, engine: sa.Engine, settings: Settings
 ) -> None:
-    keyring = KeyRing(settings.secret_keys())
-    acme, acme_token = make_workspace(engine, "Acme")
-    screening_id = open_screening(engine, keyring, acme, make_position(engine, acme))
+    acme, acme_token, screening_id = workspace_with_a_screening(engine, settings)
     with Session(engine) as session:
         session.add(
             DeliveryAttempt(
@@ -78,9 +86,7 @@ def test_the_profile_page_sends_strangers_to_sign_in(client: TestClient) -> None
 def test_an_invite_that_could_not_be_delivered_says_why_in_the_list(
     client: TestClient, engine: sa.Engine, settings: Settings
 ) -> None:
-    keyring = KeyRing(settings.secret_keys())
-    acme, acme_token = make_workspace(engine, "Acme")
-    screening_id = open_screening(engine, keyring, acme, make_position(engine, acme))
+    _, acme_token, screening_id = workspace_with_a_screening(engine, settings)
     with Session(engine) as session:
         screenings.record_email_failure(
             session, screening_id, EmailKind.invite, "the mail server refused the recipient "

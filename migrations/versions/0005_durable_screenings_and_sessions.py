@@ -1,5 +1,7 @@
 """Screenings that always come back: why one closed, when its workflow settled, the updates
-as first composed (identical re-posts), and emails that could not be delivered.
+as first composed (identical re-posts), and emails that could not be delivered. Admin sessions
+kept on the server (sign-out, token rotation and timeouts end them), and which secret key's
+pepper made each Truffle key's digest, so an old key can be retired.
 
 Revision ID: 0005
 Revises: 0004
@@ -54,9 +56,26 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(300), nullable=False),
     )
     op.create_index("ix_email_failures_screening", "email_failures", ["screening_id"])
+    op.create_table(
+        "admin_sessions",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column(
+            "token_id", sa.Uuid(), sa.ForeignKey("workspace_admin_tokens.id"), nullable=False
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_admin_sessions_token", "admin_sessions", ["token_id"])
+    with op.batch_alter_table("truffle_keys") as batch:
+        batch.add_column(sa.Column("pepper", sa.String(12), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("truffle_keys") as batch:
+        batch.drop_column("pepper")
+    op.drop_index("ix_admin_sessions_token", table_name="admin_sessions")
+    op.drop_table("admin_sessions")
     op.drop_index("ix_email_failures_screening", table_name="email_failures")
     op.drop_table("email_failures")
     op.drop_table("ashby_updates")
