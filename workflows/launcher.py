@@ -44,6 +44,8 @@ from workflows.search_attributes import (
     WORKSPACE_ID,
 )
 
+PASS_EXECUTION_TIMEOUT = timedelta(minutes=10)
+
 
 def workflow_id(screening_id: uuid.UUID) -> str:
     return f"screening-{screening_id}"
@@ -117,9 +119,12 @@ class Launcher:
                 ReconcileRequest(),
                 id=f"{SCHEDULE_ID}-pass",
                 task_queue=self.task_queue,
+                # A pass nobody picks up (no worker on its queue) ends instead of lingering.
+                execution_timeout=PASS_EXECUTION_TIMEOUT,
             ),
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            # Passes are idempotent, so one that is late never holds up the next.
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
         )
         try:
             await self.client.create_schedule(SCHEDULE_ID, schedule)
