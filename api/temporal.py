@@ -38,7 +38,7 @@ logger = logging.getLogger("truffle.api.temporal")
 SignalArg = TypeVar("SignalArg")
 # How long Ashby's cancel waits for a worker to close the screening before it falls back to a
 # signal (which a worker acts on as soon as one is up).
-CANCEL_ANSWER_TIMEOUT = timedelta(seconds=5)
+CANCEL_ANSWER_TIMEOUT = timedelta(seconds=4)
 # Errors after which the start may or may not have reached Temporal.
 _AMBIGUOUS = {
     RPCStatusCode.DEADLINE_EXCEEDED,
@@ -147,16 +147,21 @@ class ScreeningGateway:
         request = CancelRequest(epoch_ms(utcnow()))
         handle = await self._handle(screening_id)
         try:
-            closed = await handle.execute_update(
-                ScreeningWorkflow.cancel_screening,
-                request,
-                rpc_timeout=self._cancel_answer_timeout,
+            # Bounded as a whole (accepting, then waiting for the outcome), so Ashby always
+            # has its answer within a few seconds.
+            closed = await asyncio.wait_for(
+                handle.execute_update(
+                    ScreeningWorkflow.cancel_screening,
+                    request,
+                    rpc_timeout=self._cancel_answer_timeout,
+                ),
+                self._cancel_answer_timeout.total_seconds(),
             )
         except WorkflowUpdateFailedError:
             # Refused: already cancelled, or the workflow is finishing. Either way the database
             # is closed directly (it is idempotent), as for a workflow that has ended.
             return CancelAnswer(CancelOutcomeKind.finished, None)
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
             pass
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
