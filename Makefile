@@ -29,4 +29,4 @@ pytest: $(INSTALLED)
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
