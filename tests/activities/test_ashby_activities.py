@@ -68,6 +68,14 @@ def activities_for(
     return AshbyActivities(engine, keyring, AshbyClient(base_url, http), "http://testserver")
 
 
+@pytest.fixture
+def activities(
+    engine: sa.Engine, keyring: KeyRing, http: httpx.AsyncClient, ashby_sandbox: SandboxClient
+) -> AshbyActivities:
+    """Posting to the Ashby sandbox."""
+    return activities_for(engine, keyring, ashby_sandbox.base_url, http)
+
+
 def deliveries(engine: sa.Engine, screening_id: uuid.UUID) -> list[DeliveryAttempt]:
     with Session(engine) as session:
         return list(
@@ -256,13 +264,11 @@ async def test_a_payload_ashby_refuses_is_a_permanent_recorded_failure(
 
 async def test_a_retry_reposts_the_very_same_update(
     engine: sa.Engine,
-    keyring: KeyRing,
-    http: httpx.AsyncClient,
+    activities: AshbyActivities,
     ashby_sandbox: SandboxClient,
     sandbox_key: dict[str, str],
     screening_id: uuid.UUID,
 ) -> None:
-    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     ashby_sandbox.inject_fault(sandbox_key["id"], "server_error")
     started_at = epoch_ms(utcnow()) + 60_000
     with pytest.raises(ApplicationError):
@@ -277,13 +283,11 @@ async def test_a_retry_reposts_the_very_same_update(
 
 async def test_a_crash_after_ashby_accepted_reposts_identical_bytes_that_ashby_ignores(
     engine: sa.Engine,
-    keyring: KeyRing,
-    http: httpx.AsyncClient,
+    activities: AshbyActivities,
     ashby_sandbox: SandboxClient,
     screening_id: uuid.UUID,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     record = activities._record
 
     def crash_once(*args: Any, **kwargs: Any) -> None:
@@ -302,12 +306,10 @@ async def test_a_crash_after_ashby_accepted_reposts_identical_bytes_that_ashby_i
 
 async def test_an_update_already_delivered_is_not_posted_again(
     engine: sa.Engine,
-    keyring: KeyRing,
-    http: httpx.AsyncClient,
+    activities: AshbyActivities,
     ashby_sandbox: SandboxClient,
     screening_id: uuid.UUID,
 ) -> None:
-    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
     await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
 
