@@ -1,23 +1,41 @@
-"""The Temporal worker process: runs the screening workflows and their activities."""
+"""The Temporal worker process: runs the screening workflows and their activities.
+
+Its event loop only ever waits: database work runs on threads (`WORKER_ACTIVITY_THREADS` of
+them, for the synchronous activities and for the database steps of the asynchronous ones), and
+posts to Ashby are paced per workspace. On SIGTERM or SIGINT it stops polling, lets running
+activities finish for up to `WORKER_SHUTDOWN_GRACE`, then exits. `METRICS_PORT` serves
+`/metrics` (the SDK's and ours), `/healthz` and `/readyz`.
+"""
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+import uvicorn
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.ashby import AshbyActivities
+from activities.ashby import AshbyActivities, AshbyThrottle
 from activities.email import Mailer
 from activities.reconcile import ReconcilerActivities
 from activities.screening import ScreeningActivities
+from truffle import readiness
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
+from truffle.logs import configure_logging
+from truffle.metrics import TemporalSdkMetrics, exposition
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
 from truffle.temporal_connection import connect_temporal
@@ -26,7 +44,7 @@ from workflows.reconcile import ReconcileWorkflow
 from workflows.screening import ScreeningWorkflow
 
 logger = logging.getLogger("truffle.worker")
-ACTIVITY_THREADS = 16
+METRICS_DRAIN_SECONDS = 1.0
 
 
 def launcher_for(client: Client, settings: Settings) -> Launcher:
@@ -39,7 +57,11 @@ def activities_for(
     keyring = KeyRing(settings.secret_keys())
     screening = ScreeningActivities(engine, settings, keyring, Mailer(settings))
     ashby = AshbyActivities(
-        engine, keyring, AshbyClient(settings.ashby_api_base_url, http), settings.public_base_url
+        engine,
+        keyring,
+        AshbyClient(settings.ashby_api_base_url, http),
+        settings.public_base_url,
+        AshbyThrottle(settings.ashby_rate_limit_per_workspace),
     )
     reconciler = ReconcilerActivities(engine, launcher)
     return [
@@ -58,6 +80,16 @@ def activities_for(
     ]
 
 
+def worker_options(settings: Settings, executor: ThreadPoolExecutor) -> dict[str, Any]:
+    """How the worker runs activities: on `executor` (sized by WORKER_ACTIVITY_THREADS), and
+    with WORKER_SHUTDOWN_GRACE for running ones to finish when it stops."""
+    return {
+        "activity_executor": executor,
+        "max_concurrent_activities": settings.worker_activity_threads,
+        "graceful_shutdown_timeout": settings.worker_shutdown_grace,
+    }
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -70,38 +102,135 @@ def build_worker(
         task_queue=settings.temporal_task_queue,
         workflows=[ScreeningWorkflow, ReconcileWorkflow],
         activities=activities_for(settings, engine, http, launcher_for(client, settings)),
-        activity_executor=executor,
+        **worker_options(settings, executor),
     )
+
+
+@contextlib.contextmanager
+def blocking_work_on_threads(settings: Settings) -> Iterator[ThreadPoolExecutor]:
+    """The activity executor, and the same number of threads behind `asyncio.to_thread` (the
+    database steps of the asynchronous activities), so neither runs on the event loop."""
+    loop = asyncio.get_running_loop()
+    threads = settings.worker_activity_threads
+    loop.set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="truffle-io"))
+    with ThreadPoolExecutor(threads, thread_name_prefix="truffle-activity") as executor:
+        yield executor
+
+
+@dataclass
+class WorkerState:
+    draining: bool = False
+
+
+def health_app(
+    engine: sa.Engine, client: Client, registry: CollectorRegistry, state: WorkerState
+) -> Starlette:
+    async def healthz(_request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    async def readyz(_request: Request) -> JSONResponse:
+        async def connected() -> Client:
+            return client
+
+        report = await readiness.check(engine, connected)
+        if state.draining:
+            report["worker"] = "draining: no new work is taken"
+        ready = readiness.is_ready(report)
+        return JSONResponse({"ready": ready, **report}, status_code=200 if ready else 503)
+
+    async def metrics(_request: Request) -> Response:
+        body, content_type = exposition(registry)
+        return Response(body, media_type=content_type)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ]
+    )
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside the worker's loop: the worker, not uvicorn, handles signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Starlette, port: int) -> AsyncIterator[None]:
+    server = _EmbeddedServer(
+        uvicorn.Config(
+            app,
+            host="0.0.0.0",  # noqa: S104 - scraped by Prometheus and probed from outside
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # the port could not be bound: say why
+            raise RuntimeError(f"the metrics server on port {port} stopped while starting")
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def drain_sdk_metrics(sdk_metrics: TemporalSdkMetrics) -> None:
+    while True:
+        await asyncio.sleep(METRICS_DRAIN_SECONDS)
+        sdk_metrics.drain()
 
 
 async def run_worker(settings: Settings) -> None:
     settings.secret_keys()
     engine = create_db_engine(settings.database_url)
     require_schema_at_head(engine)
-    client = await connect_temporal(settings)
+    registry = CollectorRegistry(auto_describe=True)
+    sdk_metrics = TemporalSdkMetrics(registry)
+    client = await connect_temporal(settings, sdk_metrics.runtime)
     await launcher_for(client, settings).ensure_reconcile_schedule(settings.reconcile_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+    state = WorkerState()
+    drainer = asyncio.create_task(drain_sdk_metrics(sdk_metrics))
+    with blocking_work_on_threads(settings) as executor:
         async with (
             httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS) as http,
+            serving(health_app(engine, client, registry, state), settings.metrics_port),
             build_worker(client, settings, engine, http, executor),
         ):
             logger.info(
-                "worker polling task queue %s on %s",
+                "worker polling task queue %s on %s; metrics on port %d",
                 settings.temporal_task_queue,
                 settings.temporal_address,
+                settings.metrics_port,
             )
             await stop.wait()
+            state.draining = True
+            logger.info(
+                "stopping: no new work is taken; running activities get up to %s to finish",
+                settings.worker_shutdown_grace,
+            )
+    drainer.cancel()
     engine.dispose()
     logger.info("worker stopped")
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(run_worker(get_settings()))
+    settings = get_settings()
+    configure_logging(settings)
+    asyncio.run(run_worker(settings))
 
 
 if __name__ == "__main__":

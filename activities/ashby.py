@@ -6,18 +6,22 @@ update recorded as delivered is never posted again.
 """
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.screening import load_screening
-from truffle import connection_health
+from truffle import connection_health, metrics
 from truffle.ashby import AshbyClient, AshbyReply, build_update
 from truffle.contracts import AshbyOutcome, DeliveryGivenUp, PostUpdateReceipt, PostUpdateRequest
 from truffle.secrets import DecryptionError, KeyRing
@@ -30,6 +34,39 @@ from truffle.tables import (
     Screening,
     utcnow,
 )
+
+# When Ashby throttles all of Truffle's traffic without saying for how long.
+PARTNER_PAUSE_SECONDS = 60.0
+# A wait shorter than this happens inside the activity; a longer one is a retry Temporal
+# schedules, so the activity gives its slot back.
+WAIT_IN_PLACE_SECONDS = 2.0
+
+
+class AshbyThrottle:
+    """Outbound pacing, per worker process: at most `rate` posts per workspace (so one busy
+    customer cannot use up what Ashby allows Truffle), and after Ashby throttles the whole
+    partner (`X-RateLimit-Scope: integration-partner`) no post at all until its Retry-After
+    has passed."""
+
+    def __init__(self, rate: str) -> None:
+        self._limit = parse(rate)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._partner_paused_until = 0.0
+
+    def wait_before_posting(self, workspace_id: uuid.UUID) -> tuple[float, str] | None:
+        """None to post now, else how many seconds to wait and why (`partner`, `workspace`)."""
+        paused = self._partner_paused_until - time.monotonic()
+        if paused > 0:
+            return paused, "partner"
+        key = str(workspace_id)
+        if self._limiter.hit(self._limit, key):
+            return None
+        reset_at = self._limiter.get_window_stats(self._limit, key).reset_time
+        return max(0.01, reset_at - time.time()), "workspace"
+
+    def pause_partner(self, seconds: float | None) -> None:
+        until = time.monotonic() + (PARTNER_PAUSE_SECONDS if seconds is None else seconds)
+        self._partner_paused_until = max(self._partner_paused_until, until)
 
 
 @dataclass(frozen=True)
@@ -45,12 +82,18 @@ class _Prepared:
 
 class AshbyActivities:
     def __init__(
-        self, engine: sa.Engine, keyring: KeyRing, ashby: AshbyClient, public_base_url: str
+        self,
+        engine: sa.Engine,
+        keyring: KeyRing,
+        ashby: AshbyClient,
+        public_base_url: str,
+        throttle: AshbyThrottle | None = None,
     ) -> None:
         self.engine = engine
         self.keyring = keyring
         self.ashby = ashby
         self.public_base_url = public_base_url
+        self.throttle = throttle or AshbyThrottle("10/second")
 
     def _record(
         self,
@@ -65,6 +108,8 @@ class AshbyActivities:
         was delivered or given up, and reports the outcome to the connection's health, in one
         transaction."""
         now = utcnow()
+        status = str(reply.http_status) if reply and reply.http_status else "none"
+        metrics.ASHBY_DELIVERIES.labels(kind, str(outcome), status).inc()
         with Session(self.engine) as session:
             session.add(
                 DeliveryAttempt(
@@ -187,7 +232,19 @@ class AshbyActivities:
                 type=outcome.error_type,
                 non_retryable=True,
             )
+        await self._wait_for_our_turn(prepared.workspace_id)
         reply = await self.ashby.call("assessment.update", prepared.ashby_key, prepared.body)
+        if reply.partner_wide_throttle:
+            self.throttle.pause_partner(reply.retry_after_seconds)
+        activity.logger.info(
+            "%s update to Ashby: %s (HTTP %s)", request.kind, reply.outcome, reply.http_status,
+            extra={
+                "screening_id": request.screening_id,
+                "workspace_id": str(prepared.workspace_id),
+                "ashby_request_id": reply.request_id,
+                "outcome": str(reply.outcome),
+            },
+        )  # fmt: skip
         await asyncio.to_thread(
             self._record, screening_id, prepared.workspace_id, request.kind, reply.outcome,
             reply, prepared.update_id,
@@ -224,6 +281,22 @@ class AshbyActivities:
         raise ApplicationError(
             f"Ashby is unavailable: {reply.outcome} ({where})", type=reply.outcome.error_type
         )
+
+    async def _wait_for_our_turn(self, workspace_id: uuid.UUID) -> None:
+        """Waits out a short throttle here; a long one becomes a retry Temporal schedules."""
+        while (wait := self.throttle.wait_before_posting(workspace_id)) is not None:
+            seconds, scope = wait
+            metrics.ASHBY_THROTTLED.labels(scope).inc()
+            if seconds > WAIT_IN_PLACE_SECONDS:
+                raise ApplicationError(
+                    "Ashby is throttling all of Truffle's traffic; posting again in "
+                    f"{seconds:.0f} s"
+                    if scope == "partner"
+                    else f"this workspace's posts to Ashby are paced; posting in {seconds:.0f} s",
+                    type="AshbyThrottled",
+                    next_retry_delay=timedelta(seconds=seconds),
+                )
+            await asyncio.sleep(seconds)
 
     def _give_up(self, given_up: DeliveryGivenUp) -> None:
         screening_id = uuid.UUID(given_up.screening_id)

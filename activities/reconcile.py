@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 from temporalio import activity
 
+from truffle import metrics
 from truffle.screenings import settle, unsettled
 from truffle.tables import Screening, utcnow
 
@@ -69,7 +70,9 @@ class ReconcilerActivities:
 
     def _settle(self, screening: Screening) -> None:
         with Session(self.engine) as session:
-            settle(session, screening.id)
+            status = settle(session, screening.id)
+        if status is not None:
+            metrics.SCREENINGS_CLOSED.labels(status).inc()
 
     async def reconcile(self) -> ReconcileReport:
         report = ReconcileReport()
@@ -91,6 +94,8 @@ class ReconcilerActivities:
     @activity.defn(name="reconcile_screenings")
     async def reconcile_screenings(self, _request: ReconcileRequest) -> ReconcileReport:
         report = await self.reconcile()
+        metrics.RECONCILER_REPAIRS.labels("restarted").inc(len(report.restarted))
+        metrics.RECONCILER_REPAIRS.labels("settled").inc(len(report.settled))
         activity.logger.info(
             "reconciled %d unsettled screenings: %d restarted, %d settled",
             report.checked, len(report.restarted), len(report.settled),

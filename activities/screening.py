@@ -18,7 +18,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailFailedError, Mailer
-from truffle import connection_health
+from truffle import connection_health, metrics
 from truffle.contracts import (
     CloseRequest,
     ClosingResult,
@@ -169,15 +169,23 @@ class ScreeningActivities:
         try:
             message = await asyncio.to_thread(self._prepare, request)
             if message is None:
+                metrics.EMAILS.labels(request.kind, "skipped").inc()
                 return EmailReceipt(sent=False)
             await self.mailer.send(message)
         except EmailFailedError as failure:
+            outcome = "undeliverable" if failure.permanent else "deferred"
+            metrics.EMAILS.labels(request.kind, outcome).inc()
+            activity.logger.warning(
+                "%s email %s: %s", request.kind, outcome, failure.reason,
+                extra={"screening_id": request.screening_id, "smtp_code": failure.smtp_code},
+            )  # fmt: skip
             if failure.permanent:
                 await asyncio.to_thread(self._record_failure, request, failure)
             raise failure.as_application_error() from None
         # Recorded right after the server accepted the message: a retry from here on finds
         # the row and sends nothing.
         await asyncio.to_thread(self._record_sent, request, str(message["Message-ID"]))
+        metrics.EMAILS.labels(request.kind, "sent").inc()
         return EmailReceipt(sent=True)
 
     @activity.defn(name="record_email_failure")
@@ -241,4 +249,6 @@ class ScreeningActivities:
     @activity.defn(name="settle_screening")
     def settle_screening(self, ref: ScreeningRef) -> None:
         with Session(self.engine) as session:
-            settle(session, uuid.UUID(ref.screening_id))
+            status = settle(session, uuid.UUID(ref.screening_id))
+        if status is not None:
+            metrics.SCREENINGS_CLOSED.labels(status).inc()

@@ -1,32 +1,78 @@
-"""uvicorn's access log without the secret part of screener links.
+"""One access line per request, with our request id, and the HTTP metrics.
 
-A screener link's token lets anyone answer as the candidate, so it must not sit in log files.
+Each request gets an id: the caller's `X-Request-ID` when it is a plain token, else a new one.
+It is bound to every line logged while the request runs and sent back as `X-Request-ID`, so a
+reply in hand leads to its log lines.
+
+The line and the metrics name the route's template (`/s/{token}`), never the path itself: a
+screener link's token lets anyone answer as the candidate, and ids do not belong in labels.
 """
 
-import copy
 import logging
 import re
-from typing import Any
+import time
+import uuid
 
-from uvicorn.config import LOGGING_CONFIG
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_SCREENER_PATH = re.compile(r"^/s/[^/?]+")
+from truffle import metrics
+from truffle.logs import bound_ids
 
-
-class HideScreenerTokens(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        # uvicorn's access record args: (client, method, path, http version, status).
-        if isinstance(record.args, tuple) and len(record.args) >= 3:
-            args = list(record.args)
-            args[2] = _SCREENER_PATH.sub("/s/<token>", str(args[2]))
-            record.args = tuple(args)
-        return True
+logger = logging.getLogger("truffle.api.access")
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+REQUEST_ID_HEADER = "X-Request-ID"
+UNMATCHED = "<unmatched>"
 
 
-def uvicorn_log_config() -> dict[str, Any]:
-    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["hide_screener_tokens"] = {
-        "()": "api.access_log.HideScreenerTokens"
-    }
-    config["handlers"]["access"]["filters"] = ["hide_screener_tokens"]
-    return config
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            presented: str = value.decode("latin-1")
+            if _PLAIN_ID.fullmatch(presented):
+                return presented
+    return uuid.uuid4().hex
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else UNMATCHED
+
+
+class RequestLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        started = time.perf_counter()
+        status = 500
+
+        async def with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        with bound_ids(request_id=request_id):
+            try:
+                await self.app(scope, receive, with_request_id)
+            finally:
+                seconds = time.perf_counter() - started
+                route = route_template(scope)
+                method = scope["method"]
+                metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+                metrics.HTTP_LATENCY.labels(method, route).observe(seconds)
+                logger.info(
+                    "%s %s %d %.1f ms",
+                    method,
+                    route,
+                    status,
+                    seconds * 1000,
+                    extra={"http_method": method, "route": route, "status": status},
+                )

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
 from api import (
@@ -20,6 +21,7 @@ from api import (
     screenings,
     workspace,
 )
+from api.access_log import RequestLog
 from api.errors import BodySizeLimit, install_error_handlers
 from api.rate_limits import RateLimits
 from api.same_origin import SameOriginForStateChanges
@@ -27,6 +29,7 @@ from api.security_headers import SecurityHeaders
 from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
+from truffle.metrics import DatabaseGauges
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
 
@@ -56,11 +59,17 @@ def create_app(
     app.state.engine = engine
     app.state.keyring = keyring
     app.state.rate_limits = RateLimits(settings)
-    app.state.gateway = ScreeningGateway(settings, temporal_client, cancel_answer_timeout)
+    # This app's own collectors; the counters every app shares are in the default registry.
+    app.state.metrics_registry = CollectorRegistry(auto_describe=True)
+    DatabaseGauges(engine, app.state.metrics_registry)
+    app.state.gateway = ScreeningGateway(
+        settings, temporal_client, cancel_answer_timeout, app.state.metrics_registry
+    )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(SameOriginForStateChanges)
     app.add_middleware(SecurityHeaders, https=settings.public_base_url.startswith("https://"))
+    app.add_middleware(RequestLog)
     app.include_router(probes.router)
     app.include_router(workspace.router)
     app.include_router(integrations.router)

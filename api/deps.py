@@ -11,6 +11,7 @@ from sqlmodel import Session
 from api.temporal import ScreeningGateway
 from truffle.ashby import AshbyClient
 from truffle.db import session_scope
+from truffle.logs import note_ids
 from truffle.secrets import KeyRing, same_secret
 from truffle.sessions import SESSION_COOKIE, SessionLimits, read_session
 from truffle.settings import Settings
@@ -82,6 +83,7 @@ def _workspace_from_session_cookie(
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, detail="This request lacks its CSRF token. Reload the page."
         )
+    note_ids(workspace_id=admin.workspace.id)
     return admin.workspace
 
 
@@ -111,6 +113,7 @@ def get_workspace(
             detail="This admin token is not valid.",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    note_ids(workspace_id=workspace.id)
     return workspace
 
 

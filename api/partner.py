@@ -5,6 +5,7 @@ empty. The key alone decides the workspace: nothing in a body can choose it.
 """
 
 import base64
+import logging
 import re
 import unicodedata
 import uuid
@@ -20,12 +21,14 @@ from api.deps import EngineDep, GatewayDep, KeyRingDep, SessionDep
 from api.errors import ashby_error
 from api.rate_limits import RateLimitsDep
 from api.temporal import CancelOutcomeKind, WorkflowUnavailableError
-from truffle import screenings
+from truffle import metrics, screenings
 from truffle.ashby import invited_update
 from truffle.connections import authenticate_partner
 from truffle.contracts import epoch_ms
+from truffle.logs import note_ids
 from truffle.tables import Plan, Position, Screening, Workspace, column_length
 
+logger = logging.getLogger("truffle.api.partner")
 router = APIRouter(prefix="/ashby", tags=["ashby partner"])
 
 # One plain address: no display name, no comments, nothing a mail header would split on.
@@ -74,6 +77,7 @@ def get_partner_workspace(
     session.commit()
     if caller.went_live:
         background.add_task(gateway.release_held, engine, caller.workspace.id)
+    note_ids(workspace_id=caller.workspace.id)
     return caller.workspace
 
 
@@ -262,6 +266,7 @@ async def assessment_start(
 
     opened = await run_in_threadpool(open_screening)
     screening = opened.screening
+    note_ids(screening_id=screening.id, ashby_application_id=request.application.ashby_id)
     try:
         # An ambiguous start keeps the row and answers as a success: the reconciler starts the
         # workflow if Temporal never did.
@@ -273,6 +278,9 @@ async def assessment_start(
         return ashby_error(
             503, "temporarily_unavailable", "Truffle could not start the screening; try again."
         )
+    if opened.created:
+        metrics.SCREENINGS_STARTED.inc()
+        logger.info("screening started")
     invited_ms = epoch_ms(screening.created_at)
     return JSONResponse(
         {
@@ -300,6 +308,7 @@ async def assessment_cancel(
     screening = await run_in_threadpool(owned)
     if screening is None:
         return ashby_error(404, "assessment_not_found", "No such assessment.")
+    note_ids(screening_id=screening.id)
     try:
         answer = await gateway.cancel(screening.id)
     except WorkflowUnavailableError:
@@ -314,4 +323,5 @@ async def assessment_cancel(
                 screenings.disqualify(session, screening.id)
 
         await run_in_threadpool(disqualify)
+    logger.info("screening cancelled by Ashby: %s", answer.kind)
     return JSONResponse({"success": True, "results": {"assessment_id": str(screening.id)}})

@@ -1,14 +1,33 @@
-"""Liveness and readiness for process supervisors and the dev stack."""
+"""Liveness (`/healthz`), readiness (`/readyz`) and Prometheus metrics (`/metrics`).
 
-from fastapi import APIRouter
-from sqlmodel import text
+`/healthz` says the process answers; `/readyz` that it can work now (its database and Temporal
+answer), so a load balancer sends it traffic. `/metrics` holds no personal data; still, serve it
+to the monitoring network only (see the README's Production section).
+"""
 
-from api.deps import SessionDep
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import EngineDep, GatewayDep
+from truffle import readiness
+from truffle.metrics import exposition
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz(session: SessionDep) -> dict[str, bool]:
-    session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+def healthz() -> dict[str, bool]:
     return {"ok": True}
+
+
+@router.get("/readyz")
+async def readyz(engine: EngineDep, gateway: GatewayDep) -> JSONResponse:
+    report = await readiness.check(engine, gateway.client)
+    ready = readiness.is_ready(report)
+    return JSONResponse({"ready": ready, **report}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    body, content_type = exposition(request.app.state.metrics_registry)
+    return Response(body, media_type=content_type)

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
 from sqlmodel import Session
 from temporalio.client import (
     Client,
@@ -22,6 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from truffle.contracts import ScreeningStatus, epoch_ms
+from truffle.metrics import TemporalSdkMetrics
 from truffle.screenings import held_screening_ids
 from truffle.settings import Settings
 from truffle.tables import Screening, utcnow
@@ -77,17 +79,23 @@ class ScreeningGateway:
         settings: Settings,
         client: Client | None = None,
         cancel_answer_timeout: timedelta = CANCEL_ANSWER_TIMEOUT,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
         self._cancel_answer_timeout = cancel_answer_timeout
         self._connecting = asyncio.Lock()
+        self._metrics_registry = metrics_registry
+        self._sdk_metrics: TemporalSdkMetrics | None = None
 
     async def client(self) -> Client:
         async with self._connecting:
             if self._client is None:
+                if self._sdk_metrics is None and self._metrics_registry is not None:
+                    self._sdk_metrics = TemporalSdkMetrics(self._metrics_registry)
+                runtime = self._sdk_metrics.runtime if self._sdk_metrics else None
                 try:
-                    self._client = await connect_temporal(self._settings)
+                    self._client = await connect_temporal(self._settings, runtime)
                 except TemporalUnreachableError as error:
                     raise WorkflowUnavailableError(str(error)) from None
         return self._client

@@ -198,13 +198,13 @@ class Stack:
         for worker in self.workers:
             self.wait_until(worker, functools.partial(self.is_polling, _process(worker).pid))
 
-    def spawn(self, name: str, argv: list[str]) -> Child:
+    def spawn(self, name: str, argv: list[str], **env: str) -> Child:
         child = Child(name=name, argv=argv, log_path=self.root / "logs" / f"{name}.log")
         with child.log_path.open("ab") as log:
             child.process = subprocess.Popen(
                 argv,
                 cwd=REPO_ROOT,
-                env=self.env,
+                env={**self.env, **env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -231,7 +231,9 @@ class Stack:
         )
 
     def start_worker(self) -> Child:
-        worker = self.spawn(f"worker-{next(self._worker_serial)}", [*CLI, "worker"])
+        worker = self.spawn(
+            f"worker-{next(self._worker_serial)}", [*CLI, "worker"], METRICS_PORT=str(free_port())
+        )
         self.workers.append(worker)
         return worker
 

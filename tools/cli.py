@@ -88,15 +88,23 @@ def _cmd_migrate(_args: argparse.Namespace) -> int:
 def _cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.access_log import uvicorn_log_config
     from api.app import create_app
+    from truffle.logs import configure_logging
+    from truffle.settings import get_settings
 
+    settings = get_settings()
+    configure_logging(settings)
+    # Our access line (api/access_log.py) replaces uvicorn's: it carries the request id and
+    # names the route, not the path (a screener link's token stays out of the logs).
     uvicorn.run(
-        create_app(),
+        create_app(settings),
         host=args.host,
         port=args.port,
-        log_level=args.log_level,
-        log_config=uvicorn_log_config(),
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
 
@@ -171,6 +179,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         temporal_ui=args.temporal_ui_port,
         smtp=args.smtp_port,
         mail_ui=args.mail_ui_port,
+        worker_metrics=args.worker_metrics_port,
     )
     return DevStack(ports=ports, host=args.host).run()
 
@@ -191,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--temporal-ui-port", type=int, default=8233)
     dev.add_argument("--smtp-port", type=int, default=1025)
     dev.add_argument("--mail-ui-port", type=int, default=8025)
+    dev.add_argument("--worker-metrics-port", type=int, default=9464)
     dev.set_defaults(handler=_cmd_dev)
 
     demo = commands.add_parser(
@@ -204,7 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="run the HTTP API (production process)")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
-    api.add_argument("--log-level", default="info")
     api.set_defaults(handler=_cmd_api)
 
     commands.add_parser("worker", help="run the Temporal worker (production process)").set_defaults(

@@ -47,6 +47,7 @@ class DevStackPorts:
     temporal_ui: int = 8233
     smtp: int = 1025
     mail_ui: int = 8025
+    worker_metrics: int = 9464
 
 
 @dataclass
@@ -142,6 +143,8 @@ class DevStack:
             "SMTP_HOST": self.host,
             "SMTP_PORT": str(self.ports.smtp),
             "TRUFFLE_SECRET_KEYS": load_or_create_secret_keys(self.data_dir),
+            "METRICS_PORT": str(self.ports.worker_metrics),
+            "LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
         }
         # Whatever the caller exported wins over the dev defaults.
@@ -153,6 +156,7 @@ class DevStack:
             "Ashby sandbox": self.ports.sandbox,
             "SMTP sink": self.ports.smtp,
             "mail viewer": self.ports.mail_ui,
+            "worker metrics": self.ports.worker_metrics,
         }
         if own_temporal:
             planned["Temporal"] = self.ports.temporal
@@ -308,6 +312,8 @@ class DevStack:
             f"  Mail sink (SMTP)    {settings.smtp_host}:{settings.smtp_port}",
             f"  Ashby sandbox       http://{self.host}:{self.ports.sandbox}",
             f"  Ashby API base URL  {settings.ashby_api_base_url}",
+            f"  Metrics             {settings.public_base_url}/metrics, "
+            f"http://{self.host}:{settings.metrics_port}/metrics (worker)",
             f"  Logs                {self.data_dir / 'logs'}",
             "",
             f"Demo workspace '{DEMO_WORKSPACE_NAME}' (paid plan), admin token (shown once):",

@@ -233,15 +233,18 @@ def record_email_failure(
     session.commit()
 
 
-def settle(session: Session, screening_id: uuid.UUID) -> None:
-    """Its workflow is done: nothing more will be sent or posted for this screening."""
-    session.exec(
+def settle(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
+    """Its workflow is done: nothing more will be sent or posted for this screening. Returns
+    its final status when this call settled it, None when it was settled already."""
+    settled = session.exec(
         update(Screening)
         .where(col(Screening.id) == screening_id)
         .where(col(Screening.settled_at).is_(None))
         .values(settled_at=utcnow())
-    )
+        .returning(col(Screening.status))
+    ).first()
     session.commit()
+    return ScreeningStatus(settled[0]) if settled is not None else None
 
 
 def updates_due(

@@ -19,6 +19,7 @@ SECRET_KEY_BYTES = 32
 _DURATION = re.compile(r"(?P<count>\d+)\s*(?P<unit>[smhd]?)")
 _DURATIONS = (
     "reconcile_interval",
+    "worker_shutdown_grace",
     "held_update_retention",
     "session_lifetime",
     "session_idle_timeout",
@@ -79,8 +80,33 @@ class Settings(BaseSettings):
     rate_limit_assessment_start: str = "600/minute"
     rate_limit_connect: str = "30/hour"
     rate_limit_signin: str = "20/minute"
+    # Addresses of the reverse proxies whose X-Forwarded-For the API believes (the client's
+    # address for per-client limits): `*` when only the proxy can reach the API.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Outbound: at most this many calls to Ashby per workspace, from each worker process.
+    ashby_rate_limit_per_workspace: str = "10/second"
+    # `json` (one object per line) outside `truffle-ashby dev`, which sets `text`.
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The worker's Prometheus `/metrics`, `/healthz` and `/readyz`.
+    metrics_port: int = Field(default=9464, ge=1, le=65535)
+    # How many activities a worker runs at once, each with a thread for its database work:
+    # the event loop never waits on the database.
+    worker_activity_threads: int = Field(default=16, ge=1, le=512)
+    # How long a stopping worker lets running activities (a post to Ashby, an email) finish.
+    worker_shutdown_grace: timedelta = timedelta(seconds=30)
 
-    @field_validator("rate_limit_assessment_start", "rate_limit_connect", "rate_limit_signin")
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "rate_limit_assessment_start",
+        "rate_limit_connect",
+        "rate_limit_signin",
+        "ashby_rate_limit_per_workspace",
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         try:

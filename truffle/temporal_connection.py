@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile
+from temporalio.runtime import Runtime
 
 from truffle.settings import Settings
 
@@ -36,10 +37,13 @@ def connect_config(settings: Settings) -> dict[str, Any]:
     return dict(profile.to_client_connect_config())
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client, on `runtime` when given (the one that exports the SDK's metrics)."""
     config = connect_config(settings)
     try:
-        return await asyncio.wait_for(Client.connect(**config), CONNECT_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(
+            Client.connect(**config, runtime=runtime), CONNECT_TIMEOUT_SECONDS
+        )
     except (RuntimeError, TimeoutError, OSError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise TemporalUnreachableError(

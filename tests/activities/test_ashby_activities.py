@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.ashby import AshbyActivities
+from activities.ashby import AshbyActivities, AshbyThrottle
 from tests.utils.factories import (
     GOOD_ANSWERS,
     connect_live,
@@ -314,3 +314,66 @@ async def test_an_update_already_delivered_is_not_posted_again(
     await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
 
     assert len(ashby_sandbox.updates(str(screening_id))) == 1
+
+
+def second_workspace_screening(
+    engine: sa.Engine, keyring: KeyRing, ashby_sandbox: SandboxClient
+) -> uuid.UUID:
+    other = make_workspace(engine, name="Other")[0]
+    connect_live(engine, keyring, other, ashby_sandbox.create_key()["key"])
+    return open_screening(engine, keyring, other, make_position(engine, other))
+
+
+async def test_posts_are_paced_per_workspace_without_holding_up_other_workspaces(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: SandboxClient,
+    workspace: Workspace,
+    screening_id: uuid.UUID,
+) -> None:
+    activities = AshbyActivities(
+        engine, keyring, AshbyClient(ashby_sandbox.base_url, http), "http://testserver",
+        AshbyThrottle("1/hour"),
+    )  # fmt: skip
+    await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    calls = len(ashby_sandbox.calls())
+
+    with pytest.raises(ApplicationError) as paced:
+        await post(activities, screening_id, UpdateKind.expired, OCCURRED_MS + 1)
+    assert paced.value.type == "AshbyThrottled"
+    assert not paced.value.non_retryable
+    assert paced.value.next_retry_delay is not None
+    assert paced.value.next_retry_delay > timedelta(minutes=50)
+    assert len(ashby_sandbox.calls()) == calls  # Ashby never heard of it
+
+    elsewhere = second_workspace_screening(engine, keyring, ashby_sandbox)
+    await post(activities, elsewhere, UpdateKind.started, OCCURRED_MS)
+    assert len(ashby_sandbox.calls()) == calls + 1
+
+
+async def test_a_partner_wide_throttle_pauses_posts_for_every_workspace(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: SandboxClient,
+    sandbox_key: dict[str, str],
+    screening_id: uuid.UUID,
+) -> None:
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    elsewhere = second_workspace_screening(engine, keyring, ashby_sandbox)
+    ashby_sandbox.inject_fault(
+        sandbox_key["id"], "rate_limit", retry_after_seconds=30, partner_scope=True
+    )
+    with pytest.raises(ApplicationError) as throttled:
+        await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+    assert throttled.value.type == AshbyOutcome.rate_limited.error_type
+    calls = len(ashby_sandbox.calls())
+
+    with pytest.raises(ApplicationError) as paused:
+        await post(activities, elsewhere, UpdateKind.started, OCCURRED_MS)
+    assert paused.value.type == "AshbyThrottled"
+    assert "throttling all of Truffle's traffic" in str(paused.value)
+    assert paused.value.next_retry_delay is not None
+    assert timedelta(seconds=25) < paused.value.next_retry_delay <= timedelta(seconds=30)
+    assert len(ashby_sandbox.calls()) == calls

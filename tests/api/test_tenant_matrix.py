@@ -82,6 +82,8 @@ PARTNER = {
 # Open by design: probes, the sign-in page, the candidate's pages (the link token is the key).
 OPEN = {
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("GET", "/"),
     ("GET", "/signin"),
     ("POST", "/signin"),

@@ -17,14 +17,23 @@ from truffle.db import upgrade_to_head
 from truffle.settings import generate_secret_key
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every integration test runs on both databases the product supports."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return f"sqlite:///{tmp_path / 'truffle.db'}"
+
+
 @pytest.fixture
 def stack(
     tmp_path: Path,
+    database_url: str,
     dev_server_env: WorkflowEnvironment,
     ashby_sandbox: SandboxClient,
     mail_sink: MailSink,
 ) -> Iterator[Stack]:
-    database_url = f"sqlite:///{tmp_path / 'truffle.db'}"
     upgrade_to_head(database_url)
     port = free_port()
     api_url = f"http://127.0.0.1:{port}"
@@ -38,6 +47,8 @@ def stack(
         "PUBLIC_BASE_URL": api_url,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(mail_sink.smtp_port),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
     }
     ashby_sandbox.reset()
     with (tmp_path / "api.log").open("ab") as log:

@@ -7,11 +7,13 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import sqlalchemy as sa
 from temporalio.client import Client
 
 from tests.utils.factories import GOOD_ANSWERS
 from tests.utils.journeys import candidate_completes, connect_workspace, wait_for_updates
 from tests.utils.stack import Stack
+from truffle.db import create_db_engine
 
 
 async def _histories(stack: Stack, workflow_id: str) -> str:
@@ -53,9 +55,7 @@ def test_no_canary_escapes_where_it_should_not_be(stack: Stack) -> None:
         "screener link token": link.rsplit("/", 1)[1],
     }
     personal = {"first name": first, "last name": last, "email": email}
-    database_file = Path(stack.env["DATABASE_URL"].removeprefix("sqlite:///"))
-    # The file and its write-ahead log, where the newest pages still are.
-    database = b"".join(path.read_bytes() for path in database_file.parent.glob("truffle.db*"))
+    database = stored_bytes(stack.env["DATABASE_URL"])
     logs = "".join(path.read_text(errors="replace") for path in stack.logs.glob("*.log"))
     history = asyncio.run(_histories(stack, f"screening-{assessment_id}"))
 
@@ -68,3 +68,23 @@ def test_no_canary_escapes_where_it_should_not_be(stack: Stack) -> None:
         assert value not in logs, f"the candidate's {name} in a log"
         assert value not in history, f"the candidate's {name} in the workflow history"
     assert email in responses[1]  # where it is meant to be: the workspace's screenings
+
+
+def stored_bytes(database_url: str) -> bytes:
+    """Everything the database holds: for SQLite the file and its write-ahead log (where the
+    newest pages still are), for PostgreSQL every row of every table."""
+    if database_url.startswith("sqlite:///"):
+        database_file = Path(database_url.removeprefix("sqlite:///"))
+        return b"".join(path.read_bytes() for path in database_file.parent.glob("truffle.db*"))
+    engine = create_db_engine(database_url)
+    try:
+        tables = sa.MetaData()
+        tables.reflect(engine)
+        with engine.connect() as connection:
+            return b"".join(
+                repr(row).encode()
+                for table in tables.sorted_tables
+                for row in connection.execute(sa.select(table))
+            )
+    finally:
+        engine.dispose()

@@ -45,7 +45,7 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
     assert len(stack.mail.messages_to(address)) == 1
     token = link.rsplit("/", 1)[1]
     logs = "".join(path.read_text() for path in stack.logs.glob("*.log"))
-    assert "/s/<token>" in logs
+    assert "/s/{token}" in logs
     assert token not in logs
     assert address not in logs
     history = asyncio.run(_history_json(stack, assessment_id))

@@ -91,7 +91,10 @@ def dev_environment() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     cwd = tmp_path_factory.mktemp("dev-stack")
-    ports = {name: free_port() for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail")}
+    ports = {
+        name: free_port()
+        for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail", "metrics")
+    }
     # A setting exported by the caller wins over the dev default (http://localhost:<port>).
     env = {**dev_environment(), "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['api']}"}
     process = subprocess.Popen(
@@ -103,6 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             "--temporal-ui-port", str(ports["ui"]),
             "--smtp-port", str(ports["smtp"]),
             "--mail-ui-port", str(ports["mail"]),
+            "--worker-metrics-port", str(ports["metrics"]),
         ],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
@@ -128,6 +132,10 @@ def test_every_component_answers(stack: RunningStack) -> None:
     assert workspace.json()["plan"] == "paid"
     assert httpx.get(f"http://127.0.0.1:{ports['ui']}/").status_code == 200
     assert httpx.get(f"http://127.0.0.1:{ports['sandbox']}/healthz").json() == {"ok": True}
+    worker_metrics = f"http://127.0.0.1:{ports['metrics']}"
+    assert httpx.get(f"{worker_metrics}/readyz").json()["ready"] is True
+    assert "temporal_worker_task_slots_available" in httpx.get(f"{worker_metrics}/metrics").text
+    assert httpx.get(f"http://127.0.0.1:{ports['api']}/readyz").json()["ready"] is True
 
     attributes = subprocess.run(
         [installed_binary("temporal"), "operator", "search-attribute", "list",

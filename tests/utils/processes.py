@@ -74,10 +74,12 @@ def start_api_process(settings: Settings, log_path: Path) -> ApiProcess:
         "TRUFFLE_SECRET_KEYS": settings.truffle_secret_keys.get_secret_value(),
         "ASHBY_API_BASE_URL": settings.ashby_api_base_url,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "LOG_FORMAT": "text",
+        "LOG_LEVEL": "DEBUG",
     }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [*CLI, "api", "--port", str(port), "--log-level", "debug"],
+            [*CLI, "api", "--port", str(port)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"

@@ -16,7 +16,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from tests.utils.mail import MailSink
-from tests.utils.processes import CLI
+from tests.utils.processes import CLI, free_port
 from tools.ashby_sandbox.client import SandboxClient
 
 
@@ -29,15 +29,18 @@ class Stack:
     mail: MailSink
     logs: Path
     worker: subprocess.Popen[bytes] | None = None
+    worker_metrics_url: str = ""
 
     @property
     def partner_base_url(self) -> str:
         return f"{self.api_url}/ashby"
 
     def start_worker(self) -> None:
+        self.worker_metrics_url = f"http://127.0.0.1:{free_port()}"
+        env = {**self.env, "METRICS_PORT": self.worker_metrics_url.rsplit(":", 1)[1]}
         with (self.logs / "worker.log").open("ab") as log:
             self.worker = subprocess.Popen(
-                [*CLI, "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+                [*CLI, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
             )
         asyncio.run(wait_for_pollers(self.env, self.worker))
 

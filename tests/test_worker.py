@@ -1,0 +1,146 @@
+"""The worker process as production runs it: its event loop never waits on the database."""
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from temporalio import workflow
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+import worker
+from tests.utils.factories import make_position, make_workspace, new_screening_request
+from tests.utils.mail import MailSink
+from truffle import screenings
+from truffle.contracts import EmailKind, EmailReceipt, EmailRequest
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+from workflows.launcher import Launcher
+
+BLOCK_SECONDS = 60
+
+
+@workflow.defn
+class SendNow:
+    """An email right away."""
+
+    @workflow.run
+    async def run(self, screening_id: str) -> bool:
+        receipt: EmailReceipt = await workflow.execute_activity(
+            "send_screening_email",
+            EmailRequest(screening_id, EmailKind.invite),
+            result_type=EmailReceipt,
+            start_to_close_timeout=timedelta(seconds=BLOCK_SECONDS * 2),
+        )
+        return receipt.sent
+
+
+@workflow.defn
+class SendAfterATimer:
+    """A reminder once a timer fires, as a screening's reminder is sent."""
+
+    @workflow.run
+    async def run(self, screening_id: str) -> bool:
+        await workflow.sleep(timedelta(seconds=1))
+        receipt: EmailReceipt = await workflow.execute_activity(
+            "send_screening_email",
+            EmailRequest(screening_id, EmailKind.reminder_after_invite),
+            result_type=EmailReceipt,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
+        return receipt.sent
+
+
+class SlowFirstWrite:
+    """Holds the first write of a sent email until released, as a locked row or a slow disk
+    would."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.blocking = threading.Event()
+        self.release = threading.Event()
+        self._held_once = False
+        sa.event.listen(engine, "before_cursor_execute", self._maybe_hold)
+
+    def _maybe_hold(self, *args: Any) -> None:
+        statement = str(args[2])
+        if statement.startswith("INSERT INTO sent_emails") and not self._held_once:
+            self._held_once = True
+            self.blocking.set()
+            self.release.wait(BLOCK_SECONDS)
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, mail_sink: MailSink) -> Settings:
+    return settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": mail_sink.smtp_port, "smtp_security": "none"}
+    )
+
+
+@pytest.fixture
+def slow_write(engine: sa.Engine) -> Iterator[SlowFirstWrite]:
+    slow = SlowFirstWrite(engine)
+    yield slow
+    slow.release.set()
+
+
+async def test_a_slow_database_write_does_not_delay_another_screenings_timer_driven_activity(
+    dev_server_env: WorkflowEnvironment,
+    mail_settings: Settings,
+    engine: sa.Engine,
+    slow_write: SlowFirstWrite,
+) -> None:
+    keyring = KeyRing(mail_settings.secret_keys())
+    workspace, _ = make_workspace(engine)
+    position = make_position(engine, workspace)
+    first, second = (
+        screenings.open_screening(
+            engine, keyring, new_screening_request(workspace, position, application)
+        ).screening.id
+        for application in ("application-1", "application-2")
+    )
+    client = dev_server_env.client
+    task_queue = f"worker-{uuid.uuid4()}"
+    settings = mail_settings.model_copy(update={"temporal_task_queue": task_queue})
+
+    with worker.blocking_work_on_threads(settings) as executor:
+        async with (
+            httpx.AsyncClient() as http,
+            Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[SendNow, SendAfterATimer],
+                activities=worker.activities_for(
+                    settings, engine, http, Launcher(client, task_queue, timedelta(days=1))
+                ),
+                workflow_runner=UnsandboxedWorkflowRunner(),
+                **worker.worker_options(settings, executor),
+            ),
+        ):
+            slowed = await client.start_workflow(
+                SendNow.run, str(first), id=f"slowed-{first}", task_queue=task_queue
+            )
+            assert await asyncio.to_thread(slow_write.blocking.wait, 30)
+
+            # The first screening's write is stuck; the other screening's timer still fires
+            # and its email goes out, on the same worker.
+            unrelated = await client.execute_workflow(
+                SendAfterATimer.run,
+                str(second),
+                id=f"unrelated-{second}",
+                task_queue=task_queue,
+                execution_timeout=timedelta(seconds=30),
+            )
+            assert unrelated is True
+            assert not slow_write.release.is_set()
+            description = await slowed.describe()
+            assert description.status is not None
+            assert description.status.name == "RUNNING"
+
+            slow_write.release.set()
+            assert await slowed.result() is True
