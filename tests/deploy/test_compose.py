@@ -1,0 +1,569 @@
+"""The production deployment, checked without Docker or a network.
+
+Each test is something a deployer would otherwise find out at `docker compose up` or later: a
+file Compose refuses, a setting the app never reads, an image that moves under them, a command
+the container does not know, a search attribute the workflows need and Temporal lacks.
+"""
+
+import fnmatch
+import hashlib
+import json
+import re
+import shlex
+import tomllib
+from datetime import timedelta
+from functools import cache
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import jsonschema
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from temporalio.common import SearchAttributeIndexedValueType
+
+from tools.cli import build_parser
+from truffle.settings import Settings
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_SCHEMA = ROOT / "deploy" / "compose-spec.json"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+CONSTRAINTS = ROOT / "constraints.txt"
+PYPROJECT = ROOT / "pyproject.toml"
+TEMPORAL_SETUP = ROOT / "deploy" / "temporal-setup.sh"
+
+# Temporal's own client variables, read by truffle/temporal_connection.py as the SDKs read them.
+TEMPORAL_CLIENT_VARIABLES = frozenset(
+    {
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_API_KEY",
+        "TEMPORAL_TLS",
+        "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_KEY_PATH",
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        "TEMPORAL_TLS_SERVER_NAME",
+        "TEMPORAL_PROFILE",
+        "TEMPORAL_CONFIG_FILE",
+    }
+)
+REPLICATED = ("api", "worker")
+
+Service = dict[str, Any]
+
+
+# --- reading the files ---------------------------------------------------------------------
+
+
+@cache
+def compose() -> dict[str, Any]:
+    return cast(dict[str, Any], yaml.safe_load(COMPOSE_FILE.read_text()))
+
+
+def services() -> dict[str, Service]:
+    return cast(dict[str, Service], compose()["services"])
+
+
+def our_services() -> dict[str, Service]:
+    """The services that run our image: the ones Compose builds from ./Dockerfile."""
+    return {name: service for name, service in services().items() if "build" in service}
+
+
+def environment(service: Service) -> dict[str, str]:
+    """A service's environment, from either of Compose's two spellings."""
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        pairs = (str(item).partition("=") for item in raw)
+        return {name: value for name, _, value in pairs}
+    return {str(name): "" if value is None else str(value) for name, value in raw.items()}
+
+
+def command(service: Service) -> list[str]:
+    raw = service.get("command")
+    if raw is None:
+        return []
+    return shlex.split(raw) if isinstance(raw, str) else [str(part) for part in raw]
+
+
+def depends_on(service: Service) -> dict[str, str]:
+    """Each dependency with its condition (the short list form means `service_started`)."""
+    raw = service.get("depends_on") or {}
+    if isinstance(raw, list):
+        return {str(name): "service_started" for name in raw}
+    return {str(name): str(spec.get("condition", "service_started")) for name, spec in raw.items()}
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + stripped).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    return dockerfile_instructions(DOCKERFILE.read_text())
+
+
+def exec_form(arguments: str) -> list[str]:
+    """The JSON array of an ENTRYPOINT or CMD in exec form (shell form would lose signals)."""
+    parsed = json.loads(arguments)
+    assert isinstance(parsed, list), f"not in exec form: {arguments}"
+    return [str(part) for part in parsed]
+
+
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads(PYPROJECT.read_text())
+
+
+def constraint_pins() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, separator, version = line.partition("==")
+        assert separator, f"constraints.txt: {line!r} is not an exact `==` pin"
+        assert version, f"constraints.txt: {line!r} has no version"
+        pins[canonicalize_name(name)] = version
+    return pins
+
+
+# --- the checkers, each also shown failing on a bad example --------------------------------
+
+
+def app_variables() -> frozenset[str]:
+    """Every environment variable the app reads: Settings fields, then Temporal's own."""
+    names = {name.upper() for name in Settings.model_fields}
+    names |= {
+        field.validation_alias.upper()
+        for field in Settings.model_fields.values()
+        if isinstance(field.validation_alias, str)
+    }
+    return frozenset(names) | TEMPORAL_CLIENT_VARIABLES
+
+
+def unknown_variables(env: dict[str, str]) -> list[str]:
+    known = app_variables()
+    return sorted(name for name in env if name.upper() not in known)
+
+
+_VERSION_TAG = re.compile(r"v?\d+\.\d+")
+
+
+def is_pinned(image: str) -> bool:
+    """A digest, or a tag that names at least major.minor: `17.11-bookworm`, `v1.30.5`, `1.30.1`.
+    `latest`, no tag, a bare major (`17`) or an unresolved variable all move."""
+    if "$" in image:
+        return False
+    if re.search(r"@sha256:[0-9a-f]{64}$", image):
+        return True
+    last_part = image.rsplit("/", 1)[-1]
+    if ":" not in last_part:
+        return False
+    tag = last_part.rsplit(":", 1)[1]
+    return tag != "latest" and _VERSION_TAG.match(tag) is not None
+
+
+def schema_errors(document: dict[str, Any]) -> list[str]:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    assert "draft-07" in schema["$schema"]
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(schema)
+    return sorted(
+        f"{'/'.join(str(part) for part in error.absolute_path)}: {error.message}"
+        for error in validator.iter_errors(document)
+    )
+
+
+def parses(argv: list[str]) -> bool:
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit:
+        return False
+    return True
+
+
+def duration(text: str) -> timedelta:
+    """A Compose duration such as `45s`, `1m30s` or `2h`."""
+    units = {"h": "hours", "m": "minutes", "s": "seconds", "ms": "milliseconds"}
+    parts = re.findall(r"(\d+)(ms|h|m|s)", text)
+    assert parts, f"not a duration: {text}"
+    assert "".join(n + u for n, u in parts) == text, f"not a duration: {text}"
+    return sum((timedelta(**{units[unit]: int(n)}) for n, unit in parts), timedelta())
+
+
+def _dockerignore_regex(pattern: str) -> re.Pattern[str]:
+    """Docker's pattern syntax: `*` and `?` stay within one folder, `**` spans any number."""
+    regex = ""
+    rest = pattern
+    while rest:
+        if rest.startswith("**/"):
+            regex, rest = regex + "(?:.*/)?", rest[3:]
+        elif rest.startswith("**"):
+            regex, rest = regex + ".*", rest[2:]
+        elif rest[0] == "*":
+            regex, rest = regex + "[^/]*", rest[1:]
+        elif rest[0] == "?":
+            regex, rest = regex + "[^/]", rest[1:]
+        else:
+            regex, rest = regex + re.escape(rest[0]), rest[1:]
+    return re.compile(regex)
+
+
+def dockerignore_excludes(path: str) -> bool:
+    """Whether .dockerignore keeps `path` (or a folder above it) out of the build context."""
+    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
+    patterns = [line.rstrip("/") for line in lines if line and not line.startswith("#")]
+    assert not any(p.startswith("!") for p in patterns), "exceptions are not modelled here"
+    parts = Path(path).parts
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(
+        _dockerignore_regex(pattern).fullmatch(prefix)
+        for pattern in patterns
+        for prefix in prefixes
+    )
+
+
+def production_closure() -> set[str]:
+    """Every distribution `pip install .` brings (no extras of ours), read from this
+    environment's installed metadata."""
+    wanted: list[tuple[str, frozenset[str]]] = [
+        (canonicalize_name(requirement.name), frozenset(requirement.extras))
+        for requirement in map(Requirement, pyproject()["project"]["dependencies"])
+    ]
+    seen: dict[str, set[str]] = {}
+    while wanted:
+        name, extras = wanted.pop()
+        if name in seen and extras <= seen[name]:
+            continue
+        seen.setdefault(name, set()).update(extras)
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:  # pragma: no cover - the venv lacks a declared dependency
+            pytest.fail(f"{name} is a dependency but is not installed: reinstall the project")
+        for text in requires:
+            requirement = Requirement(text)
+            markers = [{"extra": ""}, *({"extra": extra} for extra in extras)]
+            if requirement.marker is None or any(
+                requirement.marker.evaluate(marker) for marker in markers
+            ):
+                wanted.append((canonicalize_name(requirement.name), frozenset(requirement.extras)))
+    return set(seen)
+
+
+# --- docker-compose.yml --------------------------------------------------------------------
+
+
+def test_compose_follows_the_compose_specification() -> None:
+    assert schema_errors(compose()) == []
+
+
+def test_the_schema_is_the_recorded_upstream_copy() -> None:
+    digest = hashlib.sha256(COMPOSE_SCHEMA.read_bytes()).hexdigest()
+    assert digest in (ROOT / "deploy" / "SOURCE.md").read_text()
+
+
+def test_the_specification_check_catches_a_misspelled_key() -> None:
+    broken = json.loads(json.dumps(compose()))
+    broken["services"]["api"]["deploy"] = {"replica": 2}
+    broken["services"]["worker"]["depends_on"] = {"migrate": {"condition": "done"}}
+    errors = schema_errors(broken)
+    assert any("replica" in error for error in errors)
+    assert any("done" in error for error in errors)
+
+
+def test_our_services_set_only_variables_the_app_reads() -> None:
+    assert our_services(), "no service is built from ./Dockerfile"
+    for name, service in our_services().items():
+        assert unknown_variables(environment(service)) == [], name
+
+
+def test_a_misspelled_setting_is_caught() -> None:
+    env = {"DATABASE_URL": "x", "SMTP_HOSTNAME": "mailpit", "TEMPORAL_ADRESS": "t:7233"}
+    assert unknown_variables(env) == ["SMTP_HOSTNAME", "TEMPORAL_ADRESS"]
+
+
+def test_secrets_must_come_from_the_deployer_never_from_the_file() -> None:
+    env = environment(services()["api"])
+    assert re.fullmatch(r"\$\{TRUFFLE_SECRET_KEYS:\?[^}]+\}", env["TRUFFLE_SECRET_KEYS"])
+    password = environment(services()["postgresql"])["POSTGRES_PASSWORD"]
+    assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:\?[^}]+\}", password)
+    assert "${POSTGRES_PASSWORD:?" in env["DATABASE_URL"]
+
+
+def test_every_host_the_app_is_given_is_a_service_here() -> None:
+    env = environment(services()["worker"])
+    # The password is `${POSTGRES_PASSWORD:?...}`, filled in by Compose.
+    database = urlsplit(re.sub(r"\$\{[^}]*\}", "secret", env["DATABASE_URL"]))
+    assert database.scheme == "postgresql+psycopg"
+    assert database.hostname == "postgresql"
+    assert database.path == "/" + environment(services()["postgresql"])["POSTGRES_DB"]
+    temporal_host, _, temporal_port = env["TEMPORAL_ADDRESS"].partition(":")
+    assert temporal_host in services()
+    assert temporal_port == "7233"
+    assert env["SMTP_HOST"] in services()
+    assert env["TEMPORAL_NAMESPACE"] == "default"
+
+
+def test_every_third_party_image_is_pinned() -> None:
+    for name, service in services().items():
+        if "build" not in service:
+            assert is_pinned(service["image"]), f"{name}: {service['image']} is not pinned"
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["postgres", "postgres:latest", "postgres:17", "temporalio/ui:${UI_VERSION}", "nginx:alpine"],
+)
+def test_a_moving_image_reference_is_caught(image: str) -> None:
+    assert not is_pinned(image)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "postgres:17.11-bookworm",
+        "axllent/mailpit:v1.30.5",
+        "registry:5000/x/y:1.2.3",
+        f"a@sha256:{'0' * 64}",
+    ],
+)
+def test_an_exact_image_reference_is_accepted(image: str) -> None:
+    assert is_pinned(image)
+
+
+def test_every_command_given_to_our_image_is_a_real_subcommand() -> None:
+    for name, service in our_services().items():
+        argv = command(service)
+        assert argv, f"{name} relies on the image's default command"
+        assert parses(argv), f"{name}: `truffle-ashby {' '.join(argv)}` is not a command"
+
+
+def test_an_unknown_subcommand_is_caught(capsys: pytest.CaptureFixture[str]) -> None:
+    assert not parses(["serve", "--port", "8000"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_api_and_worker_run_two_replicas() -> None:
+    for name in REPLICATED:
+        assert services()[name]["deploy"]["replicas"] == 2, name
+
+
+def test_replicated_services_publish_no_fixed_host_port() -> None:
+    """Two replicas cannot bind one host port; the API's single address is the proxy."""
+    for name, service in services().items():
+        if service.get("deploy", {}).get("replicas", 1) > 1:
+            assert "ports" not in service, name
+    proxy = services()["proxy"]
+    assert depends_on(proxy) == {"api": "service_healthy"}
+    assert any(str(port).endswith(":8000") for port in proxy["ports"])
+    conf = (ROOT / "deploy" / "nginx" / "api.conf").read_text()
+    assert "http://api:8000" in conf
+
+
+def test_migrations_run_before_any_api_or_worker_starts() -> None:
+    migrate = services()["migrate"]
+    assert command(migrate) == ["migrate"]
+    assert depends_on(migrate) == {"postgresql": "service_healthy"}
+    assert migrate["restart"] == "no"
+    for name in REPLICATED:
+        conditions = depends_on(services()[name])
+        assert conditions["migrate"] == "service_completed_successfully", name
+        assert conditions["temporal-setup"] == "service_completed_successfully", name
+
+
+def test_health_checks_ask_the_ports_the_processes_listen_on() -> None:
+    api = services()["api"]
+    arguments = build_parser().parse_args(command(api))
+    api_check = " ".join(api["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{arguments.port}/healthz" in api_check
+    assert arguments.host == "0.0.0.0"  # noqa: S104 - inside the container, for the proxy
+    worker = services()["worker"]
+    worker_check = " ".join(worker["healthcheck"]["test"])
+    assert "os.environ['METRICS_PORT']" in worker_check
+    assert "/healthz" in worker_check
+    assert environment(worker)["METRICS_PORT"] in {str(port) for port in worker["expose"]}
+
+
+def test_a_stopping_worker_gets_longer_than_its_shutdown_grace() -> None:
+    worker = services()["worker"]
+    grace = environment(worker).get("WORKER_SHUTDOWN_GRACE")
+    field = Settings.model_fields["worker_shutdown_grace"]
+    app_grace = (
+        Settings(worker_shutdown_grace=grace).worker_shutdown_grace
+        if grace
+        else cast(timedelta, field.default)
+    )
+    assert duration(str(worker["stop_grace_period"])) > app_grace
+
+
+def test_every_dependency_is_a_defined_service() -> None:
+    for name, service in services().items():
+        for dependency in depends_on(service):
+            assert dependency in services(), f"{name} depends on undefined {dependency}"
+
+
+def test_every_mounted_file_of_this_repository_exists() -> None:
+    for name, service in services().items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+# --- Temporal ------------------------------------------------------------------------------
+
+
+def test_temporal_setup_registers_exactly_our_search_attributes() -> None:
+    script = TEMPORAL_SETUP.read_text()
+    registered = re.findall(r"--name (\w+) --type (\w+)", script)
+    ours = {key.name for key in ALL_SEARCH_ATTRIBUTES}
+    assert {name for name, _ in registered} == ours
+    assert len(registered) == len(ours)
+    assert {kind for _, kind in registered} == {"Keyword"}
+    assert {key.indexed_value_type for key in ALL_SEARCH_ATTRIBUTES} == {
+        SearchAttributeIndexedValueType.KEYWORD
+    }
+    # ... and waits until Temporal accepts a query on every one of them.
+    queried = set(re.findall(r"(\w+) = 'setup'", script))
+    assert queried == ours
+
+
+def test_temporal_setup_runs_on_the_namespace_the_app_uses() -> None:
+    setup = services()["temporal-setup"]
+    assert setup["entrypoint"] == ["/bin/sh", "/deploy/temporal-setup.sh"]
+    assert command(setup) == ["namespace"]
+    assert depends_on(setup) == {"temporal": "service_healthy"}
+    app_namespace = environment(services()["worker"])["TEMPORAL_NAMESPACE"]
+    assert environment(setup)["TEMPORAL_NAMESPACE"] == app_namespace
+    schema = services()["temporal-schema"]
+    assert command(schema) == ["schema"]
+    assert depends_on(services()["temporal"]) == {
+        "temporal-schema": "service_completed_successfully"
+    }
+
+
+def test_temporal_keeps_persistence_and_visibility_in_postgresql() -> None:
+    temporal = environment(services()["temporal"])
+    assert temporal["DB"] == "postgres12"
+    assert temporal["POSTGRES_SEEDS"] == "postgresql"
+    script = TEMPORAL_SETUP.read_text()
+    assert "--plugin postgres12" in script
+    assert "setup_database temporal temporal" in script
+    assert "setup_database temporal_visibility visibility" in script
+    dynamic_config = temporal["DYNAMIC_CONFIG_FILE_PATH"].removeprefix("config/dynamicconfig/")
+    assert (ROOT / "deploy" / "temporal" / "dynamicconfig" / dynamic_config).is_file()
+
+
+# --- Dockerfile ----------------------------------------------------------------------------
+
+
+def test_dockerfile_bases_are_a_pinned_slim_python_3_11() -> None:
+    stages: set[str] = set()
+    for keyword, arguments in dockerfile():
+        if keyword != "FROM":
+            continue
+        image, *rest = arguments.split()
+        if image not in stages:
+            assert is_pinned(image), image
+            assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", image), image
+        if len(rest) == 2 and rest[0].upper() == "AS":
+            stages.add(rest[1])
+
+
+def test_image_runs_as_an_unprivileged_numeric_user() -> None:
+    instructions = dockerfile()
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    users = [arguments for keyword, arguments in instructions[last_from:] if keyword == "USER"]
+    assert users, "the final stage has no USER: it runs as root"
+    user = users[-1].split(":")[0]
+    assert user.isdigit(), "a numeric uid lets Kubernetes and friends check runAsNonRoot"
+    assert int(user) != 0
+
+
+def test_image_installs_production_dependencies_at_the_pinned_versions() -> None:
+    installs = [
+        args for keyword, args in dockerfile() if keyword == "RUN" and "pip install" in args
+    ]
+    assert len(installs) == 1
+    install = installs[0]
+    assert re.search(r"(-c|--constraint)[ =]constraints\.txt", install)
+    assert "--no-cache-dir" in install
+    assert "[" not in install, "the image installs no extras (dev tools stay out)"
+    copied = [args for keyword, args in dockerfile() if keyword == "COPY"]
+    assert any("constraints.txt" in args.split() for args in copied)
+    env = " ".join(args for keyword, args in dockerfile() if keyword == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env
+    assert "PYTHONUNBUFFERED=1" in env
+
+
+def test_constraints_pin_exactly_what_the_package_needs() -> None:
+    pins = constraint_pins()
+    closure = production_closure() - {canonicalize_name(pyproject()["project"]["name"])}
+    assert sorted(closure - pins.keys()) == [], "unpinned: regenerate constraints.txt"
+    assert sorted(pins.keys() - closure) == [], "not needed in production"
+
+
+def test_entrypoint_is_the_truffle_ashby_script_and_its_default_is_a_command() -> None:
+    entrypoints = [exec_form(args) for keyword, args in dockerfile() if keyword == "ENTRYPOINT"]
+    assert entrypoints[-1] == ["truffle-ashby"]
+    assert "truffle-ashby" in pyproject()["project"]["scripts"]
+    default = [exec_form(args) for keyword, args in dockerfile() if keyword == "CMD"][-1]
+    assert parses(default)
+    exposed = {
+        port for keyword, args in dockerfile() if keyword == "EXPOSE" for port in args.split()
+    }
+    assert {"8000", "9464"} <= exposed
+
+
+def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
+    for keyword, arguments in dockerfile():
+        if keyword != "COPY" or "--from=" in arguments:
+            continue
+        *sources, _destination = arguments.split()
+        for source in sources:
+            assert (ROOT / source).exists(), f"COPY {source}: no such file"
+            assert not dockerignore_excludes(source), f"COPY {source}: .dockerignore drops it"
+
+
+def test_the_image_gets_every_module_pyproject_installs() -> None:
+    copied = {
+        source.rstrip("/")
+        for keyword, arguments in dockerfile()
+        if keyword == "COPY" and "--from=" not in arguments
+        for source in arguments.split()[:-1]
+    }
+    setuptools = pyproject()["tool"]["setuptools"]
+    needed = {"pyproject.toml", pyproject()["project"]["readme"]}
+    needed |= {f"{module}.py" for module in setuptools["py-modules"]}
+    patterns = setuptools["packages"]["find"]["include"]
+    needed |= {
+        path.name
+        for path in ROOT.iterdir()
+        if (path / "__init__.py").is_file()
+        and any(fnmatch.fnmatchcase(path.name, pattern) for pattern in patterns)
+    }
+    assert sorted(needed - copied) == []
+
+
+def test_dockerignore_keeps_local_state_and_tests_out() -> None:
+    for path in (".venv", ".data", ".env", ".git", "tests", "benchmarks", ".mypy_cache"):
+        assert dockerignore_excludes(path), path
+    assert dockerignore_excludes("api/__pycache__")
+    assert not dockerignore_excludes("api")
