@@ -26,8 +26,8 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 
-from truffle.settings import Settings, generate_secret_key
 from tools.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
+from truffle.settings import Settings, generate_secret_key
 from truffle.temporal_connection import connect_temporal
 from workflows.search_attributes import dev_server_flags
 
