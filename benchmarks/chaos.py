@@ -106,7 +106,7 @@ def free_port() -> int:
 _prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Children get SIGKILL if this script dies without cleaning up. The "parent" is the thread
     # that spawned them, so every child is spawned from the main thread.
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -228,7 +228,7 @@ class Stack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self.children.append(child)
         return child

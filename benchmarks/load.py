@@ -1,0 +1,569 @@
+"""Load: what a screening costs in the product next to bare Temporal, measured in one run.
+
+Starts the product as `make run` ships it (`truffle-ashby dev` in a temporary folder: the
+Temporal dev server on a file, the SQLite file or `--database-url`, the worker, the API, the
+SMTP sink, the Ashby sandbox), and a bare workflow of the same shape
+(`benchmarks/bare_screening.py`: invite activity, begin, post, submit, post, with activities that
+do nothing) on a dev server of its own with its own worker process. Each side is driven with the
+same N and concurrency C, in three phases:
+
+1. starts: N starts from C callers (the product: Ashby's `assessment.start` over HTTP with the
+   Truffle key; bare: `start_workflow`), then the worker's RSS once the N invites are out;
+2. lifecycles: N whole lifecycles from C callers (start, the invite email, the screener page,
+   begin, submit, the result recorded by the Ashby sandbox; bare: start, the `begin` update once
+   the invite activity ran, the `submit` signal, the result), with submit → result under load;
+3. one at a time: 20 lifecycles in a row, submit → result alone.
+
+Submit → result is timed from the moment the candidate's submit was sent to the sandbox's own
+record of the result (`received_at`; bare: the post activity's clock), so polling adds nothing.
+The table gives each figure side by side with the ratio.
+
+    .venv/bin/python benchmarks/load.py [--screenings N (200)] [--concurrency C (20)]
+        [--database-url URL]          # the product on PostgreSQL instead of its SQLite file
+    .venv/bin/python benchmarks/load.py --open 10000   # only the starts, RSS along the way
+"""
+
+import argparse
+import asyncio
+import contextlib
+import email
+import email.policy
+import functools
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bare_screening import BareScreening
+from chaos import die_with_parent, free_port
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from tools.ashby_sandbox.client import SandboxClient
+from tools.demo import ANSWERS, QUESTIONS
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+SINGLE_LIFECYCLES = 20
+READY_SECONDS = 180.0
+POLL_SECONDS = 0.05
+# Results are timed by the sandbox's own clock, so a slower poll costs no precision.
+RESULT_POLL_SECONDS = 0.1
+STEP_TIMEOUT_SECONDS = 120.0
+MIB = 1024 * 1024
+# The settings `make run` leaves at their defaults: none may leak in from this shell.
+_SETTINGS_PREFIXES = ("DATABASE_URL", "TEMPORAL_", "SMTP_", "ASHBY_", "PUBLIC_BASE_URL", "LOG_")
+
+
+class LoadError(Exception):
+    """The stack did not come up, or a step did not happen in time."""
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+@dataclass
+class Figures:
+    starts: list[float] = field(default_factory=list)  # seconds per start call
+    starts_elapsed: float = 0.0
+    lifecycles: int = 0
+    lifecycles_elapsed: float = 0.0
+    loaded: list[float] = field(default_factory=list)  # submit -> result, seconds
+    single: list[float] = field(default_factory=list)
+    rss_mib: float | None = None
+
+    @property
+    def starts_per_second(self) -> float:
+        return len(self.starts) / self.starts_elapsed
+
+    @property
+    def lifecycles_per_second(self) -> float:
+        return self.lifecycles / self.lifecycles_elapsed
+
+
+async def gather_limited(
+    count: int, concurrency: int, work: Callable[[int], Awaitable[None]]
+) -> float:
+    """Runs work(0..count-1) with at most `concurrency` at once; the elapsed seconds."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(count):
+        queue.put_nowait(index)
+
+    async def caller() -> None:
+        while not queue.empty():
+            await work(queue.get_nowait())
+
+    began = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return time.perf_counter() - began
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024 / MIB
+    raise LoadError(f"no RSS for process {pid}")
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def worker_pid_under(pid: int) -> int:
+    for child in descendants(pid):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"worker" in argv and b"tools.cli" in argv:
+                return child
+    raise LoadError("the product's worker process was not found")
+
+
+@contextlib.contextmanager
+def spawned(
+    argv: list[str], cwd: Path, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[str]]:
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            preexec_fn=die_with_parent,
+        )  # fmt: skip
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+async def until(
+    check: Callable[[], Awaitable[Any]], what: str, within: float, every: float = POLL_SECONDS
+) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            found = await check()
+            if found:
+                return found
+        await asyncio.sleep(every)
+    raise LoadError(f"{what} did not happen within {within:.0f} s")
+
+
+# The product
+
+
+@dataclass
+class Product:
+    root: Path
+    api: str
+    sandbox: str
+    mail_dir: Path
+    truffle_key: str
+    position_id: str
+    worker_pid: int
+    http: httpx.AsyncClient
+    # Invite emails seen so far: recipient -> screener link.
+    links: dict[str, str] = field(default_factory=dict)
+    _seen_files: set[str] = field(default_factory=set)
+    _scanned_at: float = 0.0
+
+    def scan_mail(self) -> None:
+        """Reads new invite emails from the sink's folder (only files not read before; the
+        callers share one scan per poll interval)."""
+        if time.monotonic() - self._scanned_at < POLL_SECONDS / 2:
+            return
+        self._scanned_at = time.monotonic()
+        for entry in os.scandir(self.mail_dir):
+            if not entry.name.endswith(".eml") or entry.name in self._seen_files:
+                continue
+            self._seen_files.add(entry.name)
+            message = email.message_from_bytes(
+                Path(entry.path).read_bytes(), policy=email.policy.default
+            )
+            body = message.get_body(("plain",))
+            link = re.search(rf"{re.escape(self.api)}/s/\S+", body.get_content() if body else "")
+            if link and message["To"]:
+                self.links[str(message["To"]).strip()] = link.group(0)
+
+    async def link_for(self, address: str) -> str:
+        async def found() -> str | None:
+            self.scan_mail()
+            return self.links.get(address)
+
+        link: str = await until(found, f"the invite to {address}", STEP_TIMEOUT_SECONDS)
+        return link
+
+    async def start(self, address: str) -> str:
+        suffix = uuid.uuid4().hex[:10]
+        reply = await self.http.post(
+            f"{self.api}/ashby/assessment.start",
+            auth=(self.truffle_key, ""),
+            json={
+                "assessment_type_id": self.position_id,
+                "candidate": {
+                    "ashby_id": f"candidate-{suffix}", "first_name": "Load",
+                    "last_name": "Test", "email": address,
+                    "ashby_profile_url": "https://app.ashbyhq.com/candidates/1",
+                },
+                "application": {"ashby_id": f"application-{suffix}", "status": "Active"},
+                "job": {"ashby_id": "job-1", "name": "Backend Engineer",
+                        "ashby_job_url": "https://app.ashbyhq.com/jobs/1"},
+            },
+        )  # fmt: skip
+        if reply.status_code != 200:
+            raise LoadError(f"assessment.start answered {reply.status_code}: {reply.text}")
+        assessment_id: str = reply.json()["results"]["assessment_id"]
+        return assessment_id
+
+    async def lifecycle(self, address: str) -> float:
+        """Start to result; returns submit -> result in seconds."""
+        assessment_id = await self.start(address)
+        link = await self.link_for(address)
+        if (await self.http.get(link)).status_code != 200:
+            raise LoadError("the screener page did not open")
+        if (await self.http.post(f"{link}/begin")).status_code != 303:
+            raise LoadError("begin was refused")
+        form = {f"answer_{index}": answer for index, answer in enumerate(ANSWERS)}
+        submitted_at = time.time()
+        if (await self.http.post(f"{link}/submit", data=form)).status_code != 200:
+            raise LoadError("submit was refused")
+        received = await until(
+            lambda: self.result_received_at(assessment_id),
+            f"the result of {assessment_id} in Ashby",
+            STEP_TIMEOUT_SECONDS,
+            every=RESULT_POLL_SECONDS,
+        )
+        return float(received) - submitted_at
+
+    async def result_received_at(self, assessment_id: str) -> float | None:
+        reply = await self.http.get(
+            f"{self.sandbox}/_sandbox/assessment-updates", params={"assessment_id": assessment_id}
+        )
+        for update in reply.json()["updates"]:
+            if "assessment_result" in update["body"]:
+                return datetime.fromisoformat(update["received_at"]).timestamp()
+        return None
+
+
+def product_environment(database_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SETTINGS_PREFIXES)}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+@contextlib.asynccontextmanager
+async def product_stack(root: Path, database_url: str | None) -> AsyncIterator[Product]:
+    ports = {
+        name: free_port()
+        for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail", "metrics")
+    }
+    root.mkdir()
+    argv = [
+        sys.executable, "-m", "tools.cli", "dev",
+        "--api-port", str(ports["api"]), "--sandbox-port", str(ports["sandbox"]),
+        "--temporal-port", str(ports["temporal"]), "--temporal-ui-port", str(ports["ui"]),
+        "--smtp-port", str(ports["smtp"]), "--mail-ui-port", str(ports["mail"]),
+        "--worker-metrics-port", str(ports["metrics"]),
+    ]  # fmt: skip
+    log = root / "dev.log"
+    with spawned(argv, root, product_environment(database_url), log) as dev:
+        deadline = time.monotonic() + READY_SECONDS
+        while "Press Ctrl-C to stop everything." not in log.read_text():
+            if dev.poll() is not None or time.monotonic() > deadline:
+                raise LoadError(f"`truffle-ashby dev` did not come up:\n{log.read_text()[-3000:]}")
+            await asyncio.sleep(0.2)
+        lines = log.read_text().splitlines()
+        marker = next(i for i, line in enumerate(lines) if "admin token (shown once)" in line)
+        admin_token = lines[marker + 1].strip()
+        api = f"http://localhost:{ports['api']}"
+        sandbox = f"http://{HOST}:{ports['sandbox']}"
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            admin = {"Authorization": f"Bearer {admin_token}"}
+            position = await http.post(
+                f"{api}/api/positions", headers=admin,
+                json={"name": "Backend Engineer", "description": "Python", "questions": QUESTIONS},
+            )  # fmt: skip
+            ashby_key = await asyncio.to_thread(SandboxClient(sandbox).create_key)
+            connected = await http.post(
+                f"{api}/api/integrations/ashby/connect", headers=admin,
+                json={"ashby_api_key": ashby_key["key"]},
+            )  # fmt: skip
+            if connected.status_code != 200:
+                raise LoadError(f"connecting failed: {connected.text}")
+            truffle_key = connected.json()["truffle_key"]
+            listed = await http.post(
+                f"{api}/ashby/assessment.list", auth=(truffle_key, ""), json={}
+            )
+            if listed.status_code != 200:
+                raise LoadError(f"assessment.list answered {listed.status_code}")
+            yield Product(
+                root=root, api=api, sandbox=sandbox, mail_dir=root / ".data" / "mail",
+                truffle_key=truffle_key, position_id=position.json()["id"],
+                worker_pid=worker_pid_under(dev.pid), http=http,
+            )  # fmt: skip
+
+
+# Bare Temporal
+
+
+@dataclass
+class Bare:
+    client: Client
+    task_queue: str
+    worker_pid: int
+
+    async def start(self, screening: str) -> None:
+        await self.client.start_workflow(
+            BareScreening.run, screening, id=screening, task_queue=self.task_queue
+        )
+
+    async def lifecycle(self, screening: str) -> float:
+        handle = await self.client.start_workflow(
+            BareScreening.run, screening, id=screening, task_queue=self.task_queue
+        )
+        await handle.execute_update(BareScreening.begin)
+        submitted_at = time.time()
+        await handle.signal(BareScreening.submit)
+        posted_at = await handle.result()
+        return posted_at - submitted_at
+
+
+@contextlib.asynccontextmanager
+async def bare_stack(root: Path) -> AsyncIterator[Bare]:
+    root.mkdir()
+    port = free_port()
+    address = f"{HOST}:{port}"
+    temporal = str(Path(sys.executable).parent / "temporal")
+    server_argv = [
+        temporal, "server", "start-dev", "--ip", HOST, "--port", str(port), "--headless",
+        "--db-filename", str(root / "temporal.db"), "--log-level", "warn",
+    ]  # fmt: skip
+    with spawned(server_argv, root, dict(os.environ), root / "temporal.log"):
+        client: Client = await until(
+            lambda: Client.connect(address), "the bare dev server", READY_SECONDS
+        )
+        task_queue = f"bare-{uuid.uuid4().hex[:8]}"
+        worker_argv = [
+            sys.executable,
+            str(REPO_ROOT / "benchmarks" / "bare_screening.py"),
+            address,
+            task_queue,
+        ]
+        with spawned(worker_argv, root, dict(os.environ), root / "worker.log") as worker:
+
+            async def polling() -> bool:
+                reply = await client.workflow_service.describe_task_queue(
+                    DescribeTaskQueueRequest(
+                        namespace="default", task_queue=TaskQueue(name=task_queue),
+                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                    )
+                )  # fmt: skip
+                return bool(reply.pollers)
+
+            await until(polling, "the bare worker", READY_SECONDS)
+            yield Bare(client, task_queue, worker.pid)
+
+
+# The phases
+
+
+async def measure(
+    start: Callable[[str], Awaitable[Any]],
+    lifecycle: Callable[[str], Awaitable[float]],
+    invites_out: Callable[[list[str]], Awaitable[None]],
+    worker_pid: int,
+    count: int,
+    concurrency: int,
+    label: str,
+) -> Figures:
+    figures = Figures()
+    run = uuid.uuid4().hex[:6]
+
+    def name(phase: str, index: int) -> str:
+        return f"load-{run}-{phase}-{index:05d}@candidates.example"
+
+    async def one_start(index: int) -> None:
+        began = time.perf_counter()
+        await start(name("s", index))
+        figures.starts.append(time.perf_counter() - began)
+
+    figures.starts_elapsed = await gather_limited(count, concurrency, one_start)
+    await invites_out([name("s", index) for index in range(count)])
+    figures.rss_mib = rss_mib(worker_pid)
+    print(f"  {label}: {count} starts in {figures.starts_elapsed:.1f} s", flush=True)
+
+    async def one_lifecycle(index: int) -> None:
+        figures.loaded.append(await lifecycle(name("l", index)))
+
+    figures.lifecycles_elapsed = await gather_limited(count, concurrency, one_lifecycle)
+    figures.lifecycles = count
+    print(f"  {label}: {count} lifecycles in {figures.lifecycles_elapsed:.1f} s", flush=True)
+    for index in range(SINGLE_LIFECYCLES):
+        figures.single.append(await lifecycle(name("o", index)))
+    return figures
+
+
+def table(product: Figures, bare: Figures, count: int, concurrency: int) -> list[str]:
+    def ms(values: list[float], fraction: float) -> float:
+        return percentile(values, fraction) * 1000
+
+    def pair(values: list[float]) -> str:
+        return f"{ms(values, 0.5):.0f} / {ms(values, 0.99):.0f} ms"
+
+    rows = [
+        ("`assessment.start` answered per second (bare: `start_workflow`)",
+         f"{product.starts_per_second:.1f}", f"{bare.starts_per_second:.1f}",
+         f"{product.starts_per_second / bare.starts_per_second:.2f}"),
+        ("start latency p50 / p99", pair(product.starts), pair(bare.starts),
+         f"p99 +{ms(product.starts, 0.99) - ms(bare.starts, 0.99):.0f} ms"),
+        ("whole lifecycles per second", f"{product.lifecycles_per_second:.1f}",
+         f"{bare.lifecycles_per_second:.1f}",
+         f"{product.lifecycles_per_second / bare.lifecycles_per_second:.2f}"),
+        (f"submit → result, under load (C={concurrency}), p50 / p99", pair(product.loaded),
+         pair(bare.loaded), ""),
+        ("submit → result, one at a time, p50 / p99", pair(product.single), pair(bare.single),
+         f"p50 {ms(product.single, 0.5) / ms(bare.single, 0.5):.2f}"),
+        (f"worker RSS with {count} screenings open", f"{product.rss_mib:.0f} MiB",
+         f"{bare.rss_mib:.0f} MiB", ""),
+    ]  # fmt: skip
+    lines = [
+        f"N = {count}, C = {concurrency}",
+        "| figure | product | bare Temporal | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return lines
+
+
+async def compare(options: argparse.Namespace, root: Path) -> None:
+    async with product_stack(root / "product", options.database_url) as product:
+
+        async def invites(addresses: list[str]) -> None:
+            await asyncio.gather(*(product.link_for(address) for address in addresses))
+
+        product_figures = await measure(
+            product.start, product.lifecycle, invites, product.worker_pid,
+            options.screenings, options.concurrency, "product",
+        )  # fmt: skip
+    async with bare_stack(root / "bare") as bare:
+
+        async def bare_invites(addresses: list[str]) -> None:
+            for address in addresses:
+                handle = bare.client.get_workflow_handle_for(BareScreening.run, address)
+                await until(
+                    functools.partial(handle.query, BareScreening.invite_sent),
+                    f"the bare invite of {address}",
+                    STEP_TIMEOUT_SECONDS,
+                )
+
+        bare_figures = await measure(
+            bare.start, bare.lifecycle, bare_invites, bare.worker_pid,
+            options.screenings, options.concurrency, "bare",
+        )  # fmt: skip
+    print()
+    for line in table(product_figures, bare_figures, options.screenings, options.concurrency):
+        print(line)
+
+
+async def open_many(options: argparse.Namespace, root: Path) -> None:
+    """Starts `--open` screenings (and no candidate acts): start throughput, invite delay and
+    the worker's RSS at each checkpoint, to show the per-screening cost stays flat."""
+    async with product_stack(root / "product", options.database_url) as product:
+        baseline = rss_mib(product.worker_pid)
+        print(f"worker RSS before any screening: {baseline:.0f} MiB")
+        print(
+            "| open screenings | starts per second (this step) | start p99 | worker RSS "
+            "| RSS per open screening |"
+        )
+        print("|---:|---:|---:|---:|---:|")
+        opened = 0
+        checkpoints = sorted(
+            {c for c in (100, 1_000, 5_000, 10_000) if c < options.open} | {options.open}
+        )
+        run = uuid.uuid4().hex[:6]
+        for checkpoint in checkpoints:
+            latencies: list[float] = []
+            step = checkpoint - opened
+
+            async def one(index: int, offset: int = opened, into: list[float] = latencies) -> None:
+                began = time.perf_counter()
+                await product.start(f"open-{run}-{offset + index:06d}@candidates.example")
+                into.append(time.perf_counter() - began)
+
+            elapsed = await gather_limited(step, options.concurrency, one)
+            opened = checkpoint
+
+            async def all_invited(target: int = checkpoint) -> bool:
+                product.scan_mail()
+                return len(product.links) >= target
+
+            await until(
+                all_invited, f"{checkpoint} invites", STEP_TIMEOUT_SECONDS + checkpoint / 10
+            )
+            rss = rss_mib(product.worker_pid)
+            p99 = percentile(latencies, 0.99) * 1000
+            per_screening = (rss - baseline) * 1024 / checkpoint
+            print(
+                f"| {checkpoint} | {step / elapsed:.1f} | {p99:.0f} ms | {rss:.0f} MiB "
+                f"| {per_screening:.1f} KiB |",
+                flush=True,
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--screenings", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--database-url", help="the product's database (default: its SQLite file)")
+    parser.add_argument("--open", type=int, metavar="N", help="only open N screenings, report RSS")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    options = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="truffle-load-"))
+    try:
+        asyncio.run(open_many(options, root) if options.open else compare(options, root))
+    except LoadError as error:
+        print(f"load: {error} (logs in {root})", file=sys.stderr)
+        return 1
+    finally:
+        if not options.keep:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
