@@ -22,6 +22,7 @@ from api.errors import ashby_error
 from api.rate_limits import RateLimitsDep
 from api.temporal import CancelOutcomeKind, WorkflowUnavailableError
 from truffle import metrics, screenings
+from truffle.db import session_scope
 from truffle.ashby import invited_update
 from truffle.connections import authenticate_partner
 from truffle.contracts import epoch_ms
@@ -60,21 +61,24 @@ def _presented_key(request: Request) -> str | None:
 
 def get_partner_workspace(
     request: Request,
-    session: SessionDep,
     keyring: KeyRingDep,
     engine: EngineDep,
     gateway: GatewayDep,
     background: BackgroundTasks,
 ) -> Workspace:
+    """Ashby's workspace, from the Truffle key, in a short session of its own: no connection
+    stays checked out while the endpoint waits on Temporal, so concurrent starts never queue
+    for the connection pool."""
     presented = _presented_key(request)
     if presented is None:
         raise PartnerAuthError
-    caller = authenticate_partner(session, keyring, presented)
-    if caller is None:
-        raise PartnerAuthError
-    # Commit now: the call counts as Ashby's first use of the key (and as activity) even
+    # Committed now: the call counts as Ashby's first use of the key (and as activity) even
     # if the endpoint itself then refuses the request.
-    session.commit()
+    with session_scope(engine) as session:
+        caller = authenticate_partner(session, keyring, presented)
+        if caller is None:
+            raise PartnerAuthError
+        session.expunge(caller.workspace)
     if caller.went_live:
         background.add_task(gateway.release_held, engine, caller.workspace.id)
     note_ids(workspace_id=caller.workspace.id)

@@ -31,6 +31,7 @@ import email.policy
 import functools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -555,13 +556,10 @@ def main() -> int:
     try:
         asyncio.run(open_many(options, root) if options.open else compare(options, root))
     except LoadError as error:
-        print(f"load: {error} (logs in {root})", file=sys.stderr)
+        print(f"load: {error} (logs kept in {root})", file=sys.stderr)
         return 1
-    finally:
-        if not options.keep:
-            import shutil
-
-            shutil.rmtree(root, ignore_errors=True)
+    if not options.keep:
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

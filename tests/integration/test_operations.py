@@ -147,3 +147,35 @@ async def _until_post_in_flight(handle: Any) -> None:
 async def _events(handle: Any) -> list[int]:
     history = await handle.fetch_history()
     return [event.event_type for event in history.events]
+
+
+def test_a_burst_of_starts_beyond_the_connection_pool_is_answered(stack: Stack) -> None:
+    """Ashby may start many screenings at once (a recruiter moving a whole stage): more
+    concurrent starts than the API's connection pool holds (5 + 10) all succeed."""
+    connected = connect_workspace(stack)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(timeout=60) as http:
+
+            async def start(index: int) -> int:
+                suffix = f"{index}-{uuid.uuid4().hex[:6]}"
+                reply = await http.post(
+                    f"{stack.partner_base_url}/assessment.start",
+                    auth=(connected.truffle_key, ""),
+                    json={
+                        "assessment_type_id": connected.position_id,
+                        "candidate": {
+                            "ashby_id": f"candidate-{suffix}", "first_name": "Burst",
+                            "last_name": "Test", "email": f"burst-{suffix}@example.test",
+                            "ashby_profile_url": "https://app.ashbyhq.com/candidates/1",
+                        },
+                        "application": {"ashby_id": f"application-{suffix}", "status": "Active"},
+                        "job": {"ashby_id": "job-1", "name": "Backend Engineer",
+                                "ashby_job_url": "https://app.ashbyhq.com/jobs/1"},
+                    },
+                )  # fmt: skip
+                return reply.status_code
+
+            return await asyncio.gather(*(start(index) for index in range(40)))
+
+    assert asyncio.run(burst()) == [200] * 40
