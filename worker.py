@@ -1,9 +1,9 @@
 """The Temporal worker process: runs the screening workflows and their activities.
 
-Its event loop only ever waits: database work runs on threads (`WORKER_ACTIVITY_THREADS` of
-them, for the synchronous activities and for the database steps of the asynchronous ones), and
-posts to Ashby are paced per workspace. On SIGTERM or SIGINT it stops polling, lets running
-activities finish for up to `WORKER_SHUTDOWN_GRACE`, then exits. `METRICS_PORT` serves
+Its event loop only ever waits: every activity is asynchronous and does its database work on
+threads (`WORKER_ACTIVITY_THREADS` of them), and posts to Ashby are paced per workspace. On
+SIGTERM or SIGINT it stops polling, lets running activities finish for up to
+`WORKER_SHUTDOWN_GRACE`, then exits. `METRICS_PORT` serves
 `/metrics` (the SDK's and ours), `/healthz` and `/readyz`.
 """
 
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,41 +81,32 @@ def activities_for(
     ]
 
 
-def worker_options(settings: Settings, executor: ThreadPoolExecutor) -> dict[str, Any]:
-    """How the worker runs activities: on `executor` (sized by WORKER_ACTIVITY_THREADS), and
-    with WORKER_SHUTDOWN_GRACE for running ones to finish when it stops."""
-    return {
-        "activity_executor": executor,
-        "max_concurrent_activities": settings.worker_activity_threads,
-        "graceful_shutdown_timeout": settings.worker_shutdown_grace,
-    }
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """How the worker runs activities: every activity is asynchronous (its database work goes to
+    the threads of `database_threads`), and running ones get WORKER_SHUTDOWN_GRACE to finish
+    when the worker stops."""
+    return {"graceful_shutdown_timeout": settings.worker_shutdown_grace}
 
 
 def build_worker(
-    client: Client,
-    settings: Settings,
-    engine: sa.Engine,
-    http: httpx.AsyncClient,
-    executor: ThreadPoolExecutor,
+    client: Client, settings: Settings, engine: sa.Engine, http: httpx.AsyncClient
 ) -> Worker:
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=[ScreeningWorkflow, ReconcileWorkflow],
         activities=activities_for(settings, engine, http, launcher_for(client, settings)),
-        **worker_options(settings, executor),
+        **worker_options(settings),
     )
 
 
-@contextlib.contextmanager
-def blocking_work_on_threads(settings: Settings) -> Iterator[ThreadPoolExecutor]:
-    """The activity executor, and the same number of threads behind `asyncio.to_thread` (the
-    database steps of the asynchronous activities), so neither runs on the event loop."""
-    loop = asyncio.get_running_loop()
-    threads = settings.worker_activity_threads
-    loop.set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="truffle-io"))
-    with ThreadPoolExecutor(threads, thread_name_prefix="truffle-activity") as executor:
-        yield executor
+def use_database_threads(settings: Settings) -> None:
+    """WORKER_ACTIVITY_THREADS threads behind `asyncio.to_thread`, where every activity does
+    its database work: a slow or locked write waits there, never on the event loop. (asyncio.run
+    shuts them down when the worker ends.)"""
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(settings.worker_activity_threads, thread_name_prefix="truffle-db")
+    )
 
 
 @dataclass
@@ -192,7 +184,8 @@ async def drain_sdk_metrics(sdk_metrics: TemporalSdkMetrics) -> None:
 
 async def run_worker(settings: Settings) -> None:
     settings.secret_keys()
-    engine = create_db_engine(settings.database_url)
+    # A connection for every database thread, so none of them waits for the pool.
+    engine = create_db_engine(settings.database_url, pool_size=settings.worker_activity_threads)
     require_schema_at_head(engine)
     registry = CollectorRegistry(auto_describe=True)
     sdk_metrics = TemporalSdkMetrics(registry)
@@ -204,30 +197,34 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     state = WorkerState()
     drainer = asyncio.create_task(drain_sdk_metrics(sdk_metrics))
-    with blocking_work_on_threads(settings) as executor:
-        async with (
-            httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS) as http,
-            serving(health_app(engine, client, registry, state), settings.metrics_port),
-            build_worker(client, settings, engine, http, executor),
-        ):
-            logger.info(
-                "worker polling task queue %s on %s; metrics on port %d",
-                settings.temporal_task_queue,
-                settings.temporal_address,
-                settings.metrics_port,
-            )
-            await stop.wait()
-            state.draining = True
-            logger.info(
-                "stopping: no new work is taken; running activities get up to %s to finish",
-                settings.worker_shutdown_grace,
-            )
+    use_database_threads(settings)
+    async with (
+        httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS) as http,
+        serving(health_app(engine, client, registry, state), settings.metrics_port),
+        build_worker(client, settings, engine, http),
+    ):
+        logger.info(
+            "worker polling task queue %s on %s; metrics on port %d",
+            settings.temporal_task_queue,
+            settings.temporal_address,
+            settings.metrics_port,
+        )
+        await stop.wait()
+        state.draining = True
+        logger.info(
+            "stopping: no new work is taken; running activities get up to %s to finish",
+            settings.worker_shutdown_grace,
+        )
     drainer.cancel()
     engine.dispose()
     logger.info("worker stopped")
 
 
 def main() -> None:
+    # The workflow sandbox imports the workflow's module afresh for every workflow it starts:
+    # let Python keep the compiled bytecode (even under PYTHONDONTWRITEBYTECODE) instead of
+    # compiling the source each time. Where the code is read-only (the image), pip compiled it.
+    sys.dont_write_bytecode = False
     settings = get_settings()
     configure_logging(settings)
     asyncio.run(run_worker(settings))

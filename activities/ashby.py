@@ -93,7 +93,7 @@ class AshbyActivities:
         self.keyring = keyring
         self.ashby = ashby
         self.public_base_url = public_base_url
-        self.throttle = throttle or AshbyThrottle("10/second")
+        self.throttle = throttle or AshbyThrottle("50/second")
 
     def _record(
         self,
@@ -323,7 +323,7 @@ class AshbyActivities:
         self._record(screening_id, workspace_id, given_up.kind, given_up.outcome, None)
 
     @activity.defn(name="give_up_update")
-    def give_up_update(self, given_up: DeliveryGivenUp) -> None:
+    async def give_up_update(self, given_up: DeliveryGivenUp) -> None:
         """An update that will never be sent (held past HELD_UPDATE_RETENTION): the delivery log
         and the connection's health say so."""
-        self._give_up(given_up)
+        await asyncio.to_thread(self._give_up, given_up)

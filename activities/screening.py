@@ -1,8 +1,9 @@
 """Activities of a screening's life: its emails, its score, closing it (cancel, expiry, an
 invite that never arrived), and where it stands for a new run of its workflow.
 
-Each one is idempotent: Temporal may run it more than once. Database work runs on a thread, so
-it never holds up the worker's event loop.
+Each one is idempotent: Temporal may run it more than once. Every activity is asynchronous and
+its database work runs on a thread (`asyncio.to_thread`, on the worker's pool of
+WORKER_ACTIVITY_THREADS), so it never holds up the worker's event loop.
 """
 
 import asyncio
@@ -189,15 +190,21 @@ class ScreeningActivities:
         return EmailReceipt(sent=True)
 
     @activity.defn(name="record_email_failure")
-    def record_email_failure(self, report: EmailFailureReport) -> None:
+    async def record_email_failure(self, report: EmailFailureReport) -> None:
         """An email the mail server never took within its window (the workflow gave up)."""
+        await asyncio.to_thread(self._record_email_failure, report)
+
+    def _record_email_failure(self, report: EmailFailureReport) -> None:
         with Session(self.engine) as session:
             record_email_failure(
                 session, uuid.UUID(report.screening_id), report.kind, report.reason, None
             )
 
     @activity.defn(name="score_screening")
-    def score_screening(self, ref: ScreeningRef) -> ScoreSummary:
+    async def score_screening(self, ref: ScreeningRef) -> ScoreSummary:
+        return await asyncio.to_thread(self._score_screening, ref)
+
+    def _score_screening(self, ref: ScreeningRef) -> ScoreSummary:
         with Session(self.engine) as session:
             screening = load_screening(session, ref.screening_id)
             if screening.result is None:
@@ -217,37 +224,55 @@ class ScreeningActivities:
             return ScoreSummary(match_score=int(result["match_score"]), tier=str(result["tier"]))
 
     @activity.defn(name="report_screening_failure")
-    def report_screening_failure(self, ref: ScreeningRef) -> None:
+    async def report_screening_failure(self, ref: ScreeningRef) -> None:
+        await asyncio.to_thread(self._report_screening_failure, ref)
+
+    def _report_screening_failure(self, ref: ScreeningRef) -> None:
         with Session(self.engine) as session:
             screening = load_screening(session, ref.screening_id)
             connection_health.record_failure(session, screening.workspace_id, None, utcnow())
             session.commit()
 
     @activity.defn(name="disqualify_application")
-    def disqualify_application(self, ref: ScreeningRef) -> ClosingResult:
+    async def disqualify_application(self, ref: ScreeningRef) -> ClosingResult:
+        return await asyncio.to_thread(self._disqualify_application, ref)
+
+    def _disqualify_application(self, ref: ScreeningRef) -> ClosingResult:
         with Session(self.engine) as session:
             return ClosingResult(status=disqualify(session, uuid.UUID(ref.screening_id)))
 
     @activity.defn(name="expire_screening")
-    def expire_screening(self, ref: ScreeningRef) -> ClosingResult:
+    async def expire_screening(self, ref: ScreeningRef) -> ClosingResult:
+        return await asyncio.to_thread(self._expire_screening, ref)
+
+    def _expire_screening(self, ref: ScreeningRef) -> ClosingResult:
         with Session(self.engine) as session:
             return ClosingResult(status=expire(session, uuid.UUID(ref.screening_id)))
 
     @activity.defn(name="close_screening")
-    def close_screening(self, request: CloseRequest) -> ClosingResult:
+    async def close_screening(self, request: CloseRequest) -> ClosingResult:
+        return await asyncio.to_thread(self._close_screening, request)
+
+    def _close_screening(self, request: CloseRequest) -> ClosingResult:
         with Session(self.engine) as session:
             return ClosingResult(
                 status=close(session, uuid.UUID(request.screening_id), request.reason)
             )
 
     @activity.defn(name="load_screening_progress")
-    def load_screening_progress(self, ref: ScreeningRef) -> ScreeningProgress:
+    async def load_screening_progress(self, ref: ScreeningRef) -> ScreeningProgress:
+        return await asyncio.to_thread(self._load_screening_progress, ref)
+
+    def _load_screening_progress(self, ref: ScreeningRef) -> ScreeningProgress:
         with Session(self.engine) as session:
             load_screening(session, ref.screening_id)
             return progress_of(session, uuid.UUID(ref.screening_id))
 
     @activity.defn(name="settle_screening")
-    def settle_screening(self, ref: ScreeningRef) -> None:
+    async def settle_screening(self, ref: ScreeningRef) -> None:
+        await asyncio.to_thread(self._settle_screening, ref)
+
+    def _settle_screening(self, ref: ScreeningRef) -> None:
         with Session(self.engine) as session:
             status = settle(session, uuid.UUID(ref.screening_id))
         if status is not None:

@@ -22,10 +22,10 @@ from api.errors import ashby_error
 from api.rate_limits import RateLimitsDep
 from api.temporal import CancelOutcomeKind, WorkflowUnavailableError
 from truffle import metrics, screenings
-from truffle.db import session_scope
 from truffle.ashby import invited_update
 from truffle.connections import authenticate_partner
 from truffle.contracts import epoch_ms
+from truffle.db import session_scope
 from truffle.logs import note_ids
 from truffle.tables import Plan, Position, Screening, Workspace, column_length
 

@@ -29,18 +29,17 @@ from truffle.settings import Settings
 from truffle.tables import Screening, utcnow
 from truffle.temporal_connection import TemporalUnreachableError, connect_temporal
 from workflows.launcher import Launcher, workflow_id
-from workflows.screening import (
-    CancelRequest,
-    CandidateEvent,
-    ConnectionLive,
-    ScreeningWorkflow,
-)
+from workflows.messages import CancelRequest, CandidateEvent, ConnectionLive
+from workflows.screening import ScreeningWorkflow
 
 logger = logging.getLogger("truffle.api.temporal")
 SignalArg = TypeVar("SignalArg")
 # How long Ashby's cancel waits for a worker to close the screening before it falls back to a
 # signal (which a worker acts on as soon as one is up).
 CANCEL_ANSWER_TIMEOUT = timedelta(seconds=4)
+# A cancel update the server refused because it met a running workflow task is asked again
+# after this many seconds, while the answer's time allows.
+UPDATE_RETRY = 0.1
 # Errors after which the start may or may not have reached Temporal.
 _AMBIGUOUS = {
     RPCStatusCode.DEADLINE_EXCEEDED,
@@ -154,30 +153,45 @@ class ScreeningGateway:
         a signal when no worker answers in time; `finished` when no workflow is left."""
         request = CancelRequest(epoch_ms(utcnow()))
         handle = await self._handle(screening_id)
-        try:
-            # Bounded as a whole (accepting, then waiting for the outcome), so Ashby always
-            # has its answer within a few seconds.
-            closed = await asyncio.wait_for(
-                handle.execute_update(
-                    ScreeningWorkflow.cancel_screening,
-                    request,
-                    rpc_timeout=self._cancel_answer_timeout,
-                ),
-                self._cancel_answer_timeout.total_seconds(),
-            )
-        except WorkflowUpdateFailedError:
-            # Refused: already cancelled, or the workflow is finishing. Either way the database
-            # is closed directly (it is idempotent), as for a workflow that has ended.
-            return CancelAnswer(CancelOutcomeKind.finished, None)
-        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
-            pass
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._cancel_answer_timeout.total_seconds()
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                # Bounded as a whole (accepting, then waiting for the outcome), so Ashby always
+                # has its answer within a few seconds.
+                closed = await asyncio.wait_for(
+                    handle.execute_update(
+                        ScreeningWorkflow.cancel_screening,
+                        request,
+                        rpc_timeout=timedelta(seconds=max(remaining, 0.1)),
+                    ),
+                    max(remaining, 0.1),
+                )
+            except WorkflowUpdateFailedError:
+                # Refused: already cancelled, or the workflow is finishing. Either way the
+                # database is closed directly (it is idempotent), as for a workflow that ended.
                 return CancelAnswer(CancelOutcomeKind.finished, None)
-            if error.status not in _AMBIGUOUS:
-                raise WorkflowUnavailableError(error.message) from None
-        else:
-            return CancelAnswer(CancelOutcomeKind.closed, closed.status)
+            except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+                break
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    return CancelAnswer(CancelOutcomeKind.finished, None)
+                if error.status == RPCStatusCode.FAILED_PRECONDITION and remaining > UPDATE_RETRY:
+                    # The update met a workflow task that was still running its first steps
+                    # (the server drops the update then): ask again in a moment.
+                    await asyncio.sleep(UPDATE_RETRY)
+                    continue
+                if error.status not in _AMBIGUOUS:
+                    logger.warning(
+                        "Temporal refused the cancel update: %s %s",
+                        error.status.name,
+                        error.message,
+                    )
+                    raise WorkflowUnavailableError(error.message) from None
+                break
+            else:
+                return CancelAnswer(CancelOutcomeKind.closed, closed.status)
         if await self._signal(screening_id, ScreeningWorkflow.cancel, request):
             return CancelAnswer(CancelOutcomeKind.pending, None)
         return CancelAnswer(CancelOutcomeKind.finished, None)

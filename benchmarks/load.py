@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 from bare_screening import BareScreening
 from chaos import die_with_parent, free_port
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -194,10 +195,13 @@ class Product:
     position_id: str
     worker_pid: int
     http: httpx.AsyncClient
+    worker_metrics: str
     # Invite emails seen so far: recipient -> screener link.
     links: dict[str, str] = field(default_factory=dict)
     _seen_files: set[str] = field(default_factory=set)
     _scanned_at: float = 0.0
+    # Seconds each step of a lifecycle took, for the breakdown printed after the table.
+    steps: dict[str, list[float]] = field(default_factory=dict)
 
     def scan_mail(self) -> None:
         """Reads new invite emails from the sink's folder (only files not read before; the
@@ -249,22 +253,36 @@ class Product:
 
     async def lifecycle(self, address: str) -> float:
         """Start to result; returns submit -> result in seconds."""
+        step = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal step
+            now = time.perf_counter()
+            self.steps.setdefault(name, []).append(now - step)
+            step = now
+
         assessment_id = await self.start(address)
+        lap("start answered")
         link = await self.link_for(address)
+        lap("invite email found")
         if (await self.http.get(link)).status_code != 200:
             raise LoadError("the screener page did not open")
+        lap("screener page")
         if (await self.http.post(f"{link}/begin")).status_code != 303:
             raise LoadError("begin was refused")
+        lap("begin answered")
         form = {f"answer_{index}": answer for index, answer in enumerate(ANSWERS)}
         submitted_at = time.time()
         if (await self.http.post(f"{link}/submit", data=form)).status_code != 200:
             raise LoadError("submit was refused")
+        lap("submit answered")
         received = await until(
             lambda: self.result_received_at(assessment_id),
             f"the result of {assessment_id} in Ashby",
             STEP_TIMEOUT_SECONDS,
             every=RESULT_POLL_SECONDS,
         )
+        lap("result seen (polled)")
         return float(received) - submitted_at
 
     async def result_received_at(self, assessment_id: str) -> float | None:
@@ -334,6 +352,7 @@ async def product_stack(root: Path, database_url: str | None) -> AsyncIterator[P
                 root=root, api=api, sandbox=sandbox, mail_dir=root / ".data" / "mail",
                 truffle_key=truffle_key, position_id=position.json()["id"],
                 worker_pid=worker_pid_under(dev.pid), http=http,
+                worker_metrics=f"http://{HOST}:{ports['metrics']}/metrics",
             )  # fmt: skip
 
 
@@ -437,6 +456,24 @@ async def measure(
     return figures
 
 
+async def mean_latencies(http: httpx.AsyncClient, url: str) -> list[tuple[str, float]]:
+    """Mean of each Temporal SDK latency histogram of the worker, by activity or workflow type."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    text = (await http.get(url)).text
+    for family in text_string_to_metric_families(text):
+        if not family.name.startswith("temporal_") or family.type != "histogram":
+            continue
+        for sample in family.samples:
+            kind = sample.labels.get("activity_type") or sample.labels.get("workflow_type", "")
+            key = f"{family.name} {kind}".strip()
+            if sample.name.endswith("_sum"):
+                sums[key] = sums.get(key, 0.0) + sample.value
+            elif sample.name.endswith("_count"):
+                counts[key] = counts.get(key, 0.0) + sample.value
+    return [(key, sums[key] / counts[key]) for key in sorted(sums) if counts.get(key)]
+
+
 def table(product: Figures, bare: Figures, count: int, concurrency: int) -> list[str]:
     def ms(values: list[float], fraction: float) -> float:
         return percentile(values, fraction) * 1000
@@ -479,6 +516,8 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
             product.start, product.lifecycle, invites, product.worker_pid,
             options.screenings, options.concurrency, "product",
         )  # fmt: skip
+        steps = {name: list(values) for name, values in product.steps.items()}
+        worker_means = await mean_latencies(product.http, product.worker_metrics)
     async with bare_stack(root / "bare") as bare:
 
         async def bare_invites(addresses: list[str]) -> None:
@@ -497,6 +536,13 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
     print()
     for line in table(product_figures, bare_figures, options.screenings, options.concurrency):
         print(line)
+    print("\nthe product's worker, mean over the whole run (from its /metrics):")
+    for name, mean in worker_means:
+        print(f"  {name:70} {mean * 1000:7.1f} ms")
+    print("\nthe product's lifecycle step by step (all lifecycles), p50 / p99:")
+    for name, values in steps.items():
+        p50, p99 = percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
+        print(f"  {name:22} {p50:7.0f} / {p99:.0f} ms")
 
 
 async def open_many(options: argparse.Namespace, root: Path) -> None:

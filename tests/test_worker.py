@@ -108,39 +108,38 @@ async def test_a_slow_database_write_does_not_delay_another_screenings_timer_dri
     task_queue = f"worker-{uuid.uuid4()}"
     settings = mail_settings.model_copy(update={"temporal_task_queue": task_queue})
 
-    with worker.blocking_work_on_threads(settings) as executor:
-        async with (
-            httpx.AsyncClient() as http,
-            Worker(
-                client,
-                task_queue=task_queue,
-                workflows=[SendNow, SendAfterATimer],
-                activities=worker.activities_for(
-                    settings, engine, http, Launcher(client, task_queue, timedelta(days=1))
-                ),
-                workflow_runner=UnsandboxedWorkflowRunner(),
-                **worker.worker_options(settings, executor),
+    async with (
+        httpx.AsyncClient() as http,
+        Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[SendNow, SendAfterATimer],
+            activities=worker.activities_for(
+                settings, engine, http, Launcher(client, task_queue, timedelta(days=1))
             ),
-        ):
-            slowed = await client.start_workflow(
-                SendNow.run, str(first), id=f"slowed-{first}", task_queue=task_queue
-            )
-            assert await asyncio.to_thread(slow_write.blocking.wait, 30)
+            workflow_runner=UnsandboxedWorkflowRunner(),
+            **worker.worker_options(settings),
+        ),
+    ):
+        slowed = await client.start_workflow(
+            SendNow.run, str(first), id=f"slowed-{first}", task_queue=task_queue
+        )
+        assert await asyncio.to_thread(slow_write.blocking.wait, 30)
 
-            # The first screening's write is stuck; the other screening's timer still fires
-            # and its email goes out, on the same worker.
-            unrelated = await client.execute_workflow(
-                SendAfterATimer.run,
-                str(second),
-                id=f"unrelated-{second}",
-                task_queue=task_queue,
-                execution_timeout=timedelta(seconds=30),
-            )
-            assert unrelated is True
-            assert not slow_write.release.is_set()
-            description = await slowed.describe()
-            assert description.status is not None
-            assert description.status.name == "RUNNING"
+        # The first screening's write is stuck; the other screening's timer still fires
+        # and its email goes out, on the same worker.
+        unrelated = await client.execute_workflow(
+            SendAfterATimer.run,
+            str(second),
+            id=f"unrelated-{second}",
+            task_queue=task_queue,
+            execution_timeout=timedelta(seconds=30),
+        )
+        assert unrelated is True
+        assert not slow_write.release.is_set()
+        description = await slowed.describe()
+        assert description.status is not None
+        assert description.status.name == "RUNNING"
 
-            slow_write.release.set()
-            assert await slowed.result() is True
+        slow_write.release.set()
+        assert await slowed.result() is True

@@ -3,12 +3,12 @@
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, or_, select, update
 
 from truffle import connection_health
 from truffle.secrets import KeyRing, parse_truffle_key
@@ -22,6 +22,8 @@ from truffle.tables import (
 )
 
 _ROTATION_ATTEMPTS = 5
+# The card says when Ashby last called to the minute; the row is written at most this often.
+LAST_CALL_RESOLUTION = timedelta(seconds=30)
 T = TypeVar("T")
 
 
@@ -231,9 +233,17 @@ def authenticate_partner(
         .where(still_live_key)
         .values(state=ConnectionState.live, live_at=now)
     ).rowcount
+    # Recorded at most once per LAST_CALL_RESOLUTION: a burst of calls from Ashby does not
+    # queue on this one row to write the same minute again and again.
     session.exec(
         update(AshbyConnection)
         .where(col(AshbyConnection.workspace_id) == key.workspace_id)
+        .where(
+            or_(
+                col(AshbyConnection.last_partner_call_at).is_(None),
+                col(AshbyConnection.last_partner_call_at) < now - LAST_CALL_RESOLUTION,
+            )
+        )
         .values(last_partner_call_at=now)
     )
     workspace = session.get(Workspace, key.workspace_id)

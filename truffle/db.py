@@ -28,8 +28,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str) -> sa.Engine:
+def create_db_engine(url: str, pool_size: int | None = None) -> sa.Engine:
+    """An engine for `url`; `pool_size`: connections kept open (default SQLAlchemy's 5, with
+    10 more on demand), as many as the threads that use the engine at once."""
     url = normalize_url(url)
+    pooling = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": 10}
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -39,6 +42,7 @@ def create_db_engine(url: str) -> sa.Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             # A failing statement's values (names, emails, answers) never reach a log.
             hide_parameters=True,
+            **pooling,
         )
 
         @sa.event.listens_for(engine, "connect")
@@ -51,7 +55,7 @@ def create_db_engine(url: str) -> sa.Engine:
             cursor.close()
 
         return engine
-    engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True, **pooling)
     sa.event.listen(engine, "handle_error", _without_row_values)
     return engine
 

@@ -84,14 +84,14 @@ class Settings(BaseSettings):
     # address for per-client limits): `*` when only the proxy can reach the API.
     forwarded_allow_ips: str = "127.0.0.1"
     # Outbound: at most this many calls to Ashby per workspace, from each worker process.
-    ashby_rate_limit_per_workspace: str = "10/second"
+    ashby_rate_limit_per_workspace: str = "50/second"
     # `json` (one object per line) outside `truffle-ashby dev`, which sets `text`.
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The worker's Prometheus `/metrics`, `/healthz` and `/readyz`.
     metrics_port: int = Field(default=9464, ge=1, le=65535)
-    # How many activities a worker runs at once, each with a thread for its database work:
-    # the event loop never waits on the database.
+    # Threads (and database connections) a worker does its database work on: the event loop
+    # never waits on the database.
     worker_activity_threads: int = Field(default=16, ge=1, le=512)
     # How long a stopping worker lets running activities (a post to Ashby, an email) finish.
     worker_shutdown_grace: timedelta = timedelta(seconds=30)

@@ -35,8 +35,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.reconcile import ReconcileRequest
 from truffle.contracts import ScreeningStatus, epoch_ms
 from truffle.tables import Screening
+from workflows.messages import ScreeningInput
 from workflows.reconcile import SCHEDULE_ID, ReconcileWorkflow
-from workflows.screening import ScreeningInput, ScreeningWorkflow
+from workflows.screening import ScreeningWorkflow
 from workflows.search_attributes import (
     ASHBY_APPLICATION_ID,
     POSITION_ID,

@@ -25,7 +25,7 @@ the recorded histories of every release are replayed in tests/workflows/test_rep
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
@@ -56,12 +56,25 @@ with workflow.unsafe.imports_passed_through():
         UpdateKind,
         epoch_ms,
     )
+    from workflows.messages import (
+        CancelOutcome,
+        CancelRequest,
+        CandidateEvent,
+        ConnectionLive,
+        ScreeningInput,
+        ScreeningOutcome,
+        ScreeningState,
+    )
     from workflows.search_attributes import SCREENING_STATUS
 
-# The release whose recorded histories the tests keep writing (tests/workflows/histories/v2/).
-RELEASE = "v2"
+# The release whose recorded histories the tests keep writing (tests/workflows/histories/v3/).
+RELEASE = "v3"
 # Runs started before v2 take the old branch wherever v2 changed the commands.
 V2_PATCH = "screening-v2"
+# v3: the database steps (load, score, close, settle, ...) are local activities: they run in
+# the worker inside the workflow task, with no round trip through the Temporal server. Runs
+# started before v3 keep scheduling them as ordinary activities.
+V3_PATCH = "screening-v3-local-database-steps"
 
 REMINDER_AFTER_INVITE = timedelta(hours=48)
 REMINDER_BEFORE_DEADLINE = timedelta(hours=24)
@@ -100,65 +113,6 @@ ASHBY_RETRY = RetryPolicy(
 ASHBY_ATTEMPT_WINDOW = timedelta(hours=24)
 
 
-@dataclass
-class ScreeningInput:
-    screening_id: str
-    workspace_id: str
-    position_id: str
-    ashby_application_id: str
-    # Fixed when the screening was created (the database's `deadline_at`); absent in v1 runs.
-    deadline_ms: int | None = None
-    held_update_retention_seconds: int | None = None
-    # Carried over continue-as-new: since when an update has been held, and the run size limit.
-    hold_since_ms: int | None = None
-    max_history_events: int | None = None
-
-
-@dataclass
-class ScreeningOutcome:
-    status: ScreeningStatus
-    match_score: int | None
-    delivered_updates: list[str]
-    failed_updates: list[str]
-
-
-@dataclass
-class CandidateEvent:
-    occurred_at_ms: int
-
-
-@dataclass
-class CancelRequest:
-    requested_at_ms: int
-
-
-@dataclass
-class CancelOutcome:
-    """What the screening is after Ashby's cancel: `cancelled`, or `completed` when the
-    candidate's result came first (it stands; the application is disqualified either way)."""
-
-    status: ScreeningStatus
-
-
-@dataclass
-class ConnectionLive:
-    live_at_ms: int
-
-
-@dataclass
-class ScreeningState:
-    status: ScreeningStatus
-    invite_sent: bool
-    reminders_sent: list[str] = field(default_factory=list)
-    pending_updates: list[str] = field(default_factory=list)
-    delivered_updates: list[str] = field(default_factory=list)
-    failed_updates: list[str] = field(default_factory=list)
-    delivery_held: bool = False
-    match_score: int | None = None
-    tier: str | None = None
-    close_reason: str | None = None
-
-
 def _at(epoch_milliseconds: int) -> datetime:
     return datetime.fromtimestamp(epoch_milliseconds / 1000, tz=UTC)
 
@@ -168,6 +122,7 @@ class ScreeningWorkflow:
     def __init__(self) -> None:
         self._state = ScreeningState(status=ScreeningStatus.invited, invite_sent=False)
         self._v2 = False
+        self._v3 = False
         self._started_at_ms: int | None = None
         self._completed_at_ms: int | None = None
         self._cancel_requested = False
@@ -227,6 +182,7 @@ class ScreeningWorkflow:
     @workflow.run
     async def run(self, screening: ScreeningInput) -> ScreeningOutcome:
         self._v2 = workflow.patched(V2_PATCH)
+        self._v3 = self._v2 and workflow.patched(V3_PATCH)
         self._input = screening
         self._hold_since_ms = screening.hold_since_ms
         ref = ScreeningRef(screening.screening_id)
@@ -245,6 +201,14 @@ class ScreeningWorkflow:
             raise
 
     async def _database(self, activity: Callable[..., object], arg: object) -> object:
+        if self._v3:
+            return await workflow.execute_local_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                schedule_to_close_timeout=DATABASE_WINDOW,
+                retry_policy=DATABASE_RETRY,
+            )
         return await workflow.execute_activity_method(
             activity,
             arg,
@@ -255,13 +219,8 @@ class ScreeningWorkflow:
 
     async def _screen(self, screening: ScreeningInput, ref: ScreeningRef) -> ScreeningOutcome:
         if self._v2:
-            progress = await workflow.execute_activity_method(
-                ScreeningActivities.load_screening_progress,
-                ref,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                schedule_to_close_timeout=DATABASE_WINDOW,
-                retry_policy=DATABASE_RETRY,
-            )
+            progress = await self._database(ScreeningActivities.load_screening_progress, ref)
+            assert isinstance(progress, ScreeningProgress)
             self._adopt(progress, ref)
             invited_at = _at(progress.invited_at_ms)
             deadline = _at(progress.deadline_ms)

@@ -85,7 +85,7 @@ def deliveries(engine: sa.Engine, screening_id: uuid.UUID) -> list[DeliveryAttem
         )
 
 
-def complete_and_score(engine: sa.Engine, screening_id: uuid.UUID) -> None:
+async def complete_and_score(engine: sa.Engine, screening_id: uuid.UUID) -> None:
     from activities.email import Mailer
     from activities.screening import ScreeningActivities
     from truffle.contracts import ScreeningRef
@@ -97,7 +97,7 @@ def complete_and_score(engine: sa.Engine, screening_id: uuid.UUID) -> None:
         screenings.mark_completed(session, screening, GOOD_ANSWERS)
     settings = Settings()
     scoring = ScreeningActivities(engine, settings, KeyRing([b"x" * 32]), Mailer(settings))
-    ActivityEnvironment().run(scoring.score_screening, ScreeningRef(str(screening_id)))
+    await ActivityEnvironment().run(scoring.score_screening, ScreeningRef(str(screening_id)))
 
 
 async def post(
@@ -117,7 +117,7 @@ async def test_started_and_result_reach_ashby_valid_and_in_order(
 ) -> None:
     activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
-    complete_and_score(engine, screening_id)
+    await complete_and_score(engine, screening_id)
     await post(activities, screening_id, UpdateKind.result, OCCURRED_MS - 5)
 
     updates = ashby_sandbox.updates(str(screening_id))

@@ -173,20 +173,24 @@ async def test_scoring_stores_the_result_once(
 ) -> None:
     with Session(engine) as session:
         screenings.mark_completed(session, row(engine, screening_id), GOOD_ANSWERS)
-    summary = ActivityEnvironment().run(activities.score_screening, ScreeningRef(str(screening_id)))
+    summary = await ActivityEnvironment().run(
+        activities.score_screening, ScreeningRef(str(screening_id))
+    )
     assert (summary.match_score, summary.tier) == (100, "Strong")
     stored = row(engine, screening_id).result
     assert stored is not None
     assert stored["summary"].startswith("Strong match (100/100)")
     assert [q["score"] for q in stored["questions"]] == [100, 100]
-    again = ActivityEnvironment().run(activities.score_screening, ScreeningRef(str(screening_id)))
+    again = await ActivityEnvironment().run(
+        activities.score_screening, ScreeningRef(str(screening_id))
+    )
     assert again == summary
 
 
 async def test_disqualifying_kills_the_link_and_marks_the_application(
     activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
 ) -> None:
-    result = ActivityEnvironment().run(
+    result = await ActivityEnvironment().run(
         activities.disqualify_application, ScreeningRef(str(screening_id))
     )
     screening = row(engine, screening_id)
@@ -200,7 +204,7 @@ async def test_disqualifying_a_completed_screening_keeps_its_result(
 ) -> None:
     with Session(engine) as session:
         screenings.mark_completed(session, row(engine, screening_id), GOOD_ANSWERS)
-    result = ActivityEnvironment().run(
+    result = await ActivityEnvironment().run(
         activities.disqualify_application, ScreeningRef(str(screening_id))
     )
     screening = row(engine, screening_id)
@@ -213,7 +217,9 @@ async def test_expiry_loses_to_a_submission_that_came_first(
 ) -> None:
     with Session(engine) as session:
         screenings.mark_completed(session, row(engine, screening_id), GOOD_ANSWERS)
-    result = ActivityEnvironment().run(activities.expire_screening, ScreeningRef(str(screening_id)))
+    result = await ActivityEnvironment().run(
+        activities.expire_screening, ScreeningRef(str(screening_id))
+    )
     assert result.status == "completed"
     assert row(engine, screening_id).application_status == "completed"
 
@@ -221,20 +227,24 @@ async def test_expiry_loses_to_a_submission_that_came_first(
 async def test_expiry_kills_an_open_screening(
     activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
 ) -> None:
-    result = ActivityEnvironment().run(activities.expire_screening, ScreeningRef(str(screening_id)))
+    result = await ActivityEnvironment().run(
+        activities.expire_screening, ScreeningRef(str(screening_id))
+    )
     screening = row(engine, screening_id)
     assert result.status == "expired"
     assert (screening.application_status, screening.is_open) == ("expired", False)
 
 
-def test_a_failed_screening_degrades_the_connection(
+async def test_a_failed_screening_degrades_the_connection(
     activities: ScreeningActivities, engine: sa.Engine, keyring: KeyRing
 ) -> None:
     workspace, _ = make_workspace(engine, "Failing")
     connect_live(engine, keyring, workspace, "ashby-key")
     screening_id = open_screening(engine, keyring, workspace, make_position(engine, workspace))
 
-    ActivityEnvironment().run(activities.report_screening_failure, ScreeningRef(str(screening_id)))
+    await ActivityEnvironment().run(
+        activities.report_screening_failure, ScreeningRef(str(screening_id))
+    )
 
     with Session(engine) as session:
         card = connections.build_card(session, workspace, "http://testserver")
@@ -316,7 +326,7 @@ async def test_a_line_break_in_the_job_name_is_undeliverable_not_retried_forever
 async def test_an_undeliverable_invite_closes_the_screening_and_kills_the_link(
     activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
 ) -> None:
-    result = ActivityEnvironment().run(
+    result = await ActivityEnvironment().run(
         activities.close_screening,
         CloseRequest(str(screening_id), CloseReason.invite_undeliverable),
     )
@@ -325,7 +335,7 @@ async def test_an_undeliverable_invite_closes_the_screening_and_kills_the_link(
     assert result.status == "cancelled"
     assert (screening.application_status, screening.is_open) == ("closed", False)
     assert screening.close_reason == CloseReason.invite_undeliverable
-    progress = ActivityEnvironment().run(
+    progress = await ActivityEnvironment().run(
         activities.load_screening_progress, ScreeningRef(str(screening_id))
     )
     assert progress.undelivered == [UpdateKind.cancelled]
@@ -345,7 +355,7 @@ async def test_a_new_run_learns_what_was_already_sent_and_what_ashby_still_needs
         screenings.mark_started(session, row(engine, screening_id))
         screenings.mark_completed(session, row(engine, screening_id), GOOD_ANSWERS)
 
-    progress = ActivityEnvironment().run(
+    progress = await ActivityEnvironment().run(
         activities.load_screening_progress, ScreeningRef(str(screening_id))
     )
 

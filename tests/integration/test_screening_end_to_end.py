@@ -120,3 +120,16 @@ def test_cancel_with_no_worker_up_is_taken_and_acted_on_when_one_comes(stack: St
     while screening_record(stack, connected.admin_token, assessment_id)["status"] != "cancelled":
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+def test_a_cancel_right_after_the_start_is_answered_and_closes_the_screening(stack: Stack) -> None:
+    """Ashby may cancel at once (a recruiter's mistake): the cancel arrives while the
+    workflow's first task is still running its local database steps (the server then drops the
+    update with FAILED_PRECONDITION and the API asks again), and is answered all the same."""
+    connected = connect_workspace(stack)
+    address = f"grace-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    reply = stack.sandbox.call_partner("assessment.cancel", {"assessment_id": assessment_id})
+    assert reply["status_code"] == 200, reply
+    record = screening_record(stack, connected.admin_token, assessment_id)
+    assert (record["status"], record["application_status"]) == ("cancelled", "disqualified")

@@ -3,7 +3,7 @@ and keeping the few facts the real ones keep in the database (status, emails, up
 new run of the workflow picks up from them as it would in production."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,9 +67,19 @@ class FakeActivities:
     delivered: list[UpdateKind] = field(default_factory=list)
     given_up: list[UpdateKind] = field(default_factory=list)
 
-    def _record(self, name: str, detail: str) -> None:
+    # The test server's clock. Local activities (the database steps since v3) run in the worker
+    # on its wall clock, which the time-skipping server has left behind: asking the server
+    # keeps every recorded moment on the workflow's own timeline.
+    clock: Callable[[], Awaitable[datetime]] | None = None
+
+    async def _now(self) -> datetime:
+        if self.clock is not None:
+            return await self.clock()
+        return activity.info().current_attempt_scheduled_time
+
+    async def _record(self, name: str, detail: str) -> None:
         info = activity.info()
-        self.calls.append(Call(name, detail, info.current_attempt_scheduled_time, info.activity_id))
+        self.calls.append(Call(name, detail, await self._now(), info.activity_id))
 
     async def _until_released(self) -> None:
         """A slow server: waits for `release`, heartbeating so a cancel reaches it."""
@@ -95,9 +105,9 @@ class FakeActivities:
 
     @activity.defn(name="load_screening_progress")
     async def load_screening_progress(self, _ref: ScreeningRef) -> ScreeningProgress:
-        self._record("load", "")
+        await self._record("load", "")
         if self.invited_at_ms is None:
-            self.invited_at_ms = epoch_ms(activity.info().current_attempt_scheduled_time)
+            self.invited_at_ms = epoch_ms(await self._now())
         due = updates_due(self.status, self.started_at_ms is not None, self.close_reason)
         return ScreeningProgress(
             status=self.status,
@@ -117,22 +127,22 @@ class FakeActivities:
     async def send_screening_email(self, request: EmailRequest) -> EmailReceipt:
         failures = self.email_failures.get(request.kind)
         if failures:
-            self._record("email-failed", request.kind)
+            await self._record("email-failed", request.kind)
             raise _fresh(failures.pop(0) if len(failures) > 1 else failures[0])
         if request.kind in self.blocking:
-            self._record("email-started", request.kind)
+            await self._record("email-started", request.kind)
             await self._until_released()
-        self._record("email", request.kind)
+        await self._record("email", request.kind)
         self.emails_sent.append(request.kind)
         return EmailReceipt(sent=True)
 
     @activity.defn(name="record_email_failure")
     async def record_email_failure(self, report: EmailFailureReport) -> None:
-        self._record("email-given-up", report.kind)
+        await self._record("email-given-up", report.kind)
 
     @activity.defn(name="score_screening")
     async def score_screening(self, _ref: ScreeningRef) -> ScoreSummary:
-        self._record("score", "")
+        await self._record("score", "")
         if self.score_fails:
             raise ApplicationError("position has no questions", non_retryable=True)
         self.status = ScreeningStatus.completed
@@ -145,28 +155,28 @@ class FakeActivities:
 
     @activity.defn(name="disqualify_application")
     async def disqualify_application(self, _ref: ScreeningRef) -> ClosingResult:
-        self._record("disqualify", "")
+        await self._record("disqualify", "")
         return self._close(ScreeningStatus.cancelled, CloseReason.cancelled_by_ashby)
 
     @activity.defn(name="expire_screening")
     async def expire_screening(self, _ref: ScreeningRef) -> ClosingResult:
-        self._record("expire", "")
+        await self._record("expire", "")
         if self.expire_result == ScreeningStatus.completed:
-            self.candidate_submitted(epoch_ms(activity.info().current_attempt_scheduled_time))
+            self.candidate_submitted(epoch_ms(await self._now()))
         return self._close(ScreeningStatus.expired, CloseReason.expired)
 
     @activity.defn(name="close_screening")
     async def close_screening(self, request: CloseRequest) -> ClosingResult:
-        self._record("close", request.reason)
+        await self._record("close", request.reason)
         return self._close(ScreeningStatus.cancelled, request.reason)
 
     @activity.defn(name="settle_screening")
     async def settle_screening(self, _ref: ScreeningRef) -> None:
-        self._record("settle", "")
+        await self._record("settle", "")
 
     @activity.defn(name="report_screening_failure")
     async def report_screening_failure(self, _ref: ScreeningRef) -> None:
-        self._record("report-failure", "")
+        await self._record("report-failure", "")
 
     @activity.defn(name="post_assessment_update")
     async def post_assessment_update(self, request: PostUpdateRequest) -> PostUpdateReceipt:
@@ -174,19 +184,19 @@ class FakeActivities:
             activity.info().current_attempt_scheduled_time
         )
         if self.post_failures or failing:
-            self._record("post-failed", request.kind)
+            await self._record("post-failed", request.kind)
             raise _fresh(failing or self.post_failures.pop(0))
         if "post" in self.blocking:
-            self._record("post-started", request.kind)
+            await self._record("post-started", request.kind)
             await self._until_released()
-        self._record("post", request.kind)
+        await self._record("post", request.kind)
         self.posted.append(request)
         self.delivered.append(request.kind)
         return PostUpdateReceipt(timestamp_ms=request.occurred_at_ms, request_id="req")
 
     @activity.defn(name="give_up_update")
     async def give_up_update(self, given_up: DeliveryGivenUp) -> None:
-        self._record("give-up", given_up.kind)
+        await self._record("give-up", given_up.kind)
         self.given_up.append(given_up.kind)
 
     def all(self) -> list[Callable[..., Any]]:

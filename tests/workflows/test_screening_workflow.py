@@ -29,8 +29,7 @@ from truffle.contracts import (
     ScreeningStatus,
     UpdateKind,
 )
-from workflows.screening import (
-    RELEASE,
+from workflows.messages import (
     CancelOutcome,
     CancelRequest,
     CandidateEvent,
@@ -38,6 +37,9 @@ from workflows.screening import (
     ScreeningInput,
     ScreeningOutcome,
     ScreeningState,
+)
+from workflows.screening import (
+    RELEASE,
     ScreeningWorkflow,
 )
 from workflows.search_attributes import SCREENING_STATUS
@@ -73,6 +75,7 @@ async def start_screening(
     started: list[Started] = []
 
     async def start(fakes: FakeActivities, cancel_first: bool = False, **options: int) -> Handle:
+        fakes.clock = time_skipping_env.get_current_time
         task_queue = f"screening-test-{uuid.uuid4()}"
         worker = Worker(
             time_skipping_env.client,

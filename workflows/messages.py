@@ -1,0 +1,69 @@
+"""The values a screening's workflow takes, gives and keeps: its input and outcome, the
+signals and updates it answers, and its state.
+
+Imported by the workflow through the sandbox's passthrough, so they are defined once per worker
+process, not again for every workflow the worker starts.
+"""
+
+from dataclasses import dataclass, field
+
+from truffle.contracts import ScreeningStatus
+
+
+@dataclass
+class ScreeningInput:
+    screening_id: str
+    workspace_id: str
+    position_id: str
+    ashby_application_id: str
+    # Fixed when the screening was created (the database's `deadline_at`); absent in v1 runs.
+    deadline_ms: int | None = None
+    held_update_retention_seconds: int | None = None
+    # Carried over continue-as-new: since when an update has been held, and the run size limit.
+    hold_since_ms: int | None = None
+    max_history_events: int | None = None
+
+
+@dataclass
+class ScreeningOutcome:
+    status: ScreeningStatus
+    match_score: int | None
+    delivered_updates: list[str]
+    failed_updates: list[str]
+
+
+@dataclass
+class CandidateEvent:
+    occurred_at_ms: int
+
+
+@dataclass
+class CancelRequest:
+    requested_at_ms: int
+
+
+@dataclass
+class CancelOutcome:
+    """What the screening is after Ashby's cancel: `cancelled`, or `completed` when the
+    candidate's result came first (it stands; the application is disqualified either way)."""
+
+    status: ScreeningStatus
+
+
+@dataclass
+class ConnectionLive:
+    live_at_ms: int
+
+
+@dataclass
+class ScreeningState:
+    status: ScreeningStatus
+    invite_sent: bool
+    reminders_sent: list[str] = field(default_factory=list)
+    pending_updates: list[str] = field(default_factory=list)
+    delivered_updates: list[str] = field(default_factory=list)
+    failed_updates: list[str] = field(default_factory=list)
+    delivery_held: bool = False
+    match_score: int | None = None
+    tier: str | None = None
+    close_reason: str | None = None
