@@ -218,34 +218,43 @@ def authenticate_partner(
         key.digest, key.pepper = keyring.current_digest(parsed.full_key), keyring.fingerprints[0]
         session.add(key)
     now = utcnow()
-    still_live_key = (
-        select(TruffleKey.id)
-        .where(TruffleKey.id == key.id)
-        .where(col(TruffleKey.revoked_at).is_(None))
-        .exists()
-    )
-    # One conditional statement, so a call made with a key that a concurrent reconnect just
-    # revoked cannot take the new key's connection live.
-    went_live = session.exec(
-        update(AshbyConnection)
-        .where(col(AshbyConnection.workspace_id) == key.workspace_id)
-        .where(col(AshbyConnection.state) == ConnectionState.pending)
-        .where(still_live_key)
-        .values(state=ConnectionState.live, live_at=now)
-    ).rowcount
-    # Recorded at most once per LAST_CALL_RESOLUTION: a burst of calls from Ashby does not
-    # queue on this one row to write the same minute again and again.
-    session.exec(
-        update(AshbyConnection)
-        .where(col(AshbyConnection.workspace_id) == key.workspace_id)
-        .where(
-            or_(
-                col(AshbyConnection.last_partner_call_at).is_(None),
-                col(AshbyConnection.last_partner_call_at) < now - LAST_CALL_RESOLUTION,
-            )
+    # Read first: the writes below happen only when there is something to change, so a burst
+    # of calls from Ashby does not queue for the database's write lock (SQLite takes it for
+    # any UPDATE, even one that matches no row).
+    connection = session.exec(
+        select(AshbyConnection).where(AshbyConnection.workspace_id == key.workspace_id)
+    ).first()
+    went_live = 0
+    if connection is not None and connection.state == ConnectionState.pending:
+        still_live_key = (
+            select(TruffleKey.id)
+            .where(TruffleKey.id == key.id)
+            .where(col(TruffleKey.revoked_at).is_(None))
+            .exists()
         )
-        .values(last_partner_call_at=now)
-    )
+        # One conditional statement, so a call made with a key that a concurrent reconnect
+        # just revoked cannot take the new key's connection live.
+        went_live = session.exec(
+            update(AshbyConnection)
+            .where(col(AshbyConnection.workspace_id) == key.workspace_id)
+            .where(col(AshbyConnection.state) == ConnectionState.pending)
+            .where(still_live_key)
+            .values(state=ConnectionState.live, live_at=now)
+        ).rowcount
+    last_call = connection.last_partner_call_at if connection is not None else None
+    if connection is not None and (last_call is None or last_call < now - LAST_CALL_RESOLUTION):
+        # Recorded at most once per LAST_CALL_RESOLUTION (the card says it to the minute).
+        session.exec(
+            update(AshbyConnection)
+            .where(col(AshbyConnection.workspace_id) == key.workspace_id)
+            .where(
+                or_(
+                    col(AshbyConnection.last_partner_call_at).is_(None),
+                    col(AshbyConnection.last_partner_call_at) < now - LAST_CALL_RESOLUTION,
+                )
+            )
+            .values(last_partner_call_at=now)
+        )
     workspace = session.get(Workspace, key.workspace_id)
     assert workspace is not None
     return PartnerCaller(workspace=workspace, went_live=bool(went_live))

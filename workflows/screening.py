@@ -181,8 +181,9 @@ class ScreeningWorkflow:
 
     @workflow.run
     async def run(self, screening: ScreeningInput) -> ScreeningOutcome:
-        self._v2 = workflow.patched(V2_PATCH)
-        self._v3 = self._v2 and workflow.patched(V3_PATCH)
+        # One patch marker (and one TemporalChangeVersion upsert) for a new run: v3 implies v2.
+        self._v3 = workflow.patched(V3_PATCH)
+        self._v2 = self._v3 or workflow.patched(V2_PATCH)
         self._input = screening
         self._hold_since_ms = screening.hold_since_ms
         ref = ScreeningRef(screening.screening_id)
