@@ -80,3 +80,13 @@ def create_app(
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app
+
+
+def production_app() -> FastAPI:
+    """`truffle-ashby api`'s app, built in each API process (uvicorn's `--workers` start them
+    afresh), with the process's logging set up first."""
+    from truffle.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)

@@ -88,18 +88,27 @@ def _cmd_migrate(_args: argparse.Namespace) -> int:
 def _cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from truffle.db import create_db_engine, require_schema_at_head
     from truffle.logs import configure_logging
     from truffle.settings import get_settings
 
     settings = get_settings()
+    # Checked here, once, with a one-line error, rather than in every API process.
+    settings.secret_keys()
+    engine = create_db_engine(settings.database_url)
+    try:
+        require_schema_at_head(engine)
+    finally:
+        engine.dispose()
     configure_logging(settings)
     # Our access line (api/access_log.py) replaces uvicorn's: it carries the request id and
     # names the route, not the path (a screener link's token stays out of the logs).
     uvicorn.run(
-        create_app(settings),
+        "api.app:production_app",
+        factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers,
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=False,
@@ -220,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="run the HTTP API (production process)")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+    api.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes sharing the port (the abuse limits count in each one's memory)",
+    )
     api.set_defaults(handler=_cmd_api)
 
     commands.add_parser("worker", help="run the Temporal worker (production process)").set_defaults(

@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from truffle.settings import Settings
+from tests.utils.processes import free_port, stop_process, wait_for_http
+from truffle.settings import Settings, generate_secret_key
 
 
 def run_cli(*args: str, database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -132,6 +134,50 @@ def test_api_refuses_to_start_without_secret_keys(tmp_path: Path, settings: Sett
     assert result.returncode == 2
     assert "TRUFFLE_SECRET_KEYS is not set" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_api_refuses_an_unmigrated_database_in_one_line(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
+        "TRUFFLE_SECRET_KEYS": generate_secret_key(),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "api", "--port", "1"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "run `truffle-ashby migrate`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_api_with_two_processes_serves_and_logs_json_from_each(
+    tmp_path: Path, settings: Settings
+) -> None:
+    assert settings.truffle_secret_keys is not None
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TRUFFLE_SECRET_KEYS": settings.truffle_secret_keys.get_secret_value(),
+        "LOG_FORMAT": "json",
+    }
+    log = tmp_path / "api.log"
+    with log.open("wb") as output:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "tools.cli", "api", "--port", str(port), "--workers", "2"],
+            env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", api)
+        for _ in range(20):
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    finally:
+        stop_process(api)
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [r for r in records if r.get("logger") == "truffle.api.access"]
+    assert len(access) >= 20  # every request logged, whichever process answered it
+    assert all(r["route"] == "/healthz" and r["request_id"] for r in access)
 
 
 def sign_in(client: TestClient, admin_token: str) -> None:
