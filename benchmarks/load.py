@@ -550,49 +550,98 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
         print(f"  {name:22} {p50:7.0f} / {p99:.0f} ms")
 
 
+@dataclass
+class OpenStep:
+    open: int
+    starts_per_second: float
+    start_p99_ms: float
+    rss_mib: float
+
+
+async def open_steps(
+    checkpoints: list[int],
+    concurrency: int,
+    start: Callable[[str], Awaitable[Any]],
+    all_invited: Callable[[int, str], Awaitable[None]],
+    worker_pid: int,
+    label: str,
+) -> tuple[float, list[OpenStep]]:
+    """Opens screenings up to each checkpoint; after each step (and its invites) the worker's
+    RSS. Returns the RSS before any screening and one row per checkpoint."""
+    baseline = rss_mib(worker_pid)
+    rows: list[OpenStep] = []
+    opened = 0
+    run = uuid.uuid4().hex[:6]
+    for checkpoint in checkpoints:
+        latencies: list[float] = []
+
+        async def one(index: int, offset: int = opened, into: list[float] = latencies) -> None:
+            began = time.perf_counter()
+            await start(f"open-{run}-{offset + index:06d}@candidates.example")
+            into.append(time.perf_counter() - began)
+
+        elapsed = await gather_limited(checkpoint - opened, concurrency, one)
+        await all_invited(checkpoint, f"open-{run}-{checkpoint - 1:06d}@candidates.example")
+        rows.append(
+            OpenStep(
+                checkpoint,
+                (checkpoint - opened) / elapsed,
+                percentile(latencies, 0.99) * 1000,
+                rss_mib(worker_pid),
+            )
+        )
+        opened = checkpoint
+        print(f"  {label}: {checkpoint} open", flush=True)
+    return baseline, rows
+
+
 async def open_many(options: argparse.Namespace, root: Path) -> None:
-    """Starts `--open` screenings (and no candidate acts): start throughput, invite delay and
+    """Opens `--open` screenings on each side (nobody answers): start throughput, start p99 and
     the worker's RSS at each checkpoint, to show the per-screening cost stays flat."""
+    checkpoints = sorted(
+        {c for c in (100, 1_000, 5_000, 10_000) if c < options.open} | {options.open}
+    )
     async with product_stack(root / "product", options.database_url) as product:
-        baseline = rss_mib(product.worker_pid)
-        print(f"worker RSS before any screening: {baseline:.0f} MiB")
-        print(
-            "| open screenings | starts per second (this step) | start p99 | worker RSS "
-            "| RSS per open screening |"
-        )
-        print("|---:|---:|---:|---:|---:|")
-        opened = 0
-        checkpoints = sorted(
-            {c for c in (100, 1_000, 5_000, 10_000) if c < options.open} | {options.open}
-        )
-        run = uuid.uuid4().hex[:6]
-        for checkpoint in checkpoints:
-            latencies: list[float] = []
-            step = checkpoint - opened
 
-            async def one(index: int, offset: int = opened, into: list[float] = latencies) -> None:
-                began = time.perf_counter()
-                await product.start(f"open-{run}-{offset + index:06d}@candidates.example")
-                into.append(time.perf_counter() - began)
-
-            elapsed = await gather_limited(step, options.concurrency, one)
-            opened = checkpoint
-
-            async def all_invited(target: int = checkpoint) -> bool:
+        async def product_invited(count: int, _last: str) -> None:
+            async def enough() -> bool:
                 product.scan_mail()
-                return len(product.links) >= target
+                return len(product.links) >= count
 
+            await until(enough, f"{count} invites", STEP_TIMEOUT_SECONDS + count / 10)
+
+        product_base, product_rows = await open_steps(
+            checkpoints, options.concurrency, product.start, product_invited,
+            product.worker_pid, "product",
+        )  # fmt: skip
+    async with bare_stack(root / "bare") as bare:
+
+        async def bare_invited(_count: int, last: str) -> None:
+            handle = bare.client.get_workflow_handle_for(BareScreening.run, last)
             await until(
-                all_invited, f"{checkpoint} invites", STEP_TIMEOUT_SECONDS + checkpoint / 10
+                functools.partial(handle.query, BareScreening.invite_sent),
+                f"the bare invite of {last}",
+                STEP_TIMEOUT_SECONDS,
             )
-            rss = rss_mib(product.worker_pid)
-            p99 = percentile(latencies, 0.99) * 1000
-            per_screening = (rss - baseline) * 1024 / checkpoint
-            print(
-                f"| {checkpoint} | {step / elapsed:.1f} | {p99:.0f} ms | {rss:.0f} MiB "
-                f"| {per_screening:.1f} KiB |",
-                flush=True,
-            )
+
+        bare_base, bare_rows = await open_steps(
+            checkpoints, options.concurrency, bare.start, bare_invited, bare.worker_pid, "bare"
+        )
+    print(f"\nworker RSS before any screening: product {product_base:.0f} MiB, "
+          f"bare {bare_base:.0f} MiB")  # fmt: skip
+    print(
+        "| open screenings | starts/s product | bare | ratio | start p99 product | bare "
+        "| worker RSS product | bare | product RSS per open screening |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for ours, theirs in zip(product_rows, bare_rows, strict=True):
+        per_screening = (ours.rss_mib - product_base) * 1024 / ours.open
+        print(
+            f"| {ours.open} | {ours.starts_per_second:.1f} | {theirs.starts_per_second:.1f} "
+            f"| {ours.starts_per_second / theirs.starts_per_second:.2f} "
+            f"| {ours.start_p99_ms:.0f} ms | {theirs.start_p99_ms:.0f} ms "
+            f"| {ours.rss_mib:.0f} MiB | {theirs.rss_mib:.0f} MiB | {per_screening:.1f} KiB |"
+        )
 
 
 def main() -> int:
