@@ -591,7 +591,12 @@ async def open_steps(
             )
         )
         opened = checkpoint
-        print(f"  {label}: {checkpoint} open", flush=True)
+        row = rows[-1]
+        print(
+            f"  {label}: {checkpoint} open, {row.starts_per_second:.1f} starts/s, "
+            f"p99 {row.start_p99_ms:.0f} ms, worker RSS {row.rss_mib:.0f} MiB",
+            flush=True,
+        )
     return baseline, rows
 
 
@@ -616,12 +621,12 @@ async def open_many(options: argparse.Namespace, root: Path) -> None:
         )  # fmt: skip
     async with bare_stack(root / "bare") as bare:
 
-        async def bare_invited(_count: int, last: str) -> None:
+        async def bare_invited(count: int, last: str) -> None:
             handle = bare.client.get_workflow_handle_for(BareScreening.run, last)
             await until(
                 functools.partial(handle.query, BareScreening.invite_sent),
                 f"the bare invite of {last}",
-                STEP_TIMEOUT_SECONDS,
+                STEP_TIMEOUT_SECONDS + count / 10,
             )
 
         bare_base, bare_rows = await open_steps(
