@@ -133,10 +133,15 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # uvicorn's own access line is off for good: it names the path, and a screener link's
+    # token is in the path (the API's access line, api/access_log.py, names the route).
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
     # The ids are on the record as fields; repeating them in the message only adds noise.
     activity.logger.activity_info_on_message = False
     workflow.logger.workflow_info_on_message = False

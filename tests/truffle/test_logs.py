@@ -18,9 +18,12 @@ from truffle.settings import Settings
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    access = logging.getLogger("uvicorn.access")
+    access_propagates = access.propagate
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+    access.propagate = access_propagates
     activity.logger.activity_info_on_message = True
 
 
@@ -101,3 +104,13 @@ def test_an_unknown_log_format_or_level_is_refused() -> None:
         Settings(log_format="xml")
     with pytest.raises(ValueError, match="log_level"):
         Settings(log_level="LOUD")
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_uvicorns_access_line_with_the_path_never_reaches_the_log() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(log_format="json"), stream)
+    logging.getLogger("uvicorn.access").info('127.0.0.1 - "GET /s/secret-token HTTP/1.1" 200')
+    logging.getLogger("uvicorn.error").info("Started server process")
+    assert "secret-token" not in stream.getvalue()
+    assert "Started server process" in stream.getvalue()
