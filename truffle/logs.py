@@ -137,6 +137,8 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # LOG_LEVEL, set on the root, decides
+        logger.disabled = False
     # uvicorn's own access line is off for good: it names the path, and a screener link's
     # token is in the path (the API's access line, api/access_log.py, names the route).
     uvicorn_access = logging.getLogger("uvicorn.access")

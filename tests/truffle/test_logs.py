@@ -20,7 +20,15 @@ def restore_logging() -> Iterator[None]:
     handlers, level = list(root.handlers), root.level
     access = logging.getLogger("uvicorn.access")
     access_propagates = access.propagate
+    error = logging.getLogger("uvicorn.error")
+    error_state = (error.level, error.propagate, error.disabled, list(error.handlers))
     yield
+    error.setLevel(error_state[0])
+    error.propagate, error.disabled, error.handlers[:] = (
+        error_state[1],
+        error_state[2],
+        error_state[3],
+    )
     root.handlers[:] = handlers
     root.setLevel(level)
     access.propagate = access_propagates
