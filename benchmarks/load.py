@@ -53,7 +53,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from tools.ashby_sandbox.client import SandboxClient
+from tools.ashby_sandbox.client import SandboxClient, assessment_start_body
 from tools.demo import ANSWERS, QUESTIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -232,22 +232,11 @@ class Product:
         return link
 
     async def start(self, address: str) -> str:
-        suffix = uuid.uuid4().hex[:10]
         reply = await self.http.post(
             f"{self.api}/ashby/assessment.start",
             auth=(self.truffle_key, ""),
-            json={
-                "assessment_type_id": self.position_id,
-                "candidate": {
-                    "ashby_id": f"candidate-{suffix}", "first_name": "Load",
-                    "last_name": "Test", "email": address,
-                    "ashby_profile_url": "https://app.ashbyhq.com/candidates/1",
-                },
-                "application": {"ashby_id": f"application-{suffix}", "status": "Active"},
-                "job": {"ashby_id": "job-1", "name": "Backend Engineer",
-                        "ashby_job_url": "https://app.ashbyhq.com/jobs/1"},
-            },
-        )  # fmt: skip
+            json=assessment_start_body(self.position_id, address, "Load", "Test"),
+        )
         if reply.status_code != 200:
             raise LoadError(f"assessment.start answered {reply.status_code}: {reply.text}")
         assessment_id: str = reply.json()["results"]["assessment_id"]

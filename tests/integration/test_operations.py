@@ -21,6 +21,7 @@ from tests.utils.journeys import (
     wait_for_updates,
 )
 from tests.utils.stack import Stack
+from tools.ashby_sandbox.client import assessment_start_body
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -160,22 +161,13 @@ def test_a_burst_of_starts_beyond_the_connection_pool_is_answered(stack: Stack) 
         async with httpx.AsyncClient(timeout=60) as http:
 
             async def start(index: int) -> int:
-                suffix = f"{index}-{uuid.uuid4().hex[:6]}"
                 reply = await http.post(
                     f"{stack.partner_base_url}/assessment.start",
                     auth=(connected.truffle_key, ""),
-                    json={
-                        "assessment_type_id": connected.position_id,
-                        "candidate": {
-                            "ashby_id": f"candidate-{suffix}", "first_name": "Burst",
-                            "last_name": "Test", "email": f"burst-{suffix}@example.test",
-                            "ashby_profile_url": "https://app.ashbyhq.com/candidates/1",
-                        },
-                        "application": {"ashby_id": f"application-{suffix}", "status": "Active"},
-                        "job": {"ashby_id": "job-1", "name": "Backend Engineer",
-                                "ashby_job_url": "https://app.ashbyhq.com/jobs/1"},
-                    },
-                )  # fmt: skip
+                    json=assessment_start_body(
+                        connected.position_id, f"burst-{index}@example.test", "Burst", "Test"
+                    ),
+                )
                 return reply.status_code
 
             return await asyncio.gather(*(start(index) for index in range(40)))

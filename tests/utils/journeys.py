@@ -1,7 +1,6 @@
 """Steps of the product's story, as the people and machines in it take them."""
 
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +8,7 @@ import httpx
 
 from tests.utils.factories import QUESTIONS, make_workspace
 from tests.utils.stack import Stack
+from tools.ashby_sandbox.client import assessment_start_body
 from truffle.db import create_db_engine
 
 
@@ -45,23 +45,7 @@ def connect_workspace(stack: Stack) -> Connected:
 
 def start_screening(stack: Stack, connected: Connected, email: str) -> str:
     reply = stack.sandbox.call_partner(
-        "assessment.start",
-        {
-            "assessment_type_id": connected.position_id,
-            "candidate": {
-                "ashby_id": f"candidate-{uuid.uuid4().hex[:6]}",
-                "first_name": "Grace",
-                "last_name": "Hopper",
-                "email": email,
-                "ashby_profile_url": "https://app.ashbyhq.com/candidates/1",
-            },
-            "application": {"ashby_id": f"application-{uuid.uuid4().hex[:6]}", "status": "Active"},
-            "job": {
-                "ashby_id": "job-1",
-                "name": "Backend Engineer",
-                "ashby_job_url": "https://app.ashbyhq.com/jobs/1",
-            },
-        },
+        "assessment.start", assessment_start_body(connected.position_id, email)
     )
     assert reply["status_code"] == 200, reply
     assessment_id: str = reply["body"]["results"]["assessment_id"]

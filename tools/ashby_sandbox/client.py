@@ -2,6 +2,7 @@
 do in Ashby's place — create and revoke keys, queue faults, read what Ashby received, and call
 the partner's endpoints as Ashby."""
 
+import uuid
 from typing import Any
 
 import httpx
@@ -66,3 +67,26 @@ class SandboxClient:
         """Ashby calls the partner's `method`: `{"status_code", "body"}` of the partner's reply."""
         reply: dict[str, Any] = self._request("POST", f"/partner/{method}", json=body or {})
         return reply
+
+
+def assessment_start_body(
+    position_id: str, email: str, first_name: str = "Grace", last_name: str = "Hopper"
+) -> dict[str, Any]:
+    """What Ashby sends to `assessment.start` for one candidate, with fresh Ashby ids."""
+    suffix = uuid.uuid4().hex[:10]
+    return {
+        "assessment_type_id": position_id,
+        "candidate": {
+            "ashby_id": f"candidate-{suffix}",
+            "first_name": first_name,
+            "last_name": last_name,
+            "email": email,
+            "ashby_profile_url": "https://app.ashbyhq.com/candidates/1",
+        },
+        "application": {"ashby_id": f"application-{suffix}", "status": "Active"},
+        "job": {
+            "ashby_id": "job-1",
+            "name": "Backend Engineer",
+            "ashby_job_url": "https://app.ashbyhq.com/jobs/1",
+        },
+    }
