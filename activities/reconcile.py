@@ -5,9 +5,15 @@ or whose start never reached Temporal, gets a new run; the new run picks up from
 (no second invite, the same deadline and link) and, past the deadline, closes it with the
 outcome Ashby should see. A run that completed without settling its screening (a release-v1
 run) settles it. Idempotent: a second pass finds nothing left to do.
+
+A pass goes through every unsettled screening, page by page (keyset, oldest first), and asks
+Temporal about a screening one by one only when its workflow is not among the running ones that
+Temporal's visibility lists: with 10,000 screenings open, a pass costs a few list pages, not
+10,000 describes.
 """
 
 import asyncio
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -36,6 +42,10 @@ class RunStatus(Protocol):
 
 
 class ScreeningRuns(Protocol):
+    async def running_screening_ids(self) -> set[uuid.UUID]:
+        """Screenings whose workflow Temporal's visibility lists as running (it may lag: a run
+        missing from it is described before anything is done to it)."""
+
     async def last_run(self, screening: Screening) -> RunStatus | None:
         """The last run of the screening's workflow, or None if it never started."""
 
@@ -59,14 +69,12 @@ class ReconcilerActivities:
         self.engine = engine
         self.runs = runs
 
-    def _unsettled(self) -> list[Screening]:
+    def _unsettled(self, after: Screening | None) -> list[Screening]:
         with Session(self.engine) as session:
-            ids = unsettled(session, utcnow(), BATCH)
-            rows = [session.get(Screening, screening_id) for screening_id in ids]
+            rows = unsettled(session, utcnow(), BATCH, after)
             for row in rows:
-                if row is not None:
-                    session.expunge(row)
-            return [row for row in rows if row is not None]
+                session.expunge(row)
+            return rows
 
     def _settle(self, screening: Screening) -> None:
         with Session(self.engine) as session:
@@ -76,20 +84,30 @@ class ReconcilerActivities:
 
     async def reconcile(self) -> ReconcileReport:
         report = ReconcileReport()
-        for screening in await asyncio.to_thread(self._unsettled):
-            report.checked += 1
-            run = await self.runs.last_run(screening)
-            if run is not None and run.running:
-                continue
-            if run is None and screening.created_at > utcnow() - START_GRACE:
-                continue  # its start may still be on its way
-            if run is not None and run.completed:
-                await asyncio.to_thread(self._settle, screening)
-                report.settled.append(str(screening.id))
-                continue
-            await self.runs.start(screening)
-            report.restarted.append(str(screening.id))
+        running = await self.runs.running_screening_ids()
+        page = await asyncio.to_thread(self._unsettled, None)
+        while page:
+            for screening in page:
+                report.checked += 1
+                if screening.id not in running:
+                    await self._repair(screening, report)
+            if activity.in_activity():
+                activity.heartbeat(report.checked)
+            page = await asyncio.to_thread(self._unsettled, page[-1]) if len(page) == BATCH else []
         return report
+
+    async def _repair(self, screening: Screening, report: ReconcileReport) -> None:
+        run = await self.runs.last_run(screening)
+        if run is not None and run.running:
+            return
+        if run is None and screening.created_at > utcnow() - START_GRACE:
+            return  # its start may still be on its way
+        if run is not None and run.completed:
+            await asyncio.to_thread(self._settle, screening)
+            report.settled.append(str(screening.id))
+            return
+        await self.runs.start(screening)
+        report.restarted.append(str(screening.id))
 
     @activity.defn(name="reconcile_screenings")
     async def reconcile_screenings(self, _request: ReconcileRequest) -> ReconcileReport:

@@ -61,8 +61,6 @@ HOST = "127.0.0.1"
 SINGLE_LIFECYCLES = 20
 READY_SECONDS = 180.0
 POLL_SECONDS = 0.05
-# Results are timed by the sandbox's own clock, so a slower poll costs no precision.
-RESULT_POLL_SECONDS = 0.1
 STEP_TIMEOUT_SECONDS = 120.0
 MIB = 1024 * 1024
 # The settings `make run` leaves at their defaults: none may leak in from this shell.
@@ -89,6 +87,8 @@ class Figures:
     loaded: list[float] = field(default_factory=list)  # submit -> result, seconds
     single: list[float] = field(default_factory=list)
     rss_mib: float | None = None
+    # CPU seconds each process spent in a phase: {"starts" | "lifecycles": {process: seconds}}.
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def starts_per_second(self) -> float:
@@ -147,6 +147,44 @@ def worker_pid_under(pid: int) -> int:
             if b"worker" in argv and b"tools.cli" in argv:
                 return child
     raise LoadError("the product's worker process was not found")
+
+
+# What each process of a stack is, from its command line.
+_ROLES = (
+    (b"start-dev", "Temporal dev server"), (b"api", "API"), (b"worker", "worker"),
+    (b"mail-sink", "SMTP sink"), (b"sandbox", "Ashby sandbox"),
+    (b"bare_screening.py", "worker"), (b"dev", "dev supervisor"),
+)  # fmt: skip
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds (user + system, all threads) so far of this process ("load driver") and of
+    every process it started, by role."""
+    seconds: dict[str, float] = {}
+    for process in [os.getpid(), *descendants(os.getpid())]:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            argv = Path(f"/proc/{process}/cmdline").read_bytes().split(b"\0")
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+            used = (int(fields[11]) + int(fields[12])) / _TICKS
+            role = (
+                "load driver"
+                if process == os.getpid()
+                else next(
+                    (
+                        name
+                        for marker, name in _ROLES
+                        if any(arg == marker or arg.endswith(b"/" + marker) for arg in argv)
+                    ),
+                    "other",
+                )
+            )
+            seconds[role] = seconds.get(role, 0.0) + used
+    return seconds
+
+
+def cpu_since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {role: after[role] - before.get(role, 0.0) for role in after}
 
 
 @contextlib.contextmanager
@@ -267,23 +305,25 @@ class Product:
         if (await self.http.post(f"{link}/submit", data=form)).status_code != 200:
             raise LoadError("submit was refused")
         lap("submit answered")
-        received = await until(
-            lambda: self.result_received_at(assessment_id),
-            f"the result of {assessment_id} in Ashby",
-            STEP_TIMEOUT_SECONDS,
-            every=RESULT_POLL_SECONDS,
-        )
-        lap("result seen (polled)")
+        received = await self.result_received_at(assessment_id)
+        lap("result seen")
         return float(received) - submitted_at
 
-    async def result_received_at(self, assessment_id: str) -> float | None:
-        reply = await self.http.get(
-            f"{self.sandbox}/_sandbox/assessment-updates", params={"assessment_id": assessment_id}
-        )
-        for update in reply.json()["updates"]:
-            if "assessment_result" in update["body"]:
-                return datetime.fromisoformat(update["received_at"]).timestamp()
-        return None
+    async def result_received_at(self, assessment_id: str) -> float:
+        """When the sandbox recorded the result: a long poll, as the bare side's `result()`."""
+        deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
+        seen = 0
+        while time.monotonic() < deadline:
+            reply = await self.http.get(
+                f"{self.sandbox}/_sandbox/assessment-updates",
+                params={"assessment_id": assessment_id, "at_least": seen + 1, "wait": 30},
+            )
+            updates = reply.json()["updates"]
+            for update in updates:
+                if "assessment_result" in update["body"]:
+                    return datetime.fromisoformat(update["received_at"]).timestamp()
+            seen = len(updates)
+        raise LoadError(f"the result of {assessment_id} did not reach the sandbox in time")
 
 
 def product_environment(database_url: str | None) -> dict[str, str]:
@@ -434,8 +474,11 @@ async def measure(
         await start(name("s", index))
         figures.starts.append(time.perf_counter() - began)
 
+    cpu = cpu_by_role()
     figures.starts_elapsed = await gather_limited(count, concurrency, one_start)
     await invites_out([name("s", index) for index in range(count)])
+    after_starts = cpu_by_role()
+    figures.cpu["starts"] = cpu_since(cpu, after_starts)
     figures.rss_mib = rss_mib(worker_pid)
     print(f"  {label}: {count} starts in {figures.starts_elapsed:.1f} s", flush=True)
 
@@ -443,6 +486,7 @@ async def measure(
         figures.loaded.append(await lifecycle(name("l", index)))
 
     figures.lifecycles_elapsed = await gather_limited(count, concurrency, one_lifecycle)
+    figures.cpu["lifecycles"] = cpu_since(after_starts, cpu_by_role())
     figures.lifecycles = count
     print(f"  {label}: {count} lifecycles in {figures.lifecycles_elapsed:.1f} s", flush=True)
     for index in range(SINGLE_LIFECYCLES):
@@ -500,6 +544,27 @@ def table(product: Figures, bare: Figures, count: int, concurrency: int) -> list
     return lines
 
 
+def cpu_table(product: Figures, bare: Figures, count: int) -> list[str]:
+    lines = [
+        "| process | starts: product | bare | lifecycles: product | bare |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    roles = sorted(
+        {role for figures in (product, bare) for phase in figures.cpu.values() for role in phase},
+        key=lambda role: -product.cpu["lifecycles"].get(role, 0.0),
+    )
+
+    def per(figures: Figures, phase: str, role: str | None) -> str:
+        spent = figures.cpu[phase]
+        seconds = spent.get(role, 0.0) if role else sum(spent.values())
+        return f"{seconds / count * 1000:.1f}" if seconds else "-"
+
+    for role in [*roles, None]:
+        cells = [per(f, phase, role) for phase in ("starts", "lifecycles") for f in (product, bare)]
+        lines.append(f"| {role or '**total**'} | {' | '.join(cells)} |")
+    return lines
+
+
 async def compare(options: argparse.Namespace, root: Path) -> None:
     async with product_stack(root / "product", options.database_url) as product:
 
@@ -529,6 +594,9 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
         )  # fmt: skip
     print()
     for line in table(product_figures, bare_figures, options.screenings, options.concurrency):
+        print(line)
+    print("\nCPU per screening by process, ms (user + system; starts: until the invites are out):")
+    for line in cpu_table(product_figures, bare_figures, options.screenings):
         print(line)
     print("\nthe product's worker, mean over the whole run (from its /metrics):")
     for name, mean in worker_means:

@@ -28,6 +28,7 @@ from truffle.tables import (
     EmailFailure,
     Screening,
     SentEmail,
+    UTCDateTime,
     utcnow,
 )
 
@@ -296,15 +297,24 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
     )
 
 
-def unsettled(session: Session, created_before: datetime, limit: int) -> list[uuid.UUID]:
-    """Screenings whose workflow has not settled them, oldest first."""
+def unsettled(
+    session: Session, created_before: datetime, limit: int, after: Screening | None = None
+) -> list[Screening]:
+    """Screenings whose workflow has not settled them, oldest first, `limit` at a time: the
+    next page starts after the last row of the previous one (keyset, no OFFSET)."""
+    query = (
+        select(Screening)
+        .where(col(Screening.settled_at).is_(None))
+        .where(col(Screening.created_at) < created_before)
+    )
+    if after is not None:
+        last = sa.tuple_(
+            sa.literal(after.created_at, UTCDateTime()), sa.literal(after.id, sa.Uuid())
+        )
+        query = query.where(sa.tuple_(col(Screening.created_at), col(Screening.id)) > last)
     return list(
         session.exec(
-            select(Screening.id)
-            .where(col(Screening.settled_at).is_(None))
-            .where(col(Screening.created_at) < created_before)
-            .order_by(col(Screening.created_at))
-            .limit(limit)
+            query.order_by(col(Screening.created_at), col(Screening.id)).limit(limit)
         ).all()
     )
 

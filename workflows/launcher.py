@@ -7,6 +7,7 @@ timed out (`ALLOW_DUPLICATE_FAILED_ONLY`): exactly the runs the reconciler repai
 finds a run still open joins it (`USE_EXISTING`).
 """
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,8 +49,12 @@ from workflows.search_attributes import (
 PASS_EXECUTION_TIMEOUT = timedelta(minutes=10)
 
 
+WORKFLOW_ID_PREFIX = "screening-"
+RUNNING_SCREENINGS = "WorkflowType = 'ScreeningWorkflow' AND ExecutionStatus = 'Running'"
+
+
 def workflow_id(screening_id: uuid.UUID) -> str:
-    return f"screening-{screening_id}"
+    return f"{WORKFLOW_ID_PREFIX}{screening_id}"
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,14 @@ class Launcher:
                 f"Ashby application {screening.ashby_application_id}"
             ),
         )
+
+    async def running_screening_ids(self) -> set[uuid.UUID]:
+        """The screenings whose workflow Temporal's visibility lists as running."""
+        running: set[uuid.UUID] = set()
+        async for execution in self.client.list_workflows(RUNNING_SCREENINGS, page_size=1000):
+            with contextlib.suppress(ValueError):
+                running.add(uuid.UUID(execution.id.removeprefix(WORKFLOW_ID_PREFIX)))
+        return running
 
     async def last_run(self, screening: Screening) -> LastRun | None:
         handle = self.client.get_workflow_handle(workflow_id(screening.id))

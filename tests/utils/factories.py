@@ -82,7 +82,13 @@ def new_screening_request(
 
 
 def open_screening(
-    engine: sa.Engine, keyring: KeyRing, workspace: Workspace, position: Position
+    engine: sa.Engine,
+    keyring: KeyRing,
+    workspace: Workspace,
+    position: Position,
+    application: str = "application-1",
 ) -> uuid.UUID:
-    opened = screenings.open_screening(engine, keyring, new_screening_request(workspace, position))
+    opened = screenings.open_screening(
+        engine, keyring, new_screening_request(workspace, position, application)
+    )
     return opened.screening.id

@@ -22,6 +22,7 @@ from tools.ashby_sandbox.state import (
 )
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox admin"])
+MAX_WAIT_SECONDS = 30.0
 
 
 class ApiKeyIn(BaseModel):
@@ -195,11 +196,15 @@ async def clear_faults(key_id: str, state: StateDep) -> Response:
 
 @router.get("/assessment-updates")
 async def list_assessment_updates(
-    state: StateDep, assessment_id: Annotated[str | None, Query()] = None
+    state: StateDep,
+    assessment_id: Annotated[str | None, Query()] = None,
+    at_least: Annotated[int, Query(ge=0)] = 0,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0.0,
 ) -> UpdateList:
-    return UpdateList(
-        updates=[UpdateOut.of(update) for update in await state.updates(assessment_id)]
-    )
+    """The updates received (for one assessment); with `wait` (seconds), a long poll that
+    answers as soon as there are `at_least` of them, or when the wait is over."""
+    updates = await state.updates(assessment_id, at_least, wait)
+    return UpdateList(updates=[UpdateOut.of(update) for update in updates])
 
 
 @router.get("/calls")

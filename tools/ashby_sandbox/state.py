@@ -5,6 +5,7 @@ slate is what every run wants.
 """
 
 import asyncio
+import contextlib
 import secrets
 import time
 import uuid
@@ -113,6 +114,8 @@ class UnknownApiKeyError(LookupError):
 class SandboxState:
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
+        # Notified, under the lock, whenever an update is recorded.
+        self._recorded = asyncio.Condition(self._lock)
         self._keys: dict[str, ApiKey] = {}
         self._key_ids_by_secret: dict[str, str] = {}
         self._updates: list[RecordedUpdate] = []
@@ -206,15 +209,28 @@ class SandboxState:
                 body=body,
             )
             self._updates.append(update)
+            self._recorded.notify_all()
             return update
 
-    async def updates(self, assessment_id: str | None = None) -> list[RecordedUpdate]:
-        async with self._lock:
+    async def updates(
+        self, assessment_id: str | None = None, at_least: int = 0, wait: float = 0.0
+    ) -> list[RecordedUpdate]:
+        """The recorded updates (of one assessment); with `wait`, once there are `at_least`
+        of them or after `wait` seconds, whichever comes first."""
+
+        def matching() -> list[RecordedUpdate]:
             return [
                 update
                 for update in self._updates
                 if assessment_id is None or update.assessment_id == assessment_id
             ]
+
+        async with self._recorded:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._recorded.wait_for(lambda: len(matching()) >= at_least), wait
+                )
+            return matching()
 
     async def record_call(self, call: RecordedCall) -> None:
         async with self._lock:

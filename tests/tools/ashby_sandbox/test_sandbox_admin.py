@@ -1,5 +1,6 @@
 """The `/_sandbox` controls: keys, the log of received updates and calls, and reset."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -162,3 +163,38 @@ async def test_reset_forgets_everything(
     assert (
         await sandbox.post("/apiKey.info", json={}, auth=(api_key["key"], ""))
     ).status_code == 403
+
+
+async def test_a_long_poll_answers_as_soon_as_the_update_it_waits_for_arrives(
+    sandbox: httpx.AsyncClient, api_key: dict[str, Any]
+) -> None:
+    await send(sandbox, api_key["key"], update(FIRST, 1))
+    waiting = asyncio.create_task(
+        sandbox.get(
+            "/_sandbox/assessment-updates",
+            params={"assessment_id": FIRST, "at_least": 2, "wait": 30},
+        )
+    )
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # one update so far: it keeps waiting
+
+    await send(sandbox, api_key["key"], update(SECOND, 1))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # another assessment's update does not answer it
+
+    await send(sandbox, api_key["key"], update(FIRST, 2, "Started"))
+    answered = await asyncio.wait_for(waiting, 5)
+    assert [entry["body"]["timestamp"] for entry in answered.json()["updates"]] == [1, 2]
+
+
+async def test_a_long_poll_answers_with_what_there_is_when_the_wait_is_over(
+    sandbox: httpx.AsyncClient, api_key: dict[str, Any]
+) -> None:
+    await send(sandbox, api_key["key"], update(FIRST, 1))
+    answered = await sandbox.get(
+        "/_sandbox/assessment-updates", params={"assessment_id": FIRST, "at_least": 5, "wait": 0.2}
+    )
+    assert [entry["body"]["timestamp"] for entry in answered.json()["updates"]] == [1]
+
+    too_long = await sandbox.get("/_sandbox/assessment-updates", params={"wait": 31})
+    assert too_long.status_code == 422
