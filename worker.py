@@ -32,6 +32,7 @@ from activities.ashby import AshbyActivities, AshbyThrottle
 from activities.email import Mailer
 from activities.reconcile import ReconcilerActivities
 from activities.screening import ScreeningActivities
+from activities.webhooks import WebhookActivities
 from truffle import readiness
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
@@ -43,6 +44,7 @@ from truffle.temporal_connection import connect_temporal
 from workflows.launcher import Launcher
 from workflows.reconcile import ReconcileWorkflow
 from workflows.screening import ScreeningWorkflow
+from workflows.webhook import AshbyWebhookWorkflow
 
 logger = logging.getLogger("truffle.worker")
 METRICS_DRAIN_SECONDS = 1.0
@@ -65,6 +67,7 @@ def activities_for(
         AshbyThrottle(settings.ashby_rate_limit_per_workspace),
     )
     reconciler = ReconcilerActivities(engine, launcher)
+    webhook = WebhookActivities(engine, launcher)
     return [
         screening.load_screening_progress,
         screening.send_screening_email,
@@ -78,6 +81,7 @@ def activities_for(
         ashby.post_assessment_update,
         ashby.give_up_update,
         reconciler.reconcile_screenings,
+        webhook.act_on_ashby_webhook,
     ]
 
 
@@ -94,7 +98,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[ScreeningWorkflow, ReconcileWorkflow],
+        workflows=[ScreeningWorkflow, ReconcileWorkflow, AshbyWebhookWorkflow],
         activities=activities_for(settings, engine, http, launcher_for(client, settings)),
         **worker_options(settings),
     )

@@ -19,6 +19,7 @@ from api import (
     probes,
     screener,
     screenings,
+    webhooks,
     workspace,
 )
 from api.access_log import RequestLog
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(integrations.router)
     app.include_router(positions.router)
     app.include_router(partner.router)
+    app.include_router(webhooks.router)
     app.include_router(screenings.router)
     app.include_router(screener.router)
     app.include_router(pages.router)

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from api.deps import AshbyClientDep, EngineDep, KeyRingDep, SessionDep, SettingsDep, WorkspaceDep
 from api.rate_limits import RateLimitsDep
-from truffle import connections
+from truffle import connections, webhooks
 from truffle.ashby import AshbyClient
 from truffle.connections import (
     AlreadyConnectedError,
@@ -40,12 +40,29 @@ class ConnectIn(BaseModel):
     ]
 
 
+class WebhooksOnCardOut(BaseModel):
+    url: str
+    registered: list[str]
+    last_received_at: datetime | None
+    last_signature_failure_at: datetime | None
+
+
 class CardOut(BaseModel):
     status: str
     label: str
     message: str
     last_activity_at: datetime | None
     partner_base_url: str
+    webhooks: WebhooksOnCardOut | None
+
+
+class WebhookSetupOut(BaseModel):
+    url: str
+    secret: str
+    registered: list[str]
+    # When Truffle could not register them itself: why, and how to add them in Ashby.
+    problem: str | None
+    steps: list[str]
 
 
 class HandshakeOut(BaseModel):
@@ -167,9 +184,81 @@ router.post("/connect", name="connect")(_handshake_endpoint(reconnect=False))
 router.post("/reconnect", name="reconnect")(_handshake_endpoint(reconnect=True))
 
 
+def _live_ashby_key(engine: sa.Engine, keyring: KeyRing, workspace: Workspace) -> str | None:
+    with Session(engine) as session:
+        return connections.ashby_key_of(session, keyring, workspace.id)
+
+
+def _registered(engine: sa.Engine, workspace: Workspace) -> list[dict[str, str]]:
+    with Session(engine) as session:
+        endpoint = webhooks.endpoint_of(session, workspace.id)
+        return list(endpoint.registered) if endpoint is not None else []
+
+
+def _store_registered(
+    engine: sa.Engine, workspace: Workspace, registered: list[dict[str, str]]
+) -> None:
+    with Session(engine) as session:
+        endpoint = webhooks.endpoint_of(session, workspace.id)
+        if endpoint is not None:
+            webhooks.store_registered(session, endpoint.id, registered)
+
+
+@router.post("/webhooks")
+async def set_up_webhooks(
+    workspace: WorkspaceDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    client: AshbyClientDep,
+    settings: SettingsDep,
+    response: Response,
+    rate_limits: RateLimitsDep,
+) -> WebhookSetupOut:
+    """Creates (or rotates) the workspace's webhook secret, shown once in this reply, and
+    registers the webhooks in Ashby when the stored Ashby key may (`apiKeysWrite`)."""
+    rate_limits.check(rate_limits.connect, str(workspace.id))
+    ashby_key = await run_in_threadpool(_live_ashby_key, engine, keyring, workspace)
+    if ashby_key is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="Connect Ashby first: webhooks are set up for a connected workspace.",
+        )
+    previous = await run_in_threadpool(_registered, engine, workspace)
+
+    def rotate() -> tuple[str, str]:
+        with Session(engine) as session:
+            endpoint, secret = webhooks.rotate_secret(session, keyring, workspace.id)
+            return webhooks.endpoint_url(settings.public_base_url, endpoint.id), secret
+
+    url, secret = await run_in_threadpool(rotate)
+    # The webhooks registered before carry the old secret: they are replaced, not kept.
+    left = await webhooks.remove_from_ashby(client, ashby_key, previous)
+    registration = await webhooks.register_in_ashby(client, ashby_key, url, secret)
+    await run_in_threadpool(_store_registered, engine, workspace, left + registration.registered)
+    response.headers["Cache-Control"] = "no-store"
+    return WebhookSetupOut(
+        url=url,
+        secret=secret,
+        registered=[item["webhook_type"] for item in registration.registered],
+        problem=registration.problem,
+        steps=list(webhooks.MANUAL_STEPS) if registration.problem else [],
+    )
+
+
 @router.post("/disconnect")
-def disconnect(
-    workspace: WorkspaceDep, engine: EngineDep, session: SessionDep, settings: SettingsDep
+async def disconnect(
+    workspace: WorkspaceDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    client: AshbyClientDep,
+    settings: SettingsDep,
 ) -> CardOut:
-    connections.disconnect(engine, workspace)
-    return _card(session, workspace, settings.public_base_url)
+    """Revokes the Truffle key, removes the webhooks Truffle registered in Ashby (while the
+    Ashby key is still known) and forgets the Ashby key."""
+    ashby_key = await run_in_threadpool(_live_ashby_key, engine, keyring, workspace)
+    registered = await run_in_threadpool(_registered, engine, workspace)
+    if ashby_key is not None and registered:
+        left = await webhooks.remove_from_ashby(client, ashby_key, registered)
+        await run_in_threadpool(_store_registered, engine, workspace, left)
+    await run_in_threadpool(connections.disconnect, engine, workspace)
+    return await run_in_threadpool(_fresh_card, engine, workspace, settings.public_base_url)

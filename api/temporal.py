@@ -22,7 +22,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from truffle.contracts import ScreeningStatus, epoch_ms
+from truffle.contracts import ScreeningStatus, WebhookTask, epoch_ms
 from truffle.metrics import TemporalSdkMetrics
 from truffle.screenings import held_screening_ids
 from truffle.settings import Settings
@@ -123,6 +123,20 @@ class ScreeningGateway:
                 return StartOutcome.ambiguous
             raise WorkflowUnavailableError(error.message) from None
         return StartOutcome.started
+
+    async def start_webhook(self, task: WebhookTask) -> None:
+        """Hands one recorded webhook action to its workflow. Raises `WorkflowUnavailableError`
+        when Temporal did not take it (the action is then forgotten and Ashby retries; the
+        work is idempotent, so a start that did reach Temporal does no harm twice)."""
+        client = await self.client()
+        launcher = Launcher(
+            client, self._settings.temporal_task_queue, self._settings.held_update_retention
+        )
+        try:
+            await launcher.start_webhook(task)
+        except RPCError as error:
+            logger.warning("Temporal did not take an Ashby webhook: %s", error.status.name)
+            raise WorkflowUnavailableError(error.message) from None
 
     async def _signal(
         self,

@@ -10,7 +10,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, or_, select, update
 
-from truffle import connection_health
+from truffle import connection_health, webhooks
 from truffle.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
     AshbyConnection,
@@ -67,12 +67,23 @@ CARD_LABELS = {
 
 
 @dataclass(frozen=True)
+class WebhooksOnCard:
+    """Ashby's webhooks as the card shows them (never the secret)."""
+
+    url: str
+    registered: list[str]  # the webhook types Truffle registered in Ashby itself
+    last_received_at: datetime | None
+    last_signature_failure_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Card:
     status: CardStatus
     label: str
     message: str
     last_activity_at: datetime | None
     partner_base_url: str
+    webhooks: WebhooksOnCard | None = None
 
 
 def _run_with_retries(engine: sa.Engine, work: Callable[[Session], T]) -> T:
@@ -188,6 +199,18 @@ def disconnect(engine: sa.Engine, workspace: Workspace) -> None:
     _run_with_retries(engine, work)
 
 
+def ashby_key_of(session: Session, keyring: KeyRing, workspace_id: uuid.UUID) -> str | None:
+    """The workspace's Ashby key while it is connected (pending or live), else None."""
+    connection = session.exec(
+        select(AshbyConnection).where(AshbyConnection.workspace_id == workspace_id)
+    ).first()
+    if connection is None or connection.encrypted_ashby_key is None:
+        return None
+    if connection.state == ConnectionState.disconnected:
+        return None
+    return keyring.unseal(connection.encrypted_ashby_key, workspace_id)
+
+
 @dataclass(frozen=True)
 class PartnerCaller:
     workspace: Workspace
@@ -265,8 +288,21 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
     connection = session.exec(
         select(AshbyConnection).where(AshbyConnection.workspace_id == workspace.id)
     ).first()
+    endpoint = webhooks.endpoint_of(session, workspace.id)
     moments = [connection.last_partner_call_at, connection.last_result_at] if connection else []
+    if endpoint is not None:
+        moments.append(endpoint.last_received_at)
     last_activity = max((moment for moment in moments if moment is not None), default=None)
+    on_card = (
+        WebhooksOnCard(
+            url=webhooks.endpoint_url(public_base_url, endpoint.id),
+            registered=[item["webhook_type"] for item in endpoint.registered],
+            last_received_at=endpoint.last_received_at,
+            last_signature_failure_at=endpoint.last_signature_failure_at,
+        )
+        if endpoint is not None
+        else None
+    )
 
     def card(status: CardStatus, message: str) -> Card:
         return Card(
@@ -275,6 +311,7 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
             message=message,
             last_activity_at=last_activity,
             partner_base_url=partner_base_url,
+            webhooks=on_card,
         )
 
     if workspace.plan != Plan.paid:
@@ -290,5 +327,18 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
         return card(
             CardStatus.action_needed, "Paste your Truffle key into Ashby to finish connecting"
         )
-    assessed = connection_health.assess(connection_health.snapshot_of(connection), utcnow())
+    now = utcnow()
+    assessed = connection_health.assess(connection_health.snapshot_of(connection), now)
+    refused = on_card.last_signature_failure_at if on_card else None
+    if (
+        assessed.health == connection_health.Health.connected
+        and refused is not None
+        and now - refused < connection_health.DEGRADED_WINDOW
+    ):
+        return card(
+            CardStatus.degraded,
+            f"Ashby sent a webhook Truffle refused ({connection_health.when(refused)}): its "
+            "signature did not match the secret. In Ashby, check the secret token of Truffle's "
+            "webhooks, or set up the webhooks again for a new secret.",
+        )
     return card(CardStatus(assessed.health), assessed.message)

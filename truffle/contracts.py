@@ -55,6 +55,10 @@ class CloseReason(StrEnum):
     cancelled_by_ashby = "cancelled_by_ashby"
     cancelled_in_truffle = "cancelled_in_truffle"
     invite_undeliverable = "invite_undeliverable"
+    # Ashby's webhooks: the application closed in Ashby, or the candidate was deleted there.
+    archived_in_ashby = "archived_in_ashby"
+    hired_in_ashby = "hired_in_ashby"
+    candidate_deleted = "candidate_deleted"
 
     @property
     def ashby_text(self) -> str | None:
@@ -66,7 +70,12 @@ _ASHBY_TEXT = {
     CloseReason.expired: "Expired",
     CloseReason.cancelled_in_truffle: "Cancelled in Truffle",
     CloseReason.invite_undeliverable: "The invitation email could not be delivered",
+    CloseReason.archived_in_ashby: "Application archived in Ashby",
+    CloseReason.hired_in_ashby: "Candidate hired in Ashby",
 }
+# Closes after which nothing more is posted to Ashby: Ashby asked for it, or the candidate is
+# gone from Ashby (and their data from Truffle).
+SILENT_CLOSES = frozenset({CloseReason.cancelled_by_ashby, CloseReason.candidate_deleted})
 
 
 class AshbyOutcome(StrEnum):
@@ -215,3 +224,16 @@ class ScreeningProgress:
     undelivered: list[UpdateKind]
     delivered: list[UpdateKind]
     failed: list[UpdateKind]
+
+
+@dataclass(frozen=True)
+class WebhookTask:
+    """One action from Ashby's webhooks for the activity that carries it out: ids only."""
+
+    event_id: str
+    workspace_id: str
+    kind: str  # "close_application" | "erase_candidate" | "merge_candidate"
+    application_id: str | None = None
+    close_reason: CloseReason | None = None
+    candidate_id: str | None = None
+    surviving_candidate_id: str | None = None

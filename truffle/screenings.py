@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select, update
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
     SCREENING_WINDOW,
+    SILENT_CLOSES,
     CloseReason,
     EmailKind,
     ScreeningProgress,
@@ -252,7 +253,7 @@ def updates_due(
     status: ScreeningStatus, started: bool, close_reason: CloseReason | None
 ) -> list[UpdateKind]:
     """Every update Ashby should get for a screening in this state, oldest first."""
-    if close_reason == CloseReason.cancelled_by_ashby:
+    if close_reason in SILENT_CLOSES:
         return []
     due = [UpdateKind.started] if started else []
     if status == ScreeningStatus.completed:
@@ -290,7 +291,7 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
             for kind in updates_due(
                 screening.status, screening.started_at is not None, screening.close_reason
             )
-            if kind not in delivered and kind not in failed
+            if kind not in delivered and kind not in failed and screening.erased_at is None
         ],
         delivered=delivered,
         failed=failed,

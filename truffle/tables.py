@@ -202,6 +202,9 @@ class Screening(SQLModel, table=True):
             postgresql_where=sa.text("is_open"),
         ),
         sa.Index("ix_screenings_workspace_created", "workspace_id", "created_at"),
+        # Ashby's webhooks name a candidate or an application.
+        sa.Index("ix_screenings_workspace_candidate", "workspace_id", "ashby_candidate_id"),
+        sa.Index("ix_screenings_workspace_application", "workspace_id", "ashby_application_id"),
         sa.Index("ix_screenings_delivery_held", "workspace_id", "delivery_held"),
         sa.Index(
             "ix_screenings_unsettled",
@@ -250,6 +253,9 @@ class Screening(SQLModel, table=True):
     # When its workflow finished: every update delivered or given up. Until then the
     # reconciler keeps a workflow running for it.
     settled_at: datetime | None = moment_column()
+    # When the candidate's personal data was erased (Ashby deleted the candidate): names,
+    # email, profile link, answers, result and the sealed link token are gone from then on.
+    erased_at: datetime | None = moment_column()
 
 
 class SentEmail(SQLModel, table=True):
@@ -312,6 +318,46 @@ class EmailFailure(SQLModel, table=True):
     failed_at: datetime = moment_column(default_now=True)
     smtp_code: int | None = Field(default=None, sa_column=sa.Column(sa.Integer(), nullable=True))
     reason: str = Field(sa_column=sa.Column(sa.String(300), nullable=False))
+
+
+class AshbyWebhookEndpoint(SQLModel, table=True):
+    """Where a workspace's Ashby webhooks arrive: `/ashby/webhooks/{id}` (the id is not a
+    secret), signed with a secret kept sealed (it must be read back to check signatures)."""
+
+    __tablename__ = "ashby_webhook_endpoints"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("workspaces.id"), nullable=False, unique=True)
+    )
+    secret_sealed: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    created_at: datetime = moment_column(default_now=True)
+    rotated_at: datetime = moment_column(default_now=True)
+    # The webhooks Truffle registered in Ashby itself: [{"webhook_type", "webhook_id"}].
+    registered: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
+    )
+    last_received_at: datetime | None = moment_column()
+    last_signature_failure_at: datetime | None = moment_column()
+
+
+class AshbyWebhookEvent(SQLModel, table=True):
+    """One action Ashby sent, kept once however often Ashby retries it: ids and times only."""
+
+    __tablename__ = "ashby_webhook_events"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "workspace_id", "webhook_action_id", name="uq_ashby_webhook_events_action"
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False)
+    webhook_action_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    action: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    received_at: datetime = moment_column(default_now=True)
+    processed_at: datetime | None = moment_column()
+    outcome: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
 
 
 def column_length(table: type[SQLModel], column: str) -> int:

@@ -34,9 +34,9 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconcile import ReconcileRequest
-from truffle.contracts import ScreeningStatus, epoch_ms
+from truffle.contracts import CloseReason, ScreeningStatus, WebhookTask, epoch_ms
 from truffle.tables import Screening
-from workflows.messages import ScreeningInput
+from workflows.messages import ClosedInAshby, ScreeningInput
 from workflows.reconcile import SCHEDULE_ID, ReconcileWorkflow
 from workflows.screening import ScreeningWorkflow
 from workflows.search_attributes import (
@@ -45,6 +45,7 @@ from workflows.search_attributes import (
     SCREENING_STATUS,
     WORKSPACE_ID,
 )
+from workflows.webhook import AshbyWebhookWorkflow, webhook_workflow_id
 
 PASS_EXECUTION_TIMEOUT = timedelta(minutes=10)
 
@@ -124,6 +125,34 @@ class Launcher:
                 return None
             raise
         return LastRun(description.status)
+
+    async def closed_in_ashby(self, screening_id: uuid.UUID, reason: CloseReason) -> bool:
+        """Tells the screening's workflow that Ashby closed it; False when no run is open."""
+        handle = self.client.get_workflow_handle_for(
+            ScreeningWorkflow.run, workflow_id(screening_id)
+        )
+        try:
+            await handle.signal(ScreeningWorkflow.closed_in_ashby, ClosedInAshby(reason=reason))
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def start_webhook(self, task: WebhookTask) -> None:
+        """Starts the workflow that carries out one recorded webhook action (a second start
+        for the same action joins the first)."""
+        await self.client.start_workflow(
+            AshbyWebhookWorkflow.run,
+            task,
+            id=webhook_workflow_id(task.event_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(WORKSPACE_ID, task.workspace_id)]
+            ),
+            static_summary=f"Ashby webhook: {task.kind}",
+        )
 
     async def ensure_reconcile_schedule(self, every: timedelta) -> None:
         """Creates the `reconcile-screenings` schedule, or brings it up to date."""

@@ -56,6 +56,14 @@ class ConnectionLive:
 
 
 @dataclass
+class ClosedInAshby:
+    """The application was archived or hired in Ashby, or the candidate deleted there; the
+    database is closed (and erased) already. `reason` is a `CloseReason`."""
+
+    reason: str
+
+
+@dataclass
 class ScreeningState:
     status: ScreeningStatus
     invite_sent: bool

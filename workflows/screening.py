@@ -11,7 +11,11 @@ The life of a screening:
 - expiry: the link dies, the application is marked expired, and Ashby gets "Expired";
 - an invite the mail server refuses for good closes the screening, and Ashby is told why;
 - cancelled in Temporal (UI or CLI): the workflow closes the screening and tells Ashby
-  "Cancelled in Truffle" before it ends.
+  "Cancelled in Truffle" before it ends;
+- archived or hired in Ashby (Ashby's webhooks, `closed_in_ashby`): the link dies, reminders
+  stop, and Ashby gets the reason; a result already there stands;
+- the candidate deleted in Ashby (`closed_in_ashby` with `candidate_deleted`): the same, but
+  nothing more is posted at all, and the database no longer holds their personal data.
 Emails and posts run beside the decisions, never in front of them: a cancel, a completion or the
 deadline is acted on at once. The database settles races between the candidate, a cancel and
 the deadline: closing activities update it conditionally, report what actually happened, and
@@ -60,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         CancelOutcome,
         CancelRequest,
         CandidateEvent,
+        ClosedInAshby,
         ConnectionLive,
         ScreeningInput,
         ScreeningOutcome,
@@ -127,6 +132,10 @@ class ScreeningWorkflow:
         self._completed_at_ms: int | None = None
         self._cancel_requested = False
         self._cancel_settled = False
+        # Closed in Ashby (archived, hired, candidate deleted): set by the `closed_in_ashby`
+        # signal, after the database was closed. A deleted candidate is also `_erased`.
+        self._closed_in_ashby: CloseReason | None = None
+        self._erased = False
         self._invite_failed = False
         self._emails: list[asyncio.Task[None]] = []
         self._outbox: list[PostUpdateRequest] = []
@@ -167,6 +176,18 @@ class ScreeningWorkflow:
             raise ValueError("this screening was already cancelled")
         if self._closing:
             raise ValueError("this screening's workflow is finishing; close it in the database")
+
+    @workflow.signal
+    def closed_in_ashby(self, event: ClosedInAshby) -> None:
+        """The application was archived or hired in Ashby, or the candidate deleted there (the
+        database says so already): the screening stops waiting. For a deleted candidate,
+        nothing more is posted, not even an update already queued."""
+        reason = CloseReason(event.reason)
+        if self._closed_in_ashby is None:
+            self._closed_in_ashby = reason
+        if reason == CloseReason.candidate_deleted:
+            self._erased = True
+            self._outbox.clear()
 
     @workflow.signal
     def connection_live(self, _event: ConnectionLive) -> None:
@@ -245,7 +266,7 @@ class ScreeningWorkflow:
         # that arrives meanwhile still disqualifies and drops what was not delivered.
         await workflow.wait_condition(
             lambda: (
-                self._cancel_requested
+                self._silenced()
                 or self._hand_over
                 or (not self._outbox and self._delivering is None and not self._started_unqueued())
             )
@@ -301,6 +322,8 @@ class ScreeningWorkflow:
 
         if self._cancel_requested:
             await self._disqualify(ref)
+        elif self._closed_in_ashby is not None and self._completed_at_ms is None:
+            await self._close(ref, self._closed_in_ashby)
         elif self._invite_failed and self._completed_at_ms is None:
             await self._close(ref, CloseReason.invite_undeliverable)
         elif self._completed_at_ms is not None and self._state.status != ScreeningStatus.expired:
@@ -333,9 +356,14 @@ class ScreeningWorkflow:
     def _started_unqueued(self) -> bool:
         return self._started_at_ms is not None and not self._started_queued
 
+    def _silenced(self) -> bool:
+        """Nothing more goes to Ashby: Ashby cancelled, or the candidate was deleted."""
+        return self._cancel_requested or self._erased
+
     def _decided(self) -> bool:
         return (
             self._cancel_requested
+            or self._closed_in_ashby is not None
             or self._completed_at_ms is not None
             or self._invite_failed
             or self._hand_over
@@ -429,7 +457,8 @@ class ScreeningWorkflow:
         self._set_status(closed.status)
         if closed.status == ScreeningStatus.cancelled:
             self._state.close_reason = reason
-            self._queue(ref, UpdateKind.cancelled, epoch_ms(workflow.now()), reason)
+            if reason.ashby_text is not None:
+                self._queue(ref, UpdateKind.cancelled, epoch_ms(workflow.now()), reason)
         elif closed.status == ScreeningStatus.completed and self._state.match_score is None:
             await self._complete(ref, self._completed_at_ms or epoch_ms(workflow.now()))
 
@@ -466,7 +495,7 @@ class ScreeningWorkflow:
         occurred_at_ms: int,
         reason: CloseReason | None = None,
     ) -> None:
-        if not self._cancel_requested:
+        if not self._silenced():
             self._outbox.append(PostUpdateRequest(ref.screening_id, kind, occurred_at_ms, reason))
 
     def _set_status(self, status: ScreeningStatus) -> None:
@@ -483,7 +512,7 @@ class ScreeningWorkflow:
                 self._started_queued = True
                 if self._state.status == ScreeningStatus.invited:
                     self._set_status(ScreeningStatus.started)
-                if not self._cancel_requested and self._state.status in (
+                if not self._silenced() and self._state.status in (
                     ScreeningStatus.started,
                     ScreeningStatus.completed,
                 ):
@@ -515,7 +544,7 @@ class ScreeningWorkflow:
         """Delivers one update, holding it while the connection needs action; False when the
         run should hand over to a new one first."""
         recheck = HELD_RECHECK_INTERVAL
-        while not self._cancel_requested:
+        while not self._silenced():
             live_signals_before = self._live_signals
             attempt = workflow.start_activity_method(
                 AshbyActivities.post_assessment_update,
@@ -526,15 +555,16 @@ class ScreeningWorkflow:
                 cancellation_type=ActivityCancellationType.TRY_CANCEL,
             )
             await workflow.wait_condition(
-                lambda current=attempt: current.done() or self._cancel_requested  # type: ignore[misc]
+                lambda current=attempt: current.done() or self._silenced()  # type: ignore[misc]
             )
             if not attempt.done():
-                # Ashby cancelled the assessment: stop retrying and post nothing more.
+                # Ashby cancelled the assessment (or deleted the candidate): stop retrying and
+                # post nothing more.
                 attempt.cancel()
             try:
                 await attempt
             except ActivityError as error:
-                if self._cancel_requested:
+                if self._silenced():
                     return True
                 cause = error.cause
                 outcome = (
@@ -551,7 +581,7 @@ class ScreeningWorkflow:
                     with contextlib.suppress(TimeoutError):
                         await workflow.wait_condition(
                             lambda before=live_signals_before: (  # type: ignore[misc]
-                                self._live_signals > before or self._cancel_requested
+                                self._live_signals > before or self._silenced()
                             ),
                             timeout=recheck,
                         )

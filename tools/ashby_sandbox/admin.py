@@ -6,7 +6,7 @@ that creates a key.
 
 from typing import Annotated, Any, Self
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, Field, model_validator
 
 from tools.ashby_sandbox.deps import StateDep
@@ -213,6 +213,7 @@ async def list_calls(state: StateDep) -> CallList:
 
 
 @router.post("/reset")
-async def reset(state: StateDep) -> dict[str, bool]:
+async def reset(state: StateDep, request: Request) -> dict[str, bool]:
     await state.reset()
+    await request.app.state.webhooks.reset()
     return {"ok": True}

@@ -9,7 +9,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from tools.ashby_sandbox import admin, ashby_api, partner
+from tools.ashby_sandbox import admin, ashby_api, partner, webhooks
 from tools.ashby_sandbox.state import SandboxState
 
 
@@ -27,6 +27,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ) as partner_http:
         app.state.partner_http = partner_http
         yield
+        await app.state.webhooks.close()
 
 
 def create_app() -> FastAPI:
@@ -36,9 +37,11 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sandbox = SandboxState()
+    app.state.webhooks = webhooks.WebhookRegistry()
     app.include_router(ashby_api.router)
     app.include_router(admin.router)
     app.include_router(partner.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, bool]:

@@ -1,4 +1,5 @@
-"""Ashby's own API as Truffle calls it: `POST /apiKey.info` and `POST /assessment.update`.
+"""Ashby's own API as Truffle calls it: `POST /apiKey.info`, `POST /assessment.update` and
+`POST /webhook.create|info|delete`.
 
 Auth, permissions and the error envelope follow spec/CONTRACT.md. A fault queued for
 the presented key answers before anything else, so a faulted call records no update. Every
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from tools.ashby_sandbox import webhooks
 from tools.ashby_sandbox.deps import StateDep
 from tools.ashby_sandbox.rules import assessment_update_problems
 from tools.ashby_sandbox.state import (
@@ -31,7 +33,13 @@ from tools.ashby_sandbox.state import (
 
 router = APIRouter(tags=["ashby api"])
 
-REQUIRED_SCOPES = {"apiKey.info": "apiKeysRead", "assessment.update": "candidatesWrite"}
+REQUIRED_SCOPES = {
+    "apiKey.info": "apiKeysRead",
+    "assessment.update": "candidatesWrite",
+    "webhook.create": "apiKeysWrite",
+    "webhook.info": "apiKeysRead",
+    "webhook.delete": "apiKeysWrite",
+}
 MISSING_KEY_MESSAGE = (
     "No API key was sent: use your Ashby API key as the HTTP Basic username "
     "and leave the password blank"
@@ -166,6 +174,74 @@ async def process_assessment_update(
         return failure(200, "invalid_input", message, request_id)
     await state.record_update(body["assessment_id"], body["timestamp"], key.id, body)
     return success({})
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads((await request.body()).decode("utf-8"))
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _string(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+async def process_webhook_create(
+    request: Request, _state: SandboxState, _key: ApiKeySnapshot, request_id: str
+) -> Answer:
+    body = await _json_object(request)
+    if body is None:
+        return failure(200, "invalid_input", "Request payload is malformed", request_id)
+    webhook_type, url, token = (
+        _string(body, "webhookType"),
+        _string(body, "requestUrl"),
+        _string(body, "secretToken"),
+    )
+    if webhook_type not in webhooks.WEBHOOK_TYPES or url is None or token is None:
+        message = "webhookType (a known type), requestUrl and secretToken are required"
+        return failure(200, "invalid_input", message, request_id)
+    webhook = await webhooks.create_webhook(request, webhook_type, url, token)
+    return success({**webhook.info(), "secretToken": webhook.secret_token})
+
+
+async def process_webhook_info(
+    request: Request, _state: SandboxState, _key: ApiKeySnapshot, request_id: str
+) -> Answer:
+    body = await _json_object(request) or {}
+    webhook_id = _string(body, "webhookId")
+    webhook = await webhooks.registry_of(request).get(webhook_id) if webhook_id else None
+    if webhook is None:
+        return failure(200, "webhook_not_found", "No webhook setting has this id", request_id)
+    return success(webhook.info())
+
+
+async def process_webhook_delete(
+    request: Request, _state: SandboxState, _key: ApiKeySnapshot, request_id: str
+) -> Answer:
+    body = await _json_object(request) or {}
+    webhook_id = _string(body, "webhookId")
+    removed = await webhooks.registry_of(request).remove(webhook_id) if webhook_id else None
+    if removed is None:
+        return failure(200, "webhook_not_found", "No webhook setting has this id", request_id)
+    return success({"webhookId": removed.id})
+
+
+@router.post("/webhook.create")
+async def webhook_create(request: Request, state: StateDep) -> JSONResponse:
+    return await handle("webhook.create", request, state, process_webhook_create)
+
+
+@router.post("/webhook.info")
+async def webhook_info(request: Request, state: StateDep) -> JSONResponse:
+    return await handle("webhook.info", request, state, process_webhook_info)
+
+
+@router.post("/webhook.delete")
+async def webhook_delete(request: Request, state: StateDep) -> JSONResponse:
+    return await handle("webhook.delete", request, state, process_webhook_delete)
 
 
 @router.post("/apiKey.info")

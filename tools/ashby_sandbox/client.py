@@ -63,6 +63,48 @@ class SandboxClient:
             "PUT", "/partner", json={"base_url": base_url, "truffle_api_key": truffle_api_key}
         )
 
+    def add_webhook(self, webhook_type: str, request_url: str, secret_token: str) -> dict[str, Any]:
+        """What an Ashby admin does in Admin → Integrations → Webhooks (Ashby pings it)."""
+        added: dict[str, Any] = self._request(
+            "POST",
+            "/webhooks",
+            json={
+                "webhook_type": webhook_type,
+                "request_url": request_url,
+                "secret_token": secret_token,
+            },
+        )
+        return added
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._request("GET", "/webhooks")["webhooks"]
+        return found
+
+    def send_webhook(
+        self,
+        action: str,
+        data: dict[str, Any],
+        webhook_action_id: str | None = None,
+        retry_scale: float = 1.0,
+    ) -> list[dict[str, Any]]:
+        """Ashby sends the event to every enabled webhook of its type; each delivery after its
+        first attempt (retries go on in the sandbox)."""
+        sent: list[dict[str, Any]] = self._request(
+            "POST",
+            "/webhooks/send",
+            json={
+                "action": action,
+                "data": data,
+                "webhook_action_id": webhook_action_id,
+                "retry_scale": retry_scale,
+            },
+        )["deliveries"]
+        return sent
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._request("GET", "/webhooks/deliveries")["deliveries"]
+        return found
+
     def call_partner(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Ashby calls the partner's `method`: `{"status_code", "body"}` of the partner's reply."""
         reply: dict[str, Any] = self._request("POST", f"/partner/{method}", json=body or {})
@@ -90,3 +132,47 @@ def assessment_start_body(
             "ashby_job_url": "https://app.ashbyhq.com/jobs/1",
         },
     }
+
+
+def application_event_data(
+    application_id: str, status: str, candidate_id: str = "candidate-1"
+) -> dict[str, Any]:
+    """`data` of an `applicationUpdate` (or `candidateHire`) as Ashby sends it: the whole
+    application, the candidate's name and email included."""
+    now = "2026-11-29T10:00:00.000Z"
+    application: dict[str, Any] = {
+        "id": application_id,
+        "createdAt": now,
+        "updatedAt": now,
+        "status": status,
+        "customFields": [],
+        "candidate": {
+            "id": candidate_id,
+            "name": "Grace Hopper",
+            "primaryEmailAddress": {
+                "value": "grace@example.test",
+                "type": "Work",
+                "isPrimary": True,
+            },
+        },
+        "currentInterviewStage": None,
+        "source": None,
+        "job": {"id": "job-1", "title": "Backend Engineer"},
+        "hiringTeam": [],
+    }
+    if status == "Archived":
+        application["archivedAt"] = now
+        application["archiveReason"] = {
+            "id": "reason-1",
+            "text": "Not a fit",
+            "reasonType": "RejectedByOrg",
+        }
+    return {"application": application}
+
+
+def candidate_delete_data(candidate_id: str) -> dict[str, Any]:
+    return {"candidate": {"id": candidate_id}}
+
+
+def candidate_merge_data(merged_away_id: str, surviving_id: str) -> dict[str, Any]:
+    return {"deletedCandidate": {"id": merged_away_id}, "mergedCandidate": {"id": surviving_id}}

@@ -1,0 +1,125 @@
+"""`POST /ashby/webhooks/{endpoint_id}`: where Ashby's webhooks arrive.
+
+The signature is checked on the raw body, in constant time, before anything is parsed; a
+missing or wrong one is 401 (which Ashby does not retry). Each action is recorded once by its
+`webhookActionId` and handed to a durable workflow (`AshbyWebhookWorkflow`); the answer never
+waits for the work. Bodies over 1 MiB are refused with 413 by the app's body limit. Nothing
+from a body is logged: the action's type and our ids only.
+"""
+
+import json
+import logging
+import uuid
+from dataclasses import replace
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from api.deps import EngineDep, GatewayDep, KeyRingDep
+from api.errors import ashby_error
+from api.temporal import WorkflowUnavailableError
+from truffle import webhooks
+from truffle.db import session_scope
+from truffle.logs import note_ids
+from truffle.secrets import DecryptionError
+from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
+
+logger = logging.getLogger("truffle.api.webhooks")
+router = APIRouter(prefix="/ashby/webhooks", tags=["ashby webhooks"])
+
+
+def _ok(**extra: bool) -> JSONResponse:
+    return JSONResponse({"success": True, **extra})
+
+
+@router.post("/{endpoint_id}")
+async def receive_webhook(
+    endpoint_id: str,
+    request: Request,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    gateway: GatewayDep,
+) -> JSONResponse:
+    try:
+        endpoint_uuid = uuid.UUID(endpoint_id)
+    except ValueError:
+        return ashby_error(404, "not_found", "No such webhook endpoint.")
+    body = await request.body()
+
+    def load() -> tuple[uuid.UUID, str | None] | None:
+        with Session(engine) as session:
+            endpoint = session.get(AshbyWebhookEndpoint, endpoint_uuid)
+            if endpoint is None:
+                return None
+            try:
+                return endpoint.workspace_id, keyring.unseal(endpoint.secret_sealed, endpoint.id)
+            except DecryptionError:
+                return endpoint.workspace_id, None
+
+    found = await run_in_threadpool(load)
+    if found is None:
+        return ashby_error(404, "not_found", "No such webhook endpoint.")
+    workspace_id, secret = found
+    note_ids(workspace_id=workspace_id)
+    presented = request.headers.get(webhooks.SIGNATURE_HEADER)
+    if secret is None or not webhooks.signature_matches(secret, body, presented):
+
+        def record_failure() -> None:
+            with session_scope(engine) as session:
+                webhooks.record_signature_failure(session, endpoint_uuid, utcnow())
+
+        await run_in_threadpool(record_failure)
+        logger.warning(
+            "Ashby webhook refused: %s signature",
+            "no" if not presented else "a wrong" if secret else "an unreadable secret for its",
+        )
+        return ashby_error(401, "invalid_signature", "The Ashby-Signature header does not match.")
+
+    try:
+        envelope = webhooks.parse_envelope(json.loads(body))
+        task = webhooks.task_for(envelope, workspace_id)
+    except (ValueError, webhooks.MalformedWebhookError) as error:
+        message = str(error) if isinstance(error, webhooks.MalformedWebhookError) else "not JSON"
+        logger.warning("Ashby webhook refused: %s", message)
+        return ashby_error(422, "invalid_input", f"Not an Ashby webhook: {message}.")
+
+    def record() -> AshbyWebhookEvent | None:
+        with Session(engine) as session:
+            webhooks.record_received(session, endpoint_uuid, utcnow())
+            if envelope.action == "ping":
+                return None
+            return webhooks.record_event(session, workspace_id, envelope.action_id, envelope.action)
+
+    event = await run_in_threadpool(record)
+    if envelope.action == "ping":
+        logger.info("Ashby webhook ping")
+        return _ok()
+    if event is None:
+        logger.info("Ashby webhook %r delivered again: already taken", envelope.action)
+        return _ok(duplicate=True)
+    if task is None:
+
+        def ignored() -> None:
+            with Session(engine) as session:
+                webhooks.mark_processed(session, event.id, "ignored: nothing to do for Truffle")
+
+        await run_in_threadpool(ignored)
+        logger.info("Ashby webhook %r ignored: nothing to do for Truffle", envelope.action)
+        return _ok()
+    task = replace(task, event_id=str(event.id))
+    try:
+        await gateway.start_webhook(task)
+    except WorkflowUnavailableError:
+
+        def forget() -> None:
+            with Session(engine) as session:
+                webhooks.forget_event(session, event.id)
+
+        await run_in_threadpool(forget)
+        return ashby_error(
+            503, "temporarily_unavailable", "Truffle could not take the webhook; try again."
+        )
+    logger.info("Ashby webhook %r taken: %s", envelope.action, task.kind)
+    return _ok()

@@ -1,0 +1,278 @@
+"""Ashby's webhooks on our side: each workspace's endpoint and signing secret, the signature
+check, the record of each action (once, however often Ashby retries it), and what an action
+asks Truffle to do, reduced to ids.
+
+Ashby signs the raw body: `Ashby-Signature: sha256=<hex>`, HMAC-SHA256 keyed with the secret
+token given when the webhook was set up. No timestamp is signed, so replays are caught by the
+`webhookActionId` record, not by the signature.
+"""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select, update
+
+from truffle.ashby import AshbyClient
+from truffle.contracts import AshbyOutcome, CloseReason, WebhookTask
+from truffle.secrets import KeyRing
+from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
+
+SIGNATURE_HEADER = "Ashby-Signature"
+SIGNATURE_PREFIX = "sha256="
+# The webhooks Truffle needs, in the order the card lists them.
+WEBHOOK_TYPES = ("applicationUpdate", "candidateHire", "candidateDelete", "candidateMerge")
+# A bad signature is recorded at most this often (a flood of them writes nothing more).
+SIGNATURE_FAILURE_RESOLUTION_SECONDS = 60
+
+
+def endpoint_url(public_base_url: str, endpoint_id: uuid.UUID) -> str:
+    return f"{public_base_url}/ashby/webhooks/{endpoint_id}"
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_hex(32)
+
+
+def signature_of(secret: str, body: bytes) -> str:
+    """The `Ashby-Signature` value Ashby sends with `body`."""
+    return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signature_matches(secret: str, body: bytes, presented: str | None) -> bool:
+    """Constant time, on the raw bytes, before anything is parsed."""
+    if not presented:
+        return False
+    return hmac.compare_digest(signature_of(secret, body).encode(), presented.strip().encode())
+
+
+def endpoint_of(session: Session, workspace_id: uuid.UUID) -> AshbyWebhookEndpoint | None:
+    return session.exec(
+        select(AshbyWebhookEndpoint).where(AshbyWebhookEndpoint.workspace_id == workspace_id)
+    ).first()
+
+
+def rotate_secret(
+    session: Session, keyring: KeyRing, workspace_id: uuid.UUID
+) -> tuple[AshbyWebhookEndpoint, str]:
+    """Creates the workspace's endpoint, or gives it a new secret (the old one stops working at
+    once). Returns the endpoint and the new secret, which is shown once."""
+    secret = new_webhook_secret()
+    endpoint = endpoint_of(session, workspace_id)
+    if endpoint is None:
+        endpoint = AshbyWebhookEndpoint(workspace_id=workspace_id, secret_sealed="")
+    endpoint.secret_sealed = keyring.seal(secret, endpoint.id)
+    endpoint.rotated_at = utcnow()
+    session.add(endpoint)
+    session.commit()
+    session.refresh(endpoint)
+    return endpoint, secret
+
+
+def record_signature_failure(session: Session, endpoint_id: uuid.UUID, now: datetime) -> None:
+    cutoff = now.timestamp() - SIGNATURE_FAILURE_RESOLUTION_SECONDS
+    endpoint = session.get(AshbyWebhookEndpoint, endpoint_id)
+    last = endpoint.last_signature_failure_at if endpoint else None
+    if endpoint is None or (last is not None and last.timestamp() > cutoff):
+        return
+    session.exec(
+        update(AshbyWebhookEndpoint)
+        .where(col(AshbyWebhookEndpoint.id) == endpoint_id)
+        .values(last_signature_failure_at=now)
+    )
+    session.commit()
+
+
+def record_received(session: Session, endpoint_id: uuid.UUID, now: datetime) -> None:
+    session.exec(
+        update(AshbyWebhookEndpoint)
+        .where(col(AshbyWebhookEndpoint.id) == endpoint_id)
+        .values(last_received_at=now)
+    )
+    session.commit()
+
+
+def record_event(
+    session: Session, workspace_id: uuid.UUID, action_id: str, action: str
+) -> AshbyWebhookEvent | None:
+    """Keeps the action; None if it was kept before (Ashby retried it, or sent it twice)."""
+    event = AshbyWebhookEvent(workspace_id=workspace_id, webhook_action_id=action_id, action=action)
+    session.add(event)
+    try:
+        session.commit()
+    except sa.exc.IntegrityError:
+        session.rollback()
+        return None
+    session.refresh(event)
+    return event
+
+
+def forget_event(session: Session, event_id: uuid.UUID) -> None:
+    """An action we could not hand over: forgotten, so Ashby's retry is taken afresh."""
+    session.exec(sa.delete(AshbyWebhookEvent).where(col(AshbyWebhookEvent.id) == event_id))
+    session.commit()
+
+
+def mark_processed(session: Session, event_id: uuid.UUID, outcome: str) -> None:
+    session.exec(
+        update(AshbyWebhookEvent)
+        .where(col(AshbyWebhookEvent.id) == event_id)
+        .where(col(AshbyWebhookEvent.processed_at).is_(None))
+        .values(processed_at=utcnow(), outcome=outcome[:200])
+    )
+    session.commit()
+
+
+class MalformedWebhookError(ValueError):
+    """A signed body that is not an Ashby webhook envelope (the message names no content)."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    action_id: str
+    action: str
+    data: dict[str, Any]
+
+
+def parse_envelope(payload: object) -> Envelope:
+    if not isinstance(payload, dict):
+        raise MalformedWebhookError("the body is not a JSON object")
+    action = payload.get("action")
+    data = payload.get("data")
+    action_id = payload.get("webhookActionId")
+    if not isinstance(action, str) or not action or len(action) > 64:
+        raise MalformedWebhookError("`action` is missing or not a short string")
+    if not isinstance(data, dict):
+        raise MalformedWebhookError("`data` is missing or not an object")
+    if action != "ping" and (not isinstance(action_id, str) or not 0 < len(action_id) <= 64):
+        raise MalformedWebhookError("`webhookActionId` is missing or not a short string")
+    return Envelope(action_id=str(action_id or ""), action=action, data=data)
+
+
+def _id_at(data: dict[str, Any], *path: str) -> str:
+    node: Any = data
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, str) or not 0 < len(node) <= 200:
+        raise MalformedWebhookError(f"`data.{'.'.join(path)}` is missing or not an id")
+    return node
+
+
+def task_for(envelope: Envelope, workspace_id: uuid.UUID) -> WebhookTask | None:
+    """What the action asks of Truffle, in ids only (it goes into a workflow's history; its
+    `event_id` is filled in once the action is recorded); None for an action that asks nothing
+    of Truffle (another status, another type). Raises `MalformedWebhookError` for a known
+    action without the ids it needs."""
+    data = envelope.data
+    workspace = str(workspace_id)
+    if envelope.action == "applicationUpdate":
+        application_id = _id_at(data, "application", "id")
+        status = (data.get("application") or {}).get("status")
+        reasons = {"Archived": CloseReason.archived_in_ashby, "Hired": CloseReason.hired_in_ashby}
+        if status not in reasons:
+            return None
+        return WebhookTask(
+            event_id="",
+            workspace_id=workspace,
+            kind="close_application",
+            application_id=application_id,
+            close_reason=reasons[status],
+        )
+    if envelope.action == "candidateHire":
+        return WebhookTask(
+            event_id="",
+            workspace_id=workspace,
+            kind="close_application",
+            application_id=_id_at(data, "application", "id"),
+            close_reason=CloseReason.hired_in_ashby,
+        )
+    if envelope.action == "candidateDelete":
+        return WebhookTask(
+            event_id="",
+            workspace_id=workspace,
+            kind="erase_candidate",
+            candidate_id=_id_at(data, "candidate", "id"),
+        )
+    if envelope.action == "candidateMerge":
+        return WebhookTask(
+            event_id="",
+            workspace_id=workspace,
+            kind="merge_candidate",
+            candidate_id=_id_at(data, "deletedCandidate", "id"),
+            surviving_candidate_id=_id_at(data, "mergedCandidate", "id"),
+        )
+    return None
+
+
+# Setting the webhooks up in Ashby
+
+MANUAL_STEPS = (
+    "In Ashby, go to Admin → Integrations → Webhooks.",
+    "Add one webhook for each of these types: " + ", ".join(WEBHOOK_TYPES) + ".",
+    "For each, paste the request URL and the secret token Truffle gave you, and save.",
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What Truffle registered in Ashby itself: [{"webhook_type", "webhook_id"}]; `problem`
+    says, in words, why the rest must be added by hand (None when all were registered)."""
+
+    registered: list[dict[str, str]]
+    problem: str | None
+
+
+async def register_in_ashby(
+    client: AshbyClient, ashby_key: str, url: str, secret: str
+) -> Registration:
+    """Registers each webhook Truffle needs with `webhook.create` (Ashby pings the URL
+    first). A key without `apiKeysWrite` registers none: the admin adds them by hand."""
+    registered: list[dict[str, str]] = []
+    for webhook_type in WEBHOOK_TYPES:
+        reply = await client.call(
+            "webhook.create",
+            ashby_key,
+            {"webhookType": webhook_type, "requestUrl": url, "secretToken": secret},
+        )
+        webhook_id = reply.results.get("id") if isinstance(reply.results, dict) else None
+        if reply.outcome == AshbyOutcome.ok and isinstance(webhook_id, str):
+            registered.append({"webhook_type": webhook_type, "webhook_id": webhook_id})
+            continue
+        if reply.outcome == AshbyOutcome.missing_permission:
+            problem = "the Ashby API key Truffle holds lacks the apiKeysWrite permission"
+        elif reply.outcome == AshbyOutcome.key_rejected:
+            problem = "Ashby rejected the Ashby API key Truffle holds"
+        else:
+            problem = f"Ashby did not register the {webhook_type} webhook ({reply.outcome})"
+        await remove_from_ashby(client, ashby_key, registered)
+        return Registration(registered=[], problem=problem)
+    return Registration(registered=registered, problem=None)
+
+
+async def remove_from_ashby(
+    client: AshbyClient, ashby_key: str, registered: list[dict[str, str]]
+) -> list[dict[str, str]]:
+    """Deletes the webhooks Truffle registered; returns those Ashby did not delete (a webhook
+    Ashby no longer has counts as deleted)."""
+    left = []
+    for webhook in registered:
+        reply = await client.call("webhook.delete", ashby_key, {"webhookId": webhook["webhook_id"]})
+        if reply.outcome not in (AshbyOutcome.ok, AshbyOutcome.rejected):
+            left.append(webhook)
+    return left
+
+
+def store_registered(
+    session: Session, endpoint_id: uuid.UUID, registered: list[dict[str, str]]
+) -> None:
+    session.exec(
+        update(AshbyWebhookEndpoint)
+        .where(col(AshbyWebhookEndpoint.id) == endpoint_id)
+        .values(registered=registered)
+    )
+    session.commit()
