@@ -3,6 +3,7 @@ credentials: 404 or 401, and nothing of the other workspace in the answer. A new
 join the matrix (the first test lists them all)."""
 
 import base64
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,11 +13,14 @@ import pytest
 import sqlalchemy as sa
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from sqlmodel import Session
 
 from api.app import create_app
 from tests.utils.factories import connect_live, make_position, make_workspace, open_screening
+from truffle import webhooks
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
+from truffle.tables import Position
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ SCOPED = {
     ("POST", "/api/integrations/ashby/connect"),
     ("POST", "/api/integrations/ashby/reconnect"),
     ("POST", "/api/integrations/ashby/disconnect"),
+    ("POST", "/api/integrations/ashby/webhooks"),
     ("GET", "/api/positions"),
     ("POST", "/api/positions"),
     ("GET", "/api/screenings"),
@@ -79,6 +84,9 @@ PARTNER = {
     ("POST", "/ashby/assessment.start"),
     ("POST", "/ashby/assessment.cancel"),
 }
+# Ashby's webhooks: each workspace's endpoint, authenticated by the signature made with its
+# own secret.
+SIGNED = {("POST", "/ashby/webhooks/{endpoint_id}")}
 # Open by design: probes, the sign-in page, the candidate's pages (the link token is the key).
 OPEN = {
     ("GET", "/healthz"),
@@ -108,7 +116,7 @@ def every_route(app: Any) -> set[tuple[str, str]]:
 
 
 def test_the_matrix_covers_every_route(app_client: TestClient) -> None:
-    assert every_route(app_client.app) == BY_ID | SCOPED | PARTNER | OPEN
+    assert every_route(app_client.app) == BY_ID | SCOPED | PARTNER | SIGNED | OPEN
 
 
 def path_with(template: str, owner: Tenant) -> str:
@@ -211,3 +219,36 @@ def test_partner_routes_need_a_live_truffle_key(
         response = app_client.request(method, template, json={}, headers=headers)
         assert response.status_code == 401
         assert response.json()["errorInfo"]["code"] == "unauthenticated"
+
+
+def test_a_webhook_signed_with_one_workspaces_secret_is_refused_at_anothers_endpoint(
+    app_client: TestClient, tenants: tuple[Tenant, Tenant], engine: sa.Engine, settings: Settings
+) -> None:
+    keyring = KeyRing(settings.secret_keys())
+    with Session(engine) as session:
+        endpoints = [
+            webhooks.rotate_secret(session, keyring, workspace_id)
+            for workspace_id in (
+                workspace_of(session, tenants[0]),
+                workspace_of(session, tenants[1]),
+            )
+        ]
+    (_, acme_secret), (globex_endpoint, _) = endpoints
+    body = json.dumps(
+        {"webhookActionId": "a-1", "action": "candidateDelete", "data": {"candidate": {"id": "c"}}}
+    ).encode()
+
+    response = app_client.post(
+        f"/ashby/webhooks/{globex_endpoint.id}",
+        content=body,
+        headers={"Ashby-Signature": webhooks.signature_of(acme_secret, body)},
+    )
+
+    assert response.status_code == 401
+    assert "Globex" not in response.text
+
+
+def workspace_of(session: Session, owner: Tenant) -> uuid.UUID:
+    position = session.get(Position, owner.position_id)
+    assert position is not None
+    return position.workspace_id

@@ -1,0 +1,342 @@
+"""`POST /ashby/webhooks/{endpoint_id}`: the signature, once per action, fast hand-over to a
+workflow, and the card; with the real dev server behind it (no worker: these tests look at what
+the API records and starts, not at the work)."""
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from tests.utils.factories import connect_live, make_workspace
+from tools.ashby_sandbox.client import (
+    application_event_data,
+    candidate_delete_data,
+    candidate_merge_data,
+)
+from truffle import webhooks
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, Workspace
+from workflows.webhook import webhook_workflow_id
+
+
+@pytest.fixture
+def api_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"temporal_task_queue": f"webhook-tests-{uuid.uuid4()}"})
+
+
+@pytest.fixture
+def client(api_settings: Settings, dev_server_env: WorkflowEnvironment) -> Iterator[TestClient]:
+    app = create_app(api_settings, temporal_client=dev_server_env.client)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def keyring(settings: Settings) -> KeyRing:
+    return KeyRing(settings.secret_keys())
+
+
+@pytest.fixture
+def acme(engine: sa.Engine, keyring: KeyRing) -> tuple[Workspace, str]:
+    workspace, admin_token = make_workspace(engine)
+    connect_live(engine, keyring, workspace, "ashby-key-of-acme")
+    return workspace, admin_token
+
+
+@pytest.fixture
+def endpoint(engine: sa.Engine, keyring: KeyRing, acme: tuple[Workspace, str]) -> tuple[str, str]:
+    """The endpoint's path and its secret."""
+    with Session(engine) as session:
+        created, secret = webhooks.rotate_secret(session, keyring, acme[0].id)
+    return f"/ashby/webhooks/{created.id}", secret
+
+
+def envelope(action: str, data: dict[str, Any], action_id: str | None = None) -> bytes:
+    return json.dumps(
+        {"webhookActionId": action_id or str(uuid.uuid4()), "action": action, "data": data}
+    ).encode()
+
+
+def deliver(client: TestClient, path: str, body: bytes, signature: str | None) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["Ashby-Signature"] = signature
+    response: httpx.Response = client.post(path, content=body, headers=headers)
+    return response
+
+
+ARCHIVED = application_event_data("application-7", "Archived")
+
+
+def events(engine: sa.Engine) -> list[AshbyWebhookEvent]:
+    with Session(engine) as session:
+        return list(session.exec(select(AshbyWebhookEvent)).all())
+
+
+async def workflow_input(env: WorkflowEnvironment, event_id: str) -> bytes:
+    """The bytes of the webhook workflow's input, as Temporal keeps them."""
+    handle = env.client.get_workflow_handle(webhook_workflow_id(event_id))
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    return b"".join(payload.data for payload in started.input.payloads)
+
+
+def card(client: TestClient, admin_token: str) -> dict[str, Any]:
+    reply = client.get(
+        "/api/integrations/ashby", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    found: dict[str, Any] = reply.json()
+    return found
+
+
+def test_a_signed_action_is_recorded_and_handed_to_a_workflow_with_ids_only(
+    client: TestClient,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+    acme: tuple[Workspace, str],
+) -> None:
+    path, secret = endpoint
+    body = envelope("applicationUpdate", ARCHIVED)
+
+    reply = deliver(client, path, body, webhooks.signature_of(secret, body))
+
+    assert reply.status_code == 200
+    assert reply.json() == {"success": True}
+    [event] = events(engine)
+    assert (event.action, event.processed_at) == ("applicationUpdate", None)
+    handle = dev_server_env.client.get_workflow_handle(webhook_workflow_id(str(event.id)))
+
+    async def started() -> tuple[Any, bytes]:
+        description = await handle.describe()
+        return description, await workflow_input(dev_server_env, str(event.id))
+
+    description, history = asyncio.run(started())
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    assert b"application-7" in history
+    assert b"archived_in_ashby" in history
+    # The body's personal data never reaches Temporal.
+    assert b"Grace" not in history
+    assert b"grace@example.test" not in history
+    assert card(client, acme[1])["webhooks"]["last_received_at"] is not None
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        pytest.param(None, id="missing"),
+        pytest.param("", id="empty"),
+        pytest.param("sha256=" + "0" * 64, id="wrong"),
+        pytest.param("sha1=abc", id="other-scheme"),
+    ],
+)
+def test_a_missing_or_wrong_signature_is_401_and_nothing_is_recorded(
+    client: TestClient, endpoint: tuple[str, str], engine: sa.Engine, signature: str | None
+) -> None:
+    path, _ = endpoint
+    reply = deliver(client, path, envelope("candidateDelete", {}), signature)
+
+    assert reply.status_code == 401
+    assert reply.json()["errorInfo"]["code"] == "invalid_signature"
+    assert events(engine) == []
+
+
+def test_a_signature_made_with_another_secret_is_401(
+    client: TestClient, endpoint: tuple[str, str]
+) -> None:
+    path, _ = endpoint
+    body = envelope("candidateDelete", candidate_delete_data("candidate-1"))
+    reply = deliver(client, path, body, webhooks.signature_of("not-the-secret", body))
+    assert reply.status_code == 401
+
+
+def test_a_body_altered_by_one_byte_is_401(client: TestClient, endpoint: tuple[str, str]) -> None:
+    path, secret = endpoint
+    body = envelope("candidateDelete", candidate_delete_data("candidate-1"))
+    signature = webhooks.signature_of(secret, body)
+    altered = body.replace(b"candidate-1", b"candidate-2")
+    assert len(altered) == len(body)
+
+    assert deliver(client, path, altered, signature).status_code == 401
+    assert deliver(client, path, body, signature).status_code == 200
+
+
+def test_the_old_secret_stops_working_at_once_after_rotation(
+    client: TestClient,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    keyring: KeyRing,
+    acme: tuple[Workspace, str],
+) -> None:
+    path, old_secret = endpoint
+    with Session(engine) as session:
+        rotated, new_secret = webhooks.rotate_secret(session, keyring, acme[0].id)
+    assert f"/ashby/webhooks/{rotated.id}" == path  # the URL stays, the secret changes
+    body = envelope("candidateDelete", candidate_delete_data("candidate-1"))
+
+    assert deliver(client, path, body, webhooks.signature_of(old_secret, body)).status_code == 401
+    assert deliver(client, path, body, webhooks.signature_of(new_secret, body)).status_code == 200
+
+
+def test_a_refused_signature_turns_the_card_degraded_with_a_message(
+    client: TestClient, endpoint: tuple[str, str], acme: tuple[Workspace, str]
+) -> None:
+    assert card(client, acme[1])["status"] == "connected"
+    path, _ = endpoint
+
+    deliver(client, path, envelope("candidateDelete", {}), "sha256=" + "1" * 64)
+
+    shown = card(client, acme[1])
+    assert shown["status"] == "degraded"
+    assert "signature did not match" in shown["message"]
+    assert shown["webhooks"]["last_signature_failure_at"] is not None
+
+
+def test_the_same_action_delivered_three_times_is_taken_once(
+    client: TestClient, endpoint: tuple[str, str], engine: sa.Engine
+) -> None:
+    path, secret = endpoint
+    body = envelope("applicationUpdate", ARCHIVED, action_id="action-42")
+    signature = webhooks.signature_of(secret, body)
+
+    replies = [deliver(client, path, body, signature) for _ in range(3)]
+
+    assert [reply.status_code for reply in replies] == [200, 200, 200]
+    assert [reply.json().get("duplicate", False) for reply in replies] == [False, True, True]
+    assert len(events(engine)) == 1
+
+
+def test_the_same_action_delivered_three_times_at_once_is_taken_once(
+    client: TestClient, endpoint: tuple[str, str], engine: sa.Engine
+) -> None:
+    path, secret = endpoint
+    body = envelope("applicationUpdate", ARCHIVED, action_id="action-43")
+    signature = webhooks.signature_of(secret, body)
+    replies: list[Any] = []
+    barrier = threading.Barrier(3)
+
+    def one() -> None:
+        barrier.wait()
+        replies.append(deliver(client, path, body, signature))
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(reply.status_code for reply in replies) == [200, 200, 200]
+    assert sorted(reply.json().get("duplicate", False) for reply in replies) == [False, True, True]
+    assert len(events(engine)) == 1
+
+
+def test_ping_is_answered_and_recorded_as_received_only(
+    client: TestClient, endpoint: tuple[str, str], engine: sa.Engine
+) -> None:
+    path, secret = endpoint
+    body = json.dumps({"action": "ping", "data": {"webhookActionType": "ping"}}).encode()
+
+    reply = deliver(client, path, body, webhooks.signature_of(secret, body))
+
+    assert reply.status_code == 200
+    assert events(engine) == []
+    with Session(engine) as session:
+        [stored] = session.exec(select(AshbyWebhookEndpoint)).all()
+        assert stored.last_received_at is not None
+
+
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("candidateStageChange", application_event_data("application-7", "Active")),
+        ("applicationUpdate", application_event_data("application-7", "Active")),
+        ("offerCreate", {"offer": {"id": "offer-1"}}),
+    ],
+)
+def test_an_action_that_asks_nothing_of_truffle_is_answered_and_recorded_as_ignored(
+    client: TestClient,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+    action: str,
+    data: dict[str, Any],
+) -> None:
+    path, secret = endpoint
+    body = envelope(action, data)
+
+    reply = deliver(client, path, body, webhooks.signature_of(secret, body))
+
+    assert reply.status_code == 200
+    [event] = events(engine)
+    assert event.processed_at is not None
+    assert event.outcome is not None
+    assert event.outcome.startswith("ignored")
+
+
+def test_a_signed_body_that_is_not_a_webhook_is_422(
+    client: TestClient, endpoint: tuple[str, str]
+) -> None:
+    path, secret = endpoint
+    for body in [b"not json", b"[]", envelope("candidateDelete", {"candidate": {}})]:
+        reply = deliver(client, path, body, webhooks.signature_of(secret, body))
+        assert reply.status_code == 422
+
+
+def test_an_unknown_endpoint_is_404(client: TestClient) -> None:
+    body = envelope("candidateDelete", {})
+    for path in [f"/ashby/webhooks/{uuid.uuid4()}", "/ashby/webhooks/not-an-id"]:
+        assert deliver(client, path, body, "sha256=" + "0" * 64).status_code == 404
+
+
+def test_a_body_over_1_mib_is_413(client: TestClient, endpoint: tuple[str, str]) -> None:
+    path, secret = endpoint
+    body = envelope("candidateDelete", {"candidate": {"id": "c"}, "padding": "x" * 1_100_000})
+    reply = deliver(client, path, body, webhooks.signature_of(secret, body))
+    assert reply.status_code == 413
+
+
+def test_merge_and_delete_carry_only_the_candidate_ids_into_temporal(
+    client: TestClient,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    path, secret = endpoint
+    for action, data in [
+        ("candidateMerge", candidate_merge_data("candidate-old", "candidate-new")),
+        ("candidateDelete", candidate_delete_data("candidate-gone")),
+    ]:
+        body = envelope(action, data)
+        assert deliver(client, path, body, webhooks.signature_of(secret, body)).status_code == 200
+
+    async def inputs() -> list[bytes]:
+        return [await workflow_input(dev_server_env, str(event.id)) for event in events(engine)]
+
+    histories = asyncio.run(inputs())
+    assert any(b"candidate-old" in h and b"candidate-new" in h for h in histories)
+    assert any(b"erase_candidate" in h and b"candidate-gone" in h for h in histories)
+
+
+def test_when_temporal_does_not_take_the_action_it_is_forgotten_and_ashby_retries(
+    api_settings: Settings, endpoint: tuple[str, str], engine: sa.Engine
+) -> None:
+    unreachable = api_settings.model_copy(update={"temporal_address": "127.0.0.1:9"})
+    path, secret = endpoint
+    body = envelope("candidateDelete", candidate_delete_data("candidate-1"))
+    with TestClient(create_app(unreachable)) as offline:
+        reply = deliver(offline, path, body, webhooks.signature_of(secret, body))
+
+    assert reply.status_code == 503  # Ashby retries a 503
+    assert events(engine) == []  # so the retry is taken afresh
