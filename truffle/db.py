@@ -48,10 +48,12 @@ def create_db_engine(url: str, pool_size: int | None = None) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             # Foreign keys are off by default in SQLite; WAL lets the API and the worker
-            # read while the other writes.
+            # read while the other writes; secure_delete overwrites what a write removes, so
+            # an erased candidate's data does not linger in free pages of the file.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine

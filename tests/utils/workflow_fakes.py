@@ -101,6 +101,10 @@ class FakeActivities:
         if self.status in OPEN_SCREENING_STATUSES:
             self.status, self.completed_at_ms = ScreeningStatus.completed, at_ms
 
+    def closed_in_ashby(self, reason: CloseReason) -> None:
+        """What the webhook's activity writes before it tells the workflow."""
+        self._close(ScreeningStatus.cancelled, reason)
+
     # The activities.
 
     @activity.defn(name="load_screening_progress")

@@ -33,6 +33,7 @@ from workflows.messages import (
     CancelOutcome,
     CancelRequest,
     CandidateEvent,
+    ClosedInAshby,
     ConnectionLive,
     ScreeningInput,
     ScreeningOutcome,
@@ -568,3 +569,77 @@ async def wait_for_call(fakes: FakeActivities, name: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{name} never happened; calls: {fakes.names()}")
+
+
+async def closed_in_ashby(handle: Handle, fakes: FakeActivities, reason: CloseReason) -> None:
+    """What an Ashby webhook does: the database first, then the signal."""
+    fakes.closed_in_ashby(reason)
+    await handle.signal(ScreeningWorkflow.closed_in_ashby, ClosedInAshby(reason=reason))
+
+
+async def test_an_application_archived_in_ashby_closes_at_once_and_tells_ashby_why(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await closed_in_ashby(handle, fakes, CloseReason.archived_in_ashby)
+
+    outcome = await handle.result()
+
+    assert outcome.status == "cancelled"
+    assert outcome.delivered_updates == ["cancelled"]
+    # No reminder: the 48-hour timer was dropped with the decision.
+    assert fakes.names() == [
+        "load", "email:invite", "close:archived_in_ashby", "post:cancelled", "settle",
+    ]  # fmt: skip
+    assert fakes.posted[0].reason == CloseReason.archived_in_ashby
+
+
+async def test_a_candidate_hired_after_completing_keeps_the_result(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(post_failures=[ashby_error(AshbyOutcome.key_rejected)])
+    handle = await submitted(start_screening, fakes)
+    await wait_for(handle, lambda state: state.delivery_held)
+    await closed_in_ashby(handle, fakes, CloseReason.hired_in_ashby)
+    await handle.signal(ScreeningWorkflow.connection_live, ConnectionLive(live_at_ms=9))
+
+    outcome = await handle.result()
+
+    assert outcome.status == "completed"
+    assert outcome.delivered_updates == ["result"]
+    assert "close:hired_in_ashby" not in fakes.names()
+
+
+async def test_a_candidate_deleted_in_ashby_is_closed_and_nothing_more_is_posted(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await begin(handle, fakes, 1_000)
+    await wait_for(handle, lambda state: state.delivered_updates == ["started"])
+    await closed_in_ashby(handle, fakes, CloseReason.candidate_deleted)
+
+    outcome = await handle.result()
+
+    assert outcome.status == "cancelled"
+    assert outcome.delivered_updates == ["started"]
+    assert fakes.names() == [
+        "load", "email:invite", "post:started", "close:candidate_deleted", "settle",
+    ]  # fmt: skip
+
+
+async def test_a_deleted_candidates_held_result_is_dropped(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(post_failures=[ashby_error(AshbyOutcome.key_rejected)])
+    handle = await submitted(start_screening, fakes)
+    await wait_for(handle, lambda state: state.delivery_held)
+    await closed_in_ashby(handle, fakes, CloseReason.candidate_deleted)
+
+    outcome = await handle.result()
+
+    assert outcome.delivered_updates == []
+    assert fakes.names() == ["load", "email:invite", "score", "post-failed:result", "settle"]
