@@ -56,6 +56,9 @@ class ScreeningOut(BaseModel):
     delivery_held: bool
     close_reason: str | None
     settled: bool
+    # When the candidate's personal data was erased (deleted in Ashby); name and email are
+    # then empty.
+    erased_at: datetime | None
     deliveries: list[DeliveryAttemptOut]
     email_failures: list[EmailFailureOut]
 
@@ -70,7 +73,7 @@ def _out(
         ashby_candidate_id=screening.ashby_candidate_id,
         ashby_application_id=screening.ashby_application_id,
         ashby_job_id=screening.ashby_job_id,
-        candidate_name=f"{screening.candidate_first_name} {screening.candidate_last_name}",
+        candidate_name=f"{screening.candidate_first_name} {screening.candidate_last_name}".strip(),
         candidate_email=screening.candidate_email,
         status=screening.status,
         application_status=screening.application_status,
@@ -83,6 +86,7 @@ def _out(
         delivery_held=screening.delivery_held,
         close_reason=screening.close_reason,
         settled=screening.settled_at is not None,
+        erased_at=screening.erased_at,
         email_failures=[
             EmailFailureOut.model_validate(failure, from_attributes=True) for failure in emails
         ],

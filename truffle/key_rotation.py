@@ -1,10 +1,10 @@
 """Retiring a key of TRUFFLE_SECRET_KEYS: what still depends on each key, and re-encrypting
 every stored secret under the current one.
 
-Sealed values (the Ashby keys, the screener link tokens) name the key they were made with;
-Truffle key digests record the key whose pepper made them and are digested again under the
-current key when Ashby next calls with them. Once `status` shows nothing left on an old key,
-it can be removed from TRUFFLE_SECRET_KEYS.
+Sealed values (the Ashby keys, the webhook secrets, the screener link tokens) name the key they
+were made with; Truffle key digests record the key whose pepper made them and are digested
+again under the current key when Ashby next calls with them. Once `status` shows nothing left
+on an old key, it can be removed from TRUFFLE_SECRET_KEYS.
 """
 
 import uuid
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from truffle.secrets import KeyRing
-from truffle.tables import AshbyConnection, Screening, TruffleKey
+from truffle.tables import AshbyConnection, AshbyWebhookEndpoint, Screening, TruffleKey
 
 _BATCH = 500
 
@@ -44,8 +44,10 @@ def _sealed_values(session: Session) -> list[str]:
             col(AshbyConnection.encrypted_ashby_key).is_not(None)
         )
     ).all()
+    secrets = session.exec(select(AshbyWebhookEndpoint.secret_sealed)).all()
     tokens = session.exec(select(Screening.link_token_sealed)).all()
-    return [value for value in [*keys, *tokens] if value]
+    # An erased screening's token is gone (empty): nothing to re-encrypt.
+    return [value for value in [*keys, *secrets, *tokens] if value]
 
 
 def status(session: Session, keyring: KeyRing) -> KeyStatus:
@@ -84,6 +86,12 @@ def rekey(engine: sa.Engine, keyring: KeyRing) -> int:
                 connection.encrypted_ashby_key = keyring.seal(plain, connection.workspace_id)
                 session.add(connection)
                 resealed += 1
+        for endpoint in session.exec(select(AshbyWebhookEndpoint)):
+            if keyring.sealed_with(endpoint.secret_sealed) != current:
+                secret = keyring.unseal(endpoint.secret_sealed, endpoint.id)
+                endpoint.secret_sealed = keyring.seal(secret, endpoint.id)
+                session.add(endpoint)
+                resealed += 1
         session.commit()
         after: uuid.UUID | None = None
         while True:
@@ -95,6 +103,8 @@ def rekey(engine: sa.Engine, keyring: KeyRing) -> int:
                 break
             after = batch[-1].id
             for screening in batch:
+                if not screening.link_token_sealed:
+                    continue  # erased
                 if keyring.sealed_with(screening.link_token_sealed) != current:
                     token = keyring.unseal(screening.link_token_sealed, screening.id)
                     screening.link_token_sealed = keyring.seal(token, screening.id)

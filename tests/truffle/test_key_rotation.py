@@ -12,12 +12,12 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.ashby import AshbyActivities
 from tests.utils.factories import connect_live, make_position, make_workspace, open_screening
-from truffle import connections, key_rotation
+from truffle import candidates, connections, key_rotation, webhooks
 from truffle.ashby import AshbyClient
 from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind
 from truffle.secrets import KeyRing
 from truffle.settings import decode_secret_key, generate_secret_key
-from truffle.tables import AshbyConnection, Screening, Workspace
+from truffle.tables import AshbyConnection, AshbyWebhookEndpoint, Screening, Workspace
 
 OLD = decode_secret_key(generate_secret_key())
 NEW = decode_secret_key(generate_secret_key())
@@ -87,3 +87,22 @@ async def test_a_key_removed_too_early_holds_updates_and_asks_the_admin_to_recon
     assert card.status == "action_needed"
     assert "Reconnect" in card.message
     assert "TRUFFLE_SECRET_KEYS" in card.message
+
+
+def test_webhook_secrets_move_too_and_erased_screenings_are_skipped(engine: sa.Engine) -> None:
+    workspace, _, _ = seeded(engine)
+    old = KeyRing([OLD])
+    with Session(engine) as session:
+        endpoint, secret = webhooks.rotate_secret(session, old, workspace.id)
+        endpoint_id = endpoint.id
+        erased = candidates.erase_candidate(session, workspace.id, "candidate-1")
+    assert erased  # the seeded screening's token is gone
+    rotated = KeyRing([NEW, OLD])
+    assert usage(engine, rotated) == [(1, 0, 0), (2, 2, 1)]  # the Ashby key and the secret
+
+    assert key_rotation.rekey(engine, rotated) == 2
+
+    with Session(engine) as session:
+        stored = session.get(AshbyWebhookEndpoint, endpoint_id)
+        assert stored is not None
+        assert KeyRing([NEW]).unseal(stored.secret_sealed, endpoint_id) == secret
