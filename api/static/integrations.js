@@ -1,4 +1,5 @@
-// The Ashby card: the Connect / Reconnect window, the one-time key display and Disconnect.
+// The Ashby card: the Connect / Reconnect window, the one-time key display, Disconnect and the
+// webhooks' one-time secret.
 // Every call goes to the JSON API with the session cookie and the page's CSRF token.
 "use strict";
 
@@ -116,3 +117,56 @@ document.getElementById("confirm-disconnect").addEventListener("click", async ()
     showError(document.getElementById("disconnect-error"), error.message);
   }
 });
+
+const webhooksDialog = document.getElementById("webhooks-dialog");
+const openWebhooksButton = document.getElementById("open-webhooks");
+if (openWebhooksButton) {
+  openWebhooksButton.addEventListener("click", async () => {
+    const error = document.getElementById("webhooks-error");
+    error.hidden = true;
+    openWebhooksButton.disabled = true;
+    try {
+      const reply = await callApi("/api/integrations/ashby/webhooks");
+      document.getElementById("webhooks-url").textContent = reply.url;
+      document.getElementById("webhooks-secret").value = reply.secret;
+      const registered = document.getElementById("webhooks-registered");
+      registered.hidden = reply.registered.length === 0;
+      registered.textContent = `Truffle registered these webhooks in Ashby: ${reply.registered.join(", ")}.`;
+      document.getElementById("webhooks-manual").hidden = reply.problem === null;
+      document.getElementById("webhooks-problem").textContent =
+        reply.problem === null ? "" : `Add them in Ashby yourself: ${reply.problem}.`;
+      const steps = document.getElementById("webhooks-steps");
+      steps.replaceChildren(...reply.steps.map((step) => {
+        const item = document.createElement("li");
+        item.textContent = step;
+        return item;
+      }));
+      webhooksDialog.showModal();
+      document.getElementById("webhooks-dialog-title").focus();
+    } catch (failure) {
+      showError(error, failure.message);
+    } finally {
+      openWebhooksButton.disabled = false;
+    }
+  });
+  document.getElementById("copy-secret").addEventListener("click", async () => {
+    const field = document.getElementById("webhooks-secret");
+    const status = document.getElementById("copy-secret-status");
+    try {
+      await navigator.clipboard.writeText(field.value);
+      status.textContent = "Copied to the clipboard.";
+    } catch (failure) {
+      field.select();
+      status.textContent = "Press Ctrl+C (or ⌘C) to copy the selected secret.";
+    }
+  });
+  const finishWebhooks = () => {
+    document.getElementById("webhooks-secret").value = "";
+    window.location.reload();
+  };
+  document.getElementById("webhooks-done").addEventListener("click", finishWebhooks);
+  webhooksDialog.addEventListener("cancel", (event) => {
+    event.preventDefault();
+    finishWebhooks();
+  });
+}

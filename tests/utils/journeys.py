@@ -20,7 +20,7 @@ class Connected:
     truffle_key: str
 
 
-def connect_workspace(stack: Stack) -> Connected:
+def connect_workspace(stack: Stack, ashby_key: dict[str, str] | None = None) -> Connected:
     engine = create_db_engine(stack.env["DATABASE_URL"])
     try:
         _, admin_token = make_workspace(engine)
@@ -30,7 +30,7 @@ def connect_workspace(stack: Stack) -> Connected:
         "POST", "/api/positions", admin_token,
         json={"name": "Backend Engineer", "description": "Python", "questions": QUESTIONS},
     ).json()  # fmt: skip
-    ashby_key = stack.sandbox.create_key()
+    ashby_key = ashby_key or stack.sandbox.create_key()
     handshake = stack.admin(
         "POST", "/api/integrations/ashby/connect", admin_token,
         json={"ashby_api_key": ashby_key["key"]},

@@ -1,5 +1,9 @@
 """Temporal's own servers for tests, from the PyPI packages (never downloaded)."""
 
+from collections.abc import Iterable
+
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
@@ -23,3 +27,26 @@ async def start_time_skipping() -> WorkflowEnvironment:
         )
     )
     return env
+
+
+def payload_bytes(message: Message) -> bytes:
+    """Every payload's data in a proto message (a whole history, say), as Temporal stores it:
+    what the history holds once its base64 is undone."""
+    found: list[bytes] = []
+
+    def walk(node: Message) -> None:
+        if isinstance(node, Payload):
+            found.append(node.data)
+            found.extend(node.metadata.values())
+            return
+        for _descriptor, value in node.ListFields():
+            if isinstance(value, Message):
+                walk(value)
+            elif isinstance(value, Iterable) and not isinstance(value, str | bytes):
+                items = value.values() if hasattr(value, "values") else value
+                for item in items:
+                    if isinstance(item, Message):
+                        walk(item)
+
+    walk(message)
+    return b"\n".join(found)
