@@ -258,3 +258,51 @@ async def wait_for_pill(page: Page, label: str, timeout: float = 30) -> None:
             return
         await page.wait_for_timeout(300)
     raise AssertionError(f"the pill never read {label!r}")
+
+
+async def test_webhooks_are_set_up_from_the_card_and_a_forged_one_turns_it_degraded(
+    page_for: object, stack: Stack
+) -> None:
+    page: Page = await page_for(new_workspace(stack))  # type: ignore[operator]
+    scopes = ("apiKeysRead", "candidatesWrite", "apiKeysWrite")
+    truffle_key = await connect_in_page(page, stack.sandbox.create_key(scopes=scopes)["key"])
+    await page.locator("#connect-dialog").get_by_role("button", name="Done").click()
+    await page.wait_for_load_state()
+    stack.paste_truffle_key_into_ashby(truffle_key)
+    stack.sandbox.call_partner("assessment.list")
+    await page.reload()
+    await assert_pill(page, "connected", "Connected")
+
+    # Keyboard only, as for Connect.
+    await page.get_by_role("button", name="Set up webhooks").focus()
+    await page.keyboard.press("Enter")
+    dialog = page.locator("#webhooks-dialog")
+    await expect(dialog.get_by_role("heading", name="Webhooks set up")).to_be_focused()
+    secret = await dialog.get_by_label("Secret token").input_value()
+    assert re.fullmatch(r"[0-9a-f]{64}", secret)
+    await expect(dialog).to_contain_text(f"{stack.api_url}/ashby/webhooks/")
+    await expect(dialog.locator("#webhooks-registered")).to_contain_text(
+        "applicationUpdate, candidateHire, candidateDelete, candidateMerge"
+    )
+    await expect(dialog.locator("#webhooks-manual")).to_be_hidden()
+    await dialog.get_by_role("button", name="Copy").click()
+    assert await page.evaluate("navigator.clipboard.readText()") == secret
+    await shot(page, "08-webhooks-secret-shown-once")
+    await dialog.get_by_role("button", name="Done").click()
+    await page.wait_for_load_state()
+
+    await expect(page.locator("#webhook-registered")).to_contain_text(
+        "Registered in Ashby by Truffle"
+    )
+    await expect(page.locator("#webhook-last")).to_contain_text("Last webhook received")  # pings
+    await expect(page.get_by_role("button", name="New webhook secret")).to_be_visible()
+    assert secret not in await page.content()
+
+    url = await page.locator("#webhook-url").text_content()
+    assert url is not None
+    forged = httpx.post(url, content=b"{}", headers={"Ashby-Signature": "sha256=" + "0" * 64})
+    assert forged.status_code == 401
+    await page.reload()
+    await assert_pill(page, "degraded", "Degraded")
+    await expect(page.locator("#ashby-message")).to_contain_text("signature did not match")
+    await shot(page, "09-degraded-after-a-forged-webhook")
