@@ -12,10 +12,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tools.ashby_sandbox.client import SandboxClient
+from tools.ashby_sandbox.client import SandboxClient, application_event_data
 from truffle.db import create_db_engine, require_schema_at_head, session_scope
 from truffle.settings import Settings
 from truffle.tables import Plan
+from truffle.webhooks import WEBHOOK_TYPES
 from truffle.workspaces import create_workspace, issue_admin_token
 
 WAIT_SECONDS = 60.0
@@ -129,6 +130,7 @@ class Demo:
         self.start_and_cancel(position_id)
         broken = self.break_the_ashby_key(ashby_key, position_id)
         self.reconnect_and_recover(broken)
+        self.archive_in_ashby(position_id)
         self.out("\n✓ The whole story happened.")
 
     def create_workspace(self) -> None:
@@ -194,7 +196,14 @@ class Demo:
         self.card_reads("connected")
 
     def start(self, position_id: str, first: str, last: str) -> tuple[str, str]:
+        assessment_id, email, _ = self.start_application(position_id, first, last)
+        return assessment_id, email
+
+    def start_application(self, position_id: str, first: str, last: str) -> tuple[str, str, str]:
+        """Ashby's assessment.start: the assessment id, the candidate's email and the
+        application's Ashby id."""
         email = f"{first.lower()}.{uuid.uuid4().hex[:6]}@candidates.example"
+        application_id = uuid.uuid4().hex
         body = {
             "assessment_type_id": position_id,
             "candidate": {
@@ -204,7 +213,7 @@ class Demo:
                 "email": email,
                 "ashby_profile_url": "https://app.ashbyhq.com/candidates/demo",
             },
-            "application": {"ashby_id": uuid.uuid4().hex, "status": "Active"},
+            "application": {"ashby_id": application_id, "status": "Active"},
             "job": {
                 "ashby_id": "job-demo",
                 "name": "Backend Engineer",
@@ -215,7 +224,7 @@ class Demo:
         assessment_id: str = reply["results"]["assessment_id"]
         status = reply["results"]["update_request"]["assessment_status"]["value"]
         self.said(f"Truffle answered with assessment {assessment_id}, status “{status}”.")
-        return assessment_id, email
+        return assessment_id, email, application_id
 
     def screen_a_candidate(self, position_id: str, first: str, last: str) -> str:
         self.step(f"A recruiter sends the Truffle screening to {first} {last} from Ashby")
@@ -223,9 +232,7 @@ class Demo:
         self.candidate_answers(email)
         return assessment_id
 
-    def candidate_answers(self, email: str) -> None:
-        self.step("The candidate's email arrives with the screener link")
-
+    def screener_link(self, email: str) -> str:
         def link() -> str | None:
             messages = self.expect(
                 self.http.get(f"{self.mail_url}/api/messages", params={"to": email})
@@ -235,7 +242,11 @@ class Demo:
             match = re.search(r"https?://\S+/s/\S+", messages[0]["text"])
             return match.group(0) if match else None
 
-        screener = self.wait_for("the invite email", link)
+        return self.wait_for("the invite email", link)
+
+    def candidate_answers(self, email: str) -> None:
+        self.step("The candidate's email arrives with the screener link")
+        screener = self.screener_link(email)
         self.said(f"Subject and link received: {screener.split('/s/')[0]}/s/…")
         self.step("The candidate begins, answers both questions and submits")
         with httpx.Client(timeout=30, follow_redirects=True) as browser:
@@ -305,6 +316,42 @@ class Demo:
         )
         self.said("Grace Hopper's status and scores are now in Ashby.")
         self.card_reads("connected")
+
+    def archive_in_ashby(self, position_id: str) -> None:
+        self.step("The admin sets up Ashby's webhooks: Integrations → Ashby → Set up webhooks")
+        reply = self.expect(self.api("POST", "/api/integrations/ashby/webhooks"))
+        self.said(f"Request URL {reply['url']}, and a secret token shown once.")
+        if reply["registered"]:
+            self.said("Truffle registered them in Ashby itself: " + ", ".join(reply["registered"]))
+        else:
+            self.said(f"Truffle could not register them ({reply['problem']}), so the admin")
+            self.said("adds them in Ashby: Admin → Integrations → Webhooks, one per type.")
+            for webhook_type in WEBHOOK_TYPES:
+                added = self.ashby.add_webhook(webhook_type, reply["url"], reply["secret"])
+                if not added["enabled"]:
+                    raise DemoFailedError(f"Ashby's ping of the {webhook_type} webhook failed")
+        self.step("A recruiter sends a screening to Katherine Johnson from Ashby")
+        assessment_id, email, application_id = self.start_application(
+            position_id, "Katherine", "Johnson"
+        )
+        link = self.screener_link(email)
+        self.said("Her invite is out and the link works.")
+        self.step("The recruiter archives her application in Ashby; Ashby sends its webhook")
+        self.ashby.send_webhook(
+            "applicationUpdate", application_event_data(application_id, "Archived")
+        )
+        self.step("Truffle stops at once: the link closes, and Ashby hears why")
+        self.wait_for(
+            "the screener link closing",
+            lambda: True if self.http.get(link).status_code == 410 else None,
+        )
+        updates = self.wait_for(
+            "the reason reaching Ashby",
+            lambda: found if (found := self.updates(assessment_id)) else None,
+        )
+        reason = updates[-1]["body"]["cancelled_reason"]["value"]
+        self.said(f"“This screening is closed” for Katherine; Ashby holds “{reason}”.")
+        self.said("No reminder will follow: her screening's workflow has ended.")
 
 
 def run_demo(api_url: str, sandbox_url: str, mail_url: str) -> int:

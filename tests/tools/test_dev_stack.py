@@ -206,6 +206,8 @@ def test_the_demo_plays_the_whole_story(stack: RunningStack) -> None:
         "The candidate's Truffle application is disqualified",
         "The Ashby card: Action needed — Ashby rejected the Ashby API key on",
         "Grace Hopper's status and scores are now in Ashby.",
+        "adds them in Ashby: Admin → Integrations → Webhooks, one per type.",
+        "“This screening is closed” for Katherine; Ashby holds “Application archived in Ashby”.",
         "✓ The whole story happened.",
     ):
         assert step in result.stdout
