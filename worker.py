@@ -38,6 +38,7 @@ from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
 from truffle.logs import configure_logging
 from truffle.metrics import TemporalSdkMetrics, exposition
+from truffle.payload_crypto import PayloadKeys, data_converter
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
 from truffle.temporal_connection import connect_temporal
@@ -82,6 +83,8 @@ def activities_for(
         ashby.give_up_update,
         reconciler.reconcile_screenings,
         webhook.act_on_ashby_webhook,
+        webhook.shred_payload_keys,
+        webhook.mark_ashby_webhook_processed,
     ]
 
 
@@ -193,7 +196,8 @@ async def run_worker(settings: Settings) -> None:
     require_schema_at_head(engine)
     registry = CollectorRegistry(auto_describe=True)
     sdk_metrics = TemporalSdkMetrics(registry)
-    client = await connect_temporal(settings, sdk_metrics.runtime)
+    payload_keys = PayloadKeys(engine, KeyRing(settings.secret_keys()))
+    client = await connect_temporal(settings, sdk_metrics.runtime, data_converter(payload_keys))
     await launcher_for(client, settings).ensure_reconcile_schedule(settings.reconcile_interval)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

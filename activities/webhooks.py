@@ -11,14 +11,24 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlmodel import Session
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from truffle import candidates, webhooks
-from truffle.contracts import CloseReason, WebhookTask
+from truffle.contracts import CloseReason, WebhookProcessed, WebhookTask
+from truffle.payload_crypto import destroy_screening_keys
 
 
 class ScreeningNotifier(Protocol):
     async def closed_in_ashby(self, screening_id: uuid.UUID, reason: CloseReason) -> bool:
         """Tells the screening's workflow; False when no run of it is open."""
+
+    async def workflow_open(self, screening_id: uuid.UUID) -> bool:
+        """Whether a run of the screening's workflow is still open."""
+
+
+# Raised (and retried) while an erased candidate's screening workflows are still finishing:
+# their keys are destroyed only once no run needs them to read its own history.
+WORKFLOWS_STILL_OPEN = "WorkflowsStillOpen"
 
 
 class WebhookActivities:
@@ -28,14 +38,37 @@ class WebhookActivities:
 
     @activity.defn(name="act_on_ashby_webhook")
     async def act_on_ashby_webhook(self, task: WebhookTask) -> str:
-        """Does what the action asks and records it as processed; returns what was done, in
-        ids and counts."""
+        """Does what the action asks; returns what was done, in ids and counts."""
         outcome = await self._act(task)
-        await asyncio.to_thread(self._mark_processed, task, outcome)
         activity.logger.info(
             "Ashby webhook %s: %s", task.kind, outcome, extra={"workspace_id": task.workspace_id}
         )
         return outcome
+
+    @activity.defn(name="shred_payload_keys")
+    async def shred_payload_keys(self, task: WebhookTask) -> int:
+        """Destroys the payload keys of an erased candidate's screenings once none of their
+        workflows is open, so their histories become unreadable (crypto-shredding)."""
+        assert task.candidate_id is not None
+        workspace_id = uuid.UUID(task.workspace_id)
+        erased = await asyncio.to_thread(self._erased, workspace_id, task.candidate_id)
+        still_open = [sid for sid in erased if await self.notifier.workflow_open(sid)]
+        if still_open:
+            raise ApplicationError(
+                f"{len(still_open)} screening workflow(s) of the erased candidate still open",
+                type=WORKFLOWS_STILL_OPEN,
+            )
+        destroyed = await asyncio.to_thread(self._destroy, erased)
+        activity.logger.info(
+            "payload keys of %d erased screening(s) destroyed",
+            destroyed,
+            extra={"workspace_id": task.workspace_id},
+        )
+        return destroyed
+
+    @activity.defn(name="mark_ashby_webhook_processed")
+    async def mark_ashby_webhook_processed(self, processed: WebhookProcessed) -> None:
+        await asyncio.to_thread(self._mark_processed, processed)
 
     async def _act(self, task: WebhookTask) -> str:
         workspace_id = uuid.UUID(task.workspace_id)
@@ -83,6 +116,14 @@ class WebhookActivities:
         with Session(self.engine) as session:
             return candidates.merge_candidate(session, workspace_id, merged_away, surviving)
 
-    def _mark_processed(self, task: WebhookTask, outcome: str) -> None:
+    def _erased(self, workspace_id: uuid.UUID, candidate_id: str) -> list[uuid.UUID]:
         with Session(self.engine) as session:
-            webhooks.mark_processed(session, uuid.UUID(task.event_id), outcome)
+            return candidates.erased_screenings(session, workspace_id, candidate_id)
+
+    def _destroy(self, screening_ids: list[uuid.UUID]) -> int:
+        with Session(self.engine) as session:
+            return destroy_screening_keys(session, screening_ids)
+
+    def _mark_processed(self, processed: WebhookProcessed) -> None:
+        with Session(self.engine) as session:
+            webhooks.mark_processed(session, uuid.UUID(processed.event_id), processed.outcome)

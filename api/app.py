@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
 from api import (
+    codec,
     integrations,
     pages,
     partner,
@@ -31,6 +32,7 @@ from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
 from truffle.metrics import DatabaseGauges
+from truffle.payload_crypto import PayloadKeys, data_converter
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
 
@@ -63,8 +65,13 @@ def create_app(
     # This app's own collectors; the counters every app shares are in the default registry.
     app.state.metrics_registry = CollectorRegistry(auto_describe=True)
     DatabaseGauges(engine, app.state.metrics_registry)
+    app.state.payload_keys = PayloadKeys(engine, keyring)
     app.state.gateway = ScreeningGateway(
-        settings, temporal_client, cancel_answer_timeout, app.state.metrics_registry
+        settings,
+        temporal_client,
+        cancel_answer_timeout,
+        app.state.metrics_registry,
+        converter=data_converter(app.state.payload_keys),
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
@@ -77,6 +84,7 @@ def create_app(
     app.include_router(positions.router)
     app.include_router(partner.router)
     app.include_router(webhooks.router)
+    app.include_router(codec.router)
     app.include_router(screenings.router)
     app.include_router(screener.router)
     app.include_router(pages.router)

@@ -12,6 +12,7 @@ from api.temporal import ScreeningGateway
 from truffle.ashby import AshbyClient
 from truffle.db import session_scope
 from truffle.logs import note_ids
+from truffle.payload_crypto import PayloadKeys
 from truffle.secrets import KeyRing, same_secret
 from truffle.sessions import SESSION_COOKIE, SessionLimits, read_session
 from truffle.settings import Settings
@@ -39,6 +40,11 @@ def get_gateway(request: Request) -> ScreeningGateway:
     return gateway
 
 
+def get_payload_keys(request: Request) -> PayloadKeys:
+    keys: PayloadKeys = request.app.state.payload_keys
+    return keys
+
+
 def get_ashby_client(request: Request) -> AshbyClient:
     client: AshbyClient = request.app.state.ashby_client
     return client
@@ -57,6 +63,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
 AshbyClientDep = Annotated[AshbyClient, Depends(get_ashby_client)]
 GatewayDep = Annotated[ScreeningGateway, Depends(get_gateway)]
+PayloadKeysDep = Annotated[PayloadKeys, Depends(get_payload_keys)]
 
 bearer = HTTPBearer(auto_error=False)
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
-from api.deps import EngineDep, GatewayDep, KeyRingDep, SessionDep
+from api.deps import EngineDep, GatewayDep, KeyRingDep, PayloadKeysDep, SessionDep
 from api.errors import ashby_error
 from api.rate_limits import RateLimitsDep
 from api.temporal import CancelOutcomeKind, WorkflowUnavailableError
@@ -245,6 +245,7 @@ async def assessment_start(
     keyring: KeyRingDep,
     gateway: GatewayDep,
     rate_limits: RateLimitsDep,
+    payload_keys: PayloadKeysDep,
 ) -> JSONResponse:
     rate_limits.check(rate_limits.assessment_start, str(workspace.id))
 
@@ -270,6 +271,9 @@ async def assessment_start(
 
     opened = await run_in_threadpool(open_screening)
     screening = opened.screening
+    if opened.payload_key is not None:
+        # The workflow's payloads are encrypted with it from the start: no lookup needed.
+        payload_keys.remember(screening.id, opened.payload_key)
     note_ids(screening_id=screening.id, ashby_application_id=request.application.ashby_id)
     try:
         # An ambiguous start keeps the row and answers as a success: the reconciler starts the

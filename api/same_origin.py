@@ -19,6 +19,9 @@ from truffle.sessions import SESSION_COOKIE
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ALWAYS_CHECKED = ("/signin", "/signout")
+# Read-only by design (the codec endpoint decodes for the Temporal UI, another origin, under
+# its own CORS rules): not a state change.
+NEVER_CHECKED = ("/codec/",)
 REFUSAL = "This request came from another site. Open Truffle directly and try again."
 
 
@@ -37,7 +40,11 @@ class SameOriginForStateChanges:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in SAFE_METHODS
+            and not scope["path"].startswith(NEVER_CHECKED)
+        ):
             headers = Headers(scope=scope)
             by_cookie = SESSION_COOKIE in headers.get("cookie", "") and not headers.get(
                 "authorization"

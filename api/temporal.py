@@ -19,6 +19,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.converter import DataConverter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -79,8 +80,10 @@ class ScreeningGateway:
         client: Client | None = None,
         cancel_answer_timeout: timedelta = CANCEL_ANSWER_TIMEOUT,
         metrics_registry: CollectorRegistry | None = None,
+        converter: DataConverter | None = None,
     ) -> None:
         self._settings = settings
+        self._converter = converter
         self._client = client
         self._cancel_answer_timeout = cancel_answer_timeout
         self._connecting = asyncio.Lock()
@@ -94,7 +97,7 @@ class ScreeningGateway:
                     self._sdk_metrics = TemporalSdkMetrics(self._metrics_registry)
                 runtime = self._sdk_metrics.runtime if self._sdk_metrics else None
                 try:
-                    self._client = await connect_temporal(self._settings, runtime)
+                    self._client = await connect_temporal(self._settings, runtime, self._converter)
                 except TemporalUnreachableError as error:
                     raise WorkflowUnavailableError(str(error)) from None
         return self._client

@@ -138,3 +138,16 @@ def merge_candidate(
         session.add(screening)
     session.commit()
     return len(rows)
+
+
+def erased_screenings(
+    session: Session, workspace_id: uuid.UUID, candidate_id: str
+) -> list[uuid.UUID]:
+    return list(
+        session.exec(
+            select(Screening.id)
+            .where(Screening.workspace_id == workspace_id)
+            .where(Screening.ashby_candidate_id == candidate_id)
+            .where(col(Screening.erased_at).is_not(None))
+        ).all()
+    )

@@ -237,3 +237,9 @@ class WebhookTask:
     close_reason: CloseReason | None = None
     candidate_id: str | None = None
     surviving_candidate_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookProcessed:
+    event_id: str
+    outcome: str  # ids and counts only

@@ -22,11 +22,13 @@ from truffle.contracts import (
     UpdateKind,
     epoch_ms,
 )
+from truffle.payload_crypto import new_screening_key
 from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
 from truffle.tables import (
     ApplicationStatus,
     AshbyUpdate,
     EmailFailure,
+    PayloadKey,
     Screening,
     SentEmail,
     UTCDateTime,
@@ -56,6 +58,8 @@ class NewScreening:
 class OpenedScreening:
     screening: Screening
     created: bool
+    # The new screening's key for its Temporal payloads (None when it already existed).
+    payload_key: bytes | None = None
 
 
 def _open_for_application(session: Session, new: NewScreening) -> Screening | None:
@@ -105,18 +109,21 @@ def open_screening(engine: sa.Engine, keyring: KeyRing, new: NewScreening) -> Op
             )
             session.add(screening)
             try:
+                session.flush()  # the row first: its payload key refers to it
+                payload_key = new_screening_key(session, keyring, screening_id)
                 session.commit()
             except (sa.exc.IntegrityError, sa.exc.OperationalError):
                 session.rollback()
                 continue
             session.refresh(screening)
-            return OpenedScreening(screening=screening, created=True)
+            return OpenedScreening(screening=screening, created=True, payload_key=payload_key)
     raise RuntimeError("could not open a screening after repeated conflicts")
 
 
 def forget_unstarted(engine: sa.Engine, screening_id: uuid.UUID) -> None:
     """Removes a screening whose workflow could not be started, so nothing is half-written."""
     with Session(engine) as session:
+        session.exec(sa.delete(PayloadKey).where(col(PayloadKey.screening_id) == screening_id))
         session.exec(sa.delete(Screening).where(col(Screening.id) == screening_id))
         session.commit()
 

@@ -150,6 +150,19 @@ class KeyRing:
 
     # Secrets at rest (the Ashby key, screener link tokens), each bound to the row it belongs to
 
+    def encryption_key(self, fingerprint: str | None = None) -> bytes:
+        """The current encryption key, or the one with this fingerprint (for keys derived from
+        it, such as Temporal payload keys). Raises `DecryptionError` if none has it."""
+        if fingerprint is None:
+            return self._encryption_keys[0]
+        for key in self._encryption_keys:
+            if self._fingerprint(key) == fingerprint:
+                return key
+        raise DecryptionError("no key of TRUFFLE_SECRET_KEYS has this fingerprint")
+
+    def fingerprint_of(self, encryption_key: bytes) -> str:
+        return self._fingerprint(encryption_key)
+
     @staticmethod
     def _fingerprint(encryption_key: bytes) -> str:
         return hashlib.sha256(b"fingerprint" + encryption_key).hexdigest()[:12]

@@ -95,6 +95,17 @@ class Settings(BaseSettings):
     worker_activity_threads: int = Field(default=16, ge=1, le=512)
     # How long a stopping worker lets running activities (a post to Ashby, an email) finish.
     worker_shutdown_grace: timedelta = timedelta(seconds=30)
+    # The Temporal UI's origins (comma-separated, e.g. `https://temporal.example.com`) allowed
+    # to call the codec endpoint (`/codec/decode`) from the browser; none by default.
+    temporal_ui_origins: str = ""
+
+    @property
+    def ui_origins(self) -> frozenset[str]:
+        return frozenset(
+            origin.strip().rstrip("/")
+            for origin in self.temporal_ui_origins.split(",")
+            if origin.strip()
+        )
 
     @field_validator("log_level", mode="before")
     @classmethod

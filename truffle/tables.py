@@ -360,6 +360,21 @@ class AshbyWebhookEvent(SQLModel, table=True):
     outcome: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
 
 
+class PayloadKey(SQLModel, table=True):
+    """A screening's key for its Temporal payloads (truffle/payload_crypto.py), sealed with
+    TRUFFLE_SECRET_KEYS. Destroying it (`key_sealed` None) makes the screening's workflow
+    histories unreadable: crypto-shredding, when Ashby deletes the candidate."""
+
+    __tablename__ = "payload_keys"
+
+    screening_id: uuid.UUID = Field(
+        sa_column=sa.Column(sa.Uuid(), sa.ForeignKey("screenings.id"), primary_key=True)
+    )
+    key_sealed: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    created_at: datetime = moment_column(default_now=True)
+    destroyed_at: datetime | None = moment_column()
+
+
 def column_length(table: type[SQLModel], column: str) -> int:
     """The most characters `table.column` holds: the one source of input limits."""
     length = getattr(table.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.runtime import Runtime
 
@@ -37,9 +38,15 @@ def connect_config(settings: Settings) -> dict[str, Any]:
     return dict(profile.to_client_connect_config())
 
 
-async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """A client, on `runtime` when given (the one that exports the SDK's metrics)."""
+async def connect_temporal(
+    settings: Settings, runtime: Runtime | None = None, converter: DataConverter | None = None
+) -> Client:
+    """A client, on `runtime` when given (the one that exports the SDK's metrics), with
+    `converter` when given (the API's and the worker's encrypt every payload: see
+    truffle/payload_crypto.py)."""
     config = connect_config(settings)
+    if converter is not None:
+        config["data_converter"] = converter
     try:
         return await asyncio.wait_for(
             Client.connect(**config, runtime=runtime), CONNECT_TIMEOUT_SECONDS

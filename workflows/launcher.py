@@ -139,13 +139,23 @@ class Launcher:
             raise
         return True
 
+    async def workflow_open(self, screening_id: uuid.UUID) -> bool:
+        handle = self.client.get_workflow_handle(workflow_id(screening_id))
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
+
     async def start_webhook(self, task: WebhookTask) -> None:
         """Starts the workflow that carries out one recorded webhook action (a second start
         for the same action joins the first)."""
         await self.client.start_workflow(
             AshbyWebhookWorkflow.run,
             task,
-            id=webhook_workflow_id(task.event_id),
+            id=webhook_workflow_id(task.workspace_id, task.event_id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             search_attributes=TypedSearchAttributes(

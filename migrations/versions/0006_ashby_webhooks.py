@@ -1,6 +1,7 @@
 """Ashby's webhooks: each workspace's endpoint (its sealed signing secret, what was registered
 in Ashby, the last delivery and the last bad signature), every action received (once each,
-by `webhookActionId`), and when a candidate's personal data was erased.
+by `webhookActionId`), when a candidate's personal data was erased, and each screening's key for
+its Temporal payloads (destroyed with the candidate's data).
 
 Revision ID: 0006
 Revises: 0005
@@ -47,6 +48,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("screenings") as batch:
         batch.add_column(sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_table(
+        "payload_keys",
+        sa.Column("screening_id", sa.Uuid(), sa.ForeignKey("screenings.id"), primary_key=True),
+        sa.Column("key_sealed", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("destroyed_at", sa.DateTime(timezone=True), nullable=True),
+    )
     op.create_index(
         "ix_screenings_workspace_candidate", "screenings", ["workspace_id", "ashby_candidate_id"]
     )
@@ -60,6 +68,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_screenings_workspace_application", table_name="screenings")
     op.drop_index("ix_screenings_workspace_candidate", table_name="screenings")
+    op.drop_table("payload_keys")
     with op.batch_alter_table("screenings") as batch:
         batch.drop_column("erased_at")
     op.drop_table("ashby_webhook_events")

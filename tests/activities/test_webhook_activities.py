@@ -11,11 +11,21 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import WorkflowSerializationContext
+from temporalio.exceptions import ApplicationError
 
-from activities.webhooks import WebhookActivities
+from activities.webhooks import WORKFLOWS_STILL_OPEN, WebhookActivities
 from tests.utils.factories import make_position, make_workspace, new_screening_request
 from truffle import screenings, webhooks
-from truffle.contracts import CloseReason, ScreeningStatus, UpdateKind, WebhookTask
+from truffle.contracts import (
+    CloseReason,
+    ScreeningStatus,
+    UpdateKind,
+    WebhookProcessed,
+    WebhookTask,
+)
+from truffle.payload_crypto import PayloadKeyDestroyedError, PayloadKeys, TrufflePayloadCodec
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import (
@@ -38,6 +48,9 @@ class Notifier:
 
     async def closed_in_ashby(self, screening_id: uuid.UUID, reason: CloseReason) -> bool:
         self.told.append((screening_id, reason))
+        return screening_id in self.running
+
+    async def workflow_open(self, screening_id: uuid.UUID) -> bool:
         return screening_id in self.running
 
 
@@ -138,10 +151,11 @@ async def test_an_archived_application_closes_its_open_screenings_and_tells_thei
     assert world.row(elsewhere).is_open
     assert {told for told, _ in world.notifier.told} == {open_one, completed}
     assert outcome == "2 screening(s) closed, 2 running workflow(s) told"
+    await world.activities.mark_ashby_webhook_processed(WebhookProcessed(task.event_id, outcome))
     with Session(world.engine) as session:
         event = session.get(AshbyWebhookEvent, uuid.UUID(task.event_id))
         assert event is not None
-        assert event.processed_at is not None
+        assert event.outcome == outcome
 
 
 async def test_a_retry_after_the_database_was_closed_still_tells_the_workflows(
@@ -281,3 +295,27 @@ def test_the_task_holds_no_personal_data() -> None:
     assert task is not None
     assert "Grace" not in json.dumps(task.__dict__, default=str)
     assert utcnow()  # the module's clock is the one the rows use
+
+
+async def test_an_erased_candidates_payload_keys_go_once_their_workflows_have_ended(
+    world: World,
+) -> None:
+    screening_id = world.open("application-1", "candidate-gone")
+    keys = PayloadKeys(world.engine, world.keyring, cache_seconds=0)
+    codec = TrufflePayloadCodec(keys).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id=f"screening-{screening_id}")
+    )
+    [sealed] = await codec.encode([Payload(data=b'{"screening_id": "x"}')])
+    task = world.task("erase_candidate", candidate_id="candidate-gone")
+    await world.activities.act_on_ashby_webhook(task)
+
+    with pytest.raises(ApplicationError) as still_open:
+        await world.activities.shred_payload_keys(task)
+    assert still_open.value.type == WORKFLOWS_STILL_OPEN
+    assert (await codec.decode([sealed]))[0].data == b'{"screening_id": "x"}'
+
+    world.notifier.running.clear()  # the workflow has ended
+    assert await world.activities.shred_payload_keys(task) == 1
+    with pytest.raises(PayloadKeyDestroyedError):
+        await codec.decode([sealed])
+    assert await world.activities.shred_payload_keys(task) == 0  # a retry changes nothing

@@ -78,6 +78,8 @@ SCOPED = {
     ("GET", "/api/positions"),
     ("POST", "/api/positions"),
     ("GET", "/api/screenings"),
+    ("POST", "/codec/decode"),
+    ("POST", "/codec/encode"),
 }
 PARTNER = {
     ("POST", "/ashby/assessment.list"),
@@ -90,6 +92,7 @@ SIGNED = {("POST", "/ashby/webhooks/{endpoint_id}")}
 # Open by design: probes, the sign-in page, the candidate's pages (the link token is the key).
 OPEN = {
     ("GET", "/healthz"),
+    ("OPTIONS", "/codec/{operation}"),  # CORS preflight for the Temporal UI
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/"),

@@ -85,9 +85,11 @@ def events(engine: sa.Engine) -> list[AshbyWebhookEvent]:
         return list(session.exec(select(AshbyWebhookEvent)).all())
 
 
-async def workflow_input(env: WorkflowEnvironment, event_id: str) -> bytes:
+async def workflow_input(env: WorkflowEnvironment, event: AshbyWebhookEvent) -> bytes:
     """The bytes of the webhook workflow's input, as Temporal keeps them."""
-    handle = env.client.get_workflow_handle(webhook_workflow_id(event_id))
+    handle = env.client.get_workflow_handle(
+        webhook_workflow_id(str(event.workspace_id), str(event.id))
+    )
     history = await handle.fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes
     return b"".join(payload.data for payload in started.input.payloads)
@@ -117,11 +119,13 @@ def test_a_signed_action_is_recorded_and_handed_to_a_workflow_with_ids_only(
     assert reply.json() == {"success": True}
     [event] = events(engine)
     assert (event.action, event.processed_at) == ("applicationUpdate", None)
-    handle = dev_server_env.client.get_workflow_handle(webhook_workflow_id(str(event.id)))
+    handle = dev_server_env.client.get_workflow_handle(
+        webhook_workflow_id(str(event.workspace_id), str(event.id))
+    )
 
     async def started() -> tuple[Any, bytes]:
         description = await handle.describe()
-        return description, await workflow_input(dev_server_env, str(event.id))
+        return description, await workflow_input(dev_server_env, event)
 
     description, history = asyncio.run(started())
     assert description.status == WorkflowExecutionStatus.RUNNING
@@ -322,7 +326,7 @@ def test_merge_and_delete_carry_only_the_candidate_ids_into_temporal(
         assert deliver(client, path, body, webhooks.signature_of(secret, body)).status_code == 200
 
     async def inputs() -> list[bytes]:
-        return [await workflow_input(dev_server_env, str(event.id)) for event in events(engine)]
+        return [await workflow_input(dev_server_env, event) for event in events(engine)]
 
     histories = asyncio.run(inputs())
     assert any(b"candidate-old" in h and b"candidate-new" in h for h in histories)

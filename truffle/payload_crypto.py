@@ -1,0 +1,260 @@
+"""Every Temporal payload encrypted (AES-256-GCM), keyed per screening, so that destroying one
+key makes that screening's workflow histories unreadable at once (crypto-shredding).
+
+Which key a payload gets comes from the workflow it belongs to (Temporal's serialization
+context): a screening's workflow (`screening-<id>`) uses the screening's own random key, sealed
+in the `payload_keys` table with TRUFFLE_SECRET_KEYS and destroyed when Ashby deletes the
+candidate; a workspace's other workflows (`ashby-webhook-<workspace>-<event>`) and payloads the
+Temporal UI encodes for a workspace use a key derived from TRUFFLE_SECRET_KEYS for that
+workspace; the rest (the reconciler's passes) a key derived for the deployment. Each encrypted
+payload names its key (`truffle-key-id`) and binds the name as associated data, so decoding
+needs no context, and a payload moved to another key's name does not decrypt. Payloads that are
+not encrypted (histories from before this release) pass through unchanged.
+
+Failure messages and stack traces are encoded too (`encode_common_attributes`).
+"""
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlmodel import Session, col, update
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+)
+
+from truffle.secrets import DecryptionError, KeyRing
+from truffle.tables import PayloadKey, utcnow
+
+ENCODING = b"binary/truffle-encrypted"
+KEY_ID = "truffle-key-id"
+SCREENING_WORKFLOW_PREFIX = "screening-"
+WEBHOOK_WORKFLOW_PREFIX = "ashby-webhook-"
+# How long a process keeps a screening's key in memory (a destroyed key is gone from every
+# process within this time; the codec endpoint never caches).
+KEY_CACHE_SECONDS = 300.0
+_NONCE_BYTES = 12
+
+
+class PayloadKeyError(Exception):
+    """A payload cannot be decrypted: why, in words without content."""
+
+
+class PayloadKeyDestroyedError(PayloadKeyError):
+    """The screening's key was destroyed: its candidate was erased."""
+
+
+@dataclass(frozen=True)
+class KeyScope:
+    """Whose key: a screening's, a workspace's, or the deployment's."""
+
+    kind: str  # "screening" | "workspace" | "deployment"
+    subject: uuid.UUID | None = None
+
+    @classmethod
+    def for_workflow(cls, workflow_id: str | None) -> "KeyScope":
+        if workflow_id and workflow_id.startswith(SCREENING_WORKFLOW_PREFIX):
+            with_id = _uuid_at(workflow_id.removeprefix(SCREENING_WORKFLOW_PREFIX))
+            if with_id is not None:
+                return cls("screening", with_id)
+        if workflow_id and workflow_id.startswith(WEBHOOK_WORKFLOW_PREFIX):
+            with_id = _uuid_at(workflow_id.removeprefix(WEBHOOK_WORKFLOW_PREFIX)[:36])
+            if with_id is not None:
+                return cls("workspace", with_id)
+        return cls("deployment")
+
+
+def _uuid_at(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text[:36])
+    except ValueError:
+        return None
+
+
+def parse_key_id(key_id: str) -> tuple[KeyScope, str]:
+    """`screening:<uuid>`, `workspace:<uuid>:<fingerprint>` or `deployment:<fingerprint>`:
+    the scope and the fingerprint of the TRUFFLE_SECRET_KEYS entry ("" for screening keys)."""
+    kind, _, rest = key_id.partition(":")
+    if kind == "screening":
+        subject = _uuid_at(rest)
+        if subject is not None and len(rest) == 36:
+            return KeyScope("screening", subject), ""
+    if kind == "workspace":
+        subject = _uuid_at(rest)
+        if subject is not None and rest[36:37] == ":":
+            return KeyScope("workspace", subject), rest[37:]
+    if kind == "deployment" and rest:
+        return KeyScope("deployment"), rest
+    raise PayloadKeyError("the payload names a key Truffle does not know")
+
+
+class PayloadKeys:
+    """The keys: screening keys from the database (created on first use, cached for a while),
+    workspace and deployment keys derived from TRUFFLE_SECRET_KEYS."""
+
+    def __init__(self, engine: sa.Engine, keyring: KeyRing, cache_seconds: float = 300.0) -> None:
+        self.engine = engine
+        self.keyring = keyring
+        self.cache_seconds = cache_seconds
+        self._cache: dict[uuid.UUID, tuple[float, bytes]] = {}
+
+    def remember(self, screening_id: uuid.UUID, key: bytes) -> None:
+        self._cache[screening_id] = (time.monotonic() + self.cache_seconds, key)
+
+    def cached(self, screening_id: uuid.UUID) -> bytes | None:
+        found = self._cache.get(screening_id)
+        if found is None or found[0] < time.monotonic():
+            self._cache.pop(screening_id, None)
+            return None
+        return found[1]
+
+    def derived(self, scope: KeyScope, fingerprint: str | None = None) -> tuple[str, bytes]:
+        """The key id and key of a workspace or the deployment (under the current secret key,
+        or the one whose fingerprint is given)."""
+        secret = self.keyring.encryption_key(fingerprint)
+        label = f"workspace:{scope.subject}" if scope.kind == "workspace" else "deployment"
+        key = hmac.new(secret, f"temporal-payloads/{label}".encode(), hashlib.sha256).digest()
+        return f"{label}:{self.keyring.fingerprint_of(secret)}", key
+
+    def screening_key(self, screening_id: uuid.UUID, *, create: bool) -> bytes:
+        """The screening's key from the database (never cached here). Raises
+        `PayloadKeyDestroyedError` once destroyed, `PayloadKeyError` if it never existed
+        and `create` is false."""
+        with Session(self.engine) as session:
+            stored = session.get(PayloadKey, screening_id)
+            if stored is None and create:
+                key = secrets.token_bytes(32)
+                stored = PayloadKey(
+                    screening_id=screening_id, key_sealed=seal_key(self.keyring, screening_id, key)
+                )
+                session.add(stored)
+                try:
+                    session.commit()
+                except sa.exc.IntegrityError:
+                    session.rollback()
+                    stored = session.get(PayloadKey, screening_id)
+            if stored is None:
+                raise PayloadKeyError("this screening has no payload key")
+            if stored.key_sealed is None:
+                raise PayloadKeyDestroyedError(
+                    "the screening's payload key was destroyed: its candidate was erased"
+                )
+            try:
+                return bytes.fromhex(self.keyring.unseal(stored.key_sealed, screening_id))
+            except DecryptionError:
+                raise PayloadKeyError("the screening's payload key cannot be unsealed") from None
+
+
+def seal_key(keyring: KeyRing, screening_id: uuid.UUID, key: bytes) -> str:
+    return keyring.seal(key.hex(), screening_id)
+
+
+def new_screening_key(session: Session, keyring: KeyRing, screening_id: uuid.UUID) -> bytes:
+    """A screening's payload key, added to `session` with its row (committed with it)."""
+    key = secrets.token_bytes(32)
+    session.add(
+        PayloadKey(screening_id=screening_id, key_sealed=seal_key(keyring, screening_id, key))
+    )
+    return key
+
+
+def destroy_screening_keys(session: Session, screening_ids: Sequence[uuid.UUID]) -> int:
+    """Crypto-shredding: the keys are gone (a tombstone says when); returns how many."""
+    if not screening_ids:
+        return 0
+    destroyed = session.exec(
+        update(PayloadKey)
+        .where(col(PayloadKey.screening_id).in_(list(screening_ids)))
+        .where(col(PayloadKey.key_sealed).is_not(None))
+        .values(key_sealed=None, destroyed_at=utcnow())
+    ).rowcount
+    session.commit()
+    return int(destroyed or 0)
+
+
+def encrypt(key_id: str, key: bytes, payload: Payload) -> Payload:
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = AESGCM(key).encrypt(nonce, payload.SerializeToString(), key_id.encode())
+    return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id.encode()}, data=nonce + sealed)
+
+
+def decrypt(key_id: str, key: bytes, payload: Payload) -> Payload:
+    try:
+        plain = AESGCM(key).decrypt(
+            payload.data[:_NONCE_BYTES], payload.data[_NONCE_BYTES:], key_id.encode()
+        )
+    except InvalidTag:
+        raise PayloadKeyError("the payload does not decrypt with its key") from None
+    decoded = Payload()
+    decoded.ParseFromString(plain)
+    return decoded
+
+
+def is_encrypted(payload: Payload) -> bool:
+    return payload.metadata.get("encoding") == ENCODING
+
+
+class TrufflePayloadCodec(PayloadCodec, WithSerializationContext):
+    """The codec of the API's and the worker's Temporal clients."""
+
+    def __init__(self, keys: PayloadKeys, scope: KeyScope | None = None) -> None:
+        self.keys = keys
+        self.scope = scope or KeyScope("deployment")
+
+    def with_context(self, context: SerializationContext) -> Self:
+        workflow_id = getattr(context, "workflow_id", None)
+        return type(self)(self.keys, KeyScope.for_workflow(workflow_id))
+
+    async def _screening_key(self, screening_id: uuid.UUID, *, create: bool) -> bytes:
+        key = self.keys.cached(screening_id)
+        if key is None:
+            key = await asyncio.to_thread(self.keys.screening_key, screening_id, create=create)
+            self.keys.remember(screening_id, key)
+        return key
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        if self.scope.kind == "screening":
+            assert self.scope.subject is not None
+            key_id = f"screening:{self.scope.subject}"
+            key = await self._screening_key(self.scope.subject, create=True)
+        else:
+            key_id, key = self.keys.derived(self.scope)
+        return [encrypt(key_id, key, payload) for payload in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        decoded = []
+        for payload in payloads:
+            if not is_encrypted(payload):
+                decoded.append(payload)
+                continue
+            key_id = payload.metadata[KEY_ID].decode()
+            scope, fingerprint = parse_key_id(key_id)
+            if scope.kind == "screening":
+                assert scope.subject is not None
+                key = await self._screening_key(scope.subject, create=False)
+            else:
+                key = self.keys.derived(scope, fingerprint)[1]
+            decoded.append(decrypt(key_id, key, payload))
+        return decoded
+
+
+def data_converter(keys: PayloadKeys) -> DataConverter:
+    """The converter of every Temporal client the product makes (API and worker)."""
+    return DataConverter(
+        payload_codec=TrufflePayloadCodec(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
