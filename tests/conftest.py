@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from playwright.async_api import Browser, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
+from tests.utils.chromium import INSTALL_HINT, find_chromium
 from tests.utils.mail import MailSink
 from tests.utils.postgres import postgres_server
 from tests.utils.processes import CLI, free_port, installed_binary, stop_process, wait_for_http
@@ -117,3 +119,25 @@ def ashby_sandbox() -> Iterator[SandboxClient]:
         yield SandboxClient(f"http://127.0.0.1:{port}")
     finally:
         stop_process(process)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    executable = find_chromium()
+    if executable is None:
+        pytest.exit(INSTALL_HINT, returncode=1)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield chromium
+        await chromium.close()

@@ -158,6 +158,11 @@ class DevStack:
             "SMTP_PORT": str(self.ports.smtp),
             "TRUFFLE_SECRET_KEYS": load_or_create_secret_keys(self.data_dir),
             "METRICS_PORT": str(self.ports.worker_metrics),
+            # The Temporal UI reads the encrypted histories through the API's codec endpoint.
+            "TEMPORAL_UI_ORIGINS": (
+                f"http://{display_host}:{self.ports.temporal_ui},"
+                f"http://127.0.0.1:{self.ports.temporal_ui}"
+            ),
             "LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
         }
@@ -220,6 +225,8 @@ class DevStack:
                     "--log-level",
                     "warn",
                     "--ui-disable-news-fetch",
+                    "--ui-codec-endpoint",
+                    f"{settings.public_base_url}/codec",
                     *dev_server_flags(),
                 ],
                 env,
@@ -310,8 +317,9 @@ class DevStack:
             engine.dispose()
 
     def _print_banner(self, settings: Settings, own_temporal: bool, admin_token: str) -> None:
+        display_host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0") else self.host  # noqa: S104
         temporal_ui = (
-            f"http://{self.host}:{self.ports.temporal_ui}"
+            f"http://{display_host}:{self.ports.temporal_ui}"
             if own_temporal
             else f"(external Temporal at {settings.temporal_address})"
         )
@@ -321,6 +329,9 @@ class DevStack:
             f"  API                 {settings.public_base_url}",
             f"  API docs            {settings.public_base_url}/docs",
             f"  Temporal UI         {temporal_ui}",
+            f"  Payload codec       {settings.public_base_url}/codec (the UI decodes through it"
+            " for a signed-in admin: sign in to the API first, then tick “Include cross-origin"
+            " credentials” in the UI's Codec Server settings)",
             f"  Temporal gRPC       {settings.temporal_address}",
             f"  Mail sink (viewer)  http://{self.host}:{self.ports.mail_ui}",
             f"  Mail sink (SMTP)    {settings.smtp_host}:{settings.smtp_port}",

@@ -10,9 +10,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.utils.chromium import INSTALL_HINT, find_chromium
 from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
 from tests.utils.journeys import Connected, candidate_completes, start_screening
 from tests.utils.processes import REPO_ROOT
@@ -26,28 +25,6 @@ PILL_COLOURS = {
     "degraded": "rgb(255, 241, 204)",
     "action_needed": "rgb(253, 224, 224)",
 }
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    executable = find_chromium()
-    if executable is None:
-        pytest.exit(INSTALL_HINT, returncode=1)
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield chromium
-        await chromium.close()
 
 
 def new_workspace(stack: Stack, plan: Plan = Plan.paid) -> str:

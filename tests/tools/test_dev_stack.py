@@ -1,7 +1,9 @@
 """`truffle-ashby dev` (what `make run` runs): every component answers; Ctrl-C stops them all."""
 
+import asyncio
 import os
 import queue
+import re
 import signal
 import smtplib
 import socket
@@ -9,19 +11,24 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
 
-from tests.utils.processes import free_port, installed_binary
+from tests.utils.factories import QUESTIONS
+from tests.utils.processes import REPO_ROOT, free_port, installed_binary
 from tests.utils.settings import ALL_VARIABLES as SETTINGS_VARIABLES
+from tools.ashby_sandbox.client import SandboxClient, assessment_start_body
 from tools.devstack import load_or_create_secret_keys
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 STARTUP_TIMEOUT_SECONDS = 150
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
 
 def descendants(pid: int) -> set[int]:
@@ -211,6 +218,70 @@ def test_the_demo_plays_the_whole_story(stack: RunningStack) -> None:
         "✓ The whole story happened.",
     ):
         assert step in result.stdout
+
+
+async def test_the_temporal_ui_shows_a_screenings_payloads_decoded_for_a_signed_in_admin(
+    stack: RunningStack, browser: Browser
+) -> None:
+    ports = stack.ports
+    api = f"http://127.0.0.1:{ports['api']}"
+    ui = f"http://127.0.0.1:{ports['ui']}"
+    admin_token = stack.line_after("Demo workspace 'Demo' (paid plan), admin token (shown once):")
+    assessment_id = await asyncio.to_thread(screening_in_demo_workspace, stack, admin_token)
+
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        await page.goto(f"{api}/signin")
+        await page.get_by_label("Admin token").fill(admin_token)
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page).to_have_url(re.compile(r"/integrations$"))
+        # What ticking "Include cross-origin credentials" in the UI's codec settings stores.
+        await page.goto(ui)
+        await page.evaluate(
+            """endpoint => {
+                localStorage.setItem("overrideRemoteCodecConfiguration", "true");
+                localStorage.setItem("endpoint", JSON.stringify(endpoint));
+                localStorage.setItem("includeCredentials", "true");
+            }""",
+            f"{api}/codec",
+        )
+        await page.goto(f"{ui}/namespaces/default/workflows/screening-{assessment_id}")
+        # The input as the workflow got it: JSON, through the codec endpoint.
+        await expect(page.get_by_text("held_update_retention_seconds").first).to_be_visible(
+            timeout=30_000
+        )
+        content = await page.content()
+        assert "binary/truffle-encrypted" not in content
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / "10-temporal-ui-decoded.png"), full_page=True)
+    finally:
+        await context.close()
+
+
+def screening_in_demo_workspace(stack: RunningStack, admin_token: str) -> str:
+    """A screening of the dev stack's demo workspace, started by Ashby (the sandbox)."""
+    api = f"http://127.0.0.1:{stack.ports['api']}"
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    sandbox = SandboxClient(f"http://127.0.0.1:{stack.ports['sandbox']}")
+    position = httpx.post(
+        f"{api}/api/positions", headers=admin, timeout=30,
+        json={"name": "Codec", "description": "UI", "questions": QUESTIONS},
+    ).json()  # fmt: skip
+    card = httpx.get(f"{api}/api/integrations/ashby", headers=admin, timeout=30).json()
+    if card["status"] == "not_connected":
+        connected = httpx.post(
+            f"{api}/api/integrations/ashby/connect", headers=admin, timeout=30,
+            json={"ashby_api_key": sandbox.create_key()["key"]},
+        ).json()  # fmt: skip
+        sandbox.configure_partner(f"{api}/ashby", connected["truffle_key"])
+    started = sandbox.call_partner(
+        "assessment.start",
+        assessment_start_body(position["id"], f"ui-{uuid.uuid4().hex[:6]}@example.test"),
+    )
+    assert started["status_code"] == 200, started
+    assessment_id: str = started["body"]["results"]["assessment_id"]
+    return assessment_id
 
 
 def test_the_demo_fails_loudly_when_the_stack_is_not_there(tmp_path: Path) -> None:
