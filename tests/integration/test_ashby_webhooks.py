@@ -3,6 +3,7 @@ Ashby sending signed events over HTTP, the SMTP sink): a recruiter archives a ca
 and Truffle stops at once; a candidate deleted in Ashby is erased from Truffle."""
 
 import asyncio
+import base64
 import json
 import time
 import uuid
@@ -13,11 +14,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from google.protobuf import json_format
 from temporalio.client import WorkflowExecutionStatus
 
 from tests.utils.journeys import Connected, connect_workspace, screening_record, wait_for_updates
 from tests.utils.stack import Stack
-from tests.utils.temporal import payload_bytes
+from tests.utils.temporal import payloads_in
 from tools.ashby_sandbox.client import (
     application_event_data,
     assessment_start_body,
@@ -148,7 +150,67 @@ def test_a_candidate_deleted_in_ashby_is_erased_from_truffle(live: Stack) -> Non
     for log in ("api.log", "worker.log"):
         text = (stack.logs / log).read_bytes()
         assert not any(value in text for value in personal), log
-    assert not any(value in histories(stack, started["assessment_id"]) for value in personal)
+    stored = stored_payloads(stack, started["assessment_id"])
+    assert not any(value in json.dumps(stored).encode() for value in personal)
+    # Crypto-shredding: once the workflow has ended its key goes, and its history, which
+    # Temporal keeps until retention, can no longer be decoded by anyone.
+    refused = until(
+        lambda: (
+            reply
+            if (reply := decode(stack, connected.admin_token, stored)).status_code == 410
+            else None
+        ),
+        "the payload key being destroyed",
+    )
+    assert "erased" in refused.json()["message"]
+
+
+def test_an_admin_reads_a_running_screenings_history_through_the_codec(live: Stack) -> None:
+    stack = live
+    connected = connect_workspace(stack)
+    address = f"ada-{uuid.uuid4().hex[:8]}@example.test"
+    started = start(stack, connected, address, "Ada", "Lovelace")
+    stack.screener_link(address)
+
+    stored = stored_payloads(stack, started["assessment_id"])
+    assert stored
+    # What the SDK writes for itself (a patch marker's id, a local activity's sequence number)
+    # stays plain; everything of ours is encrypted.
+    plain = [
+        json.loads(base64.b64decode(payload["data"]))
+        for payload in stored
+        if base64.b64decode(payload["metadata"]["encoding"]) != b"binary/truffle-encrypted"
+    ]
+    for ours in (started["assessment_id"], started["application"]["ashby_id"], "Ada", address):
+        assert ours not in json.dumps(plain)
+    assert started["assessment_id"].encode() not in json.dumps(stored).encode()
+
+    reply = decode(stack, connected.admin_token, stored)
+
+    assert reply.status_code == 200
+    decoded = b"".join(base64.b64decode(p["data"]) for p in reply.json()["payloads"])
+    assert started["assessment_id"].encode() in decoded
+    other = connect_workspace(stack)
+    assert decode(stack, other.admin_token, stored).status_code == 403
+
+
+def stored_payloads(stack: Stack, assessment_id: str) -> list[dict[str, Any]]:
+    """Every payload of the screening's workflow history as Temporal stores it (JSON form)."""
+
+    async def fetch() -> list[dict[str, Any]]:
+        handle = stack.client.get_workflow_handle(workflow_id(uuid.UUID(assessment_id)))
+        history = await handle.fetch_history()
+        found: list[dict[str, Any]] = []
+        for event in history.events:
+            for payload in payloads_in(event):
+                found.append(json.loads(json_format.MessageToJson(payload)))
+        return found
+
+    return asyncio.run(fetch())
+
+
+def decode(stack: Stack, admin_token: str, payloads: list[dict[str, Any]]) -> httpx.Response:
+    return stack.admin("POST", "/codec/decode", admin_token, json={"payloads": payloads})
 
 
 def everything_stored(stack: Stack) -> bytes:
@@ -167,16 +229,3 @@ def everything_stored(stack: Stack) -> bytes:
             return "\n".join(rows).encode()
     finally:
         engine.dispose()
-
-
-def histories(stack: Stack, assessment_id: str) -> bytes:
-    """Every payload of the screening's workflow history, as Temporal keeps it."""
-
-    async def fetch() -> bytes:
-        handle = stack.client.get_workflow_handle(workflow_id(uuid.UUID(assessment_id)))
-        history = await handle.fetch_history()
-        found = [payload_bytes(event) for event in history.events]
-        assert b"candidate_deleted" in b"".join(found)  # the walk does reach the payloads
-        return b"".join(found)
-
-    return asyncio.run(fetch())

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 
 from google.protobuf.message import Message
-from temporalio.api.common.v1 import Payload
+from temporalio.api.common.v1 import Payload, SearchAttributes
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
@@ -29,16 +29,17 @@ async def start_time_skipping() -> WorkflowEnvironment:
     return env
 
 
-def payload_bytes(message: Message) -> bytes:
-    """Every payload's data in a proto message (a whole history, say), as Temporal stores it:
-    what the history holds once its base64 is undone."""
-    found: list[bytes] = []
+def payloads_in(message: Message) -> list[Payload]:
+    """Every payload in a proto message (a history event, say), as Temporal stores it, but
+    search attributes' (plain ids, which Temporal indexes)."""
+    found: list[Payload] = []
 
     def walk(node: Message) -> None:
         if isinstance(node, Payload):
-            found.append(node.data)
-            found.extend(node.metadata.values())
+            found.append(node)
             return
+        if isinstance(node, SearchAttributes):
+            return  # plain ids by design, indexed by Temporal
         for _descriptor, value in node.ListFields():
             if isinstance(value, Message):
                 walk(value)
@@ -49,4 +50,4 @@ def payload_bytes(message: Message) -> bytes:
                         walk(item)
 
     walk(message)
-    return b"\n".join(found)
+    return found
