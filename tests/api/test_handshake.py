@@ -84,6 +84,7 @@ def test_connect_shows_the_key_once_and_goes_live_on_ashbys_first_call(
         "message": "Connect Ashby to send Truffle screenings from Ashby and see the results there.",
         "last_activity_at": None,
         "partner_base_url": "http://testserver/ashby",
+        "webhooks": None,
     }
     ashby_key = ashby_sandbox.create_key()["key"]
 
