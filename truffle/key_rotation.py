@@ -1,9 +1,10 @@
 """Retiring a key of TRUFFLE_SECRET_KEYS: what still depends on each key, and re-encrypting
 every stored secret under the current one.
 
-Sealed values (the Ashby keys, the webhook secrets, the screener link tokens) name the key they
-were made with; Truffle key digests record the key whose pepper made them and are digested
-again under the current key when Ashby next calls with them. Once `status` shows nothing left
+Sealed values (the Ashby keys, the webhook secrets, the screener link tokens, the screenings'
+Temporal payload keys) name the key they were made with; Truffle key digests record the key
+whose pepper made them and are digested again under the current key when Ashby next calls with
+them. Once `status` shows nothing left
 on an old key, it can be removed from TRUFFLE_SECRET_KEYS.
 """
 
@@ -15,7 +16,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from truffle.secrets import KeyRing
-from truffle.tables import AshbyConnection, AshbyWebhookEndpoint, Screening, TruffleKey
+from truffle.tables import (
+    AshbyConnection,
+    AshbyWebhookEndpoint,
+    PayloadKey,
+    Screening,
+    TruffleKey,
+)
 
 _BATCH = 500
 
@@ -45,9 +52,12 @@ def _sealed_values(session: Session) -> list[str]:
         )
     ).all()
     secrets = session.exec(select(AshbyWebhookEndpoint.secret_sealed)).all()
+    payload_keys = session.exec(
+        select(PayloadKey.key_sealed).where(col(PayloadKey.key_sealed).is_not(None))
+    ).all()
     tokens = session.exec(select(Screening.link_token_sealed)).all()
     # An erased screening's token is gone (empty): nothing to re-encrypt.
-    return [value for value in [*keys, *secrets, *tokens] if value]
+    return [value for value in [*keys, *secrets, *payload_keys, *tokens] if value]
 
 
 def status(session: Session, keyring: KeyRing) -> KeyStatus:
@@ -85,6 +95,14 @@ def rekey(engine: sa.Engine, keyring: KeyRing) -> int:
                 plain = keyring.unseal(sealed, connection.workspace_id)
                 connection.encrypted_ashby_key = keyring.seal(plain, connection.workspace_id)
                 session.add(connection)
+                resealed += 1
+        for stored in session.exec(
+            select(PayloadKey).where(col(PayloadKey.key_sealed).is_not(None))
+        ):
+            if stored.key_sealed and keyring.sealed_with(stored.key_sealed) != current:
+                key = keyring.unseal(stored.key_sealed, stored.screening_id)
+                stored.key_sealed = keyring.seal(key, stored.screening_id)
+                session.add(stored)
                 resealed += 1
         for endpoint in session.exec(select(AshbyWebhookEndpoint)):
             if keyring.sealed_with(endpoint.secret_sealed) != current:

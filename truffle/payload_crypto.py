@@ -6,7 +6,9 @@ context): a screening's workflow (`screening-<id>`) uses the screening's own ran
 in the `payload_keys` table with TRUFFLE_SECRET_KEYS and destroyed when Ashby deletes the
 candidate; a workspace's other workflows (`ashby-webhook-<workspace>-<event>`) and payloads the
 Temporal UI encodes for a workspace use a key derived from TRUFFLE_SECRET_KEYS for that
-workspace; the rest (the reconciler's passes) a key derived for the deployment. Each encrypted
+workspace. The deployment's own workflows (the reconciler's passes: ids and counts, of no
+workspace and no candidate) stay plain: Temporal hands each scheduled pass its predecessor's
+result, which must stay readable whatever happens to TRUFFLE_SECRET_KEYS. Each encrypted
 payload names its key (`truffle-key-id`) and binds the name as associated data, so decoding
 needs no context, and a payload moved to another key's name does not decrypt. Payloads that are
 not encrypted (histories from before this release) pass through unchanged.
@@ -227,6 +229,8 @@ class TrufflePayloadCodec(PayloadCodec, WithSerializationContext):
         return key
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        if self.scope.kind == "deployment":
+            return list(payloads)
         if self.scope.kind == "screening":
             assert self.scope.subject is not None
             key_id = f"screening:{self.scope.subject}"

@@ -103,14 +103,13 @@ def test_without_credentials_it_is_401(
         assert "payloads" not in reply.json()
 
 
-def test_another_workspaces_or_the_deployments_payloads_are_403(
+def test_another_workspaces_payloads_are_403(
     client: TestClient, engine: sa.Engine, keyring: KeyRing, acme: tuple[Workspace, str]
 ) -> None:
     globex, _ = make_workspace(engine, "Globex")
     theirs = [
         sealed_for(engine, keyring, f"screening-{screening_of(engine, keyring, globex)}"),
         sealed_for(engine, keyring, f"ashby-webhook-{globex.id}-{uuid.uuid4()}"),
-        sealed_for(engine, keyring, "reconcile-screenings-pass"),
     ]
     for sealed in theirs:
         reply = client.post("/codec/decode", json=as_json(sealed), headers=bearer(acme[1]))

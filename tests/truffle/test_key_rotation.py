@@ -41,14 +41,15 @@ def seeded(engine: sa.Engine) -> tuple[Workspace, str, uuid.UUID]:
 def test_after_rekey_and_ashbys_calls_the_old_key_can_be_removed(engine: sa.Engine) -> None:
     workspace, truffle_key, screening_id = seeded(engine)
     rotated = KeyRing([NEW, OLD])
-    assert usage(engine, rotated) == [(1, 0, 0), (2, 2, 1)]
+    # The Ashby key, the screener link token and the screening's payload key.
+    assert usage(engine, rotated) == [(1, 0, 0), (2, 3, 1)]
 
-    assert key_rotation.rekey(engine, rotated) == 2
-    assert usage(engine, rotated) == [(1, 2, 0), (2, 0, 1)]
+    assert key_rotation.rekey(engine, rotated) == 3
+    assert usage(engine, rotated) == [(1, 3, 0), (2, 0, 1)]
     with Session(engine) as session:
         assert connections.authenticate_partner(session, rotated, truffle_key) is not None
         session.commit()
-    assert usage(engine, rotated) == [(1, 2, 1), (2, 0, 0)]
+    assert usage(engine, rotated) == [(1, 3, 1), (2, 0, 0)]
     assert key_rotation.rekey(engine, rotated) == 0  # nothing left to move
 
     retired = KeyRing([NEW])
@@ -98,9 +99,10 @@ def test_webhook_secrets_move_too_and_erased_screenings_are_skipped(engine: sa.E
         erased = candidates.erase_candidate(session, workspace.id, "candidate-1")
     assert erased  # the seeded screening's token is gone
     rotated = KeyRing([NEW, OLD])
-    assert usage(engine, rotated) == [(1, 0, 0), (2, 2, 1)]  # the Ashby key and the secret
+    # The Ashby key, the webhook secret and the screening's payload key (not yet shredded).
+    assert usage(engine, rotated) == [(1, 0, 0), (2, 3, 1)]
 
-    assert key_rotation.rekey(engine, rotated) == 2
+    assert key_rotation.rekey(engine, rotated) == 3
 
     with Session(engine) as session:
         stored = session.get(AshbyWebhookEndpoint, endpoint_id)
