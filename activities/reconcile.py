@@ -97,6 +97,12 @@ class ReconcilerActivities:
         return report
 
     async def _repair(self, screening: Screening, report: ReconcileReport) -> None:
+        if screening.erased_at is not None:
+            # Its candidate was erased: nothing is left to send or post, and its payload key
+            # may be gone, so no new run could even be given its input.
+            await asyncio.to_thread(self._settle, screening)
+            report.settled.append(str(screening.id))
+            return
         run = await self.runs.last_run(screening)
         if run is not None and run.running:
             return

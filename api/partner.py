@@ -317,6 +317,10 @@ async def assessment_cancel(
     if screening is None:
         return ashby_error(404, "assessment_not_found", "No such assessment.")
     note_ids(screening_id=screening.id)
+    if screening.erased_at is not None:
+        # The candidate was deleted in Ashby and erased here: the screening is closed already
+        # and its workflow can no longer be given anything.
+        return JSONResponse({"success": True, "results": {"assessment_id": str(screening.id)}})
     try:
         answer = await gateway.cancel(screening.id)
     except WorkflowUnavailableError:

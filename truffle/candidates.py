@@ -102,6 +102,8 @@ def erase_candidate(
                 link_token_sealed=ERASED,
                 link_token_digest=secrets.token_hex(32),
                 is_open=False,
+                # Nothing will be delivered: no release signal is owed to it any more.
+                delivery_held=False,
                 erased_at=sa.func.coalesce(col(Screening.erased_at), now),
             )
         )

@@ -102,3 +102,21 @@ async def test_a_second_pass_finds_nothing_left_to_do(
     assert runs.described == []
     assert report.settled == []
     assert report.restarted == []
+
+
+async def test_an_erased_screening_is_settled_not_restarted(
+    engine: sa.Engine, opened: list[uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    erased = opened[4]
+    with Session(engine) as session:
+        session.exec(
+            update(Screening).where(col(Screening.id) == erased).values(erased_at=utcnow())
+        )
+        session.commit()
+    runs = FakeRuns(listed_running=set(opened) - {erased}, runs={})
+
+    report = await ReconcilerActivities(engine, runs).reconcile()
+
+    assert runs.started == []
+    assert runs.described == []
+    assert report.settled == [str(erased)]

@@ -205,6 +205,7 @@ async def test_a_deleted_candidate_is_erased_closed_and_told_leaving_ids_times_a
         assert (erased.answers, erased.result, erased.link_token_sealed) == (None, None, "")
         assert erased.link_token_digest != before.link_token_digest
         assert erased.ashby_candidate_id == "candidate-gone"  # ids stay
+        assert erased.delivery_held is False
     assert world.row(open_one).status == ScreeningStatus.cancelled
     assert world.row(open_one).close_reason == CloseReason.candidate_deleted
     assert world.row(done).status == ScreeningStatus.completed

@@ -18,6 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from tests.utils.factories import connect_live, make_position, make_workspace
 from tools.ashby_sandbox.spec import request_schema, response_schema, validate
+from truffle import candidates
+from truffle.payload_crypto import PayloadKeys, data_converter, destroy_screening_keys
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Plan, Position, Screening, Workspace
@@ -337,6 +339,52 @@ def test_cancel_of_an_unknown_or_foreign_assessment_is_an_ashby_error(
     )
     assert malformed.status_code == 400
     assert malformed.json()["errorInfo"]["code"] == "invalid_input"
+
+
+def test_cancel_of_an_erased_candidates_assessment_succeeds_and_changes_nothing(
+    api_settings: Settings,
+    dev_server_env: WorkflowEnvironment,
+    truffle_key: str,
+    position: Position,
+    engine: sa.Engine,
+    keyring: KeyRing,
+) -> None:
+    # A client encrypting payloads as the API's does (without its cache of keys, which would
+    # hide for a few minutes that an erased screening's key is gone).
+    encrypting = Client(
+        dev_server_env.client.service_client,
+        namespace=dev_server_env.client.namespace,
+        data_converter=data_converter(PayloadKeys(engine, keyring, cache_seconds=0)),
+    )
+    app = create_app(
+        api_settings, temporal_client=encrypting, cancel_answer_timeout=timedelta(seconds=0.5)
+    )
+    with TestClient(app) as client:
+        erased_cancel(client, truffle_key, position, engine)
+
+
+def erased_cancel(
+    client: TestClient, truffle_key: str, position: Position, engine: sa.Engine
+) -> None:
+    started = client.post(
+        "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+    ).json()["results"]["assessment_id"]
+    with Session(engine) as session:
+        screening = session.get(Screening, uuid.UUID(started))
+        assert screening is not None
+        candidates.erase_candidate(session, screening.workspace_id, "candidate-1")
+        destroy_screening_keys(session, [uuid.UUID(started)])
+
+    response = client.post(
+        "/ashby/assessment.cancel", json={"assessment_id": started}, headers=basic(truffle_key)
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "results": {"assessment_id": started}}
+    with Session(engine) as session:
+        erased = session.get(Screening, uuid.UUID(started))
+        assert erased is not None
+        assert (erased.close_reason, erased.application_status) == ("candidate_deleted", "closed")
 
 
 async def test_cancel_after_the_workflow_finished_still_disqualifies(
