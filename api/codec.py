@@ -11,7 +11,7 @@ nothing, so the pages' CSRF check does not apply to it.
 """
 
 import uuid
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -95,8 +95,8 @@ def caller_workspace(
 CallerDep = Annotated[uuid.UUID, Depends(caller_workspace)]
 
 
-def _refuse(request: Request, settings_origins: frozenset[str], code: int, message: str) -> None:
-    raise HTTPException(code, detail=message, headers=_cors_headers(request, settings_origins))
+def _refuse(request: Request, origins: frozenset[str], code: int, message: str) -> NoReturn:
+    raise HTTPException(code, detail=message, headers=_cors_headers(request, origins))
 
 
 async def _payloads(request: Request, origins: frozenset[str]) -> Payloads:
@@ -104,7 +104,6 @@ async def _payloads(request: Request, origins: frozenset[str]) -> Payloads:
         return json_format.Parse(await request.body(), Payloads(), ignore_unknown_fields=True)
     except (json_format.ParseError, DecodeError, UnicodeDecodeError):
         _refuse(request, origins, 422, 'The body is not Temporal\'s {"payloads": [...]}.')
-        raise  # unreachable: _refuse raises
 
 
 def _answer(request: Request, origins: frozenset[str], payloads: Payloads) -> Response:
@@ -163,7 +162,6 @@ async def decode(
         )
     except PayloadKeyError as error:
         _refuse(request, origins, 422, f"A payload cannot be decoded: {error}.")
-    raise AssertionError("unreachable")
 
 
 def _belongs_to(engine: sa.Engine, scope: KeyScope, workspace_id: uuid.UUID) -> bool:

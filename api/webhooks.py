@@ -71,10 +71,11 @@ async def receive_webhook(
                 webhooks.record_signature_failure(session, endpoint_uuid, utcnow())
 
         await run_in_threadpool(record_failure)
-        logger.warning(
-            "Ashby webhook refused: %s signature",
-            "no" if not presented else "a wrong" if secret else "an unreadable secret for its",
-        )
+        if secret is None:
+            reason = "the endpoint's secret cannot be read with TRUFFLE_SECRET_KEYS"
+        else:
+            reason = "a wrong signature" if presented else "no signature"
+        logger.warning("Ashby webhook refused: %s", reason)
         return ashby_error(401, "invalid_signature", "The Ashby-Signature header does not match.")
 
     try:

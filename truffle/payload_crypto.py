@@ -108,7 +108,9 @@ class PayloadKeys:
     """The keys: screening keys from the database (created on first use, cached for a while),
     workspace and deployment keys derived from TRUFFLE_SECRET_KEYS."""
 
-    def __init__(self, engine: sa.Engine, keyring: KeyRing, cache_seconds: float = 300.0) -> None:
+    def __init__(
+        self, engine: sa.Engine, keyring: KeyRing, cache_seconds: float = KEY_CACHE_SECONDS
+    ) -> None:
         self.engine = engine
         self.keyring = keyring
         self.cache_seconds = cache_seconds
