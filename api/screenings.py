@@ -5,6 +5,7 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
@@ -14,6 +15,7 @@ from sqlmodel import col, select
 
 from api.deps import SessionDep, WorkspaceDep
 from api.pages import PageWorkspaceDep
+from truffle.screening_list import BadCursorError, Filters, StatusFilter, list_page
 from truffle.tables import DeliveryAttempt, EmailFailure, Position, Screening
 
 router = APIRouter(tags=["screenings"])
@@ -135,6 +137,65 @@ def list_screenings(
         ):
             emails[failure.screening_id].append(failure)
     return [_out(row, log[row.id], emails[row.id]) for row in rows]
+
+
+STATUS_LABELS = {
+    "invited": "Invited",
+    "started": "Started",
+    "completed": "Completed",
+    "expired": "Expired",
+    "cancelled": "Cancelled",
+    "held": "Held for the connection",
+    "failed": "Delivery failed",
+}
+
+
+@router.get("/screenings", response_class=HTMLResponse, include_in_schema=False)
+def screenings_page(
+    request: Request,
+    workspace: PageWorkspaceDep,
+    session: SessionDep,
+    status_filter: Annotated[StatusFilter | None, Query(alias="status")] = None,
+    position: Annotated[uuid.UUID | None, Query()] = None,
+    application: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """Newest first, filtered by status, position or Ashby application id, a page at a time."""
+    filters = Filters(status_filter, position, (application or "").strip() or None)
+    try:
+        page = list_page(session, workspace.id, filters, cursor)
+    except BadCursorError as error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(error)) from None
+    positions = session.exec(
+        select(Position)
+        .where(Position.workspace_id == workspace.id)
+        .order_by(col(Position.name), col(Position.id))
+    ).all()
+    query = {
+        key: value
+        for key, value in (
+            ("status", status_filter.value if status_filter else None),
+            ("position", str(position) if position else None),
+            ("application", filters.application_id),
+        )
+        if value
+    }
+    return templates.TemplateResponse(
+        request,
+        "screenings.html",
+        {
+            "page": page,
+            "filters": filters,
+            "positions": positions,
+            "statuses": STATUS_LABELS,
+            "next_query": urlencode({**query, "cursor": page.next_cursor})
+            if page.next_cursor
+            else None,
+            "first_query": urlencode(query),
+            "paged": cursor is not None,
+            "current_page": "screenings",
+        },
+    )
 
 
 @router.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -205,6 +205,11 @@ class Screening(SQLModel, table=True):
         # Ashby's webhooks name a candidate or an application.
         sa.Index("ix_screenings_workspace_candidate", "workspace_id", "ashby_candidate_id"),
         sa.Index("ix_screenings_workspace_application", "workspace_id", "ashby_application_id"),
+        # The admin's list, newest first within a status or a position (truffle/screening_list.py).
+        sa.Index("ix_screenings_workspace_status_created", "workspace_id", "status", "created_at"),
+        sa.Index(
+            "ix_screenings_workspace_position_created", "workspace_id", "position_id", "created_at"
+        ),
         sa.Index("ix_screenings_delivery_held", "workspace_id", "delivery_held"),
         sa.Index(
             "ix_screenings_unsettled",

@@ -78,6 +78,7 @@ SCOPED = {
     ("GET", "/api/positions"),
     ("POST", "/api/positions"),
     ("GET", "/api/screenings"),
+    ("GET", "/screenings"),
     ("POST", "/codec/decode"),
     ("POST", "/codec/encode"),
 }

@@ -1,0 +1,71 @@
+"""The Screenings page (`/screenings`): the list, its filters and pages, as the admin sees them."""
+
+import re
+import uuid
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlmodel import Session, col, update
+
+from tests.utils.factories import make_position, make_workspace, open_screening
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+from truffle.tables import Screening
+
+
+def seed(engine: sa.Engine, settings: Settings, count: int) -> tuple[str, list[uuid.UUID]]:
+    keyring = KeyRing(settings.secret_keys())
+    workspace, token = make_workspace(engine)
+    position = make_position(engine, workspace)
+    ids = [
+        open_screening(engine, keyring, workspace, position, f"application-{index}")
+        for index in range(count)
+    ]
+    return token, ids
+
+
+def test_signed_out_the_page_asks_to_sign_in(client: TestClient) -> None:
+    response = client.get("/screenings", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/signin")
+
+
+def test_the_list_pages_by_cursor_and_filters(
+    client: TestClient, engine: sa.Engine, settings: Settings
+) -> None:
+    token, ids = seed(engine, settings, 27)
+    with Session(engine) as session:
+        session.exec(
+            update(Screening).where(col(Screening.id) == ids[0]).values(status="completed")
+        )
+        session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    first = client.get("/screenings", headers=headers)
+    assert first.status_code == 200
+    assert first.text.count('href="/screenings/') == 25
+    older = re.search(r'id="older" href="([^"]+)"', first.text)
+    assert older is not None
+    second = client.get(older.group(1).replace("&amp;", "&"), headers=headers)
+    assert second.text.count('href="/screenings/') == 2
+    assert 'id="older"' not in second.text
+    shown = set(re.findall(r'href="/screenings/([0-9a-f-]{36})"', first.text + second.text))
+    assert shown == {str(i) for i in ids}
+
+    completed = client.get("/screenings?status=completed", headers=headers)
+    assert re.findall(r'href="/screenings/([0-9a-f-]{36})"', completed.text) == [str(ids[0])]
+    one = client.get("/screenings?application=application-3", headers=headers)
+    assert re.findall(r'href="/screenings/([0-9a-f-]{36})"', one.text) == [str(ids[3])]
+    none = client.get("/screenings?status=expired", headers=headers)
+    assert "No screening matches." in none.text
+
+
+def test_a_bad_cursor_or_status_is_refused_in_words(
+    client: TestClient, engine: sa.Engine, settings: Settings
+) -> None:
+    token, _ = seed(engine, settings, 1)
+    headers = {"Authorization": f"Bearer {token}"}
+    bad_cursor = client.get("/screenings?cursor=nope", headers=headers)
+    assert bad_cursor.status_code == 400
+    assert "start from the first page" in bad_cursor.json()["message"]
+    assert client.get("/screenings?status=lost", headers=headers).status_code == 422
