@@ -2,6 +2,7 @@
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,12 +12,12 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from api.deps import SessionDep, WorkspaceDep
+from api.deps import SessionDep, SettingsDep, WorkspaceDep
 from api.pages import PageWorkspaceDep
 from truffle.screening_list import BadCursorError, Filters, StatusFilter, list_page
-from truffle.tables import DeliveryAttempt, EmailFailure, Position, Screening
+from truffle.tables import DeliveryAttempt, EmailFailure, Position, Screening, SentEmail
 
 router = APIRouter(tags=["screenings"])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -155,13 +156,21 @@ def screenings_page(
     request: Request,
     workspace: PageWorkspaceDep,
     session: SessionDep,
-    status_filter: Annotated[StatusFilter | None, Query(alias="status")] = None,
-    position: Annotated[uuid.UUID | None, Query()] = None,
-    application: Annotated[str | None, Query(max_length=200)] = None,
+    status_filter: Annotated[str, Query(alias="status", max_length=20)] = "",
+    position_filter: Annotated[str, Query(alias="position", max_length=40)] = "",
+    application: Annotated[str, Query(max_length=200)] = "",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
-    """Newest first, filtered by status, position or Ashby application id, a page at a time."""
-    filters = Filters(status_filter, position, (application or "").strip() or None)
+    """Newest first, filtered by status, position or Ashby application id, a page at a time.
+    (The filter form sends empty fields for "any".)"""
+    try:
+        chosen_status = StatusFilter(status_filter) if status_filter else None
+        position = uuid.UUID(position_filter) if position_filter else None
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="Unknown status or position filter."
+        ) from None
+    filters = Filters(chosen_status, position, application.strip() or None)
     try:
         page = list_page(session, workspace.id, filters, cursor)
     except BadCursorError as error:
@@ -174,7 +183,7 @@ def screenings_page(
     query = {
         key: value
         for key, value in (
-            ("status", status_filter.value if status_filter else None),
+            ("status", chosen_status.value if chosen_status else None),
             ("position", str(position) if position else None),
             ("application", filters.application_id),
         )
@@ -200,15 +209,87 @@ def screenings_page(
 
 @router.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)
 def screening_profile(
-    request: Request, screening_id: uuid.UUID, workspace: PageWorkspaceDep, session: SessionDep
+    request: Request,
+    screening_id: uuid.UUID,
+    workspace: PageWorkspaceDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     """The Truffle page Ashby links to from the candidate's profile."""
     screening = session.get(Screening, screening_id)
     if screening is None or screening.workspace_id != workspace.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
     position = session.get(Position, screening.position_id)
+    origins = sorted(settings.ui_origins)
+    workflow_url = (
+        f"{origins[0]}/namespaces/{settings.temporal_namespace}/workflows/screening-{screening.id}"
+        if origins
+        else None
+    )
     return templates.TemplateResponse(
         request,
         "screening_profile.html",
-        {"screening": screening, "position": position, "result": screening.result},
+        {
+            "screening": screening,
+            "position": position,
+            "result": screening.result,
+            "timeline": timeline(session, screening),
+            "workflow_url": workflow_url,
+            "current_page": "screenings",
+        },
     )
+
+
+@dataclass(frozen=True)
+class Moment:
+    at: datetime
+    what: str
+    detail: str = ""
+
+
+EMAIL_LABELS = {
+    "invite": "Invitation emailed",
+    "reminder_after_invite": "Reminder emailed (48 hours after the invitation)",
+    "reminder_before_deadline": "Reminder emailed (24 hours before the deadline)",
+}
+
+
+def timeline(session: Session, screening: Screening) -> list[Moment]:
+    """Everything that happened to the screening, oldest first: the invitation, the emails, the
+    candidate's steps, how it closed, and every attempt to post to Ashby."""
+    moments = [Moment(screening.created_at, "Sent from Ashby: screening created")]
+    for sent in session.exec(select(SentEmail).where(SentEmail.screening_id == screening.id)):
+        moments.append(
+            Moment(sent.accepted_at, EMAIL_LABELS.get(sent.kind, f"{sent.kind} emailed"))
+        )
+    for failure in session.exec(
+        select(EmailFailure).where(EmailFailure.screening_id == screening.id)
+    ):
+        code = f" (SMTP {failure.smtp_code})" if failure.smtp_code else ""
+        moments.append(
+            Moment(failure.failed_at, f"{failure.kind} email failed{code}", failure.reason)
+        )
+    if screening.started_at:
+        moments.append(Moment(screening.started_at, "Candidate began"))
+    if screening.completed_at:
+        moments.append(Moment(screening.completed_at, "Candidate submitted"))
+    if screening.closed_at and screening.close_reason:
+        moments.append(Moment(screening.closed_at, f"Closed: {screening.close_reason}"))
+    if screening.erased_at:
+        moments.append(Moment(screening.erased_at, "Candidate's personal data erased"))
+    for attempt in session.exec(
+        select(DeliveryAttempt).where(DeliveryAttempt.screening_id == screening.id)
+    ):
+        parts = [f"HTTP {attempt.http_status}" if attempt.http_status else "no answer"]
+        if attempt.error_code:
+            parts.append(f"Ashby error {attempt.error_code}")
+        if attempt.request_id:
+            parts.append(f"request {attempt.request_id}")
+        moments.append(
+            Moment(
+                attempt.attempted_at,
+                f"“{attempt.update_kind}” to Ashby, attempt {attempt.attempt}: {attempt.outcome}",
+                ", ".join(parts),
+            )
+        )
+    return sorted(moments, key=lambda moment: moment.at)

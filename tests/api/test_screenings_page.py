@@ -2,15 +2,17 @@
 
 import re
 import uuid
+from datetime import timedelta
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, update
 
+from api.app import create_app
 from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Screening
+from truffle.tables import DeliveryAttempt, Screening, SentEmail, utcnow
 
 
 def seed(engine: sa.Engine, settings: Settings, count: int) -> tuple[str, list[uuid.UUID]]:
@@ -69,3 +71,48 @@ def test_a_bad_cursor_or_status_is_refused_in_words(
     assert bad_cursor.status_code == 400
     assert "start from the first page" in bad_cursor.json()["message"]
     assert client.get("/screenings?status=lost", headers=headers).status_code == 422
+
+
+def test_a_screenings_page_shows_its_timeline_and_its_workflow(
+    engine: sa.Engine, settings: Settings
+) -> None:
+    token, [screening_id] = seed(engine, settings, 1)
+    now = utcnow()
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        session.add(
+            SentEmail(screening_id=screening_id, kind="invite", message_id="<m>", accepted_at=now)
+        )
+        session.add(
+            DeliveryAttempt(
+                screening_id=screening_id, workspace_id=screening.workspace_id,
+                update_kind="started", attempt=1, attempted_at=now + timedelta(minutes=2),
+                outcome="rate_limited", http_status=429, error_code="rate_limit_exceeded",
+                request_id="req-1",
+            )
+        )  # fmt: skip
+        screening.started_at = now + timedelta(minutes=1)
+        session.add(screening)
+        session.commit()
+    ui = settings.model_copy(update={"temporal_ui_origins": "http://localhost:8233"})
+    with TestClient(create_app(ui)) as client:
+        page = client.get(
+            f"/screenings/{screening_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+
+    assert page.status_code == 200
+    timeline = page.text[page.text.index('id="timeline"') :]
+    steps = [
+        "Sent from Ashby: screening created",
+        "Invitation emailed",
+        "Candidate began",
+        "“started” to Ashby, attempt 1: rate_limited",
+    ]
+    positions = [timeline.index(step) for step in steps]
+    assert positions == sorted(positions)  # oldest first
+    assert "HTTP 429, Ashby error rate_limit_exceeded, request req-1" in timeline
+    assert (
+        f'href="http://localhost:8233/namespaces/default/workflows/screening-{screening_id}"'
+        in page.text
+    )

@@ -13,7 +13,13 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
-from tests.utils.journeys import Connected, candidate_completes, start_screening
+from tests.utils.journeys import (
+    Connected,
+    candidate_completes,
+    connect_workspace,
+    start_screening,
+    wait_for_updates,
+)
 from tests.utils.processes import REPO_ROOT
 from tests.utils.stack import Stack
 from truffle.db import create_db_engine
@@ -283,3 +289,37 @@ async def test_webhooks_are_set_up_from_the_card_and_a_forged_one_turns_it_degra
     await assert_pill(page, "degraded", "Degraded")
     await expect(page.locator("#ashby-message")).to_contain_text("signature did not match")
     await shot(page, "09-degraded-after-a-forged-webhook")
+
+
+async def test_the_screenings_list_filters_and_opens_a_screenings_timeline(
+    page_for: object, stack: Stack
+) -> None:
+    connected = connect_workspace(stack)
+    address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    candidate_completes(stack.screener_link(address), GOOD_ANSWERS)
+    wait_for_updates(stack, assessment_id, 2)
+    page: Page = await page_for(connected.admin_token)  # type: ignore[operator]
+
+    await page.get_by_role("link", name="Screenings").click()
+    await expect(page).to_have_url(re.compile(r"/screenings$"))
+    row = page.locator("#screenings tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("completed")
+    await expect(row).to_contain_text("result: ok (HTTP 200)")
+    await page.get_by_label("Status").select_option("expired")
+    await page.get_by_role("button", name="Show").click()
+    await expect(page.locator("#no-screenings")).to_have_text("No screening matches.")
+    await page.get_by_label("Status").select_option("completed")
+    await page.get_by_role("button", name="Show").focus()
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(re.compile(r"status=completed"))
+    await expect(row).to_have_count(1)
+    await shot(page, "11-screenings-list")
+
+    await row.get_by_role("link").click()
+    timeline = page.locator("#timeline")
+    await expect(timeline).to_contain_text("Invitation emailed")
+    await expect(timeline).to_contain_text("Candidate submitted")
+    await expect(timeline).to_contain_text("“result” to Ashby, attempt 1: ok")
+    await shot(page, "12-screening-timeline")
