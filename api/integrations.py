@@ -54,6 +54,7 @@ class CardOut(BaseModel):
     last_activity_at: datetime | None
     partner_base_url: str
     webhooks: WebhooksOnCardOut | None
+    affected_screenings_url: str | None
 
 
 class WebhookSetupOut(BaseModel):

@@ -11,11 +11,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, or_, select, update
 
 from truffle import connection_health, webhooks
+from truffle.contracts import AshbyOutcome
 from truffle.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
     AshbyConnection,
     ConnectionState,
     Plan,
+    Screening,
     TruffleKey,
     Workspace,
     utcnow,
@@ -84,6 +86,8 @@ class Card:
     last_activity_at: datetime | None
     partner_base_url: str
     webhooks: WebhooksOnCard | None = None
+    # When something is wrong: the Screenings page filtered to the screenings it affects.
+    affected_screenings_url: str | None = None
 
 
 def _run_with_retries(engine: sa.Engine, work: Callable[[Session], T]) -> T:
@@ -304,7 +308,7 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
         else None
     )
 
-    def card(status: CardStatus, message: str) -> Card:
+    def card(status: CardStatus, message: str, affected: str | None = None) -> Card:
         return Card(
             status=status,
             label=CARD_LABELS[status],
@@ -312,6 +316,7 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
             last_activity_at=last_activity,
             partner_base_url=partner_base_url,
             webhooks=on_card,
+            affected_screenings_url=affected,
         )
 
     if workspace.plan != Plan.paid:
@@ -341,4 +346,29 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
             "signature did not match the secret. In Ashby, check the secret token of Truffle's "
             "webhooks, or set up the webhooks again for a new secret.",
         )
-    return card(CardStatus(assessed.health), assessed.message)
+    status = CardStatus(assessed.health)
+    affected = (
+        _affected_screenings(session, workspace, connection)
+        if status != CardStatus.connected
+        else None
+    )
+    return card(status, assessed.message, affected)
+
+
+def _affected_screenings(
+    session: Session, workspace: Workspace, connection: AshbyConnection
+) -> str:
+    """The Screenings page filtered to what a problem affects: updates held for the
+    connection, else (after Ashby rejected an update, or a hold ran out) those given up for good,
+    else the newest screenings. At most one indexed lookup: the card stays O(1)."""
+    held = session.exec(
+        select(Screening.id)
+        .where(Screening.workspace_id == workspace.id)
+        .where(col(Screening.delivery_held) == sa.true())
+        .limit(1)
+    ).first()
+    if held is not None:
+        return "/screenings?status=held"
+    if connection.last_failure in (AshbyOutcome.rejected, AshbyOutcome.hold_expired):
+        return "/screenings?status=failed"
+    return "/screenings"

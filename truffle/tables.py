@@ -299,7 +299,16 @@ class AshbyUpdate(SQLModel, table=True):
     re-post after a crash is the same update to Ashby (same timestamp, same body)."""
 
     __tablename__ = "ashby_updates"
-    __table_args__ = (sa.UniqueConstraint("screening_id", "kind", name="uq_ashby_updates_kind"),)
+    __table_args__ = (
+        sa.UniqueConstraint("screening_id", "kind", name="uq_ashby_updates_kind"),
+        # The few updates given up for good: the "failed" filter and the card's link.
+        sa.Index(
+            "ix_ashby_updates_given_up",
+            "given_up_at",
+            sqlite_where=sa.text("given_up_at IS NOT NULL"),
+            postgresql_where=sa.text("given_up_at IS NOT NULL"),
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     screening_id: uuid.UUID = Field(foreign_key="screenings.id", nullable=False)

@@ -1,4 +1,5 @@
-"""The admin's list of screenings: newest first within a status or a position, by index.
+"""The admin's list of screenings: newest first within a status or a position, by index, and
+the few updates given up for good, by a partial index.
 
 Revision ID: 0007
 Revises: 0006
@@ -7,6 +8,7 @@ Create Date: 2026-11-29
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
@@ -16,6 +18,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_ashby_updates_given_up",
+        "ashby_updates",
+        ["given_up_at"],
+        sqlite_where=sa.text("given_up_at IS NOT NULL"),
+        postgresql_where=sa.text("given_up_at IS NOT NULL"),
+    )
     op.create_index(
         "ix_screenings_workspace_status_created",
         "screenings",
@@ -29,5 +38,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ashby_updates_given_up", table_name="ashby_updates")
     op.drop_index("ix_screenings_workspace_position_created", table_name="screenings")
     op.drop_index("ix_screenings_workspace_status_created", table_name="screenings")

@@ -85,6 +85,7 @@ def test_connect_shows_the_key_once_and_goes_live_on_ashbys_first_call(
         "last_activity_at": None,
         "partner_base_url": "http://testserver/ashby",
         "webhooks": None,
+        "affected_screenings_url": None,
     }
     ashby_key = ashby_sandbox.create_key()["key"]
 

@@ -222,6 +222,14 @@ async def test_the_pill_turns_red_when_ashby_answers_401_and_green_after_recover
         "Ashby rejected the Ashby API key on"
     )
     await shot(page, "08-ashby-answers-401")
+    # The red card leads to the screenings its problem affects: the held result.
+    await page.get_by_role("link", name="See the screenings it affects").click()
+    await expect(page).to_have_url(re.compile(r"/screenings\?status=held$"))
+    held = page.locator("#screenings tbody tr")
+    await expect(held).to_have_count(1)
+    await expect(held).to_contain_text("completed · held")
+    await shot(page, "08b-the-screenings-a-red-card-affects")
+    await page.goto("/integrations")
 
     new_key = await connect_in_page(page, stack.sandbox.create_key()["key"], button="Reconnect")
     await page.get_by_role("button", name="Done").click()
