@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from google.protobuf import json_format
 from temporalio.client import WorkflowExecutionStatus
@@ -27,12 +26,6 @@ from tools.ashby_sandbox.client import (
 )
 from truffle.db import create_db_engine
 from workflows.launcher import workflow_id
-
-
-@pytest.fixture
-def live(stack: Stack) -> Stack:
-    stack.start_worker()
-    return stack
 
 
 def until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
@@ -67,8 +60,7 @@ def run_status(stack: Stack, assessment_id: str) -> WorkflowExecutionStatus | No
     return asyncio.run(describe())
 
 
-def test_an_application_archived_in_ashby_stops_the_screening_at_once(live: Stack) -> None:
-    stack = live
+def test_an_application_archived_in_ashby_stops_the_screening_at_once(stack: Stack) -> None:
     ashby_key = stack.sandbox.create_key(scopes=("apiKeysRead", "candidatesWrite", "apiKeysWrite"))
     connected = connect_workspace(stack, ashby_key)
     setup = set_up_webhooks(stack, connected)
@@ -103,8 +95,7 @@ def test_an_application_archived_in_ashby_stops_the_screening_at_once(live: Stac
     assert len(stack.mail.messages_to(address)) == 1  # the invite only
 
 
-def test_a_candidate_deleted_in_ashby_is_erased_from_truffle(live: Stack) -> None:
-    stack = live
+def test_a_candidate_deleted_in_ashby_is_erased_from_truffle(stack: Stack) -> None:
     # A key without apiKeysWrite: the admin adds the webhook in Ashby by hand.
     connected = connect_workspace(stack)
     setup = set_up_webhooks(stack, connected)
@@ -165,8 +156,7 @@ def test_a_candidate_deleted_in_ashby_is_erased_from_truffle(live: Stack) -> Non
     assert "erased" in refused.json()["message"]
 
 
-def test_an_admin_reads_a_running_screenings_history_through_the_codec(live: Stack) -> None:
-    stack = live
+def test_an_admin_reads_a_running_screenings_history_through_the_codec(stack: Stack) -> None:
     connected = connect_workspace(stack)
     address = f"ada-{uuid.uuid4().hex[:8]}@example.test"
     started = start(stack, connected, address, "Ada", "Lovelace")
