@@ -10,15 +10,14 @@ one read runs and its median and 95th-percentile time.
 """
 
 import argparse
-import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlencode
 
+import httpx
 import sqlalchemy as sa
-from card_read import seed
+from card_read import Reads, seed, timed_reads
 from sqlmodel import Session, col, select
 
 with warnings.catch_warnings():
@@ -52,31 +51,14 @@ def half_way(engine: sa.Engine, token: str, count: int) -> tuple[str, str]:
         return encode_cursor(middle), str(middle.position_id)
 
 
-def measure(
-    client: TestClient, engine: sa.Engine, token: str, query: str
-) -> tuple[int, float, float]:
-    headers = {"Authorization": f"Bearer {token}"}
+def measure(client: TestClient, engine: sa.Engine, token: str, query: str) -> Reads:
+    def full_page(response: httpx.Response) -> None:
+        assert response.status_code == 200, response.text
+        assert response.text.count('href="/screenings/') == PAGE_SIZE, "not a full page"
+
     path = f"/screenings?{query}" if query else "/screenings"
-    statements = 0
-
-    def count(*_args: object) -> None:
-        nonlocal statements
-        statements += 1
-
-    for _ in range(10):
-        client.get(path, headers=headers)
-    sa.event.listen(engine, "before_cursor_execute", count)
-    response = client.get(path, headers=headers)
-    sa.event.remove(engine, "before_cursor_execute", count)
-    assert response.status_code == 200, response.text
-    assert response.text.count('href="/screenings/') == PAGE_SIZE, "not a full page"
-    timings = []
-    for _ in range(READS):
-        started = time.perf_counter()
-        client.get(path, headers=headers)
-        timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return statements, statistics.median(timings), timings[int(len(timings) * 0.95)]
+    headers = {"Authorization": f"Bearer {token}"}
+    return timed_reads(client, engine, path, headers, READS, full_page)
 
 
 def main() -> None:
@@ -110,8 +92,11 @@ def main() -> None:
                     ("status=completed", "status=completed"),
                     ("by position", urlencode({"position": position})),
                 ):
-                    statements, median, p95 = measure(client, app.state.engine, token, query)
-                    print(f"{size:>10} {label:<22} {statements:>13} {median:>10.2f} {p95:>8.2f}")
+                    found = measure(client, app.state.engine, token, query)
+                    print(
+                        f"{size:>10} {label:<22} {found.statements:>13}"
+                        f" {found.median_ms:>10.2f} {found.p95_ms:>8.2f}"
+                    )
         engine.dispose()
 
 
