@@ -81,6 +81,7 @@ def activities_for(
         screening.report_screening_failure,
         ashby.post_assessment_update,
         ashby.give_up_update,
+        ashby.reopen_for_redelivery,
         reconciler.reconcile_screenings,
         webhook.act_on_ashby_webhook,
         webhook.shred_payload_keys,

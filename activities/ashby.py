@@ -23,7 +23,15 @@ from temporalio.exceptions import ApplicationError
 from activities.screening import load_screening
 from truffle import connection_health, metrics
 from truffle.ashby import AshbyClient, AshbyReply, build_update
-from truffle.contracts import AshbyOutcome, DeliveryGivenUp, PostUpdateReceipt, PostUpdateRequest
+from truffle.contracts import (
+    AshbyOutcome,
+    DeliveryGivenUp,
+    PostUpdateReceipt,
+    PostUpdateRequest,
+    RedeliveryPlan,
+    ScreeningRef,
+)
+from truffle.redelivery import reopen_for_redelivery
 from truffle.secrets import DecryptionError, KeyRing
 from truffle.tables import (
     AshbyConnection,
@@ -327,3 +335,13 @@ class AshbyActivities:
         """An update that will never be sent (held past HELD_UPDATE_RETENTION): the delivery log
         and the connection's health say so."""
         await asyncio.to_thread(self._give_up, given_up)
+
+    def _reopen_for_redelivery(self, ref: ScreeningRef) -> RedeliveryPlan:
+        with Session(self.engine) as session:
+            return reopen_for_redelivery(session, uuid.UUID(ref.screening_id))
+
+    @activity.defn(name="reopen_for_redelivery")
+    async def reopen_for_redelivery(self, ref: ScreeningRef) -> RedeliveryPlan:
+        """An admin's "Send to Ashby again": reopens the updates that failed for good (or says
+        why none can be sent), for the workflow to post them."""
+        return await asyncio.to_thread(self._reopen_for_redelivery, ref)

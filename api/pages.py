@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_workspace, session_limits
 from api.rate_limits import RateLimitsDep
 from truffle import connections, sessions
+from truffle.secrets import KeyRing
 from truffle.tables import Workspace
 
 router = APIRouter(include_in_schema=False)
@@ -52,6 +54,17 @@ def get_page_workspace(
 
 
 PageWorkspaceDep = Annotated[Workspace, Depends(get_page_workspace)]
+
+
+def csrf_token_of(request: Request, engine: sa.Engine, keyring: KeyRing) -> str | None:
+    """The signed-in admin's CSRF token, for a page's buttons; None for a page opened with an
+    admin token (it shows no buttons)."""
+    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    if cookie is None:
+        return None
+    with Session(engine) as session:
+        admin = sessions.read_session(session, keyring, cookie, session_limits(request))
+    return admin.csrf_token if admin is not None else None
 
 
 def _safe_next(target: str) -> str:

@@ -5,19 +5,32 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from api.deps import SessionDep, SettingsDep, WorkspaceDep
-from api.pages import PageWorkspaceDep
+from api.deps import EngineDep, GatewayDep, KeyRingDep, SessionDep, SettingsDep, WorkspaceDep
+from api.pages import PageWorkspaceDep, csrf_token_of
+from api.temporal import RedeliveryRefusedError, WorkflowUnavailableError
+from truffle.contracts import AshbyOutcome, RedeliveryPlan
+from truffle.redelivery import plan_redelivery
 from truffle.screening_list import BadCursorError, Filters, StatusFilter, list_page
-from truffle.tables import DeliveryAttempt, EmailFailure, Position, Screening, SentEmail
+from truffle.tables import (
+    AshbyConnection,
+    AshbyUpdate,
+    ConnectionState,
+    DeliveryAttempt,
+    EmailFailure,
+    Position,
+    Screening,
+    SentEmail,
+)
 
 router = APIRouter(tags=["screenings"])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -140,6 +153,67 @@ def list_screenings(
     return [_out(row, log[row.id], emails[row.id]) for row in rows]
 
 
+class RedeliveryOut(BaseModel):
+    """How "Send to Ashby again" went: `delivered`, `failed` (Ashby refused it again) or
+    `sending` (not settled yet: the delivery log shows how it ends)."""
+
+    outcome: Literal["delivered", "failed", "sending"]
+    message: str
+    delivered: list[str]
+    failed: list[str]
+
+
+REDELIVERY_MESSAGES = {
+    "delivered": "Sent to Ashby again: Ashby has it now.",
+    "failed": "Sent again, and Ashby refused it again: the timeline shows Ashby's answer.",
+    "sending": "Being sent to Ashby: the timeline shows each attempt and how it ends.",
+}
+
+
+@router.post("/api/screenings/{screening_id}/redeliver")
+async def redeliver_screening(
+    screening_id: uuid.UUID, workspace: WorkspaceDep, engine: EngineDep, gateway: GatewayDep
+) -> RedeliveryOut:
+    """Sends the screening's updates that failed for good to Ashby again, through its
+    workflow: 409 with the reason when there is nothing to send or the connection cannot
+    deliver, 503 when Temporal did not take it."""
+
+    def planned() -> tuple[Screening, RedeliveryPlan] | None:
+        with Session(engine) as session:
+            screening = session.get(Screening, screening_id)
+            if screening is None or screening.workspace_id != workspace.id:
+                return None
+            return screening, plan_redelivery(session, screening)
+
+    found = await run_in_threadpool(planned)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
+    screening, plan = found
+    if plan.refusal is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=plan.refusal)
+    try:
+        answer = await gateway.redeliver(screening)
+    except RedeliveryRefusedError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
+    except WorkflowUnavailableError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="Temporal did not take the request, so nothing was sent. Try again shortly.",
+        ) from None
+    if answer is None or answer.pending:
+        outcome: Literal["delivered", "failed", "sending"] = "sending"
+    elif answer.failed:
+        outcome = "failed"
+    else:
+        outcome = "delivered"
+    return RedeliveryOut(
+        outcome=outcome,
+        message=REDELIVERY_MESSAGES[outcome],
+        delivered=answer.delivered if answer else [],
+        failed=answer.failed if answer else [],
+    )
+
+
 STATUS_LABELS = {
     "invited": "Invited",
     "started": "Started",
@@ -214,6 +288,9 @@ def screening_profile(
     workspace: PageWorkspaceDep,
     session: SessionDep,
     settings: SettingsDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    notice: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     """The Truffle page Ashby links to from the candidate's profile."""
     screening = session.get(Screening, screening_id)
@@ -235,6 +312,9 @@ def screening_profile(
             "result": screening.result,
             "timeline": timeline(session, screening),
             "workflow_url": workflow_url,
+            "deliveries": delivery_state(session, screening),
+            "notice": REDELIVERY_MESSAGES.get(notice),
+            "csrf_token": csrf_token_of(request, engine, keyring),
             "current_page": "screenings",
         },
     )
@@ -293,3 +373,68 @@ def timeline(session: Session, screening: Screening) -> list[Moment]:
             )
         )
     return sorted(moments, key=lambda moment: moment.at)
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """What the page says about the screening's updates to Ashby beyond the timeline: those
+    that failed for good and why, why updates are held and what releases them, and whether
+    "Send to Ashby again" can do anything."""
+
+    failed: list[Moment]
+    held_because: str | None
+    releases: str | None
+    plan: RedeliveryPlan
+
+
+FAILED_BECAUSE = {
+    AshbyOutcome.rejected: "Ashby rejected it",
+    AshbyOutcome.hold_expired: "it was held longer than the retention and given up",
+}
+
+
+def delivery_state(session: Session, screening: Screening) -> DeliveryState:
+    given_up = session.exec(
+        select(AshbyUpdate)
+        .where(col(AshbyUpdate.screening_id) == screening.id)
+        .where(col(AshbyUpdate.given_up_at).is_not(None))
+        .order_by(col(AshbyUpdate.given_up_at))
+    ).all()
+    failed = []
+    for update in given_up:
+        last = session.exec(
+            select(DeliveryAttempt)
+            .where(col(DeliveryAttempt.screening_id) == screening.id)
+            .where(col(DeliveryAttempt.update_kind) == update.kind)
+            .order_by(col(DeliveryAttempt.attempted_at).desc(), col(DeliveryAttempt.id))
+            .limit(1)
+        ).first()
+        because = FAILED_BECAUSE.get(AshbyOutcome(last.outcome), last.outcome) if last else ""
+        detail = [f"HTTP {last.http_status}"] if last and last.http_status else []
+        if last and last.error_code:
+            detail.append(f"Ashby error {last.error_code}")
+        assert update.given_up_at is not None
+        failed.append(
+            Moment(
+                update.given_up_at,
+                f"“{update.kind}” failed for good: {because}",
+                ", ".join(detail),
+            )
+        )
+    held_because = releases = None
+    if screening.delivery_held:
+        connection = session.exec(
+            select(AshbyConnection).where(AshbyConnection.workspace_id == screening.workspace_id)
+        ).first()
+        if connection is None or connection.state != ConnectionState.live:
+            held_because = "the Ashby connection is not live (disconnected, or never used by Ashby)"
+            releases = (
+                "connecting on the Integrations page; held updates are then sent within seconds"
+            )
+        else:
+            held_because = "Ashby rejected the stored Ashby API key, or it lacks a permission"
+            releases = (
+                "reconnecting with a working key on the Integrations page, or Ashby's next "
+                "call with the current Truffle key; held updates are then sent within seconds"
+            )
+    return DeliveryState(failed, held_because, releases, plan_redelivery(session, screening))

@@ -38,6 +38,8 @@ SignalArg = TypeVar("SignalArg")
 # How long Ashby's cancel waits for a worker to close the screening before it falls back to a
 # signal (which a worker acts on as soon as one is up).
 CANCEL_ANSWER_TIMEOUT = timedelta(seconds=4)
+# How long "Send to Ashby again" waits for the outcome before answering that it is being sent.
+REDELIVER_ANSWER_TIMEOUT = timedelta(seconds=10)
 # A cancel update the server refused because it met a running workflow task is asked again
 # after this many seconds, while the answer's time allows.
 UPDATE_RETRY = 0.1
@@ -53,6 +55,20 @@ _AMBIGUOUS = {
 
 class WorkflowUnavailableError(Exception):
     """Temporal could not be reached to start or signal a screening."""
+
+
+class RedeliveryRefusedError(Exception):
+    """The screening's workflow refused "Send to Ashby again"; the message says why."""
+
+
+@dataclass(frozen=True)
+class RedeliveryAnswer:
+    """Each update sent again: delivered, failed again, or still being sent (held for the
+    connection, or handed over to a new run)."""
+
+    delivered: list[str]
+    failed: list[str]
+    pending: list[str]
 
 
 class StartOutcome(StrEnum):
@@ -213,6 +229,51 @@ class ScreeningGateway:
             return CancelAnswer(CancelOutcomeKind.pending, None)
         return CancelAnswer(CancelOutcomeKind.finished, None)
 
+    async def redeliver(self, screening: Screening) -> RedeliveryAnswer | None:
+        """Sends the screening's failed updates again through its workflow, and answers with how
+        it went; None when it is still being sent after REDELIVER_ANSWER_TIMEOUT. Raises
+        `RedeliveryRefusedError` with the workflow's reason, `WorkflowUnavailableError` when no
+        worker took the request."""
+        client = await self.client()
+        launcher = Launcher(
+            client, self._settings.temporal_task_queue, self._settings.held_update_retention
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REDELIVER_ANSWER_TIMEOUT.total_seconds()
+
+        def remaining() -> timedelta:
+            return timedelta(seconds=max(deadline - loop.time(), 0.1))
+
+        while True:
+            try:
+                handle = await launcher.redeliver(screening, remaining())
+                break
+            except WorkflowUpdateFailedError as error:
+                raise RedeliveryRefusedError(_in_words(error)) from None
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                raise WorkflowUnavailableError(
+                    "no worker took the request in time; nothing was sent"
+                ) from None
+            except RPCError as error:
+                if (
+                    error.status == RPCStatusCode.FAILED_PRECONDITION
+                    and deadline - loop.time() > UPDATE_RETRY
+                ):
+                    # The update met a workflow task still running (the server drops the
+                    # update then): ask again in a moment.
+                    await asyncio.sleep(UPDATE_RETRY)
+                    continue
+                logger.warning("Temporal refused the redeliver update: %s", error.status.name)
+                raise WorkflowUnavailableError(error.message) from None
+        try:
+            outcome = await handle.result(rpc_timeout=remaining())
+        except WorkflowUpdateFailedError as error:
+            raise RedeliveryRefusedError(_in_words(error)) from None
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, RPCError):
+            # Accepted, so it carries on; the delivery log will show how it ends.
+            return None
+        return RedeliveryAnswer(outcome.delivered, outcome.failed, outcome.pending)
+
     async def release_held(self, engine: sa.Engine, workspace_id: uuid.UUID) -> None:
         """Ashby used the current key: wake the screenings whose updates wait for that."""
         with Session(engine) as session:
@@ -224,3 +285,10 @@ class ScreeningGateway:
             except WorkflowUnavailableError:
                 # The workflow re-checks on its own; nothing is lost.
                 logger.warning("could not release held updates of screening %s", screening_id)
+
+
+def _in_words(error: WorkflowUpdateFailedError) -> str:
+    """The workflow's reason, as a sentence."""
+    reason = str(error.cause) if error.cause is not None else str(error)
+    reason = reason.strip() or "the screening's workflow refused"
+    return reason[0].upper() + reason[1:] + ("" if reason.endswith(".") else ".")

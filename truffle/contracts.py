@@ -243,3 +243,12 @@ class WebhookTask:
 class WebhookProcessed:
     event_id: str
     outcome: str  # ids and counts only
+
+
+@dataclass(frozen=True)
+class RedeliveryPlan:
+    """What "Send to Ashby again" does for a screening: the updates it sends (oldest first), or
+    in words why it sends nothing."""
+
+    kinds: list[UpdateKind]
+    refusal: str | None = None

@@ -4,13 +4,15 @@ restarts them.
 
 The id reuse policy allows a new run only after a run that failed, was terminated, cancelled or
 timed out (`ALLOW_DUPLICATE_FAILED_ONLY`): exactly the runs the reconciler repairs. A start that
-finds a run still open joins it (`USE_EXISTING`).
+finds a run still open joins it (`USE_EXISTING`). The one exception is "Send to Ashby again"
+(`redeliver`): it may start a new run after a completed one, whose only work is that request.
 """
 
 import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -23,7 +25,10 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
+    WithStartWorkflowOperation,
     WorkflowExecutionStatus,
+    WorkflowUpdateHandle,
+    WorkflowUpdateStage,
 )
 from temporalio.common import (
     SearchAttributePair,
@@ -35,8 +40,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconcile import ReconcileRequest
 from truffle.contracts import CloseReason, ScreeningStatus, WebhookTask, epoch_ms
-from truffle.tables import Screening
-from workflows.messages import ClosedInAshby, ScreeningInput
+from truffle.tables import Screening, utcnow
+from workflows.messages import ClosedInAshby, RedeliverOutcome, RedeliverRequest, ScreeningInput
 from workflows.reconcile import SCHEDULE_ID, ReconcileWorkflow
 from workflows.screening import ScreeningWorkflow
 from workflows.search_attributes import (
@@ -77,24 +82,12 @@ class Launcher:
     task_queue: str
     held_update_retention: timedelta
 
-    async def start(self, screening: Screening) -> None:
-        """Starts (or joins) the screening's workflow. Raises `WorkflowAlreadyStartedError`
-        when its last run completed: there is nothing left to do for it."""
-        await self.client.start_workflow(
-            ScreeningWorkflow.run,
-            ScreeningInput(
-                screening_id=str(screening.id),
-                workspace_id=str(screening.workspace_id),
-                position_id=str(screening.position_id),
-                ashby_application_id=screening.ashby_application_id,
-                deadline_ms=epoch_ms(screening.deadline_at),
-                held_update_retention_seconds=int(self.held_update_retention.total_seconds()),
-            ),
-            id=workflow_id(screening.id),
-            task_queue=self.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes(
+    def _start_options(self, screening: Screening) -> dict[str, Any]:
+        return {
+            "id": workflow_id(screening.id),
+            "task_queue": self.task_queue,
+            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+            "search_attributes": TypedSearchAttributes(
                 [
                     SearchAttributePair(WORKSPACE_ID, str(screening.workspace_id)),
                     SearchAttributePair(POSITION_ID, str(screening.position_id)),
@@ -102,10 +95,51 @@ class Launcher:
                     SearchAttributePair(SCREENING_STATUS, ScreeningStatus(screening.status)),
                 ]
             ),
-            static_summary=(
+            "static_summary": (
                 f"Screening for position {screening.position_id}, "
                 f"Ashby application {screening.ashby_application_id}"
             ),
+        }
+
+    def _input(self, screening: Screening) -> ScreeningInput:
+        return ScreeningInput(
+            screening_id=str(screening.id),
+            workspace_id=str(screening.workspace_id),
+            position_id=str(screening.position_id),
+            ashby_application_id=screening.ashby_application_id,
+            deadline_ms=epoch_ms(screening.deadline_at),
+            held_update_retention_seconds=int(self.held_update_retention.total_seconds()),
+        )
+
+    async def start(self, screening: Screening) -> None:
+        """Starts (or joins) the screening's workflow. Raises `WorkflowAlreadyStartedError`
+        when its last run completed: there is nothing left to do for it."""
+        await self.client.start_workflow(
+            ScreeningWorkflow.run,
+            self._input(screening),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            **self._start_options(screening),
+        )
+
+    async def redeliver(
+        self, screening: Screening, rpc_timeout: timedelta
+    ) -> WorkflowUpdateHandle[RedeliverOutcome]:
+        """Asks the screening's workflow to send its failed updates again, through the open run,
+        or a new run started for it when the last one completed (update-with-start). Returns
+        once a worker accepted the request."""
+        start = WithStartWorkflowOperation(
+            ScreeningWorkflow.run,
+            self._input(screening),
+            # A completed screening gets a new run for this, and only for this.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            **self._start_options(screening),
+        )
+        return await self.client.start_update_with_start_workflow(
+            ScreeningWorkflow.redeliver,
+            RedeliverRequest(requested_at_ms=epoch_ms(utcnow())),
+            start_workflow_operation=start,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            rpc_timeout=rpc_timeout,
         )
 
     async def running_screening_ids(self) -> set[uuid.UUID]:

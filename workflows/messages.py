@@ -64,6 +64,23 @@ class ClosedInAshby:
 
 
 @dataclass
+class RedeliverRequest:
+    """An admin's "Send to Ashby again" (the ids of who asked are in the audit trail)."""
+
+    requested_at_ms: int
+
+
+@dataclass
+class RedeliverOutcome:
+    """How sending again ended: each update delivered, failed again, or still being sent
+    (held for the connection, or handed over to a new run that carries on)."""
+
+    delivered: list[str]
+    failed: list[str]
+    pending: list[str]
+
+
+@dataclass
 class ScreeningState:
     status: ScreeningStatus
     invite_sent: bool

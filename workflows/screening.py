@@ -15,7 +15,9 @@ The life of a screening:
 - archived or hired in Ashby (Ashby's webhooks, `closed_in_ashby`): the link dies, reminders
   stop, and Ashby gets the reason; a result already there stands;
 - the candidate deleted in Ashby (`closed_in_ashby` with `candidate_deleted`): the same, but
-  nothing more is posted at all, and the database no longer holds their personal data.
+  nothing more is posted at all, and the database no longer holds their personal data;
+- an update that failed for good is sent again when an admin asks (`redeliver`, an update:
+  through the running workflow, or a new run started for it once the screening has finished).
 Emails and posts run beside the decisions, never in front of them: a cancel, a completion or the
 deadline is acted on at once. The database settles races between the candidate, a cancel and
 the deadline: closing activities update it conditionally, report what actually happened, and
@@ -53,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         EmailKind,
         EmailRequest,
         PostUpdateRequest,
+        RedeliveryPlan,
         ScoreSummary,
         ScreeningProgress,
         ScreeningRef,
@@ -66,6 +69,8 @@ with workflow.unsafe.imports_passed_through():
         CandidateEvent,
         ClosedInAshby,
         ConnectionLive,
+        RedeliverOutcome,
+        RedeliverRequest,
         ScreeningInput,
         ScreeningOutcome,
         ScreeningState,
@@ -147,6 +152,8 @@ class ScreeningWorkflow:
         self._hand_over = False
         self._input: ScreeningInput | None = None
         self._delivery: asyncio.Task[None] | None = None
+        # The run has taken over the database's progress (v2 and later).
+        self._loaded = False
 
     @workflow.signal
     def candidate_started(self, event: CandidateEvent) -> None:
@@ -192,6 +199,69 @@ class ScreeningWorkflow:
     @workflow.signal
     def connection_live(self, _event: ConnectionLive) -> None:
         self._live_signals += 1
+
+    @workflow.update
+    async def redeliver(self, _request: RedeliverRequest) -> RedeliverOutcome:
+        """An admin's "Send to Ashby again": reopens the updates that failed for good and
+        answers once each is delivered or has failed again (or is held, or handed over)."""
+        await workflow.wait_condition(lambda: self._loaded)
+        assert self._input is not None
+        ref = ScreeningRef(self._input.screening_id)
+        plan = await self._database(AshbyActivities.reopen_for_redelivery, ref)
+        assert isinstance(plan, RedeliveryPlan)
+        if plan.refusal is not None:
+            raise ApplicationError(plan.refusal, type="RedeliveryRefused", non_retryable=True)
+        kinds = [UpdateKind(kind) for kind in plan.kinds]
+        for kind in kinds:
+            while kind in self._state.failed_updates:
+                self._state.failed_updates.remove(kind)
+            self._queue(ref, kind, *self._occurrence_of(kind))
+
+        def settled(kind: UpdateKind) -> bool:
+            return kind in self._state.delivered_updates or kind in self._state.failed_updates
+
+        await workflow.wait_condition(
+            lambda: (
+                all(settled(kind) for kind in kinds)
+                or self._state.delivery_held
+                or self._silenced()
+                or self._hand_over
+                or self._closing
+            )
+        )
+        return RedeliverOutcome(
+            delivered=[kind for kind in kinds if kind in self._state.delivered_updates],
+            failed=[kind for kind in kinds if kind in self._state.failed_updates],
+            pending=[kind for kind in kinds if not settled(kind)],
+        )
+
+    @redeliver.validator
+    def _something_to_redeliver(self, _request: RedeliverRequest) -> None:
+        """Refuses at once what the run already knows it cannot do; the database has the last
+        word (a new run has not loaded its progress yet when this runs)."""
+        if self._erased:
+            raise ValueError("the candidate was deleted in Ashby: nothing more is sent for them")
+        if self._cancel_requested:
+            raise ValueError("Ashby cancelled this screening: nothing more is sent to Ashby")
+        if self._closing:
+            raise ValueError("this screening's workflow is finishing; send again in a moment")
+        if self._loaded and not self._state.failed_updates:
+            raise ValueError("nothing to send: no update to Ashby failed for good")
+        if self._state.delivery_held:
+            raise ValueError(
+                "the Ashby connection cannot deliver now: updates are held until it is live"
+            )
+
+    def _occurrence_of(self, kind: UpdateKind) -> tuple[int, CloseReason | None]:
+        """When the update's event happened (and why, for a close), as first queued."""
+        if kind == UpdateKind.started and self._started_at_ms is not None:
+            return self._started_at_ms, None
+        if kind == UpdateKind.result and self._completed_at_ms is not None:
+            return self._completed_at_ms, None
+        if kind == UpdateKind.expired and self._input and self._input.deadline_ms is not None:
+            return self._input.deadline_ms, None
+        reason = self._state.close_reason
+        return epoch_ms(workflow.now()), CloseReason(reason) if reason else None
 
     @workflow.query
     def current_state(self) -> ScreeningState:
@@ -249,6 +319,7 @@ class ScreeningWorkflow:
         else:
             invited_at = workflow.now()
             deadline = invited_at + SCREENING_WINDOW
+        self._loaded = True
         delivery = asyncio.create_task(self._deliver_updates(ref))
         self._delivery = delivery
 
@@ -262,13 +333,19 @@ class ScreeningWorkflow:
             assert self._completed_at_ms is not None
             await self._complete(ref, self._completed_at_ms)
 
-        # Stay until every queued update has reached Ashby (or failed for good); a cancel
-        # that arrives meanwhile still disqualifies and drops what was not delivered.
+        # Stay until every queued update has reached Ashby (or failed for good) and every
+        # "Send to Ashby again" has its answer; a cancel that arrives meanwhile still
+        # disqualifies and drops what was not delivered.
         await workflow.wait_condition(
             lambda: (
                 self._silenced()
                 or self._hand_over
-                or (not self._outbox and self._delivering is None and not self._started_unqueued())
+                or (
+                    not self._outbox
+                    and self._delivering is None
+                    and not self._started_unqueued()
+                    and workflow.all_handlers_finished()
+                )
             )
         )
         await self._hand_over_if_asked(screening)

@@ -17,6 +17,7 @@ from tests.utils.journeys import (
     Connected,
     candidate_completes,
     connect_workspace,
+    result_rejected_by_ashby,
     start_screening,
     wait_for_updates,
 )
@@ -331,3 +332,29 @@ async def test_the_screenings_list_filters_and_opens_a_screenings_timeline(
     await expect(timeline).to_contain_text("Candidate submitted")
     await expect(timeline).to_contain_text("“result” to Ashby, attempt 1: ok")
     await shot(page, "12-screening-timeline")
+
+
+async def test_a_result_ashby_refused_is_sent_again_from_the_screenings_page(
+    page_for: object, stack: Stack
+) -> None:
+    connected = connect_workspace(stack)
+    address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = result_rejected_by_ashby(stack, connected, address)
+    page: Page = await page_for(connected.admin_token)  # type: ignore[operator]
+
+    await page.goto(f"{stack.api_url}/screenings/{assessment_id}")
+    await expect(page.locator("#failed-deliveries")).to_contain_text(
+        "“result” failed for good: Ashby rejected it (HTTP 200, Ashby error invalid_input)"
+    )
+    await shot(page, "13-a-failed-delivery")
+    await page.get_by_role("button", name="Send to Ashby again").focus()
+    await page.keyboard.press("Enter")
+
+    await expect(page.locator("#redelivery-notice")).to_have_text(
+        "Sent to Ashby again: Ashby has it now."
+    )
+    await expect(page.locator("#timeline")).to_contain_text("“result” to Ashby, attempt 1: ok")
+    await expect(page.locator("#failed-deliveries")).to_have_count(0)
+    results = [u for u in stack.sandbox.updates(assessment_id) if "assessment_result" in u["body"]]
+    assert len(results) == 1
+    await shot(page, "14-sent-again")

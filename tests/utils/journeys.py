@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.utils.factories import QUESTIONS, make_workspace
+from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
 from tests.utils.stack import Stack
 from tools.ashby_sandbox.client import assessment_start_body
 from truffle.db import create_db_engine
@@ -52,14 +52,39 @@ def start_screening(stack: Stack, connected: Connected, email: str) -> str:
     return assessment_id
 
 
-def candidate_completes(link: str, answers: list[str]) -> None:
+def candidate_begins(link: str) -> None:
     with httpx.Client(follow_redirects=False, timeout=30) as browser:
         assert browser.get(link).status_code == 200
         assert browser.post(f"{link}/begin").status_code == 303
+
+
+def candidate_submits(link: str, answers: list[str]) -> None:
+    with httpx.Client(follow_redirects=False, timeout=30) as browser:
         form = {f"answer_{index}": answer for index, answer in enumerate(answers)}
         done = browser.post(f"{link}/submit", data=form)
         assert done.status_code == 200
         assert "Your answers were received" in done.text
+
+
+def candidate_completes(link: str, answers: list[str]) -> None:
+    candidate_begins(link)
+    candidate_submits(link, answers)
+
+
+def result_rejected_by_ashby(stack: Stack, connected: Connected, email: str) -> str:
+    """A completed screening whose result Ashby refused (`success: false`): the update failed
+    for good and the screening's workflow has finished. Returns its assessment id."""
+    assessment_id = start_screening(stack, connected, email)
+    link = stack.screener_link(email)
+    candidate_begins(link)
+    wait_for_updates(stack, assessment_id, 1)
+    stack.sandbox.inject_fault(connected.ashby_key["id"], "invalid_input")
+    candidate_submits(link, GOOD_ANSWERS)
+    deadline = time.monotonic() + 60
+    while not screening_record(stack, connected.admin_token, assessment_id)["settled"]:
+        assert time.monotonic() < deadline, "the rejected result never settled"
+        time.sleep(0.2)
+    return assessment_id
 
 
 def wait_for_updates(

@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
     SCREENING_WINDOW,
+    AshbyOutcome,
     CloseReason,
     CloseRequest,
     ClosingResult,
@@ -24,6 +25,7 @@ from truffle.contracts import (
     EmailRequest,
     PostUpdateReceipt,
     PostUpdateRequest,
+    RedeliveryPlan,
     ScoreSummary,
     ScreeningProgress,
     ScreeningRef,
@@ -66,6 +68,8 @@ class FakeActivities:
     emails_sent: list[EmailKind] = field(default_factory=list)
     delivered: list[UpdateKind] = field(default_factory=list)
     given_up: list[UpdateKind] = field(default_factory=list)
+    # What `reopen_for_redelivery` answers instead of reopening (the database's refusal).
+    redelivery_refusal: str | None = None
 
     # The test server's clock. Local activities (the database steps since v3) run in the worker
     # on its wall clock, which the time-skipping server has left behind: asking the server
@@ -189,7 +193,10 @@ class FakeActivities:
         )
         if self.post_failures or failing:
             await self._record("post-failed", request.kind)
-            raise _fresh(failing or self.post_failures.pop(0))
+            error = failing or self.post_failures.pop(0)
+            if error.type == AshbyOutcome.rejected.error_type:
+                self.given_up.append(request.kind)
+            raise _fresh(error)
         if "post" in self.blocking:
             await self._record("post-started", request.kind)
             await self._until_released()
@@ -203,6 +210,17 @@ class FakeActivities:
         await self._record("give-up", given_up.kind)
         self.given_up.append(given_up.kind)
 
+    @activity.defn(name="reopen_for_redelivery")
+    async def reopen_for_redelivery(self, _ref: ScreeningRef) -> RedeliveryPlan:
+        await self._record("reopen", ",".join(self.given_up))
+        if self.redelivery_refusal is not None:
+            return RedeliveryPlan([], self.redelivery_refusal)
+        if not self.given_up:
+            return RedeliveryPlan([], "Nothing to send: no update to Ashby failed for good.")
+        kinds = list(self.given_up)
+        self.given_up.clear()
+        return RedeliveryPlan(kinds)
+
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.load_screening_progress,
@@ -215,6 +233,7 @@ class FakeActivities:
             self.settle_screening,
             self.post_assessment_update,
             self.give_up_update,
+            self.reopen_for_redelivery,
             self.report_screening_failure,
         ]
 

@@ -12,8 +12,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -35,6 +43,8 @@ from workflows.messages import (
     CandidateEvent,
     ClosedInAshby,
     ConnectionLive,
+    RedeliverOutcome,
+    RedeliverRequest,
     ScreeningInput,
     ScreeningOutcome,
     ScreeningState,
@@ -643,3 +653,107 @@ async def test_a_deleted_candidates_held_result_is_dropped(
 
     assert outcome.delivered_updates == []
     assert fakes.names() == ["load", "email:invite", "score", "post-failed:result", "settle"]
+
+
+async def send_again(client: Client, handle: Handle) -> RedeliverOutcome:
+    """What "Send to Ashby again" does: the update to the open run, or to a new run started
+    for it when the last one completed (update-with-start, as `Launcher.redeliver`)."""
+    description = await handle.describe()
+    start = WithStartWorkflowOperation(
+        ScreeningWorkflow.run,
+        ScreeningInput(
+            screening_id=handle.id.removeprefix("screening-"),
+            workspace_id=str(uuid.uuid4()),
+            position_id=str(uuid.uuid4()),
+            ashby_application_id="application-1",
+        ),
+        id=handle.id,
+        task_queue=description.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+    update = await client.start_update_with_start_workflow(
+        ScreeningWorkflow.redeliver,
+        RedeliverRequest(requested_at_ms=1),
+        start_workflow_operation=start,
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    return await update.result()
+
+
+async def test_a_result_ashby_rejected_is_sent_again_by_a_new_run_and_delivered(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    fakes = FakeActivities(post_failures=[ashby_error(AshbyOutcome.rejected)])
+    handle = await submitted(start_screening, fakes)
+    first = await handle.result()
+    assert first.failed_updates == ["result"]
+
+    outcome = await send_again(time_skipping_env.client, handle)
+
+    assert outcome == RedeliverOutcome(delivered=["result"], failed=[], pending=[])
+    second = await time_skipping_env.client.get_workflow_handle_for(
+        ScreeningWorkflow.run, handle.id
+    ).result()
+    assert second.delivered_updates == ["result"]
+    assert second.failed_updates == []
+    assert [request.kind for request in fakes.posted] == ["result"]
+    assert fakes.names().count("score") == 1  # the new run posts the result, never re-scores
+    assert fakes.names()[-1] == "settle"
+
+
+async def test_a_started_update_rejected_mid_screener_is_sent_again_by_the_open_run(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(post_failures=[ashby_error(AshbyOutcome.rejected)])
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await begin(handle, fakes)
+    await wait_for(handle, lambda state: state.failed_updates == ["started"])
+
+    outcome = await handle.execute_update(
+        ScreeningWorkflow.redeliver, RedeliverRequest(requested_at_ms=1)
+    )
+    await submit(handle, fakes)
+
+    assert outcome.delivered == ["started"]
+    result = await handle.result()
+    assert result.delivered_updates == ["started", "result"]
+    assert [request.kind for request in fakes.posted] == ["started", "result"]
+
+
+async def test_sending_again_is_refused_in_words_when_nothing_failed(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            ScreeningWorkflow.redeliver, RedeliverRequest(requested_at_ms=1)
+        )
+
+    assert "nothing to send" in str(refused.value.cause)
+    assert "reopen" not in "".join(fakes.names())  # refused before any step ran
+    await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=2))
+    await handle.result()
+
+
+async def test_a_new_run_started_to_send_again_ends_quietly_when_the_database_refuses(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    fakes = FakeActivities(post_failures=[ashby_error(AshbyOutcome.rejected)])
+    handle = await submitted(start_screening, fakes)
+    await handle.result()
+    fakes.redelivery_refusal = "The Ashby connection is not live."
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await send_again(time_skipping_env.client, handle)
+
+    assert "The Ashby connection is not live." in str(refused.value.cause)
+    second = await time_skipping_env.client.get_workflow_handle_for(
+        ScreeningWorkflow.run, handle.id
+    ).result()
+    assert second.failed_updates == ["result"]
+    assert fakes.posted == []

@@ -109,6 +109,8 @@ async def forced_answer(fault: Fault, request_id: str) -> Answer | None:
             return failure(401, "missing_api_key", MISSING_KEY_MESSAGE, request_id)
         case FaultKind.forbidden:
             return failure(403, "invalid_api_key", DEACTIVATED_KEY_MESSAGE, request_id)
+        case FaultKind.invalid_input:
+            return failure(200, "invalid_input", "The request is not valid.", request_id)
 
 
 async def answer_call(

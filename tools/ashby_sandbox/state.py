@@ -41,6 +41,8 @@ class FaultKind(StrEnum):
     delay = "delay"
     unauthorized = "unauthorized"
     forbidden = "forbidden"
+    # Ashby refuses the request itself: HTTP 200 with `success: false` (`invalid_input`).
+    invalid_input = "invalid_input"
 
 
 @dataclass(frozen=True)

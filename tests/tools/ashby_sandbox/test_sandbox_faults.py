@@ -215,3 +215,19 @@ async def test_faults_for_an_unknown_key_are_404(sandbox: httpx.AsyncClient, met
     )
     assert response.status_code == 404
     assert "no-such-key" in response.json()["detail"]
+
+
+async def test_invalid_input_answers_200_with_success_false_and_records_nothing(
+    sandbox: httpx.AsyncClient, api_key: dict[str, Any], error_envelope_schema: dict[str, Any]
+) -> None:
+    await queue_fault(sandbox, api_key["id"], "invalid_input")
+
+    refused = await send_update(sandbox, api_key)
+    accepted = await send_update(sandbox, api_key)
+
+    assert refused.status_code == 200
+    validate(refused.json(), error_envelope_schema)
+    assert refused.json()["success"] is False
+    assert refused.json()["errorInfo"]["code"] == "invalid_input"
+    assert accepted.json()["success"] is True
+    assert len(await recorded_updates(sandbox)) == 1

@@ -1,0 +1,96 @@
+"""Sending a failed update to Ashby again ("Send to Ashby again", `POST
+/api/screenings/{id}/redeliver`).
+
+An update failed for good when Ashby rejected it or it was held past the retention; either way
+its `ashby_updates` row carries `given_up_at`. Sending it again reopens it: the row goes (the
+next attempt composes the update afresh, with a timestamp after every earlier one, so Ashby
+takes it as the newest), and the screening is unsettled, so that the reconciler keeps a workflow
+running for it until it is delivered or fails again. The screening's workflow does the sending.
+
+Refused, in words: when nothing failed, when the connection cannot deliver (not live, or its
+key rejected: reconnect first), when nothing may be posted any more (Ashby cancelled, the
+candidate was deleted), and for a "started" alone once Ashby already holds a later update (it
+would overwrite the result on the candidate's profile).
+"""
+
+import uuid
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from truffle.contracts import SILENT_CLOSES, RedeliveryPlan, UpdateKind
+from truffle.tables import AshbyConnection, AshbyUpdate, ConnectionState, Screening
+
+# The order Ashby must receive them in.
+_ORDER = [UpdateKind.started, UpdateKind.result, UpdateKind.expired, UpdateKind.cancelled]
+
+
+def plan_redelivery(session: Session, screening: Screening) -> RedeliveryPlan:
+    """What sending again would send, or why it sends nothing; changes nothing."""
+    if screening.erased_at is not None:
+        return RedeliveryPlan(
+            [], "The candidate was deleted in Ashby: nothing more is sent to Ashby for them."
+        )
+    if screening.close_reason in SILENT_CLOSES:
+        return RedeliveryPlan(
+            [], "Ashby cancelled this screening: nothing more is sent to Ashby for it."
+        )
+    updates = session.exec(
+        select(AshbyUpdate).where(col(AshbyUpdate.screening_id) == screening.id)
+    ).all()
+    failed = {UpdateKind(update.kind) for update in updates if update.given_up_at is not None}
+    if not failed:
+        if screening.delivery_held:
+            return RedeliveryPlan(
+                [],
+                "Nothing failed: this screening's updates are held, and they are sent by "
+                "themselves once the Ashby connection is live again.",
+            )
+        return RedeliveryPlan([], "Nothing to send: no update to Ashby failed for good.")
+    delivered = {UpdateKind(update.kind) for update in updates if update.delivered_at is not None}
+    if UpdateKind.started in failed and delivered - {UpdateKind.started}:
+        # Ashby holds a later status; an earlier one sent now would replace it.
+        failed.discard(UpdateKind.started)
+        if not failed:
+            later = ", ".join(sorted(delivered - {UpdateKind.started}))
+            return RedeliveryPlan(
+                [],
+                f"Ashby already has a later update ({later}): sending “started” again would "
+                "replace it on the candidate's profile.",
+            )
+    connection = session.exec(
+        select(AshbyConnection).where(AshbyConnection.workspace_id == screening.workspace_id)
+    ).first()
+    if connection is None or connection.state != ConnectionState.live:
+        return RedeliveryPlan(
+            [],
+            "The Ashby connection is not live: connect (or reconnect) on the Integrations page, "
+            "then send again.",
+        )
+    if connection.key_rejected_at is not None:
+        return RedeliveryPlan(
+            [],
+            "Ashby rejects the stored Ashby API key: reconnect with a working key on the "
+            "Integrations page, then send again.",
+        )
+    return RedeliveryPlan([kind for kind in _ORDER if kind in failed])
+
+
+def reopen_for_redelivery(session: Session, screening_id: uuid.UUID) -> RedeliveryPlan:
+    """Reopens the failed updates the plan sends, in one transaction, and returns the plan."""
+    screening = session.get(Screening, screening_id)
+    if screening is None:
+        raise LookupError(f"screening {screening_id} not found")
+    plan = plan_redelivery(session, screening)
+    if plan.refusal is None:
+        session.exec(
+            sa.delete(AshbyUpdate)
+            .where(col(AshbyUpdate.screening_id) == screening_id)
+            .where(col(AshbyUpdate.kind).in_(plan.kinds))
+            .where(col(AshbyUpdate.given_up_at).is_not(None))
+        )
+        session.exec(
+            sa.update(Screening).where(col(Screening.id) == screening_id).values(settled_at=None)
+        )
+    session.commit()
+    return plan
