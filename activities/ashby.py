@@ -138,6 +138,12 @@ class AshbyActivities:
                     .where(col(Screening.id) == screening_id)
                     .values(delivery_held=outcome.holds)
                 )
+            elif outcome in (AshbyOutcome.rejected, AshbyOutcome.hold_expired):
+                session.exec(
+                    sa.update(Screening)
+                    .where(col(Screening.id) == screening_id)
+                    .values(delivery_failed=True)
+                )
             settled = {AshbyOutcome.ok: "delivered_at", AshbyOutcome.rejected: "given_up_at"}
             if update_id is not None and outcome in settled:
                 session.exec(

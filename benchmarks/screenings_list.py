@@ -2,7 +2,8 @@
 
 Seeds a workspace with N screenings (as `card_read.py` does), then reads `GET /screenings`
 through the real app: the first page, a page half-way down (by its cursor, as the "Older" link
-gives it), and the first page filtered by status and by position. For each, the SQL statements
+gives it), and the first page filtered by status, by position, and to the few screenings
+whose delivery failed (26 spread over the whole list). For each, the SQL statements
 one read runs and its median and 95th-percentile time.
 
     .venv/bin/python benchmarks/screenings_list.py                 # SQLite in a temp dir
@@ -29,7 +30,7 @@ from truffle.db import create_db_engine, upgrade_to_head
 from truffle.screening_list import PAGE_SIZE, encode_cursor
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
-from truffle.tables import Screening
+from truffle.tables import AshbyUpdate, Screening, utcnow
 from truffle.workspaces import workspace_for_admin_token
 
 SIZES = (1_000, 100_000)
@@ -49,6 +50,33 @@ def half_way(engine: sa.Engine, token: str, count: int) -> tuple[str, str]:
             .limit(1)
         ).one()
         return encode_cursor(middle), str(middle.position_id)
+
+
+def fail_a_few(engine: sa.Engine, token: str, count: int) -> None:
+    """Gives up an update of `count` screenings spread evenly over the list: failures are
+    rare, so the "failed" filter cannot find a page among the newest rows."""
+    with Session(engine) as session:
+        workspace = workspace_for_admin_token(session, token)
+        assert workspace is not None
+        ids = session.exec(
+            select(Screening.id)
+            .where(Screening.workspace_id == workspace.id)
+            .order_by(col(Screening.created_at).desc())
+        ).all()
+        now = utcnow()
+        failed = ids[:: max(1, len(ids) // count)][:count]
+        for screening_id in failed:
+            session.add(
+                AshbyUpdate(
+                    screening_id=screening_id, kind="result", timestamp_ms=1, body={},
+                    given_up_at=now,
+                )
+            )  # fmt: skip
+        # As the delivery activity marks a screening whose update it gives up.
+        session.exec(
+            sa.update(Screening).where(col(Screening.id).in_(failed)).values(delivery_failed=True)
+        )
+        session.commit()
 
 
 def measure(client: TestClient, engine: sa.Engine, token: str, query: str) -> Reads:
@@ -75,7 +103,7 @@ def main() -> None:
         app = create_app(Settings(database_url=url, truffle_secret_keys=secret))
         print(f"database: {sa.make_url(url).get_backend_name()}; {READS} reads per figure")
         print(
-            f"{'screenings':>10} {'page':<22} {'SQL per read':>13} {'median ms':>10} {'p95 ms':>8}"
+            f"{'screenings':>10} {'page':<26} {'SQL per read':>13} {'median ms':>10} {'p95 ms':>8}"
         )
         with TestClient(app) as client:
             for size in args.sizes:
@@ -85,16 +113,18 @@ def main() -> None:
                     # statistics, the planner takes 100,000 fresh rows for a handful.
                     with engine.begin() as connection:
                         connection.exec_driver_sql("ANALYZE")
+                fail_a_few(engine, token, PAGE_SIZE + 1)
                 cursor, position = half_way(engine, token, size)
                 for label, query in (
                     ("first", ""),
                     ("half-way (by cursor)", urlencode({"cursor": cursor})),
                     ("status=completed", "status=completed"),
                     ("by position", urlencode({"position": position})),
+                    (f"status=failed ({PAGE_SIZE + 1} of all)", "status=failed"),
                 ):
                     found = measure(client, app.state.engine, token, query)
                     print(
-                        f"{size:>10} {label:<22} {found.statements:>13}"
+                        f"{size:>10} {label:<26} {found.statements:>13}"
                         f" {found.median_ms:>10.2f} {found.p95_ms:>8.2f}"
                     )
         engine.dispose()

@@ -90,7 +90,9 @@ def reopen_for_redelivery(session: Session, screening_id: uuid.UUID) -> Redelive
             .where(col(AshbyUpdate.given_up_at).is_not(None))
         )
         session.exec(
-            sa.update(Screening).where(col(Screening.id) == screening_id).values(settled_at=None)
+            sa.update(Screening)
+            .where(col(Screening.id) == screening_id)
+            .values(settled_at=None, delivery_failed=False)
         )
     session.commit()
     return plan

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from truffle.tables import AshbyUpdate, DeliveryAttempt, Position, Screening, UTCDateTime
+from truffle.tables import DeliveryAttempt, Position, Screening, UTCDateTime
 
 PAGE_SIZE = 25
 
@@ -74,13 +74,7 @@ def _filtered(query: SelectOfScalar[Screening], filters: Filters) -> SelectOfSca
     if filters.status == StatusFilter.held:
         query = query.where(col(Screening.delivery_held).is_(True))
     elif filters.status == StatusFilter.failed:
-        given_up = (
-            select(AshbyUpdate.id)
-            .where(col(AshbyUpdate.screening_id) == col(Screening.id))
-            .where(col(AshbyUpdate.given_up_at).is_not(None))
-            .exists()
-        )
-        query = query.where(given_up)
+        query = query.where(col(Screening.delivery_failed).is_(True))
     elif filters.status is not None:
         query = query.where(col(Screening.status) == filters.status.value)
     if filters.position_id is not None:

@@ -211,6 +211,13 @@ class Screening(SQLModel, table=True):
             "ix_screenings_workspace_position_created", "workspace_id", "position_id", "created_at"
         ),
         sa.Index("ix_screenings_delivery_held", "workspace_id", "delivery_held"),
+        # The list's "failed" filter, newest first, a page at a time however rare failures are.
+        sa.Index(
+            "ix_screenings_workspace_failed_created",
+            "workspace_id",
+            "delivery_failed",
+            "created_at",
+        ),
         sa.Index(
             "ix_screenings_unsettled",
             "created_at",
@@ -238,6 +245,10 @@ class Screening(SQLModel, table=True):
     )
     is_open: bool = Field(sa_column=sa.Column(sa.Boolean(), nullable=False))
     delivery_held: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    # An update to Ashby failed for good (`ashby_updates.given_up_at`) and was not sent again.
+    delivery_failed: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false())
     )
     created_at: datetime = moment_column(default_now=True)

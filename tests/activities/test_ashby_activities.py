@@ -260,6 +260,11 @@ async def test_a_payload_ashby_refuses_is_a_permanent_recorded_failure(
         "invalid_input",
         "R-42",
     )
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        # The list's "failed" filter finds it.
+        assert screening.delivery_failed
 
 
 async def test_a_retry_reposts_the_very_same_update(

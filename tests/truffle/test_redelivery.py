@@ -66,6 +66,7 @@ def seeded(engine: sa.Engine, settings: Settings) -> Seeded:
 
 def test_a_rejected_result_is_reopened_and_the_screening_unsettled(seeded: Seeded) -> None:
     seeded.update(UpdateKind.result, given_up=True)
+    seeded.set(delivery_failed=True)
 
     with Session(seeded.engine) as session:
         plan = reopen_for_redelivery(session, seeded.screening_id)
@@ -79,6 +80,7 @@ def test_a_rejected_result_is_reopened_and_the_screening_unsettled(seeded: Seede
     assert progress.failed == []
     assert screening is not None
     assert screening.settled_at is None
+    assert not screening.delivery_failed  # off the list's "failed" filter
 
 
 def test_failed_started_and_result_go_in_ashbys_order(seeded: Seeded) -> None:

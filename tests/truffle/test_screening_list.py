@@ -91,6 +91,8 @@ def test_filters_by_status_position_application_held_and_failed(
     workspace, position, ids = seeded
     set_values(engine, ids[2], status="completed")
     set_values(engine, ids[3], delivery_held=True)
+    # What the delivery activity writes when Ashby rejects an update for good.
+    set_values(engine, ids[4], delivery_failed=True)
     with Session(engine) as session:
         session.add(
             AshbyUpdate(
