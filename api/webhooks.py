@@ -89,7 +89,10 @@ async def receive_webhook(
         def record_failure() -> None:
             with session_scope(engine) as session:
                 webhooks.record_signature_failure(
-                    session, endpoint_uuid, utcnow(), f"refused (401): {reason}"[:64]
+                    session,
+                    endpoint_uuid,
+                    utcnow(),
+                    f"refused (401): {'secret unreadable' if secret is None else reason}",
                 )
 
         await run_in_threadpool(record_failure)
