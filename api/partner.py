@@ -359,7 +359,9 @@ async def assessment_cancel(
             outcome=outcome,
             screening_id=screening.id if screening is not None else None,
             position_id=screening.position_id if screening is not None else None,
-            ashby_application_id=screening.ashby_application_id if screening else None,
+            ashby_application_id=(
+                screening.ashby_application_id if screening is not None else None
+            ),
         )
 
     def owned() -> Screening | None:
@@ -369,7 +371,7 @@ async def assessment_cancel(
 
     screening = await run_in_threadpool(owned)
     if screening is None:
-        # Not this workspace's id (or no one's): the trail keeps no id it was not given to name.
+        # Another workspace's id, or no one's: it is not kept in this workspace's trail.
         await audited("not found (404)")
         return ashby_error(404, "assessment_not_found", "No such assessment.")
     note_ids(screening_id=screening.id)
