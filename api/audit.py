@@ -54,16 +54,24 @@ class ExportFormat(StrEnum):
     json = "json"
 
 
+# Far enough from `date.min` and `date.max` that a range's ends can be computed.
+EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
+
+
 def _date(text: str, name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        parsed = date.fromisoformat(text)
     except ValueError:
+        parsed = None
+    if parsed is None or not EARLIEST <= parsed <= LATEST:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"`{name}` is a date written YYYY-MM-DD (UTC), such as 2026-11-29.",
-        ) from None
+            detail=f"`{name}` is a date written YYYY-MM-DD (UTC), such as 2026-11-29, "
+            f"from {EARLIEST} to {LATEST}.",
+        )
+    return parsed
 
 
 def date_range(first_text: str, last_text: str) -> DateRange:

@@ -261,6 +261,8 @@ def test_without_dates_the_export_covers_the_last_30_days(
         ("format=xml", "`format` is csv or json."),
         ("format=csv&from=2026-11-05&to=2026-11-04", "is after `to`"),
         ("format=csv&from=5/11/2026", "YYYY-MM-DD"),
+        ("format=csv&to=9999-12-31", "YYYY-MM-DD"),
+        ("format=csv&from=0001-01-01", "YYYY-MM-DD"),
         ("format=csv&action=everything", "Unknown action"),
     ],
 )
