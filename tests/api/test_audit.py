@@ -340,3 +340,32 @@ def test_the_page_goes_newest_first_by_cursor_and_filters_by_action(
     bad = client.get("/audit?cursor=nope", headers=acme.headers)
     assert bad.status_code == 400
     assert "start from the first page" in bad.json()["message"]
+
+
+def test_a_large_export_streams_every_row_once_across_chunks(
+    client: TestClient, make_workspace: MakeWorkspace, engine: sa.Engine
+) -> None:
+    acme = make_workspace()
+    count = audit.EXPORT_CHUNK * 2 + 1
+    with Session(engine) as session:
+        for index in range(count):
+            audit.record(
+                session,
+                acme.id,
+                AuditAction.ashby_assessment_started,
+                Actor.ashby(),
+                outcome="started",
+                ashby_application_id=f"application-{index}",
+            )
+        session.commit()
+
+    with client.stream("GET", "/api/audit?format=csv", headers=acme.headers) as reply:
+        pieces = list(reply.iter_text())
+    as_json = export(client, acme)
+
+    rows = list(csv.DictReader(io.StringIO("".join(pieces))))
+    assert len(pieces) > 1  # sent as it was read, not built whole first
+    assert sorted(row["ashby_application_id"] for row in rows) == sorted(
+        f"application-{index}" for index in range(count)
+    )
+    assert len(as_json) == count
