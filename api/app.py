@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
 from api import (
+    audit,
     codec,
     integrations,
     pages,
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(codec.router)
     app.include_router(screenings.router)
+    app.include_router(audit.router)
     app.include_router(screener.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

@@ -1,6 +1,8 @@
 """Request dependencies: settings, a database session, and the workspace the caller acts for."""
 
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -10,6 +12,7 @@ from sqlmodel import Session
 
 from api.temporal import ScreeningGateway
 from truffle.ashby import AshbyClient
+from truffle.audit import Actor
 from truffle.db import session_scope
 from truffle.logs import note_ids
 from truffle.payload_crypto import PayloadKeys
@@ -17,7 +20,7 @@ from truffle.secrets import KeyRing, same_secret
 from truffle.sessions import SESSION_COOKIE, SessionLimits, read_session
 from truffle.settings import Settings
 from truffle.tables import Workspace
-from truffle.workspaces import workspace_for_admin_token
+from truffle.workspaces import holder_of_admin_token
 
 
 def get_settings_from_app(request: Request) -> Settings:
@@ -76,9 +79,21 @@ def session_limits(request: Request) -> SessionLimits:
     return SessionLimits(settings.session_lifetime, settings.session_idle_timeout)
 
 
-def _workspace_from_session_cookie(
+@dataclass(frozen=True)
+class Admin:
+    """The caller: a workspace admin, known by the admin token's row id (never the token)."""
+
+    workspace: Workspace
+    token_id: uuid.UUID
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.admin(self.token_id)
+
+
+def _admin_from_session_cookie(
     request: Request, engine: sa.Engine, keyring: KeyRing, cookie: str
-) -> Workspace:
+) -> Admin:
     with Session(engine) as session:
         admin = read_session(session, keyring, cookie, session_limits(request))
     if admin is None:
@@ -91,21 +106,21 @@ def _workspace_from_session_cookie(
             status.HTTP_403_FORBIDDEN, detail="This request lacks its CSRF token. Reload the page."
         )
     note_ids(workspace_id=admin.workspace.id)
-    return admin.workspace
+    return Admin(admin.workspace, admin.token_id)
 
 
-def get_workspace(
+def get_admin(
     request: Request,
     engine: EngineDep,
     keyring: KeyRingDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Workspace:
-    """The caller's workspace, from the admin token (`Authorization: Bearer`) or the pages'
-    session cookie, read in a short session of its own so that no transaction stays open while
-    a route waits on Ashby."""
+) -> Admin:
+    """The caller and its workspace, from the admin token (`Authorization: Bearer`) or the
+    pages' session cookie, read in a short session of its own so that no transaction stays open
+    while a route waits on Ashby."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if credentials is None and cookie is not None:
-        return _workspace_from_session_cookie(request, engine, keyring, cookie)
+        return _admin_from_session_cookie(request, engine, keyring, cookie)
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -113,15 +128,23 @@ def get_workspace(
             headers={"WWW-Authenticate": "Bearer"},
         )
     with Session(engine) as session:
-        workspace = workspace_for_admin_token(session, credentials.credentials)
-    if workspace is None:
+        holder = holder_of_admin_token(session, credentials.credentials)
+    if holder is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="This admin token is not valid.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    note_ids(workspace_id=workspace.id)
-    return workspace
+    note_ids(workspace_id=holder.workspace.id)
+    return Admin(holder.workspace, holder.token_id)
+
+
+AdminDep = Annotated[Admin, Depends(get_admin)]
+
+
+def get_workspace(admin: AdminDep) -> Workspace:
+    """The caller's workspace (see `get_admin`)."""
+    return admin.workspace
 
 
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]

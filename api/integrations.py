@@ -10,7 +10,16 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlmodel import Session
 
-from api.deps import AshbyClientDep, EngineDep, KeyRingDep, SessionDep, SettingsDep, WorkspaceDep
+from api.deps import (
+    Admin,
+    AdminDep,
+    AshbyClientDep,
+    EngineDep,
+    KeyRingDep,
+    SessionDep,
+    SettingsDep,
+    WorkspaceDep,
+)
 from api.rate_limits import RateLimitsDep
 from truffle import connections, webhooks
 from truffle.ashby import AshbyClient
@@ -124,7 +133,7 @@ def _fresh_card(engine: sa.Engine, workspace: Workspace, public_base_url: str) -
 
 async def _handshake(
     body: ConnectIn,
-    workspace: Workspace,
+    admin: Admin,
     engine: sa.Engine,
     keyring: KeyRing,
     client: AshbyClient,
@@ -133,6 +142,7 @@ async def _handshake(
     *,
     reconnect: bool,
 ) -> HandshakeOut:
+    workspace = admin.workspace
     try:
         # Checked before asking Ashby so a trial or a double connect costs Ashby nothing;
         # `establish` checks again inside its transaction.
@@ -145,6 +155,7 @@ async def _handshake(
             workspace,
             body.ashby_api_key,
             reconnect=reconnect,
+            actor=admin.actor,
         )
     except HandshakeError as error:
         raise _handshake_http_error(error) from None
@@ -164,7 +175,7 @@ def _handshake_endpoint(*, reconnect: bool) -> Callable[..., Awaitable[Handshake
 
     async def endpoint(
         body: ConnectIn,
-        workspace: WorkspaceDep,
+        admin: AdminDep,
         engine: EngineDep,
         keyring: KeyRingDep,
         client: AshbyClientDep,
@@ -172,9 +183,9 @@ def _handshake_endpoint(*, reconnect: bool) -> Callable[..., Awaitable[Handshake
         response: Response,
         rate_limits: RateLimitsDep,
     ) -> HandshakeOut:
-        rate_limits.check(rate_limits.connect, str(workspace.id))
+        rate_limits.check(rate_limits.connect, str(admin.workspace.id))
         return await _handshake(
-            body, workspace, engine, keyring, client, settings.public_base_url, response,
+            body, admin, engine, keyring, client, settings.public_base_url, response,
             reconnect=reconnect,
         )  # fmt: skip
 
@@ -207,7 +218,7 @@ def _store_registered(
 
 @router.post("/webhooks")
 async def set_up_webhooks(
-    workspace: WorkspaceDep,
+    admin: AdminDep,
     engine: EngineDep,
     keyring: KeyRingDep,
     client: AshbyClientDep,
@@ -217,6 +228,7 @@ async def set_up_webhooks(
 ) -> WebhookSetupOut:
     """Creates (or rotates) the workspace's webhook secret, shown once in this reply, and
     registers the webhooks in Ashby when the stored Ashby key may (`apiKeysWrite`)."""
+    workspace = admin.workspace
     rate_limits.check(rate_limits.connect, str(workspace.id))
     ashby_key = await run_in_threadpool(_live_ashby_key, engine, keyring, workspace)
     if ashby_key is None:
@@ -228,7 +240,9 @@ async def set_up_webhooks(
 
     def rotate() -> tuple[str, str]:
         with Session(engine) as session:
-            endpoint, secret = webhooks.rotate_secret(session, keyring, workspace.id)
+            endpoint, secret = webhooks.rotate_secret(
+                session, keyring, workspace.id, actor=admin.actor
+            )
             return webhooks.endpoint_url(settings.public_base_url, endpoint.id), secret
 
     url, secret = await run_in_threadpool(rotate)
@@ -248,7 +262,7 @@ async def set_up_webhooks(
 
 @router.post("/disconnect")
 async def disconnect(
-    workspace: WorkspaceDep,
+    admin: AdminDep,
     engine: EngineDep,
     keyring: KeyRingDep,
     client: AshbyClientDep,
@@ -256,10 +270,11 @@ async def disconnect(
 ) -> CardOut:
     """Revokes the Truffle key, removes the webhooks Truffle registered in Ashby (while the
     Ashby key is still known) and forgets the Ashby key."""
+    workspace = admin.workspace
     ashby_key = await run_in_threadpool(_live_ashby_key, engine, keyring, workspace)
     registered = await run_in_threadpool(_registered, engine, workspace)
     if ashby_key is not None and registered:
         left = await webhooks.remove_from_ashby(client, ashby_key, registered)
         await run_in_threadpool(_store_registered, engine, workspace, left)
-    await run_in_threadpool(connections.disconnect, engine, workspace)
+    await run_in_threadpool(connections.disconnect, engine, workspace, actor=admin.actor)
     return await run_in_threadpool(_fresh_card, engine, workspace, settings.public_base_url)

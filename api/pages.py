@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
-from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_workspace, session_limits
+from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_admin, session_limits
 from api.rate_limits import RateLimitsDep
 from truffle import connections, sessions
 from truffle.secrets import KeyRing
@@ -50,7 +50,7 @@ def get_page_workspace(
     redirect to sign in."""
     if credentials is None and request.cookies.get(sessions.SESSION_COOKIE) is None:
         raise SignInRequiredError
-    return get_workspace(request, engine, keyring, credentials)
+    return get_admin(request, engine, keyring, credentials).workspace
 
 
 PageWorkspaceDep = Annotated[Workspace, Depends(get_page_workspace)]

@@ -1,7 +1,8 @@
 """The endpoints Ashby calls (`{PUBLIC_BASE_URL}/ashby/...`), authenticated with the Truffle key.
 
 Auth is HTTP Basic with the key as the username, or as the password when the username is
-empty. The key alone decides the workspace: nothing in a body can choose it.
+empty. The key alone decides the workspace: nothing in a body can choose it. Each call is recorded
+in the audit trail once its outcome is known: Ashby's ids and ours, never the candidate's data.
 """
 
 import base64
@@ -21,12 +22,14 @@ from api.deps import EngineDep, GatewayDep, KeyRingDep, PayloadKeysDep, SessionD
 from api.errors import ashby_error
 from api.rate_limits import RateLimitsDep
 from api.temporal import CancelOutcomeKind, WorkflowUnavailableError
-from truffle import metrics, screenings
+from truffle import audit, metrics, screenings
 from truffle.ashby import invited_update
+from truffle.audit import Actor, AuditAction
 from truffle.connections import authenticate_partner
 from truffle.contracts import epoch_ms
 from truffle.db import session_scope
 from truffle.logs import note_ids
+from truffle.secrets import parse_truffle_key
 from truffle.tables import Plan, Position, Screening, Workspace, column_length
 
 logger = logging.getLogger("truffle.api.partner")
@@ -88,6 +91,15 @@ def get_partner_workspace(
 PartnerWorkspaceDep = Annotated[Workspace, Depends(get_partner_workspace)]
 
 
+def get_partner_actor(request: Request, _workspace: PartnerWorkspaceDep) -> Actor:
+    """Ashby, named in the audit trail by the public id of the Truffle key it called with."""
+    parsed = parse_truffle_key(_presented_key(request) or "")
+    return Actor.ashby(parsed.key_id if parsed is not None else None)
+
+
+PartnerActorDep = Annotated[Actor, Depends(get_partner_actor)]
+
+
 class AssessmentType(BaseModel):
     assessment_type_id: uuid.UUID
     name: str
@@ -102,6 +114,7 @@ class AssessmentListOut(BaseModel):
 @router.post("/assessment.list")
 def assessment_list(
     workspace: PartnerWorkspaceDep,
+    actor: PartnerActorDep,
     session: SessionDep,
     _body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> AssessmentListOut:
@@ -111,6 +124,13 @@ def assessment_list(
         .where(col(Position.active).is_(True))
         .order_by(col(Position.created_at), col(Position.id))
     ).all()
+    audit.record(
+        session,
+        workspace.id,
+        AuditAction.ashby_assessment_types_listed,
+        actor,
+        outcome=f"listed {len(positions)}",
+    )
     return AssessmentListOut(
         results=[
             AssessmentType(
@@ -241,6 +261,7 @@ def _check_what_we_keep(request: StartRequest) -> None:
 async def assessment_start(
     request: StartRequest,
     workspace: PartnerWorkspaceDep,
+    actor: PartnerActorDep,
     engine: EngineDep,
     keyring: KeyRingDep,
     gateway: GatewayDep,
@@ -269,7 +290,24 @@ async def assessment_start(
             ),
         )
 
-    opened = await run_in_threadpool(open_screening)
+    async def audited(outcome: str, screening: Screening | None = None) -> None:
+        await run_in_threadpool(
+            audit.record_alone,
+            engine,
+            workspace.id,
+            AuditAction.ashby_assessment_started,
+            actor,
+            outcome=outcome,
+            screening_id=screening.id if screening is not None else None,
+            position_id=screening.position_id if screening is not None else None,
+            ashby_application_id=request.application.ashby_id,
+        )
+
+    try:
+        opened = await run_in_threadpool(open_screening)
+    except RecruiterError:
+        await audited("refused (422)")
+        raise
     screening = opened.screening
     if opened.payload_key is not None:
         # The workflow's payloads are encrypted with it from the start: no lookup needed.
@@ -283,9 +321,11 @@ async def assessment_start(
         # Temporal certainly has no workflow for it: nothing is kept, and Ashby may retry.
         if opened.created:
             await run_in_threadpool(screenings.forget_unstarted, engine, screening.id)
+        await audited("unavailable (503)")
         return ashby_error(
             503, "temporarily_unavailable", "Truffle could not start the screening; try again."
         )
+    await audited("started" if opened.created else "joined existing", screening)
     if opened.created:
         metrics.SCREENINGS_STARTED.inc()
         logger.info("screening started")
@@ -305,9 +345,25 @@ async def assessment_start(
 async def assessment_cancel(
     body: CancelRequestBody,
     workspace: PartnerWorkspaceDep,
+    actor: PartnerActorDep,
     engine: EngineDep,
     gateway: GatewayDep,
 ) -> JSONResponse:
+    async def audited(outcome: str, screening: Screening | None = None) -> None:
+        await run_in_threadpool(
+            audit.record_alone,
+            engine,
+            workspace.id,
+            AuditAction.ashby_assessment_cancelled,
+            actor,
+            outcome=outcome,
+            screening_id=screening.id if screening is not None else None,
+            position_id=screening.position_id if screening is not None else None,
+            ashby_application_id=(
+                screening.ashby_application_id if screening is not None else None
+            ),
+        )
+
     def owned() -> Screening | None:
         with Session(engine) as session:
             screening = session.get(Screening, body.assessment_id)
@@ -315,15 +371,19 @@ async def assessment_cancel(
 
     screening = await run_in_threadpool(owned)
     if screening is None:
+        # Another workspace's id, or no one's: it is not kept in this workspace's trail.
+        await audited("not found (404)")
         return ashby_error(404, "assessment_not_found", "No such assessment.")
     note_ids(screening_id=screening.id)
     if screening.erased_at is not None:
         # The candidate was deleted in Ashby and erased here: the screening is closed already
         # and its workflow can no longer be given anything.
+        await audited("already closed (erased)", screening)
         return JSONResponse({"success": True, "results": {"assessment_id": str(screening.id)}})
     try:
         answer = await gateway.cancel(screening.id)
     except WorkflowUnavailableError:
+        await audited("unavailable (503)", screening)
         return ashby_error(
             503, "temporarily_unavailable", "Truffle could not cancel the screening; try again."
         )
@@ -335,5 +395,6 @@ async def assessment_cancel(
                 screenings.disqualify(session, screening.id)
 
         await run_in_threadpool(disqualify)
+    await audited(answer.kind.value, screening)
     logger.info("screening cancelled by Ashby: %s", answer.kind)
     return JSONResponse({"success": True, "results": {"assessment_id": str(screening.id)}})

@@ -15,9 +15,19 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from api.deps import EngineDep, GatewayDep, KeyRingDep, SessionDep, SettingsDep, WorkspaceDep
+from api.deps import (
+    AdminDep,
+    EngineDep,
+    GatewayDep,
+    KeyRingDep,
+    SessionDep,
+    SettingsDep,
+    WorkspaceDep,
+)
 from api.pages import PageWorkspaceDep, csrf_token_of
 from api.temporal import RedeliveryRefusedError, WorkflowUnavailableError
+from truffle import audit
+from truffle.audit import AuditAction
 from truffle.contracts import AshbyOutcome, RedeliveryPlan
 from truffle.redelivery import plan_redelivery
 from truffle.screening_list import BadCursorError, Filters, StatusFilter, list_page
@@ -172,30 +182,41 @@ REDELIVERY_MESSAGES = {
 
 @router.post("/api/screenings/{screening_id}/redeliver")
 async def redeliver_screening(
-    screening_id: uuid.UUID, workspace: WorkspaceDep, engine: EngineDep, gateway: GatewayDep
+    screening_id: uuid.UUID, admin: AdminDep, engine: EngineDep, gateway: GatewayDep
 ) -> RedeliveryOut:
     """Sends the screening's updates that failed for good to Ashby again, through its
     workflow: 409 with the reason when there is nothing to send or the connection cannot
-    deliver, 503 when Temporal did not take it."""
+    deliver, 503 when Temporal did not take it. Each request that reaches the screening is in
+    the audit trail with how it ended."""
 
     def planned() -> tuple[Screening, RedeliveryPlan] | None:
         with Session(engine) as session:
             screening = session.get(Screening, screening_id)
-            if screening is None or screening.workspace_id != workspace.id:
+            if screening is None or screening.workspace_id != admin.workspace.id:
                 return None
             return screening, plan_redelivery(session, screening)
+
+    def audited(outcome: str) -> None:
+        audit.record_alone(
+            engine, admin.workspace.id, AuditAction.screening_redelivered, admin.actor,
+            outcome=outcome, screening_id=screening_id,
+            ashby_application_id=screening.ashby_application_id,
+        )  # fmt: skip
 
     found = await run_in_threadpool(planned)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
     screening, plan = found
     if plan.refusal is not None:
+        await run_in_threadpool(audited, "refused (409)")
         raise HTTPException(status.HTTP_409_CONFLICT, detail=plan.refusal)
     try:
         answer = await gateway.redeliver(screening)
     except RedeliveryRefusedError as error:
+        await run_in_threadpool(audited, "refused (409)")
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
     except WorkflowUnavailableError:
+        await run_in_threadpool(audited, "not taken by Temporal (503)")
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail="Temporal did not take the request, so nothing was sent. Try again shortly.",
@@ -206,6 +227,7 @@ async def redeliver_screening(
         outcome = "failed"
     else:
         outcome = "delivered"
+    await run_in_threadpool(audited, outcome)
     return RedeliveryOut(
         outcome=outcome,
         message=REDELIVERY_MESSAGES[outcome],

@@ -4,7 +4,9 @@ The signature is checked on the raw body, in constant time, before anything is p
 missing or wrong one is 401 (which Ashby does not retry). Each action is recorded once by its
 `webhookActionId` and handed to a durable workflow (`AshbyWebhookWorkflow`); the answer never
 waits for the work. Bodies over 1 MiB are refused with 413 by the app's body limit. Nothing
-from a body is logged: the action's type and our ids only.
+from a body is logged: the action's type and our ids only. The audit trail gets one row per
+action (its id, type and what became of it; a retry adds none) and, at most once a minute, one
+per refused signature, with nothing the request carried.
 """
 
 import json
@@ -20,7 +22,8 @@ from sqlmodel import Session
 from api.deps import EngineDep, GatewayDep, KeyRingDep
 from api.errors import ashby_error
 from api.temporal import WorkflowUnavailableError
-from truffle import webhooks
+from truffle import audit, webhooks
+from truffle.audit import Actor, AuditAction
 from truffle.db import session_scope
 from truffle.logs import note_ids
 from truffle.secrets import DecryptionError
@@ -63,18 +66,36 @@ async def receive_webhook(
         return ashby_error(404, "not_found", "No such webhook endpoint.")
     workspace_id, secret = found
     note_ids(workspace_id=workspace_id)
+
+    async def audited(outcome: str, envelope: webhooks.Envelope | None = None) -> None:
+        await run_in_threadpool(
+            audit.record_alone,
+            engine,
+            workspace_id,
+            AuditAction.ashby_webhook_received,
+            Actor.ashby(),
+            outcome=outcome,
+            webhook_action_id=envelope.action_id if envelope else None,
+            webhook_action=envelope.action if envelope else None,
+        )
+
     presented = request.headers.get(webhooks.SIGNATURE_HEADER)
     if secret is None or not webhooks.signature_matches(secret, body, presented):
-
-        def record_failure() -> None:
-            with session_scope(engine) as session:
-                webhooks.record_signature_failure(session, endpoint_uuid, utcnow())
-
-        await run_in_threadpool(record_failure)
         if secret is None:
             reason = "the endpoint's secret cannot be read with TRUFFLE_SECRET_KEYS"
         else:
             reason = "a wrong signature" if presented else "no signature"
+
+        def record_failure() -> None:
+            with session_scope(engine) as session:
+                webhooks.record_signature_failure(
+                    session,
+                    endpoint_uuid,
+                    utcnow(),
+                    f"refused (401): {'secret unreadable' if secret is None else reason}",
+                )
+
+        await run_in_threadpool(record_failure)
         logger.warning("Ashby webhook refused: %s", reason)
         return ashby_error(401, "invalid_signature", "The Ashby-Signature header does not match.")
 
@@ -83,6 +104,7 @@ async def receive_webhook(
         task = webhooks.task_for(envelope, workspace_id)
     except (ValueError, webhooks.MalformedWebhookError) as error:
         message = str(error) if isinstance(error, webhooks.MalformedWebhookError) else "not JSON"
+        await audited("refused (422): not an Ashby webhook")
         logger.warning("Ashby webhook refused: %s", message)
         return ashby_error(422, "invalid_input", f"Not an Ashby webhook: {message}.")
 
@@ -95,9 +117,11 @@ async def receive_webhook(
 
     event = await run_in_threadpool(record)
     if envelope.action == "ping":
+        await audited("ping", envelope)
         logger.info("Ashby webhook ping")
         return _ok()
     if event is None:
+        # Recorded once, when it was first taken: a retry adds nothing to the trail.
         logger.info("Ashby webhook %r delivered again: already taken", envelope.action)
         return _ok(duplicate=True)
     if task is None:
@@ -107,6 +131,7 @@ async def receive_webhook(
                 webhooks.mark_processed(session, event.id, "ignored: nothing to do for Truffle")
 
         await run_in_threadpool(ignored)
+        await audited("ignored: nothing to do", envelope)
         logger.info("Ashby webhook %r ignored: nothing to do for Truffle", envelope.action)
         return _ok()
     task = replace(task, event_id=str(event.id))
@@ -119,8 +144,10 @@ async def receive_webhook(
                 webhooks.forget_event(session, event.id)
 
         await run_in_threadpool(forget)
+        await audited("unavailable (503)", envelope)
         return ashby_error(
             503, "temporarily_unavailable", "Truffle could not take the webhook; try again."
         )
+    await audited(f"taken: {task.kind}", envelope)
     logger.info("Ashby webhook %r taken: %s", envelope.action, task.kind)
     return _ok()

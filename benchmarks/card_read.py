@@ -30,6 +30,7 @@ from sqlmodel import Session
 
 from api.app import create_app
 from truffle import connection_health, connections
+from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, ScreeningStatus
 from truffle.db import create_db_engine, upgrade_to_head
 from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
@@ -61,7 +62,9 @@ def seed(engine: sa.Engine, keyring: KeyRing, count: int) -> str:
         workspace_id, position_id = workspace.id, position.id
         session.refresh(workspace)
         session.expunge(workspace)
-    truffle_key = connections.establish(engine, keyring, workspace, "ashby-key", reconnect=False)
+    truffle_key = connections.establish(
+        engine, keyring, workspace, "ashby-key", reconnect=False, actor=Actor.operator()
+    )
     with Session(engine) as session:
         connections.authenticate_partner(session, keyring, truffle_key)
         session.commit()

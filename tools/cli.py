@@ -29,6 +29,7 @@ def _cmd_workspace_create(args: argparse.Namespace) -> int:
 def _cmd_workspace_rotate_token(args: argparse.Namespace) -> int:
     import uuid
 
+    from truffle.audit import Actor
     from truffle.db import create_db_engine, require_schema_at_head, session_scope
     from truffle.settings import get_settings
     from truffle.workspaces import rotate_admin_token
@@ -41,7 +42,7 @@ def _cmd_workspace_rotate_token(args: argparse.Namespace) -> int:
     try:
         require_schema_at_head(engine)
         with session_scope(engine) as session:
-            issued = rotate_admin_token(session, workspace_id)
+            issued = rotate_admin_token(session, workspace_id, actor=Actor.operator())
     except LookupError:
         raise ValueError(f"there is no workspace {workspace_id}") from None
     finally:

@@ -10,7 +10,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, or_, select, update
 
-from truffle import connection_health, webhooks
+from truffle import audit, connection_health, webhooks
+from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome
 from truffle.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
@@ -143,10 +144,12 @@ def establish(
     ashby_api_key: str,
     *,
     reconnect: bool,
+    actor: Actor,
 ) -> str:
     """Stores the (validated) Ashby key and mints the one live Truffle key; returns it in full.
 
-    The previous Truffle key is revoked in the same transaction, so once this returns it fails.
+    The previous Truffle key is revoked in the same transaction (with the audit row), so once
+    this returns it fails.
     """
 
     def work(session: Session) -> str:
@@ -182,13 +185,20 @@ def establish(
         connection.failing_since = None
         connection.failures_since_success = 0
         session.add(connection)
+        audit.record(
+            session,
+            workspace.id,
+            AuditAction.connection_reconnected if reconnect else AuditAction.connection_connected,
+            actor,
+            outcome=f"new Truffle key {minted.key_id}",
+        )
         session.flush()
         return minted.full_key
 
     return _run_with_retries(engine, work)
 
 
-def disconnect(engine: sa.Engine, workspace: Workspace) -> None:
+def disconnect(engine: sa.Engine, workspace: Workspace, *, actor: Actor) -> None:
     """Revokes the Truffle key at once and forgets the Ashby key."""
 
     def work(session: Session) -> None:
@@ -199,6 +209,13 @@ def disconnect(engine: sa.Engine, workspace: Workspace) -> None:
             connection.encrypted_ashby_key = None
             connection.live_at = None
             session.add(connection)
+        audit.record(
+            session,
+            workspace.id,
+            AuditAction.connection_disconnected,
+            actor,
+            outcome="Truffle key revoked" if connection is not None else "was not connected",
+        )
 
     _run_with_retries(engine, work)
 

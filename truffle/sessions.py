@@ -34,6 +34,7 @@ class SessionLimits:
 class AdminSession:
     workspace: Workspace
     csrf_token: str
+    token_id: uuid.UUID  # the admin token the session was opened with (its row id)
 
 
 def open_session(session: Session, keyring: KeyRing, admin_token: str) -> str | None:
@@ -93,7 +94,9 @@ def read_session(
             .values(last_seen_at=now)
         )
         session.commit()
-    return AdminSession(workspace=workspace, csrf_token=csrf_token(keyring, cookie))
+    return AdminSession(
+        workspace=workspace, csrf_token=csrf_token(keyring, cookie), token_id=row.token_id
+    )
 
 
 def end_session(session: Session, keyring: KeyRing, cookie: str) -> None:

@@ -400,6 +400,39 @@ class PayloadKey(SQLModel, table=True):
     destroyed_at: datetime | None = moment_column()
 
 
+class AuditEvent(SQLModel, table=True):
+    """One admin action or one call from Ashby (truffle/audit.py): who, what, when and ids —
+    never a secret and never a candidate's data. The subject ids have no foreign keys: the
+    trail outlives what it names."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_workspace_at", "workspace_id", "at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False)
+    at: datetime = moment_column(default_now=True)
+    actor: str = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    actor_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    action: str = Field(sa_column=sa.Column(sa.String(48), nullable=False))
+    screening_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid(), nullable=True)
+    )
+    position_id: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid(), nullable=True)
+    )
+    ashby_application_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(200), nullable=True)
+    )
+    webhook_action_id: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(64), nullable=True)
+    )
+    webhook_action: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(64), nullable=True)
+    )
+    outcome: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
+    request_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+
+
 def column_length(table: type[SQLModel], column: str) -> int:
     """The most characters `table.column` holds: the one source of input limits."""
     length = getattr(table.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]

@@ -18,7 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
+from truffle import audit
 from truffle.ashby import AshbyClient
+from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome, CloseReason, WebhookTask
 from truffle.secrets import KeyRing
 from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
@@ -58,23 +60,30 @@ def endpoint_of(session: Session, workspace_id: uuid.UUID) -> AshbyWebhookEndpoi
 
 
 def rotate_secret(
-    session: Session, keyring: KeyRing, workspace_id: uuid.UUID
+    session: Session, keyring: KeyRing, workspace_id: uuid.UUID, *, actor: Actor
 ) -> tuple[AshbyWebhookEndpoint, str]:
     """Creates the workspace's endpoint, or gives it a new secret (the old one stops working at
-    once). Returns the endpoint and the new secret, which is shown once."""
+    once), with its audit row. Returns the endpoint and the new secret, which is shown once."""
     secret = new_webhook_secret()
     endpoint = endpoint_of(session, workspace_id)
+    outcome = "rotated"
     if endpoint is None:
         endpoint = AshbyWebhookEndpoint(workspace_id=workspace_id, secret_sealed="")
+        outcome = "created"
     endpoint.secret_sealed = keyring.seal(secret, endpoint.id)
     endpoint.rotated_at = utcnow()
     session.add(endpoint)
+    audit.record(session, workspace_id, AuditAction.webhook_secret_rotated, actor, outcome=outcome)
     session.commit()
     session.refresh(endpoint)
     return endpoint, secret
 
 
-def record_signature_failure(session: Session, endpoint_id: uuid.UUID, now: datetime) -> None:
+def record_signature_failure(
+    session: Session, endpoint_id: uuid.UUID, now: datetime, outcome: str
+) -> None:
+    """Notes the refusal on the endpoint and in the audit trail (without anything the request
+    carried), at most once per SIGNATURE_FAILURE_RESOLUTION_SECONDS."""
     cutoff = now.timestamp() - SIGNATURE_FAILURE_RESOLUTION_SECONDS
     endpoint = session.get(AshbyWebhookEndpoint, endpoint_id)
     last = endpoint.last_signature_failure_at if endpoint else None
@@ -85,6 +94,10 @@ def record_signature_failure(session: Session, endpoint_id: uuid.UUID, now: date
         .where(col(AshbyWebhookEndpoint.id) == endpoint_id)
         .values(last_signature_failure_at=now)
     )
+    audit.record(
+        session, endpoint.workspace_id, AuditAction.ashby_webhook_received, Actor.ashby(),
+        outcome=outcome,
+    )  # fmt: skip
     session.commit()
 
 

@@ -25,6 +25,7 @@ from tools.ashby_sandbox.client import SandboxClient
 from tools.ashby_sandbox.spec import request_schema, validate
 from truffle import connections, screenings
 from truffle.ashby import AshbyClient
+from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind, epoch_ms
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
@@ -165,7 +166,7 @@ async def test_a_connection_that_is_not_live_holds_the_update_without_calling_as
     workspace: Workspace,
     screening_id: uuid.UUID,
 ) -> None:
-    connections.disconnect(engine, workspace)
+    connections.disconnect(engine, workspace, actor=Actor.operator())
     calls_before = len(ashby_sandbox.calls())
     activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     with pytest.raises(ApplicationError) as raised:

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
 from tools.ashby_sandbox.spec import response_schema, validate
 from truffle import connections
+from truffle.audit import Actor
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Workspace
@@ -30,7 +31,12 @@ def connect_directly(engine: sa.Engine, settings: Settings, workspace: SeededWor
         row = session.get(Workspace, workspace.id)
         assert row is not None
     return connections.establish(
-        engine, KeyRing(settings.secret_keys()), row, "ashby-key", reconnect=False
+        engine,
+        KeyRing(settings.secret_keys()),
+        row,
+        "ashby-key",
+        reconnect=False,
+        actor=Actor.operator(),
     )
 
 

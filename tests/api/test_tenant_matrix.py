@@ -18,6 +18,7 @@ from sqlmodel import Session
 from api.app import create_app
 from tests.utils.factories import connect_live, make_position, make_workspace, open_screening
 from truffle import webhooks
+from truffle.audit import Actor
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Position
@@ -82,6 +83,8 @@ SCOPED = {
     ("POST", "/api/positions"),
     ("GET", "/api/screenings"),
     ("GET", "/screenings"),
+    ("GET", "/api/audit"),
+    ("GET", "/audit"),
     ("POST", "/codec/decode"),
     ("POST", "/codec/encode"),
 }
@@ -175,9 +178,19 @@ def test_lists_hold_only_the_callers_own_objects(
     app_client: TestClient, tenants: tuple[Tenant, Tenant]
 ) -> None:
     acme, globex = tenants
-    for path in ("/api/positions", "/api/screenings", "/api/integrations/ashby"):
+    # Each workspace's Ashby has called it, so each audit trail holds its own screening's ids.
+    for owner in tenants:
+        app_client.post(
+            "/ashby/assessment.cancel",
+            json={"assessment_id": str(owner.screening_id)},
+            headers=owner.partner,
+        )
+    lists = ("/api/positions", "/api/screenings", "/api/integrations/ashby", "/api/audit", "/audit")
+    for path in lists:
         response = app_client.get(path, headers=acme.admin)
         assert response.status_code == 200
+        if "audit" in path:
+            assert str(acme.screening_id) in response.text
         assert str(globex.position_id) not in response.text
         assert str(globex.screening_id) not in response.text
         assert "Globex" not in response.text
@@ -234,7 +247,7 @@ def test_a_webhook_signed_with_one_workspaces_secret_is_refused_at_anothers_endp
     keyring = KeyRing(settings.secret_keys())
     with Session(engine) as session:
         endpoints = [
-            webhooks.rotate_secret(session, keyring, workspace_id)
+            webhooks.rotate_secret(session, keyring, workspace_id, actor=Actor.operator())
             for workspace_id in (
                 workspace_of(session, tenants[0]),
                 workspace_of(session, tenants[1]),

@@ -25,6 +25,7 @@ from tools.ashby_sandbox.client import (
     candidate_merge_data,
 )
 from truffle import webhooks
+from truffle.audit import Actor
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, Workspace
@@ -59,7 +60,9 @@ def acme(engine: sa.Engine, keyring: KeyRing) -> tuple[Workspace, str]:
 def endpoint(engine: sa.Engine, keyring: KeyRing, acme: tuple[Workspace, str]) -> tuple[str, str]:
     """The endpoint's path and its secret."""
     with Session(engine) as session:
-        created, secret = webhooks.rotate_secret(session, keyring, acme[0].id)
+        created, secret = webhooks.rotate_secret(
+            session, keyring, acme[0].id, actor=Actor.operator()
+        )
     return f"/ashby/webhooks/{created.id}", secret
 
 
@@ -186,7 +189,9 @@ def test_the_old_secret_stops_working_at_once_after_rotation(
 ) -> None:
     path, old_secret = endpoint
     with Session(engine) as session:
-        rotated, new_secret = webhooks.rotate_secret(session, keyring, acme[0].id)
+        rotated, new_secret = webhooks.rotate_secret(
+            session, keyring, acme[0].id, actor=Actor.operator()
+        )
     assert f"/ashby/webhooks/{rotated.id}" == path  # the URL stays, the secret changes
     body = envelope("candidateDelete", candidate_delete_data("candidate-1"))
 

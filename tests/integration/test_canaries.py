@@ -1,7 +1,8 @@
 """A canary scan after a whole screening on the real stack: secrets and a candidate's name and
 email are planted as canaries, then looked for in the database file, every log, every workflow
 history and every response. Secrets appear nowhere but where they are meant to (the one reply
-that shows a new Truffle key); the candidate's name and email never reach a history or a log."""
+that shows a new Truffle key); the candidate's name and email never reach a history, a log or
+the audit trail."""
 
 import asyncio
 import uuid
@@ -46,6 +47,10 @@ def test_no_canary_escapes_where_it_should_not_be(stack: Stack) -> None:
         stack.admin("GET", path, connected.admin_token).text
         for path in ("/api/integrations/ashby", "/api/screenings", "/api/positions")
     ] + [str(reply)]
+    audit_trail = [
+        stack.admin("GET", path, connected.admin_token).text
+        for path in ("/api/audit?format=csv", "/api/audit?format=json", "/audit")
+    ]
 
     secrets = {
         "Truffle key": connected.truffle_key,
@@ -68,6 +73,10 @@ def test_no_canary_escapes_where_it_should_not_be(stack: Stack) -> None:
         assert value not in logs, f"the candidate's {name} in a log"
         assert value not in history, f"the candidate's {name} in the workflow history"
     assert email in responses[1]  # where it is meant to be: the workspace's screenings
+    assert "application-canary" in audit_trail[0]  # Ashby's start, by its ids only
+    for text in audit_trail:
+        for value in [*secrets.values(), *personal.values()]:
+            assert value not in text, "a secret or the candidate's data in the audit trail"
 
 
 def stored_bytes(database_url: str) -> bytes:

@@ -40,6 +40,13 @@ def test_a_result_ashby_refused_is_sent_again_and_delivered(stack: Stack) -> Non
 
     assert again.status_code == 409
     assert again.json()["message"] == "Nothing to send: no update to Ashby failed for good."
+    trail = stack.admin(
+        "GET", "/api/audit?format=json&action=screening.redelivered", connected.admin_token
+    ).json()
+    assert [(row["screening_id"], row["outcome"]) for row in trail] == [
+        (assessment_id, "delivered"),
+        (assessment_id, "refused (409)"),
+    ]
 
 
 def test_sending_again_waits_for_a_live_connection(stack: Stack) -> None:

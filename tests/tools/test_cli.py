@@ -211,6 +211,9 @@ def test_rotate_token_kills_the_old_token_and_its_sessions_at_once(
         assert second.get("/api/workspace", headers=old).status_code == 401
         assert first.get("/api/workspace").status_code == 401  # its session ended too
         assert second.get("/api/workspace", headers=new).status_code == 200
+        [rotation] = second.get("/api/audit?format=json", headers=new).json()
+        assert (rotation["action"], rotation["actor"]) == ("admin_token.rotated", "operator")
+        assert printed["admin_token"] not in json.dumps(rotation)
 
 
 def test_rotate_token_of_an_unknown_workspace_says_so_in_one_line(

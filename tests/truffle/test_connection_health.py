@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from tests.utils.factories import connect_live, make_workspace
 from truffle import connection_health as health
 from truffle import connections
+from truffle.audit import Actor
 from truffle.connection_health import Health
 from truffle.contracts import AshbyOutcome
 from truffle.secrets import KeyRing
@@ -142,7 +143,12 @@ def test_reconnecting_starts_health_afresh(
 ) -> None:
     replay(engine, workspace, [(minutes(0), "key_rejected")])
     connections.establish(
-        engine, KeyRing(settings.secret_keys()), workspace, "new-ashby-key", reconnect=True
+        engine,
+        KeyRing(settings.secret_keys()),
+        workspace,
+        "new-ashby-key",
+        reconnect=True,
+        actor=Actor.operator(),
     )
     snapshot = replay(engine, workspace, [])
     assert snapshot == health.HealthSnapshot(last_result_at=None)

@@ -14,6 +14,7 @@ from activities.ashby import AshbyActivities
 from tests.utils.factories import connect_live, make_position, make_workspace, open_screening
 from truffle import candidates, connections, key_rotation, webhooks
 from truffle.ashby import AshbyClient
+from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind
 from truffle.secrets import KeyRing
 from truffle.settings import decode_secret_key, generate_secret_key
@@ -94,7 +95,9 @@ def test_webhook_secrets_move_too_and_erased_screenings_are_skipped(engine: sa.E
     workspace, _, _ = seeded(engine)
     old = KeyRing([OLD])
     with Session(engine) as session:
-        endpoint, secret = webhooks.rotate_secret(session, old, workspace.id)
+        endpoint, secret = webhooks.rotate_secret(
+            session, old, workspace.id, actor=Actor.operator()
+        )
         endpoint_id = endpoint.id
         erased = candidates.erase_candidate(session, workspace.id, "candidate-1")
     assert erased  # the seeded screening's token is gone

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from tests.utils.factories import connect_live, make_position, make_workspace, open_screening
 from truffle import connections, screenings
+from truffle.audit import Actor
 from truffle.candidates import erase_candidate
 from truffle.contracts import CloseReason, UpdateKind
 from truffle.redelivery import plan_redelivery, reopen_for_redelivery
@@ -125,7 +126,7 @@ def test_held_updates_say_they_are_sent_by_themselves(seeded: Seeded) -> None:
 
 def test_a_disconnected_workspace_must_reconnect_first(seeded: Seeded) -> None:
     seeded.update(UpdateKind.result, given_up=True)
-    connections.disconnect(seeded.engine, seeded.workspace)
+    connections.disconnect(seeded.engine, seeded.workspace, actor=Actor.operator())
 
     refusal = seeded.refusal()
 

@@ -6,6 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from truffle import connections, screenings
+from truffle.audit import Actor
 from truffle.db import session_scope
 from truffle.secrets import KeyRing
 from truffle.tables import Plan, Position, Workspace
@@ -56,7 +57,9 @@ def make_position(
 
 def connect_live(engine: sa.Engine, keyring: KeyRing, workspace: Workspace, ashby_key: str) -> str:
     """A live connection using `ashby_key`, as if Ashby had already made its first call."""
-    truffle_key = connections.establish(engine, keyring, workspace, ashby_key, reconnect=False)
+    truffle_key = connections.establish(
+        engine, keyring, workspace, ashby_key, reconnect=False, actor=Actor.operator()
+    )
     with session_scope(engine) as session:
         caller = connections.authenticate_partner(session, keyring, truffle_key)
         assert caller is not None

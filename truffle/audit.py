@@ -1,0 +1,268 @@
+"""The audit trail: every admin action and every call Ashby makes to us, recorded here and
+nowhere else, and read back a page at a time (the `/audit` page) or a date range at a time
+(the export).
+
+The rule: **ids only**. A row says who (an actor kind and an id: the admin token's row id, the
+Truffle key's public key id), what (an `AuditAction`), when, which objects (screening,
+position, Ashby application, webhook action ids) and how it ended, in a few words. It never
+holds a secret (an admin token, a Truffle or Ashby key, a webhook secret) nor a candidate's
+data (name, email, answers, result), so the trail can be exported and kept.
+
+`record` writes in the caller's transaction, so an action and its row commit together (or
+neither does).
+"""
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from truffle.db import session_scope
+from truffle.logs import current_ids
+from truffle.tables import AuditEvent, UTCDateTime, column_length
+
+PAGE_SIZE = 50
+EXPORT_CHUNK = 500
+# An export or a page without dates covers this many days, today (UTC) included.
+DEFAULT_RANGE_DAYS = 30
+
+
+class AuditAction(StrEnum):
+    connection_connected = "connection.connected"
+    connection_reconnected = "connection.reconnected"
+    connection_disconnected = "connection.disconnected"
+    admin_token_rotated = "admin_token.rotated"  # noqa: S105  (an action name)
+    webhook_secret_rotated = "webhook_secret.rotated"  # noqa: S105  (an action name)
+    position_created = "position.created"
+    position_updated = "position.updated"
+    position_deactivated = "position.deactivated"
+    screening_redelivered = "screening.redelivered"
+    ashby_assessment_started = "ashby.assessment_started"
+    ashby_assessment_cancelled = "ashby.assessment_cancelled"
+    ashby_assessment_types_listed = "ashby.assessment_types_listed"
+    ashby_webhook_received = "ashby.webhook_received"
+
+
+ACTION_LABELS = {
+    AuditAction.connection_connected: "Ashby connected",
+    AuditAction.connection_reconnected: "Ashby reconnected",
+    AuditAction.connection_disconnected: "Ashby disconnected",
+    AuditAction.admin_token_rotated: "Admin token rotated",
+    AuditAction.webhook_secret_rotated: "Webhook secret rotated",
+    AuditAction.position_created: "Position created",
+    AuditAction.position_updated: "Position updated",
+    AuditAction.position_deactivated: "Position deactivated",
+    AuditAction.screening_redelivered: "Results sent to Ashby again",
+    AuditAction.ashby_assessment_started: "Ashby started a screening",
+    AuditAction.ashby_assessment_cancelled: "Ashby cancelled a screening",
+    AuditAction.ashby_assessment_types_listed: "Ashby listed the positions",
+    AuditAction.ashby_webhook_received: "Ashby sent a webhook",
+}
+
+
+class ActorKind(StrEnum):
+    admin = "admin"
+    ashby = "ashby"
+    operator = "operator"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a kind and, when known, an id that is not a secret."""
+
+    kind: ActorKind
+    id: str | None = None
+
+    @classmethod
+    def admin(cls, token_id: uuid.UUID) -> "Actor":
+        """A workspace admin, by the row id of the admin token (or the session's token)."""
+        return cls(ActorKind.admin, str(token_id))
+
+    @classmethod
+    def ashby(cls, key_id: str | None = None) -> "Actor":
+        """Ashby, by the Truffle key's public key id when it called with one."""
+        return cls(ActorKind.ashby, key_id)
+
+    @classmethod
+    def operator(cls) -> "Actor":
+        """Someone with the `truffle-ashby` command on a server."""
+        return cls(ActorKind.operator)
+
+
+def _clipped(value: str | None, column: str) -> str | None:
+    # Ids Ashby sends are kept as sent, up to the column's length (a refusal may be for length).
+    return value[: column_length(AuditEvent, column)] if value is not None else None
+
+
+def record(
+    session: Session,
+    workspace_id: uuid.UUID,
+    action: AuditAction,
+    actor: Actor,
+    *,
+    outcome: str,
+    screening_id: uuid.UUID | None = None,
+    position_id: uuid.UUID | None = None,
+    ashby_application_id: str | None = None,
+    webhook_action_id: str | None = None,
+    webhook_action: str | None = None,
+    request_id: str | None = None,
+) -> AuditEvent:
+    """Adds one row to the caller's transaction (the caller commits). The request id defaults
+    to the one bound to the current request (api/access_log.py)."""
+    event = AuditEvent(
+        workspace_id=workspace_id,
+        actor=actor.kind.value,
+        actor_id=_clipped(actor.id, "actor_id"),
+        action=action.value,
+        screening_id=screening_id,
+        position_id=position_id,
+        ashby_application_id=_clipped(ashby_application_id, "ashby_application_id"),
+        webhook_action_id=_clipped(webhook_action_id, "webhook_action_id"),
+        webhook_action=_clipped(webhook_action, "webhook_action"),
+        outcome=_clipped(outcome, "outcome") or "",
+        request_id=_clipped(request_id or current_ids().get("request_id"), "request_id"),
+    )
+    session.add(event)
+    return event
+
+
+def record_alone(
+    engine: sa.Engine,
+    workspace_id: uuid.UUID,
+    action: AuditAction,
+    actor: Actor,
+    *,
+    outcome: str,
+    screening_id: uuid.UUID | None = None,
+    position_id: uuid.UUID | None = None,
+    ashby_application_id: str | None = None,
+    webhook_action_id: str | None = None,
+    webhook_action: str | None = None,
+) -> None:
+    """`record` in a transaction of its own: for Ashby's calls, recorded once their outcome is
+    known (a refusal, or a start Temporal could not take, leaves nothing else to commit with)."""
+    with session_scope(engine) as session:
+        record(
+            session, workspace_id, action, actor, outcome=outcome, screening_id=screening_id,
+            position_id=position_id, ashby_application_id=ashby_application_id,
+            webhook_action_id=webhook_action_id, webhook_action=webhook_action,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Whole UTC days, both ends included."""
+
+    first: date
+    last: date
+
+    @classmethod
+    def ending_today(cls, days: int = DEFAULT_RANGE_DAYS) -> "DateRange":
+        today = datetime.now(UTC).date()
+        return cls(today - timedelta(days=days - 1), today)
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.first, time.min, tzinfo=UTC)
+
+    @property
+    def ends_before(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+class BadCursorError(ValueError):
+    """The cursor was not made by this list."""
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[AuditEvent]
+    next_cursor: str | None
+
+
+def encode_cursor(event: AuditEvent) -> str:
+    raw = f"{event.at.isoformat()}|{event.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, identifier = raw.partition("|")
+        at = datetime.fromisoformat(moment)
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return at, uuid.UUID(identifier)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCursorError("this page link is not valid; start from the first page") from None
+
+
+def _position(at: datetime, event_id: uuid.UUID) -> sa.Tuple:
+    return sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(event_id, sa.Uuid()))
+
+
+def _in_range(
+    workspace_id: uuid.UUID, dates: DateRange, action: AuditAction | None
+) -> SelectOfScalar[AuditEvent]:
+    query = (
+        select(AuditEvent)
+        .where(col(AuditEvent.workspace_id) == workspace_id)
+        .where(col(AuditEvent.at) >= dates.starts_at)
+        .where(col(AuditEvent.at) < dates.ends_before)
+    )
+    if action is not None:
+        query = query.where(col(AuditEvent.action) == action.value)
+    return query
+
+
+def list_page(
+    session: Session,
+    workspace_id: uuid.UUID,
+    dates: DateRange,
+    action: AuditAction | None = None,
+    cursor: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page:
+    """Newest first, `size` rows at a time: an index range scan from the cursor, no OFFSET."""
+    query = _in_range(workspace_id, dates, action)
+    if cursor:
+        query = query.where(
+            sa.tuple_(col(AuditEvent.at), col(AuditEvent.id)) < _position(*decode_cursor(cursor))
+        )
+    query = query.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
+    found = list(session.exec(query.limit(size + 1)).all())
+    events, more = found[:size], len(found) > size
+    return Page(events, encode_cursor(events[-1]) if more else None)
+
+
+def events_between(
+    session: Session,
+    workspace_id: uuid.UUID,
+    dates: DateRange,
+    action: AuditAction | None = None,
+    chunk: int = EXPORT_CHUNK,
+) -> Iterator[AuditEvent]:
+    """Oldest first, read `chunk` rows at a time by keyset, so an export of any size holds one
+    chunk in memory."""
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        query = _in_range(workspace_id, dates, action)
+        if after is not None:
+            query = query.where(
+                sa.tuple_(col(AuditEvent.at), col(AuditEvent.id)) > _position(*after)
+            )
+        query = query.order_by(col(AuditEvent.at), col(AuditEvent.id)).limit(chunk)
+        events = list(session.exec(query).all())
+        session.expunge_all()
+        yield from events
+        if len(events) < chunk:
+            return
+        after = (events[-1].at, events[-1].id)
