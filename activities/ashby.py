@@ -24,13 +24,13 @@ from activities.screening import load_screening
 from truffle import connection_health, metrics
 from truffle.ashby import AshbyClient, AshbyReply, build_update
 from truffle.contracts import AshbyOutcome, DeliveryGivenUp, PostUpdateReceipt, PostUpdateRequest
+from truffle.positions import screening_version
 from truffle.secrets import DecryptionError, KeyRing
 from truffle.tables import (
     AshbyConnection,
     AshbyUpdate,
     ConnectionState,
     DeliveryAttempt,
-    Position,
     Screening,
     utcnow,
 )
@@ -173,8 +173,7 @@ class AshbyActivities:
             )
             live = sealed_key is not None
             if stored is None and live:
-                position = session.get(Position, screening.position_id)
-                assert position is not None
+                position = screening_version(session, screening)
                 # Strictly increasing per assessment, whatever the clocks or retries do.
                 timestamp_ms = max(request.occurred_at_ms, screening.last_update_timestamp_ms + 1)
                 stored = AshbyUpdate(

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import SessionDep, SettingsDep, WorkspaceDep
 from api.pages import PageWorkspaceDep
+from truffle.positions import screening_version
 from truffle.screening_list import BadCursorError, Filters, StatusFilter, list_page
 from truffle.tables import DeliveryAttempt, EmailFailure, Position, Screening, SentEmail
 
@@ -219,7 +220,8 @@ def screening_profile(
     screening = session.get(Screening, screening_id)
     if screening is None or screening.workspace_id != workspace.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
-    position = session.get(Position, screening.position_id)
+    # The questions as the candidate was sent them.
+    position = screening_version(session, screening)
     origins = sorted(settings.ui_origins)
     workflow_url = (
         f"{origins[0]}/namespaces/{settings.temporal_namespace}/workflows/screening-{screening.id}"

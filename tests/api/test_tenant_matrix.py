@@ -64,8 +64,16 @@ def app_client(settings: Settings) -> Iterator[TestClient]:
 # (method, path template): the routes that name another workspace's objects by id.
 BY_ID = {
     ("GET", "/api/positions/{position_id}"),
+    ("PUT", "/api/positions/{position_id}"),
     ("POST", "/api/positions/{position_id}/deactivate"),
     ("GET", "/screenings/{screening_id}"),
+}
+# The bodies of the routes above that need one to get past validation.
+BODIES: dict[tuple[str, str], Any] = {
+    ("PUT", "/api/positions/{position_id}"): {
+        "name": "Renamed",
+        "questions": [{"prompt": "Why?"}],
+    },
 }
 # Routes that need a workspace's credentials but name no object in the path.
 SCOPED = {
@@ -77,6 +85,7 @@ SCOPED = {
     ("POST", "/api/integrations/ashby/webhooks"),
     ("GET", "/api/positions"),
     ("POST", "/api/positions"),
+    ("POST", "/api/positions/preview"),
     ("GET", "/api/screenings"),
     ("GET", "/screenings"),
     ("POST", "/codec/decode"),
@@ -132,13 +141,16 @@ def test_another_workspaces_ids_are_404_and_leak_nothing(
     app_client: TestClient, tenants: tuple[Tenant, Tenant], method: str, template: str
 ) -> None:
     acme, globex = tenants
-    response = app_client.request(method, path_with(template, globex), headers=acme.admin)
+    body = BODIES.get((method, template))
+    response = app_client.request(
+        method, path_with(template, globex), headers=acme.admin, json=body
+    )
 
     assert response.status_code == 404
     assert str(globex.position_id) not in response.text
     assert "Globex" not in response.text
     # The owner can, so the 404 is about the workspace, not a broken route.
-    owner = app_client.request(method, path_with(template, globex), headers=globex.admin)
+    owner = app_client.request(method, path_with(template, globex), headers=globex.admin, json=body)
     assert owner.status_code == 200
 
 
