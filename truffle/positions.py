@@ -74,6 +74,15 @@ def create_position(
     return position
 
 
+def open_screening_count(session: Session, position_id: uuid.UUID) -> int:
+    return session.exec(
+        select(func.count())
+        .select_from(Screening)
+        .where(col(Screening.position_id) == position_id)
+        .where(col(Screening.status).in_(OPEN_SCREENING_STATUSES))
+    ).one()
+
+
 def open_screenings_on_older_versions(session: Session, position: Position) -> int:
     return session.exec(
         select(func.count())

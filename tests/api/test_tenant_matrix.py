@@ -91,6 +91,17 @@ SCOPED = {
     ("POST", "/codec/decode"),
     ("POST", "/codec/encode"),
 }
+# Pages that need the signed-in admin's session (their forms carry its CSRF token): without one
+# they send to sign in; with one, another workspace's ids are 404.
+SESSION_PAGES = {
+    ("GET", "/positions"),
+    ("GET", "/positions/new"),
+    ("POST", "/positions/new"),
+    ("GET", "/positions/{position_id}"),
+    ("POST", "/positions/{position_id}"),
+    ("GET", "/positions/{position_id}/deactivate"),
+    ("POST", "/positions/{position_id}/deactivate"),
+}
 PARTNER = {
     ("POST", "/ashby/assessment.list"),
     ("POST", "/ashby/assessment.start"),
@@ -129,7 +140,7 @@ def every_route(app: Any) -> set[tuple[str, str]]:
 
 
 def test_the_matrix_covers_every_route(app_client: TestClient) -> None:
-    assert every_route(app_client.app) == BY_ID | SCOPED | PARTNER | SIGNED | OPEN
+    assert every_route(app_client.app) == BY_ID | SCOPED | SESSION_PAGES | PARTNER | SIGNED | OPEN
 
 
 def path_with(template: str, owner: Tenant) -> str:
@@ -178,6 +189,22 @@ def test_without_valid_credentials_every_route_is_401_or_a_sign_in(
     if response.status_code == 303:
         assert response.headers["location"].startswith("/signin")
     assert "Globex" not in response.text
+
+
+@pytest.mark.parametrize(("method", "template"), sorted(SESSION_PAGES))
+def test_session_pages_send_others_to_sign_in_and_hide_another_workspaces_ids(
+    app_client: TestClient, tenants: tuple[Tenant, Tenant], method: str, template: str
+) -> None:
+    acme, globex = tenants
+    for credentials in ({}, acme.admin, {"Cookie": "truffle_session=forged.signature"}):
+        response = app_client.request(method, path_with(template, globex), headers=credentials)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/signin")
+    assert app_client.post("/signin", data={"admin_token": acme.admin_token}).status_code == 303
+    response = app_client.request(method, path_with(template, globex))
+    assert "Globex" not in response.text
+    if "{position_id}" in template:
+        assert response.status_code == 404
 
 
 def test_lists_hold_only_the_callers_own_objects(
