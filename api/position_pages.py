@@ -272,6 +272,8 @@ def _form_page(
     based_on_version: int | None = None,
 ) -> HTMLResponse:
     invalid = bool(errors) or problem is not None
+    if errors and focus is None:
+        focus = next(iter(errors))  # the first field to fix (ids of no field focus nothing)
     return templates.TemplateResponse(
         request,
         "position_form.html",
