@@ -44,6 +44,8 @@ class EmailFailureOut(BaseModel):
 class ScreeningOut(BaseModel):
     id: uuid.UUID
     position_id: uuid.UUID
+    # The position's version the screening was sent with (its questions and criteria).
+    position_version: int
     ashby_candidate_id: str
     ashby_application_id: str
     ashby_job_id: str
@@ -74,6 +76,7 @@ def _out(
     return ScreeningOut(
         id=screening.id,
         position_id=screening.position_id,
+        position_version=screening.position_version,
         ashby_candidate_id=screening.ashby_candidate_id,
         ashby_application_id=screening.ashby_application_id,
         ashby_job_id=screening.ashby_job_id,

@@ -1,5 +1,6 @@
 """Editing a position: a new version only when something changed, and screenings already sent
-keep the version they were sent with (the candidate's page, the score, the email, Ashby)."""
+keep the version they were sent with (the candidate's page, the score, the email, Ashby, the
+admin's page of the screening)."""
 
 import uuid
 
@@ -82,7 +83,7 @@ def test_an_edit_based_on_an_old_version_is_refused(engine: sa.Engine) -> None:
 async def test_a_screening_sent_before_an_edit_keeps_its_version_and_a_new_one_gets_the_new(
     engine: sa.Engine, settings: Settings, keyring: KeyRing
 ) -> None:
-    workspace, _ = make_workspace(engine)
+    workspace, admin_token = make_workspace(engine)
     position = make_position(engine, workspace)
     before = open_screening(engine, keyring, workspace, position, "application-before")
     assert save(engine, position.id, EDITED) == 2
@@ -141,3 +142,10 @@ async def test_a_screening_sent_before_an_edit_keeps_its_version_and_a_new_one_g
         "Q1: How do you make a retried operation safe?",
         "Q2: How do you test a 7-day timer?",
     ]
+
+    with TestClient(create_app(settings)) as client:
+        profile = client.get(
+            f"/screenings/{before}", headers={"Authorization": f"Bearer {admin_token}"}
+        )
+    assert "Backend Engineer (version 1)" in profile.text
+    assert "<td>How do you test a 7-day timer?</td>" in profile.text
