@@ -39,8 +39,6 @@ class SavedPosition:
     position: Position
     # False when the save changed nothing (no new version).
     changed: bool
-    # Open screenings sent with an older version: they keep the version they were sent with.
-    open_on_older_versions: int
 
 
 def _content_of(position: Position) -> PositionContent:
@@ -84,6 +82,7 @@ def open_screening_count(session: Session, position_id: uuid.UUID) -> int:
 
 
 def open_screenings_on_older_versions(session: Session, position: Position) -> int:
+    """Open screenings sent with an earlier version than the current: they keep theirs."""
     return session.exec(
         select(func.count())
         .select_from(Screening)
@@ -109,7 +108,7 @@ def save_position(
     if based_on_version is not None and based_on_version != position.version:
         raise PositionEditConflictError(position.version)
     if content == _content_of(position):
-        return SavedPosition(position, False, open_screenings_on_older_versions(session, position))
+        return SavedPosition(position, changed=False)
     new_version = position.version + 1
     moved = session.exec(
         update(Position)
@@ -136,7 +135,7 @@ def save_position(
     )
     session.flush()
     session.refresh(position)
-    return SavedPosition(position, True, open_screenings_on_older_versions(session, position))
+    return SavedPosition(position, changed=True)
 
 
 def deactivate(session: Session, position: Position) -> None:
