@@ -31,6 +31,7 @@ from truffle.contracts import (
     RedeliveryPlan,
     ScreeningRef,
 )
+from truffle.positions import screening_version
 from truffle.redelivery import reopen_for_redelivery
 from truffle.secrets import DecryptionError, KeyRing
 from truffle.tables import (
@@ -38,7 +39,6 @@ from truffle.tables import (
     AshbyUpdate,
     ConnectionState,
     DeliveryAttempt,
-    Position,
     Screening,
     utcnow,
 )
@@ -187,8 +187,7 @@ class AshbyActivities:
             )
             live = sealed_key is not None
             if stored is None and live:
-                position = session.get(Position, screening.position_id)
-                assert position is not None
+                position = screening_version(session, screening)
                 # Strictly increasing per assessment, whatever the clocks or retries do.
                 timestamp_ms = max(request.occurred_at_ms, screening.last_update_timestamp_ms + 1)
                 stored = AshbyUpdate(

@@ -31,6 +31,7 @@ from truffle.contracts import (
     ScreeningProgress,
     ScreeningRef,
 )
+from truffle.positions import screening_version
 from truffle.scoring import CriteriaScorer, Scorer
 from truffle.screenings import (
     close,
@@ -42,7 +43,7 @@ from truffle.screenings import (
 )
 from truffle.secrets import DecryptionError, KeyRing
 from truffle.settings import Settings
-from truffle.tables import Position, Screening, SentEmail, utcnow
+from truffle.tables import PositionVersion, Screening, SentEmail, utcnow
 
 
 def load_screening(session: Session, screening_id: str) -> Screening:
@@ -77,7 +78,9 @@ class ScreeningActivities:
         token = self.keyring.unseal(screening.link_token_sealed, screening.id)
         return f"{self.settings.public_base_url}/s/{token}"
 
-    def compose(self, screening: Screening, position: Position, kind: EmailKind) -> EmailMessage:
+    def compose(
+        self, screening: Screening, position: PositionVersion, kind: EmailKind
+    ) -> EmailMessage:
         link = self.screener_link(screening)
         deadline = _deadline_text(screening.deadline_at)
         first_name = screening.candidate_first_name
@@ -117,8 +120,7 @@ class ScreeningActivities:
             ).first()
             if already_sent is not None or not screening.is_open:
                 return None
-            position = session.get(Position, screening.position_id)
-            assert position is not None
+            position = screening_version(session, screening)
             try:
                 return self.compose(screening, position, request.kind)
             except DecryptionError:
@@ -208,8 +210,8 @@ class ScreeningActivities:
         with Session(self.engine) as session:
             screening = load_screening(session, ref.screening_id)
             if screening.result is None:
-                position = session.get(Position, screening.position_id)
-                assert position is not None
+                # The questions and criteria the candidate answered, not the current ones.
+                position = screening_version(session, screening)
                 answers = screening.answers or [""] * len(position.questions)
                 scored = self.scorer.score(position.questions, answers)
                 started = screening.started_at or screening.created_at

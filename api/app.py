@@ -17,6 +17,7 @@ from api import (
     integrations,
     pages,
     partner,
+    position_pages,
     positions,
     probes,
     screener,
@@ -83,6 +84,7 @@ def create_app(
     app.include_router(workspace.router)
     app.include_router(integrations.router)
     app.include_router(positions.router)
+    app.include_router(position_pages.router)
     app.include_router(partner.router)
     app.include_router(webhooks.router)
     app.include_router(codec.router)

@@ -1,15 +1,30 @@
-"""Positions: the Truffle screenings a workspace offers Ashby (each one an assessment type)."""
+"""Positions: the Truffle screenings a workspace offers Ashby (each one an assessment type).
+
+A position is versioned (truffle/positions.py): `PUT` replaces it as a new version when its
+name, description or questions changed, and screenings already sent keep the version they were
+sent with. `POST /api/positions/preview` scores sample answers with the real scorer and writes
+nothing.
+"""
 
 import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from sqlmodel import Session, col, select
 
-from api.deps import SessionDep, WorkspaceDep
-from truffle.tables import Position, Workspace, utcnow
+from api.deps import AdminDep, SessionDep, WorkspaceDep
+from truffle import positions
+from truffle.scoring import CriteriaScorer
+from truffle.tables import Position, Workspace
 
 router = APIRouter(prefix="/api/positions", tags=["positions"])
 
@@ -41,6 +56,13 @@ class PositionIn(BaseModel):
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
     questions: list[Question] = Field(min_length=1, max_length=50)
 
+    def content(self) -> positions.PositionContent:
+        return positions.PositionContent(
+            name=self.name,
+            description=self.description,
+            questions=[question.model_dump() for question in self.questions],
+        )
+
 
 class PositionOut(BaseModel):
     id: uuid.UUID
@@ -48,8 +70,65 @@ class PositionOut(BaseModel):
     description: str
     questions: list[Question]
     active: bool
+    version: int
     created_at: datetime
     deactivated_at: datetime | None
+
+
+MAX_SAMPLE_ANSWER_CHARACTERS = 10_000
+SampleAnswer = Annotated[str, StringConstraints(max_length=MAX_SAMPLE_ANSWER_CHARACTERS)]
+
+
+class PreviewIn(BaseModel):
+    """Questions as they are being edited, and one sample answer for each (may be empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    questions: list[Question] = Field(min_length=1, max_length=50)
+    answers: list[SampleAnswer] = Field(max_length=50)
+
+    @field_validator("answers")
+    @classmethod
+    def one_answer_per_question(cls, answers: list[str], info: ValidationInfo) -> list[str]:
+        questions = info.data.get("questions")
+        if questions is not None and len(answers) != len(questions):
+            raise ValueError(f"expected {len(questions)} answers, one per question")
+        return answers
+
+
+class QuestionScoreOut(BaseModel):
+    question_index: int
+    score: int | None
+    met: list[str]
+    missed: list[str]
+
+
+class PreviewOut(BaseModel):
+    match_score: int
+    tier: str
+    questions: list[QuestionScoreOut]
+    summary: str
+
+
+def preview_score(body: PreviewIn) -> PreviewOut:
+    """What the real scorer would make of the sample answers."""
+    scored = CriteriaScorer().score(
+        [question.model_dump() for question in body.questions], body.answers
+    )
+    return PreviewOut(
+        match_score=scored.match_score,
+        tier=scored.tier,
+        questions=[
+            QuestionScoreOut(
+                question_index=question.question_index,
+                score=question.score,
+                met=question.met,
+                missed=question.missed,
+            )
+            for question in scored.questions
+        ],
+        summary=scored.summary,
+    )
 
 
 def _out(position: Position) -> PositionOut:
@@ -59,12 +138,13 @@ def _out(position: Position) -> PositionOut:
         description=position.description,
         questions=[Question.model_validate(question) for question in position.questions],
         active=position.active,
+        version=position.version,
         created_at=position.created_at,
         deactivated_at=position.deactivated_at,
     )
 
 
-def _owned_position(session: Session, workspace: Workspace, position_id: uuid.UUID) -> Position:
+def owned_position(session: Session, workspace: Workspace, position_id: uuid.UUID) -> Position:
     position = session.get(Position, position_id)
     if position is None or position.workspace_id != workspace.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such position.")
@@ -72,17 +152,16 @@ def _owned_position(session: Session, workspace: Workspace, position_id: uuid.UU
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_position(body: PositionIn, workspace: WorkspaceDep, session: SessionDep) -> PositionOut:
-    position = Position(
-        workspace_id=workspace.id,
-        name=body.name,
-        description=body.description,
-        questions=[question.model_dump() for question in body.questions],
-        active=True,
+def create_position(body: PositionIn, admin: AdminDep, session: SessionDep) -> PositionOut:
+    return _out(
+        positions.create_position(session, admin.workspace.id, body.content(), actor=admin.actor)
     )
-    session.add(position)
-    session.flush()
-    return _out(position)
+
+
+@router.post("/preview")
+def preview(body: PreviewIn, _workspace: WorkspaceDep) -> PreviewOut:
+    """The score sample answers would get with these questions; nothing is stored."""
+    return preview_score(body)
 
 
 @router.get("")
@@ -99,18 +178,32 @@ def list_positions(workspace: WorkspaceDep, session: SessionDep) -> list[Positio
 def read_position(
     position_id: uuid.UUID, workspace: WorkspaceDep, session: SessionDep
 ) -> PositionOut:
-    return _out(_owned_position(session, workspace, position_id))
+    return _out(owned_position(session, workspace, position_id))
+
+
+@router.put("/{position_id}")
+def replace_position(
+    position_id: uuid.UUID, body: PositionIn, admin: AdminDep, session: SessionDep
+) -> PositionOut:
+    """Replaces the position (a new version when anything changed). A deactivated position
+    may be edited too: it stays deactivated. Screenings already sent keep their version."""
+    position = owned_position(session, admin.workspace, position_id)
+    try:
+        saved = positions.save_position(session, position, body.content(), actor=admin.actor)
+    except positions.PositionEditConflictError as conflict:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"The position was saved by someone else at the same moment (now version "
+            f"{conflict.current_version}). Read it again and repeat your change.",
+        ) from None
+    return _out(saved.position)
 
 
 @router.post("/{position_id}/deactivate")
 def deactivate_position(
-    position_id: uuid.UUID, workspace: WorkspaceDep, session: SessionDep
+    position_id: uuid.UUID, admin: AdminDep, session: SessionDep
 ) -> PositionOut:
     """Takes the position off Ashby's list; screenings already started carry on."""
-    position = _owned_position(session, workspace, position_id)
-    if position.active:
-        position.active = False
-        position.deactivated_at = utcnow()
-        session.add(position)
-        session.flush()
+    position = owned_position(session, admin.workspace, position_id)
+    positions.deactivate(session, position, actor=admin.actor)
     return _out(position)

@@ -14,7 +14,8 @@ from api.deps import EngineDep, GatewayDep
 from api.temporal import WorkflowUnavailableError
 from truffle import screenings
 from truffle.contracts import ScreeningStatus, epoch_ms
-from truffle.tables import Position, Screening
+from truffle.positions import screening_version
+from truffle.tables import PositionVersion, Screening
 
 router = APIRouter(prefix="/s", tags=["screener"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -55,14 +56,13 @@ def _message(request: Request, page: tuple[str, str], status_code: int) -> HTMLR
     )
 
 
-def _load(engine: EngineDep, token: str) -> tuple[Screening, Position] | None:
+def _load(engine: EngineDep, token: str) -> tuple[Screening, PositionVersion] | None:
+    """The screening and the position as it was sent: later edits never reach the candidate."""
     with Session(engine) as session:
         screening = screenings.screening_for_token(session, token)
         if screening is None:
             return None
-        position = session.get(Position, screening.position_id)
-        assert position is not None
-        return screening, position
+        return screening, screening_version(session, screening)
 
 
 def _deadline(screening: Screening) -> str:
@@ -73,7 +73,7 @@ def _page(
     request: Request,
     token: str,
     screening: Screening,
-    position: Position,
+    position: PositionVersion,
     error: str | None = None,
     answers: list[str] | None = None,
 ) -> HTMLResponse:

@@ -29,6 +29,7 @@ from api.temporal import RedeliveryRefusedError, WorkflowUnavailableError
 from truffle import audit
 from truffle.audit import AuditAction
 from truffle.contracts import AshbyOutcome, RedeliveryPlan
+from truffle.positions import screening_version
 from truffle.redelivery import plan_redelivery
 from truffle.screening_list import BadCursorError, Filters, StatusFilter, list_page
 from truffle.tables import (
@@ -66,6 +67,8 @@ class EmailFailureOut(BaseModel):
 class ScreeningOut(BaseModel):
     id: uuid.UUID
     position_id: uuid.UUID
+    # The position's version the screening was sent with (its questions and criteria).
+    position_version: int
     ashby_candidate_id: str
     ashby_application_id: str
     ashby_job_id: str
@@ -96,6 +99,7 @@ def _out(
     return ScreeningOut(
         id=screening.id,
         position_id=screening.position_id,
+        position_version=screening.position_version,
         ashby_candidate_id=screening.ashby_candidate_id,
         ashby_application_id=screening.ashby_application_id,
         ashby_job_id=screening.ashby_job_id,
@@ -318,7 +322,8 @@ def screening_profile(
     screening = session.get(Screening, screening_id)
     if screening is None or screening.workspace_id != workspace.id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
-    position = session.get(Position, screening.position_id)
+    # The questions as the candidate was sent them.
+    position = screening_version(session, screening)
     origins = sorted(settings.ui_origins)
     workflow_url = (
         f"{origins[0]}/namespaces/{settings.temporal_namespace}/workflows/screening-{screening.id}"

@@ -33,13 +33,13 @@ from truffle import connection_health, connections
 from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, ScreeningStatus
 from truffle.db import create_db_engine, upgrade_to_head
+from truffle.positions import PositionContent, create_position
 from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
 from truffle.tables import (
     ApplicationStatus,
     DeliveryAttempt,
     Plan,
-    Position,
     Screening,
     utcnow,
 )
@@ -54,10 +54,9 @@ def seed(engine: sa.Engine, keyring: KeyRing, count: int) -> str:
     with Session(engine) as session:
         workspace = create_workspace(session, f"Bench {count}", Plan.paid)
         token = issue_admin_token(session, workspace).admin_token
-        position = Position(
-            workspace_id=workspace.id, name="Bench", description="", questions=[], active=True
+        position = create_position(
+            session, workspace.id, PositionContent("Bench", "", []), actor=Actor.operator()
         )
-        session.add(position)
         session.commit()
         workspace_id, position_id = workspace.id, position.id
         session.refresh(workspace)

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from truffle.contracts import AshbyOutcome, CloseReason, UpdateKind
-from truffle.tables import Position, Screening
+from truffle.tables import PositionVersion, Screening
 
 USER_AGENT = "Truffle-Ashby-Integration/0.1"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -151,7 +151,7 @@ def cancelled_reason_blob(reason: CloseReason) -> dict[str, Any]:
 
 def build_update(
     screening: Screening,
-    position: Position,
+    position: PositionVersion,
     kind: UpdateKind,
     timestamp_ms: int,
     base_url: str,

@@ -29,6 +29,7 @@ from truffle.tables import (
     AshbyUpdate,
     EmailFailure,
     PayloadKey,
+    Position,
     Screening,
     SentEmail,
     UTCDateTime,
@@ -83,6 +84,10 @@ def open_screening(engine: sa.Engine, keyring: KeyRing, new: NewScreening) -> Op
             existing = _open_for_application(session, new)
             if existing is not None:
                 return OpenedScreening(screening=existing, created=False)
+            # Sent with the position's current version, which it keeps whatever edits follow.
+            position_version = session.exec(
+                select(Position.version).where(Position.id == new.position_id)
+            ).one()
             now = utcnow()
             screening_id = uuid.uuid4()
             token = new_screener_token()
@@ -90,6 +95,7 @@ def open_screening(engine: sa.Engine, keyring: KeyRing, new: NewScreening) -> Op
                 id=screening_id,
                 workspace_id=new.workspace_id,
                 position_id=new.position_id,
+                position_version=position_version,
                 ashby_candidate_id=new.ashby_candidate_id,
                 ashby_application_id=new.ashby_application_id,
                 ashby_job_id=new.ashby_job_id,

@@ -161,7 +161,8 @@ class TruffleKey(SQLModel, table=True):
 
 
 class Position(SQLModel, table=True):
-    """A Truffle screening; its id is the `assessment_type_id` Ashby sees."""
+    """A Truffle screening; its id is the `assessment_type_id` Ashby sees. Its name,
+    description and questions are the current version's (see `PositionVersion`)."""
 
     __tablename__ = "positions"
 
@@ -173,6 +174,23 @@ class Position(SQLModel, table=True):
     active: bool = Field(sa_column=sa.Column(sa.Boolean(), nullable=False))
     created_at: datetime = moment_column(default_now=True)
     deactivated_at: datetime | None = moment_column()
+    version: int = Field(
+        default=1, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="1")
+    )
+
+
+class PositionVersion(SQLModel, table=True):
+    """What a position said at one version, never changed afterwards: a screening is sent
+    with one version and its candidate, its score and Ashby see that version only."""
+
+    __tablename__ = "position_versions"
+
+    position_id: uuid.UUID = Field(foreign_key="positions.id", primary_key=True)
+    version: int = Field(primary_key=True)
+    name: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
+    description: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    questions: list[dict[str, object]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    created_at: datetime = moment_column(default_now=True)
 
 
 class ApplicationStatus(StrEnum):
@@ -229,6 +247,10 @@ class Screening(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False)
     position_id: uuid.UUID = Field(foreign_key="positions.id", nullable=False)
+    # The position's version the screening was sent with (`PositionVersion`).
+    position_version: int = Field(
+        sa_column=sa.Column(sa.Integer(), nullable=False, server_default="1")
+    )
     ashby_candidate_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     ashby_application_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
     ashby_job_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))

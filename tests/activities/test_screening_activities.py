@@ -32,6 +32,7 @@ from truffle.contracts import (
     ScreeningRef,
     UpdateKind,
 )
+from truffle.positions import screening_version
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import EmailFailure, Screening
@@ -157,10 +158,7 @@ async def test_the_message_id_is_stable_so_receivers_can_spot_a_repeat(
 ) -> None:
     screening = row(engine, screening_id)
     with Session(engine) as session:
-        from truffle.tables import Position
-
-        position = session.get(Position, screening.position_id)
-        assert position is not None
+        position = screening_version(session, screening)
     first: EmailMessage = activities.compose(screening, position, EmailKind.invite)
     second: EmailMessage = activities.compose(screening, position, EmailKind.invite)
     assert first["Message-ID"] == second["Message-ID"]

@@ -157,6 +157,7 @@ def test_every_action_is_recorded_with_its_ids_and_never_a_secret_or_the_candida
         ("connection.reconnected", "admin", admin, f"new Truffle key {key_id}",
          None, None, None, None),
         ("webhook_secret.rotated", "admin", admin, "created", None, None, None, None),
+        ("position.created", "admin", admin, "version 1", None, position, None, None),
         ("ashby.assessment_types_listed", "ashby", key_id, "listed 1", None, None, None, None),
         ("ashby.assessment_started", "ashby", key_id, "started",
          screening, position, "application-1", None),
@@ -174,8 +175,8 @@ def test_every_action_is_recorded_with_its_ids_and_never_a_secret_or_the_candida
          None, None, None, None),
     ]  # fmt: skip
     assert all(row["request_id"] for row in rows)
-    assert rows[8]["webhook_action"] == "applicationUpdate"
-    assert rows[9]["webhook_action"] is None  # nothing from a forged body is kept
+    assert rows[9]["webhook_action"] == "applicationUpdate"
+    assert rows[10]["webhook_action"] is None  # nothing from a forged body is kept
 
     csv_text = client.get("/api/audit?format=csv", headers=acme.headers).text
     page = client.get("/audit", headers=acme.headers).text
@@ -369,3 +370,25 @@ def test_a_large_export_streams_every_row_once_across_chunks(
         f"application-{index}" for index in range(count)
     )
     assert len(as_json) == count
+
+
+def test_position_changes_are_recorded_once_each_with_the_version(
+    client: TestClient, make_workspace: MakeWorkspace, engine: sa.Engine
+) -> None:
+    acme = make_workspace()
+    admin = token_id_of(engine, acme)
+    position = client.post("/api/positions", json=POSITION, headers=acme.headers).json()["id"]
+    edited = {**POSITION, "name": "Staff Backend Engineer"}
+    for body in (edited, edited):  # the second save changes nothing
+        assert client.put(f"/api/positions/{position}", json=body, headers=acme.headers).is_success
+    for _ in range(2):  # a repeated deactivation changes nothing
+        deactivated = client.post(f"/api/positions/{position}/deactivate", headers=acme.headers)
+        assert deactivated.is_success
+
+    rows = export(client, acme)
+
+    assert [(r["action"], r["actor_id"], r["outcome"], r["position_id"]) for r in rows] == [
+        ("position.created", admin, "version 1", position),
+        ("position.updated", admin, "version 2", position),
+        ("position.deactivated", admin, "deactivated", position),
+    ]

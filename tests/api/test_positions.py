@@ -120,3 +120,120 @@ def test_a_malformed_position_id_is_a_clear_422(
     response = client.get("/api/positions/not-a-uuid", headers=acme.headers)
     assert response.status_code == 422
     assert "position_id" in response.json()["message"]
+
+
+def test_put_writes_a_new_version_only_when_something_changed(
+    client: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    created = client.post("/api/positions", json=BACKEND_ENGINEER, headers=acme.headers).json()
+    assert created["version"] == 1
+    path = f"/api/positions/{created['id']}"
+
+    unchanged = client.put(path, json=BACKEND_ENGINEER, headers=acme.headers)
+    assert unchanged.status_code == 200
+    assert unchanged.json() == created
+
+    edited_body = {**BACKEND_ENGINEER, "questions": [{"prompt": "Why Temporal?"}]}
+    edited = client.put(path, json=edited_body, headers=acme.headers)
+    assert edited.status_code == 200
+    assert edited.json()["version"] == 2
+    assert edited.json()["questions"] == [{"prompt": "Why Temporal?", "criteria": []}]
+    assert edited.json()["created_at"] == created["created_at"]
+    assert client.get(path, headers=acme.headers).json() == edited.json()
+
+    renamed = client.put(
+        path, json={**edited_body, "name": "Platform Engineer"}, headers=acme.headers
+    )
+    assert renamed.json()["version"] == 3
+
+
+def test_put_checks_the_body_and_the_workspace(
+    client: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme, globex = make_workspace("Acme"), make_workspace("Globex")
+    created = client.post("/api/positions", json=BACKEND_ENGINEER, headers=acme.headers).json()
+    path = f"/api/positions/{created['id']}"
+
+    invalid = client.put(path, json={**BACKEND_ENGINEER, "name": " "}, headers=acme.headers)
+    assert invalid.status_code == 422
+    assert invalid.json()["message"].startswith("Invalid request: name:")
+    foreign = client.put(path, json=BACKEND_ENGINEER, headers=globex.headers)
+    assert foreign.status_code == 404
+    assert foreign.json() == {"message": "No such position."}
+    assert client.get(path, headers=acme.headers).json() == created
+
+
+def test_a_deactivated_position_can_be_edited_and_stays_deactivated(
+    client: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    created = client.post("/api/positions", json=BACKEND_ENGINEER, headers=acme.headers).json()
+    client.post(f"/api/positions/{created['id']}/deactivate", headers=acme.headers)
+    edited = client.put(
+        f"/api/positions/{created['id']}",
+        json={**BACKEND_ENGINEER, "description": "Go services"},
+        headers=acme.headers,
+    ).json()
+    assert edited["version"] == 2
+    assert edited["active"] is False
+
+
+TWO_CRITERIA = [
+    {
+        "prompt": "How do you make a retried operation safe?",
+        "criteria": [
+            {"label": "Idempotency", "keywords": ["idempotent"], "weight": 2},
+            {"label": "Dedup keys", "keywords": ["dedupe key"], "weight": 1},
+        ],
+    }
+]
+
+
+def test_preview_scores_sample_answers_with_the_real_scorer_and_stores_nothing(
+    client: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    response = client.post(
+        "/api/positions/preview",
+        json={
+            "questions": [*TWO_CRITERIA, {"prompt": "Anything else?"}],
+            "answers": ["Make it idempotent.", ""],
+        },
+        headers=acme.headers,
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "match_score": 67,
+        "tier": "Good",
+        "questions": [
+            {"question_index": 0, "score": 67, "met": ["Idempotency"], "missed": ["Dedup keys"]},
+            {"question_index": 1, "score": None, "met": [], "missed": []},
+        ],
+        "summary": "Good match (67/100): met 1 of 2 criteria; strong on Idempotency; "
+        "missing Dedup keys.",
+    }
+    empty = client.post(
+        "/api/positions/preview",
+        json={"questions": TWO_CRITERIA, "answers": [""]},
+        headers=acme.headers,
+    )
+    assert (empty.json()["match_score"], empty.json()["tier"]) == (0, "Weak")
+    assert client.get("/api/positions", headers=acme.headers).json() == []
+
+
+def test_preview_validation_errors_name_their_location(
+    client: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    no_keywords = [{"prompt": "x", "criteria": [{"label": "y", "keywords": []}]}]
+    for body, location in (
+        ({"questions": TWO_CRITERIA, "answers": []}, "answers:"),
+        ({"questions": no_keywords, "answers": [""]}, "questions.0.criteria.0.keywords:"),
+        ({"questions": [], "answers": []}, "questions:"),
+        ({"questions": TWO_CRITERIA, "answers": ["x" * 10_001]}, "answers.0:"),
+    ):
+        response = client.post("/api/positions/preview", json=body, headers=acme.headers)
+        assert response.status_code == 422, body
+        assert location in response.json()["message"], response.json()
+    assert client.post("/api/positions/preview", json={}).status_code == 401

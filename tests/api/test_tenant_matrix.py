@@ -65,12 +65,20 @@ def app_client(settings: Settings) -> Iterator[TestClient]:
 # (method, path template): the routes that name another workspace's objects by id.
 BY_ID = {
     ("GET", "/api/positions/{position_id}"),
+    ("PUT", "/api/positions/{position_id}"),
     ("POST", "/api/positions/{position_id}/deactivate"),
     ("GET", "/screenings/{screening_id}"),
     ("POST", "/api/screenings/{screening_id}/redeliver"),
 }
 # What the owner gets where it is not 200: nothing of theirs failed, so nothing to send again.
 OWNER_STATUS = {("POST", "/api/screenings/{screening_id}/redeliver"): 409}
+# The bodies of the routes above that need one to get past validation.
+BODIES: dict[tuple[str, str], Any] = {
+    ("PUT", "/api/positions/{position_id}"): {
+        "name": "Renamed",
+        "questions": [{"prompt": "Why?"}],
+    },
+}
 # Routes that need a workspace's credentials but name no object in the path.
 SCOPED = {
     ("GET", "/api/workspace"),
@@ -81,12 +89,24 @@ SCOPED = {
     ("POST", "/api/integrations/ashby/webhooks"),
     ("GET", "/api/positions"),
     ("POST", "/api/positions"),
+    ("POST", "/api/positions/preview"),
     ("GET", "/api/screenings"),
     ("GET", "/screenings"),
     ("GET", "/api/audit"),
     ("GET", "/audit"),
     ("POST", "/codec/decode"),
     ("POST", "/codec/encode"),
+}
+# Pages that need the signed-in admin's session (their forms carry its CSRF token): without one
+# they send to sign in; with one, another workspace's ids are 404.
+SESSION_PAGES = {
+    ("GET", "/positions"),
+    ("GET", "/positions/new"),
+    ("POST", "/positions/new"),
+    ("GET", "/positions/{position_id}"),
+    ("POST", "/positions/{position_id}"),
+    ("GET", "/positions/{position_id}/deactivate"),
+    ("POST", "/positions/{position_id}/deactivate"),
 }
 PARTNER = {
     ("POST", "/ashby/assessment.list"),
@@ -126,7 +146,7 @@ def every_route(app: Any) -> set[tuple[str, str]]:
 
 
 def test_the_matrix_covers_every_route(app_client: TestClient) -> None:
-    assert every_route(app_client.app) == BY_ID | SCOPED | PARTNER | SIGNED | OPEN
+    assert every_route(app_client.app) == BY_ID | SCOPED | SESSION_PAGES | PARTNER | SIGNED | OPEN
 
 
 def path_with(template: str, owner: Tenant) -> str:
@@ -138,13 +158,16 @@ def test_another_workspaces_ids_are_404_and_leak_nothing(
     app_client: TestClient, tenants: tuple[Tenant, Tenant], method: str, template: str
 ) -> None:
     acme, globex = tenants
-    response = app_client.request(method, path_with(template, globex), headers=acme.admin)
+    body = BODIES.get((method, template))
+    response = app_client.request(
+        method, path_with(template, globex), headers=acme.admin, json=body
+    )
 
     assert response.status_code == 404
     assert str(globex.position_id) not in response.text
     assert "Globex" not in response.text
     # The owner can, so the 404 is about the workspace, not a broken route.
-    owner = app_client.request(method, path_with(template, globex), headers=globex.admin)
+    owner = app_client.request(method, path_with(template, globex), headers=globex.admin, json=body)
     assert owner.status_code == OWNER_STATUS.get((method, template), 200)
 
 
@@ -172,6 +195,22 @@ def test_without_valid_credentials_every_route_is_401_or_a_sign_in(
     if response.status_code == 303:
         assert response.headers["location"].startswith("/signin")
     assert "Globex" not in response.text
+
+
+@pytest.mark.parametrize(("method", "template"), sorted(SESSION_PAGES))
+def test_session_pages_send_others_to_sign_in_and_hide_another_workspaces_ids(
+    app_client: TestClient, tenants: tuple[Tenant, Tenant], method: str, template: str
+) -> None:
+    acme, globex = tenants
+    for credentials in ({}, acme.admin, {"Cookie": "truffle_session=forged.signature"}):
+        response = app_client.request(method, path_with(template, globex), headers=credentials)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/signin")
+    assert app_client.post("/signin", data={"admin_token": acme.admin_token}).status_code == 303
+    response = app_client.request(method, path_with(template, globex))
+    assert "Globex" not in response.text
+    if "{position_id}" in template:
+        assert response.status_code == 404
 
 
 def test_lists_hold_only_the_callers_own_objects(

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -89,5 +91,72 @@ def test_the_plan_is_constrained_by_the_database(database_url: str) -> None:
                     "CURRENT_TIMESTAMP)"
                 )
             )
+    finally:
+        engine.dispose()
+
+
+def _migrate(engine: sa.Engine, url: str, revision: str, *, down: bool = False) -> None:
+    with engine.begin() as connection:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def test_versioning_makes_each_existing_position_its_own_version_1(database_url: str) -> None:
+    engine = create_db_engine(database_url)
+    try:
+        _migrate(engine, database_url, "0007")
+        questions = '[{"prompt": "Why?", "criteria": []}]'
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO workspaces (id, name, plan, created_at) VALUES "
+                    "('00000000000000000000000000000001', 'Acme', 'paid', CURRENT_TIMESTAMP)"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO positions (id, workspace_id, name, description, questions, "
+                    "active, created_at) VALUES ('00000000000000000000000000000002', "
+                    "'00000000000000000000000000000001', 'Backend', 'Python', :questions, "
+                    "true, CURRENT_TIMESTAMP)"
+                ),
+                {"questions": questions},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO screenings (id, workspace_id, position_id, ashby_candidate_id, "
+                    "ashby_application_id, ashby_job_id, job_name, candidate_first_name, "
+                    "candidate_last_name, candidate_email, ashby_profile_url, "
+                    "link_token_digest, link_token_sealed, status, application_status, "
+                    "is_open, created_at, deadline_at) VALUES "
+                    "('00000000000000000000000000000003', '00000000000000000000000000000001', "
+                    "'00000000000000000000000000000002', 'c', 'a', 'j', 'Job', 'Ada', "
+                    "'Lovelace', 'ada@example.test', 'https://ashby.example/c', 'digest', "
+                    "'sealed', 'invited', 'active', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+        _migrate(engine, database_url, "head")
+        with engine.connect() as connection:
+            versions = connection.execute(
+                sa.text("SELECT version, name, description, questions FROM position_versions")
+            ).all()
+            current = connection.execute(sa.text("SELECT version FROM positions")).scalar_one()
+            sent_with = connection.execute(
+                sa.text("SELECT position_version FROM screenings")
+            ).scalar_one()
+        assert len(versions) == 1
+        version, name, description, stored = versions[0]
+        assert (version, name, description) == (1, "Backend", "Python")
+        assert (json.loads(stored) if isinstance(stored, str) else stored) == json.loads(questions)
+        assert current == 1
+        assert sent_with == 1
+
+        _migrate(engine, database_url, "0007", down=True)
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT name FROM positions")).scalar_one() == (
+                "Backend"
+            )
+        assert "position_versions" not in sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()

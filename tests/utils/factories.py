@@ -5,7 +5,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from truffle import connections, screenings
+from truffle import connections, positions, screenings
 from truffle.audit import Actor
 from truffle.db import session_scope
 from truffle.secrets import KeyRing
@@ -42,15 +42,12 @@ def make_position(
     engine: sa.Engine, workspace: Workspace, name: str = "Backend Engineer"
 ) -> Position:
     with session_scope(engine) as session:
-        position = Position(
-            workspace_id=workspace.id,
-            name=name,
-            description="Python services",
-            questions=QUESTIONS,
-            active=True,
+        position = positions.create_position(
+            session,
+            workspace.id,
+            positions.PositionContent(name, "Python services", QUESTIONS),
+            actor=Actor.operator(),
         )
-        session.add(position)
-        session.flush()
         session.expunge(position)
     return position
 

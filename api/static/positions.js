@@ -1,0 +1,104 @@
+// The position form's live preview: as the admin types, the questions, criteria and sample
+// answers go to POST /api/positions/preview (debounced) and the score appears in the form's
+// polite live region. Without this script the "Preview score" button does the same on the
+// server. Nothing here is stored.
+const form = document.getElementById("position-form");
+const result = document.getElementById("preview-result");
+const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+const DEBOUNCE_MS = 400;
+let timer = null;
+let sent = 0;
+
+function valueOf(name) {
+  const field = form.elements.namedItem(name);
+  return field ? field.value : "";
+}
+
+function currentForm() {
+  const questions = [];
+  const answers = [];
+  for (const question of form.querySelectorAll("fieldset.question")) {
+    const q = question.dataset.index;
+    const criteria = [];
+    for (const criterion of question.querySelectorAll("fieldset.criterion")) {
+      const prefix = `q-${q}-c-${criterion.dataset.index}`;
+      const weight = valueOf(`${prefix}-weight`).trim();
+      criteria.push({
+        label: valueOf(`${prefix}-label`),
+        keywords: valueOf(`${prefix}-keywords`).split(",").map((k) => k.trim()).filter(Boolean),
+        ...(weight ? { weight } : {}),
+      });
+    }
+    questions.push({ prompt: valueOf(`q-${q}-prompt`), criteria });
+    answers.push(valueOf(`q-${q}-sample`));
+  }
+  return { questions, answers };
+}
+
+function paragraph(text, className) {
+  const p = document.createElement("p");
+  p.textContent = text;
+  if (className) p.className = className;
+  return p;
+}
+
+function describe(scored) {
+  const parts = [`Question ${scored.question_index + 1}: `];
+  if (scored.score === null) {
+    parts.push("not scored (no criteria)");
+  } else {
+    parts.push(`${scored.score}/100`);
+    if (scored.met.length) parts.push(` · met ${scored.met.join(", ")}`);
+    if (scored.missed.length) parts.push(` · missed ${scored.missed.join(", ")}`);
+  }
+  return parts.join("");
+}
+
+function show(score) {
+  const headline = paragraph("");
+  headline.id = "preview-score";
+  const strong = document.createElement("strong");
+  strong.textContent = `${score.match_score}/100 · ${score.tier}`;
+  headline.append(strong);
+  const list = document.createElement("ul");
+  list.id = "preview-questions";
+  for (const scored of score.questions) {
+    const item = document.createElement("li");
+    item.textContent = describe(scored);
+    list.append(item);
+  }
+  const summary = paragraph(score.summary, "muted");
+  summary.id = "preview-summary";
+  result.replaceChildren(headline, list, summary);
+}
+
+async function preview() {
+  const mine = ++sent;
+  let response;
+  try {
+    response = await fetch("/api/positions/preview", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
+      body: JSON.stringify(currentForm()),
+    });
+  } catch {
+    if (mine === sent) result.replaceChildren(paragraph("The preview is not available right now.", "muted"));
+    return;
+  }
+  if (mine !== sent) return; // a newer preview is on its way
+  if (response.ok) {
+    show(await response.json());
+  } else if (response.status === 422) {
+    result.replaceChildren(
+      paragraph("Fill in each question and its criteria (label and keywords) to see the score.", "muted"),
+    );
+  } else {
+    result.replaceChildren(paragraph("The preview is not available right now.", "muted"));
+  }
+}
+
+form.addEventListener("input", () => {
+  clearTimeout(timer);
+  timer = setTimeout(preview, DEBOUNCE_MS);
+});

@@ -1,0 +1,229 @@
+"""The Positions pages as plain HTML forms: create, edit (a new version only on a change),
+rows added and removed without JavaScript, errors next to their fields, the server-side preview,
+deactivation with a confirm step, and the CSRF token on every post."""
+
+import re
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.utils.factories import make_position, make_workspace, open_screening
+from tests.utils.workspaces import MakeWorkspace
+from truffle.secrets import KeyRing
+from truffle.settings import Settings
+
+
+@pytest.fixture
+def browser(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        yield client
+
+
+def sign_in(browser: TestClient, admin_token: str) -> str:
+    """Signs in; returns the CSRF token the pages carry."""
+    assert browser.post("/signin", data={"admin_token": admin_token}).status_code == 303
+    page = browser.get("/positions")
+    assert page.status_code == 200
+    match = re.search(
+        r'name="csrf_token" value="([^"]+)"|name="csrf-token" content="([^"]+)"', page.text
+    )
+    assert match is not None
+    return match.group(1) or match.group(2)
+
+
+def one_question(csrf: str, **overrides: str) -> dict[str, str]:
+    return {
+        "csrf_token": csrf,
+        "name": "Backend Engineer",
+        "description": "Python services",
+        "q-0-prompt": "How do you make a retried operation safe?",
+        "q-0-c-0-label": "Idempotency",
+        "q-0-c-0-keywords": "idempotent, idempotency",
+        "q-0-c-0-weight": "2",
+        "q-0-c-1-label": "Dedup keys",
+        "q-0-c-1-keywords": "dedupe key",
+        "q-0-c-1-weight": "1",
+        "q-0-sample": "",
+        **overrides,
+    }
+
+
+def test_signed_out_the_pages_ask_to_sign_in(browser: TestClient) -> None:
+    for path in ("/positions", "/positions/new"):
+        response = browser.get(path)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/signin")
+
+
+def test_create_then_edit_makes_version_2_and_says_so(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    csrf = sign_in(browser, make_workspace().admin_token)
+    assert 'href="/positions" aria-current="page"' in browser.get("/positions").text
+
+    created = browser.post("/positions/new", data={**one_question(csrf), "action": "save"})
+    assert created.status_code == 303
+    listed = browser.get(created.headers["location"]).text
+    assert "Created “Backend Engineer”, version 1." in listed
+    position_id = re.search(r'href="/positions/([0-9a-f-]{36})"', listed)
+    assert position_id is not None
+    edit_path = f"/positions/{position_id.group(1)}"
+    form = browser.get(edit_path).text
+    assert 'value="idempotent, idempotency"' in form
+    assert 'name="based_on_version" value="1"' in form
+
+    unchanged = browser.post(
+        edit_path, data={**one_question(csrf), "based_on_version": "1", "action": "save"}
+    )
+    assert "it is still version 1" in browser.get(unchanged.headers["location"]).text
+
+    edited = browser.post(
+        edit_path,
+        data={
+            **one_question(csrf, **{"q-0-c-1-weight": "3"}),
+            "based_on_version": "1",
+            "action": "save",
+        },
+    )
+    assert edited.status_code == 303
+    notice = browser.get(edited.headers["location"]).text
+    assert "Saved “Backend Engineer” as version 2." in notice
+    assert "<td>2</td>" in notice
+
+    stale = browser.post(
+        edit_path,
+        data={**one_question(csrf, name="Other"), "based_on_version": "1", "action": "save"},
+    )
+    assert stale.status_code == 422
+    assert "it is now version 2" in stale.text
+    assert 'name="based_on_version" value="2"' in stale.text
+
+
+def test_the_notice_says_open_screenings_keep_their_version(
+    browser: TestClient, engine: sa.Engine, settings: Settings
+) -> None:
+    workspace, token = make_workspace(engine)
+    position = make_position(engine, workspace)
+    open_screening(engine, KeyRing(settings.secret_keys()), workspace, position)
+    csrf = sign_in(browser, token)
+    edited = browser.post(
+        f"/positions/{position.id}",
+        data={**one_question(csrf), "based_on_version": "1", "action": "save"},
+    )
+    assert (
+        "1 open screening was sent with an older version: it keeps the version it was sent with."
+        in (browser.get(edited.headers["location"]).text)
+    )
+
+
+def test_rows_are_added_and_removed_by_submit_buttons_without_saving(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    csrf = sign_in(browser, make_workspace().admin_token)
+    added = browser.post("/positions/new", data={**one_question(csrf), "action": "add-criterion:0"})
+    assert added.status_code == 200
+    assert 'id="q-0-c-2-label" name="q-0-c-2-label" autofocus' in added.text
+    question = browser.post("/positions/new", data={**one_question(csrf), "action": "add-question"})
+    assert 'id="q-1-prompt" name="q-1-prompt" autofocus' in question.text
+    removed = browser.post(
+        "/positions/new", data={**one_question(csrf), "action": "remove-criterion:0:0"}
+    )
+    assert 'value="Dedup keys"' in removed.text
+    assert 'value="Idempotency"' not in removed.text
+    assert "q-0-c-1-label" not in removed.text
+    assert "No positions yet" in browser.get("/positions").text
+
+
+def test_errors_are_in_words_next_to_their_fields_with_422(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    csrf = sign_in(browser, make_workspace().admin_token)
+    response = browser.post(
+        "/positions/new",
+        data={
+            **one_question(
+                csrf, name="  ", **{"q-0-c-1-keywords": " , ", "q-0-c-0-weight": "heavy"}
+            ),
+            "action": "save",
+        },
+    )
+    assert response.status_code == 422
+    page = response.text
+    assert 'id="name" name="name" aria-invalid="true" aria-describedby="name-error"' in page
+    assert '<p class="field-error" id="name-error">Enter a name for the position.</p>' in page
+    assert '<p class="field-error" id="q-0-c-1-keywords-error">Enter at least one keyword' in page
+    assert '<p class="field-error" id="q-0-c-0-weight-error">Enter the weight as a number' in page
+    assert 'value="heavy"' in page
+    no_questions = browser.post(
+        "/positions/new",
+        data={"csrf_token": csrf, "name": "Empty", "description": "", "action": "save"},
+    )
+    assert '<p class="field-error" id="questions-error">Add at least one question.</p>' in (
+        no_questions.text
+    )
+    assert "No positions yet" in browser.get("/positions").text
+
+
+def test_the_preview_button_scores_the_sample_answers_on_the_server(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    csrf = sign_in(browser, make_workspace().admin_token)
+    response = browser.post(
+        "/positions/new",
+        data={**one_question(csrf, **{"q-0-sample": "Make it idempotent."}), "action": "preview"},
+    )
+    assert response.status_code == 200
+    assert '<div id="preview-result" aria-live="polite">' in response.text
+    assert "<strong>67/100 · Good</strong>" in response.text
+    assert "Question 1: 67/100 · met Idempotency · missed Dedup keys" in response.text
+    assert "Make it idempotent.</textarea>" in response.text
+
+
+def test_deactivate_asks_first_then_takes_it_off_the_list_for_ashby(
+    browser: TestClient, engine: sa.Engine
+) -> None:
+    workspace, token = make_workspace(engine)
+    position = make_position(engine, workspace)
+    csrf = sign_in(browser, token)
+    assert (
+        f'href="/positions/{position.id}/deactivate"'
+        in browser.get(f"/positions/{position.id}").text
+    )
+    confirm = browser.get(f"/positions/{position.id}/deactivate")
+    assert "Ashby will no longer list it" in confirm.text
+    refused = browser.post(f"/positions/{position.id}/deactivate", data={"csrf_token": "forged"})
+    assert refused.status_code == 403
+    done = browser.post(f"/positions/{position.id}/deactivate", data={"csrf_token": csrf})
+    assert done.status_code == 303
+    listed = browser.get(done.headers["location"]).text
+    assert "Deactivated “Backend Engineer”: Ashby no longer lists it." in listed
+    assert "<td>Deactivated</td>" in listed
+
+
+def test_forms_without_the_csrf_token_change_nothing(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    csrf = sign_in(browser, make_workspace().admin_token)
+    data = {**one_question(csrf), "csrf_token": "", "action": "save"}
+    response = browser.post("/positions/new", data=data)
+    assert response.status_code == 403
+    assert "No positions yet" in browser.get("/positions").text
+
+
+def test_another_workspaces_position_pages_are_404(browser: TestClient, engine: sa.Engine) -> None:
+    globex, _ = make_workspace(engine, "Globex")
+    secret = make_position(engine, globex, "Globex Secret Position")
+    _, acme_token = make_workspace(engine, "Acme")
+    csrf = sign_in(browser, acme_token)
+    for method, path, data in (
+        ("GET", f"/positions/{secret.id}", None),
+        ("POST", f"/positions/{secret.id}", {**one_question(csrf), "action": "save"}),
+        ("GET", f"/positions/{secret.id}/deactivate", None),
+        ("POST", f"/positions/{secret.id}/deactivate", {"csrf_token": csrf}),
+    ):
+        response = browser.request(method, path, data=data)
+        assert response.status_code == 404, path
+        assert "Globex" not in response.text
