@@ -757,3 +757,22 @@ async def test_a_new_run_started_to_send_again_ends_quietly_when_the_database_re
     ).result()
     assert second.failed_updates == ["result"]
     assert fakes.posted == []
+
+
+async def test_a_result_given_up_after_a_long_hold_is_sent_again_once_the_connection_is_back(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    connection_live = False
+    not_live = ashby_error(AshbyOutcome.held)
+    fakes = FakeActivities(post_fails_while=lambda _at: None if connection_live else not_live)
+    handle = await start_screening(fakes, held_update_retention_seconds=3600)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await submit(handle, fakes, 5)
+    assert (await handle.result()).failed_updates == ["result"]
+    connection_live = True  # the admin reconnected
+
+    outcome = await send_again(time_skipping_env.client, handle)
+
+    assert outcome.delivered == ["result"]
+    assert [request.kind for request in fakes.posted] == ["result"]
+    assert fakes.given_up == []
