@@ -45,7 +45,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 DEFAULT_WEIGHT = "1"
 _QUESTION_FIELD = re.compile(r"q-(\d+)-prompt")
 _CRITERION_FIELD = re.compile(r"q-(\d+)-c-(\d+)-label")
-NOTICES = {"created", "saved", "unchanged", "deactivated"}
+NOTICES = {"created", "saved", "unchanged", "deactivated", "reactivated"}
 
 
 async def posted_form(request: Request) -> FormData:
@@ -474,3 +474,14 @@ def deactivate_position(
         _check_csrf(form, admin)
         positions.deactivate(session, position, actor=Actor.admin(admin.token_id))
     return _to_list("deactivated", position_id)
+
+
+@router.post("/positions/{position_id}/reactivate")
+def reactivate_position(
+    position_id: uuid.UUID, admin: AdminSessionDep, engine: EngineDep, form: PostedFormDep
+) -> Response:
+    with session_scope(engine) as session:
+        position = owned_position(session, admin.workspace, position_id)
+        _check_csrf(form, admin)
+        positions.reactivate(session, position, actor=Actor.admin(admin.token_id))
+    return _to_list("reactivated", position_id)

@@ -207,3 +207,13 @@ def deactivate_position(
     position = owned_position(session, admin.workspace, position_id)
     positions.deactivate(session, position, actor=admin.actor)
     return _out(position)
+
+
+@router.post("/{position_id}/reactivate")
+def reactivate_position(
+    position_id: uuid.UUID, admin: AdminDep, session: SessionDep
+) -> PositionOut:
+    """Puts a deactivated position back on Ashby's list."""
+    position = owned_position(session, admin.workspace, position_id)
+    positions.reactivate(session, position, actor=admin.actor)
+    return _out(position)

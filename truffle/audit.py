@@ -43,6 +43,7 @@ class AuditAction(StrEnum):
     position_created = "position.created"
     position_updated = "position.updated"
     position_deactivated = "position.deactivated"
+    position_reactivated = "position.reactivated"
     screening_redelivered = "screening.redelivered"
     ashby_assessment_started = "ashby.assessment_started"
     ashby_assessment_cancelled = "ashby.assessment_cancelled"
@@ -59,6 +60,7 @@ ACTION_LABELS = {
     AuditAction.position_created: "Position created",
     AuditAction.position_updated: "Position updated",
     AuditAction.position_deactivated: "Position deactivated",
+    AuditAction.position_reactivated: "Position reactivated",
     AuditAction.screening_redelivered: "Results sent to Ashby again",
     AuditAction.ashby_assessment_started: "Ashby started a screening",
     AuditAction.ashby_assessment_cancelled: "Ashby cancelled a screening",

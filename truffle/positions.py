@@ -164,6 +164,20 @@ def deactivate(session: Session, position: Position, *, actor: Actor) -> None:
         session.flush()
 
 
+def reactivate(session: Session, position: Position, *, actor: Actor) -> None:
+    """Puts a deactivated position back on Ashby's list (Ashby's refusal of a start for it
+    says to). Repeats change nothing."""
+    if not position.active:
+        position.active = True
+        position.deactivated_at = None
+        session.add(position)
+        audit.record(
+            session, position.workspace_id, AuditAction.position_reactivated, actor,
+            outcome="reactivated", position_id=position.id,
+        )  # fmt: skip
+        session.flush()
+
+
 def version_of(session: Session, position_id: uuid.UUID, version: int) -> PositionVersion:
     found = session.get(PositionVersion, (position_id, version))
     if found is None:

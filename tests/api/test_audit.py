@@ -384,6 +384,8 @@ def test_position_changes_are_recorded_once_each_with_the_version(
     for _ in range(2):  # a repeated deactivation changes nothing
         deactivated = client.post(f"/api/positions/{position}/deactivate", headers=acme.headers)
         assert deactivated.is_success
+    reactivated = client.post(f"/api/positions/{position}/reactivate", headers=acme.headers)
+    assert reactivated.is_success
 
     rows = export(client, acme)
 
@@ -391,4 +393,5 @@ def test_position_changes_are_recorded_once_each_with_the_version(
         ("position.created", admin, "version 1", position),
         ("position.updated", admin, "version 2", position),
         ("position.deactivated", admin, "deactivated", position),
+        ("position.reactivated", admin, "reactivated", position),
     ]

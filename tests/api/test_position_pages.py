@@ -202,6 +202,13 @@ def test_deactivate_asks_first_then_takes_it_off_the_list_for_ashby(
     assert "Deactivated “Backend Engineer”: Ashby no longer lists it." in listed
     assert "<td>Deactivated</td>" in listed
 
+    edit = browser.get(f"/positions/{position.id}").text
+    assert f'action="/positions/{position.id}/reactivate"' in edit
+    back = browser.post(f"/positions/{position.id}/reactivate", data={"csrf_token": csrf})
+    assert back.status_code == 303
+    listed = browser.get(back.headers["location"]).text
+    assert "Reactivated “Backend Engineer”: Ashby lists it again, as version 1." in listed
+
 
 def test_forms_without_the_csrf_token_change_nothing(
     browser: TestClient, make_workspace: MakeWorkspace
@@ -223,6 +230,7 @@ def test_another_workspaces_position_pages_are_404(browser: TestClient, engine: 
         ("POST", f"/positions/{secret.id}", {**one_question(csrf), "action": "save"}),
         ("GET", f"/positions/{secret.id}/deactivate", None),
         ("POST", f"/positions/{secret.id}/deactivate", {"csrf_token": csrf}),
+        ("POST", f"/positions/{secret.id}/reactivate", {"csrf_token": csrf}),
     ):
         response = browser.request(method, path, data=data)
         assert response.status_code == 404, path

@@ -54,6 +54,21 @@ def test_deactivating_keeps_the_position_but_marks_it_inactive(
     assert again.json()["deactivated_at"] == response.json()["deactivated_at"]
 
 
+def test_reactivating_puts_it_back_on_ashbys_list(
+    client: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    position = client.post("/api/positions", json=BACKEND_ENGINEER, headers=acme.headers).json()
+    client.post(f"/api/positions/{position['id']}/deactivate", headers=acme.headers)
+
+    response = client.post(f"/api/positions/{position['id']}/reactivate", headers=acme.headers)
+
+    assert response.status_code == 200
+    assert (response.json()["active"], response.json()["deactivated_at"]) == (True, None)
+    again = client.post(f"/api/positions/{position['id']}/reactivate", headers=acme.headers)
+    assert again.json() == response.json()
+
+
 def test_another_workspaces_positions_answer_404(
     client: TestClient, make_workspace: MakeWorkspace
 ) -> None:
@@ -63,6 +78,7 @@ def test_another_workspaces_positions_answer_404(
     for method, path in (
         ("GET", f"/api/positions/{position['id']}"),
         ("POST", f"/api/positions/{position['id']}/deactivate"),
+        ("POST", f"/api/positions/{position['id']}/reactivate"),
     ):
         response = client.request(method, path, headers=globex.headers)
         assert response.status_code == 404

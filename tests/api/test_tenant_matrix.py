@@ -67,6 +67,7 @@ BY_ID = {
     ("GET", "/api/positions/{position_id}"),
     ("PUT", "/api/positions/{position_id}"),
     ("POST", "/api/positions/{position_id}/deactivate"),
+    ("POST", "/api/positions/{position_id}/reactivate"),
     ("GET", "/screenings/{screening_id}"),
     ("POST", "/api/screenings/{screening_id}/redeliver"),
 }
@@ -107,6 +108,7 @@ SESSION_PAGES = {
     ("POST", "/positions/{position_id}"),
     ("GET", "/positions/{position_id}/deactivate"),
     ("POST", "/positions/{position_id}/deactivate"),
+    ("POST", "/positions/{position_id}/reactivate"),
 }
 PARTNER = {
     ("POST", "/ashby/assessment.list"),
