@@ -776,3 +776,26 @@ async def test_a_result_given_up_after_a_long_hold_is_sent_again_once_the_connec
     assert outcome.delivered == ["result"]
     assert [request.kind for request in fakes.posted] == ["result"]
     assert fakes.given_up == []
+
+
+async def test_two_requests_to_send_again_at_once_post_the_update_once(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    # A double click on a finished screening: one new run takes both requests, and Ashby gets
+    # the result once (the second is refused, or answered with the first one's delivery).
+    fakes = FakeActivities(post_failures=[ashby_error(AshbyOutcome.rejected)])
+    handle = await submitted(start_screening, fakes)
+    await handle.result()
+
+    outcomes = await asyncio.gather(
+        *(send_again(time_skipping_env.client, handle) for _ in range(2)),
+        return_exceptions=True,
+    )
+
+    assert [request.kind for request in fakes.posted] == ["result"]
+    for outcome in outcomes:
+        if isinstance(outcome, WorkflowUpdateFailedError):
+            assert "nothing to send" in str(outcome.cause)
+        else:
+            assert outcome == RedeliverOutcome(delivered=["result"], failed=[], pending=[])
+    assert any(isinstance(outcome, RedeliverOutcome) for outcome in outcomes)
