@@ -781,8 +781,8 @@ async def test_a_result_given_up_after_a_long_hold_is_sent_again_once_the_connec
 async def test_two_requests_to_send_again_at_once_post_the_update_once(
     start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    # A double click on a finished screening: one new run takes both requests, and Ashby gets
-    # the result once (the second is refused, or answered with the first one's delivery).
+    # A double click on a finished screening: Ashby gets the result once, and the second
+    # request is refused in words or answered with the first one's delivery.
     fakes = FakeActivities(post_failures=[ashby_error(AshbyOutcome.rejected)])
     handle = await submitted(start_screening, fakes)
     await handle.result()
@@ -795,7 +795,10 @@ async def test_two_requests_to_send_again_at_once_post_the_update_once(
     assert [request.kind for request in fakes.posted] == ["result"]
     for outcome in outcomes:
         if isinstance(outcome, WorkflowUpdateFailedError):
-            assert "nothing to send" in str(outcome.cause)
+            # By the validator, or by the database once the first request reopened it, or
+            # because the run that took the first is finishing: in words, either way.
+            reason = str(outcome.cause).lower()
+            assert "nothing to send" in reason or "send again in a moment" in reason
         else:
             assert outcome == RedeliverOutcome(delivered=["result"], failed=[], pending=[])
     assert any(isinstance(outcome, RedeliverOutcome) for outcome in outcomes)
