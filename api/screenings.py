@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+import sqlalchemy as sa
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
@@ -24,18 +25,23 @@ from api.deps import (
     SettingsDep,
     WorkspaceDep,
 )
-from api.pages import PageWorkspaceDep, csrf_token_of
-from api.temporal import RedeliveryRefusedError, WorkflowUnavailableError
+from api.pages import AdminSessionDep, PageWorkspaceDep, csrf_token_of
+from api.temporal import (
+    RedeliveryRefusedError,
+    RedeliveryUnconfirmedError,
+    ScreeningGateway,
+    WorkflowUnavailableError,
+)
 from truffle import audit
-from truffle.audit import AuditAction
+from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome, RedeliveryPlan
 from truffle.positions import screening_version
 from truffle.redelivery import plan_redelivery
 from truffle.screening_list import BadCursorError, Filters, StatusFilter, list_page
+from truffle.secrets import KeyRing, same_secret
+from truffle.settings import Settings
 from truffle.tables import (
-    AshbyConnection,
     AshbyUpdate,
-    ConnectionState,
     DeliveryAttempt,
     EmailFailure,
     Position,
@@ -192,17 +198,28 @@ async def redeliver_screening(
     workflow: 409 with the reason when there is nothing to send or the connection cannot
     deliver, 503 when Temporal did not take it. Each request that reaches the screening is in
     the audit trail with how it ended."""
+    return await send_again(screening_id, admin.workspace.id, admin.actor, engine, gateway)
+
+
+async def send_again(
+    screening_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    actor: Actor,
+    engine: sa.Engine,
+    gateway: ScreeningGateway,
+) -> RedeliveryOut:
+    """ "Send to Ashby again", for the API and the page alike (see `redeliver_screening`)."""
 
     def planned() -> tuple[Screening, RedeliveryPlan] | None:
         with Session(engine) as session:
             screening = session.get(Screening, screening_id)
-            if screening is None or screening.workspace_id != admin.workspace.id:
+            if screening is None or screening.workspace_id != workspace_id:
                 return None
             return screening, plan_redelivery(session, screening)
 
     def audited(outcome: str) -> None:
         audit.record_alone(
-            engine, admin.workspace.id, AuditAction.screening_redelivered, admin.actor,
+            engine, workspace_id, AuditAction.screening_redelivered, actor,
             outcome=outcome, screening_id=screening_id,
             ashby_application_id=screening.ashby_application_id,
         )  # fmt: skip
@@ -219,6 +236,13 @@ async def redeliver_screening(
     except RedeliveryRefusedError as error:
         await run_in_threadpool(audited, "refused (409)")
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
+    except RedeliveryUnconfirmedError:
+        await run_in_threadpool(audited, "unconfirmed (503)")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="Temporal did not confirm the request in time: it may still be sent. The "
+            "timeline shows every attempt; send again if none appears.",
+        ) from None
     except WorkflowUnavailableError:
         await run_in_threadpool(audited, "not taken by Temporal (503)")
         raise HTTPException(
@@ -312,38 +336,90 @@ def screening_profile(
     request: Request,
     screening_id: uuid.UUID,
     workspace: PageWorkspaceDep,
-    session: SessionDep,
     settings: SettingsDep,
     engine: EngineDep,
     keyring: KeyRingDep,
     notice: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     """The Truffle page Ashby links to from the candidate's profile."""
-    screening = session.get(Screening, screening_id)
-    if screening is None or screening.workspace_id != workspace.id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
-    # The questions as the candidate was sent them.
-    position = screening_version(session, screening)
-    origins = sorted(settings.ui_origins)
-    workflow_url = (
-        f"{origins[0]}/namespaces/{settings.temporal_namespace}/workflows/screening-{screening.id}"
-        if origins
-        else None
-    )
-    return templates.TemplateResponse(
-        request,
-        "screening_profile.html",
-        {
-            "screening": screening,
-            "position": position,
-            "result": screening.result,
-            "timeline": timeline(session, screening),
-            "workflow_url": workflow_url,
-            "deliveries": delivery_state(session, screening),
-            "notice": REDELIVERY_MESSAGES.get(notice),
-            "csrf_token": csrf_token_of(request, engine, keyring),
-            "current_page": "screenings",
-        },
+    return _profile_page(request, screening_id, workspace.id, settings, engine, keyring, notice)
+
+
+def _profile_page(
+    request: Request,
+    screening_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    settings: Settings,
+    engine: sa.Engine,
+    keyring: KeyRing,
+    notice: str = "",
+    problem: str | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> HTMLResponse:
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        if screening is None or screening.workspace_id != workspace_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
+        # The questions as the candidate was sent them.
+        position = screening_version(session, screening)
+        origins = sorted(settings.ui_origins)
+        workflow_url = (
+            f"{origins[0]}/namespaces/{settings.temporal_namespace}/workflows/"
+            f"screening-{screening.id}"
+            if origins
+            else None
+        )
+        return templates.TemplateResponse(
+            request,
+            "screening_profile.html",
+            {
+                "screening": screening,
+                "position": position,
+                "result": screening.result,
+                "timeline": timeline(session, screening),
+                "workflow_url": workflow_url,
+                "deliveries": delivery_state(session, screening),
+                "notice": REDELIVERY_MESSAGES.get(notice),
+                "problem": problem,
+                "csrf_token": csrf_token_of(request, engine, keyring),
+                "current_page": "screenings",
+            },
+            status_code=status_code,
+        )
+
+
+@router.post(
+    "/screenings/{screening_id}/redeliver", response_class=HTMLResponse, include_in_schema=False
+)
+async def redeliver_from_the_page(
+    request: Request,
+    screening_id: uuid.UUID,
+    admin: AdminSessionDep,
+    settings: SettingsDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    gateway: GatewayDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """ "Send to Ashby again" without JavaScript: the page's form posts here (with JavaScript
+    the page calls the API instead), then shows the outcome, or the refusal in words."""
+    if not same_secret(csrf_token, admin.csrf_token):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="This form lacks its CSRF token. Reload the page."
+        )
+    try:
+        sent = await send_again(
+            screening_id, admin.workspace.id, Actor.admin(admin.token_id), engine, gateway
+        )
+    except HTTPException as refused:
+        if refused.status_code == status.HTTP_404_NOT_FOUND:
+            raise
+        return await run_in_threadpool(
+            _profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
+            "", str(refused.detail), refused.status_code,
+        )  # fmt: skip
+    return RedirectResponse(
+        f"/screenings/{screening_id}?notice={sent.outcome}", status_code=status.HTTP_303_SEE_OTHER
     )
 
 
@@ -414,6 +490,32 @@ class DeliveryState:
     plan: RedeliveryPlan
 
 
+_AFTER_RECONNECT = (
+    "reconnecting on the Integrations page with a working Ashby API key, then Ashby's next call "
+    "with the new Truffle key; held updates are then sent by themselves within seconds"
+)
+# Why a screening's updates are held (its last attempt's outcome), and what releases them.
+HELD_BECAUSE = {
+    AshbyOutcome.held: (
+        "the Ashby connection is not live (disconnected, or Ashby has not yet called with the "
+        "current Truffle key)",
+        "connecting or reconnecting on the Integrations page, then Ashby's first call with the "
+        "Truffle key; held updates are then sent by themselves within seconds",
+    ),
+    AshbyOutcome.key_rejected: (
+        "Ashby rejected the stored Ashby API key (it was deleted, deactivated or is wrong)",
+        _AFTER_RECONNECT,
+    ),
+    AshbyOutcome.missing_permission: (
+        "the stored Ashby API key lacks a permission Truffle needs (candidatesWrite)",
+        _AFTER_RECONNECT,
+    ),
+    AshbyOutcome.key_unreadable: (
+        "the stored Ashby API key cannot be decrypted with this deployment's TRUFFLE_SECRET_KEYS "
+        "(the secret key it was sealed with was removed)",
+        _AFTER_RECONNECT,
+    ),
+}
 FAILED_BECAUSE = {
     AshbyOutcome.rejected: "Ashby rejected it",
     AshbyOutcome.hold_expired: "it was held longer than the retention and given up",
@@ -450,18 +552,13 @@ def delivery_state(session: Session, screening: Screening) -> DeliveryState:
         )
     held_because = releases = None
     if screening.delivery_held:
-        connection = session.exec(
-            select(AshbyConnection).where(AshbyConnection.workspace_id == screening.workspace_id)
+        last_outcome = session.exec(
+            select(DeliveryAttempt.outcome)
+            .where(col(DeliveryAttempt.screening_id) == screening.id)
+            .order_by(col(DeliveryAttempt.attempted_at).desc(), col(DeliveryAttempt.id))
+            .limit(1)
         ).first()
-        if connection is None or connection.state != ConnectionState.live:
-            held_because = "the Ashby connection is not live (disconnected, or never used by Ashby)"
-            releases = (
-                "connecting on the Integrations page; held updates are then sent within seconds"
-            )
-        else:
-            held_because = "Ashby rejected the stored Ashby API key, or it lacks a permission"
-            releases = (
-                "reconnecting with a working key on the Integrations page, or Ashby's next "
-                "call with the current Truffle key; held updates are then sent within seconds"
-            )
+        held_because, releases = HELD_BECAUSE.get(
+            AshbyOutcome(last_outcome or AshbyOutcome.held), HELD_BECAUSE[AshbyOutcome.held]
+        )
     return DeliveryState(failed, held_because, releases, plan_redelivery(session, screening))

@@ -20,7 +20,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.converter import DataConverter
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from truffle.contracts import ScreeningStatus, WebhookTask, epoch_ms
@@ -59,6 +59,11 @@ class WorkflowUnavailableError(Exception):
 
 class RedeliveryRefusedError(Exception):
     """The screening's workflow refused "Send to Ashby again"; the message says why."""
+
+
+class RedeliveryUnconfirmedError(Exception):
+    """Temporal did not say in time whether the screening's workflow took "Send to Ashby again":
+    it may still be sent (the delivery log will show it)."""
 
 
 @dataclass(frozen=True)
@@ -251,9 +256,8 @@ class ScreeningGateway:
             except WorkflowUpdateFailedError as error:
                 raise RedeliveryRefusedError(_in_words(error)) from None
             except WorkflowUpdateRPCTimeoutOrCancelledError:
-                raise WorkflowUnavailableError(
-                    "no worker took the request in time; nothing was sent"
-                ) from None
+                # The new run may have started, and a worker may still take the request.
+                raise RedeliveryUnconfirmedError from None
             except RPCError as error:
                 if (
                     error.status == RPCStatusCode.FAILED_PRECONDITION
@@ -264,6 +268,8 @@ class ScreeningGateway:
                     await asyncio.sleep(UPDATE_RETRY)
                     continue
                 logger.warning("Temporal refused the redeliver update: %s", error.status.name)
+                if error.status in _AMBIGUOUS:
+                    raise RedeliveryUnconfirmedError from None
                 raise WorkflowUnavailableError(error.message) from None
         try:
             outcome = await handle.result(rpc_timeout=remaining())
@@ -287,8 +293,18 @@ class ScreeningGateway:
                 logger.warning("could not release held updates of screening %s", screening_id)
 
 
+# The failures of the `redeliver` update that are refusals in words: its validator's and its
+# handler's. Anything else (a database step that failed for good) is not the admin's to read.
+_REFUSALS = {"RedeliveryRefused", "ValueError"}
+
+
 def _in_words(error: WorkflowUpdateFailedError) -> str:
     """The workflow's reason, as a sentence."""
-    reason = str(error.cause) if error.cause is not None else str(error)
-    reason = reason.strip() or "the screening's workflow refused"
+    cause = error.cause
+    if not (isinstance(cause, ApplicationError) and cause.type in _REFUSALS):
+        return (
+            "The screening's workflow could not reopen the update, so nothing was sent. Try "
+            "again shortly; the Temporal UI shows why."
+        )
+    reason = cause.message.strip() or "the screening's workflow refused"
     return reason[0].upper() + reason[1:] + ("" if reason.endswith(".") else ".")

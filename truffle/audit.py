@@ -252,8 +252,8 @@ def events_between(
     action: AuditAction | None = None,
     chunk: int = EXPORT_CHUNK,
 ) -> Iterator[AuditEvent]:
-    """Oldest first, read `chunk` rows at a time by keyset, so an export of any size holds one
-    chunk in memory."""
+    """Oldest first, read `chunk` rows at a time by keyset (each in a short transaction of its
+    own), so an export of any size holds one chunk in memory and no connection while it is sent."""
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
         query = _in_range(workspace_id, dates, action)
@@ -264,6 +264,8 @@ def events_between(
         query = query.order_by(col(AuditEvent.at), col(AuditEvent.id)).limit(chunk)
         events = list(session.exec(query).all())
         session.expunge_all()
+        # Ends the read's transaction, so a slow download holds no connection between chunks.
+        session.rollback()
         yield from events
         if len(events) < chunk:
             return

@@ -18,7 +18,9 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from truffle import screenings
 from truffle.contracts import SILENT_CLOSES, RedeliveryPlan, UpdateKind
+from truffle.screenings import updates_due
 from truffle.tables import AshbyConnection, AshbyUpdate, ConnectionState, Screening
 
 # The order Ashby must receive them in.
@@ -47,16 +49,22 @@ def plan_redelivery(session: Session, screening: Screening) -> RedeliveryPlan:
                 "themselves once the Ashby connection is live again.",
             )
         return RedeliveryPlan([], "Nothing to send: no update to Ashby failed for good.")
-    delivered = {UpdateKind(update.kind) for update in updates if update.delivered_at is not None}
-    if UpdateKind.started in failed and delivered - {UpdateKind.started}:
-        # Ashby holds a later status; an earlier one sent now would replace it.
+    # A later status that Ashby has, or gets without being sent again (it is due and did not
+    # fail): "started" sent now would arrive after it and replace it on the candidate's profile.
+    later = [
+        kind
+        for kind in updates_due(
+            screening.status, screening.started_at is not None, screening.close_reason
+        )
+        if kind != UpdateKind.started and kind not in failed
+    ]
+    if UpdateKind.started in failed and later:
         failed.discard(UpdateKind.started)
         if not failed:
-            later = ", ".join(sorted(delivered - {UpdateKind.started}))
             return RedeliveryPlan(
                 [],
-                f"Ashby already has a later update ({later}): sending “started” again would "
-                "replace it on the candidate's profile.",
+                f"Ashby already has, or is getting, a later update ({', '.join(later)}): sending "
+                "“started” again would replace it on the candidate's profile.",
             )
     connection = session.exec(
         select(AshbyConnection).where(AshbyConnection.workspace_id == screening.workspace_id)
@@ -77,7 +85,10 @@ def plan_redelivery(session: Session, screening: Screening) -> RedeliveryPlan:
 
 
 def reopen_for_redelivery(session: Session, screening_id: uuid.UUID) -> RedeliveryPlan:
-    """Reopens the failed updates the plan sends, in one transaction, and returns the plan."""
+    """Reopens the failed updates the plan sends, in one transaction, and returns what the
+    workflow is to send: those, with any other update still due (one an earlier attempt of
+    this very step reopened before its answer was lost, or a request beside it reopened), so a
+    retry never drops what its first attempt reopened. Refuses only when nothing is due."""
     screening = session.get(Screening, screening_id)
     if screening is None:
         raise LookupError(f"screening {screening_id} not found")
@@ -89,10 +100,19 @@ def reopen_for_redelivery(session: Session, screening_id: uuid.UUID) -> Redelive
             .where(col(AshbyUpdate.kind).in_(plan.kinds))
             .where(col(AshbyUpdate.given_up_at).is_not(None))
         )
+        still_failed = (
+            select(AshbyUpdate.id)
+            .where(col(AshbyUpdate.screening_id) == screening_id)
+            .where(col(AshbyUpdate.given_up_at).is_not(None))
+            .exists()
+        )
         session.exec(
             sa.update(Screening)
             .where(col(Screening.id) == screening_id)
-            .values(settled_at=None, delivery_failed=False)
+            .values(settled_at=None, delivery_failed=still_failed)
         )
+    due = screenings.progress_of(session, screening_id).undelivered
     session.commit()
-    return plan
+    if plan.refusal is not None and not due:
+        return plan
+    return RedeliveryPlan([kind for kind in _ORDER if kind in due])

@@ -212,10 +212,15 @@ class ScreeningWorkflow:
         if plan.refusal is not None:
             raise ApplicationError(plan.refusal, type="RedeliveryRefused", non_retryable=True)
         kinds = [UpdateKind(kind) for kind in plan.kinds]
+        in_hand = [update.kind for update in self._outbox]
+        if self._delivering is not None:
+            in_hand.append(self._delivering.kind)
         for kind in kinds:
             while kind in self._state.failed_updates:
                 self._state.failed_updates.remove(kind)
-            self._queue(ref, kind, *self._occurrence_of(kind))
+            if kind not in in_hand and kind not in self._state.delivered_updates:
+                # (Otherwise it is on its way already: a request beside this one reopened it.)
+                self._queue(ref, kind, *self._occurrence_of(kind))
 
         def settled(kind: UpdateKind) -> bool:
             return kind in self._state.delivered_updates or kind in self._state.failed_updates

@@ -18,10 +18,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("screenings") as batch:
-        batch.add_column(
-            sa.Column("delivery_failed", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # Not in batch mode (as for the downgrade): ALTER TABLE ... ADD COLUMN with a default,
+    # rather than copying `screenings` under the rows that name a screening.
+    op.add_column(
+        "screenings",
+        sa.Column("delivery_failed", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.execute(
         "UPDATE screenings SET delivery_failed = true WHERE id IN "
         "(SELECT screening_id FROM ashby_updates WHERE given_up_at IS NOT NULL)"
@@ -35,5 +37,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_screenings_workspace_failed_created", table_name="screenings")
-    with op.batch_alter_table("screenings") as batch:
-        batch.drop_column("delivery_failed")
+    # Not in batch mode: copying `screenings` into a new table (SQLite's batch way) would trip
+    # the foreign keys of the rows that name a screening. ALTER TABLE ... DROP COLUMN does not.
+    op.drop_column("screenings", "delivery_failed")

@@ -1,10 +1,13 @@
 """`POST /api/screenings/{id}/redeliver` refuses, in words and before touching Temporal, what it
 cannot do (the sending itself is proven on the real stack: tests/integration/test_redelivery.py)."""
 
+import re
+
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from api.app import create_app
 from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.contracts import UpdateKind
 from truffle.secrets import KeyRing
@@ -71,3 +74,40 @@ def test_sending_again_needs_an_admin(client: TestClient, engine: sa.Engine) -> 
     answer = client.post("/api/screenings/00000000-0000-0000-0000-000000000000/redeliver")
 
     assert answer.status_code == 401
+
+
+def test_without_javascript_the_pages_form_shows_the_refusal_in_words(
+    settings: Settings, engine: sa.Engine
+) -> None:
+    keyring = KeyRing(settings.secret_keys())
+    acme, token = make_workspace(engine)
+    screening_id = open_screening(engine, keyring, acme, make_position(engine, acme))
+    with Session(engine) as session:
+        session.add(
+            AshbyUpdate(
+                screening_id=screening_id, kind=UpdateKind.result, timestamp_ms=1, body={},
+                given_up_at=utcnow(),
+            )
+        )  # fmt: skip
+        session.commit()
+    with TestClient(create_app(settings), follow_redirects=False) as browser:
+        assert browser.post("/signin", data={"admin_token": token}).status_code == 303
+        # A page opened while the connection was live, posted after a disconnect elsewhere.
+        page = browser.get("/integrations").text
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
+        assert csrf is not None
+
+        forged = browser.post(
+            f"/screenings/{screening_id}/redeliver", data={"csrf_token": "forged"}
+        )
+        refused = browser.post(
+            f"/screenings/{screening_id}/redeliver", data={"csrf_token": csrf.group(1)}
+        )
+
+    assert forged.status_code == 403
+    assert refused.status_code == 409
+    problem = re.search(
+        r'<p class="error" id="redelivery-problem" role="alert">(.*?)</p>', refused.text
+    )
+    assert problem is not None
+    assert problem.group(1).startswith("The Ashby connection is not live")

@@ -116,3 +116,31 @@ def test_a_screenings_page_shows_its_timeline_and_its_workflow(
         f'href="http://localhost:8233/namespaces/default/workflows/screening-{screening_id}"'
         in page.text
     )
+
+
+def test_a_held_screening_says_why_and_what_releases_it(
+    client: TestClient, engine: sa.Engine, settings: Settings
+) -> None:
+    token, [screening_id] = seed(engine, settings, 1)
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        session.add(
+            DeliveryAttempt(
+                screening_id=screening_id, workspace_id=screening.workspace_id,
+                update_kind="started", attempt=1, attempted_at=utcnow(),
+                outcome="key_rejected", http_status=401,
+            )
+        )  # fmt: skip
+        session.exec(update(Screening).where(col(Screening.id) == screening_id).values(
+            delivery_held=True
+        ))  # fmt: skip
+        session.commit()
+
+    page = client.get(f"/screenings/{screening_id}", headers={"Authorization": f"Bearer {token}"})
+
+    held = re.search(r'<p id="held-reason">(.*?)</p>', page.text, re.S)
+    assert held is not None
+    assert "Ashby rejected the stored Ashby API key" in held.group(1)
+    assert "They are released by reconnecting on the Integrations page" in held.group(1)
+    assert 'id="redeliver-button"' not in page.text  # held is not failed: nothing to re-send

@@ -109,6 +109,7 @@ SESSION_PAGES = {
     ("GET", "/positions/{position_id}/deactivate"),
     ("POST", "/positions/{position_id}/deactivate"),
     ("POST", "/positions/{position_id}/reactivate"),
+    ("POST", "/screenings/{screening_id}/redeliver"),
 }
 PARTNER = {
     ("POST", "/ashby/assessment.list"),

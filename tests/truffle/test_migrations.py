@@ -136,6 +136,14 @@ def test_versioning_makes_each_existing_position_its_own_version_1(database_url:
                     "'sealed', 'invited', 'active', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 )
             )
+            # A row naming the screening: a downgrade must not rebuild the table under it.
+            connection.execute(
+                sa.text(
+                    "INSERT INTO sent_emails (id, screening_id, kind, message_id, accepted_at) "
+                    "VALUES ('00000000000000000000000000000004', "
+                    "'00000000000000000000000000000003', 'invite', '<m@x>', CURRENT_TIMESTAMP)"
+                )
+            )
         _migrate(engine, database_url, "head")
         with engine.connect() as connection:
             versions = connection.execute(

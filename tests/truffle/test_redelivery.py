@@ -60,12 +60,14 @@ def seeded(engine: sa.Engine, settings: Settings) -> Seeded:
     with Session(engine) as session:
         screening = session.get(Screening, screening_id)
         assert screening is not None
+        screenings.mark_started(session, screening)
         screenings.mark_completed(session, screening, ["a", "b"])
         screenings.settle(session, screening_id)
     return Seeded(engine, workspace, screening_id)
 
 
 def test_a_rejected_result_is_reopened_and_the_screening_unsettled(seeded: Seeded) -> None:
+    seeded.update(UpdateKind.started, delivered=True)
     seeded.update(UpdateKind.result, given_up=True)
     seeded.set(delivery_failed=True)
 
@@ -104,7 +106,7 @@ def test_a_failed_started_is_not_sent_over_a_delivered_result(seeded: Seeded) ->
 
     assert plan.kinds == []
     assert plan.refusal is not None
-    assert "Ashby already has a later update (result)" in plan.refusal
+    assert "Ashby already has, or is getting, a later update (result)" in plan.refusal
     assert sorted(kept) == ["result", "started"]  # nothing reopened
 
 
@@ -170,3 +172,26 @@ def test_nothing_goes_to_ashby_for_a_deleted_candidate(seeded: Seeded) -> None:
 
     assert plan.refusal is not None
     assert "deleted in Ashby" in plan.refusal
+
+
+def test_a_failed_started_is_not_sent_behind_a_result_still_on_its_way(seeded: Seeded) -> None:
+    # The candidate completed: the result is due (queued, or retried through an outage).
+    seeded.update(UpdateKind.started, given_up=True)
+
+    refusal = seeded.refusal()
+
+    assert refusal is not None
+    assert refusal.startswith("Ashby already has, or is getting, a later update (result)")
+
+
+def test_a_retried_reopen_sends_what_its_first_attempt_reopened(seeded: Seeded) -> None:
+    seeded.update(UpdateKind.started, delivered=True)
+    seeded.update(UpdateKind.result, given_up=True)
+    with Session(seeded.engine) as session:
+        first = reopen_for_redelivery(session, seeded.screening_id)
+    with Session(seeded.engine) as session:
+        # The first attempt committed, but its answer never reached the workflow.
+        retried = reopen_for_redelivery(session, seeded.screening_id)
+
+    assert first.kinds == retried.kinds == [UpdateKind.result]
+    assert retried.refusal is None

@@ -734,7 +734,10 @@ async def test_sending_again_is_refused_in_words_when_nothing_failed(
             ScreeningWorkflow.redeliver, RedeliverRequest(requested_at_ms=1)
         )
 
-    assert "nothing to send" in str(refused.value.cause)
+    assert isinstance(refused.value.cause, ApplicationError)
+    # (The gateway passes a refusal's words on by this type: api/temporal.py.)
+    assert refused.value.cause.type == "ValueError"
+    assert "nothing to send" in refused.value.cause.message
     assert "reopen" not in "".join(fakes.names())  # refused before any step ran
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=2))
     await handle.result()
@@ -751,7 +754,9 @@ async def test_a_new_run_started_to_send_again_ends_quietly_when_the_database_re
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await send_again(time_skipping_env.client, handle)
 
-    assert "The Ashby connection is not live." in str(refused.value.cause)
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == "RedeliveryRefused"
+    assert refused.value.cause.message == "The Ashby connection is not live."
     second = await time_skipping_env.client.get_workflow_handle_for(
         ScreeningWorkflow.run, handle.id
     ).result()
