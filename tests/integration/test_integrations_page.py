@@ -347,6 +347,10 @@ async def test_a_result_ashby_refused_is_sent_again_from_the_screenings_page(
         "“result” failed for good: Ashby rejected it (HTTP 200, Ashby error invalid_input)"
     )
     await shot(page, "13-a-failed-delivery")
+    await page.set_viewport_size({"width": 375, "height": 740})
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, "the screening's page scrolls sideways on a phone"
+    await shot(page, "13b-a-failed-delivery-on-a-phone")
     await page.get_by_role("button", name="Send to Ashby again").focus()
     await page.keyboard.press("Enter")
 
