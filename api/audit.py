@@ -24,7 +24,8 @@ from sqlmodel import Session
 from api.deps import EngineDep, SessionDep, WorkspaceDep
 from api.pages import PageWorkspaceDep
 from truffle import audit
-from truffle.audit import ACTION_LABELS, AuditAction, BadCursorError, DateRange
+from truffle.audit import ACTION_LABELS, AuditAction, DateRange
+from truffle.keyset import BadCursorError
 from truffle.tables import AuditEvent
 
 router = APIRouter(tags=["audit"])

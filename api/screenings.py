@@ -35,9 +35,10 @@ from api.temporal import (
 from truffle import audit
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome, RedeliveryPlan
+from truffle.keyset import BadCursorError
 from truffle.positions import screening_version
 from truffle.redelivery import plan_redelivery
-from truffle.screening_list import BadCursorError, Filters, StatusFilter, list_page
+from truffle.screening_list import Filters, StatusFilter, list_page
 from truffle.secrets import KeyRing, same_secret
 from truffle.settings import Settings
 from truffle.tables import (

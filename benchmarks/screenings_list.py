@@ -27,7 +27,8 @@ with warnings.catch_warnings():
 
 from api.app import create_app
 from truffle.db import create_db_engine, upgrade_to_head
-from truffle.screening_list import PAGE_SIZE, encode_cursor
+from truffle.keyset import encode_cursor
+from truffle.screening_list import PAGE_SIZE
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
 from truffle.tables import AshbyUpdate, Screening, utcnow
@@ -49,7 +50,7 @@ def half_way(engine: sa.Engine, token: str, count: int) -> tuple[str, str]:
             .offset(count // 2)
             .limit(1)
         ).one()
-        return encode_cursor(middle), str(middle.position_id)
+        return encode_cursor(middle.created_at, middle.id), str(middle.position_id)
 
 
 def fail_a_few(engine: sa.Engine, token: str, count: int) -> None:

@@ -12,8 +12,6 @@ data (name, email, answers, result), so the trail can be exported and kept.
 neither does).
 """
 
-import base64
-import binascii
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,8 +23,9 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from truffle.db import session_scope
+from truffle.keyset import decode_cursor, encode_cursor, position
 from truffle.logs import current_ids
-from truffle.tables import AuditEvent, UTCDateTime, column_length
+from truffle.tables import AuditEvent, column_length
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 500
@@ -180,35 +179,10 @@ class DateRange:
         return datetime.combine(self.last + timedelta(days=1), time.min, tzinfo=UTC)
 
 
-class BadCursorError(ValueError):
-    """The cursor was not made by this list."""
-
-
 @dataclass(frozen=True)
 class Page:
     events: list[AuditEvent]
     next_cursor: str | None
-
-
-def encode_cursor(event: AuditEvent) -> str:
-    raw = f"{event.at.isoformat()}|{event.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, identifier = raw.partition("|")
-        at = datetime.fromisoformat(moment)
-        if at.tzinfo is None:
-            raise ValueError("naive")
-        return at, uuid.UUID(identifier)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadCursorError("this page link is not valid; start from the first page") from None
-
-
-def _position(at: datetime, event_id: uuid.UUID) -> sa.Tuple:
-    return sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(event_id, sa.Uuid()))
 
 
 def _in_range(
@@ -237,12 +211,12 @@ def list_page(
     query = _in_range(workspace_id, dates, action)
     if cursor:
         query = query.where(
-            sa.tuple_(col(AuditEvent.at), col(AuditEvent.id)) < _position(*decode_cursor(cursor))
+            sa.tuple_(col(AuditEvent.at), col(AuditEvent.id)) < position(*decode_cursor(cursor))
         )
     query = query.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
     found = list(session.exec(query.limit(size + 1)).all())
     events, more = found[:size], len(found) > size
-    return Page(events, encode_cursor(events[-1]) if more else None)
+    return Page(events, encode_cursor(events[-1].at, events[-1].id) if more else None)
 
 
 def events_between(
@@ -259,7 +233,7 @@ def events_between(
         query = _in_range(workspace_id, dates, action)
         if after is not None:
             query = query.where(
-                sa.tuple_(col(AuditEvent.at), col(AuditEvent.id)) > _position(*after)
+                sa.tuple_(col(AuditEvent.at), col(AuditEvent.id)) > position(*after)
             )
         query = query.order_by(col(AuditEvent.at), col(AuditEvent.id)).limit(chunk)
         events = list(session.exec(query).all())

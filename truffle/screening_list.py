@@ -1,22 +1,20 @@
 """The admin's list of screenings: newest first, filtered, one page at a time by cursor.
 
 A page costs the same however many screenings the workspace has: the cursor is the last row's
-(created_at, id), so each page is an index range scan of `page size + 1` rows (no OFFSET), and
-the page's positions and last delivery attempts are fetched for its rows only.
+(created_at, id) (truffle/keyset.py), so each page is an index range scan of `page size + 1`
+rows (no OFFSET), and the page's positions and last delivery attempts are fetched for its rows only.
 """
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from truffle.tables import DeliveryAttempt, Position, Screening, UTCDateTime
+from truffle.keyset import decode_cursor, encode_cursor, position
+from truffle.tables import DeliveryAttempt, Position, Screening
 
 PAGE_SIZE = 25
 
@@ -52,24 +50,6 @@ class Page:
     next_cursor: str | None
 
 
-class BadCursorError(ValueError):
-    """The cursor was not made by this list."""
-
-
-def encode_cursor(screening: Screening) -> str:
-    raw = f"{screening.created_at.isoformat()}|{screening.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, identifier = raw.partition("|")
-        return datetime.fromisoformat(moment), uuid.UUID(identifier)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadCursorError("this page link is not valid; start from the first page") from None
-
-
 def _filtered(query: SelectOfScalar[Screening], filters: Filters) -> SelectOfScalar[Screening]:
     if filters.status == StatusFilter.held:
         query = query.where(col(Screening.delivery_held).is_(True))
@@ -94,8 +74,7 @@ def list_page(
     query = select(Screening).where(col(Screening.workspace_id) == workspace_id)
     query = _filtered(query, filters)
     if cursor:
-        created_at, screening_id = decode_cursor(cursor)
-        last = sa.tuple_(sa.literal(created_at, UTCDateTime()), sa.literal(screening_id, sa.Uuid()))
+        last = position(*decode_cursor(cursor))
         query = query.where(sa.tuple_(col(Screening.created_at), col(Screening.id)) < last)
     query = query.order_by(col(Screening.created_at).desc(), col(Screening.id).desc())
     found = list(session.exec(query.limit(size + 1)).all())
@@ -139,5 +118,5 @@ def list_page(
             last_delivery[attempt.screening_id] = attempt
     return Page(
         rows=[Row(s, names.get(s.position_id, ""), last_delivery.get(s.id)) for s in screenings],
-        next_cursor=encode_cursor(screenings[-1]) if more else None,
+        next_cursor=(encode_cursor(screenings[-1].created_at, screenings[-1].id) if more else None),
     )

@@ -22,6 +22,7 @@ from truffle.contracts import (
     UpdateKind,
     epoch_ms,
 )
+from truffle.keyset import position
 from truffle.payload_crypto import new_screening_key
 from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
 from truffle.tables import (
@@ -32,7 +33,6 @@ from truffle.tables import (
     Position,
     Screening,
     SentEmail,
-    UTCDateTime,
     utcnow,
 )
 
@@ -322,9 +322,7 @@ def unsettled(
         .where(col(Screening.created_at) < created_before)
     )
     if after is not None:
-        last = sa.tuple_(
-            sa.literal(after.created_at, UTCDateTime()), sa.literal(after.id, sa.Uuid())
-        )
+        last = position(after.created_at, after.id)
         query = query.where(sa.tuple_(col(Screening.created_at), col(Screening.id)) > last)
     return list(
         session.exec(

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, update
 
 from tests.utils.factories import make_position, make_workspace, open_screening
-from truffle.screening_list import BadCursorError, Filters, StatusFilter, list_page
+from truffle.keyset import BadCursorError
+from truffle.screening_list import Filters, StatusFilter, list_page
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import (

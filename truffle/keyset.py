@@ -1,0 +1,38 @@
+"""Keyset pagination, for every list that pages newest (or oldest) first by a moment and an id:
+a page's cursor names its last row, and the next page starts strictly after it, so a page costs
+an index range scan of its own size however deep it is (no OFFSET)."""
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from truffle.tables import UTCDateTime
+
+
+class BadCursorError(ValueError):
+    """The cursor was not made by this list."""
+
+
+def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"{at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, identifier = raw.partition("|")
+        at = datetime.fromisoformat(moment)
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return at, uuid.UUID(identifier)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCursorError("this page link is not valid; start from the first page") from None
+
+
+def position(at: datetime, row_id: uuid.UUID) -> sa.Tuple:
+    """A row's place in the (moment, id) order, to compare a table's columns with."""
+    return sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(row_id, sa.Uuid()))
