@@ -2,6 +2,7 @@
 cannot do (the sending itself is proven on the real stack: tests/integration/test_redelivery.py)."""
 
 import re
+import uuid
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -13,6 +14,24 @@ from truffle.contracts import UpdateKind
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyUpdate, utcnow
+
+
+def a_result_given_up_without_a_connection(
+    engine: sa.Engine, settings: Settings
+) -> tuple[str, uuid.UUID]:
+    """A workspace never connected to Ashby, with a screening whose result was given up."""
+    keyring = KeyRing(settings.secret_keys())
+    acme, token = make_workspace(engine)
+    screening_id = open_screening(engine, keyring, acme, make_position(engine, acme))
+    with Session(engine) as session:
+        session.add(
+            AshbyUpdate(
+                screening_id=screening_id, kind=UpdateKind.result, timestamp_ms=1, body={},
+                given_up_at=utcnow(),
+            )
+        )  # fmt: skip
+        session.commit()
+    return token, screening_id
 
 
 def test_another_workspaces_screening_is_not_found(
@@ -50,17 +69,7 @@ def test_a_screening_with_nothing_failed_is_refused_in_words(
 def test_a_failed_update_without_a_connection_is_refused_in_words(
     client: TestClient, engine: sa.Engine, settings: Settings
 ) -> None:
-    keyring = KeyRing(settings.secret_keys())
-    acme, token = make_workspace(engine)
-    screening_id = open_screening(engine, keyring, acme, make_position(engine, acme))
-    with Session(engine) as session:
-        session.add(
-            AshbyUpdate(
-                screening_id=screening_id, kind=UpdateKind.result, timestamp_ms=1, body={},
-                given_up_at=utcnow(),
-            )
-        )  # fmt: skip
-        session.commit()
+    token, screening_id = a_result_given_up_without_a_connection(engine, settings)
 
     answer = client.post(
         f"/api/screenings/{screening_id}/redeliver", headers={"Authorization": f"Bearer {token}"}
@@ -79,17 +88,7 @@ def test_sending_again_needs_an_admin(client: TestClient, engine: sa.Engine) -> 
 def test_without_javascript_the_pages_form_shows_the_refusal_in_words(
     settings: Settings, engine: sa.Engine
 ) -> None:
-    keyring = KeyRing(settings.secret_keys())
-    acme, token = make_workspace(engine)
-    screening_id = open_screening(engine, keyring, acme, make_position(engine, acme))
-    with Session(engine) as session:
-        session.add(
-            AshbyUpdate(
-                screening_id=screening_id, kind=UpdateKind.result, timestamp_ms=1, body={},
-                given_up_at=utcnow(),
-            )
-        )  # fmt: skip
-        session.commit()
+    token, screening_id = a_result_given_up_without_a_connection(engine, settings)
     with TestClient(create_app(settings), follow_redirects=False) as browser:
         assert browser.post("/signin", data={"admin_token": token}).status_code == 303
         # A page opened while the connection was live, posted after a disconnect elsewhere.
