@@ -472,7 +472,7 @@ def deactivate_position(
     with session_scope(engine) as session:
         position = owned_position(session, admin.workspace, position_id)
         _check_csrf(form, admin)
-        positions.deactivate(session, position, actor=Actor.admin(admin.token_id))
+        positions.set_active(session, position, False, actor=Actor.admin(admin.token_id))
     return _to_list("deactivated", position_id)
 
 
@@ -483,5 +483,5 @@ def reactivate_position(
     with session_scope(engine) as session:
         position = owned_position(session, admin.workspace, position_id)
         _check_csrf(form, admin)
-        positions.reactivate(session, position, actor=Actor.admin(admin.token_id))
+        positions.set_active(session, position, True, actor=Actor.admin(admin.token_id))
     return _to_list("reactivated", position_id)

@@ -205,7 +205,7 @@ def deactivate_position(
 ) -> PositionOut:
     """Takes the position off Ashby's list; screenings already started carry on."""
     position = owned_position(session, admin.workspace, position_id)
-    positions.deactivate(session, position, actor=admin.actor)
+    positions.set_active(session, position, False, actor=admin.actor)
     return _out(position)
 
 
@@ -215,5 +215,5 @@ def reactivate_position(
 ) -> PositionOut:
     """Puts a deactivated position back on Ashby's list."""
     position = owned_position(session, admin.workspace, position_id)
-    positions.reactivate(session, position, actor=admin.actor)
+    positions.set_active(session, position, True, actor=admin.actor)
     return _out(position)

@@ -150,32 +150,21 @@ def save_position(
     return SavedPosition(position, changed=True)
 
 
-def deactivate(session: Session, position: Position, *, actor: Actor) -> None:
-    """Takes the position off Ashby's list; screenings already sent carry on. Repeats keep the
-    first time (and are not recorded again)."""
-    if position.active:
-        position.active = False
-        position.deactivated_at = utcnow()
-        session.add(position)
-        audit.record(
-            session, position.workspace_id, AuditAction.position_deactivated, actor,
-            outcome="deactivated", position_id=position.id,
-        )  # fmt: skip
-        session.flush()
-
-
-def reactivate(session: Session, position: Position, *, actor: Actor) -> None:
-    """Puts a deactivated position back on Ashby's list (Ashby's refusal of a start for it
-    says to). Repeats change nothing."""
-    if not position.active:
-        position.active = True
-        position.deactivated_at = None
-        session.add(position)
-        audit.record(
-            session, position.workspace_id, AuditAction.position_reactivated, actor,
-            outcome="reactivated", position_id=position.id,
-        )  # fmt: skip
-        session.flush()
+def set_active(session: Session, position: Position, active: bool, *, actor: Actor) -> None:
+    """Takes the position off Ashby's list (screenings already sent carry on), or puts it back
+    (Ashby's refusal of a start for a deactivated one says to). A repeat changes nothing and
+    is not recorded again; deactivating twice keeps the first time."""
+    if position.active == active:
+        return
+    position.active = active
+    position.deactivated_at = None if active else utcnow()
+    session.add(position)
+    audit.record(
+        session, position.workspace_id,
+        AuditAction.position_reactivated if active else AuditAction.position_deactivated, actor,
+        outcome="reactivated" if active else "deactivated", position_id=position.id,
+    )  # fmt: skip
+    session.flush()
 
 
 def version_of(session: Session, position_id: uuid.UUID, version: int) -> PositionVersion:
