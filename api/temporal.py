@@ -237,8 +237,9 @@ class ScreeningGateway:
     async def redeliver(self, screening: Screening) -> RedeliveryAnswer | None:
         """Sends the screening's failed updates again through its workflow, and answers with how
         it went; None when it is still being sent after REDELIVER_ANSWER_TIMEOUT. Raises
-        `RedeliveryRefusedError` with the workflow's reason, `WorkflowUnavailableError` when no
-        worker took the request."""
+        `RedeliveryRefusedError` with the workflow's reason, `RedeliveryUnconfirmedError` when
+        Temporal did not say in time whether a worker took it, `WorkflowUnavailableError` when
+        Temporal refused it."""
         client = await self.client()
         launcher = Launcher(
             client, self._settings.temporal_task_queue, self._settings.held_update_retention
