@@ -213,9 +213,10 @@ async def run_worker(settings: Settings) -> None:
         build_worker(client, settings, engine, http),
     ):
         logger.info(
-            "worker polling task queue %s on %s; metrics on port %d",
+            "worker polling task queue %s on %s (namespace %s); metrics on port %d",
             settings.temporal_task_queue,
-            settings.temporal_address,
+            client.service_client.config.target_host,
+            client.namespace,
             settings.metrics_port,
         )
         await stop.wait()

@@ -49,6 +49,7 @@ from truffle.tables import (
     Screening,
     SentEmail,
 )
+from truffle.temporal_connection import temporal_target
 
 router = APIRouter(tags=["screenings"])
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -365,7 +366,7 @@ def _profile_page(
         position = screening_version(session, screening)
         origins = sorted(settings.ui_origins)
         workflow_url = (
-            f"{origins[0]}/namespaces/{settings.temporal_namespace}/workflows/"
+            f"{origins[0]}/namespaces/{temporal_target(settings).namespace}/workflows/"
             f"screening-{screening.id}"
             if origins
             else None

@@ -28,7 +28,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSyste
 
 from tools.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
 from truffle.settings import Settings, generate_secret_key
-from truffle.temporal_connection import connect_temporal
+from truffle.temporal_connection import connect_temporal, temporal_target
 from workflows.search_attributes import dev_server_flags
 
 READY_TIMEOUT_SECONDS = 90.0
@@ -221,7 +221,7 @@ class DevStack:
                     "--db-filename",
                     str(self.data_dir / "temporal.db"),
                     "--namespace",
-                    settings.temporal_namespace,
+                    temporal_target(settings).namespace,
                     "--log-level",
                     "warn",
                     "--ui-disable-news-fetch",
@@ -321,7 +321,7 @@ class DevStack:
         temporal_ui = (
             f"http://{display_host}:{self.ports.temporal_ui}"
             if own_temporal
-            else f"(external Temporal at {settings.temporal_address})"
+            else f"(external Temporal at {temporal_target(settings).address})"
         )
         lines = [
             "",
@@ -332,7 +332,7 @@ class DevStack:
             f"  Payload codec       {settings.public_base_url}/codec (the UI decodes through it"
             " for a signed-in admin: sign in to the API first, then tick “Include cross-origin"
             " credentials” in the UI's Codec Server settings)",
-            f"  Temporal gRPC       {settings.temporal_address}",
+            f"  Temporal gRPC       {temporal_target(settings).address}",
             f"  Mail sink (viewer)  http://{self.host}:{self.ports.mail_ui}",
             f"  Mail sink (SMTP)    {settings.smtp_host}:{settings.smtp_port}",
             f"  Ashby sandbox       http://{self.host}:{self.ports.sandbox}",
@@ -417,7 +417,7 @@ def _worker_polling(settings: Settings) -> bool:
         client = await connect_temporal(settings)
         response = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
-                namespace=settings.temporal_namespace,
+                namespace=client.namespace,
                 task_queue=TaskQueue(name=settings.temporal_task_queue),
                 task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
             )

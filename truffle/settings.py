@@ -54,8 +54,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     database_url: str = "sqlite:///.data/truffle.db"
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
+    # Unset: the `TEMPORAL_PROFILE`'s (from `TEMPORAL_CONFIG_FILE`), else `localhost:7233` and
+    # `default`, as Temporal's SDKs resolve them (truffle/temporal_connection.py).
+    temporal_address: str | None = None
+    temporal_namespace: str | None = None
     temporal_task_queue: str = "screenings"
     ashby_api_base_url: str = "https://api.ashbyhq.com"
     public_base_url: str = "http://localhost:8000"

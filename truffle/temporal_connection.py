@@ -4,10 +4,14 @@ the SDKs and the `temporal` CLI read it: `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE
 `TEMPORAL_TLS_CLIENT_KEY_PATH`, `TEMPORAL_TLS_SERVER_CA_CERT_PATH`, `TEMPORAL_TLS_SERVER_NAME`,
 and a profile from `TEMPORAL_CONFIG_FILE` / `TEMPORAL_PROFILE`. The API, the worker, the CLI
 and the dev stack all connect through here.
+
+Precedence is the SDKs': a variable that is set wins over the profile, and the profile over
+the defaults (`localhost:7233`, namespace `default`).
 """
 
 import asyncio
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio.client import Client
@@ -18,24 +22,52 @@ from temporalio.runtime import Runtime
 from truffle.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
 
 
 class TemporalUnreachableError(RuntimeError):
     """Temporal could not be reached: one line saying where and why."""
 
 
-def connect_config(settings: Settings) -> dict[str, Any]:
-    """`Client.connect` keyword arguments. The address and namespace come from `Settings`
-    (which read `TEMPORAL_ADDRESS` and `TEMPORAL_NAMESPACE` with their defaults); TLS, mTLS,
-    the API key and profiles come from Temporal's own variables and config file."""
-    profile = ClientConfigProfile.load(
-        override_env_vars={
-            **os.environ,
-            "TEMPORAL_ADDRESS": settings.temporal_address,
-            "TEMPORAL_NAMESPACE": settings.temporal_namespace,
-        }
+@dataclass(frozen=True)
+class TemporalTarget:
+    address: str
+    namespace: str
+
+
+def _profile() -> ClientConfigProfile:
+    # TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE reach us through `Settings` (which tests and the
+    # dev stack may set directly); the profile is read without them so that `Settings` decides.
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE")
+    }
+    return ClientConfigProfile.load(override_env_vars=environment)
+
+
+def _target(settings: Settings, profile: ClientConfigProfile) -> TemporalTarget:
+    return TemporalTarget(
+        settings.temporal_address or profile.address or DEFAULT_ADDRESS,
+        settings.temporal_namespace or profile.namespace or DEFAULT_NAMESPACE,
     )
-    return dict(profile.to_client_connect_config())
+
+
+def temporal_target(settings: Settings) -> TemporalTarget:
+    """The address and namespace every process uses."""
+    return _target(settings, _profile())
+
+
+def connect_config(settings: Settings) -> dict[str, Any]:
+    """`Client.connect` keyword arguments: the address and namespace of `temporal_target`, and
+    TLS, mTLS, the API key and profiles from Temporal's own variables and config file."""
+    profile = _profile()
+    target = _target(settings, profile)
+    config: dict[str, Any] = dict(profile.to_client_connect_config())
+    config["target_host"] = target.address
+    config["namespace"] = target.namespace
+    return config
 
 
 async def connect_temporal(

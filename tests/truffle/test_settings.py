@@ -18,8 +18,8 @@ def test_the_settings_class_holds_exactly_the_documented_variables() -> None:
 def test_defaults_are_the_documented_local_defaults() -> None:
     settings = Settings()
     assert settings.database_url == "sqlite:///.data/truffle.db"
-    assert settings.temporal_address == "localhost:7233"
-    assert settings.temporal_namespace == "default"
+    # Unset: the Temporal profile's, else localhost:7233 / default (test_temporal_connection.py).
+    assert (settings.temporal_address, settings.temporal_namespace) == (None, None)
     assert settings.temporal_task_queue == "screenings"
     assert settings.ashby_api_base_url == "https://api.ashbyhq.com"
     assert settings.public_base_url == "http://localhost:8000"

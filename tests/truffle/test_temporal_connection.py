@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from truffle.settings import Settings
-from truffle.temporal_connection import connect_config
+from truffle.temporal_connection import connect_config, temporal_target
 
 TEMPORAL_VARIABLES = (
-    "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH",
-    "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
-    "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE",
+    "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE",
 )  # fmt: skip
 
 
@@ -60,14 +61,47 @@ def test_a_profile_from_temporals_config_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     config_file = tmp_path / "temporal.toml"
-    config_file.write_text('[profile.prod]\napi_key = "from-the-profile"\n[profile.prod.tls]\n')
+    config_file.write_text(
+        '[profile.prod]\naddress = "prod.tmprl.example:7233"\nnamespace = "prod.a1b2c"\n'
+        'api_key = "from-the-profile"\n[profile.prod.tls]\n'
+    )
     monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(config_file))
     monkeypatch.setenv("TEMPORAL_PROFILE", "prod")
 
     config = connect_config(Settings())
 
+    assert config["target_host"] == "prod.tmprl.example:7233"
+    assert config["namespace"] == "prod.a1b2c"
     assert config["api_key"] == "from-the-profile"
     assert config["tls"] is not None
+    assert temporal_target(Settings()).namespace == "prod.a1b2c"
+
+
+def test_temporal_address_and_namespace_win_over_the_profile(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config_file = tmp_path / "temporal.toml"
+    config_file.write_text(
+        '[profile.prod]\naddress = "prod.tmprl.example:7233"\nnamespace = "prod.a1b2c"\n'
+    )
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("TEMPORAL_PROFILE", "prod")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
+    monkeypatch.setenv("TEMPORAL_NAMESPACE", "staging")
+
+    config = connect_config(Settings())
+
+    assert (config["target_host"], config["namespace"]) == ("temporal.internal:7233", "staging")
+
+
+def test_without_variables_or_a_profile_the_defaults_apply(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(tmp_path / "none.toml"))
+
+    config = connect_config(Settings())
+
+    assert (config["target_host"], config["namespace"]) == ("localhost:7233", "default")
 
 
 def test_a_worker_pointed_at_the_wrong_address_fails_fast_with_one_clear_line(
