@@ -28,7 +28,11 @@ from truffle.metrics import TemporalSdkMetrics
 from truffle.screenings import held_screening_ids
 from truffle.settings import Settings
 from truffle.tables import Screening, utcnow
-from truffle.temporal_connection import TemporalUnreachableError, connect_temporal
+from truffle.temporal_connection import (
+    TemporalConfigError,
+    TemporalUnreachableError,
+    connect_temporal,
+)
 from workflows.launcher import Launcher, workflow_id
 from workflows.messages import CancelRequest, CandidateEvent, ConnectionLive
 from workflows.screening import ScreeningWorkflow
@@ -119,7 +123,7 @@ class ScreeningGateway:
                 runtime = self._sdk_metrics.runtime if self._sdk_metrics else None
                 try:
                     self._client = await connect_temporal(self._settings, runtime, self._converter)
-                except TemporalUnreachableError as error:
+                except (TemporalUnreachableError, TemporalConfigError) as error:
                     raise WorkflowUnavailableError(str(error)) from None
         return self._client
 

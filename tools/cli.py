@@ -92,10 +92,12 @@ def _cmd_api(args: argparse.Namespace) -> int:
     from truffle.db import create_db_engine, require_schema_at_head
     from truffle.logs import configure_logging
     from truffle.settings import get_settings
+    from truffle.temporal_connection import connect_config
 
     settings = get_settings()
     # Checked here, once, with a one-line error, rather than in every API process.
     settings.secret_keys()
+    connect_config(settings)
     engine = create_db_engine(settings.database_url)
     try:
         require_schema_at_head(engine)

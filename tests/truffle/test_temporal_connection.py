@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from truffle.settings import Settings
-from truffle.temporal_connection import connect_config, temporal_target
+from truffle.temporal_connection import TemporalConfigError, connect_config, temporal_target
 
 TEMPORAL_VARIABLES = (
     "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_TLS",
@@ -127,3 +127,87 @@ def test_a_worker_pointed_at_the_wrong_address_fails_fast_with_one_clear_line(
     assert line.startswith(
         "truffle-ashby: cannot reach Temporal at 127.0.0.1:9 (namespace default)"
     )
+
+
+def _run_cli(settings: Settings, cwd: Path, command: str, **variables: str) -> tuple[int, str]:
+    assert settings.truffle_secret_keys is not None
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TRUFFLE_SECRET_KEYS": settings.truffle_secret_keys.get_secret_value(),
+        **variables,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.cli", command],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return done.returncode, done.stderr
+
+
+def test_a_worker_given_an_unknown_profile_fails_fast_with_one_clear_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    config_file = tmp_path / "temporal.toml"
+    config_file.write_text('[profile.prod]\napi_key = "secret-api-key"\n')
+
+    code, stderr = _run_cli(
+        settings, tmp_path, "worker",
+        TEMPORAL_CONFIG_FILE=str(config_file), TEMPORAL_PROFILE="staging",
+    )  # fmt: skip
+
+    assert code == 2
+    assert "Traceback" not in stderr
+    assert "secret-api-key" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"truffle-ashby: cannot load Temporal profile 'staging' from {config_file} "
+        "(TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE): Profile 'staging' not found"
+    )
+
+
+def test_the_api_given_an_unreadable_tls_file_fails_fast_naming_the_variable(
+    settings: Settings, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing-client.pem"
+
+    code, stderr = _run_cli(
+        settings, tmp_path, "api",
+        TEMPORAL_TLS_CLIENT_CERT_PATH=str(missing),
+        TEMPORAL_TLS_CLIENT_KEY_PATH=str(tmp_path / "missing-client.key"),
+    )  # fmt: skip
+
+    assert code == 2
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"truffle-ashby: cannot read TEMPORAL_TLS_CLIENT_CERT_PATH ({missing}): "
+        "No such file or directory"
+    )
+
+
+def test_a_tls_file_named_by_the_profile_is_named_as_the_profiles(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config_file = tmp_path / "temporal.toml"
+    config_file.write_text(
+        f'[profile.prod.tls]\nserver_ca_cert_path = "{tmp_path / "missing-ca.pem"}"\n'
+    )
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("TEMPORAL_PROFILE", "prod")
+
+    with pytest.raises(TemporalConfigError, match=r"^cannot read tls.server_ca_cert of Temporal"):
+        connect_config(Settings())
+
+
+def test_a_config_file_that_does_not_parse_is_reported_without_its_content(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config_file = tmp_path / "temporal.toml"
+    config_file.write_text('[profile.prod]\napi_key = "secret-api-key\n')
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("TEMPORAL_PROFILE", "prod")
+
+    with pytest.raises(TemporalConfigError) as raised:
+        connect_config(Settings())
+
+    assert "TOML parse error at line 2" in str(raised.value)
+    assert "secret-api-key" not in str(raised.value)
+    assert "\n" not in str(raised.value)
