@@ -196,7 +196,7 @@ async def run_worker(settings: Settings) -> None:
     engine = create_db_engine(settings.database_url, pool_size=settings.worker_activity_threads)
     require_schema_at_head(engine)
     registry = CollectorRegistry(auto_describe=True)
-    sdk_metrics = TemporalSdkMetrics(registry)
+    sdk_metrics = TemporalSdkMetrics(registry, settings.log_level)
     payload_keys = PayloadKeys(engine, KeyRing(settings.secret_keys()))
     client = await connect_temporal(settings, sdk_metrics.runtime, data_converter(payload_keys))
     await launcher_for(client, settings).ensure_reconcile_schedule(settings.reconcile_interval)

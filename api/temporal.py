@@ -119,7 +119,9 @@ class ScreeningGateway:
         async with self._connecting:
             if self._client is None:
                 if self._sdk_metrics is None and self._metrics_registry is not None:
-                    self._sdk_metrics = TemporalSdkMetrics(self._metrics_registry)
+                    self._sdk_metrics = TemporalSdkMetrics(
+                        self._metrics_registry, self._settings.log_level
+                    )
                 runtime = self._sdk_metrics.runtime if self._sdk_metrics else None
                 try:
                     self._client = await connect_temporal(self._settings, runtime, self._converter)

@@ -1,10 +1,15 @@
 """The worker process as production runs it: its event loop never waits on the database."""
 
 import asyncio
+import json
+import os
+import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +22,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 import worker
 from tests.utils.factories import make_position, make_workspace, new_screening_request
 from tests.utils.mail import MailSink
+from tests.utils.processes import CLI, free_port, stop_process
 from truffle import screenings
 from truffle.contracts import EmailKind, EmailReceipt, EmailRequest
 from truffle.secrets import KeyRing
@@ -143,3 +149,37 @@ async def test_a_slow_database_write_does_not_delay_another_screenings_timer_dri
 
         slow_write.release.set()
         assert await slowed.result() is True
+
+
+def test_temporal_cores_own_lines_come_out_as_the_workers_json_lines(
+    dev_server_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
+) -> None:
+    assert settings.truffle_secret_keys is not None
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TRUFFLE_SECRET_KEYS": settings.truffle_secret_keys.get_secret_value(),
+        "TEMPORAL_ADDRESS": dev_server_env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": f"core-logs-{uuid.uuid4()}",
+        "METRICS_PORT": str(free_port()),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*CLI, "worker"], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        for _ in range(300):
+            # The core says "Initializing worker" (INFO) as the worker starts.
+            if "Initializing worker" in log.read_text() or process.poll() is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        stop_process(process)
+
+    records = [json.loads(line) for line in log.read_text().splitlines()]  # every line is JSON
+    core = [record for record in records if record["logger"] == "temporalio.core"]
+    assert any("Initializing worker" in record["message"] for record in core)
+    assert all(record["level"] in ("INFO", "WARNING", "ERROR") for record in core)

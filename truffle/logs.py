@@ -21,6 +21,7 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 from temporalio import activity, workflow
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, TelemetryFilter
 
 from truffle.settings import Settings
 
@@ -38,6 +39,9 @@ _TEMPORAL_KEYS = {
     "attempt": "attempt",
     "task_queue": "task_queue",
 }
+# Temporal core's level names for ours.
+_CORE_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
+TEMPORAL_CORE_LOGGER = "temporalio.core"
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _JSON_FIELDS = ["asctime", "levelname", "name", "message"]
 _ID_FIELDS = (
@@ -148,3 +152,16 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
     activity.logger.activity_info_on_message = False
     workflow.logger.workflow_info_on_message = False
     return handler
+
+
+def temporal_core_logging(log_level: str) -> LoggingConfig:
+    """Temporal core's own lines (the Rust core under every client and worker: failed polls,
+    connection retries, shutdowns) forwarded to the `temporalio.core` logger, so they leave
+    through the one handler in LOG_FORMAT at LOG_LEVEL, not as coloured text on stderr.
+    Libraries below the core (gRPC, HTTP/2) say only their errors, as by default."""
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level=_CORE_LEVELS[log_level], other_level="ERROR"),
+        forwarding=LogForwardingConfig(
+            logger=logging.getLogger(TEMPORAL_CORE_LOGGER), append_target_to_name=False
+        ),
+    )

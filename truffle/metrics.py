@@ -37,6 +37,7 @@ from temporalio.runtime import (
 )
 
 from truffle.connection_health import Health, assess, snapshot_of
+from truffle.logs import temporal_core_logging
 from truffle.tables import AshbyConnection, ConnectionState, Screening
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -110,11 +111,15 @@ class _Family:
 
 class TemporalSdkMetrics(Collector):
     """The Temporal SDK's runtime metrics, in this registry. Create it before the first client:
-    `runtime` is the Temporal runtime to connect with."""
+    `runtime` is the Temporal runtime to connect with. Its core logs through ours at
+    `log_level`, provided it is the process's first Temporal runtime (the core sends every
+    line to the first one's logging)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, log_level: str) -> None:
         self.buffer = MetricBuffer(SDK_BUFFER_SIZE, MetricBufferDurationFormat.SECONDS)
-        self.runtime = Runtime(telemetry=TelemetryConfig(metrics=self.buffer))
+        self.runtime = Runtime(
+            telemetry=TelemetryConfig(metrics=self.buffer, logging=temporal_core_logging(log_level))
+        )
         self._families: dict[str, _Family] = {}
         self._lock = Lock()
         registry.register(self)

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 from temporalio import activity
+from temporalio.runtime import TelemetryFilter
 from temporalio.testing import ActivityEnvironment
 
-from truffle.logs import bound_ids, configure_logging, note_ids
+from truffle.logs import bound_ids, configure_logging, note_ids, temporal_core_logging
 from truffle.settings import Settings
 
 
@@ -122,3 +123,15 @@ def test_uvicorns_access_line_with_the_path_never_reaches_the_log() -> None:
     logging.getLogger("uvicorn.error").info("Started server process")
     assert "secret-token" not in stream.getvalue()
     assert "Started server process" in stream.getvalue()
+
+
+@pytest.mark.parametrize(("log_level", "core_level"), [("DEBUG", "DEBUG"), ("WARNING", "WARN")])
+def test_temporal_cores_lines_are_forwarded_to_our_logging_at_log_level(
+    log_level: str, core_level: str
+) -> None:
+    config = temporal_core_logging(log_level)
+
+    assert isinstance(config.filter, TelemetryFilter)
+    assert config.filter.core_level == core_level
+    assert config.forwarding is not None
+    assert config.forwarding.logger is logging.getLogger("temporalio.core")
