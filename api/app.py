@@ -26,7 +26,7 @@ from api import (
     workspace,
 )
 from api.access_log import RequestLog
-from api.errors import BodySizeLimit, install_error_handlers
+from api.errors import BodySizeLimit, UnhandledErrors, install_error_handlers
 from api.rate_limits import RateLimits
 from api.same_origin import SameOriginForStateChanges
 from api.security_headers import SecurityHeaders
@@ -76,6 +76,8 @@ def create_app(
         converter=data_converter(app.state.payload_keys),
     )
     install_error_handlers(app)
+    # Innermost first: an unhandled error's 500 still passes the access log (X-Request-ID).
+    app.add_middleware(UnhandledErrors)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(SameOriginForStateChanges)
     app.add_middleware(SecurityHeaders, https=settings.public_base_url.startswith("https://"))

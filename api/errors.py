@@ -1,6 +1,8 @@
 """Every error leaves as JSON with the right status: `{"message": ...}` for Truffle's own API,
 Ashby's error envelope for the partner endpoints Ashby calls."""
 
+import logging
+import traceback
 import uuid
 from collections.abc import Mapping
 from urllib.parse import quote
@@ -12,6 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1024 * 1024
+INTERNAL_ERROR_MESSAGE = (
+    "Truffle could not answer this request. Try again; if it persists, quote the X-Request-ID "
+    "of this answer to Truffle's support."
+)
+logger = logging.getLogger("truffle.api.errors")
 
 
 def _describe_validation_error(error: RequestValidationError) -> str:
@@ -93,6 +100,52 @@ def install_error_handlers(app: FastAPI) -> None:
             "unknown or revoked.",
             headers={"WWW-Authenticate": 'Basic realm="Truffle"'},
         )
+
+
+class UnhandledErrors:
+    """An exception no handler took becomes a 500 in the shape of the path's other errors. It
+    sits inside the access log's middleware, so the answer carries `X-Request-ID` and the line
+    logged for it the request's ids (Starlette's own 500 is sent from outside every middleware,
+    and uvicorn logs its traceback with neither). The line names the exception's type and where
+    it was raised, never its message or arguments: a database error quotes the values it failed
+    on, a candidate's name or email among them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as error:
+            stack = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
+            logger.error(
+                "unhandled %s (its message is not logged: it may hold personal data)\n"
+                "Traceback (most recent call last):\n%s%s",
+                type(error).__name__,
+                stack,
+                type(error).__name__,
+                extra={"error_type": type(error).__name__},
+            )
+            if response_started:
+                # Too late for a 500: the connection closes on an incomplete answer.
+                return
+            response = (
+                ashby_error(500, "internal_error", INTERNAL_ERROR_MESSAGE)
+                if _is_partner_path(scope.get("path", ""))
+                else JSONResponse({"message": INTERNAL_ERROR_MESSAGE}, status_code=500)
+            )
+            await response(scope, receive, send)
 
 
 class BodySizeLimit:
