@@ -37,7 +37,7 @@ from truffle import readiness
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
 from truffle.logs import configure_logging
-from truffle.metrics import TemporalSdkMetrics, exposition
+from truffle.metrics import TemporalSdkMetrics, drain_periodically, exposition
 from truffle.payload_crypto import PayloadKeys, data_converter
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
@@ -48,7 +48,6 @@ from workflows.screening import ScreeningWorkflow
 from workflows.webhook import AshbyWebhookWorkflow
 
 logger = logging.getLogger("truffle.worker")
-METRICS_DRAIN_SECONDS = 1.0
 
 
 def launcher_for(client: Client, settings: Settings) -> Launcher:
@@ -184,12 +183,6 @@ async def serving(app: Starlette, port: int) -> AsyncIterator[None]:
         await task
 
 
-async def drain_sdk_metrics(sdk_metrics: TemporalSdkMetrics) -> None:
-    while True:
-        await asyncio.sleep(METRICS_DRAIN_SECONDS)
-        sdk_metrics.drain()
-
-
 async def run_worker(settings: Settings) -> None:
     settings.secret_keys()
     # A connection for every database thread, so none of them waits for the pool.
@@ -205,7 +198,7 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     state = WorkerState()
-    drainer = asyncio.create_task(drain_sdk_metrics(sdk_metrics))
+    drainer = asyncio.create_task(drain_periodically(sdk_metrics.drain))
     use_database_threads(settings)
     async with (
         httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS) as http,

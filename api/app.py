@@ -1,5 +1,7 @@
 """Builds the FastAPI application; every router is wired here and nowhere else."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -33,7 +35,7 @@ from api.security_headers import SecurityHeaders
 from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
 from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
-from truffle.metrics import DatabaseGauges
+from truffle.metrics import DatabaseGauges, drain_periodically
 from truffle.payload_crypto import PayloadKeys, data_converter
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
@@ -55,7 +57,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         http = httpx.AsyncClient(timeout=ashby_timeout_seconds, transport=ashby_transport)
         app.state.ashby_client = AshbyClient(settings.ashby_api_base_url, http)
+        drainer = asyncio.create_task(drain_periodically(app.state.gateway.drain_sdk_metrics))
         yield
+        drainer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drainer
         await http.aclose()
         engine.dispose()
 

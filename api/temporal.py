@@ -129,6 +129,12 @@ class ScreeningGateway:
                     raise WorkflowUnavailableError(str(error)) from None
         return self._client
 
+    def drain_sdk_metrics(self) -> None:
+        """Moves what the SDK recorded into the registry (the app's lifespan calls it every
+        second, so a full buffer never drops updates between scrapes)."""
+        if self._sdk_metrics is not None:
+            self._sdk_metrics.drain()
+
     async def _handle(self, screening_id: uuid.UUID) -> WorkflowHandle[ScreeningWorkflow, object]:
         client = await self.client()
         return client.get_workflow_handle_for(ScreeningWorkflow.run, workflow_id(screening_id))

@@ -9,8 +9,9 @@ into a `MetricBuffer`; `TemporalSdkMetrics` drains it into this process's regist
 `/metrics` answer holds both.
 """
 
+import asyncio
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Lock
@@ -42,6 +43,7 @@ from truffle.tables import AshbyConnection, ConnectionState, Screening
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 SDK_BUFFER_SIZE = 100_000
+SDK_DRAIN_SECONDS = 1.0
 
 SCREENINGS_STARTED = Counter(
     "truffle_screenings_started", "Screenings Ashby started that Truffle accepted"
@@ -125,8 +127,9 @@ class TemporalSdkMetrics(Collector):
         registry.register(self)
 
     def drain(self) -> None:
-        """Moves what the SDK recorded since the last call into our totals. Call it often (the
-        worker does every second): a full buffer drops updates."""
+        """Moves what the SDK recorded since the last call into our totals. Call it often
+        (`drain_periodically`: the API and the worker do every second), not only at a scrape:
+        a full buffer drops updates."""
         with self._lock:
             for update in self.buffer.retrieve_updates():
                 metric = update.metric
@@ -181,6 +184,13 @@ class TemporalSdkMetrics(Collector):
                     metric.add_sample(f"{family.name}_sum", dict(labels), histogram.total)
                     metric.add_sample(f"{family.name}_count", dict(labels), histogram.count)
                 yield metric
+
+
+async def drain_periodically(drain: Callable[[], None]) -> None:
+    """Calls `drain` every SDK_DRAIN_SECONDS until cancelled."""
+    while True:
+        await asyncio.sleep(SDK_DRAIN_SECONDS)
+        drain()
 
 
 class DatabaseGauges(Collector):
