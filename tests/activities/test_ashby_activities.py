@@ -21,6 +21,7 @@ from tests.utils.factories import (
     make_workspace,
     open_screening,
 )
+from tests.utils.metrics import sample
 from tools.ashby_sandbox.client import SandboxClient
 from tools.ashby_sandbox.spec import request_schema, validate
 from truffle import connections, screenings
@@ -344,9 +345,11 @@ async def test_posts_are_paced_per_workspace_without_holding_up_other_workspaces
     )  # fmt: skip
     await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
     calls = len(ashby_sandbox.calls())
+    throttled = sample("truffle_ashby_throttled_total", scope="workspace")
 
     with pytest.raises(ApplicationError) as paced:
         await post(activities, screening_id, UpdateKind.expired, OCCURRED_MS + 1)
+    assert sample("truffle_ashby_throttled_total", scope="workspace") == throttled + 1
     assert paced.value.type == "AshbyThrottled"
     assert not paced.value.non_retryable
     assert paced.value.next_retry_delay is not None
@@ -375,9 +378,11 @@ async def test_a_partner_wide_throttle_pauses_posts_for_every_workspace(
         await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
     assert throttled.value.type == AshbyOutcome.rate_limited.error_type
     calls = len(ashby_sandbox.calls())
+    put_off = sample("truffle_ashby_throttled_total", scope="partner")
 
     with pytest.raises(ApplicationError) as paused:
         await post(activities, elsewhere, UpdateKind.started, OCCURRED_MS)
+    assert sample("truffle_ashby_throttled_total", scope="partner") == put_off + 1
     assert paused.value.type == "AshbyThrottled"
     assert "throttling all of Truffle's traffic" in str(paused.value)
     assert paused.value.next_retry_delay is not None

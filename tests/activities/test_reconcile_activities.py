@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, update
+from temporalio.testing import ActivityEnvironment
 
 from activities import reconcile
-from activities.reconcile import ReconcilerActivities
+from activities.reconcile import ReconcilerActivities, ReconcileRequest
 from tests.utils.factories import make_position, make_workspace, open_screening
+from tests.utils.metrics import sample
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Screening, utcnow
@@ -120,3 +122,29 @@ async def test_an_erased_screening_is_settled_not_restarted(
     assert runs.started == []
     assert runs.described == []
     assert report.settled == [str(erased)]
+
+
+async def test_repairs_and_the_screenings_settled_are_counted(
+    engine: sa.Engine, opened: list[uuid.UUID]
+) -> None:
+    gone, finished = opened[0], opened[1]
+    runs = FakeRuns(
+        listed_running=set(opened) - {gone, finished}, runs={finished: Run(completed=True)}
+    )
+    with Session(engine) as session:
+        final = session.get(Screening, finished)
+        assert final is not None
+        status = str(final.status)
+    before = {
+        "restarted": sample("truffle_reconciler_repairs_total", action="restarted"),
+        "settled": sample("truffle_reconciler_repairs_total", action="settled"),
+        "closed": sample("truffle_screenings_closed_total", status=status),
+    }
+
+    await ActivityEnvironment().run(
+        ReconcilerActivities(engine, runs).reconcile_screenings, ReconcileRequest()
+    )
+
+    assert sample("truffle_reconciler_repairs_total", action="restarted") == before["restarted"] + 1
+    assert sample("truffle_reconciler_repairs_total", action="settled") == before["settled"] + 1
+    assert sample("truffle_screenings_closed_total", status=status) == before["closed"] + 1

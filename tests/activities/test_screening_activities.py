@@ -21,6 +21,7 @@ from tests.utils.factories import (
     open_screening,
 )
 from tests.utils.mail import AuthenticatingSmtpServer, MailSink, RefusingSmtpServer
+from tests.utils.metrics import sample
 from truffle import connections, screenings
 from truffle.contracts import (
     EMAIL_DEFERRED,
@@ -407,3 +408,17 @@ async def test_starttls_required_sends_nothing_in_clear_text_to_a_server_without
     assert raised.value.type == EMAIL_DEFERRED
     assert "STARTTLS" in str(raised.value)
     assert mail_sink.messages_to(address) == []
+
+
+async def test_a_settled_screening_is_counted_as_closed_by_its_final_status(
+    activities: ScreeningActivities, engine: sa.Engine, screening_id: uuid.UUID
+) -> None:
+    with Session(engine) as session:
+        screenings.close(session, screening_id, CloseReason.cancelled_in_truffle)
+    before = sample("truffle_screenings_closed_total", status="cancelled")
+
+    await ActivityEnvironment().run(activities.settle_screening, ScreeningRef(str(screening_id)))
+    await ActivityEnvironment().run(activities.settle_screening, ScreeningRef(str(screening_id)))
+
+    # Once, however often its workflow settles it.
+    assert sample("truffle_screenings_closed_total", status="cancelled") == before + 1
