@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
 from temporalio import workflow
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -25,6 +27,7 @@ from tests.utils.mail import MailSink
 from tests.utils.processes import CLI, free_port, stop_process
 from truffle import screenings
 from truffle.contracts import EmailKind, EmailReceipt, EmailRequest
+from truffle.db import create_db_engine
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from workflows.launcher import Launcher
@@ -183,3 +186,79 @@ def test_temporal_cores_own_lines_come_out_as_the_workers_json_lines(
     core = [record for record in records if record["logger"] == "temporalio.core"]
     assert any("Initializing worker" in record["message"] for record in core)
     assert all(record["level"] in ("INFO", "WARNING", "ERROR") for record in core)
+
+
+@pytest.fixture
+async def unreachable_temporal() -> Client:
+    return await Client.connect("127.0.0.1:9", lazy=True)
+
+
+async def probe(
+    engine: sa.Engine, client: Client, path: str, draining: bool = False
+) -> httpx.Response:
+    """The worker's metrics port, as a load balancer or Prometheus calls it."""
+    app = worker.health_app(
+        engine, client, CollectorRegistry(), worker.WorkerState(draining=draining)
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://worker"
+    ) as http:
+        return await http.get(path)
+
+
+async def test_the_workers_healthz_answers_while_it_runs(
+    engine: sa.Engine, unreachable_temporal: Client
+) -> None:
+    reply = await probe(engine, unreachable_temporal, "/healthz")
+    assert (reply.status_code, reply.json()) == (200, {"ok": True})
+
+
+async def test_the_workers_readyz_is_ready_when_the_database_and_temporal_answer(
+    engine: sa.Engine, dev_server_env: WorkflowEnvironment
+) -> None:
+    reply = await probe(engine, dev_server_env.client, "/readyz")
+    assert reply.status_code == 200
+    assert reply.json() == {"ready": True, "database": "ok", "temporal": "ok"}
+
+
+async def test_a_draining_worker_is_not_ready(
+    engine: sa.Engine, dev_server_env: WorkflowEnvironment
+) -> None:
+    reply = await probe(engine, dev_server_env.client, "/readyz", draining=True)
+    assert reply.status_code == 503
+    assert reply.json()["ready"] is False
+    assert reply.json()["worker"] == "draining: no new work is taken"
+
+
+async def test_a_worker_whose_temporal_is_down_is_not_ready(
+    engine: sa.Engine, unreachable_temporal: Client
+) -> None:
+    reply = await probe(engine, unreachable_temporal, "/readyz")
+    assert reply.status_code == 503
+    body = reply.json()
+    assert (body["ready"], body["database"]) == (False, "ok")
+    assert body["temporal"] != "ok"
+    assert "127.0.0.1:9" not in body["temporal"]
+
+
+async def test_a_worker_whose_database_is_down_is_not_ready(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    gone = create_db_engine("postgresql+psycopg://truffle:password@127.0.0.1:9/truffle")
+    try:
+        reply = await probe(gone, dev_server_env.client, "/readyz")
+    finally:
+        gone.dispose()
+    assert reply.status_code == 503
+    body = reply.json()
+    assert (body["ready"], body["temporal"]) == (False, "ok")
+    assert body["database"] == "unavailable (OperationalError)"
+
+
+async def test_the_workers_metrics_are_prometheus_text(
+    engine: sa.Engine, unreachable_temporal: Client
+) -> None:
+    reply = await probe(engine, unreachable_temporal, "/metrics")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    assert "truffle_ashby_deliveries" in reply.text
