@@ -1,4 +1,5 @@
-"""The worker process as production runs it: its event loop never waits on the database."""
+"""The worker process as production runs it: its event loop never waits on the database, its
+core logs through ours, and its metrics port answers probes."""
 
 import asyncio
 import json
@@ -7,10 +8,12 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from types import MethodType
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -18,21 +21,30 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from temporalio import workflow
 from temporalio.client import Client
+from temporalio.exceptions import ActivityError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 import worker
+from activities.ashby import AshbyActivities
 from tests.utils.factories import make_position, make_workspace, new_screening_request
 from tests.utils.mail import MailSink
 from tests.utils.processes import CLI, free_port, stop_process
 from truffle import screenings
-from truffle.contracts import EmailKind, EmailReceipt, EmailRequest
+from truffle.contracts import (
+    EmailKind,
+    EmailReceipt,
+    EmailRequest,
+    PostUpdateRequest,
+    UpdateKind,
+)
 from truffle.db import create_db_engine
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from workflows.launcher import Launcher
 
 BLOCK_SECONDS = 60
+DATABASE_THREADS = 3
 
 
 @workflow.defn
@@ -48,6 +60,24 @@ class SendNow:
             start_to_close_timeout=timedelta(seconds=BLOCK_SECONDS * 2),
         )
         return receipt.sent
+
+
+@workflow.defn
+class PostNow:
+    """An update to Ashby right away; the workspace is not connected, so it is held (recorded in
+    the delivery log) and the workflow goes on."""
+
+    @workflow.run
+    async def run(self, screening_id: str) -> bool:
+        try:
+            await workflow.execute_activity(
+                "post_assessment_update",
+                PostUpdateRequest(screening_id, UpdateKind.started, 1_700_000_000_000),
+                start_to_close_timeout=timedelta(seconds=BLOCK_SECONDS * 2),
+            )
+        except ActivityError:
+            return True  # held: the write went through
+        return False
 
 
 @workflow.defn
@@ -67,18 +97,20 @@ class SendAfterATimer:
 
 
 class SlowFirstWrite:
-    """Holds the first write of a sent email until released, as a locked row or a slow disk
-    would."""
+    """Holds the first write into `table` until released, as a locked row or a slow disk
+    would, and notes the threads the database work ran on."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, table: str) -> None:
+        self.statement = f"INSERT INTO {table}"
         self.blocking = threading.Event()
         self.release = threading.Event()
+        self.threads: set[str] = set()
         self._held_once = False
         sa.event.listen(engine, "before_cursor_execute", self._maybe_hold)
 
     def _maybe_hold(self, *args: Any) -> None:
-        statement = str(args[2])
-        if statement.startswith("INSERT INTO sent_emails") and not self._held_once:
+        self.threads.add(threading.current_thread().name)
+        if str(args[2]).startswith(self.statement) and not self._held_once:
             self._held_once = True
             self.blocking.set()
             self.release.wait(BLOCK_SECONDS)
@@ -87,22 +119,35 @@ class SlowFirstWrite:
 @pytest.fixture
 def mail_settings(settings: Settings, mail_sink: MailSink) -> Settings:
     return settings.model_copy(
-        update={"smtp_host": "127.0.0.1", "smtp_port": mail_sink.smtp_port, "smtp_security": "none"}
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": mail_sink.smtp_port,
+            "smtp_security": "none",
+            "worker_activity_threads": DATABASE_THREADS,
+        }
     )
 
 
 @pytest.fixture
-def slow_write(engine: sa.Engine) -> Iterator[SlowFirstWrite]:
-    slow = SlowFirstWrite(engine)
-    yield slow
-    slow.release.set()
+async def database_threads() -> AsyncIterator[Callable[[Settings], None]]:
+    """`worker.use_database_threads`, as the worker calls it; the test's loop gets back a
+    default pool afterwards."""
+    yield worker.use_database_threads
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
 
 
+@pytest.mark.parametrize(
+    ("slowed_workflow", "table"),
+    [(SendNow, "sent_emails"), (PostNow, "delivery_attempts")],
+    ids=["send_screening_email", "post_assessment_update"],
+)
 async def test_a_slow_database_write_does_not_delay_another_screenings_timer_driven_activity(
     dev_server_env: WorkflowEnvironment,
     mail_settings: Settings,
     engine: sa.Engine,
-    slow_write: SlowFirstWrite,
+    database_threads: Callable[[Settings], None],
+    slowed_workflow: Any,
+    table: str,
 ) -> None:
     keyring = KeyRing(mail_settings.secret_keys())
     workspace, _ = make_workspace(engine)
@@ -116,42 +161,99 @@ async def test_a_slow_database_write_does_not_delay_another_screenings_timer_dri
     client = dev_server_env.client
     task_queue = f"worker-{uuid.uuid4()}"
     settings = mail_settings.model_copy(update={"temporal_task_queue": task_queue})
+    database_threads(settings)
+    slow_write = SlowFirstWrite(engine, table)
 
-    async with (
-        httpx.AsyncClient() as http,
-        Worker(
-            client,
-            task_queue=task_queue,
-            workflows=[SendNow, SendAfterATimer],
-            activities=worker.activities_for(
-                settings, engine, http, Launcher(client, task_queue, timedelta(days=1))
+    try:
+        async with (
+            httpx.AsyncClient() as http,
+            Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[slowed_workflow, SendAfterATimer],
+                activities=worker.activities_for(
+                    settings, engine, http, Launcher(client, task_queue, timedelta(days=1))
+                ),
+                workflow_runner=UnsandboxedWorkflowRunner(),
+                **worker.worker_options(settings),
             ),
-            workflow_runner=UnsandboxedWorkflowRunner(),
-            **worker.worker_options(settings),
-        ),
-    ):
-        slowed = await client.start_workflow(
-            SendNow.run, str(first), id=f"slowed-{first}", task_queue=task_queue
-        )
-        assert await asyncio.to_thread(slow_write.blocking.wait, 30)
+        ):
+            slowed = await client.start_workflow(
+                slowed_workflow.run, str(first), id=f"slowed-{first}", task_queue=task_queue
+            )
+            assert await asyncio.to_thread(slow_write.blocking.wait, 30)
 
-        # The first screening's write is stuck; the other screening's timer still fires
-        # and its email goes out, on the same worker.
-        unrelated = await client.execute_workflow(
-            SendAfterATimer.run,
-            str(second),
-            id=f"unrelated-{second}",
-            task_queue=task_queue,
-            execution_timeout=timedelta(seconds=30),
-        )
-        assert unrelated is True
-        assert not slow_write.release.is_set()
-        description = await slowed.describe()
-        assert description.status is not None
-        assert description.status.name == "RUNNING"
+            # The first screening's write is stuck; the other screening's timer still fires
+            # and its email goes out, on the same worker.
+            unrelated = await client.execute_workflow(
+                SendAfterATimer.run,
+                str(second),
+                id=f"unrelated-{second}",
+                task_queue=task_queue,
+                execution_timeout=timedelta(seconds=30),
+            )
+            assert unrelated is True
+            assert not slow_write.release.is_set()
+            description = await slowed.describe()
+            assert description.status is not None
+            assert description.status.name == "RUNNING"
 
+            slow_write.release.set()
+            assert await slowed.result() is True
+    finally:
         slow_write.release.set()
-        assert await slowed.result() is True
+    # Every statement ran on the worker's database threads, none on the event loop's.
+    assert slow_write.threads
+    assert all(name.startswith("truffle-db") for name in slow_write.threads)
+
+
+async def test_the_database_threads_are_as_many_as_worker_activity_threads(
+    settings: Settings, database_threads: Callable[[Settings], None]
+) -> None:
+    database_threads(settings.model_copy(update={"worker_activity_threads": DATABASE_THREADS}))
+    release = threading.Event()
+    running: set[str] = set()
+    lock = threading.Lock()
+
+    def hold() -> None:
+        with lock:
+            running.add(threading.current_thread().name)
+        release.wait(BLOCK_SECONDS)
+
+    held = [asyncio.create_task(asyncio.to_thread(hold)) for _ in range(DATABASE_THREADS + 2)]
+    await asyncio.sleep(0.5)
+    with lock:
+        at_once = set(running)
+    release.set()
+    await asyncio.gather(*held)
+
+    assert len(at_once) == DATABASE_THREADS
+    assert all(name.startswith("truffle-db") for name in at_once)
+
+
+async def test_ashby_rate_limit_per_workspace_reaches_the_workers_throttle(
+    settings: Settings, engine: sa.Engine
+) -> None:
+    paced = settings.model_copy(update={"ashby_rate_limit_per_workspace": "2/hour"})
+    async with httpx.AsyncClient() as http:
+        # No workflow is started here: the launcher is never called.
+        activities = worker.activities_for(paced, engine, http, cast(Launcher, None))
+    [post] = [
+        activity
+        for activity in activities
+        if isinstance(activity, MethodType) and activity.__name__ == "post_assessment_update"
+    ]
+    assert isinstance(post.__self__, AshbyActivities)
+    throttle = post.__self__.throttle
+    workspace_id = uuid.uuid4()
+
+    assert throttle.wait_before_posting(workspace_id) is None
+    assert throttle.wait_before_posting(workspace_id) is None
+    wait = throttle.wait_before_posting(workspace_id)
+    assert wait is not None
+    seconds, scope = wait
+    assert scope == "workspace"
+    assert seconds > 50 * 60
 
 
 def test_temporal_cores_own_lines_come_out_as_the_workers_json_lines(
