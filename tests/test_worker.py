@@ -287,6 +287,7 @@ def test_temporal_cores_own_lines_come_out_as_the_workers_json_lines(
     records = [json.loads(line) for line in log.read_text().splitlines()]  # every line is JSON
     core = [record for record in records if record["logger"] == "temporalio.core"]
     assert any("Initializing worker" in record["message"] for record in core)
+    assert not any("temporal_log" in record for record in core)  # no raw object reprs
     assert all(record["level"] in ("INFO", "WARNING", "ERROR") for record in core)
 
 

@@ -90,6 +90,9 @@ class AttachIds(logging.Filter):
         for name, value in (_bound.get() or {}).items():
             if not hasattr(record, name):
                 setattr(record, name, value)
+        # A forwarded core line's raw entry (its fields are already in the message): it would
+        # only show as `<builtins.BufferedLogEntry object ...>`.
+        record.__dict__.pop("temporal_log", None)
         for source in ("temporal_workflow", "temporal_activity"):
             details = record.__dict__.pop(source, None)
             if isinstance(details, Mapping):
