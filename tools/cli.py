@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=1,
-        help="API processes sharing the port (the abuse limits count in each one's memory)",
+        help="API processes sharing the port (the abuse limits count in each one's memory, "
+        "and /metrics answers for one of them at random: prefer one process per container)",
     )
     api.set_defaults(handler=_cmd_api)
 

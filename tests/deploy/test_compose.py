@@ -25,6 +25,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from temporalio.common import SearchAttributeIndexedValueType
 
+from tests.utils.settings import TEMPORAL_CLIENT_VARIABLES
 from tools.cli import build_parser
 from truffle.settings import Settings
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
@@ -38,21 +39,6 @@ CONSTRAINTS = ROOT / "constraints.txt"
 PYPROJECT = ROOT / "pyproject.toml"
 TEMPORAL_SETUP = ROOT / "deploy" / "temporal-setup.sh"
 
-# Temporal's own client variables, read by truffle/temporal_connection.py as the SDKs read them.
-TEMPORAL_CLIENT_VARIABLES = frozenset(
-    {
-        "TEMPORAL_ADDRESS",
-        "TEMPORAL_NAMESPACE",
-        "TEMPORAL_API_KEY",
-        "TEMPORAL_TLS",
-        "TEMPORAL_TLS_CLIENT_CERT_PATH",
-        "TEMPORAL_TLS_CLIENT_KEY_PATH",
-        "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
-        "TEMPORAL_TLS_SERVER_NAME",
-        "TEMPORAL_PROFILE",
-        "TEMPORAL_CONFIG_FILE",
-    }
-)
 REPLICATED = ("api", "worker")
 
 Service = dict[str, Any]
@@ -567,3 +553,15 @@ def test_dockerignore_keeps_local_state_and_tests_out() -> None:
         assert dockerignore_excludes(path), path
     assert dockerignore_excludes("api/__pycache__")
     assert not dockerignore_excludes("api")
+
+
+def test_the_temporal_ui_address_the_readme_gives_is_the_origin_the_api_allows() -> None:
+    readme = (ROOT / "README.md").read_text()
+    [address] = re.findall(r"^\| Temporal Web UI \| (\S+) \|", readme, flags=re.MULTILINE)
+    allowed = environment(services()["api"])["TEMPORAL_UI_ORIGINS"]
+    default = re.fullmatch(r"\$\{TEMPORAL_UI_ORIGINS:-(.+)\}", allowed)
+    assert default is not None
+    assert address in default.group(1).split(",")
+    # ... and that address reaches the UI's published port.
+    published = {str(port).rsplit(":", 2)[-2] for port in services()["temporal-ui"]["ports"]}
+    assert str(urlsplit(address).port) in published

@@ -1,7 +1,10 @@
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from tests.utils.settings import ALL_VARIABLES
+from tests.utils.settings import ALL_VARIABLES, TEMPORAL_CLIENT_VARIABLES
 from truffle.settings import MissingSecretKeysError, Settings, generate_secret_key
 
 
@@ -13,6 +16,19 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_settings_class_holds_exactly_the_documented_variables() -> None:
     assert sorted(name.upper() for name in Settings.model_fields) == sorted(ALL_VARIABLES)
+
+
+def readme_configuration_variables() -> set[str]:
+    """The variables named in the first column of the README's Configuration table."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
+
+
+def test_the_readmes_configuration_table_is_every_setting_and_temporals_own() -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    assert readme_configuration_variables() == settings | TEMPORAL_CLIENT_VARIABLES
 
 
 def test_defaults_are_the_documented_local_defaults() -> None:

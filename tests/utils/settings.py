@@ -31,3 +31,20 @@ ALL_VARIABLES = [
     "FORWARDED_ALLOW_IPS",
     "TEMPORAL_UI_ORIGINS",
 ]
+
+# Temporal's own client variables, read by truffle/temporal_connection.py as the SDKs read them
+# (the first two are also fields of `Settings`).
+TEMPORAL_CLIENT_VARIABLES = frozenset(
+    {
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_API_KEY",
+        "TEMPORAL_TLS",
+        "TEMPORAL_TLS_CLIENT_CERT_PATH",
+        "TEMPORAL_TLS_CLIENT_KEY_PATH",
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        "TEMPORAL_TLS_SERVER_NAME",
+        "TEMPORAL_PROFILE",
+        "TEMPORAL_CONFIG_FILE",
+    }
+)
