@@ -15,6 +15,7 @@ from api.temporal import WorkflowUnavailableError
 from truffle import screenings
 from truffle.contracts import ScreeningStatus, epoch_ms
 from truffle.positions import screening_version
+from truffle.scoring import summary_of
 from truffle.tables import PositionVersion, Screening
 
 router = APIRouter(prefix="/s", tags=["screener"], include_in_schema=False)
@@ -164,7 +165,7 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
 
         def complete() -> bool:
             with Session(engine) as session:
-                return screenings.mark_completed(session, screening, answers)
+                return screenings.mark_completed(session, screening, answers, position.questions)
 
         if not await run_in_threadpool(complete):
             # Ashby cancelled or the deadline passed while the candidate was answering.
@@ -178,7 +179,11 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
     # workflow ignores a second one.
     assert screening.completed_at is not None
     try:
-        await gateway.candidate_completed(screening.id, epoch_ms(screening.completed_at))
+        await gateway.candidate_completed(
+            screening.id,
+            epoch_ms(screening.completed_at),
+            summary_of(screening.result) if screening.result else None,
+        )
     except WorkflowUnavailableError:
         logger.warning("could not signal the completion of screening %s", screening.id)
         return _message(request, BUSY, status.HTTP_503_SERVICE_UNAVAILABLE)

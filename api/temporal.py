@@ -23,7 +23,7 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from truffle.contracts import ScreeningStatus, WebhookTask, epoch_ms
+from truffle.contracts import ScoreSummary, ScreeningStatus, WebhookTask, epoch_ms
 from truffle.metrics import TemporalSdkMetrics
 from truffle.screenings import held_screening_ids
 from truffle.settings import Settings
@@ -127,15 +127,16 @@ class ScreeningGateway:
         client = await self.client()
         return client.get_workflow_handle_for(ScreeningWorkflow.run, workflow_id(screening_id))
 
-    async def start(self, screening: Screening) -> StartOutcome:
-        """Starts (or joins) the screening's workflow. Raises `WorkflowUnavailableError` only
-        when the workflow certainly does not exist."""
+    async def start(self, screening: Screening, *, first_run: bool = False) -> StartOutcome:
+        """Starts (or joins) the screening's workflow (`first_run`: the row was created by
+        this request). Raises `WorkflowUnavailableError` only when the workflow certainly does
+        not exist."""
         client = await self.client()
         launcher = Launcher(
             client, self._settings.temporal_task_queue, self._settings.held_update_retention
         )
         try:
-            await launcher.start(screening)
+            await launcher.start(screening, first_run=first_run)
         except WorkflowAlreadyStartedError:
             return StartOutcome.started
         except RPCError as error:
@@ -182,8 +183,10 @@ class ScreeningGateway:
         event = CandidateEvent(occurred_at_ms=epoch_ms(utcnow()))
         return await self._signal(screening_id, ScreeningWorkflow.candidate_started, event)
 
-    async def candidate_completed(self, screening_id: uuid.UUID, completed_at_ms: int) -> bool:
-        event = CandidateEvent(occurred_at_ms=completed_at_ms)
+    async def candidate_completed(
+        self, screening_id: uuid.UUID, completed_at_ms: int, score: ScoreSummary | None = None
+    ) -> bool:
+        event = CandidateEvent(occurred_at_ms=completed_at_ms, score=score)
         return await self._signal(screening_id, ScreeningWorkflow.candidate_completed, event)
 
     async def cancel(self, screening_id: uuid.UUID) -> CancelAnswer:
