@@ -22,6 +22,7 @@ from truffle import audit
 from truffle.ashby import AshbyClient
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome, CloseReason, WebhookTask
+from truffle.keyset import position
 from truffle.secrets import KeyRing
 from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
 
@@ -111,10 +112,20 @@ def record_received(session: Session, endpoint_id: uuid.UUID, now: datetime) -> 
 
 
 def record_event(
-    session: Session, workspace_id: uuid.UUID, action_id: str, action: str
+    session: Session,
+    workspace_id: uuid.UUID,
+    action_id: str,
+    action: str,
+    task: WebhookTask | None = None,
 ) -> AshbyWebhookEvent | None:
-    """Keeps the action; None if it was kept before (Ashby retried it, or sent it twice)."""
-    event = AshbyWebhookEvent(workspace_id=workspace_id, webhook_action_id=action_id, action=action)
+    """Keeps the action and what it asks of Truffle; None if it was kept before (Ashby retried
+    it, or sent it twice)."""
+    event = AshbyWebhookEvent(
+        workspace_id=workspace_id,
+        webhook_action_id=action_id,
+        action=action,
+        task=_stored(task) if task is not None else None,
+    )
     session.add(event)
     try:
         session.commit()
@@ -123,6 +134,65 @@ def record_event(
         return None
     session.refresh(event)
     return event
+
+
+def _stored(task: WebhookTask) -> dict[str, Any]:
+    """The task without its event and workspace ids, which are the row's own."""
+    return {
+        "kind": task.kind,
+        "application_id": task.application_id,
+        "close_reason": task.close_reason,
+        "candidate_id": task.candidate_id,
+        "surviving_candidate_id": task.surviving_candidate_id,
+    }
+
+
+def task_of(event: AshbyWebhookEvent) -> WebhookTask | None:
+    """The task the action was recorded with, for its workflow; None when it asks nothing."""
+    if event.task is None:
+        return None
+    stored = dict(event.task)
+    reason = stored.pop("close_reason", None)
+    return WebhookTask(
+        event_id=str(event.id),
+        workspace_id=str(event.workspace_id),
+        close_reason=CloseReason(reason) if reason is not None else None,
+        **stored,
+    )
+
+
+def unprocessed_event(
+    session: Session, workspace_id: uuid.UUID, action_id: str
+) -> AshbyWebhookEvent | None:
+    """The action kept under this id, if its work has not been done yet."""
+    return session.exec(
+        select(AshbyWebhookEvent)
+        .where(AshbyWebhookEvent.workspace_id == workspace_id)
+        .where(AshbyWebhookEvent.webhook_action_id == action_id)
+        .where(col(AshbyWebhookEvent.processed_at).is_(None))
+    ).first()
+
+
+def unprocessed_events(
+    session: Session,
+    received_before: datetime,
+    limit: int,
+    after: AshbyWebhookEvent | None = None,
+) -> list[AshbyWebhookEvent]:
+    """Actions whose work has not been done, received before `received_before`, oldest first,
+    `limit` at a time (keyset: the next page starts after the last row of the previous one)."""
+    query = (
+        select(AshbyWebhookEvent)
+        .where(col(AshbyWebhookEvent.processed_at).is_(None))
+        .where(col(AshbyWebhookEvent.received_at) < received_before)
+    )
+    if after is not None:
+        last = position(after.received_at, after.id)
+        query = query.where(
+            sa.tuple_(col(AshbyWebhookEvent.received_at), col(AshbyWebhookEvent.id)) > last
+        )
+    order = (col(AshbyWebhookEvent.received_at), col(AshbyWebhookEvent.id))
+    return list(session.exec(query.order_by(*order).limit(limit)).all())
 
 
 def forget_event(session: Session, event_id: uuid.UUID) -> None:
