@@ -40,9 +40,23 @@ class WebhookActivities:
     async def act_on_ashby_webhook(self, task: WebhookTask) -> str:
         """Does what the action asks; returns what was done, in ids and counts."""
         outcome = await self._act(task)
-        activity.logger.info(
-            "Ashby webhook %s: %s", task.kind, outcome, extra={"workspace_id": task.workspace_id}
-        )
+        ids = {"workspace_id": task.workspace_id}
+        if task.kind == "erase_candidate":
+            assert task.candidate_id is not None
+            # An erasure is logged by id only: the Ashby candidate and each screening erased.
+            erased = await asyncio.to_thread(
+                self._erased, uuid.UUID(task.workspace_id), task.candidate_id
+            )
+            activity.logger.info(
+                "Ashby webhook %s: Ashby candidate %s erased, screenings [%s]: %s",
+                task.kind,
+                task.candidate_id,
+                ", ".join(str(screening_id) for screening_id in sorted(erased)),
+                outcome,
+                extra=ids,
+            )
+        else:
+            activity.logger.info("Ashby webhook %s: %s", task.kind, outcome, extra=ids)
         return outcome
 
     @activity.defn(name="shred_payload_keys")

@@ -4,6 +4,7 @@ the API records and starts, not at the work)."""
 
 import asyncio
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -435,3 +436,34 @@ def test_an_action_already_processed_is_not_handed_over_again(
 
     assert deliver(client, path, body, signature).json() == {"success": True, "duplicate": True}
     assert describe_webhook(dev_server_env, event).run_id == first.run_id
+
+
+def test_an_unknown_action_is_logged_by_its_type_never_by_its_content(
+    client: TestClient,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path, secret = endpoint
+    # An application's whole record, the candidate's name and email in it, under a type
+    # Truffle does not know.
+    body = envelope("applicationRevive", application_event_data("application-7", "Archived"))
+    assert b"Grace Hopper" in body
+    assert b"grace@example.test" in body
+
+    with caplog.at_level(logging.DEBUG):
+        reply = deliver(client, path, body, webhooks.signature_of(secret, body))
+
+    assert reply.status_code == 200
+    [event] = events(engine)
+    assert (event.action, event.outcome) == (
+        "applicationRevive",
+        "ignored: nothing to do for Truffle",
+    )
+    assert any(
+        "applicationRevive" in record.getMessage() and "ignored" in record.getMessage()
+        for record in caplog.records
+    )
+    assert "Grace" not in caplog.text
+    assert "Hopper" not in caplog.text
+    assert "grace@example.test" not in caplog.text
