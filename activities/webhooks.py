@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from truffle import candidates, webhooks
 from truffle.contracts import CloseReason, WebhookProcessed, WebhookTask
+from truffle.db import checkpoint_wal
 from truffle.payload_crypto import destroy_screening_keys
 
 
@@ -124,7 +125,14 @@ class WebhookActivities:
 
     def _erase(self, workspace_id: uuid.UUID, candidate_id: str) -> list[uuid.UUID]:
         with Session(self.engine) as session:
-            return candidates.erase_candidate(session, workspace_id, candidate_id)
+            told = candidates.erase_candidate(session, workspace_id, candidate_id)
+        # The erased values must not wait in SQLite's -wal file for the next checkpoint.
+        if not checkpoint_wal(self.engine):
+            activity.logger.warning(
+                "a reader held up the checkpoint after an erasure; the next one completes it",
+                extra={"workspace_id": str(workspace_id)},
+            )
+        return told
 
     def _merge(self, workspace_id: uuid.UUID, merged_away: str, surviving: str) -> int:
         with Session(self.engine) as session:
