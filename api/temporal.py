@@ -150,15 +150,18 @@ class ScreeningGateway:
         return StartOutcome.started
 
     async def start_webhook(self, task: WebhookTask) -> None:
-        """Hands one recorded webhook action to its workflow. Raises `WorkflowUnavailableError`
-        when Temporal did not take it (the action is then forgotten and Ashby retries; the
-        work is idempotent, so a start that did reach Temporal does no harm twice)."""
+        """Hands one recorded webhook action to its workflow (joining a running one; nothing
+        when its last run completed). Raises `WorkflowUnavailableError` when Temporal did not
+        take it (Ashby retries; the work is idempotent, so a start that did reach Temporal does
+        no harm twice)."""
         client = await self.client()
         launcher = Launcher(
             client, self._settings.temporal_task_queue, self._settings.held_update_retention
         )
         try:
             await launcher.start_webhook(task)
+        except WorkflowAlreadyStartedError:
+            return
         except RPCError as error:
             logger.warning("Temporal did not take an Ashby webhook: %s", error.status.name)
             raise WorkflowUnavailableError(error.message) from None

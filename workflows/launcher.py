@@ -191,19 +191,35 @@ class Launcher:
         return description.status == WorkflowExecutionStatus.RUNNING
 
     async def start_webhook(self, task: WebhookTask) -> None:
-        """Starts the workflow that carries out one recorded webhook action (a second start
-        for the same action joins the first)."""
+        """Starts the workflow that carries out one recorded webhook action: a second start for
+        the same action joins a running one, and starts a new run after one that failed, timed
+        out, was terminated or cancelled. Raises `WorkflowAlreadyStartedError` when its last run
+        completed: the action is done."""
         await self.client.start_workflow(
             AshbyWebhookWorkflow.run,
             task,
             id=webhook_workflow_id(task.workspace_id, task.event_id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             search_attributes=TypedSearchAttributes(
                 [SearchAttributePair(WORKSPACE_ID, task.workspace_id)]
             ),
             static_summary=f"Ashby webhook: {task.kind}",
         )
+
+    async def webhook_running(self, task: WebhookTask) -> bool:
+        """Whether a run of the action's workflow is open."""
+        handle = self.client.get_workflow_handle(
+            webhook_workflow_id(task.workspace_id, task.event_id)
+        )
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
 
     async def ensure_reconcile_schedule(self, every: timedelta) -> None:
         """Creates the `reconcile-screenings` schedule, or brings it up to date."""

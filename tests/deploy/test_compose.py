@@ -25,6 +25,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from temporalio.common import SearchAttributeIndexedValueType
 
+from api.codec import router as codec_router
 from tools.cli import build_parser
 from truffle.settings import Settings
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
@@ -567,3 +568,23 @@ def test_dockerignore_keeps_local_state_and_tests_out() -> None:
         assert dockerignore_excludes(path), path
     assert dockerignore_excludes("api/__pycache__")
     assert not dockerignore_excludes("api")
+
+
+def test_the_temporal_ui_decodes_through_the_apis_codec_endpoint() -> None:
+    ui = services()["temporal-ui"]
+    ui_env = environment(ui)
+    api_env = environment(services()["api"])
+
+    # The API's own public URL, whatever the deployer sets, with the codec router's prefix.
+    assert ui_env["TEMPORAL_CODEC_ENDPOINT"] == f"{api_env['PUBLIC_BASE_URL']}{codec_router.prefix}"
+    assert {f"{codec_router.prefix}/decode", f"{codec_router.prefix}/encode"} <= {
+        getattr(route, "path", "") for route in codec_router.routes
+    }
+    # The browser sends the admin's Truffle session with each codec call...
+    assert ui_env["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    # ...and the API lets the UI's published origin make them.
+    [published] = ui["ports"]
+    ui_port = str(published).rsplit(":", 1)[-1]
+    assert api_env["TEMPORAL_UI_ORIGINS"] == (
+        f"${{TEMPORAL_UI_ORIGINS:-http://localhost:{ui_port}}}"
+    )

@@ -660,6 +660,28 @@ async def test_an_application_archived_in_ashby_closes_at_once_and_tells_ashby_w
     assert fakes.posted[0].reason == CloseReason.archived_in_ashby
 
 
+async def test_a_candidate_hired_in_ashby_before_answering_closes_and_ashby_hears_why(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await closed_in_ashby(handle, fakes, CloseReason.hired_in_ashby)
+
+    outcome = await handle.result()
+
+    assert outcome.status == "cancelled"
+    assert outcome.delivered_updates == ["cancelled"]
+    # No reminder: the 48-hour timer was dropped with the decision.
+    assert fakes.names() == [
+        "load", "email:invite", "close:hired_in_ashby", "post:cancelled", "settle",
+    ]  # fmt: skip
+    [posted] = fakes.posted
+    assert posted.reason == CloseReason.hired_in_ashby
+    # The words Ashby shows on the candidate's profile (truffle/ashby.py puts them in the body).
+    assert posted.reason.ashby_text == "Candidate hired in Ashby"
+
+
 async def test_a_candidate_hired_after_completing_keeps_the_result(
     start_screening: StartScreening,
 ) -> None:
