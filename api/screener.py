@@ -163,26 +163,25 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
             error = f"Each answer can be at most {MAX_ANSWER_CHARACTERS:,} characters."
             return _page(request, token, screening, position, error, answers)
 
-        def complete() -> bool:
+        def complete() -> screenings.Completion | None:
             with Session(engine) as session:
                 return screenings.mark_completed(session, screening, answers, position.questions)
 
-        if not await run_in_threadpool(complete):
+        completion = await run_in_threadpool(complete)
+        if completion is None:
             # Ashby cancelled or the deadline passed while the candidate was answering.
             refreshed = await run_in_threadpool(_load, engine, token)
             assert refreshed is not None
             return _closed_page(request, refreshed[0]) or _message(request, THANKS, 200)
-        refreshed = await run_in_threadpool(_load, engine, token)
-        assert refreshed is not None
-        screening = refreshed[0]
+        completed_at, result = completion.completed_at, completion.result
+    else:
+        assert screening.completed_at is not None
+        completed_at, result = screening.completed_at, screening.result
     # Sent again on a repeated submit, so a signal lost the first time still arrives; the
     # workflow ignores a second one.
-    assert screening.completed_at is not None
     try:
         await gateway.candidate_completed(
-            screening.id,
-            epoch_ms(screening.completed_at),
-            summary_of(screening.result) if screening.result else None,
+            screening.id, epoch_ms(completed_at), summary_of(result) if result else None
         )
     except WorkflowUnavailableError:
         logger.warning("could not signal the completion of screening %s", screening.id)

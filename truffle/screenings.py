@@ -170,15 +170,21 @@ def past_deadline(screening: Screening) -> bool:
     return utcnow() >= screening.deadline_at
 
 
+@dataclass(frozen=True)
+class Completion:
+    completed_at: datetime
+    result: dict[str, Any] | None  # None when no questions were given to score against
+
+
 def mark_completed(
     session: Session,
     screening: Screening,
     answers: list[str],
     questions: Sequence[dict[str, Any]] | None = None,
-) -> bool:
-    """True if these answers completed the screening; False if it was already closed or its
-    deadline has passed (even if its workflow has not closed it yet). Given the questions the
-    candidate answered, the answers are scored in the same write, so the workflow has the
+) -> Completion | None:
+    """The completion, if these answers completed the screening; None if it was already closed
+    or its deadline has passed (even if its workflow has not closed it yet). Given the questions
+    the candidate answered, the answers are scored in the same write, so the workflow has the
     result without a database step of its own."""
     now = utcnow()
     scored = (
@@ -207,7 +213,9 @@ def mark_completed(
         )
     )
     session.commit()
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return None
+    return Completion(completed_at=now, result=scored.get("result"))
 
 
 def disqualify(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
