@@ -1,4 +1,6 @@
-"""The reconciler: every screening that is not settled must have a running workflow.
+"""The reconciler: every screening that is not settled must have a running workflow, every
+Ashby webhook action must reach the end of its workflow, and an erased candidate's payload keys
+must go.
 
 A screening whose workflow was terminated, failed, timed out or cancelled without closing it,
 or whose start never reached Temporal, gets a new run; the new run picks up from the database
@@ -10,6 +12,12 @@ A pass goes through every unsettled screening, page by page (keyset, oldest firs
 Temporal about a screening one by one only when its workflow is not among the running ones that
 Temporal's visibility lists: with 10,000 screenings open, a pass costs a few list pages, not
 10,000 describes.
+
+A webhook action recorded more than `WEBHOOK_GRACE` ago and still not processed, whose workflow
+is not running (its start never reached Temporal, or its run failed or ran out of its window), is
+handed to its workflow again. An erased screening whose payload key is still there (the
+erasure's workflow ran out of its window before the screening's workflow ended) loses it once
+its workflow has ended, with the erasure's own shredding (`destroy_screening_keys`).
 """
 
 import asyncio
@@ -21,13 +29,19 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlmodel import Session
 from temporalio import activity
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from truffle import metrics
+from truffle import candidates, metrics, webhooks
+from truffle.contracts import WebhookTask
+from truffle.payload_crypto import destroy_screening_keys
 from truffle.screenings import settle, unsettled
-from truffle.tables import Screening, utcnow
+from truffle.tables import AshbyWebhookEvent, Screening, utcnow
 
 # A screening younger than this may still be starting (the API starts it right after the row).
 START_GRACE = timedelta(minutes=1)
+# A webhook action younger than this may still be on its way to its workflow, or be running
+# its first attempt.
+WEBHOOK_GRACE = timedelta(minutes=5)
 BATCH = 500
 
 
@@ -52,6 +66,19 @@ class ScreeningRuns(Protocol):
     async def start(self, screening: Screening) -> None: ...
 
 
+class WebhookRuns(Protocol):
+    async def webhook_running(self, task: WebhookTask) -> bool:
+        """Whether a run of the action's workflow is open."""
+
+    async def start_webhook(self, task: WebhookTask) -> None:
+        """Starts the action's workflow (a new run after a failed one); raises
+        `WorkflowAlreadyStartedError` when its last run completed."""
+
+
+class Runs(ScreeningRuns, WebhookRuns, Protocol):
+    """Temporal, as the reconciler sees it."""
+
+
 @dataclass(frozen=True)
 class ReconcileRequest:
     """Nothing to ask: one pass over every unsettled screening."""
@@ -62,10 +89,14 @@ class ReconcileReport:
     checked: int = 0
     restarted: list[str] = field(default_factory=list)  # screening ids, nothing personal
     settled: list[str] = field(default_factory=list)
+    # Webhook actions (their event ids) handed to their workflow again.
+    webhooks_handed_over: list[str] = field(default_factory=list)
+    # Erased screenings whose payload keys this pass destroyed.
+    keys_destroyed: list[str] = field(default_factory=list)
 
 
 class ReconcilerActivities:
-    def __init__(self, engine: sa.Engine, runs: ScreeningRuns) -> None:
+    def __init__(self, engine: sa.Engine, runs: Runs) -> None:
         self.engine = engine
         self.runs = runs
 
@@ -94,7 +125,68 @@ class ReconcilerActivities:
             if activity.in_activity():
                 activity.heartbeat(report.checked)
             page = await asyncio.to_thread(self._unsettled, page[-1]) if len(page) == BATCH else []
+        await self._hand_over_webhooks(report)
+        await self._destroy_erased_keys(running, report)
         return report
+
+    def _unprocessed(self, after: AshbyWebhookEvent | None) -> list[AshbyWebhookEvent]:
+        with Session(self.engine) as session:
+            rows = webhooks.unprocessed_events(session, utcnow() - WEBHOOK_GRACE, BATCH, after)
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+    async def _hand_over_webhooks(self, report: ReconcileReport) -> None:
+        page = await asyncio.to_thread(self._unprocessed, None)
+        while page:
+            for event in page:
+                # None: recorded before its task was kept (migration 0011); Ashby's retry, which
+                # carries the body, still hands it over.
+                task = webhooks.task_of(event)
+                if task is None or await self.runs.webhook_running(task):
+                    continue
+                try:
+                    await self.runs.start_webhook(task)
+                except WorkflowAlreadyStartedError:
+                    continue  # its run completed: the action is being marked processed
+                report.webhooks_handed_over.append(str(event.id))
+            if activity.in_activity():
+                activity.heartbeat(report.checked)
+            page = (
+                await asyncio.to_thread(self._unprocessed, page[-1]) if len(page) == BATCH else []
+            )
+
+    def _erased_with_keys(self, after: uuid.UUID | None) -> list[Screening]:
+        with Session(self.engine) as session:
+            rows = candidates.erased_with_live_keys(session, BATCH, after)
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+    def _destroy(self, screening_ids: list[uuid.UUID]) -> None:
+        with Session(self.engine) as session:
+            destroy_screening_keys(session, screening_ids)
+
+    async def _destroy_erased_keys(self, running: set[uuid.UUID], report: ReconcileReport) -> None:
+        """A key goes only once its screening's workflow has ended: a running one still reads
+        its own history with it."""
+        page = await asyncio.to_thread(self._erased_with_keys, None)
+        while page:
+            ended = []
+            for screening in page:
+                if screening.id in running:
+                    continue
+                run = await self.runs.last_run(screening)
+                if run is None or not run.running:
+                    ended.append(screening.id)
+            await asyncio.to_thread(self._destroy, ended)
+            report.keys_destroyed.extend(str(screening_id) for screening_id in ended)
+            if activity.in_activity():
+                activity.heartbeat(report.checked)
+            last = page[-1].id
+            page = (
+                await asyncio.to_thread(self._erased_with_keys, last) if len(page) == BATCH else []
+            )
 
     async def _repair(self, screening: Screening, report: ReconcileReport) -> None:
         if screening.erased_at is not None:
@@ -120,8 +212,14 @@ class ReconcilerActivities:
         report = await self.reconcile()
         metrics.RECONCILER_REPAIRS.labels("restarted").inc(len(report.restarted))
         metrics.RECONCILER_REPAIRS.labels("settled").inc(len(report.settled))
+        metrics.RECONCILER_REPAIRS.labels("webhook_handed_over").inc(
+            len(report.webhooks_handed_over)
+        )
+        metrics.RECONCILER_REPAIRS.labels("keys_destroyed").inc(len(report.keys_destroyed))
         activity.logger.info(
-            "reconciled %d unsettled screenings: %d restarted, %d settled",
+            "reconciled %d unsettled screenings: %d restarted, %d settled; %d webhook action(s) "
+            "handed over again; payload keys of %d erased screening(s) destroyed",
             report.checked, len(report.restarted), len(report.settled),
+            len(report.webhooks_handed_over), len(report.keys_destroyed),
         )  # fmt: skip
         return report

@@ -7,7 +7,6 @@ WORKER_ACTIVITY_THREADS), so it never holds up the worker's event loop.
 """
 
 import asyncio
-import dataclasses
 import uuid
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -32,7 +31,7 @@ from truffle.contracts import (
     ScreeningRef,
 )
 from truffle.positions import screening_version
-from truffle.scoring import CriteriaScorer, Scorer
+from truffle.scoring import CriteriaScorer, Scorer, scored_result, summary_of
 from truffle.screenings import (
     close,
     disqualify,
@@ -212,18 +211,16 @@ class ScreeningActivities:
             if screening.result is None:
                 # The questions and criteria the candidate answered, not the current ones.
                 position = screening_version(session, screening)
-                answers = screening.answers or [""] * len(position.questions)
-                scored = self.scorer.score(position.questions, answers)
-                started = screening.started_at or screening.created_at
-                finished = screening.completed_at or utcnow()
-                screening.result = {
-                    **dataclasses.asdict(scored),
-                    "duration_minutes": max(1, round((finished - started).total_seconds() / 60)),
-                }
+                screening.result = scored_result(
+                    self.scorer,
+                    position.questions,
+                    screening.answers or [""] * len(position.questions),
+                    started=screening.started_at or screening.created_at,
+                    finished=screening.completed_at or utcnow(),
+                )
                 session.add(screening)
                 session.commit()
-            result = screening.result
-            return ScoreSummary(match_score=int(result["match_score"]), tier=str(result["tier"]))
+            return summary_of(screening.result)
 
     @activity.defn(name="report_screening_failure")
     async def report_screening_failure(self, ref: ScreeningRef) -> None:

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from truffle import candidates, webhooks
 from truffle.contracts import CloseReason, WebhookProcessed, WebhookTask
+from truffle.db import checkpoint_wal
 from truffle.payload_crypto import destroy_screening_keys
 
 
@@ -40,9 +41,23 @@ class WebhookActivities:
     async def act_on_ashby_webhook(self, task: WebhookTask) -> str:
         """Does what the action asks; returns what was done, in ids and counts."""
         outcome = await self._act(task)
-        activity.logger.info(
-            "Ashby webhook %s: %s", task.kind, outcome, extra={"workspace_id": task.workspace_id}
-        )
+        ids = {"workspace_id": task.workspace_id}
+        if task.kind == "erase_candidate":
+            assert task.candidate_id is not None
+            # An erasure is logged by id only: the Ashby candidate and each screening erased.
+            erased = await asyncio.to_thread(
+                self._erased, uuid.UUID(task.workspace_id), task.candidate_id
+            )
+            activity.logger.info(
+                "Ashby webhook %s: Ashby candidate %s erased, screenings [%s]: %s",
+                task.kind,
+                task.candidate_id,
+                ", ".join(str(screening_id) for screening_id in sorted(erased)),
+                outcome,
+                extra=ids,
+            )
+        else:
+            activity.logger.info("Ashby webhook %s: %s", task.kind, outcome, extra=ids)
         return outcome
 
     @activity.defn(name="shred_payload_keys")
@@ -110,7 +125,14 @@ class WebhookActivities:
 
     def _erase(self, workspace_id: uuid.UUID, candidate_id: str) -> list[uuid.UUID]:
         with Session(self.engine) as session:
-            return candidates.erase_candidate(session, workspace_id, candidate_id)
+            told = candidates.erase_candidate(session, workspace_id, candidate_id)
+        # The erased values must not wait in SQLite's -wal file for the next checkpoint.
+        if not checkpoint_wal(self.engine):
+            activity.logger.warning(
+                "a reader held up the checkpoint after an erasure; the next one completes it",
+                extra={"workspace_id": str(workspace_id)},
+            )
+        return told
 
     def _merge(self, workspace_id: uuid.UUID, merged_away: str, surviving: str) -> int:
         with Session(self.engine) as session:

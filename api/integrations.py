@@ -52,6 +52,12 @@ class ConnectIn(BaseModel):
 class WebhooksOnCardOut(BaseModel):
     url: str
     registered: list[str]
+    # Registered by Truffle, but saved disabled by Ashby (its ping did not reach the URL).
+    disabled: list[str]
+    # Why they need the admin (None when every webhook is registered and enabled), and how to
+    # add them in Ashby by hand (never the secret).
+    problem: str | None
+    steps: list[str]
     last_received_at: datetime | None
     last_signature_failure_at: datetime | None
 
@@ -69,8 +75,11 @@ class CardOut(BaseModel):
 class WebhookSetupOut(BaseModel):
     url: str
     secret: str
+    # Registered in Ashby and enabled: Ashby calls them.
     registered: list[str]
-    # When Truffle could not register them itself: why, and how to add them in Ashby.
+    # Registered in Ashby, but saved disabled (Ashby could not reach the URL).
+    disabled: list[str]
+    # When Truffle could not register them, or Ashby saved them disabled: why, and what to do.
     problem: str | None
     steps: list[str]
 
@@ -254,9 +263,13 @@ async def set_up_webhooks(
     return WebhookSetupOut(
         url=url,
         secret=secret,
-        registered=[item["webhook_type"] for item in registration.registered],
+        registered=registration.enabled_types,
+        disabled=registration.disabled_types,
         problem=registration.problem,
-        steps=list(webhooks.MANUAL_STEPS) if registration.problem else [],
+        # Disabled webhooks are fixed by reaching the URL, not by adding them by hand.
+        steps=list(webhooks.MANUAL_STEPS)
+        if registration.problem and not registration.disabled_types
+        else [],
     )
 
 

@@ -316,7 +316,7 @@ async def assessment_start(
     try:
         # An ambiguous start keeps the row and answers as a success: the reconciler starts the
         # workflow if Temporal never did.
-        await gateway.start(screening)
+        await gateway.start(screening, first_run=opened.created)
     except WorkflowUnavailableError:
         # Temporal certainly has no workflow for it: nothing is kept, and Ashby may retry.
         if opened.created:

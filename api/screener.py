@@ -15,6 +15,7 @@ from api.temporal import WorkflowUnavailableError
 from truffle import screenings
 from truffle.contracts import ScreeningStatus, epoch_ms
 from truffle.positions import screening_version
+from truffle.scoring import summary_of
 from truffle.tables import PositionVersion, Screening
 
 router = APIRouter(prefix="/s", tags=["screener"], include_in_schema=False)
@@ -162,23 +163,26 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
             error = f"Each answer can be at most {MAX_ANSWER_CHARACTERS:,} characters."
             return _page(request, token, screening, position, error, answers)
 
-        def complete() -> bool:
+        def complete() -> screenings.Completion | None:
             with Session(engine) as session:
-                return screenings.mark_completed(session, screening, answers)
+                return screenings.mark_completed(session, screening, answers, position.questions)
 
-        if not await run_in_threadpool(complete):
+        completion = await run_in_threadpool(complete)
+        if completion is None:
             # Ashby cancelled or the deadline passed while the candidate was answering.
             refreshed = await run_in_threadpool(_load, engine, token)
             assert refreshed is not None
             return _closed_page(request, refreshed[0]) or _message(request, THANKS, 200)
-        refreshed = await run_in_threadpool(_load, engine, token)
-        assert refreshed is not None
-        screening = refreshed[0]
+        completed_at, result = completion.completed_at, completion.result
+    else:
+        assert screening.completed_at is not None
+        completed_at, result = screening.completed_at, screening.result
     # Sent again on a repeated submit, so a signal lost the first time still arrives; the
     # workflow ignores a second one.
-    assert screening.completed_at is not None
     try:
-        await gateway.candidate_completed(screening.id, epoch_ms(screening.completed_at))
+        await gateway.candidate_completed(
+            screening.id, epoch_ms(completed_at), summary_of(result) if result else None
+        )
     except WorkflowUnavailableError:
         logger.warning("could not signal the completion of screening %s", screening.id)
         return _message(request, BUSY, status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -23,7 +23,7 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from truffle.contracts import ScreeningStatus, WebhookTask, epoch_ms
+from truffle.contracts import ScoreSummary, ScreeningStatus, WebhookTask, epoch_ms
 from truffle.metrics import TemporalSdkMetrics
 from truffle.screenings import held_screening_ids
 from truffle.settings import Settings
@@ -139,15 +139,16 @@ class ScreeningGateway:
         client = await self.client()
         return client.get_workflow_handle_for(ScreeningWorkflow.run, workflow_id(screening_id))
 
-    async def start(self, screening: Screening) -> StartOutcome:
-        """Starts (or joins) the screening's workflow. Raises `WorkflowUnavailableError` only
-        when the workflow certainly does not exist."""
+    async def start(self, screening: Screening, *, first_run: bool = False) -> StartOutcome:
+        """Starts (or joins) the screening's workflow (`first_run`: the row was created by
+        this request). Raises `WorkflowUnavailableError` only when the workflow certainly does
+        not exist."""
         client = await self.client()
         launcher = Launcher(
             client, self._settings.temporal_task_queue, self._settings.held_update_retention
         )
         try:
-            await launcher.start(screening)
+            await launcher.start(screening, first_run=first_run)
         except WorkflowAlreadyStartedError:
             return StartOutcome.started
         except RPCError as error:
@@ -161,15 +162,18 @@ class ScreeningGateway:
         return StartOutcome.started
 
     async def start_webhook(self, task: WebhookTask) -> None:
-        """Hands one recorded webhook action to its workflow. Raises `WorkflowUnavailableError`
-        when Temporal did not take it (the action is then forgotten and Ashby retries; the
-        work is idempotent, so a start that did reach Temporal does no harm twice)."""
+        """Hands one recorded webhook action to its workflow (joining a running one; nothing
+        when its last run completed). Raises `WorkflowUnavailableError` when Temporal did not
+        take it (Ashby retries; the work is idempotent, so a start that did reach Temporal does
+        no harm twice)."""
         client = await self.client()
         launcher = Launcher(
             client, self._settings.temporal_task_queue, self._settings.held_update_retention
         )
         try:
             await launcher.start_webhook(task)
+        except WorkflowAlreadyStartedError:
+            return
         except RPCError as error:
             logger.warning("Temporal did not take an Ashby webhook: %s", error.status.name)
             raise WorkflowUnavailableError(error.message) from None
@@ -194,8 +198,10 @@ class ScreeningGateway:
         event = CandidateEvent(occurred_at_ms=epoch_ms(utcnow()))
         return await self._signal(screening_id, ScreeningWorkflow.candidate_started, event)
 
-    async def candidate_completed(self, screening_id: uuid.UUID, completed_at_ms: int) -> bool:
-        event = CandidateEvent(occurred_at_ms=completed_at_ms)
+    async def candidate_completed(
+        self, screening_id: uuid.UUID, completed_at_ms: int, score: ScoreSummary | None = None
+    ) -> bool:
+        event = CandidateEvent(occurred_at_ms=completed_at_ms, score=score)
         return await self._signal(screening_id, ScreeningWorkflow.candidate_completed, event)
 
     async def cancel(self, screening_id: uuid.UUID) -> CancelAnswer:

@@ -3,10 +3,12 @@
 The signature is checked on the raw body, in constant time, before anything is parsed; a
 missing or wrong one is 401 (which Ashby does not retry). Each action is recorded once by its
 `webhookActionId` and handed to a durable workflow (`AshbyWebhookWorkflow`); the answer never
-waits for the work. Bodies over 1 MiB are refused with 413 by the app's body limit. Nothing
-from a body is logged: the action's type and our ids only. The audit trail gets one row per
-action (its id, type and what became of it; a retry adds none) and, at most once a minute, one
-per refused signature, with nothing the request carried.
+waits for the work. A second delivery of an action whose work is not done yet hands it over
+again (the start joins a running workflow, or starts a new run after a failed one), so an
+action is never lost between its row and its workflow. Bodies over 1 MiB are refused with 413
+by the app's body limit. Nothing from a body is logged: the action's type and our ids only.
+The audit trail gets one row per action (its id, type and what became of it; a retry adds
+none) and, at most once a minute, one per refused signature, with nothing the request carried.
 """
 
 import json
@@ -108,21 +110,30 @@ async def receive_webhook(
         logger.warning("Ashby webhook refused: %s", message)
         return ashby_error(422, "invalid_input", f"Not an Ashby webhook: {message}.")
 
-    def record() -> AshbyWebhookEvent | None:
+    def record() -> tuple[AshbyWebhookEvent | None, bool]:
+        """The action's row, and whether this delivery recorded it. A row kept before whose work
+        is not done yet comes back too, to be handed over again (its first hand-over may never
+        have reached Temporal, or its workflow may have failed); None for a ping and for an
+        action already done."""
         with Session(engine) as session:
             webhooks.record_received(session, endpoint_uuid, utcnow())
             if envelope.action == "ping":
-                return None
-            return webhooks.record_event(session, workspace_id, envelope.action_id, envelope.action)
+                return None, False
+            event = webhooks.record_event(
+                session, workspace_id, envelope.action_id, envelope.action, task
+            )
+            if event is not None:
+                return event, True
+            return webhooks.unprocessed_event(session, workspace_id, envelope.action_id), False
 
-    event = await run_in_threadpool(record)
+    event, first = await run_in_threadpool(record)
     if envelope.action == "ping":
         await audited("ping", envelope)
         logger.info("Ashby webhook ping")
         return _ok()
     if event is None:
         # Recorded once, when it was first taken: a retry adds nothing to the trail.
-        logger.info("Ashby webhook %r delivered again: already taken", envelope.action)
+        logger.info("Ashby webhook %r delivered again: already done", envelope.action)
         return _ok(duplicate=True)
     if task is None:
 
@@ -131,13 +142,20 @@ async def receive_webhook(
                 webhooks.mark_processed(session, event.id, "ignored: nothing to do for Truffle")
 
         await run_in_threadpool(ignored)
-        await audited("ignored: nothing to do", envelope)
+        if first:
+            await audited("ignored: nothing to do", envelope)
         logger.info("Ashby webhook %r ignored: nothing to do for Truffle", envelope.action)
-        return _ok()
+        return _ok() if first else _ok(duplicate=True)
     task = replace(task, event_id=str(event.id))
     try:
         await gateway.start_webhook(task)
     except WorkflowUnavailableError:
+        if not first:
+            # Kept: Ashby's retry, or the reconciler, hands it over again.
+            logger.warning("Ashby webhook %r delivered again: not handed over", envelope.action)
+            return ashby_error(
+                503, "temporarily_unavailable", "Truffle could not take the webhook; try again."
+            )
 
         def forget() -> None:
             with Session(engine) as session:
@@ -148,6 +166,10 @@ async def receive_webhook(
         return ashby_error(
             503, "temporarily_unavailable", "Truffle could not take the webhook; try again."
         )
+    if not first:
+        # Recorded once, when it was first taken: a retry adds nothing to the trail.
+        logger.info("Ashby webhook %r delivered again: handed over again", envelope.action)
+        return _ok(duplicate=True)
     await audited(f"taken: {task.kind}", envelope)
     logger.info("Ashby webhook %r taken: %s", envelope.action, task.kind)
     return _ok()

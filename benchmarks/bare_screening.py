@@ -35,6 +35,7 @@ class BareScreening:
         self.invited = False
         self.begun = False
         self.submitted = False
+        self.posted = 0
 
     @workflow.run
     async def run(self, screening: str) -> float:
@@ -42,6 +43,7 @@ class BareScreening:
         self.invited = True
         await workflow.wait_condition(lambda: self.begun)
         await workflow.execute_activity(bare_post, screening, start_to_close_timeout=TIMEOUT)
+        self.posted += 1
         await workflow.wait_condition(lambda: self.submitted)
         return await workflow.execute_activity(bare_post, screening, start_to_close_timeout=TIMEOUT)
 
@@ -58,6 +60,11 @@ class BareScreening:
     @workflow.query
     def invite_sent(self) -> bool:
         return self.invited
+
+    @workflow.query
+    def posts(self) -> int:
+        """Posts done so far (the first is the product's "Started")."""
+        return self.posted
 
 
 async def run_worker(address: str, task_queue: str) -> None:

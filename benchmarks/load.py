@@ -85,7 +85,8 @@ class Figures:
     lifecycles: int = 0
     lifecycles_elapsed: float = 0.0
     loaded: list[float] = field(default_factory=list)  # submit -> result, seconds
-    single: list[float] = field(default_factory=list)
+    single: list[float] = field(default_factory=list)  # submit at once after begin
+    paced: list[float] = field(default_factory=list)  # submit once "Started" is at Ashby
     rss_mib: float | None = None
     # CPU seconds each process spent in a phase: {"starts" | "lifecycles": {process: seconds}}.
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -280,8 +281,9 @@ class Product:
         assessment_id: str = reply.json()["results"]["assessment_id"]
         return assessment_id
 
-    async def lifecycle(self, address: str) -> float:
-        """Start to result; returns submit -> result in seconds."""
+    async def lifecycle(self, address: str, paced: bool = False) -> float:
+        """Start to result; returns submit -> result in seconds. `paced`: the candidate submits
+        only once "Started" has reached Ashby, as a candidate who takes minutes to answer."""
         step = time.perf_counter()
 
         def lap(name: str) -> None:
@@ -300,6 +302,8 @@ class Product:
         if (await self.http.post(f"{link}/begin")).status_code != 303:
             raise LoadError("begin was refused")
         lap("begin answered")
+        if paced:
+            await self.updates_received(assessment_id, 1)
         form = {f"answer_{index}": answer for index, answer in enumerate(ANSWERS)}
         submitted_at = time.time()
         if (await self.http.post(f"{link}/submit", data=form)).status_code != 200:
@@ -309,16 +313,22 @@ class Product:
         lap("result seen")
         return float(received) - submitted_at
 
+    async def updates_received(self, assessment_id: str, at_least: int) -> list[dict[str, Any]]:
+        """The updates the sandbox recorded for the assessment, once there are `at_least` (a
+        long poll)."""
+        reply = await self.http.get(
+            f"{self.sandbox}/_sandbox/assessment-updates",
+            params={"assessment_id": assessment_id, "at_least": at_least, "wait": 30},
+        )
+        updates: list[dict[str, Any]] = reply.json()["updates"]
+        return updates
+
     async def result_received_at(self, assessment_id: str) -> float:
         """When the sandbox recorded the result: a long poll, as the bare side's `result()`."""
         deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
         seen = 0
         while time.monotonic() < deadline:
-            reply = await self.http.get(
-                f"{self.sandbox}/_sandbox/assessment-updates",
-                params={"assessment_id": assessment_id, "at_least": seen + 1, "wait": 30},
-            )
-            updates = reply.json()["updates"]
+            updates = await self.updates_received(assessment_id, seen + 1)
             for update in updates:
                 if "assessment_result" in update["body"]:
                     return datetime.fromisoformat(update["received_at"]).timestamp()
@@ -404,11 +414,18 @@ class Bare:
             BareScreening.run, screening, id=screening, task_queue=self.task_queue
         )
 
-    async def lifecycle(self, screening: str) -> float:
+    async def lifecycle(self, screening: str, paced: bool = False) -> float:
         handle = await self.client.start_workflow(
             BareScreening.run, screening, id=screening, task_queue=self.task_queue
         )
         await handle.execute_update(BareScreening.begin)
+        if paced:
+            await until(
+                functools.partial(handle.query, BareScreening.posts),
+                f"the first post of {screening}",
+                STEP_TIMEOUT_SECONDS,
+                every=0.002,
+            )
         submitted_at = time.time()
         await handle.signal(BareScreening.submit)
         posted_at = await handle.result()
@@ -456,7 +473,7 @@ async def bare_stack(root: Path) -> AsyncIterator[Bare]:
 
 async def measure(
     start: Callable[[str], Awaitable[Any]],
-    lifecycle: Callable[[str], Awaitable[float]],
+    lifecycle: Callable[[str, bool], Awaitable[float]],
     invites_out: Callable[[list[str]], Awaitable[None]],
     worker_pid: int,
     count: int,
@@ -483,14 +500,16 @@ async def measure(
     print(f"  {label}: {count} starts in {figures.starts_elapsed:.1f} s", flush=True)
 
     async def one_lifecycle(index: int) -> None:
-        figures.loaded.append(await lifecycle(name("l", index)))
+        figures.loaded.append(await lifecycle(name("l", index), False))
 
     figures.lifecycles_elapsed = await gather_limited(count, concurrency, one_lifecycle)
     figures.cpu["lifecycles"] = cpu_since(after_starts, cpu_by_role())
     figures.lifecycles = count
     print(f"  {label}: {count} lifecycles in {figures.lifecycles_elapsed:.1f} s", flush=True)
     for index in range(SINGLE_LIFECYCLES):
-        figures.single.append(await lifecycle(name("o", index)))
+        figures.single.append(await lifecycle(name("o", index), False))
+    for index in range(SINGLE_LIFECYCLES):
+        figures.paced.append(await lifecycle(name("p", index), True))
     return figures
 
 
@@ -530,7 +549,11 @@ def table(product: Figures, bare: Figures, count: int, concurrency: int) -> list
          f"{product.lifecycles_per_second / bare.lifecycles_per_second:.2f}"),
         (f"submit → result, under load (C={concurrency}), p50 / p99", pair(product.loaded),
          pair(bare.loaded), ""),
-        ("submit → result, one at a time, p50 / p99", pair(product.single), pair(bare.single),
+        ("submit → result, one at a time, once Started is at Ashby, p50 / p99",
+         pair(product.paced), pair(bare.paced),
+         f"p50 {ms(product.paced, 0.5) / ms(bare.paced, 0.5):.2f}"),
+        ("submit → result, one at a time, submit at once after Begin, p50 / p99",
+         pair(product.single), pair(bare.single),
          f"p50 {ms(product.single, 0.5) / ms(bare.single, 0.5):.2f}"),
         (f"worker RSS with {count} screenings open", f"{product.rss_mib:.0f} MiB",
          f"{bare.rss_mib:.0f} MiB", ""),

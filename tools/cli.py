@@ -134,6 +134,8 @@ def _cmd_reconcile(_args: argparse.Namespace) -> int:
 
     from activities.reconcile import ReconcilerActivities
     from truffle.db import create_db_engine, require_schema_at_head
+    from truffle.payload_crypto import PayloadKeys, data_converter
+    from truffle.secrets import KeyRing
     from truffle.settings import get_settings
     from truffle.temporal_connection import connect_temporal
     from workflows.launcher import Launcher
@@ -142,7 +144,9 @@ def _cmd_reconcile(_args: argparse.Namespace) -> int:
     engine = create_db_engine(settings.database_url)
 
     async def one_pass() -> dict[str, object]:
-        client = await connect_temporal(settings)
+        # The runs it starts get their input encrypted, as the worker's and the API's do.
+        keys = PayloadKeys(engine, KeyRing(settings.secret_keys()))
+        client = await connect_temporal(settings, converter=data_converter(keys))
         launcher = Launcher(client, settings.temporal_task_queue, settings.held_update_retention)
         report = await ReconcilerActivities(engine, launcher).reconcile()
         return dataclasses.asdict(report)

@@ -341,16 +341,29 @@ class Demo:
             "applicationUpdate", application_event_data(application_id, "Archived")
         )
         self.step("Truffle stops at once: the link closes, and Ashby hears why")
-        self.wait_for(
-            "the screener link closing",
-            lambda: True if self.http.get(link).status_code == 410 else None,
-        )
+
+        def closed_page() -> str | None:
+            page = self.http.get(link)
+            closed = page.status_code == 410 and "This screening is closed" in page.text
+            return page.text if closed else None
+
+        self.wait_for("the screener link answering “This screening is closed”", closed_page)
         updates = self.wait_for(
             "the reason reaching Ashby",
             lambda: found if (found := self.updates(assessment_id)) else None,
         )
         reason = updates[-1]["body"]["cancelled_reason"]["value"]
+        if reason != "Application archived in Ashby":
+            raise DemoFailedError(f"Ashby holds the reason {reason!r}")
         self.said(f"“This screening is closed” for Katherine; Ashby holds “{reason}”.")
+
+        def ended() -> dict[str, Any] | None:
+            screenings = self.expect(self.api("GET", "/api/screenings"))
+            record = next(item for item in screenings if item["id"] == assessment_id)
+            # Settled: her workflow has ended, and its reminder timers with it.
+            return record if record["status"] == "cancelled" and record["settled"] else None
+
+        self.wait_for("her screening's workflow ending", ended)
         self.said("No reminder will follow: her screening's workflow has ended.")
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
 from truffle.contracts import OPEN_SCREENING_STATUSES, CloseReason, ScreeningStatus
-from truffle.tables import ApplicationStatus, AshbyUpdate, Screening, utcnow
+from truffle.tables import ApplicationStatus, AshbyUpdate, PayloadKey, Screening, utcnow
 
 # What an erased screening keeps in its text columns (they cannot be NULL).
 ERASED = ""
@@ -153,3 +153,19 @@ def erased_screenings(
             .where(col(Screening.erased_at).is_not(None))
         ).all()
     )
+
+
+def erased_with_live_keys(
+    session: Session, limit: int, after: uuid.UUID | None = None
+) -> list[Screening]:
+    """Erased screenings whose payload key still exists (their erasure's workflow has not
+    destroyed it yet, or ran out of time), by id, `limit` at a time after `after`."""
+    query = (
+        select(Screening)
+        .join(PayloadKey, col(PayloadKey.screening_id) == col(Screening.id))
+        .where(col(Screening.erased_at).is_not(None))
+        .where(col(PayloadKey.key_sealed).is_not(None))
+    )
+    if after is not None:
+        query = query.where(col(Screening.id) > after)
+    return list(session.exec(query.order_by(col(Screening.id)).limit(limit)).all())

@@ -16,6 +16,7 @@ from truffle.contracts import AshbyOutcome
 from truffle.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
     AshbyConnection,
+    AshbyWebhookEndpoint,
     ConnectionState,
     Plan,
     Screening,
@@ -74,9 +75,15 @@ class WebhooksOnCard:
     """Ashby's webhooks as the card shows them (never the secret)."""
 
     url: str
-    registered: list[str]  # the webhook types Truffle registered in Ashby itself
+    registered: list[str]  # the webhook types Truffle registered in Ashby itself, enabled
     last_received_at: datetime | None
     last_signature_failure_at: datetime | None
+    # Registered by Truffle, but saved disabled: Ashby's ping did not reach the URL.
+    disabled: list[str]
+    # In words, why the webhooks need the admin (None when Truffle registered them all).
+    problem: str | None
+    # How to add them in Ashby by hand, when Truffle registered none (never the secret).
+    steps: list[str]
 
 
 @dataclass(frozen=True)
@@ -304,6 +311,23 @@ def authenticate_partner(
     return PartnerCaller(workspace=workspace, went_live=bool(went_live))
 
 
+def _webhooks_on_card(endpoint: AshbyWebhookEndpoint, public_base_url: str) -> WebhooksOnCard:
+    url = webhooks.endpoint_url(public_base_url, endpoint.id)
+    enabled = [item["webhook_type"] for item in endpoint.registered if webhooks.is_enabled(item)]
+    disabled = [
+        item["webhook_type"] for item in endpoint.registered if not webhooks.is_enabled(item)
+    ]
+    return WebhooksOnCard(
+        url=url,
+        registered=enabled,
+        last_received_at=endpoint.last_received_at,
+        last_signature_failure_at=endpoint.last_signature_failure_at,
+        disabled=disabled,
+        problem=webhooks.unreachable_problem(url, disabled) if disabled else None,
+        steps=list(webhooks.CARD_STEPS) if not endpoint.registered else [],
+    )
+
+
 def build_card(session: Session, workspace: Workspace, public_base_url: str) -> Card:
     partner_base_url = f"{public_base_url}/ashby"
     connection = session.exec(
@@ -314,16 +338,7 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
     if endpoint is not None:
         moments.append(endpoint.last_received_at)
     last_activity = max((moment for moment in moments if moment is not None), default=None)
-    on_card = (
-        WebhooksOnCard(
-            url=webhooks.endpoint_url(public_base_url, endpoint.id),
-            registered=[item["webhook_type"] for item in endpoint.registered],
-            last_received_at=endpoint.last_received_at,
-            last_signature_failure_at=endpoint.last_signature_failure_at,
-        )
-        if endpoint is not None
-        else None
-    )
+    on_card = _webhooks_on_card(endpoint, public_base_url) if endpoint is not None else None
 
     def card(status: CardStatus, message: str, affected: str | None = None) -> Card:
         return Card(

@@ -227,6 +227,31 @@ class ScreeningProgress:
 
 
 @dataclass(frozen=True)
+class FirstRun:
+    """What a screening's first run knows without asking the database: Ashby has just started
+    the screening, so nothing has happened to it yet (the reconciler's runs, continue-as-new and
+    "Send to Ashby again" read the database instead)."""
+
+    invited_at_ms: int
+    deadline_ms: int
+
+    def progress(self) -> ScreeningProgress:
+        return ScreeningProgress(
+            status=ScreeningStatus.invited,
+            invited_at_ms=self.invited_at_ms,
+            deadline_ms=self.deadline_ms,
+            invite_sent=False,
+            reminders_sent=[],
+            started_at_ms=None,
+            completed_at_ms=None,
+            close_reason=None,
+            undelivered=[],
+            delivered=[],
+            failed=[],
+        )
+
+
+@dataclass(frozen=True)
 class WebhookTask:
     """One action from Ashby's webhooks for the activity that carries it out: ids only."""
 

@@ -62,6 +62,19 @@ def create_db_engine(url: str, pool_size: int | None = None) -> sa.Engine:
     return engine
 
 
+def checkpoint_wal(engine: sa.Engine) -> bool:
+    """On SQLite, copies the write-ahead log into the database file and empties it, so that
+    the values a transaction just overwrote (an erasure's) leave the `-wal` file now rather than
+    at the next automatic checkpoint. False when a reader held it up (the next checkpoint
+    finishes the job). PostgreSQL: nothing to do here (its dead row versions and WAL go with
+    VACUUM and WAL recycling; see the README)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as connection:
+        busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+    return not busy
+
+
 def _without_row_values(context: sa.engine.ExceptionContext) -> None:
     """PostgreSQL's own error detail quotes the failing row ("Failing row contains (...)"),
     which may hold a candidate's name or email: the error is raised again without it, keeping

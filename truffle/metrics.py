@@ -71,7 +71,8 @@ ASHBY_THROTTLED = Counter(
 )
 RECONCILER_REPAIRS = Counter(
     "truffle_reconciler_repairs",
-    "Screenings the reconciler repaired, by action (restarted, settled)",
+    "What the reconciler repaired, by action "
+    "(restarted, settled, webhook_handed_over, keys_destroyed)",
     ["action"],
 )
 HTTP_REQUESTS = Counter(

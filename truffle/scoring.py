@@ -10,10 +10,14 @@ The default, `CriteriaScorer`, is deliberately simple so a recruiter can check i
 A model-backed scorer can replace it by implementing `Scorer`; the workflow never changes.
 """
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+
+from truffle.contracts import ScoreSummary
 
 STRONG_THRESHOLD = 70
 GOOD_THRESHOLD = 50
@@ -105,3 +109,23 @@ def _summary(match_score: int, questions: list[QuestionScore]) -> str:
     if missed:
         parts.append("missing " + ", ".join(missed[:3]))
     return "; ".join(parts) + "."
+
+
+def scored_result(
+    scorer: Scorer,
+    questions: Sequence[dict[str, Any]],
+    answers: Sequence[str],
+    started: datetime,
+    finished: datetime,
+) -> dict[str, Any]:
+    """A screening's stored result: the score of its answers and how long the candidate took
+    (at least a minute)."""
+    return {
+        **dataclasses.asdict(scorer.score(questions, answers)),
+        "duration_minutes": max(1, round((finished - started).total_seconds() / 60)),
+    }
+
+
+def summary_of(result: dict[str, Any]) -> ScoreSummary:
+    """What the workflow and Ashby's update need of a stored result."""
+    return ScoreSummary(match_score=int(result["match_score"]), tier=str(result["tier"]))

@@ -5,8 +5,10 @@ candidate, Ashby's cancel and the deadline, and each caller learns what actually
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
@@ -24,6 +26,7 @@ from truffle.contracts import (
 )
 from truffle.keyset import position
 from truffle.payload_crypto import new_screening_key
+from truffle.scoring import CriteriaScorer, scored_result
 from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
 from truffle.tables import (
     ApplicationStatus,
@@ -167,10 +170,36 @@ def past_deadline(screening: Screening) -> bool:
     return utcnow() >= screening.deadline_at
 
 
-def mark_completed(session: Session, screening: Screening, answers: list[str]) -> bool:
-    """True if these answers completed the screening; False if it was already closed or its
-    deadline has passed (even if its workflow has not closed it yet)."""
+@dataclass(frozen=True)
+class Completion:
+    completed_at: datetime
+    result: dict[str, Any] | None  # None when no questions were given to score against
+
+
+def mark_completed(
+    session: Session,
+    screening: Screening,
+    answers: list[str],
+    questions: Sequence[dict[str, Any]] | None = None,
+) -> Completion | None:
+    """The completion, if these answers completed the screening; None if it was already closed
+    or its deadline has passed (even if its workflow has not closed it yet). Given the questions
+    the candidate answered, the answers are scored in the same write, so the workflow has the
+    result without a database step of its own."""
     now = utcnow()
+    scored = (
+        {}
+        if questions is None
+        else {
+            "result": scored_result(
+                CriteriaScorer(),
+                questions,
+                answers,
+                started=screening.started_at or screening.created_at,
+                finished=now,
+            )
+        }
+    )
     result = session.exec(
         _while_open(screening.id)
         .where(col(Screening.deadline_at) > now)
@@ -180,10 +209,13 @@ def mark_completed(session: Session, screening: Screening, answers: list[str]) -
             answers=answers,
             completed_at=now,
             is_open=False,
+            **scored,
         )
     )
     session.commit()
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return None
+    return Completion(completed_at=now, result=scored.get("result"))
 
 
 def disqualify(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:

@@ -389,13 +389,17 @@ class AshbyWebhookEndpoint(SQLModel, table=True):
 
 
 class AshbyWebhookEvent(SQLModel, table=True):
-    """One action Ashby sent, kept once however often Ashby retries it: ids and times only."""
+    """One action Ashby sent, kept once however often Ashby retries it: ids and times only,
+    and what it asks of Truffle (`task`, ids only), so that an action whose workflow never ran
+    to the end can be handed to it again."""
 
     __tablename__ = "ashby_webhook_events"
     __table_args__ = (
         sa.UniqueConstraint(
             "workspace_id", "webhook_action_id", name="uq_ashby_webhook_events_action"
         ),
+        # The reconciler's look for actions not processed yet, oldest first.
+        sa.Index("ix_ashby_webhook_events_processed_received", "processed_at", "received_at"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -405,6 +409,9 @@ class AshbyWebhookEvent(SQLModel, table=True):
     received_at: datetime = moment_column(default_now=True)
     processed_at: datetime | None = moment_column()
     outcome: str | None = Field(default=None, sa_column=sa.Column(sa.String(200), nullable=True))
+    # The `WebhookTask` without its event and workspace ids (the row's own): None for an action
+    # that asks nothing of Truffle, and for actions recorded before migration 0011.
+    task: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
 
 
 class PayloadKey(SQLModel, table=True):

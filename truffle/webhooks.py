@@ -22,6 +22,7 @@ from truffle import audit
 from truffle.ashby import AshbyClient
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome, CloseReason, WebhookTask
+from truffle.keyset import position
 from truffle.secrets import KeyRing
 from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
 
@@ -111,10 +112,20 @@ def record_received(session: Session, endpoint_id: uuid.UUID, now: datetime) -> 
 
 
 def record_event(
-    session: Session, workspace_id: uuid.UUID, action_id: str, action: str
+    session: Session,
+    workspace_id: uuid.UUID,
+    action_id: str,
+    action: str,
+    task: WebhookTask | None = None,
 ) -> AshbyWebhookEvent | None:
-    """Keeps the action; None if it was kept before (Ashby retried it, or sent it twice)."""
-    event = AshbyWebhookEvent(workspace_id=workspace_id, webhook_action_id=action_id, action=action)
+    """Keeps the action and what it asks of Truffle; None if it was kept before (Ashby retried
+    it, or sent it twice)."""
+    event = AshbyWebhookEvent(
+        workspace_id=workspace_id,
+        webhook_action_id=action_id,
+        action=action,
+        task=_stored(task) if task is not None else None,
+    )
     session.add(event)
     try:
         session.commit()
@@ -123,6 +134,65 @@ def record_event(
         return None
     session.refresh(event)
     return event
+
+
+def _stored(task: WebhookTask) -> dict[str, Any]:
+    """The task without its event and workspace ids, which are the row's own."""
+    return {
+        "kind": task.kind,
+        "application_id": task.application_id,
+        "close_reason": task.close_reason,
+        "candidate_id": task.candidate_id,
+        "surviving_candidate_id": task.surviving_candidate_id,
+    }
+
+
+def task_of(event: AshbyWebhookEvent) -> WebhookTask | None:
+    """The task the action was recorded with, for its workflow; None when it asks nothing."""
+    if event.task is None:
+        return None
+    stored = dict(event.task)
+    reason = stored.pop("close_reason", None)
+    return WebhookTask(
+        event_id=str(event.id),
+        workspace_id=str(event.workspace_id),
+        close_reason=CloseReason(reason) if reason is not None else None,
+        **stored,
+    )
+
+
+def unprocessed_event(
+    session: Session, workspace_id: uuid.UUID, action_id: str
+) -> AshbyWebhookEvent | None:
+    """The action kept under this id, if its work has not been done yet."""
+    return session.exec(
+        select(AshbyWebhookEvent)
+        .where(AshbyWebhookEvent.workspace_id == workspace_id)
+        .where(AshbyWebhookEvent.webhook_action_id == action_id)
+        .where(col(AshbyWebhookEvent.processed_at).is_(None))
+    ).first()
+
+
+def unprocessed_events(
+    session: Session,
+    received_before: datetime,
+    limit: int,
+    after: AshbyWebhookEvent | None = None,
+) -> list[AshbyWebhookEvent]:
+    """Actions whose work has not been done, received before `received_before`, oldest first,
+    `limit` at a time (keyset: the next page starts after the last row of the previous one)."""
+    query = (
+        select(AshbyWebhookEvent)
+        .where(col(AshbyWebhookEvent.processed_at).is_(None))
+        .where(col(AshbyWebhookEvent.received_at) < received_before)
+    )
+    if after is not None:
+        last = position(after.received_at, after.id)
+        query = query.where(
+            sa.tuple_(col(AshbyWebhookEvent.received_at), col(AshbyWebhookEvent.id)) > last
+        )
+    order = (col(AshbyWebhookEvent.received_at), col(AshbyWebhookEvent.id))
+    return list(session.exec(query.order_by(*order).limit(limit)).all())
 
 
 def forget_event(session: Session, event_id: uuid.UUID) -> None:
@@ -229,22 +299,57 @@ MANUAL_STEPS = (
     "Add one webhook for each of these types: " + ", ".join(WEBHOOK_TYPES) + ".",
     "For each, paste the request URL and the secret token Truffle gave you, and save.",
 )
+# The steps as the card gives them, where the secret is never shown again.
+CARD_STEPS = (
+    *MANUAL_STEPS[:2],
+    "For each, paste the request URL above and the secret token Truffle showed you once when "
+    "the webhooks were set up (lost it? New webhook secret gives a new one, and the old one "
+    "stops working), and save.",
+)
+# A webhook Ashby saved but will not call: its test ping did not reach the request URL.
+DISABLED = "disabled"
+
+
+def unreachable_problem(url: str, disabled: list[str]) -> str:
+    """In words: Ashby could not reach the URL, so it saved these webhooks disabled."""
+    return (
+        f"Ashby could not reach {url} (its test ping failed), so it saved the "
+        f"{', '.join(disabled)} webhook{'s' if len(disabled) > 1 else ''} disabled: Ashby sends "
+        "nothing through a disabled webhook. Make sure this URL (PUBLIC_BASE_URL) is reachable "
+        "from the internet, then choose New webhook secret: Truffle replaces them."
+    )
+
+
+def is_enabled(webhook: dict[str, str]) -> bool:
+    """Whether a webhook Truffle registered is one Ashby calls (those kept before Truffle
+    noted the state were saved enabled: Ashby's ping had reached Truffle)."""
+    return webhook.get("state") != DISABLED
 
 
 @dataclass(frozen=True)
 class Registration:
-    """What Truffle registered in Ashby itself: [{"webhook_type", "webhook_id"}]; `problem`
-    says, in words, why the rest must be added by hand (None when all were registered)."""
+    """What Truffle registered in Ashby itself: [{"webhook_type", "webhook_id", "state"}], the
+    disabled ones too (so that a new secret or Disconnect removes them); `problem` says, in
+    words, why some must be added by hand or are disabled (None when all are enabled)."""
 
     registered: list[dict[str, str]]
     problem: str | None
+
+    @property
+    def enabled_types(self) -> list[str]:
+        return [item["webhook_type"] for item in self.registered if is_enabled(item)]
+
+    @property
+    def disabled_types(self) -> list[str]:
+        return [item["webhook_type"] for item in self.registered if not is_enabled(item)]
 
 
 async def register_in_ashby(
     client: AshbyClient, ashby_key: str, url: str, secret: str
 ) -> Registration:
     """Registers each webhook Truffle needs with `webhook.create` (Ashby pings the URL
-    first). A key without `apiKeysWrite` registers none: the admin adds them by hand."""
+    first, and saves the webhook disabled when the ping fails). A key without `apiKeysWrite`
+    registers none: the admin adds them by hand."""
     registered: list[dict[str, str]] = []
     for webhook_type in WEBHOOK_TYPES:
         reply = await client.call(
@@ -252,9 +357,13 @@ async def register_in_ashby(
             ashby_key,
             {"webhookType": webhook_type, "requestUrl": url, "secretToken": secret},
         )
-        webhook_id = reply.results.get("id") if isinstance(reply.results, dict) else None
+        results = reply.results if isinstance(reply.results, dict) else {}
+        webhook_id = results.get("id")
         if reply.outcome == AshbyOutcome.ok and isinstance(webhook_id, str):
-            registered.append({"webhook_type": webhook_type, "webhook_id": webhook_id})
+            state = DISABLED if results.get("enabled") is False else "enabled"
+            registered.append(
+                {"webhook_type": webhook_type, "webhook_id": webhook_id, "state": state}
+            )
             continue
         if reply.outcome == AshbyOutcome.missing_permission:
             problem = "the Ashby API key Truffle holds lacks the apiKeysWrite permission"
@@ -264,7 +373,10 @@ async def register_in_ashby(
             problem = f"Ashby did not register the {webhook_type} webhook ({reply.outcome})"
         await remove_from_ashby(client, ashby_key, registered)
         return Registration(registered=[], problem=problem)
-    return Registration(registered=registered, problem=None)
+    registration = Registration(registered=registered, problem=None)
+    if registration.disabled_types:
+        return Registration(registered, unreachable_problem(url, registration.disabled_types))
+    return registration
 
 
 async def remove_from_ashby(

@@ -39,7 +39,7 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconcile import ReconcileRequest
-from truffle.contracts import CloseReason, ScreeningStatus, WebhookTask, epoch_ms
+from truffle.contracts import CloseReason, FirstRun, ScreeningStatus, WebhookTask, epoch_ms
 from truffle.tables import Screening, utcnow
 from workflows.messages import ClosedInAshby, RedeliverOutcome, RedeliverRequest, ScreeningInput
 from workflows.reconcile import SCHEDULE_ID, ReconcileWorkflow
@@ -101,7 +101,7 @@ class Launcher:
             ),
         }
 
-    def _input(self, screening: Screening) -> ScreeningInput:
+    def _input(self, screening: Screening, first_run: bool = False) -> ScreeningInput:
         return ScreeningInput(
             screening_id=str(screening.id),
             workspace_id=str(screening.workspace_id),
@@ -109,14 +109,21 @@ class Launcher:
             ashby_application_id=screening.ashby_application_id,
             deadline_ms=epoch_ms(screening.deadline_at),
             held_update_retention_seconds=int(self.held_update_retention.total_seconds()),
+            first_run=(
+                FirstRun(epoch_ms(screening.created_at), epoch_ms(screening.deadline_at))
+                if first_run
+                else None
+            ),
         )
 
-    async def start(self, screening: Screening) -> None:
+    async def start(self, screening: Screening, *, first_run: bool = False) -> None:
         """Starts (or joins) the screening's workflow. Raises `WorkflowAlreadyStartedError`
-        when its last run completed: there is nothing left to do for it."""
+        when its last run completed: there is nothing left to do for it. `first_run`: the
+        screening was created just now and nothing has happened to it, so its run need not
+        read the database to know where it stands (never for the reconciler's restarts)."""
         await self.client.start_workflow(
             ScreeningWorkflow.run,
-            self._input(screening),
+            self._input(screening, first_run),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             **self._start_options(screening),
         )
@@ -184,19 +191,35 @@ class Launcher:
         return description.status == WorkflowExecutionStatus.RUNNING
 
     async def start_webhook(self, task: WebhookTask) -> None:
-        """Starts the workflow that carries out one recorded webhook action (a second start
-        for the same action joins the first)."""
+        """Starts the workflow that carries out one recorded webhook action: a second start for
+        the same action joins a running one, and starts a new run after one that failed, timed
+        out, was terminated or cancelled. Raises `WorkflowAlreadyStartedError` when its last run
+        completed: the action is done."""
         await self.client.start_workflow(
             AshbyWebhookWorkflow.run,
             task,
             id=webhook_workflow_id(task.workspace_id, task.event_id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             search_attributes=TypedSearchAttributes(
                 [SearchAttributePair(WORKSPACE_ID, task.workspace_id)]
             ),
             static_summary=f"Ashby webhook: {task.kind}",
         )
+
+    async def webhook_running(self, task: WebhookTask) -> bool:
+        """Whether a run of the action's workflow is open."""
+        handle = self.client.get_workflow_handle(
+            webhook_workflow_id(task.workspace_id, task.event_id)
+        )
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
 
     async def ensure_reconcile_schedule(self, every: timedelta) -> None:
         """Creates the `reconcile-screenings` schedule, or brings it up to date."""

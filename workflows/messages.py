@@ -7,7 +7,7 @@ process, not again for every workflow the worker starts.
 
 from dataclasses import dataclass, field
 
-from truffle.contracts import ScreeningStatus
+from truffle.contracts import FirstRun, ScoreSummary, ScreeningStatus
 
 
 @dataclass
@@ -22,6 +22,9 @@ class ScreeningInput:
     # Carried over continue-as-new: since when an update has been held, and the run size limit.
     hold_since_ms: int | None = None
     max_history_events: int | None = None
+    # Set only when the API starts a screening Ashby has just created (v4): the run starts from
+    # it without reading the database.
+    first_run: FirstRun | None = None
 
 
 @dataclass
@@ -35,6 +38,8 @@ class ScreeningOutcome:
 @dataclass
 class CandidateEvent:
     occurred_at_ms: int
+    # The submit's score, computed by the API as it recorded the answers (v4; absent for begin).
+    score: ScoreSummary | None = None
 
 
 @dataclass

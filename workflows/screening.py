@@ -77,14 +77,19 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.search_attributes import SCREENING_STATUS
 
-# The release whose recorded histories the tests keep writing (tests/workflows/histories/v3/).
-RELEASE = "v3"
+# The release whose recorded histories the tests keep writing (tests/workflows/histories/v4/).
+RELEASE = "v4"
 # Runs started before v2 take the old branch wherever v2 changed the commands.
 V2_PATCH = "screening-v2"
 # v3: the database steps (load, score, close, settle, ...) are local activities: they run in
 # the worker inside the workflow task, with no round trip through the Temporal server. Runs
 # started before v3 keep scheduling them as ordinary activities.
 V3_PATCH = "screening-v3-local-database-steps"
+# v4: a screening's first run starts from its input (nothing has happened to a screening Ashby
+# just started) instead of reading the database, and the result's score comes with the
+# candidate's submit (the API scores the answers as it records them) instead of from a
+# database step. Runs started before v4 read both from the database.
+V4_PATCH = "screening-v4-first-run-and-score-from-messages"
 
 REMINDER_AFTER_INVITE = timedelta(hours=48)
 REMINDER_BEFORE_DEADLINE = timedelta(hours=24)
@@ -133,8 +138,11 @@ class ScreeningWorkflow:
         self._state = ScreeningState(status=ScreeningStatus.invited, invite_sent=False)
         self._v2 = False
         self._v3 = False
+        self._v4 = False
         self._started_at_ms: int | None = None
         self._completed_at_ms: int | None = None
+        # The score the candidate's submit carried (v4): the result needs no database step.
+        self._submitted_score: ScoreSummary | None = None
         self._cancel_requested = False
         self._cancel_settled = False
         # Closed in Ashby (archived, hired, candidate deleted): set by the `closed_in_ashby`
@@ -164,6 +172,8 @@ class ScreeningWorkflow:
     def candidate_completed(self, event: CandidateEvent) -> None:
         if self._completed_at_ms is None:
             self._completed_at_ms = event.occurred_at_ms
+        if event.score is not None and self._submitted_score is None:
+            self._submitted_score = event.score
 
     @workflow.signal
     def cancel(self, _request: CancelRequest) -> None:
@@ -277,8 +287,10 @@ class ScreeningWorkflow:
 
     @workflow.run
     async def run(self, screening: ScreeningInput) -> ScreeningOutcome:
-        # One patch marker (and one TemporalChangeVersion upsert) for a new run: v3 implies v2.
-        self._v3 = workflow.patched(V3_PATCH)
+        # One patch marker (and one TemporalChangeVersion upsert) for a new run: each release
+        # implies the ones before it.
+        self._v4 = workflow.patched(V4_PATCH)
+        self._v3 = self._v4 or workflow.patched(V3_PATCH)
         self._v2 = self._v3 or workflow.patched(V2_PATCH)
         self._input = screening
         self._hold_since_ms = screening.hold_since_ms
@@ -316,7 +328,10 @@ class ScreeningWorkflow:
 
     async def _screen(self, screening: ScreeningInput, ref: ScreeningRef) -> ScreeningOutcome:
         if self._v2:
-            progress = await self._database(ScreeningActivities.load_screening_progress, ref)
+            if self._v4 and screening.first_run is not None:
+                progress: object = screening.first_run.progress()
+            else:
+                progress = await self._database(ScreeningActivities.load_screening_progress, ref)
             assert isinstance(progress, ScreeningProgress)
             self._adopt(progress, ref)
             invited_at = _at(progress.invited_at_ms)
@@ -514,7 +529,12 @@ class ScreeningWorkflow:
 
     async def _complete(self, ref: ScreeningRef, completed_at_ms: int) -> None:
         self._set_status(ScreeningStatus.completed)
-        summary = await self._database(ScreeningActivities.score_screening, ref)
+        if self._v4 and self._submitted_score is not None:
+            summary: object = self._submitted_score
+        else:
+            # Scored by the database step when the submit carried no score (an earlier API, a
+            # completion the deadline found, a new run): it scores once and keeps the result.
+            summary = await self._database(ScreeningActivities.score_screening, ref)
         assert isinstance(summary, ScoreSummary)
         self._state.match_score = summary.match_score
         self._state.tier = summary.tier
@@ -568,7 +588,9 @@ class ScreeningWorkflow:
 
     def _continue_as_new(self, screening: ScreeningInput) -> None:
         """Hands over to a new run, which picks up from the database."""
-        workflow.continue_as_new(replace(screening, hold_since_ms=self._hold_since_ms))
+        workflow.continue_as_new(
+            replace(screening, hold_since_ms=self._hold_since_ms, first_run=None)
+        )
 
     def _queue(
         self,

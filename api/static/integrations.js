@@ -133,8 +133,14 @@ if (openWebhooksButton) {
       registered.hidden = reply.registered.length === 0;
       registered.textContent = `Truffle registered these webhooks in Ashby: ${reply.registered.join(", ")}.`;
       document.getElementById("webhooks-manual").hidden = reply.problem === null;
-      document.getElementById("webhooks-problem").textContent =
-        reply.problem === null ? "" : `Add them in Ashby yourself: ${reply.problem}.`;
+      // Webhooks Ashby saved disabled are fixed by reaching the URL: the problem says how.
+      let problem = "";
+      if (reply.disabled.length > 0) {
+        problem = reply.problem;
+      } else if (reply.problem !== null) {
+        problem = `Add them in Ashby yourself: ${reply.problem}.`;
+      }
+      document.getElementById("webhooks-problem").textContent = problem;
       const steps = document.getElementById("webhooks-steps");
       steps.replaceChildren(...reply.steps.map((step) => {
         const item = document.createElement("li");

@@ -1,4 +1,5 @@
-"""The reconciler's pass over every unsettled screening, against a real database."""
+"""The reconciler's pass over every unsettled screening, every webhook action not processed,
+and every erased screening whose payload key is left, against a real database."""
 
 import uuid
 from dataclasses import dataclass, field
@@ -6,16 +7,19 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, col, update
+from sqlmodel import Session, col, select, update
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment
 
 from activities import reconcile
 from activities.reconcile import ReconcilerActivities, ReconcileRequest
 from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.metrics import sample
+from truffle import candidates, webhooks
+from truffle.contracts import CloseReason, WebhookTask
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Screening, utcnow
+from truffle.tables import AshbyWebhookEvent, PayloadKey, Screening, utcnow
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class FakeRuns:
     runs: dict[uuid.UUID, Run]
     described: list[uuid.UUID] = field(default_factory=list)
     started: list[uuid.UUID] = field(default_factory=list)
+    # Webhook actions (by event id) whose workflow is running, and those started.
+    webhooks_running: set[str] = field(default_factory=set)
+    webhooks_started: list[WebhookTask] = field(default_factory=list)
+    webhooks_completed: set[str] = field(default_factory=set)
 
     async def running_screening_ids(self) -> set[uuid.UUID]:
         return set(self.listed_running)
@@ -42,6 +50,14 @@ class FakeRuns:
 
     async def start(self, screening: Screening) -> None:
         self.started.append(screening.id)
+
+    async def webhook_running(self, task: WebhookTask) -> bool:
+        return task.event_id in self.webhooks_running
+
+    async def start_webhook(self, task: WebhookTask) -> None:
+        if task.event_id in self.webhooks_completed:
+            raise WorkflowAlreadyStartedError(task.event_id, "AshbyWebhookWorkflow")
+        self.webhooks_started.append(task)
 
 
 @pytest.fixture
@@ -120,8 +136,10 @@ async def test_an_erased_screening_is_settled_not_restarted(
     report = await ReconcilerActivities(engine, runs).reconcile()
 
     assert runs.started == []
-    assert runs.described == []
     assert report.settled == [str(erased)]
+    # Described once, and only before its key goes: its workflow has ended.
+    assert runs.described == [erased]
+    assert report.keys_destroyed == [str(erased)]
 
 
 async def test_repairs_and_the_screenings_settled_are_counted(
@@ -148,3 +166,118 @@ async def test_repairs_and_the_screenings_settled_are_counted(
     assert sample("truffle_reconciler_repairs_total", action="restarted") == before["restarted"] + 1
     assert sample("truffle_reconciler_repairs_total", action="settled") == before["settled"] + 1
     assert sample("truffle_screenings_closed_total", status=status) == before["closed"] + 1
+
+
+def record_action(
+    engine: sa.Engine, workspace_id: uuid.UUID, age: timedelta, task: WebhookTask | None
+) -> AshbyWebhookEvent:
+    """A webhook action the API recorded `age` ago and never saw through."""
+    with Session(engine) as session:
+        event = webhooks.record_event(
+            session, workspace_id, str(uuid.uuid4()), "candidateDelete", task
+        )
+        assert event is not None
+        session.exec(
+            update(AshbyWebhookEvent)
+            .where(col(AshbyWebhookEvent.id) == event.id)
+            .values(received_at=utcnow() - age)
+        )
+        session.commit()
+        session.refresh(event)
+        session.expunge(event)
+        return event
+
+
+def workspace_of(engine: sa.Engine, screening_id: uuid.UUID) -> uuid.UUID:
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        return screening.workspace_id
+
+
+async def test_a_webhook_action_left_unprocessed_is_handed_to_its_workflow_again(
+    engine: sa.Engine, opened: list[uuid.UUID]
+) -> None:
+    workspace_id = workspace_of(engine, opened[0])
+    erase = WebhookTask("", str(workspace_id), "erase_candidate", candidate_id="candidate-1")
+    close = WebhookTask(
+        "",
+        str(workspace_id),
+        "close_application",
+        application_id="application-1",
+        close_reason=CloseReason.archived_in_ashby,
+    )
+    # Its start never reached Temporal (the API died after the row), or its run failed.
+    lost = record_action(engine, workspace_id, timedelta(minutes=30), erase)
+    failed = record_action(engine, workspace_id, timedelta(hours=30), close)
+    running = record_action(engine, workspace_id, timedelta(minutes=30), erase)
+    fresh = record_action(engine, workspace_id, timedelta(seconds=10), erase)
+    done = record_action(engine, workspace_id, timedelta(hours=1), erase)
+    with Session(engine) as session:
+        webhooks.mark_processed(session, done.id, "1 screening(s) erased")
+    runs = FakeRuns(set(opened), {}, webhooks_running={str(running.id)})
+
+    report = await ReconcilerActivities(engine, runs).reconcile()
+
+    handed = {task.event_id: task for task in runs.webhooks_started}
+    assert set(handed) == {str(lost.id), str(failed.id)}
+    assert sorted(report.webhooks_handed_over) == sorted([str(lost.id), str(failed.id)])
+    assert handed[str(lost.id)] == WebhookTask(
+        str(lost.id), str(workspace_id), "erase_candidate", candidate_id="candidate-1"
+    )
+    assert handed[str(failed.id)].close_reason == CloseReason.archived_in_ashby
+    assert handed[str(failed.id)].application_id == "application-1"
+    assert str(fresh.id) not in handed  # its first start may still be on its way
+
+
+async def test_a_webhook_action_whose_run_just_completed_is_not_counted_as_handed_over(
+    engine: sa.Engine, opened: list[uuid.UUID]
+) -> None:
+    workspace_id = workspace_of(engine, opened[0])
+    task = WebhookTask("", str(workspace_id), "erase_candidate", candidate_id="candidate-1")
+    finishing = record_action(engine, workspace_id, timedelta(minutes=30), task)
+    runs = FakeRuns(set(opened), {}, webhooks_completed={str(finishing.id)})
+
+    report = await ReconcilerActivities(engine, runs).reconcile()
+
+    assert report.webhooks_handed_over == []
+
+
+def erase(engine: sa.Engine, screening_id: uuid.UUID) -> None:
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        candidates.erase_candidate(session, screening.workspace_id, screening.ashby_candidate_id)
+
+
+def key_of(engine: sa.Engine, screening_id: uuid.UUID) -> PayloadKey:
+    with Session(engine) as session:
+        return session.exec(select(PayloadKey).where(PayloadKey.screening_id == screening_id)).one()
+
+
+async def test_an_erased_candidates_keys_left_after_their_workflows_ended_are_destroyed(
+    engine: sa.Engine, opened: list[uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reconcile, "BATCH", 4)
+    # Every screening in `opened` belongs to one candidate: one erasure reaches them all.
+    erase(engine, opened[0])
+    ended, still_running, lagging = opened[:-2], opened[-2], opened[-1]
+    # The erasure's workflow ran out of its window while they ran: their keys are all still there.
+    assert all(key_of(engine, screening_id).key_sealed for screening_id in opened)
+    runs = FakeRuns(listed_running={still_running}, runs={lagging: Run(running=True)})
+
+    report = await ReconcilerActivities(engine, runs).reconcile()
+
+    assert sorted(report.keys_destroyed) == sorted(str(screening_id) for screening_id in ended)
+    for screening_id in ended:
+        destroyed = key_of(engine, screening_id)
+        assert (destroyed.key_sealed, destroyed.destroyed_at is not None) == (None, True)
+    # A workflow still running reads its own history with its key: it stays until it ends.
+    assert key_of(engine, still_running).key_sealed is not None
+    assert key_of(engine, lagging).key_sealed is not None
+
+    runs.listed_running.clear()
+    runs.runs.clear()
+    again = await ReconcilerActivities(engine, runs).reconcile()
+    assert sorted(again.keys_destroyed) == sorted([str(still_running), str(lagging)])
+    assert (await ReconcilerActivities(engine, runs).reconcile()).keys_destroyed == []

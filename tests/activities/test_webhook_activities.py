@@ -4,22 +4,35 @@ running workflows, idempotent, and never reaching another workspace."""
 
 import asyncio
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from activities.ashby import AshbyActivities
 from activities.webhooks import WORKFLOWS_STILL_OPEN, WebhookActivities
-from tests.utils.factories import make_position, make_workspace, new_screening_request
+from tests.utils.factories import (
+    connect_live,
+    make_position,
+    make_workspace,
+    new_screening_request,
+)
+from tools.ashby_sandbox.client import SandboxClient, application_event_data
+from tools.ashby_sandbox.spec import request_schema, validate
 from truffle import screenings, webhooks
+from truffle.ashby import AshbyClient
 from truffle.contracts import (
     CloseReason,
+    PostUpdateRequest,
     ScreeningStatus,
     UpdateKind,
     WebhookProcessed,
@@ -220,23 +233,24 @@ async def test_a_deleted_candidate_is_erased_closed_and_told_leaving_ids_times_a
     assert {told for told, _ in world.notifier.told} == {open_one, done}
 
 
-async def test_an_erasure_leaves_no_trace_of_the_candidate_in_the_database_file(
+async def test_an_erasure_leaves_no_trace_of_the_candidate_in_the_database_or_its_wal_file(
     world: World, settings: Settings
 ) -> None:
     world.open("application-1", "candidate-gone")
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    wal = path.with_name(path.name + "-wal")
+    assert b"ada@example.test" in await asyncio.to_thread(wal.read_bytes)  # not checkpointed yet
+
     await world.activities.act_on_ashby_webhook(
         world.task("erase_candidate", candidate_id="candidate-gone")
     )
-    world.engine.dispose()
 
-    path = settings.database_url.removeprefix("sqlite:///")
-    with sa.create_engine(settings.database_url).connect() as connection:
-        # Everything written so far lands in the file itself (no VACUUM: the erasure must
-        # not depend on one).
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    raw = await asyncio.to_thread(Path(path).read_bytes)
-    for personal in (b"Ada", b"Lovelace", b"ada@example.test"):
-        assert personal not in raw
+    # With the processes still running (no VACUUM, no restart): secure_delete overwrote the
+    # old values in the file, and the erasure's checkpoint emptied the write-ahead log.
+    for file in (path, wal):
+        raw = await asyncio.to_thread(file.read_bytes) if file.exists() else b""
+        for personal in (b"Ada", b"Lovelace", b"ada@example.test"):
+            assert personal not in raw, file.name
 
 
 async def test_a_merge_moves_the_screenings_to_the_surviving_candidate(world: World) -> None:
@@ -320,3 +334,79 @@ async def test_an_erased_candidates_payload_keys_go_once_their_workflows_have_en
     with pytest.raises(PayloadKeyDestroyedError):
         await codec.decode([sealed])
     assert await world.activities.shred_payload_keys(task) == 0  # a retry changes nothing
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param("candidateHire", id="candidateHire"),
+        pytest.param("applicationUpdate", id="applicationUpdate-to-Hired"),
+    ],
+)
+async def test_a_hire_in_ashby_closes_the_open_screenings_and_ashby_hears_the_reason(
+    world: World, ashby_sandbox: SandboxClient, action: str
+) -> None:
+    connect_live(world.engine, world.keyring, world.workspace, ashby_sandbox.create_key()["key"])
+    open_one = world.open("application-7", "candidate-1")
+    second_position = make_position(world.engine, world.workspace, "Data Engineer")
+    completed = world.open("application-7", "candidate-1", position=second_position)
+    complete(world, completed)
+    envelope = webhooks.parse_envelope(
+        {
+            "webhookActionId": str(uuid.uuid4()),
+            "action": action,
+            "data": application_event_data("application-7", "Hired"),
+        }
+    )
+    task = webhooks.task_for(envelope, world.workspace.id)
+    assert task is not None
+    assert (task.kind, task.close_reason) == ("close_application", CloseReason.hired_in_ashby)
+
+    outcome = await world.activities.act_on_ashby_webhook(task)
+
+    closed = world.row(open_one)
+    assert (closed.status, closed.close_reason) == (ScreeningStatus.cancelled, "hired_in_ashby")
+    assert (closed.application_status, closed.is_open) == (ApplicationStatus.closed, False)
+    assert world.row(completed).status == ScreeningStatus.completed  # its result stands
+    assert (open_one, CloseReason.hired_in_ashby) in world.notifier.told
+    assert outcome == "2 screening(s) closed, 2 running workflow(s) told"
+    # What the closed screening's workflow then posts: Ashby holds the reason, in its words.
+    async with httpx.AsyncClient(timeout=5) as http:
+        ashby = AshbyActivities(
+            world.engine,
+            world.keyring,
+            AshbyClient(ashby_sandbox.base_url, http),
+            "http://testserver",
+        )
+        await ActivityEnvironment().run(
+            ashby.post_assessment_update,
+            PostUpdateRequest(
+                str(open_one), UpdateKind.cancelled, 1_700_000_000_000, CloseReason.hired_in_ashby
+            ),
+        )
+    [update] = ashby_sandbox.updates(str(open_one))
+    validate(update["body"], request_schema("/assessment.update"))
+    assert update["body"]["cancelled_reason"]["value"] == "Candidate hired in Ashby"
+
+
+async def test_an_erasure_is_logged_by_ids_only(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = world.open("application-1", "candidate-gone")
+    second = world.open("application-2", "candidate-gone")
+    complete(world, second)
+
+    with caplog.at_level(logging.INFO):
+        await world.activities.act_on_ashby_webhook(
+            world.task("erase_candidate", candidate_id="candidate-gone")
+        )
+
+    [line] = [record for record in caplog.records if "erased" in record.getMessage()]
+    message = line.getMessage()
+    assert "Ashby candidate candidate-gone erased" in message
+    assert str(first) in message
+    assert str(second) in message
+    assert "2 screening(s) erased" in message
+    assert line.__dict__["workspace_id"] == str(world.workspace.id)
+    for personal in ("Ada", "Lovelace", "ada@example.test", "Grace"):
+        assert personal not in caplog.text

@@ -20,9 +20,11 @@ from tests.utils.factories import connect_live, make_position, make_workspace
 from tools.ashby_sandbox.spec import request_schema, response_schema, validate
 from truffle import candidates
 from truffle.payload_crypto import PayloadKeys, data_converter, destroy_screening_keys
+from truffle.screenings import progress_of
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Plan, Position, Screening, Workspace
+from workflows.messages import ScreeningInput
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 
@@ -129,6 +131,31 @@ async def test_start_replies_with_our_id_and_an_invited_status_and_starts_one_wo
     visible = f"{handle.id} {attributes} {description.static_summary}"
     for personal in ("Ada", "Lovelace", "ada@example.test"):
         assert personal not in visible
+
+
+async def test_a_new_screenings_run_knows_where_it_stands_without_reading_the_database(
+    client: TestClient,
+    truffle_key: str,
+    position: Position,
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    response = client.post(
+        "/ashby/assessment.start", json=start_body(position.id), headers=basic(truffle_key)
+    )
+    assessment_id = uuid.UUID(response.json()["results"]["assessment_id"])
+    history = await dev_server_env.client.get_workflow_handle(
+        f"screening-{assessment_id}"
+    ).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    [run_input] = await dev_server_env.client.data_converter.decode(
+        started.input.payloads, [ScreeningInput]
+    )
+
+    assert run_input.first_run is not None
+    with Session(engine) as session:
+        # What the first run assumes is exactly what the database says of the new screening.
+        assert run_input.first_run.progress() == progress_of(session, assessment_id)
 
 
 def test_a_repeated_start_returns_the_same_assessment_and_one_screening(

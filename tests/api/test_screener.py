@@ -12,11 +12,20 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.temporal import ScreeningGateway
-from tests.utils.factories import GOOD_ANSWERS, make_position, make_workspace, open_screening
+from tests.utils.factories import (
+    GOOD_ANSWERS,
+    QUESTIONS,
+    make_position,
+    make_workspace,
+    open_screening,
+)
 from truffle import screenings
+from truffle.contracts import ScoreSummary
+from truffle.scoring import CriteriaScorer
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Screening, utcnow
+from workflows.messages import CandidateEvent
 
 
 @pytest.fixture
@@ -72,6 +81,26 @@ async def signals(dev_server_env: WorkflowEnvironment, screening: Screening) -> 
     ]
 
 
+async def completions(
+    dev_server_env: WorkflowEnvironment, screening: Screening
+) -> list[ScoreSummary | None]:
+    """The score each `candidate_completed` signal carried."""
+    history = await dev_server_env.client.get_workflow_handle(
+        f"screening-{screening.id}"
+    ).fetch_history()
+    scores: list[ScoreSummary | None] = []
+    for event in history.events:
+        signaled = event.workflow_execution_signaled_event_attributes
+        if event.HasField("workflow_execution_signaled_event_attributes") and (
+            signaled.signal_name == "candidate_completed"
+        ):
+            [completed] = await dev_server_env.client.data_converter.decode(
+                signaled.input.payloads, [CandidateEvent]
+            )
+            scores.append(completed.score)
+    return scores
+
+
 def answers_form(answers: list[str]) -> dict[str, str]:
     return {f"answer_{index}": answer for index, answer in enumerate(answers)}
 
@@ -112,6 +141,12 @@ async def test_begin_then_submit_completes_the_screening_once(
         "candidate_completed",
         "candidate_completed",
     ]
+    # Scored as the answers were recorded; both submits tell the workflow that score, so its
+    # result needs no database step (the second submit's answers changed nothing).
+    assert row.result is not None
+    assert row.result["match_score"] == CriteriaScorer().score(QUESTIONS, GOOD_ANSWERS).match_score
+    expected = ScoreSummary(match_score=row.result["match_score"], tier=row.result["tier"])
+    assert await completions(dev_server_env, screening) == [expected, expected]
 
 
 def test_unanswered_questions_are_asked_again_and_nothing_is_saved(

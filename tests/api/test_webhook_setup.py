@@ -60,6 +60,29 @@ class Setup:
         reply: httpx.Response = self.client.post(SETUP, headers=workspace.headers)
         return reply
 
+    def card(self, workspace: SeededWorkspace) -> dict[str, Any]:
+        shown: dict[str, Any] = self.client.get(
+            "/api/integrations/ashby", headers=workspace.headers
+        ).json()
+        return shown
+
+    def page(self, workspace: SeededWorkspace) -> str:
+        """The Integrations page, as the signed-in admin sees it."""
+        self.client.post("/signin", data={"admin_token": workspace.admin_token})
+        page: str = self.client.get("/integrations").text
+        return page
+
+    def ashby_cannot_reach_truffle(self) -> None:
+        """Ashby's pings (and events) no longer reach this app: PUBLIC_BASE_URL is not
+        reachable from Ashby."""
+
+        def unreachable(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("unreachable", request=request)
+
+        self.sandbox.state.partner_http = httpx.AsyncClient(
+            transport=httpx.MockTransport(unreachable)
+        )
+
 
 @pytest.fixture
 def setup(settings: Settings) -> Iterator[Setup]:
@@ -156,3 +179,91 @@ def test_webhooks_are_set_up_only_for_a_connected_workspace(
     assert reply.status_code == 409
     assert "Connect Ashby first" in reply.json()["message"]
     assert setup.client.post(SETUP).status_code == 401
+
+
+def test_a_webhook_ashby_saved_disabled_is_not_registered_and_the_card_says_why(
+    setup: Setup, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    setup.connect(acme, "apiKeysWrite")
+    setup.ashby_cannot_reach_truffle()
+
+    body = setup.set_up(acme).json()
+
+    assert body["registered"] == []
+    assert body["disabled"] == list(webhooks.WEBHOOK_TYPES)
+    assert f"Ashby could not reach {body['url']}" in body["problem"]
+    assert "disabled" in body["problem"]
+    assert "PUBLIC_BASE_URL" in body["problem"]
+    assert "New webhook secret" in body["problem"]
+    in_ashby = setup.webhooks_in_ashby()
+    assert len(in_ashby) == len(webhooks.WEBHOOK_TYPES)
+    assert not any(w.enabled for w in in_ashby)
+    shown = setup.card(acme)["webhooks"]
+    assert (shown["registered"], shown["disabled"]) == ([], list(webhooks.WEBHOOK_TYPES))
+    assert shown["problem"] == body["problem"]
+    page = setup.page(acme)
+    assert "Registered in Ashby by Truffle" not in page
+    assert "Ashby could not reach" in page
+    assert "saved the applicationUpdate, candidateHire" in page
+
+
+def test_once_ashby_reaches_the_url_a_new_secret_replaces_the_disabled_webhooks(
+    setup: Setup, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    setup.connect(acme, "apiKeysWrite")
+    reachable = setup.sandbox.state.partner_http
+    setup.ashby_cannot_reach_truffle()
+    setup.set_up(acme)
+    disabled = {w.id for w in setup.webhooks_in_ashby()}
+    setup.sandbox.state.partner_http = reachable
+
+    body = setup.set_up(acme).json()
+
+    assert (body["registered"], body["disabled"], body["problem"]) == (
+        list(webhooks.WEBHOOK_TYPES),
+        [],
+        None,
+    )
+    in_ashby = setup.webhooks_in_ashby()
+    assert all(w.enabled for w in in_ashby)
+    assert not disabled & {w.id for w in in_ashby}
+    assert setup.card(acme)["webhooks"]["problem"] is None
+
+
+def test_the_card_keeps_the_url_and_the_steps_for_webhooks_added_by_hand(
+    setup: Setup, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    setup.connect(acme)  # no apiKeysWrite: the admin adds them by hand
+    body = setup.set_up(acme).json()
+
+    shown = setup.card(acme)["webhooks"]
+    page = setup.page(acme)
+
+    assert shown["url"] == body["url"]
+    assert shown["registered"] == []
+    assert any("Admin → Integrations → Webhooks" in step for step in shown["steps"])
+    assert any(", ".join(webhooks.WEBHOOK_TYPES) in step for step in shown["steps"])
+    assert body["url"] in page
+    assert "Added by hand in Ashby" in page
+    assert "Admin → Integrations → Webhooks" in page
+    assert "candidateHire, candidateDelete, candidateMerge" in page
+    # Never the secret: the card says where it was shown, and how to get a new one.
+    assert body["secret"] not in page
+    assert body["secret"] not in str(shown)
+    assert "New webhook secret gives a new one" in page
+
+
+def test_the_card_gives_no_steps_when_truffle_registered_the_webhooks(
+    setup: Setup, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    setup.connect(acme, "apiKeysWrite")
+    setup.set_up(acme)
+
+    shown = setup.card(acme)["webhooks"]
+
+    assert (shown["steps"], shown["problem"], shown["disabled"]) == ([], None, [])
+    assert "Added by hand" not in setup.page(acme)

@@ -4,6 +4,7 @@ the API records and starts, not at the work)."""
 
 import asyncio
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from truffle.audit import Actor
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, Workspace
+from workflows.launcher import Launcher
 from workflows.webhook import webhook_workflow_id
 
 
@@ -349,3 +351,119 @@ def test_when_temporal_does_not_take_the_action_it_is_forgotten_and_ashby_retrie
 
     assert reply.status_code == 503  # Ashby retries a 503
     assert events(engine) == []  # so the retry is taken afresh
+
+
+def describe_webhook(env: WorkflowEnvironment, event: AshbyWebhookEvent) -> Any:
+    handle = env.client.get_workflow_handle(
+        webhook_workflow_id(str(event.workspace_id), str(event.id))
+    )
+    return asyncio.run(handle.describe())
+
+
+def test_an_action_whose_hand_over_broke_is_handed_over_when_ashby_delivers_it_again(
+    api_settings: Settings,
+    dev_server_env: WorkflowEnvironment,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path, secret = endpoint
+    body = envelope("candidateDelete", candidate_delete_data("candidate-1"), "action-lost")
+    signature = webhooks.signature_of(secret, body)
+    real_start = Launcher.start_webhook
+    broken = True
+
+    async def start_or_break(launcher: Launcher, task: Any) -> None:
+        # What a process that dies after the row, or an error no retry path expects, leaves.
+        if broken:
+            raise RuntimeError("the process went away")
+        await real_start(launcher, task)
+
+    monkeypatch.setattr(Launcher, "start_webhook", start_or_break)
+    app = create_app(api_settings, temporal_client=dev_server_env.client)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert deliver(client, path, body, signature).status_code == 500
+        [event] = events(engine)
+        assert event.processed_at is None
+
+        broken = False
+        again = deliver(client, path, body, signature)
+
+    assert (again.status_code, again.json()) == (200, {"success": True, "duplicate": True})
+    assert events(engine) == [event]  # still one action
+    assert describe_webhook(dev_server_env, event).status == WorkflowExecutionStatus.RUNNING
+
+
+def test_an_action_whose_workflow_failed_gets_a_new_run_when_ashby_delivers_it_again(
+    client: TestClient,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    path, secret = endpoint
+    body = envelope("applicationUpdate", ARCHIVED, "action-failed")
+    signature = webhooks.signature_of(secret, body)
+    assert deliver(client, path, body, signature).status_code == 200
+    [event] = events(engine)
+    first = describe_webhook(dev_server_env, event)
+    handle = dev_server_env.client.get_workflow_handle(first.id)
+    # Its run ended without doing the work (its one-day window ran out, or an operator ended it).
+    asyncio.run(handle.terminate(reason="test"))
+
+    again = deliver(client, path, body, signature)
+
+    assert again.json() == {"success": True, "duplicate": True}
+    second = describe_webhook(dev_server_env, event)
+    assert second.status == WorkflowExecutionStatus.RUNNING
+    assert second.run_id != first.run_id
+
+
+def test_an_action_already_processed_is_not_handed_over_again(
+    client: TestClient,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    path, secret = endpoint
+    body = envelope("applicationUpdate", ARCHIVED, "action-done")
+    signature = webhooks.signature_of(secret, body)
+    assert deliver(client, path, body, signature).status_code == 200
+    [event] = events(engine)
+    first = describe_webhook(dev_server_env, event)
+    asyncio.run(dev_server_env.client.get_workflow_handle(first.id).terminate(reason="test"))
+    with Session(engine) as session:
+        webhooks.mark_processed(session, event.id, "1 screening(s) closed")
+
+    assert deliver(client, path, body, signature).json() == {"success": True, "duplicate": True}
+    assert describe_webhook(dev_server_env, event).run_id == first.run_id
+
+
+def test_an_unknown_action_is_logged_by_its_type_never_by_its_content(
+    client: TestClient,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path, secret = endpoint
+    # An application's whole record, the candidate's name and email in it, under a type
+    # Truffle does not know.
+    body = envelope("applicationRevive", application_event_data("application-7", "Archived"))
+    assert b"Grace Hopper" in body
+    assert b"grace@example.test" in body
+
+    with caplog.at_level(logging.DEBUG):
+        reply = deliver(client, path, body, webhooks.signature_of(secret, body))
+
+    assert reply.status_code == 200
+    [event] = events(engine)
+    assert (event.action, event.outcome) == (
+        "applicationRevive",
+        "ignored: nothing to do for Truffle",
+    )
+    assert any(
+        "applicationRevive" in record.getMessage() and "ignored" in record.getMessage()
+        for record in caplog.records
+    )
+    assert "Grace" not in caplog.text
+    assert "Hopper" not in caplog.text
+    assert "grace@example.test" not in caplog.text

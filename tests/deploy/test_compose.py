@@ -25,6 +25,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from temporalio.common import SearchAttributeIndexedValueType
 
+from api.codec import router as codec_router
 from tests.utils.settings import TEMPORAL_CLIENT_VARIABLES
 from tools.cli import build_parser
 from truffle.settings import Settings
@@ -565,3 +566,23 @@ def test_the_temporal_ui_address_the_readme_gives_is_the_origin_the_api_allows()
     # ... and that address reaches the UI's published port.
     published = {str(port).rsplit(":", 2)[-2] for port in services()["temporal-ui"]["ports"]}
     assert str(urlsplit(address).port) in published
+
+
+def test_the_temporal_ui_decodes_through_the_apis_codec_endpoint() -> None:
+    ui = services()["temporal-ui"]
+    ui_env = environment(ui)
+    api_env = environment(services()["api"])
+
+    # The API's own public URL, whatever the deployer sets, with the codec router's prefix.
+    assert ui_env["TEMPORAL_CODEC_ENDPOINT"] == f"{api_env['PUBLIC_BASE_URL']}{codec_router.prefix}"
+    assert {f"{codec_router.prefix}/decode", f"{codec_router.prefix}/encode"} <= {
+        getattr(route, "path", "") for route in codec_router.routes
+    }
+    # The browser sends the admin's Truffle session with each codec call...
+    assert ui_env["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    # ...and the API lets the UI's published origin make them.
+    [published] = ui["ports"]
+    ui_port = str(published).rsplit(":", 1)[-1]
+    assert api_env["TEMPORAL_UI_ORIGINS"] == (
+        f"${{TEMPORAL_UI_ORIGINS:-http://localhost:{ui_port}}}"
+    )

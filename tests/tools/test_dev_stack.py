@@ -220,6 +220,21 @@ def test_the_demo_plays_the_whole_story(stack: RunningStack) -> None:
         assert step in result.stdout
 
 
+def test_the_temporal_ui_is_wired_to_the_apis_codec_endpoint(stack: RunningStack) -> None:
+    """What the UI tells every browser that opens it: decode through the API (no override in
+    the browser's settings needed)."""
+    ui = f"http://127.0.0.1:{stack.ports['ui']}"
+    api = f"http://127.0.0.1:{stack.ports['api']}"
+
+    reply = httpx.get(f"{ui}/api/v1/settings", timeout=10)
+
+    assert reply.status_code == 200
+    assert reply.json()["Codec"]["Endpoint"] == f"{api}/codec"
+    # And the endpoint is the API's: it answers the codec-server protocol (401 without a session).
+    refused = httpx.post(f"{api}/codec/decode", json={"payloads": []}, timeout=10)
+    assert refused.status_code == 401
+
+
 async def test_the_temporal_ui_shows_a_screenings_payloads_decoded_for_a_signed_in_admin(
     stack: RunningStack, browser: Browser
 ) -> None:

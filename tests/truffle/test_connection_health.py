@@ -5,17 +5,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select, update
 
 from tests.utils.factories import connect_live, make_workspace
 from truffle import connection_health as health
-from truffle import connections
+from truffle import connections, webhooks
 from truffle.audit import Actor
 from truffle.connection_health import Health
 from truffle.contracts import AshbyOutcome
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AshbyConnection, Workspace
+from truffle.tables import AshbyConnection, AshbyWebhookEndpoint, Workspace, utcnow
 
 T0 = datetime(2026, 11, 29, 10, 2, tzinfo=UTC)
 Event = tuple[timedelta, str]  # (offset from T0, "ok" or an AshbyOutcome)
@@ -163,3 +163,29 @@ def test_the_card_reads_the_health_of_a_live_connection(
     assert card.status == "action_needed"
     assert card.label == "Action needed"
     assert card.message.startswith("Ashby rejected the Ashby API key on 29 Nov at 10:02.")
+
+
+@pytest.mark.parametrize(
+    ("age", "status"),
+    [
+        pytest.param(timedelta(hours=23, minutes=59), "degraded", id="23h59m-ago"),
+        pytest.param(timedelta(hours=24, minutes=1), "connected", id="24h01m-ago"),
+    ],
+)
+def test_a_refused_webhook_signature_degrades_the_card_for_24_hours(
+    engine: sa.Engine, settings: Settings, workspace: Workspace, age: timedelta, status: str
+) -> None:
+    with Session(engine) as session:
+        endpoint, _ = webhooks.rotate_secret(
+            session, KeyRing(settings.secret_keys()), workspace.id, actor=Actor.operator()
+        )
+        session.exec(
+            update(AshbyWebhookEndpoint)
+            .where(col(AshbyWebhookEndpoint.id) == endpoint.id)
+            .values(last_signature_failure_at=utcnow() - age)
+        )
+        session.commit()
+        card = connections.build_card(session, workspace, "http://testserver")
+
+    assert card.status == status
+    assert ("signature did not match" in card.message) == (status == "degraded")

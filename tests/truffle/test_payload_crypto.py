@@ -29,7 +29,7 @@ from truffle.payload_crypto import (
 )
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
-from truffle.tables import PayloadKey
+from truffle.tables import PayloadKey, Screening
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"status": "completed"}')
 
@@ -167,15 +167,33 @@ async def test_destroying_a_screenings_key_makes_its_payloads_unreadable(
         await for_workflow(fresh, f"screening-{screening_id}").encode([PLAIN])
 
 
-async def test_derived_keys_still_decode_after_the_secret_key_is_rotated(
-    engine: sa.Engine, settings: Settings
+@pytest.mark.parametrize("scope", ["screening", "workspace"])
+async def test_payloads_still_decode_after_the_secret_key_is_rotated(
+    engine: sa.Engine, settings: Settings, screening_id: uuid.UUID, scope: str
 ) -> None:
+    """A screening's key (sealed with TRUFFLE_SECRET_KEYS) and a workspace's (derived from it)
+    both still open what they encrypted once a new secret key is put first."""
     old = settings.secret_keys()[0]
-    before = TrufflePayloadCodec(PayloadKeys(engine, KeyRing([old])))
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        workspace_id = screening.workspace_id
+    workflow_id = (
+        f"screening-{screening_id}"
+        if scope == "screening"
+        else f"ashby-webhook-{workspace_id}-{uuid.uuid4()}"
+    )
+    before = for_workflow(TrufflePayloadCodec(PayloadKeys(engine, KeyRing([old]))), workflow_id)
     [sealed] = await before.encode([PLAIN])
+    assert sealed != PLAIN
+    assert sealed.metadata["encoding"] == ENCODING
+    assert sealed.metadata[KEY_ID].decode().startswith(f"{scope}:")
+    assert b"completed" not in sealed.data
 
     rotated = TrufflePayloadCodec(
-        PayloadKeys(engine, KeyRing([decode_secret_key(generate_secret_key()), old]))
+        PayloadKeys(
+            engine, KeyRing([decode_secret_key(generate_secret_key()), old]), cache_seconds=0
+        )
     )
 
     assert await rotated.decode([sealed]) == [PLAIN]

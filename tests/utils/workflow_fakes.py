@@ -11,6 +11,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.webhooks import WORKFLOWS_STILL_OPEN
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
     SCREENING_WINDOW,
@@ -31,6 +32,8 @@ from truffle.contracts import (
     ScreeningRef,
     ScreeningStatus,
     UpdateKind,
+    WebhookProcessed,
+    WebhookTask,
     epoch_ms,
 )
 from truffle.screenings import REMINDERS, updates_due
@@ -246,3 +249,41 @@ def _fresh(error: ApplicationError) -> ApplicationError:
         non_retryable=error.non_retryable,
         next_retry_delay=error.next_retry_delay,
     )
+
+
+@dataclass
+class FakeWebhookActivities:
+    """`WebhookActivities` as `AshbyWebhookWorkflow` sees them: the action carried out, the
+    erased candidate's screening workflows still open for `open_for` attempts of the shredding,
+    and the action marked processed."""
+
+    outcome: str = "1 screening(s) closed, 1 running workflow(s) told"
+    open_for: int = 0
+    destroyed: int = 1
+    calls: list[str] = field(default_factory=list)
+    processed: list[WebhookProcessed] = field(default_factory=list)
+
+    @activity.defn(name="act_on_ashby_webhook")
+    async def act_on_ashby_webhook(self, task: WebhookTask) -> str:
+        self.calls.append(f"act:{task.kind}")
+        return self.outcome
+
+    @activity.defn(name="shred_payload_keys")
+    async def shred_payload_keys(self, task: WebhookTask) -> int:
+        self.calls.append("shred")
+        if self.open_for > 0:
+            self.open_for -= 1
+            raise ApplicationError("1 screening workflow(s) still open", type=WORKFLOWS_STILL_OPEN)
+        return self.destroyed
+
+    @activity.defn(name="mark_ashby_webhook_processed")
+    async def mark_ashby_webhook_processed(self, processed: WebhookProcessed) -> None:
+        self.calls.append("processed")
+        self.processed.append(processed)
+
+    def all(self) -> list[Callable[..., Awaitable[Any]]]:
+        return [
+            self.act_on_ashby_webhook,
+            self.shred_payload_keys,
+            self.mark_ashby_webhook_processed,
+        ]

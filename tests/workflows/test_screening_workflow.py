@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import (
@@ -31,11 +32,15 @@ from tests.utils.workflow_fakes import FakeActivities
 from truffle.contracts import (
     EMAIL_DEFERRED,
     EMAIL_UNDELIVERABLE,
+    SCREENING_WINDOW,
     AshbyOutcome,
     CloseReason,
     EmailKind,
+    FirstRun,
+    ScoreSummary,
     ScreeningStatus,
     UpdateKind,
+    epoch_ms,
 )
 from workflows.messages import (
     CancelOutcome,
@@ -85,7 +90,7 @@ async def start_screening(
     workers: list[Worker] = []
     started: list[Started] = []
 
-    async def start(fakes: FakeActivities, cancel_first: bool = False, **options: int) -> Handle:
+    async def start(fakes: FakeActivities, cancel_first: bool = False, **options: Any) -> Handle:
         fakes.clock = time_skipping_env.get_current_time
         task_queue = f"screening-test-{uuid.uuid4()}"
         worker = Worker(
@@ -179,6 +184,55 @@ async def submit(handle: Handle, fakes: FakeActivities, at_ms: int = 2_000) -> N
     """What the screener page's Submit does: the database first, then the signal."""
     fakes.candidate_submitted(at_ms)
     await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=at_ms))
+
+
+async def test_a_first_run_starts_from_its_input_and_takes_the_score_from_the_submit(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """What the API starts for a screening Ashby just created: no database step to learn where
+    it stands, and none to score it, as the submit carries the score the API computed."""
+    fakes = FakeActivities()
+    now_ms = epoch_ms(await time_skipping_env.get_current_time())
+    fakes.invited_at_ms = now_ms
+    first_run = FirstRun(now_ms, now_ms + int(SCREENING_WINDOW.total_seconds() * 1000))
+    handle = await start_screening(fakes, first_run=first_run)
+    await wait_for(handle, lambda state: state.invite_sent)
+    fakes.candidate_submitted(now_ms + 5)
+    await handle.signal(
+        ScreeningWorkflow.candidate_completed,
+        CandidateEvent(
+            occurred_at_ms=now_ms + 5, score=ScoreSummary(match_score=83, tier="Strong")
+        ),
+    )
+
+    outcome = await handle.result()
+
+    assert fakes.names() == ["email:invite", "post:result", "settle"]
+    assert (outcome.match_score, outcome.delivered_updates) == (83, ["result"])
+
+
+async def test_a_first_run_still_expires_at_its_deadline_and_its_next_run_reads_the_database(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    not_live = ashby_error(AshbyOutcome.held)
+    fakes = FakeActivities(post_fails_while=lambda _at: not_live)
+    now_ms = epoch_ms(await time_skipping_env.get_current_time())
+    fakes.invited_at_ms = now_ms
+    first_run = FirstRun(now_ms, now_ms + int(SCREENING_WINDOW.total_seconds() * 1000))
+    handle = await start_screening(fakes, first_run=first_run, max_history_events=150)
+
+    outcome = await handle.result()
+
+    names = fakes.names()
+    assert names[:3] == [
+        "email:invite",
+        "email:reminder_after_invite",
+        "email:reminder_before_deadline",
+    ]
+    assert names[3] == "expire"
+    # The hold on "Expired" handed over to new runs: they read where the screening stands.
+    assert "load" in names[4:]
+    assert outcome.status == ScreeningStatus.expired
 
 
 async def test_started_then_completed_posts_started_then_the_result(
@@ -604,6 +658,28 @@ async def test_an_application_archived_in_ashby_closes_at_once_and_tells_ashby_w
         "load", "email:invite", "close:archived_in_ashby", "post:cancelled", "settle",
     ]  # fmt: skip
     assert fakes.posted[0].reason == CloseReason.archived_in_ashby
+
+
+async def test_a_candidate_hired_in_ashby_before_answering_closes_and_ashby_hears_why(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await closed_in_ashby(handle, fakes, CloseReason.hired_in_ashby)
+
+    outcome = await handle.result()
+
+    assert outcome.status == "cancelled"
+    assert outcome.delivered_updates == ["cancelled"]
+    # No reminder: the 48-hour timer was dropped with the decision.
+    assert fakes.names() == [
+        "load", "email:invite", "close:hired_in_ashby", "post:cancelled", "settle",
+    ]  # fmt: skip
+    [posted] = fakes.posted
+    assert posted.reason == CloseReason.hired_in_ashby
+    # The words Ashby shows on the candidate's profile (truffle/ashby.py puts them in the body).
+    assert posted.reason.ashby_text == "Candidate hired in Ashby"
 
 
 async def test_a_candidate_hired_after_completing_keeps_the_result(

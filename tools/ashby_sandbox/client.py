@@ -155,17 +155,24 @@ def application_event_data(
                 "isPrimary": True,
             },
         },
-        "currentInterviewStage": None,
-        "source": None,
+        "currentInterviewStage": {
+            "id": "3c1d2b4a-8e7f-4a6b-9c5d-1e2f3a4b5c6d",
+            "title": "Hired" if status == "Hired" else "Application Review",
+            "type": status if status in ("Hired", "Archived") else "Active",
+            "orderInInterviewPlan": 1,
+            "interviewPlanId": "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d",
+        },
         "job": {"id": "job-1", "title": "Backend Engineer"},
         "hiringTeam": [],
     }
     if status == "Archived":
         application["archivedAt"] = now
         application["archiveReason"] = {
-            "id": "reason-1",
+            "id": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a",
             "text": "Not a fit",
             "reasonType": "RejectedByOrg",
+            "isArchived": False,
+            "customFields": [],
         }
     return {"application": application}
 

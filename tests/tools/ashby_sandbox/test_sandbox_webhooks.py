@@ -10,10 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from fastapi import FastAPI
 
 from tools.ashby_sandbox import create_app
+from tools.ashby_sandbox.client import (
+    application_event_data,
+    candidate_delete_data,
+    candidate_merge_data,
+)
+from tools.ashby_sandbox.spec import validate, webhook_payload_schema
 
 RECEIVER = "http://receiver.test/hooks"
 
@@ -87,6 +94,24 @@ async def test_webhook_create_needs_api_keys_write(ashby: Ashby) -> None:
     assert reply.status_code == 403
     assert reply.json()["errorInfo"]["code"] == "missing_endpoint_permission"
     assert ashby.receiver.requests == []  # nothing was pinged
+
+
+async def test_webhook_delete_needs_api_keys_write(ashby: Ashby) -> None:
+    writer = await ashby.key("apiKeysRead", "apiKeysWrite")
+    created = await ashby.call(
+        "webhook.create",
+        writer,
+        {"webhookType": "candidateDelete", "requestUrl": RECEIVER, "secretToken": "s3cret"},
+    )
+    webhook_id = created.json()["results"]["id"]
+    reader = await ashby.key("apiKeysRead", "candidatesWrite")
+
+    refused = await ashby.call("webhook.delete", reader, {"webhookId": webhook_id})
+
+    assert refused.status_code == 403
+    assert refused.json()["errorInfo"]["code"] == "missing_endpoint_permission"
+    still = await ashby.call("webhook.info", reader, {"webhookId": webhook_id})
+    assert still.json()["results"]["id"] == webhook_id  # nothing was deleted
 
 
 async def test_a_created_webhook_is_pinged_signed_and_can_be_read_and_deleted(
@@ -208,3 +233,57 @@ async def test_these_refusals_are_never_retried(ashby: Ashby, refusal: int) -> N
 
     assert [attempt["http_status"] for attempt in delivery["attempts"]] == [refusal]
     assert delivery["delivered"] is False
+
+
+APPLICATION_ID = "5a3b0f4e-2f5c-4b8e-9a51-8b0f7a3c1d20"
+CANDIDATE_ID = "e9ed20fd-d45f-4aad-8a00-a19bfba0083e"
+SURVIVING_ID = "0f7c2b8a-6d1e-4c3f-9b2a-7e5d4c3b2a19"
+SENT = [
+    ("applicationUpdate", application_event_data(APPLICATION_ID, "Archived", CANDIDATE_ID)),
+    ("applicationUpdate", application_event_data(APPLICATION_ID, "Hired", CANDIDATE_ID)),
+    ("candidateHire", application_event_data(APPLICATION_ID, "Hired", CANDIDATE_ID)),
+    ("candidateStageChange", application_event_data(APPLICATION_ID, "Active", CANDIDATE_ID)),
+    ("candidateDelete", candidate_delete_data(CANDIDATE_ID)),
+    ("candidateMerge", candidate_merge_data(CANDIDATE_ID, SURVIVING_ID)),
+]
+
+
+async def test_the_ping_matches_ashbys_published_payload(ashby: Ashby) -> None:
+    key = await ashby.key("apiKeysWrite")
+    await ashby.call(
+        "webhook.create",
+        key,
+        {"webhookType": "candidateDelete", "requestUrl": RECEIVER, "secretToken": "s3cret"},
+    )
+
+    [ping] = ashby.receiver.bodies()
+
+    validate(ping, webhook_payload_schema("ping"))
+
+
+@pytest.mark.parametrize(
+    ("action", "data"), SENT, ids=[f"{action}-{index}" for index, (action, _) in enumerate(SENT)]
+)
+async def test_each_event_the_sandbox_sends_matches_ashbys_published_payload(
+    ashby: Ashby, action: str, data: dict[str, Any]
+) -> None:
+    await ashby.client.post(
+        "/_sandbox/webhooks",
+        json={"webhook_type": action, "request_url": RECEIVER, "secret_token": "t0k"},
+    )
+
+    await ashby.client.post("/_sandbox/webhooks/send", json={"action": action, "data": data})
+
+    event = ashby.receiver.bodies()[-1]  # after the ping of the webhook's creation
+    assert event["action"] == action
+    validate(event, webhook_payload_schema(action))
+
+
+def test_the_payload_check_catches_a_body_that_is_not_ashbys() -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        validate(
+            {"action": "candidateDelete", "data": {"candidate": {"id": "not-a-uuid"}}},
+            webhook_payload_schema("candidateDelete"),
+        )
+    with pytest.raises(jsonschema.ValidationError):
+        validate({"action": "ping", "data": {}}, webhook_payload_schema("ping"))

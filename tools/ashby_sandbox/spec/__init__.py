@@ -1,6 +1,7 @@
-"""Ashby's published OpenAPI document, as copied into this folder (see SOURCE.md), and JSON
-Schema validation against it: the sandbox judges `assessment.update` bodies with it, and the
-tests validate what crosses the wire with the very same file."""
+"""Ashby's published OpenAPI documents, as copied into this folder (see SOURCE.md), and JSON
+Schema validation against them: the sandbox judges `assessment.update` bodies with the
+assessment document, and the tests validate what crosses the wire (the partner calls, and the
+webhook payloads the sandbox sends) with the very same files."""
 
 import json
 from functools import cache
@@ -10,6 +11,7 @@ from typing import Any
 import jsonschema
 
 SPEC_PATH = Path(__file__).resolve().parent / "ashby-assessment-openapi.json"
+WEBHOOKS_SPEC_PATH = Path(__file__).resolve().parent / "ashby-webhooks-openapi.json"
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -17,6 +19,17 @@ _INT64 = (-(2**63), 2**63 - 1)
 def ashby_spec() -> dict[str, Any]:
     spec: dict[str, Any] = json.loads(SPEC_PATH.read_text())
     return spec
+
+
+@cache
+def webhooks_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(WEBHOOKS_SPEC_PATH.read_text())
+    return spec
+
+
+def webhook_payload_schema(action: str) -> dict[str, Any]:
+    """The body Ashby sends for a webhook of this type (`ping` included)."""
+    return _json_content(webhooks_spec()["webhooks"][action]["post"]["requestBody"])
 
 
 def _json_content(operation: dict[str, Any]) -> dict[str, Any]:
