@@ -168,7 +168,8 @@ class AshbyActivities:
     def _prepare(self, request: PostUpdateRequest) -> _Prepared:
         """The stored update for this request (composed now if it is the first attempt) and the
         Ashby key to send it with."""
-        with Session(self.engine) as session:
+        # Its rows are read after the commit: kept as written, not read back.
+        with Session(self.engine, expire_on_commit=False) as session:
             screening = load_screening(session, request.screening_id)
             stored = session.exec(
                 select(AshbyUpdate)

@@ -206,7 +206,7 @@ class ScreeningActivities:
         return await asyncio.to_thread(self._score_screening, ref)
 
     def _score_screening(self, ref: ScreeningRef) -> ScoreSummary:
-        with Session(self.engine) as session:
+        with Session(self.engine, expire_on_commit=False) as session:
             screening = load_screening(session, ref.screening_id)
             if screening.result is None:
                 # The questions and criteria the candidate answered, not the current ones.
