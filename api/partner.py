@@ -35,6 +35,8 @@ from truffle.tables import Plan, Position, Screening, Workspace, column_length
 logger = logging.getLogger("truffle.api.partner")
 router = APIRouter(prefix="/ashby", tags=["ashby partner"])
 
+# The audit outcome of a start Temporal could not take (Ashby may send it again).
+UNAVAILABLE = "unavailable (503)"
 # One plain address: no display name, no comments, nothing a mail header would split on.
 _EMAIL = re.compile(r"[^@\s,;<>()\[\]\\\"]+@[^@\s,;<>()\[\]\\\"]+\.[^@\s,;<>()\[\]\\\"]+")
 
@@ -270,6 +272,17 @@ async def assessment_start(
 ) -> JSONResponse:
     rate_limits.check(rate_limits.assessment_start, str(workspace.id))
 
+    recorded: list[uuid.UUID] = []
+
+    def record_start(session: Session, screening: Screening) -> None:
+        """A new screening's audit row, in the transaction that creates it."""
+        event = audit.record(
+            session, workspace.id, AuditAction.ashby_assessment_started, actor,
+            outcome="started", screening_id=screening.id, position_id=screening.position_id,
+            ashby_application_id=request.application.ashby_id,
+        )  # fmt: skip
+        recorded.append(event.id)
+
     def open_screening() -> screenings.OpenedScreening:
         with Session(engine) as session:
             _startable_position(session, workspace, request)
@@ -288,7 +301,15 @@ async def assessment_start(
                 email=(request.candidate.email or "").strip(),
                 ashby_profile_url=request.candidate.ashby_profile_url,
             ),
+            on_created=record_start,
         )
+
+    def forget_unstarted(screening_id: uuid.UUID) -> None:
+        with session_scope(engine) as session:
+            screenings.forget_unstarted(session, screening_id)
+            audit.revise(
+                session, recorded[-1], outcome=UNAVAILABLE, screening_id=None, position_id=None
+            )
 
     async def audited(outcome: str, screening: Screening | None = None) -> None:
         await run_in_threadpool(
@@ -320,13 +341,15 @@ async def assessment_start(
     except WorkflowUnavailableError:
         # Temporal certainly has no workflow for it: nothing is kept, and Ashby may retry.
         if opened.created:
-            await run_in_threadpool(screenings.forget_unstarted, engine, screening.id)
-        await audited("unavailable (503)")
+            await run_in_threadpool(forget_unstarted, screening.id)
+        else:
+            await audited(UNAVAILABLE)
         return ashby_error(
             503, "temporarily_unavailable", "Truffle could not start the screening; try again."
         )
-    await audited("started" if opened.created else "joined existing", screening)
-    if opened.created:
+    if not opened.created:
+        await audited("joined existing", screening)
+    else:
         metrics.SCREENINGS_STARTED.inc()
         logger.info("screening started")
     invited_ms = epoch_ms(screening.created_at)

@@ -135,6 +135,25 @@ def record(
     return event
 
 
+def revise(
+    session: Session,
+    event_id: uuid.UUID,
+    *,
+    outcome: str,
+    screening_id: uuid.UUID | None,
+    position_id: uuid.UUID | None,
+) -> None:
+    """Corrects a row written with the action it records, once the action turned out otherwise
+    (a start recorded with its new screening, which Temporal then could not take: the screening
+    is gone, and so are its ids from the row). In the caller's transaction."""
+    event = session.get(AuditEvent, event_id)
+    if event is not None:
+        event.outcome = outcome
+        event.screening_id = screening_id
+        event.position_id = position_id
+        session.add(event)
+
+
 def record_alone(
     engine: sa.Engine,
     workspace_id: uuid.UUID,

@@ -5,7 +5,7 @@ candidate, Ashby's cancel and the deadline, and each caller learns what actually
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,8 +76,14 @@ def _open_for_application(session: Session, new: NewScreening) -> Screening | No
     ).first()
 
 
-def open_screening(engine: sa.Engine, keyring: KeyRing, new: NewScreening) -> OpenedScreening:
+def open_screening(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    new: NewScreening,
+    on_created: Callable[[Session, Screening], None] | None = None,
+) -> OpenedScreening:
     """The open screening for this application and position, created if there is none.
+    `on_created` writes what goes with a new screening (its audit row) in the same transaction.
 
     Concurrent calls for the same application and position meet at a partial unique index:
     one inserts, the others find its row.
@@ -120,6 +126,8 @@ def open_screening(engine: sa.Engine, keyring: KeyRing, new: NewScreening) -> Op
             try:
                 session.flush()  # the row first: its payload key refers to it
                 payload_key = new_screening_key(session, keyring, screening_id)
+                if on_created is not None:
+                    on_created(session, screening)
                 session.commit()
             except (sa.exc.IntegrityError, sa.exc.OperationalError):
                 session.rollback()
@@ -129,12 +137,11 @@ def open_screening(engine: sa.Engine, keyring: KeyRing, new: NewScreening) -> Op
     raise RuntimeError("could not open a screening after repeated conflicts")
 
 
-def forget_unstarted(engine: sa.Engine, screening_id: uuid.UUID) -> None:
-    """Removes a screening whose workflow could not be started, so nothing is half-written."""
-    with Session(engine) as session:
-        session.exec(sa.delete(PayloadKey).where(col(PayloadKey.screening_id) == screening_id))
-        session.exec(sa.delete(Screening).where(col(Screening.id) == screening_id))
-        session.commit()
+def forget_unstarted(session: Session, screening_id: uuid.UUID) -> None:
+    """Removes a screening whose workflow could not be started, so nothing is half-written
+    (the caller commits)."""
+    session.exec(sa.delete(PayloadKey).where(col(PayloadKey.screening_id) == screening_id))
+    session.exec(sa.delete(Screening).where(col(Screening.id) == screening_id))
 
 
 def screening_for_token(session: Session, token: str) -> Screening | None:

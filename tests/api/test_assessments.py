@@ -23,7 +23,7 @@ from truffle.payload_crypto import PayloadKeys, data_converter, destroy_screenin
 from truffle.screenings import progress_of
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Plan, Position, Screening, Workspace
+from truffle.tables import AuditEvent, Plan, Position, Screening, Workspace
 from workflows.messages import ScreeningInput
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
@@ -313,6 +313,17 @@ def test_temporal_down_answers_503_and_keeps_nothing(
     assert response.status_code == 503
     assert response.json()["success"] is False
     assert screenings(engine) == []
+    # The start's audit row, written with the screening, says how it ended and names no
+    # screening that no longer exists.
+    with Session(engine) as session:
+        rows = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.workspace_id == position.workspace_id)
+            .where(AuditEvent.action == "ashby.assessment_started")
+        ).all()
+    assert [(row.action, row.outcome, row.screening_id) for row in rows] == [
+        ("ashby.assessment_started", "unavailable (503)", None)
+    ]
 
 
 async def test_cancel_signals_the_workflow_and_repeats_are_harmless(
