@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from truffle import keyset
 from truffle.db import session_scope
-from truffle.keyset import decode_cursor, encode_cursor, position
+from truffle.keyset import decode_cursor, encode_cursor
 from truffle.logs import current_ids
 from truffle.tables import AuditEvent, column_length
 
@@ -227,13 +228,15 @@ def list_page(
     size: int = PAGE_SIZE,
 ) -> Page:
     """Newest first, `size` rows at a time: an index range scan from the cursor, no OFFSET."""
-    query = _in_range(workspace_id, dates, action)
-    if cursor:
-        query = query.where(
-            sa.tuple_(col(AuditEvent.at), col(AuditEvent.id)) < position(*decode_cursor(cursor))
-        )
-    query = query.order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
-    found = list(session.exec(query.limit(size + 1)).all())
+    query = keyset.page(
+        _in_range(workspace_id, dates, action),
+        col(AuditEvent.at),
+        col(AuditEvent.id),
+        decode_cursor(cursor) if cursor else None,
+        size + 1,
+        newest_first=True,
+    )
+    found = list(session.exec(query).all())
     events, more = found[:size], len(found) > size
     return Page(events, encode_cursor(events[-1].at, events[-1].id) if more else None)
 
@@ -249,12 +252,13 @@ def events_between(
     own), so an export of any size holds one chunk in memory and no connection while it is sent."""
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
-        query = _in_range(workspace_id, dates, action)
-        if after is not None:
-            query = query.where(
-                sa.tuple_(col(AuditEvent.at), col(AuditEvent.id)) > position(*after)
-            )
-        query = query.order_by(col(AuditEvent.at), col(AuditEvent.id)).limit(chunk)
+        query = keyset.page(
+            _in_range(workspace_id, dates, action),
+            col(AuditEvent.at),
+            col(AuditEvent.id),
+            after,
+            chunk,
+        )
         events = list(session.exec(query).all())
         session.expunge_all()
         # Ends the read's transaction, so a slow download holds no connection between chunks.

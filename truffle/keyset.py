@@ -6,10 +6,13 @@ import base64
 import binascii
 import uuid
 from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from truffle.tables import UTCDateTime
+
+Query = TypeVar("Query", bound=sa.Select[Any])
 
 
 class BadCursorError(ValueError):
@@ -36,3 +39,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 def position(at: datetime, row_id: uuid.UUID) -> sa.Tuple:
     """A row's place in the (moment, id) order, to compare a table's columns with."""
     return sa.tuple_(sa.literal(at, UTCDateTime()), sa.literal(row_id, sa.Uuid()))
+
+
+def page(
+    query: Query,
+    moment: Any,
+    row_id: Any,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    *,
+    newest_first: bool = False,
+) -> Query:
+    """`query`'s next `limit` rows in (moment, id) order (or its reverse), strictly after the
+    row `after` names: the same index range scan for the first page and the thousandth."""
+    order = sa.tuple_(moment, row_id)
+    if after is not None:
+        last = position(*after)
+        query = query.where(order < last if newest_first else order > last)
+    ordered = (moment.desc(), row_id.desc()) if newest_first else (moment, row_id)
+    return query.order_by(*ordered).limit(limit)

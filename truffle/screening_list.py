@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from truffle.keyset import decode_cursor, encode_cursor, position
+from truffle import keyset
+from truffle.keyset import decode_cursor, encode_cursor
 from truffle.tables import DeliveryAttempt, Position, Screening
 
 PAGE_SIZE = 25
@@ -72,12 +73,15 @@ def list_page(
     size: int = PAGE_SIZE,
 ) -> Page:
     query = select(Screening).where(col(Screening.workspace_id) == workspace_id)
-    query = _filtered(query, filters)
-    if cursor:
-        last = position(*decode_cursor(cursor))
-        query = query.where(sa.tuple_(col(Screening.created_at), col(Screening.id)) < last)
-    query = query.order_by(col(Screening.created_at).desc(), col(Screening.id).desc())
-    found = list(session.exec(query.limit(size + 1)).all())
+    query = keyset.page(
+        _filtered(query, filters),
+        col(Screening.created_at),
+        col(Screening.id),
+        decode_cursor(cursor) if cursor else None,
+        size + 1,
+        newest_first=True,
+    )
+    found = list(session.exec(query).all())
     screenings, more = found[:size], len(found) > size
     ids = [screening.id for screening in screenings]
     names = (

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
+from truffle import keyset
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
     SCREENING_WINDOW,
@@ -24,7 +25,6 @@ from truffle.contracts import (
     UpdateKind,
     epoch_ms,
 )
-from truffle.keyset import position
 from truffle.payload_crypto import new_screening_key
 from truffle.scoring import CriteriaScorer, scored_result
 from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
@@ -360,12 +360,10 @@ def unsettled(
         .where(col(Screening.settled_at).is_(None))
         .where(col(Screening.created_at) < created_before)
     )
-    if after is not None:
-        last = position(after.created_at, after.id)
-        query = query.where(sa.tuple_(col(Screening.created_at), col(Screening.id)) > last)
+    last = (after.created_at, after.id) if after is not None else None
     return list(
         session.exec(
-            query.order_by(col(Screening.created_at), col(Screening.id)).limit(limit)
+            keyset.page(query, col(Screening.created_at), col(Screening.id), last, limit)
         ).all()
     )
 

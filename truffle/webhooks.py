@@ -18,11 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
-from truffle import audit
+from truffle import audit, keyset
 from truffle.ashby import AshbyClient
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome, CloseReason, WebhookTask
-from truffle.keyset import position
 from truffle.secrets import KeyRing
 from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
 
@@ -186,13 +185,14 @@ def unprocessed_events(
         .where(col(AshbyWebhookEvent.processed_at).is_(None))
         .where(col(AshbyWebhookEvent.received_at) < received_before)
     )
-    if after is not None:
-        last = position(after.received_at, after.id)
-        query = query.where(
-            sa.tuple_(col(AshbyWebhookEvent.received_at), col(AshbyWebhookEvent.id)) > last
-        )
-    order = (col(AshbyWebhookEvent.received_at), col(AshbyWebhookEvent.id))
-    return list(session.exec(query.order_by(*order).limit(limit)).all())
+    last = (after.received_at, after.id) if after is not None else None
+    return list(
+        session.exec(
+            keyset.page(
+                query, col(AshbyWebhookEvent.received_at), col(AshbyWebhookEvent.id), last, limit
+            )
+        ).all()
+    )
 
 
 def forget_event(session: Session, event_id: uuid.UUID) -> None:
