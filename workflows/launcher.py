@@ -181,9 +181,12 @@ class Launcher:
         return True
 
     async def workflow_open(self, screening_id: uuid.UUID) -> bool:
-        handle = self.client.get_workflow_handle(workflow_id(screening_id))
+        return await self._running(workflow_id(screening_id))
+
+    async def _running(self, workflow: str) -> bool:
+        """Whether the workflow's latest run is open (False when there is none)."""
         try:
-            description = await handle.describe()
+            description = await self.client.get_workflow_handle(workflow).describe()
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return False
@@ -210,16 +213,7 @@ class Launcher:
 
     async def webhook_running(self, task: WebhookTask) -> bool:
         """Whether a run of the action's workflow is open."""
-        handle = self.client.get_workflow_handle(
-            webhook_workflow_id(task.workspace_id, task.event_id)
-        )
-        try:
-            description = await handle.describe()
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return description.status == WorkflowExecutionStatus.RUNNING
+        return await self._running(webhook_workflow_id(task.workspace_id, task.event_id))
 
     async def ensure_reconcile_schedule(self, every: timedelta) -> None:
         """Creates the `reconcile-screenings` schedule, or brings it up to date."""
