@@ -102,6 +102,20 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+class _TrackedSend:
+    """`send`, remembering whether the response has begun (after that, no other answer can be
+    sent in its place)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class UnhandledErrors:
     """An exception no handler took becomes a 500 in the shape of the path's other errors. It
     sits inside the access log's middleware, so the answer carries `X-Request-ID` and the line
@@ -117,16 +131,9 @@ class UnhandledErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as error:
             stack = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
             logger.error(
@@ -137,7 +144,7 @@ class UnhandledErrors:
                 type(error).__name__,
                 extra={"error_type": type(error).__name__},
             )
-            if response_started:
+            if tracked.started:
                 # Too late for a 500: the connection closes on an incomplete answer.
                 return
             response = (
@@ -177,21 +184,14 @@ class BodySizeLimit:
                     raise _BodyTooLargeError
             return message
 
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except _BodyTooLargeError:
-            if not response_started:
+            if not tracked.started:
                 await self._refuse(scope, send)
         except Exception:
-            if too_large and not response_started:
+            if too_large and not tracked.started:
                 await self._refuse(scope, send)
                 return
             raise
