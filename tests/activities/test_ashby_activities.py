@@ -1,6 +1,7 @@
 """`post_assessment_update` against the Ashby sandbox: bodies, outcomes and the delivery log."""
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -198,6 +199,32 @@ async def test_a_revoked_ashby_key_holds_the_update_and_logs_the_403(
     [attempt] = deliveries(engine, screening_id)
     assert (attempt.outcome, attempt.http_status) == ("key_rejected", 403)
     assert attempt.request_id
+
+
+async def test_a_posts_log_line_carries_ashbys_request_id_and_our_ids_not_the_key(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: SandboxClient,
+    sandbox_key: dict[str, str],
+    screening_id: uuid.UUID,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Ashby names its request in an error's answer: the line that reports it carries that id.
+    ashby_sandbox.revoke_key(sandbox_key["id"])
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    with (
+        caplog.at_level(logging.INFO, logger="temporalio.activity"),
+        pytest.raises(ApplicationError),
+    ):
+        await post(activities, screening_id, UpdateKind.started, OCCURRED_MS)
+
+    [attempt] = deliveries(engine, screening_id)
+    [line] = [record for record in caplog.records if "update to Ashby" in record.getMessage()]
+    assert line.__dict__["ashby_request_id"] == attempt.request_id is not None
+    assert line.__dict__["screening_id"] == str(screening_id)
+    assert line.__dict__["workspace_id"] == str(attempt.workspace_id)
+    assert sandbox_key["key"] not in f"{line.getMessage()} {line.__dict__}"
 
 
 async def test_a_429_asks_temporal_to_wait_for_retry_after(
