@@ -1,9 +1,18 @@
 """Sending mail over SMTP (`SMTP_HOST`, `SMTP_PORT`, `SMTP_FROM`, `SMTP_USERNAME`,
 `SMTP_PASSWORD`, `SMTP_SECURITY`), each failure sorted by
 whether a retry can help: a 4xx or an unreachable server may pass (`EmailDeferred`); a 5xx
-refusal or a message that cannot be sent as written will not (`EmailUndeliverable`)."""
+refusal or a message that cannot be sent as written will not (`EmailUndeliverable`).
 
+A whole conversation with the server is capped at `SEND_TIMEOUT_SECONDS`, below the activity's
+start-to-close timeout, so an attempt never outlives its slot while a retry sends again. A
+connection that breaks (or stalls past the cap) after the message was handed over leaves it
+unknown whether the server took it: that is `EmailUnconfirmedError`, never a plain failure.
+"""
+
+import asyncio
+import contextlib
 from email.message import EmailMessage
+from typing import Any
 
 import aiosmtplib
 from temporalio.exceptions import ApplicationError
@@ -11,7 +20,23 @@ from temporalio.exceptions import ApplicationError
 from truffle.contracts import EMAIL_DEFERRED, EMAIL_UNDELIVERABLE
 from truffle.settings import Settings
 
-SMTP_TIMEOUT_SECONDS = 30
+# The whole conversation: connect, TLS, login, the message and QUIT.
+SEND_TIMEOUT_SECONDS = 20.0
+
+
+class EmailUnconfirmedError(Exception):
+    """The message was handed to the server, which never said whether it took it."""
+
+
+class _SMTP(aiosmtplib.SMTP):
+    """Notes when the message itself starts to go out (DATA): from then on, a broken or
+    stalled connection may have delivered it."""
+
+    handed_over = False
+
+    async def data(self, message: str | bytes, /, **options: Any) -> aiosmtplib.SMTPResponse:
+        self.handed_over = True
+        return await super().data(message, **options)
 
 
 class EmailFailedError(Exception):
@@ -33,39 +58,45 @@ class EmailFailedError(Exception):
 
 
 class Mailer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, send_timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.settings = settings
+        self.send_timeout = send_timeout
 
     async def send(self, message: EmailMessage) -> None:
-        """Hands `message` to the SMTP server; returns once the server has accepted it."""
+        """Hands `message` to the SMTP server; returns once the server has accepted it. Raises
+        `EmailFailedError` when it certainly did not, `EmailUnconfirmedError` when it may have."""
         security = self.settings.smtp_transport_security()
         password = self.settings.smtp_password
+        smtp = _SMTP(
+            hostname=self.settings.smtp_host,
+            port=self.settings.smtp_port,
+            timeout=self.send_timeout,
+            use_tls=security == "tls",
+            # True requires STARTTLS (no clear-text fallback); False never tries it.
+            start_tls=security == "starttls",
+            username=self.settings.smtp_username,
+            password=password.get_secret_value() if password else None,
+        )
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.settings.smtp_host,
-                port=self.settings.smtp_port,
-                timeout=SMTP_TIMEOUT_SECONDS,
-                use_tls=security == "tls",
-                # True requires STARTTLS (no clear-text fallback); False never tries it.
-                start_tls=security == "starttls",
-                username=self.settings.smtp_username,
-                password=password.get_secret_value() if password else None,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as error:
-            codes = [refusal.code for refusal in error.recipients]
-            code = max(codes) if codes else None
-            raise _refused("the mail server refused the recipient", code) from None
-        except aiosmtplib.SMTPAuthenticationError as error:
-            # Our configuration, not the candidate's address: retried while someone fixes it.
+            async with asyncio.timeout(self.send_timeout):
+                await smtp.connect()
+                await smtp.send_message(message)
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as error:
+            smtp.close()
+            raise _refusal(error) from None
+        except (TimeoutError, OSError) as error:  # the SMTP timeouts and disconnects among them
+            smtp.close()
+            if smtp.handed_over:
+                raise EmailUnconfirmedError(type(error).__name__) from None
             raise EmailFailedError(
-                f"the mail server refused SMTP_USERNAME/SMTP_PASSWORD (SMTP {error.code})",
-                smtp_code=error.code,
+                f"the mail server did not answer within {self.send_timeout:.0f} s"
+                if isinstance(error, TimeoutError)
+                else f"the mail server could not be reached ({type(error).__name__})",
+                smtp_code=None,
                 permanent=False,
             ) from None
-        except aiosmtplib.SMTPResponseException as error:
-            raise _refused("the mail server refused the message", error.code) from None
         except aiosmtplib.SMTPException as error:
+            smtp.close()
             if "STARTTLS" in str(error):
                 raise EmailFailedError(
                     "the mail server does not offer STARTTLS, so nothing was sent in clear "
@@ -78,12 +109,28 @@ class Mailer:
                 smtp_code=None,
                 permanent=False,
             ) from None
-        except OSError as error:
-            raise EmailFailedError(
-                f"the mail server could not be reached ({type(error).__name__})",
-                smtp_code=None,
-                permanent=False,
-            ) from None
+        # Accepted: a QUIT the server does not answer changes nothing.
+        with contextlib.suppress(TimeoutError, OSError, aiosmtplib.SMTPException):
+            async with asyncio.timeout(1):
+                await smtp.quit()
+        smtp.close()
+
+
+def _refusal(
+    error: aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientsRefused,
+) -> EmailFailedError:
+    """What the server's refusal means for the message."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refusal.code for refusal in error.recipients]
+        return _refused("the mail server refused the recipient", max(codes) if codes else None)
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        # Our configuration, not the candidate's address: retried while someone fixes it.
+        return EmailFailedError(
+            f"the mail server refused SMTP_USERNAME/SMTP_PASSWORD (SMTP {error.code})",
+            smtp_code=error.code,
+            permanent=False,
+        )
+    return _refused("the mail server refused the message", error.code)
 
 
 def _refused(what: str, code: int | None) -> EmailFailedError:

@@ -13,13 +13,14 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.email import EmailFailedError, Mailer
-from truffle import connection_health, metrics
+from activities.email import EmailFailedError, EmailUnconfirmedError, Mailer
+from truffle import connection_health, email_claims, metrics
 from truffle.contracts import (
+    EMAIL_DEFERRED,
     CloseRequest,
     ClosingResult,
     EmailFailureReport,
@@ -42,7 +43,7 @@ from truffle.screenings import (
 )
 from truffle.secrets import DecryptionError, KeyRing
 from truffle.settings import Settings
-from truffle.tables import PositionVersion, Screening, SentEmail, utcnow
+from truffle.tables import PositionVersion, Screening, utcnow
 
 
 def load_screening(session: Session, screening_id: str) -> Screening:
@@ -112,12 +113,9 @@ class ScreeningActivities:
         """The message to send, or None when it was sent already or the screening closed."""
         with Session(self.engine) as session:
             screening = load_screening(session, request.screening_id)
-            already_sent = session.exec(
-                select(SentEmail)
-                .where(SentEmail.screening_id == screening.id)
-                .where(SentEmail.kind == request.kind)
-            ).first()
-            if already_sent is not None or not screening.is_open:
+            if request.kind in email_claims.sent_kinds(session, screening.id):
+                return None
+            if not screening.is_open:
                 return None
             position = screening_version(session, screening)
             try:
@@ -139,20 +137,32 @@ class ScreeningActivities:
                     permanent=True,
                 ) from None
 
-    def _record_sent(self, request: EmailRequest, message_id: str) -> None:
+    def _claim(self, request: EmailRequest, message_id: str) -> email_claims.Claim:
         with Session(self.engine) as session:
-            session.add(
-                SentEmail(
-                    screening_id=uuid.UUID(request.screening_id),
-                    kind=request.kind,
-                    message_id=message_id,
-                    accepted_at=utcnow(),
-                )
+            return email_claims.claim(
+                session, uuid.UUID(request.screening_id), request.kind, message_id
             )
-            try:
-                session.commit()
-            except sa.exc.IntegrityError:
-                session.rollback()
+
+    def _settle_claim(self, request: EmailRequest, claim: email_claims.Claim, sent: bool) -> None:
+        """Sent (or handed over unconfirmed): the claim stands. Certainly not sent: released."""
+        assert claim.claimed_at is not None
+        screening_id = uuid.UUID(request.screening_id)
+        with Session(self.engine) as session:
+            if sent:
+                email_claims.mark_accepted(session, screening_id, request.kind, claim.claimed_at)
+            else:
+                email_claims.release(session, screening_id, request.kind, claim.claimed_at)
+
+    def _record_unconfirmed(self, request: EmailRequest, claim: email_claims.Claim) -> None:
+        assert claim.claimed_at is not None
+        with Session(self.engine) as session:
+            email_claims.mark_accepted(
+                session,
+                uuid.UUID(request.screening_id),
+                request.kind,
+                claim.claimed_at,
+                unconfirmed=True,
+            )
 
     def _record_failure(self, request: EmailRequest, failure: EmailFailedError) -> None:
         with Session(self.engine) as session:
@@ -166,29 +176,57 @@ class ScreeningActivities:
 
     @activity.defn(name="send_screening_email")
     async def send_screening_email(self, request: EmailRequest) -> EmailReceipt:
-        """Sends one email of a screening, at most once. A failure a retry cannot fix is
-        recorded and raised as `EmailUndeliverable`; any other as `EmailDeferred`."""
+        """Sends one email of a screening, at most once, and only while the screening is open
+        (checked in the claim made just before SMTP). A failure a retry cannot fix is recorded
+        and raised as `EmailUndeliverable`; any other as `EmailDeferred`. An attempt cancelled
+        or killed mid-send leaves its claim, which the next attempt takes over after
+        `CLAIM_TTL`."""
         try:
             message = await asyncio.to_thread(self._prepare, request)
-            if message is None:
-                metrics.EMAILS.labels(request.kind, "skipped").inc()
-                return EmailReceipt(sent=False)
-            await self.mailer.send(message)
         except EmailFailedError as failure:
-            outcome = "undeliverable" if failure.permanent else "deferred"
-            metrics.EMAILS.labels(request.kind, outcome).inc()
+            raise await self._failed(request, failure) from None
+        if message is None:
+            metrics.EMAILS.labels(request.kind, "skipped").inc()
+            return EmailReceipt(sent=False)
+        claim = await asyncio.to_thread(self._claim, request, str(message["Message-ID"]))
+        if claim.outcome == email_claims.ClaimOutcome.in_flight:
+            # Another attempt (one that overran its slot) is talking to the mail server now.
+            raise ApplicationError(
+                "another attempt is sending this email; checking again shortly",
+                type=EMAIL_DEFERRED,
+            )
+        if claim.outcome != email_claims.ClaimOutcome.claimed:
+            metrics.EMAILS.labels(request.kind, "skipped").inc()
+            return EmailReceipt(sent=False)
+        try:
+            await self.mailer.send(message)
+        except EmailUnconfirmedError as unconfirmed:
+            # Handed over, then the connection broke: the server may well have it. Sending it
+            # again could reach the candidate twice, so it counts as sent.
+            await asyncio.to_thread(self._record_unconfirmed, request, claim)
+            metrics.EMAILS.labels(request.kind, "unconfirmed").inc()
             activity.logger.warning(
-                "%s email %s: %s", request.kind, outcome, failure.reason,
-                extra={"screening_id": request.screening_id, "smtp_code": failure.smtp_code},
+                "%s email handed to the mail server, which never confirmed it (%s)",
+                request.kind, unconfirmed, extra={"screening_id": request.screening_id},
             )  # fmt: skip
-            if failure.permanent:
-                await asyncio.to_thread(self._record_failure, request, failure)
-            raise failure.as_application_error() from None
-        # Recorded right after the server accepted the message: a retry from here on finds
-        # the row and sends nothing.
-        await asyncio.to_thread(self._record_sent, request, str(message["Message-ID"]))
+            return EmailReceipt(sent=True)
+        except EmailFailedError as failure:
+            await asyncio.to_thread(self._settle_claim, request, claim, False)
+            raise await self._failed(request, failure) from None
+        await asyncio.to_thread(self._settle_claim, request, claim, True)
         metrics.EMAILS.labels(request.kind, "sent").inc()
         return EmailReceipt(sent=True)
+
+    async def _failed(self, request: EmailRequest, failure: EmailFailedError) -> ApplicationError:
+        outcome = "undeliverable" if failure.permanent else "deferred"
+        metrics.EMAILS.labels(request.kind, outcome).inc()
+        activity.logger.warning(
+            "%s email %s: %s", request.kind, outcome, failure.reason,
+            extra={"screening_id": request.screening_id, "smtp_code": failure.smtp_code},
+        )  # fmt: skip
+        if failure.permanent:
+            await asyncio.to_thread(self._record_failure, request, failure)
+        return failure.as_application_error()
 
     @activity.defn(name="record_email_failure")
     async def record_email_failure(self, report: EmailFailureReport) -> None:

@@ -443,9 +443,20 @@ def timeline(session: Session, screening: Screening) -> list[Moment]:
     """Everything that happened to the screening, oldest first: the invitation, the emails, the
     candidate's steps, how it closed, and every attempt to post to Ashby."""
     moments = [Moment(screening.created_at, "Sent from Ashby: screening created")]
-    for sent in session.exec(select(SentEmail).where(SentEmail.screening_id == screening.id)):
+    for sent in session.exec(
+        select(SentEmail)
+        .where(SentEmail.screening_id == screening.id)
+        .where(col(SentEmail.accepted_at).is_not(None))
+    ):
+        assert sent.accepted_at is not None
         moments.append(
-            Moment(sent.accepted_at, EMAIL_LABELS.get(sent.kind, f"{sent.kind} emailed"))
+            Moment(
+                sent.accepted_at,
+                EMAIL_LABELS.get(sent.kind, f"{sent.kind} emailed"),
+                "The connection to the mail server broke before it confirmed the message."
+                if sent.unconfirmed
+                else "",
+            )
         )
     for failure in session.exec(
         select(EmailFailure).where(EmailFailure.screening_id == screening.id)

@@ -2,7 +2,7 @@
 
 The signature is checked on the raw body, in constant time, before anything is parsed; a
 missing or wrong one is 401 (which Ashby does not retry). Each action is recorded once by its
-`webhookActionId` and handed to a durable workflow (`AshbyWebhookWorkflow`); the answer never
+`webhookActionId` and type (Ashby's linked events share one id) and handed to a durable workflow (`AshbyWebhookWorkflow`); the answer never
 waits for the work. A second delivery of an action whose work is not done yet hands it over
 again (the start joins a running workflow, or starts a new run after a failed one), so an
 action is never lost between its row and its workflow. Bodies over 1 MiB are refused with 413
@@ -124,7 +124,12 @@ async def receive_webhook(
             )
             if event is not None:
                 return event, True
-            return webhooks.unprocessed_event(session, workspace_id, envelope.action_id), False
+            return (
+                webhooks.unprocessed_event(
+                    session, workspace_id, envelope.action_id, envelope.action
+                ),
+                False,
+            )
 
     event, first = await run_in_threadpool(record)
     if envelope.action == "ping":

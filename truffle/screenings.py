@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
-from truffle import keyset
+from truffle import email_claims, keyset
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
     SCREENING_WINDOW,
@@ -35,7 +35,6 @@ from truffle.tables import (
     PayloadKey,
     Position,
     Screening,
-    SentEmail,
     utcnow,
 )
 
@@ -326,9 +325,7 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
     ).all()
     delivered = [UpdateKind(u.kind) for u in updates if u.delivered_at is not None]
     failed = [UpdateKind(u.kind) for u in updates if u.given_up_at is not None]
-    emails = set(
-        session.exec(select(SentEmail.kind).where(col(SentEmail.screening_id) == screening_id))
-    )
+    emails = email_claims.sent_kinds(session, screening_id)
     return ScreeningProgress(
         status=screening.status,
         invited_at_ms=epoch_ms(screening.created_at),

@@ -294,10 +294,14 @@ class Screening(SQLModel, table=True):
     # When the candidate's personal data was erased (Ashby deleted the candidate): names,
     # email, profile link, answers, result and the sealed link token are gone from then on.
     erased_at: datetime | None = moment_column()
+    # When Ashby's cancel arrived: written before the cancel is acknowledged, so every run of
+    # the workflow (and the reconciler) knows of it until the application is disqualified.
+    cancel_requested_at: datetime | None = moment_column()
 
 
 class SentEmail(SQLModel, table=True):
-    """Each email a screening sent, so that a retried activity never sends it twice."""
+    """Each email of a screening, claimed before it goes to the mail server, so that a retried
+    or overrunning activity never sends it twice: sent once `accepted_at` is set."""
 
     __tablename__ = "sent_emails"
     __table_args__ = (sa.UniqueConstraint("screening_id", "kind", name="uq_sent_emails_kind"),)
@@ -306,7 +310,13 @@ class SentEmail(SQLModel, table=True):
     screening_id: uuid.UUID = Field(foreign_key="screenings.id", nullable=False)
     kind: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     message_id: str = Field(sa_column=sa.Column(sa.String(200), nullable=False))
-    accepted_at: datetime = moment_column(required=True)
+    claimed_at: datetime = moment_column(default_now=True)
+    accepted_at: datetime | None = moment_column()
+    # The connection broke after the message was handed over, before the server said whether
+    # it took it: counted as sent (sending again could reach the candidate twice).
+    unconfirmed: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false())
+    )
 
 
 class DeliveryAttempt(SQLModel, table=True):
@@ -395,8 +405,10 @@ class AshbyWebhookEvent(SQLModel, table=True):
 
     __tablename__ = "ashby_webhook_events"
     __table_args__ = (
+        # Ashby's linked events (a hire, a stage change, an application update) share one
+        # `webhookActionId`: each action under it is kept once.
         sa.UniqueConstraint(
-            "workspace_id", "webhook_action_id", name="uq_ashby_webhook_events_action"
+            "workspace_id", "webhook_action_id", "action", name="uq_ashby_webhook_events_action"
         ),
         # The reconciler's look for actions not processed yet, oldest first.
         sa.Index("ix_ashby_webhook_events_processed_received", "processed_at", "received_at"),

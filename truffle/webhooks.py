@@ -4,7 +4,7 @@ asks Truffle to do, reduced to ids.
 
 Ashby signs the raw body: `Ashby-Signature: sha256=<hex>`, HMAC-SHA256 keyed with the secret
 token given when the webhook was set up. No timestamp is signed, so replays are caught by the
-`webhookActionId` record, not by the signature.
+(`webhookActionId`, action) record, not by the signature.
 """
 
 import hashlib
@@ -118,7 +118,8 @@ def record_event(
     task: WebhookTask | None = None,
 ) -> AshbyWebhookEvent | None:
     """Keeps the action and what it asks of Truffle; None if it was kept before (Ashby retried
-    it, or sent it twice)."""
+    it, or sent it twice). Ashby's linked events (a hire with its stage change and application
+    update) share one `webhookActionId`: each action type under it is kept on its own."""
     event = AshbyWebhookEvent(
         workspace_id=workspace_id,
         webhook_action_id=action_id,
@@ -161,13 +162,14 @@ def task_of(event: AshbyWebhookEvent) -> WebhookTask | None:
 
 
 def unprocessed_event(
-    session: Session, workspace_id: uuid.UUID, action_id: str
+    session: Session, workspace_id: uuid.UUID, action_id: str, action: str
 ) -> AshbyWebhookEvent | None:
-    """The action kept under this id, if its work has not been done yet."""
+    """The action kept under this id and type, if its work has not been done yet."""
     return session.exec(
         select(AshbyWebhookEvent)
         .where(AshbyWebhookEvent.workspace_id == workspace_id)
         .where(AshbyWebhookEvent.webhook_action_id == action_id)
+        .where(AshbyWebhookEvent.action == action)
         .where(col(AshbyWebhookEvent.processed_at).is_(None))
     ).first()
 

@@ -253,6 +253,48 @@ def test_the_same_action_delivered_three_times_at_once_is_taken_once(
     assert len(events(engine)) == 1
 
 
+@pytest.mark.parametrize(
+    "order",
+    [("candidateStageChange", "applicationUpdate"), ("applicationUpdate", "candidateStageChange")],
+)
+def test_linked_events_sharing_one_action_id_are_each_taken(
+    client: TestClient,
+    endpoint: tuple[str, str],
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+    order: tuple[str, str],
+) -> None:
+    """Ashby sends a stage change and the application's update to Archived with the same
+    `webhookActionId`: the ignored stage change never swallows the archive, in either order."""
+    path, secret = endpoint
+    data = {
+        "candidateStageChange": application_event_data("application-7", "Active"),
+        "applicationUpdate": ARCHIVED,
+    }
+
+    replies = []
+    for action in order:
+        body = envelope(action, data[action], action_id="linked-action-1")
+        replies.append(deliver(client, path, body, webhooks.signature_of(secret, body)))
+
+    assert [reply.json() for reply in replies] == [{"success": True}, {"success": True}]
+    kept = {event.action: event for event in events(engine)}
+    assert set(kept) == {"candidateStageChange", "applicationUpdate"}
+    assert kept["candidateStageChange"].outcome == "ignored: nothing to do for Truffle"
+    archive = kept["applicationUpdate"]
+    assert archive.processed_at is None  # handed to its workflow, which marks it when done
+    handle = dev_server_env.client.get_workflow_handle(
+        webhook_workflow_id(str(archive.workspace_id), str(archive.id))
+    )
+    description = asyncio.run(handle.describe())
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    # Delivered again, each is still recognised as the same action.
+    body = envelope("applicationUpdate", ARCHIVED, action_id="linked-action-1")
+    again = deliver(client, path, body, webhooks.signature_of(secret, body))
+    assert again.json() == {"success": True, "duplicate": True}
+    assert len(events(engine)) == 2
+
+
 def test_ping_is_answered_and_recorded_as_received_only(
     client: TestClient, endpoint: tuple[str, str], engine: sa.Engine
 ) -> None:

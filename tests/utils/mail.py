@@ -1,10 +1,11 @@
 """Reading what the mail sink received, as a test does."""
 
+import asyncio
 from pathlib import Path
 
 import httpx
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
 from tests.utils.processes import free_port
 
@@ -84,3 +85,60 @@ class AuthenticatingSmtpServer:
     def __exit__(self, *_exc: object) -> None:
         assert self._controller is not None
         self._controller.stop()
+
+
+class StallingSmtpServer:
+    """A real SMTP server (aiosmtpd) that keeps every message it receives in `received` and, for
+    its first `stalls` conversations, stalls for `seconds`: before its greeting
+    (`where="greeting"`: nothing has been sent yet), or after it has the whole message and before
+    it answers (`where="after_data"`: the message is in, the sender does not know it)."""
+
+    def __init__(self, where: str, seconds: float, stalls: int = 1) -> None:
+        assert where in ("greeting", "after_data")
+        self.where = where
+        self.seconds = seconds
+        self.stalls = stalls
+        self.stalls_left = 0  # armed once started: the controller's own check connects first
+        self.received: list[bytes] = []
+        self.port = 0
+        self._controller: Controller | None = None
+
+    def _stall_now(self) -> bool:
+        if self.stalls_left <= 0:
+            return False
+        self.stalls_left -= 1
+        return True
+
+    async def handle_DATA(self, _server: object, _session: object, envelope: Envelope) -> str:
+        self.received.append(envelope.original_content or b"")
+        if self.where == "after_data" and self._stall_now():
+            await asyncio.sleep(self.seconds)
+        return "250 Message accepted"
+
+    def __enter__(self) -> "StallingSmtpServer":
+        self.port = free_port()
+        server = self
+
+        class _Controller(Controller):
+            def factory(self) -> SMTP:
+                return _GreetingStaller(server, self.handler)
+
+        self._controller = _Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        self.stalls_left = self.stalls
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._controller is not None
+        self._controller.stop()
+
+
+class _GreetingStaller(SMTP):
+    def __init__(self, server: StallingSmtpServer, handler: object) -> None:
+        super().__init__(handler)
+        self._stalling = server
+
+    async def _handle_client(self) -> None:
+        if self._stalling.where == "greeting" and self._stalling._stall_now():
+            await asyncio.sleep(self._stalling.seconds)
+        await super()._handle_client()
