@@ -24,6 +24,8 @@ from activities.screening import load_screening
 from truffle import connection_health, metrics
 from truffle.ashby import AshbyClient, AshbyReply, build_update
 from truffle.contracts import (
+    ASHBY_THROTTLED,
+    GIVEN_UP_OUTCOMES,
     AshbyOutcome,
     DeliveryGivenUp,
     PostUpdateReceipt,
@@ -138,18 +140,18 @@ class AshbyActivities:
                     .where(col(Screening.id) == screening_id)
                     .values(delivery_held=outcome.holds)
                 )
-            elif outcome in (AshbyOutcome.rejected, AshbyOutcome.hold_expired):
+            elif outcome in GIVEN_UP_OUTCOMES:
                 session.exec(
                     sa.update(Screening)
                     .where(col(Screening.id) == screening_id)
                     .values(delivery_failed=True)
                 )
-            settled = {AshbyOutcome.ok: "delivered_at", AshbyOutcome.rejected: "given_up_at"}
-            if update_id is not None and outcome in settled:
+            if update_id is not None and (outcome == AshbyOutcome.ok or outcome in GIVEN_UP_OUTCOMES):
+                settled = "delivered_at" if outcome == AshbyOutcome.ok else "given_up_at"
                 session.exec(
                     sa.update(AshbyUpdate)
                     .where(col(AshbyUpdate.id) == update_id)
-                    .values({settled[outcome]: now})
+                    .values({settled: now})
                 )
             if outcome == AshbyOutcome.ok:
                 connection_health.record_success(session, workspace_id, now)
@@ -307,7 +309,7 @@ class AshbyActivities:
                     f"{seconds:.0f} s"
                     if scope == "partner"
                     else f"this workspace's posts to Ashby are paced; posting in {seconds:.0f} s",
-                    type="AshbyThrottled",
+                    type=ASHBY_THROTTLED,
                     next_retry_delay=timedelta(seconds=seconds),
                 )
             await asyncio.sleep(seconds)

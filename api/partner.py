@@ -403,6 +403,13 @@ async def assessment_cancel(
         # and its workflow can no longer be given anything.
         await audited("already closed (erased)", screening)
         return JSONResponse({"success": True, "results": {"assessment_id": str(screening.id)}})
+    def record_cancel() -> None:
+        with Session(engine) as session:
+            screenings.record_cancel_request(session, screening.id)
+
+    # On record before it is acknowledged: whatever happens to the workflow's runs from here
+    # (a continue-as-new, a crash, a terminate and the reconciler's new run), the cancel holds.
+    await run_in_threadpool(record_cancel)
     try:
         answer = await gateway.cancel(screening.id)
     except WorkflowUnavailableError:

@@ -532,6 +532,10 @@ HELD_BECAUSE = {
 FAILED_BECAUSE = {
     AshbyOutcome.rejected: "Ashby rejected it",
     AshbyOutcome.hold_expired: "it was held longer than the retention and given up",
+    AshbyOutcome.failed_in_truffle: (
+        "Truffle could not send it because of an error on Truffle's side (the Temporal UI "
+        "shows which)"
+    ),
 }
 
 

@@ -73,6 +73,10 @@ def _describe(problem: str | None, http_status: int | None, code: str | None) ->
         AshbyOutcome.hold_expired: (
             "an update waited for the connection longer than HELD_UPDATE_RETENTION and was given up"
         ),
+        AshbyOutcome.failed_in_truffle: (
+            "an update could not be sent because of an error inside Truffle (it can be sent "
+            "again from the screening's page)"
+        ),
         WORKFLOW_FAILED: "a screening failed inside Truffle",
     }
     return descriptions.get(problem or "", "a delivery to Ashby failed")

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, or_, select, update
 
 from truffle import audit, connection_health, webhooks
 from truffle.audit import Actor, AuditAction
-from truffle.contracts import AshbyOutcome
+from truffle.contracts import GIVEN_UP_OUTCOMES, AshbyOutcome
 from truffle.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
     AshbyConnection,
@@ -401,6 +401,6 @@ def _affected_screenings(
     ).first()
     if held is not None:
         return "/screenings?status=held"
-    if connection.last_failure in (AshbyOutcome.rejected, AshbyOutcome.hold_expired):
+    if connection.last_failure in GIVEN_UP_OUTCOMES:
         return "/screenings?status=failed"
     return "/screenings"

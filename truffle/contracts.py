@@ -93,6 +93,10 @@ class AshbyOutcome(StrEnum):
     hold_expired = "hold_expired"  # held longer than HELD_UPDATE_RETENTION: given up, not sent
     # no call made: the stored Ashby key cannot be decrypted (its secret key was retired)
     key_unreadable = "key_unreadable"
+    # Not Ashby's doing: the update could not be built or sent because of an error inside
+    # Truffle (a bug, or a failure that outlasted a whole attempt window). Given up; an admin
+    # can send it again once the cause is fixed.
+    failed_in_truffle = "failed_in_truffle"
 
     @property
     def holds(self) -> bool:
@@ -128,7 +132,25 @@ _ERROR_TYPES = {
     AshbyOutcome.rejected: "AshbyUpdateRejected",
     AshbyOutcome.hold_expired: "AshbyHoldExpired",
     AshbyOutcome.key_unreadable: "AshbyKeyUnreadable",
+    AshbyOutcome.failed_in_truffle: "TruffleUpdateFailed",
 }
+# Outcomes after which an update is given up: it is not sent unless an admin sends it again.
+GIVEN_UP_OUTCOMES = frozenset(
+    {AshbyOutcome.rejected, AshbyOutcome.hold_expired, AshbyOutcome.failed_in_truffle}
+)
+# Truffle's own pacing of its posts to a workspace (or a pause Ashby asked of the whole partner):
+# retried like an Ashby outage.
+ASHBY_THROTTLED = "AshbyThrottled"
+# The failures after which a post is tried again, however long it takes: Ashby is busy, down or
+# unreachable, or Truffle is pacing itself.
+ASHBY_OUTAGE_TYPES = frozenset(
+    {
+        AshbyOutcome.rate_limited.error_type,
+        AshbyOutcome.server_error.error_type,
+        AshbyOutcome.unreachable.error_type,
+        ASHBY_THROTTLED,
+    }
+)
 _OUTCOME_OF_ERROR_TYPE = {
     error_type: outcome for outcome, error_type in reversed(list(_ERROR_TYPES.items()))
 }
@@ -224,6 +246,8 @@ class ScreeningProgress:
     undelivered: list[UpdateKind]
     delivered: list[UpdateKind]
     failed: list[UpdateKind]
+    # Ashby's cancel is on record and the application is not disqualified yet.
+    cancel_requested: bool = False
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def claim(
     """Claims the email for this attempt, if the screening is open and no one else holds it."""
     now = now or utcnow()
     columns = SentEmail.__table__.c  # type: ignore[attr-defined]
-    values = select(
+    values = sa.select(
         sa.literal(uuid.uuid4(), columns.id.type),
         sa.literal(screening_id, columns.screening_id.type),
         sa.literal(kind, columns.kind.type),

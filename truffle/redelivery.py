@@ -33,7 +33,7 @@ def plan_redelivery(session: Session, screening: Screening) -> RedeliveryPlan:
         return RedeliveryPlan(
             [], "The candidate was deleted in Ashby: nothing more is sent to Ashby for them."
         )
-    if screening.close_reason in SILENT_CLOSES:
+    if screening.close_reason in SILENT_CLOSES or screening.cancel_requested_at is not None:
         return RedeliveryPlan(
             [], "Ashby cancelled this screening: nothing more is sent to Ashby for it."
         )

@@ -224,6 +224,27 @@ def mark_completed(
     return Completion(completed_at=now, result=scored.get("result"))
 
 
+def record_cancel_request(session: Session, screening_id: uuid.UUID) -> None:
+    """Ashby's cancel, on record before it is acknowledged (the first one's time is kept):
+    every later run of the workflow, and the reconciler, acts on it until the application is
+    disqualified."""
+    session.exec(
+        update(Screening)
+        .where(col(Screening.id) == screening_id)
+        .where(col(Screening.cancel_requested_at).is_(None))
+        .values(cancel_requested_at=utcnow())
+    )
+    session.commit()
+
+
+def cancel_pending(screening: Screening) -> bool:
+    """Ashby cancelled, and the application is not disqualified yet."""
+    return (
+        screening.cancel_requested_at is not None
+        and screening.application_status != ApplicationStatus.disqualified
+    )
+
+
 def disqualify(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
     """Ashby cancelled: the Truffle application is disqualified and the link dies. A completed
     screening keeps its status (its result stands), but its application is disqualified too."""
@@ -301,10 +322,14 @@ def settle(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
 
 
 def updates_due(
-    status: ScreeningStatus, started: bool, close_reason: CloseReason | None
+    status: ScreeningStatus,
+    started: bool,
+    close_reason: CloseReason | None,
+    cancel_requested: bool = False,
 ) -> list[UpdateKind]:
-    """Every update Ashby should get for a screening in this state, oldest first."""
-    if close_reason in SILENT_CLOSES:
+    """Every update Ashby should get for a screening in this state, oldest first: none once
+    Ashby cancelled it (or the candidate was deleted)."""
+    if close_reason in SILENT_CLOSES or cancel_requested:
         return []
     due = [UpdateKind.started] if started else []
     if status == ScreeningStatus.completed:
@@ -338,12 +363,16 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
         undelivered=[
             kind
             for kind in updates_due(
-                screening.status, screening.started_at is not None, screening.close_reason
+                screening.status,
+                screening.started_at is not None,
+                screening.close_reason,
+                screening.cancel_requested_at is not None,
             )
             if kind not in delivered and kind not in failed and screening.erased_at is None
         ],
         delivered=delivered,
         failed=failed,
+        cancel_requested=cancel_pending(screening),
     )
 
 
@@ -356,6 +385,25 @@ def unsettled(
         select(Screening)
         .where(col(Screening.settled_at).is_(None))
         .where(col(Screening.created_at) < created_before)
+    )
+    last = (after.created_at, after.id) if after is not None else None
+    return list(
+        session.exec(
+            keyset.page(query, col(Screening.created_at), col(Screening.id), last, limit)
+        ).all()
+    )
+
+
+def with_cancel_pending(
+    session: Session, requested_before: datetime, limit: int, after: Screening | None = None
+) -> list[Screening]:
+    """Screenings Ashby cancelled whose application is not disqualified yet, oldest first,
+    `limit` at a time (keyset), for the reconciler to make sure the cancel is acted on."""
+    query = (
+        select(Screening)
+        .where(col(Screening.cancel_requested_at).is_not(None))
+        .where(col(Screening.application_status) != ApplicationStatus.disqualified)
+        .where(col(Screening.cancel_requested_at) < requested_before)
     )
     last = (after.created_at, after.id) if after is not None else None
     return list(

@@ -203,6 +203,9 @@ class ApplicationStatus(StrEnum):
     closed = "closed"  # closed by Truffle: cancelled in Temporal, or the invite never arrived
 
 
+CANCEL_PENDING = "cancel_requested_at IS NOT NULL AND application_status <> 'disqualified'"
+
+
 class Screening(SQLModel, table=True):
     """One Ashby assessment: our `assessment_id` is this row's id."""
 
@@ -241,6 +244,13 @@ class Screening(SQLModel, table=True):
             "created_at",
             sqlite_where=sa.text("settled_at IS NULL"),
             postgresql_where=sa.text("settled_at IS NULL"),
+        ),
+        # The reconciler's look for Ashby's cancels not acted on yet (almost always none).
+        sa.Index(
+            "ix_screenings_cancel_pending",
+            "created_at",
+            sqlite_where=sa.text(CANCEL_PENDING),
+            postgresql_where=sa.text(CANCEL_PENDING),
         ),
     )
 

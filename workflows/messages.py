@@ -97,3 +97,6 @@ class ScreeningState:
     match_score: int | None = None
     tier: str | None = None
     close_reason: str | None = None
+    # The run waits for a quiet moment (no email in flight, every update answered) to continue
+    # as new; the next run picks up from the database.
+    continue_as_new_pending: bool = False

@@ -33,17 +33,26 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+)
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.ashby import AshbyActivities
     from activities.screening import ScreeningActivities
     from truffle.contracts import (
+        ASHBY_OUTAGE_TYPES,
         EMAIL_UNDELIVERABLE,
+        GIVEN_UP_OUTCOMES,
         HELD_UPDATE_RETENTION,
         SCREENING_WINDOW,
         AshbyOutcome,
@@ -77,8 +86,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.search_attributes import SCREENING_STATUS
 
-# The release whose recorded histories the tests keep writing (tests/workflows/histories/v4/).
-RELEASE = "v4"
+# The release whose recorded histories the tests keep writing (tests/workflows/histories/v5/).
+RELEASE = "v5"
 # Runs started before v2 take the old branch wherever v2 changed the commands.
 V2_PATCH = "screening-v2"
 # v3: the database steps (load, score, close, settle, ...) are local activities: they run in
@@ -90,6 +99,13 @@ V3_PATCH = "screening-v3-local-database-steps"
 # candidate's submit (the API scores the answers as it records them) instead of from a
 # database step. Runs started before v4 read both from the database.
 V4_PATCH = "screening-v4-first-run-and-score-from-messages"
+# v5: Ashby's cancel is on record in the database (every run loads it) and is checked again
+# after every wait that can end in continue-as-new or completion; continue-as-new and the end
+# of a run wait for every handler's answer; a failure of the delivery loop or of an email task
+# fails the run instead of vanishing; an update that fails for a reason other than an Ashby
+# outage is given up after one attempt window; a Temporal cancel during a continue-as-new
+# leaves what is still owed to Ashby to the reconciler's next run instead of waiting forever.
+V5_PATCH = "screening-v5-cancel-on-record"
 
 REMINDER_AFTER_INVITE = timedelta(hours=48)
 REMINDER_BEFORE_DEADLINE = timedelta(hours=24)
@@ -132,6 +148,21 @@ def _at(epoch_milliseconds: int) -> datetime:
     return datetime.fromtimestamp(epoch_milliseconds / 1000, tz=UTC)
 
 
+def _cancelled_in_temporal(failure: FailureError) -> bool:
+    """An activity the run was awaiting ended because the run itself was cancelled (the run's
+    own cancels of emails and posts are handled where they are made)."""
+    return isinstance(failure, ActivityError) and isinstance(failure.cause, CancelledError)
+
+
+def _an_ashby_outage(cause: BaseException | None) -> bool:
+    """Whether a post that failed after its attempt window last failed because Ashby was busy,
+    down or unreachable (or Truffle paced itself): then it is tried again, however long that
+    takes. A window that ran out carries its last attempt's failure as its cause."""
+    if isinstance(cause, TemporalTimeoutError):
+        cause = cause.cause
+    return isinstance(cause, ApplicationError) and cause.type in ASHBY_OUTAGE_TYPES
+
+
 @workflow.defn
 class ScreeningWorkflow:
     def __init__(self) -> None:
@@ -139,6 +170,7 @@ class ScreeningWorkflow:
         self._v2 = False
         self._v3 = False
         self._v4 = False
+        self._v5 = False
         self._started_at_ms: int | None = None
         self._completed_at_ms: int | None = None
         # The score the candidate's submit carried (v4): the result needs no database step.
@@ -282,14 +314,17 @@ class ScreeningWorkflow:
     def current_state(self) -> ScreeningState:
         in_flight = [self._delivering] if self._delivering else []
         return replace(
-            self._state, pending_updates=[update.kind for update in in_flight + self._outbox]
+            self._state,
+            pending_updates=[update.kind for update in in_flight + self._outbox],
+            continue_as_new_pending=self._hand_over,
         )
 
     @workflow.run
     async def run(self, screening: ScreeningInput) -> ScreeningOutcome:
         # One patch marker (and one TemporalChangeVersion upsert) for a new run: each release
         # implies the ones before it.
-        self._v4 = workflow.patched(V4_PATCH)
+        self._v5 = workflow.patched(V5_PATCH)
+        self._v4 = self._v5 or workflow.patched(V4_PATCH)
         self._v3 = self._v4 or workflow.patched(V3_PATCH)
         self._v2 = self._v3 or workflow.patched(V2_PATCH)
         self._input = screening
@@ -303,7 +338,11 @@ class ScreeningWorkflow:
             # Cancelled in Temporal: close it properly before the run ends as cancelled.
             await self._close_for_operator(ref)
             raise
-        except FailureError:
+        except FailureError as failure:
+            if self._v5 and _cancelled_in_temporal(failure):
+                # Cancelled while a step (a database step, a post) was running.
+                await self._close_for_operator(ref)
+                raise
             # Reported so the connection's health shows it; the failure itself stays visible
             # in the Temporal UI, and the reconciler starts a new run.
             await self._database(ScreeningActivities.report_screening_failure, ref)
@@ -356,7 +395,7 @@ class ScreeningWorkflow:
         # Stay until every queued update has reached Ashby (or failed for good) and every
         # "Send to Ashby again" has its answer; a cancel that arrives meanwhile still
         # disqualifies and drops what was not delivered.
-        await workflow.wait_condition(
+        await self._wait(
             lambda: (
                 self._silenced()
                 or self._hand_over
@@ -368,13 +407,20 @@ class ScreeningWorkflow:
                 )
             )
         )
-        await self._hand_over_if_asked(screening)
+        await self._continue_as_new_if_due(screening)
         if self._cancel_requested and not self._cancel_settled:
             await self._disqualify(ref)
         self._closing = True
-        await workflow.wait_condition(delivery.done)
+        await self._wait(delivery.done)
         if self._v2:
             await self._database(ScreeningActivities.settle_screening, ref)
+        if self._v5:
+            # Every accepted update gets its answer, and a cancel signalled during the last
+            # steps is acted on before the run ends (a signal that arrives later finds no run
+            # and the API closes the database itself).
+            await self._wait(workflow.all_handlers_finished)
+            if self._cancel_requested and not self._cancel_settled:
+                await self._disqualify(ref)
         return ScreeningOutcome(
             status=self._state.status,
             match_score=self._state.match_score,
@@ -427,7 +473,9 @@ class ScreeningWorkflow:
             await self._complete(ref, self._completed_at_ms)
 
     def _adopt(self, progress: ScreeningProgress, ref: ScreeningRef) -> None:
-        """Takes over where the database says the screening stands."""
+        """Takes over where the database says the screening stands, Ashby's cancel included."""
+        if progress.cancel_requested:
+            self._cancel_requested = True
         if progress.status != self._state.status:
             self._set_status(progress.status)
         self._state.invite_sent = progress.invite_sent
@@ -468,23 +516,46 @@ class ScreeningWorkflow:
 
     async def _decided_before(self, at: datetime, screening: ScreeningInput) -> bool:
         """Waits until `at`; True if the candidate completed, Ashby cancelled or the invite
-        failed for good first. Asked to hand over to a new run, it does so here once no email
-        is in flight (the new run picks up from the database)."""
+        failed for good first. Asked to continue as new, it does so here once no email is in
+        flight (the new run picks up from the database), unless Ashby's cancel arrives
+        meanwhile: then this run acts on it."""
         remaining = at - workflow.now()
         if remaining.total_seconds() <= 0:
             decided = self._decided()
         else:
             try:
-                await workflow.wait_condition(self._decided, timeout=remaining)
+                await self._wait(self._decided, within=remaining)
                 decided = True
             except TimeoutError:
                 decided = False
         if self._hand_over and not (
             self._cancel_requested or self._completed_at_ms is not None or self._invite_failed
         ):
-            await workflow.wait_condition(lambda: all(email.done() for email in self._emails))
-            self._continue_as_new(screening)
+            await self._continue_as_new_when_quiet(screening)
+            return True
         return decided
+
+    async def _wait(self, condition: Callable[[], bool], within: timedelta | None = None) -> None:
+        """`workflow.wait_condition`; from v5 on it also wakes when a task beside the main one
+        (the delivery loop, an email) failed, and raises that failure, so it fails the run
+        (which the reconciler then starts again) instead of vanishing into a log line."""
+        if not self._v5:
+            await workflow.wait_condition(condition, timeout=within)
+            return
+        await workflow.wait_condition(
+            lambda: condition() or self._background_failure() is not None, timeout=within
+        )
+        failure = self._background_failure()
+        if failure is not None:
+            raise failure
+
+    def _background_failure(self) -> BaseException | None:
+        for task in [self._delivery, *self._emails]:
+            if task is not None and task.done() and not task.cancelled():
+                failure = task.exception()
+                if failure is not None:
+                    return failure
+        return None
 
     def _send_email(self, ref: ScreeningRef, kind: EmailKind) -> asyncio.Task[None]:
         """Sends one email beside the decisions; a failure never fails the screening."""
@@ -565,29 +636,59 @@ class ScreeningWorkflow:
             await self._complete(ref, self._completed_at_ms or epoch_ms(workflow.now()))
 
     async def _close_for_operator(self, ref: ScreeningRef) -> None:
+        """Cancelled in Temporal: the screening closes ("Cancelled in Truffle"), or is
+        disqualified when Ashby's cancel is pending, and what Ashby is owed is delivered before
+        the run ends. When the delivery loop has stopped for a continue-as-new (a long hold),
+        the run ends without settling: the reconciler's next run delivers the rest."""
         for email in self._emails:
             email.cancel()
-        if self._state.status in (ScreeningStatus.invited, ScreeningStatus.started):
+        if self._v5 and self._cancel_requested and not self._cancel_settled:
+            await self._disqualify(ref)
+        elif self._state.status in (ScreeningStatus.invited, ScreeningStatus.started):
             await self._close(ref, CloseReason.cancelled_in_truffle)
-        await workflow.wait_condition(
+        delivery = self._delivery
+        await self._wait(
             lambda: (
                 self._cancel_requested
                 or (not self._outbox and self._delivering is None and not self._started_unqueued())
+                or (self._v5 and (delivery is None or delivery.done()))
             )
         )
+        if self._v5 and self._cancel_requested and not self._cancel_settled:
+            await self._disqualify(ref)
         self._closing = True
-        delivery = self._delivery
         if delivery is not None:
-            await workflow.wait_condition(delivery.done)
+            await self._wait(delivery.done)
+        if self._v5:
+            await self._wait(workflow.all_handlers_finished)
+            if self._outbox or self._started_unqueued():
+                return  # owed to Ashby still: left unsettled for the reconciler's next run
         await self._database(ScreeningActivities.settle_screening, ref)
 
-    async def _hand_over_if_asked(self, screening: ScreeningInput) -> None:
+    async def _continue_as_new_if_due(self, screening: ScreeningInput) -> None:
         if self._hand_over and not self._cancel_requested:
+            await self._continue_as_new_when_quiet(screening)
+
+    async def _continue_as_new_when_quiet(self, screening: ScreeningInput) -> None:
+        """Continues as new once no email is in flight and (from v5 on) every handler has its
+        answer. Returns, from v5 on, only when Ashby's cancel arrived meanwhile: this run acts
+        on it rather than leaving it to the next."""
+        if not self._v5:
             await workflow.wait_condition(lambda: all(email.done() for email in self._emails))
             self._continue_as_new(screening)
+        await self._wait(
+            lambda: (
+                self._cancel_requested
+                or (
+                    all(email.done() for email in self._emails) and workflow.all_handlers_finished()
+                )
+            )
+        )
+        if not self._cancel_requested:
+            self._continue_as_new(screening)
 
-    def _continue_as_new(self, screening: ScreeningInput) -> None:
-        """Hands over to a new run, which picks up from the database."""
+    def _continue_as_new(self, screening: ScreeningInput) -> NoReturn:
+        """Continues as new: the new run picks up from the database."""
         workflow.continue_as_new(
             replace(screening, hold_since_ms=self._hold_since_ms, first_run=None)
         )
@@ -676,6 +777,17 @@ class ScreeningWorkflow:
                     if isinstance(cause, ApplicationError)
                     else None
                 )
+                if self._v5 and outcome is None and not _an_ashby_outage(cause):
+                    # Not Ashby's doing, and a whole attempt window did not get past it (a bug
+                    # in building the update, say): given up, for an admin to send again.
+                    await self._database(
+                        AshbyActivities.give_up_update,
+                        DeliveryGivenUp(
+                            update.screening_id, update.kind, AshbyOutcome.failed_in_truffle
+                        ),
+                    )
+                    self._state.failed_updates.append(update.kind)
+                    return True
                 if outcome is not None and outcome.holds:
                     if self._v2 and await self._hold_expired(update):
                         return True
@@ -695,7 +807,7 @@ class ScreeningWorkflow:
                             self._hand_over = True
                             return False
                     continue
-                if outcome == AshbyOutcome.rejected or not self._v2:
+                if outcome in GIVEN_UP_OUTCOMES or not self._v2:
                     self._state.failed_updates.append(update.kind)
                     return True
                 # An outage longer than one attempt's window: never dropped, tried again.

@@ -26,6 +26,14 @@ def upgrade() -> None:
     op.add_column(
         "screenings", sa.Column("cancel_requested_at", sa.DateTime(timezone=True), nullable=True)
     )
+    pending = sa.text("cancel_requested_at IS NOT NULL AND application_status <> 'disqualified'")
+    op.create_index(
+        "ix_screenings_cancel_pending",
+        "screenings",
+        ["created_at"],
+        sqlite_where=pending,
+        postgresql_where=pending,
+    )
     # Nothing refers to these two tables: SQLite's batch mode (a copy) is safe for them.
     with op.batch_alter_table("sent_emails") as batch:
         batch.add_column(sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True))
@@ -55,4 +63,5 @@ def downgrade() -> None:
         batch.alter_column("accepted_at", existing_type=sa.DateTime(timezone=True), nullable=False)
         batch.drop_column("unconfirmed")
         batch.drop_column("claimed_at")
+    op.drop_index("ix_screenings_cancel_pending", table_name="screenings")
     op.drop_column("screenings", "cancel_requested_at")

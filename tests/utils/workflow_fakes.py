@@ -73,6 +73,13 @@ class FakeActivities:
     given_up: list[UpdateKind] = field(default_factory=list)
     # What `reopen_for_redelivery` answers instead of reopening (the database's refusal).
     redelivery_refusal: str | None = None
+    # Ashby's cancel on record (`cancel_requested_at`), and the application disqualified.
+    cancel_requested: bool = False
+    disqualified: bool = False
+    # `give_up_update` fails this many times (the database gone longer than its window).
+    give_up_failures: int = 0
+    # `record_email_failure` fails (the database gone longer than its window).
+    record_email_failure_fails: bool = False
 
     # The test server's clock. Local activities (the database steps since v3) run in the worker
     # on its wall clock, which the time-skipping server has left behind: asking the server
@@ -112,6 +119,10 @@ class FakeActivities:
         """What the webhook's activity writes before it tells the workflow."""
         self._close(ScreeningStatus.cancelled, reason)
 
+    def ashby_cancelled(self) -> None:
+        """What `assessment.cancel` writes before it asks the workflow."""
+        self.cancel_requested = True
+
     # The activities.
 
     @activity.defn(name="load_screening_progress")
@@ -119,7 +130,9 @@ class FakeActivities:
         await self._record("load", "")
         if self.invited_at_ms is None:
             self.invited_at_ms = epoch_ms(await self._now())
-        due = updates_due(self.status, self.started_at_ms is not None, self.close_reason)
+        due = updates_due(
+            self.status, self.started_at_ms is not None, self.close_reason, self.cancel_requested
+        )
         return ScreeningProgress(
             status=self.status,
             invited_at_ms=self.invited_at_ms,
@@ -132,6 +145,7 @@ class FakeActivities:
             undelivered=[k for k in due if k not in self.delivered and k not in self.given_up],
             delivered=list(self.delivered),
             failed=list(self.given_up),
+            cancel_requested=self.cancel_requested and not self.disqualified,
         )
 
     @activity.defn(name="send_screening_email")
@@ -149,6 +163,9 @@ class FakeActivities:
 
     @activity.defn(name="record_email_failure")
     async def record_email_failure(self, report: EmailFailureReport) -> None:
+        if self.record_email_failure_fails:
+            await self._record("email-given-up-failed", report.kind)
+            raise ApplicationError("the database is unreachable", non_retryable=True)
         await self._record("email-given-up", report.kind)
 
     @activity.defn(name="score_screening")
@@ -167,6 +184,7 @@ class FakeActivities:
     @activity.defn(name="disqualify_application")
     async def disqualify_application(self, _ref: ScreeningRef) -> ClosingResult:
         await self._record("disqualify", "")
+        self.disqualified = True
         return self._close(ScreeningStatus.cancelled, CloseReason.cancelled_by_ashby)
 
     @activity.defn(name="expire_screening")
@@ -210,7 +228,11 @@ class FakeActivities:
 
     @activity.defn(name="give_up_update")
     async def give_up_update(self, given_up: DeliveryGivenUp) -> None:
-        await self._record("give-up", given_up.kind)
+        if self.give_up_failures > 0:
+            self.give_up_failures -= 1
+            await self._record("give-up-failed", given_up.kind)
+            raise ApplicationError("the database is unreachable", non_retryable=True)
+        await self._record("give-up", f"{given_up.kind}:{given_up.outcome}")
         self.given_up.append(given_up.kind)
 
     @activity.defn(name="reopen_for_redelivery")

@@ -19,6 +19,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowHistory,
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
@@ -127,16 +128,34 @@ async def start_screening(
         await assert_one_truth(time_skipping_env.client, run)
     if os.environ.get("RECORD_WORKFLOW_HISTORIES") == "1":
         HISTORIES.mkdir(parents=True, exist_ok=True)
+        name = request.node.name.removeprefix("test_")
         for run in started:
-            history = await run.handle.fetch_history()
-            name = request.node.name.removeprefix("test_")
-            path = HISTORIES / f"{name}.json"
-            if not path.exists():
-                path.write_text(history.to_json())
+            for number, history in enumerate(await chain_of(time_skipping_env.client, run.handle)):
+                path = HISTORIES / (
+                    f"{name}.json" if number == 0 else f"{name}.run{number + 1}.json"
+                )
+                if not path.exists():
+                    path.write_text(history.to_json())
     for worker in workers:
         await worker.__aexit__(None, None, None)
     if own:
         await time_skipping_env.shutdown()
+
+
+async def chain_of(client: Client, handle: Handle) -> list[WorkflowHistory]:
+    """The history of every run in the screening's continue-as-new chain, first run first."""
+    histories = []
+    run_id: str | None = handle.first_execution_run_id or handle.run_id
+    while run_id is not None:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        histories.append(history)
+        last = history.events[-1]
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.HasField("workflow_execution_continued_as_new_event_attributes")
+            else None
+        )
+    return histories
 
 
 async def assert_one_truth(client: Client, run: Started) -> None:
@@ -883,3 +902,216 @@ async def test_two_requests_to_send_again_at_once_post_the_update_once(
         else:
             assert outcome == RedeliverOutcome(delivered=["result"], failed=[], pending=[])
     assert any(isinstance(outcome, RedeliverOutcome) for outcome in outcomes)
+
+
+# Ashby's cancel on record, continue-as-new and the end of a run, and failures beside the run.
+
+
+def deferred_email() -> ApplicationError:
+    return ApplicationError("the mail server refused the message (SMTP 451)", type=EMAIL_DEFERRED)
+
+
+async def held_while_the_invite_is_retried(
+    start_screening: StartScreening, env: WorkflowEnvironment, fakes: FakeActivities
+) -> Handle:
+    """A screening whose "Started" is held (the connection is not live) long enough for the run
+    to want to continue as new, while its invite is still being retried (the mail server
+    defers it): the run waits for the email before it continues as new."""
+    fakes.post_fails_while = lambda _at: ashby_error(AshbyOutcome.held)
+    fakes.email_failures = {EmailKind.invite: [deferred_email()]}
+    handle = await start_screening(fakes, max_history_events=30)
+    await begin(handle, fakes)
+    await wait_for(handle, lambda state: state.delivery_held)
+    for _ in range(5):  # the held update's rechecks, until the history is long
+        await env.sleep(timedelta(hours=1))
+        state = await handle.query(ScreeningWorkflow.current_state)
+        if state.continue_as_new_pending:
+            assert not state.invite_sent  # still being retried
+            return handle
+    raise AssertionError(f"the run never came to continue as new; last state: {state}")
+
+
+async def test_a_cancel_during_the_wait_before_continue_as_new_disqualifies_at_once(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    fakes = FakeActivities()
+    handle = await held_while_the_invite_is_retried(start_screening, time_skipping_env, fakes)
+    posts_before_the_cancel = fakes.names().count("post-failed:started")
+
+    fakes.ashby_cancelled()
+    await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=3))
+    outcome = await asyncio.wait_for(handle.result(), 30)
+
+    assert outcome.status == ScreeningStatus.cancelled
+    assert fakes.disqualified
+    assert fakes.names().count("load") == 1  # acted on in this run: no continue-as-new
+    assert fakes.names().count("post-failed:started") == posts_before_the_cancel
+    assert fakes.posted == []
+    assert fakes.names()[-2:] == ["disqualify", "settle"]
+
+
+async def test_a_cancel_update_during_the_wait_before_continue_as_new_gets_its_answer(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    fakes = FakeActivities()
+    handle = await held_while_the_invite_is_retried(start_screening, time_skipping_env, fakes)
+
+    fakes.ashby_cancelled()
+    answer = await asyncio.wait_for(
+        handle.execute_update(ScreeningWorkflow.cancel_screening, CancelRequest(3)), 30
+    )
+
+    assert answer == CancelOutcome(status=ScreeningStatus.cancelled)
+    assert (await handle.result()).status == ScreeningStatus.cancelled
+    assert fakes.posted == []
+
+
+async def test_a_run_the_reconciler_starts_after_a_cancel_on_record_disqualifies_and_sends_nothing(
+    start_screening: StartScreening,
+) -> None:
+    """The cancel was recorded and signalled to a run that was then terminated: the
+    reconciler's new run knows of it from the database alone."""
+    fakes = FakeActivities(emails_sent=[EmailKind.invite])
+    fakes.candidate_began(1_000)
+    fakes.ashby_cancelled()
+    handle = await start_screening(fakes)
+
+    outcome = await asyncio.wait_for(handle.result(), 30)
+
+    assert outcome.status == ScreeningStatus.cancelled
+    assert fakes.names() == ["load", "disqualify", "settle"]
+    assert fakes.posted == []
+
+
+async def test_a_continued_run_acts_on_a_cancel_recorded_while_the_signal_was_lost(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """Ashby's cancel reached the database but Temporal never took the signal: the run's
+    continue-as-new reads it, and nothing more reaches Ashby."""
+    fakes = FakeActivities(post_fails_while=lambda _at: ashby_error(AshbyOutcome.held))
+    handle = await start_screening(fakes, max_history_events=30)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await submit(handle, fakes, 5)
+    await wait_for(handle, lambda state: state.delivery_held)
+    fakes.ashby_cancelled()
+
+    outcome = await asyncio.wait_for(handle.result(), 30)
+
+    assert fakes.names().count("load") >= 2  # continued as new, then read the cancel
+    assert fakes.disqualified
+    assert outcome.delivered_updates == []
+    assert fakes.given_up == []  # dropped with the cancel, never given up after 30 days
+
+
+async def test_cancelled_in_temporal_during_a_continue_as_new_ends_and_leaves_the_rest_to_a_new_run(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    fakes = FakeActivities()
+    handle = await held_while_the_invite_is_retried(start_screening, time_skipping_env, fakes)
+
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as ended:
+        await asyncio.wait_for(handle.result(), 30)
+
+    assert isinstance(ended.value.cause, CancelledError)
+    assert fakes.status == ScreeningStatus.cancelled
+    assert fakes.close_reason == CloseReason.cancelled_in_truffle
+    assert "settle" not in fakes.names()  # Ashby is still owed the close
+    # The reconciler's next run, once the connection is live, delivers what is owed.
+    fakes.post_fails_while = None
+    again = await time_skipping_env.client.start_workflow(
+        ScreeningWorkflow.run,
+        ScreeningInput(
+            screening_id=handle.id.removeprefix("screening-"),
+            workspace_id=str(uuid.uuid4()),
+            position_id=str(uuid.uuid4()),
+            ashby_application_id="application-1",
+        ),
+        id=handle.id,
+        task_queue=(await handle.describe()).task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    )
+    outcome = await asyncio.wait_for(again.result(), 30)
+    assert outcome.delivered_updates == ["cancelled"]
+    assert fakes.posted[-1].reason == CloseReason.cancelled_in_truffle
+    assert fakes.names()[-1] == "settle"
+
+
+async def test_cancelled_in_temporal_with_ashbys_cancel_pending_disqualifies(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(blocking={EmailKind.reminder_after_invite})
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+
+    fakes.ashby_cancelled()
+    await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=2))
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), 30)
+
+    assert fakes.disqualified
+    assert "close:cancelled_in_truffle" not in fakes.names()
+    assert fakes.posted == []
+
+
+async def test_a_give_up_that_fails_fails_the_run_instead_of_dropping_the_update(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(
+        post_fails_while=lambda _at: ashby_error(AshbyOutcome.held), give_up_failures=1
+    )
+    handle = await start_screening(fakes, held_update_retention_seconds=3600)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await submit(handle, fakes, 5)
+
+    with pytest.raises(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), 30)
+
+    assert "give-up-failed:result" in fakes.names()
+    assert fakes.names()[-1] == "report-failure"  # for the card; the reconciler starts it again
+    assert "settle" not in fakes.names()
+
+
+async def test_an_email_failure_that_cannot_be_recorded_fails_the_run(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities(
+        email_failures={EmailKind.invite: [deferred_email()]}, record_email_failure_fails=True
+    )
+    handle = await start_screening(fakes)
+
+    with pytest.raises(WorkflowFailureError):
+        await asyncio.wait_for(handle.result(), 30)
+
+    assert fakes.names()[-2:] == ["email-given-up-failed:invite", "report-failure"]
+    assert "close:invite_undeliverable" not in fakes.names()
+
+
+async def test_an_update_that_fails_inside_truffle_is_given_up_after_one_attempt_window(
+    start_screening: StartScreening,
+) -> None:
+    bug = ApplicationError("'NoneType' object is not subscriptable", type="TypeError")
+    fakes = FakeActivities(post_fails_while=lambda _at: bug)
+    handle = await submitted(start_screening, fakes)
+
+    outcome = await asyncio.wait_for(handle.result(), 30)
+
+    assert outcome.failed_updates == ["result"]
+    assert fakes.names()[-2:] == ["give-up:result:failed_in_truffle", "settle"]
+    first = next(call.at for call in fakes.calls if call.name == "post-failed")
+    given_up = next(call.at for call in fakes.calls if call.name == "give-up")
+    assert timedelta(hours=23) < given_up - first < timedelta(hours=25)
+
+
+async def test_an_update_truffle_cannot_build_is_failed_at_once(
+    start_screening: StartScreening,
+) -> None:
+    unbuildable = ashby_error(AshbyOutcome.failed_in_truffle)
+    fakes = FakeActivities(post_failures=[unbuildable])
+    handle = await submitted(start_screening, fakes)
+
+    outcome = await asyncio.wait_for(handle.result(), 30)
+
+    assert outcome.failed_updates == ["result"]
+    assert fakes.names()[-2:] == ["post-failed:result", "settle"]
