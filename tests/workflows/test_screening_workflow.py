@@ -145,17 +145,15 @@ async def start_screening(
 async def chain_of(client: Client, handle: Handle) -> list[WorkflowHistory]:
     """The history of every run in the screening's continue-as-new chain, first run first."""
     histories = []
-    run_id: str | None = handle.first_execution_run_id or handle.run_id
-    while run_id is not None:
+    # (Signal-with-start gives a handle without a run id; the first run is its result's.)
+    run_id = handle.first_execution_run_id or handle.run_id or handle.result_run_id
+    while True:
         history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
         histories.append(history)
         last = history.events[-1]
-        run_id = (
-            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-            if last.HasField("workflow_execution_continued_as_new_event_attributes")
-            else None
-        )
-    return histories
+        if not last.HasField("workflow_execution_continued_as_new_event_attributes"):
+            return histories
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
 
 
 async def assert_one_truth(client: Client, run: Started) -> None:
