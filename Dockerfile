@@ -1,5 +1,5 @@
 # The one image of every Truffle process: `api` (the default), `worker`, `migrate` and the rest of
-# the `truffle-ashby` command. docker-compose.yml builds it; see the README's Production section.
+# the `truffle-ashby` command. docker-compose.yml builds it; see docs/operations.md.
 
 # Build stage: install the package and its production dependencies, at the exact versions of
 # constraints.txt, into a virtualenv that the final stage copies whole.

@@ -2,7 +2,7 @@
 
 `/healthz` says the process answers; `/readyz` that it can work now (its database and Temporal
 answer), so a load balancer sends it traffic. `/metrics` holds no personal data; still, serve it
-to the monitoring network only (see the README's Production section).
+to the monitoring network only (see docs/operations.md, "Probes").
 """
 
 from fastapi import APIRouter, Request, Response

@@ -67,7 +67,7 @@ def checkpoint_wal(engine: sa.Engine) -> bool:
     the values a transaction just overwrote (an erasure's) leave the `-wal` file now rather than
     at the next automatic checkpoint. False when a reader held it up (the next checkpoint
     finishes the job). PostgreSQL: nothing to do here (its dead row versions and WAL go with
-    VACUUM and WAL recycling; see the README)."""
+    VACUUM and WAL recycling; see docs/security.md, "Erasure")."""
     if engine.dialect.name != "sqlite":
         return True
     with engine.connect() as connection:

@@ -1,5 +1,5 @@
 """`benchmarks/chaos.py` in miniature, so the scale-out proof keeps working between the runs whose
-figures are in the README: 6 screenings through 2 API processes and 2 workers, a worker
+figures are in docs/performance.md: 6 screenings through 2 API processes and 2 workers, a worker
 SIGKILLed every second. It takes 20 to 35 s on a 2-core machine."""
 
 import re

@@ -556,9 +556,9 @@ def test_dockerignore_keeps_local_state_and_tests_out() -> None:
     assert not dockerignore_excludes("api")
 
 
-def test_the_temporal_ui_address_the_readme_gives_is_the_origin_the_api_allows() -> None:
-    readme = (ROOT / "README.md").read_text()
-    [address] = re.findall(r"^\| Temporal Web UI \| (\S+) \|", readme, flags=re.MULTILINE)
+def test_the_temporal_ui_address_the_docs_give_is_the_origin_the_api_allows() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    [address] = re.findall(r"^\| Temporal Web UI \| (\S+) \|", operations, flags=re.MULTILINE)
     allowed = environment(services()["api"])["TEMPORAL_UI_ORIGINS"]
     default = re.fullmatch(r"\$\{TEMPORAL_UI_ORIGINS:-(.+)\}", allowed)
     assert default is not None

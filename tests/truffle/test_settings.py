@@ -18,17 +18,17 @@ def test_the_settings_class_holds_exactly_the_documented_variables() -> None:
     assert sorted(name.upper() for name in Settings.model_fields) == sorted(ALL_VARIABLES)
 
 
-def readme_configuration_variables() -> set[str]:
-    """The variables named in the first column of the README's Configuration table."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+def documented_configuration_variables() -> set[str]:
+    """The variables named in the first column of the Settings table of docs/configuration.md."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    section = page.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
 
 
-def test_the_readmes_configuration_table_is_every_setting_and_temporals_own() -> None:
+def test_the_documented_settings_table_is_every_setting_and_temporals_own() -> None:
     settings = {name.upper() for name in Settings.model_fields}
-    assert readme_configuration_variables() == settings | TEMPORAL_CLIENT_VARIABLES
+    assert documented_configuration_variables() == settings | TEMPORAL_CLIENT_VARIABLES
 
 
 def test_defaults_are_the_documented_local_defaults() -> None:

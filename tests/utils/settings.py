@@ -1,6 +1,6 @@
 """The documented settings, written out so a renamed field fails a test."""
 
-# The configuration table of the README, one environment variable a field of `Settings`.
+# The settings table of docs/configuration.md, one environment variable a field of `Settings`.
 ALL_VARIABLES = [
     "DATABASE_URL",
     "TEMPORAL_ADDRESS",
