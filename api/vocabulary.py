@@ -71,7 +71,7 @@ APPLICATION_WORDS = {
     ApplicationStatus.completed: "Completed",
     ApplicationStatus.disqualified: "Disqualified",
     ApplicationStatus.expired: "Expired",
-    ApplicationStatus.closed: "Closed by Truffle",
+    ApplicationStatus.closed: "Closed",
 }
 EMAIL_SENT = {
     EmailKind.invite: "Invitation emailed",

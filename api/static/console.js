@@ -20,11 +20,12 @@ for (const button of document.querySelectorAll("button.copy")) {
       say("Copying is not allowed here: select the text and press Ctrl+C (or ⌘C).");
       return;
     }
-    button.textContent = "Copied";
+    // A button with a word says "Copied"; an icon turns green (and the status says it).
+    if (label.trim()) button.textContent = "Copied";
     button.dataset.copied = "";
     say("Copied to the clipboard.");
     setTimeout(() => {
-      button.textContent = label;
+      if (label.trim()) button.textContent = label;
       delete button.dataset.copied;
     }, 1500);
   });

@@ -74,7 +74,8 @@ function show(score) {
   for (const line of form.querySelectorAll(".sample-score")) line.textContent = "";
   for (const scored of score.questions) {
     const line = document.getElementById(`q-${scored.question_index}-sample-score`);
-    if (line) line.textContent = `This answer: ${describe(scored).replace(/^Question \d+: /, "")}`;
+    const answered = valueOf(`q-${scored.question_index}-sample`).trim() !== "";
+    if (line && answered) line.textContent = `This answer: ${describe(scored).replace(/^Question \d+: /, "")}`;
   }
 }
 
