@@ -11,6 +11,7 @@ from sqlmodel import Session
 from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_admin, session_limits
 from api.rate_limits import RateLimitsDep
 from api.templating import templates
+from api.vocabulary import plural
 from truffle import connections, sessions
 from truffle.secrets import KeyRing
 from truffle.tables import Workspace
@@ -100,7 +101,7 @@ def signin(
             "signin.html",
             {
                 "next": _safe_next(next),
-                "error": f"Too many sign-in attempts. Try again in {wait} seconds.",
+                "error": f"Too many sign-in attempts. Try again in {plural(wait, 'second')}.",
             },
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": str(wait)},

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, Request, Route, expect
+from playwright.async_api import Browser, Locator, Page, Request, Route, ViewportSize, expect
 from sqlmodel import Session
 
 from api.app import create_app
@@ -34,8 +34,8 @@ from truffle.settings import Settings, generate_secret_key
 from truffle.tables import DeliveryAttempt, Position, Screening, Workspace, utcnow
 
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 375, "height": 740}
+DESKTOP = ViewportSize(width=1280, height=900)
+PHONE = ViewportSize(width=375, height=740)
 BRAND = "rgb(75, 63, 196)"
 ONE_FORMAT = re.compile(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC")
 ENUM_LIKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
@@ -198,10 +198,10 @@ OpenPage = Callable[..., Awaitable[Page]]
 async def open_page(browser: Browser, world: World) -> AsyncIterator[OpenPage]:
     contexts = []
 
-    async def signed_in(path: str, viewport: dict[str, int] = DESKTOP, **options: Any) -> Page:
+    async def signed_in(path: str, viewport: ViewportSize = DESKTOP, **options: Any) -> Page:
         context = await browser.new_context(
             base_url=world.base_url,
-            viewport=viewport,  # type: ignore[arg-type]
+            viewport=viewport,
             permissions=["clipboard-read", "clipboard-write"],
             **options,
         )
@@ -239,7 +239,15 @@ async def no_sideways_scrolling(page: Page) -> None:
 async def box(locator: Locator) -> dict[str, float]:
     found = await locator.bounding_box()
     assert found is not None, "not displayed"
-    return {**found, "right": found["x"] + found["width"], "bottom": found["y"] + found["height"]}
+    x, y, width, height = found["x"], found["y"], found["width"], found["height"]
+    return {
+        "x": x,
+        "y": y,
+        "width": width,
+        "height": height,
+        "right": x + width,
+        "bottom": y + height,
+    }
 
 
 async def lines_of(locator: Locator) -> float:
@@ -507,7 +515,7 @@ async def test_the_positions_list_clamps_long_names_and_becomes_cards(
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "375"])
 async def test_the_preview_score_stays_in_view_while_typing(
-    open_page: OpenPage, world: World, viewport: dict[str, int]
+    open_page: OpenPage, world: World, viewport: ViewportSize
 ) -> None:
     page = await open_page(f"/positions/{world.position.id}", viewport)
     await expect(page.locator("#preview-button")).to_be_hidden()
@@ -592,7 +600,7 @@ async def test_disconnect_is_in_a_danger_zone_and_the_webhook_url_copies(
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "375"])
 async def test_the_skip_link_and_one_focus_ring_for_selects_too(
-    open_page: OpenPage, viewport: dict[str, int]
+    open_page: OpenPage, viewport: ViewportSize
 ) -> None:
     page = await open_page("/screenings", viewport)
     await page.keyboard.press("Tab")
