@@ -93,14 +93,14 @@ UPDATE_WORDS = {
 OUTCOME_WORDS = {
     AshbyOutcome.ok: "delivered",
     AshbyOutcome.held: "held until the Ashby connection is live",
-    AshbyOutcome.key_rejected: "held: Ashby rejected the API key",
-    AshbyOutcome.missing_permission: "held: the Ashby API key lacks a permission",
-    AshbyOutcome.key_unreadable: "held: the stored Ashby API key cannot be read",
+    AshbyOutcome.key_rejected: "held because Ashby rejected the API key",
+    AshbyOutcome.missing_permission: "held because the Ashby API key lacks a permission",
+    AshbyOutcome.key_unreadable: "held because the stored Ashby API key cannot be read",
     AshbyOutcome.rate_limited: "Ashby asked Truffle to slow down; sent again shortly",
     AshbyOutcome.server_error: "Ashby failed to answer; sent again shortly",
     AshbyOutcome.unreachable: "Ashby could not be reached; sent again shortly",
     AshbyOutcome.rejected: "rejected by Ashby",
-    AshbyOutcome.hold_expired: "given up: held longer than the retention",
+    AshbyOutcome.hold_expired: "given up after being held longer than the retention",
 }
 NOT_NEEDED = "Not needed"
 NOTHING_YET = "Nothing to send yet"

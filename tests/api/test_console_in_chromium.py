@@ -667,3 +667,22 @@ async def test_docs_load_with_every_request_off_this_machine_blocked(
         assert blocked == []
     finally:
         await context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "375"])
+async def test_the_sign_in_page_says_a_wrong_token_in_the_page(
+    browser: Browser, world: World, viewport: ViewportSize
+) -> None:
+    context = await browser.new_context(base_url=world.base_url, viewport=viewport)
+    try:
+        page = await context.new_page()
+        await page.goto("/signin")
+        await page.get_by_label("Admin token").fill("not-a-token")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("alert")).to_have_text("That admin token is not valid.")
+        await no_tall_errors(page)
+        await no_sideways_scrolling(page)
+        await expect(page.get_by_role("link", name="Skip to content")).to_have_count(1)
+        await shot(page, f"23-signin-error-{viewport['width']}")
+    finally:
+        await context.close()

@@ -228,7 +228,7 @@ async def test_the_pill_turns_red_when_ashby_answers_401_and_green_after_recover
     await expect(page).to_have_url(re.compile(r"/screenings\?status=held$"))
     held = page.locator("#screenings tbody tr")
     await expect(held).to_have_count(1)
-    await expect(held).to_contain_text("completed · held")
+    await expect(held.locator(".pill")).to_have_text(["Completed", "Held for the connection"])
     await shot(page, "08b-the-screenings-a-red-card-affects")
     await page.goto("/integrations")
 
@@ -277,8 +277,11 @@ async def test_webhooks_are_set_up_from_the_card_and_a_forged_one_turns_it_degra
         "applicationUpdate, candidateHire, candidateDelete, candidateMerge"
     )
     await expect(dialog.locator("#webhooks-manual")).to_be_hidden()
-    await dialog.get_by_role("button", name="Copy").click()
+    await dialog.get_by_role("button", name="Copy", exact=True).click()
     assert await page.evaluate("navigator.clipboard.readText()") == secret
+    await dialog.get_by_role("button", name="Copy the request URL").click()
+    url = await page.evaluate("navigator.clipboard.readText()")
+    assert url.startswith(f"{stack.api_url}/ashby/webhooks/")
     await shot(page, "08-webhooks-secret-shown-once")
     await dialog.get_by_role("button", name="Done").click()
     await page.wait_for_load_state()
