@@ -399,6 +399,7 @@ async def test_a_completed_screening_with_long_questions_fits_and_counts_right(
     long = await open_page(f"/screenings/{world.long_named}")
     heading = long.locator("h1")
     assert await lines_of(heading) <= 2.05
+    assert await lines_of(long.locator("#fact-position a")) <= 2.05
     await no_sideways_scrolling(long)
     await long.set_viewport_size(PHONE)
     assert await lines_of(heading) <= 2.05
