@@ -146,7 +146,9 @@ class AshbyActivities:
                     .where(col(Screening.id) == screening_id)
                     .values(delivery_failed=True)
                 )
-            if update_id is not None and (outcome == AshbyOutcome.ok or outcome in GIVEN_UP_OUTCOMES):
+            if update_id is not None and (
+                outcome == AshbyOutcome.ok or outcome in GIVEN_UP_OUTCOMES
+            ):
                 settled = "delivered_at" if outcome == AshbyOutcome.ok else "given_up_at"
                 session.exec(
                     sa.update(AshbyUpdate)

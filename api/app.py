@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
 
@@ -40,6 +41,8 @@ from truffle.payload_crypto import PayloadKeys, data_converter
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, get_settings
 
+DOCS_ASSETS_PATH = "/static-offline-docs"
+
 
 def create_app(
     settings: Settings | None = None,
@@ -65,7 +68,14 @@ def create_app(
         await http.aclose()
         engine.dispose()
 
-    app = FastAPI(title="Truffle <-> Ashby integration", lifespan=lifespan)
+    # `/docs` and `/redoc` load Swagger UI and ReDoc from files this app serves (the
+    # fastapi-offline package ships them), never from a CDN: they work on a machine without one.
+    app = FastAPIOffline(
+        title="Truffle <-> Ashby integration",
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS_PATH,
+        favicon_url="/static/favicon.svg",
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.keyring = keyring

@@ -12,24 +12,22 @@ import json
 from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, StreamingResponse
-from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from api.deps import EngineDep, SessionDep, WorkspaceDep
 from api.pages import PageWorkspaceDep
+from api.templating import templates
 from truffle import audit
 from truffle.audit import ACTION_LABELS, AuditAction, DateRange
 from truffle.keyset import BadCursorError
 from truffle.tables import AuditEvent
 
 router = APIRouter(tags=["audit"])
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 COLUMNS = (
     "at",
@@ -59,6 +57,17 @@ class ExportFormat(StrEnum):
 EARLIEST, LATEST = date(1970, 1, 1), date(9999, 12, 30)
 
 
+class FilterError(ValueError):
+    """A filter that makes no range or names no action: `field` is the form field it belongs
+    to, `message` what the API answers and `words` what the page says next to the field."""
+
+    def __init__(self, field: str, message: str, words: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.words = words
+
+
 def _date(text: str, name: str) -> date | None:
     if not text:
         return None
@@ -67,12 +76,17 @@ def _date(text: str, name: str) -> date | None:
     except ValueError:
         parsed = None
     if parsed is None or not EARLIEST <= parsed <= LATEST:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"`{name}` is a date written YYYY-MM-DD (UTC), such as 2026-11-29, "
+        raise FilterError(
+            name,
+            f"`{name}` is a date written YYYY-MM-DD (UTC), such as 2026-11-29, "
             f"from {EARLIEST} to {LATEST}.",
+            f"Enter a day from {_day(EARLIEST)} to {_day(LATEST)}, written YYYY-MM-DD.",
         )
     return parsed
+
+
+def _day(day: date) -> str:
+    return day.strftime("%-d %b %Y")
 
 
 def date_range(first_text: str, last_text: str) -> DateRange:
@@ -87,9 +101,10 @@ def date_range(first_text: str, last_text: str) -> DateRange:
     if last is None:
         last = max(first, default.last)
     if first > last:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"`from` ({first}) is after `to` ({last}): the range would hold no day.",
+        raise FilterError(
+            "to",
+            f"`from` ({first}) is after `to` ({last}): the range would hold no day.",
+            f"Choose a day on or after From ({_day(first)}).",
         )
     return DateRange(first, last)
 
@@ -100,9 +115,10 @@ def chosen_action(text: str) -> AuditAction | None:
     try:
         return AuditAction(text)
     except ValueError:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"Unknown action. Actions: {', '.join(action.value for action in AuditAction)}.",
+        raise FilterError(
+            "action",
+            f"Unknown action. Actions: {', '.join(action.value for action in AuditAction)}.",
+            "Choose an action from the list.",
         ) from None
 
 
@@ -159,8 +175,11 @@ def export_audit(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail="`format` is csv or json.",
         ) from None
-    dates = date_range(first, last)
-    only = chosen_action(action)
+    try:
+        dates = date_range(first, last)
+        only = chosen_action(action)
+    except FilterError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=error.message) from None
     workspace_id = workspace.id
 
     def events() -> Iterator[AuditEvent]:
@@ -198,22 +217,44 @@ def audit_page(
     action: Annotated[str, Query(max_length=48)] = "",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
-    """Newest first, within whole UTC days and optionally one action, a page at a time."""
-    dates = date_range(first, last)
-    only = chosen_action(action)
+    """Newest first, within whole UTC days and optionally one action, a page at a time. A
+    filter that makes no range is put in words next to its field, the form keeping what was
+    typed; a page link that no longer works says so above the list."""
+    errors: dict[str, str] = {}
+    dates, only = DateRange.ending_today(), None
     try:
-        page = audit.list_page(session, workspace.id, dates, only, cursor)
-    except BadCursorError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(error)) from None
+        dates = date_range(first, last)
+    except FilterError as error:
+        errors[error.field] = error.words
+    try:
+        only = chosen_action(action)
+    except FilterError as error:
+        errors[error.field] = error.words
+    page, problem = audit.Page([], None), None
+    if not errors:
+        try:
+            page = audit.list_page(session, workspace.id, dates, only, cursor)
+        except BadCursorError:
+            problem = "This page link no longer works: start again from the newest events."
     query = {"from": str(dates.first), "to": str(dates.last)}
     if only is not None:
         query["action"] = only.value
+    status_code = status.HTTP_200_OK
+    if errors:
+        status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    elif problem:
+        status_code = status.HTTP_400_BAD_REQUEST
     return templates.TemplateResponse(
         request,
         "audit.html",
         {
             "page": page,
+            # As typed when they make no range, so the admin can correct them.
+            "shown_from": first if errors else str(dates.first),
+            "shown_to": last if errors else str(dates.last),
             "dates": dates,
+            "errors": errors,
+            "problem": problem,
             "chosen_action": only,
             "actions": ACTION_LABELS,
             "actors": ACTOR_LABELS,
@@ -226,4 +267,5 @@ def audit_page(
             "paged": cursor is not None,
             "current_page": "audit",
         },
+        status_code=status_code,
     )

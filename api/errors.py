@@ -1,5 +1,6 @@
-"""Every error leaves as JSON with the right status: `{"message": ...}` for Truffle's own API,
-Ashby's error envelope for the partner endpoints Ashby calls."""
+"""Every error leaves with the right status: `{"message": ...}` for Truffle's own API, Ashby's
+error envelope for the partner endpoints Ashby calls, and a page in the console's layout for
+the pages people open (api/error_pages.py)."""
 
 import logging
 import traceback
@@ -9,9 +10,11 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.error_pages import error_page, is_page
 
 MAX_BODY_BYTES = 1024 * 1024
 INTERNAL_ERROR_MESSAGE = (
@@ -66,17 +69,23 @@ def install_error_handlers(app: FastAPI) -> None:
     from api.partner import PartnerAuthError, RecruiterError
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_partner_path(request.url.path):
             code = _PARTNER_ERROR_CODES.get(exc.status_code, "error")
             return ashby_error(exc.status_code, code, str(exc.detail), exc.headers)
+        if is_page(request.url.path):
+            return _page(request, exc.status_code, str(exc.detail), exc.headers)
         return JSONResponse(
             {"message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         message = _describe_validation_error(exc)
+        if is_page(request.url.path):
+            # A page's address with a malformed id names nothing: not found, as any unknown id.
+            in_path = any((item.get("loc") or ("",))[0] == "path" for item in exc.errors())
+            return _page(request, 404 if in_path else 422, message)
         if request.url.path == START_PATH:
             return JSONResponse({"message": message}, status_code=422)
         if _is_partner_path(request.url.path):
@@ -100,6 +109,14 @@ def install_error_handlers(app: FastAPI) -> None:
             "unknown or revoked.",
             headers={"WWW-Authenticate": 'Basic realm="Truffle"'},
         )
+
+
+def _page(
+    request: Request, status_code: int, detail: str, headers: Mapping[str, str] | None = None
+) -> HTMLResponse:
+    response = error_page(request, status_code, detail)
+    response.headers.update(headers or {})
+    return response
 
 
 class _TrackedSend:
@@ -147,11 +164,14 @@ class UnhandledErrors:
             if tracked.started:
                 # Too late for a 500: the connection closes on an incomplete answer.
                 return
-            response = (
-                ashby_error(500, "internal_error", INTERNAL_ERROR_MESSAGE)
-                if _is_partner_path(scope.get("path", ""))
-                else JSONResponse({"message": INTERNAL_ERROR_MESSAGE}, status_code=500)
-            )
+            path = scope.get("path", "")
+            response: Response
+            if _is_partner_path(path):
+                response = ashby_error(500, "internal_error", INTERNAL_ERROR_MESSAGE)
+            elif is_page(path):
+                response = error_page(Request(scope), 500, "")
+            else:
+                response = JSONResponse({"message": INTERNAL_ERROR_MESSAGE}, status_code=500)
             await response(scope, receive, send)
 
 

@@ -21,6 +21,7 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.rate_limits import RateLimitsDep
+from api.vocabulary import plural
 from truffle import connections, webhooks
 from truffle.ashby import AshbyClient
 from truffle.connections import (
@@ -113,7 +114,8 @@ async def _validate_with_ashby(client: AshbyClient, ashby_api_key: str) -> None:
         wait = int(reply.retry_after_seconds or 30)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"Ashby is busy right now. Nothing was saved; try again in {wait} seconds.",
+            detail="Ashby is busy right now. Nothing was saved; try again in "
+            f"{plural(wait, 'second')}.",
             headers={"Retry-After": str(wait)},
         )
     if reply.outcome == AshbyOutcome.unreachable:

@@ -1,23 +1,22 @@
 """The admin's pages: sign-in and the Integrations page with the Ashby card."""
 
-from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_admin, session_limits
 from api.rate_limits import RateLimitsDep
+from api.templating import templates
+from api.vocabulary import plural
 from truffle import connections, sessions
 from truffle.secrets import KeyRing
 from truffle.tables import Workspace
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 class SignInRequiredError(Exception):
@@ -102,7 +101,7 @@ def signin(
             "signin.html",
             {
                 "next": _safe_next(next),
-                "error": f"Too many sign-in attempts. Try again in {wait} seconds.",
+                "error": f"Too many sign-in attempts. Try again in {plural(wait, 'second')}.",
             },
             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": str(wait)},

@@ -403,6 +403,7 @@ async def assessment_cancel(
         # and its workflow can no longer be given anything.
         await audited("already closed (erased)", screening)
         return JSONResponse({"success": True, "results": {"assessment_id": str(screening.id)}})
+
     def record_cancel() -> None:
         with Session(engine) as session:
             screenings.record_cancel_request(session, screening.id)

@@ -11,12 +11,10 @@ field. api/static/positions.js only adds the live preview as the admin types.
 import re
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from sqlmodel import Session, col, select
@@ -32,6 +30,7 @@ from api.positions import (
     owned_position,
     preview_score,
 )
+from api.templating import templates
 from truffle import positions
 from truffle.audit import Actor
 from truffle.db import session_scope
@@ -40,7 +39,6 @@ from truffle.sessions import AdminSession
 from truffle.tables import Position
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 DEFAULT_WEIGHT = "1"
 _QUESTION_FIELD = re.compile(r"q-(\d+)-prompt")

@@ -30,6 +30,7 @@ router = APIRouter(prefix="/api/positions", tags=["positions"])
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PROMPT_MAX_CHARACTERS = 2000
 
 
 class Criterion(BaseModel):
@@ -45,7 +46,10 @@ class Criterion(BaseModel):
 class Question(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    prompt: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=PROMPT_MAX_CHARACTERS),
+    ]
     criteria: list[Criterion] = Field(default_factory=list, max_length=20)
 
 

@@ -16,6 +16,7 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from api.vocabulary import plural
 from truffle.settings import Settings
 
 
@@ -23,7 +24,7 @@ class RateLimitedError(HTTPException):
     def __init__(self, what: str, retry_after: int) -> None:
         super().__init__(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"Too many {what}. Try again in {retry_after} seconds.",
+            detail=f"Too many {what}. Try again in {plural(retry_after, 'second')}.",
             headers={"Retry-After": str(retry_after)},
         )
 

@@ -4,7 +4,6 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -12,10 +11,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from api import vocabulary
 from api.deps import (
     AdminDep,
     EngineDep,
@@ -26,6 +25,7 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.pages import AdminSessionDep, PageWorkspaceDep, csrf_token_of
+from api.templating import templates
 from api.temporal import (
     RedeliveryRefusedError,
     RedeliveryUnconfirmedError,
@@ -38,7 +38,7 @@ from truffle.contracts import AshbyOutcome, RedeliveryPlan
 from truffle.keyset import BadCursorError
 from truffle.positions import screening_version
 from truffle.redelivery import plan_redelivery
-from truffle.screening_list import Filters, StatusFilter, list_page
+from truffle.screening_list import Filters, Page, StatusFilter, list_page
 from truffle.secrets import KeyRing, same_secret
 from truffle.settings import Settings
 from truffle.tables import (
@@ -52,7 +52,6 @@ from truffle.tables import (
 from truffle.temporal_connection import temporal_target
 
 router = APIRouter(tags=["screenings"])
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 class DeliveryAttemptOut(BaseModel):
@@ -266,17 +265,6 @@ async def send_again(
     )
 
 
-STATUS_LABELS = {
-    "invited": "Invited",
-    "started": "Started",
-    "completed": "Completed",
-    "expired": "Expired",
-    "cancelled": "Cancelled",
-    "held": "Held for the connection",
-    "failed": "Delivery failed",
-}
-
-
 @router.get("/screenings", response_class=HTMLResponse, include_in_schema=False)
 def screenings_page(
     request: Request,
@@ -288,19 +276,26 @@ def screenings_page(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """Newest first, filtered by status, position or Ashby application id, a page at a time.
-    (The filter form sends empty fields for "any".)"""
+    (The filter form sends empty fields for "any".) A filter that names nothing is put in words
+    next to its field, and a page link that no longer works above the list."""
+    errors: dict[str, str] = {}
+    chosen_status = position = None
     try:
         chosen_status = StatusFilter(status_filter) if status_filter else None
+    except ValueError:
+        errors["status"] = "Choose a status from the list."
+    try:
         position = uuid.UUID(position_filter) if position_filter else None
     except ValueError:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="Unknown status or position filter."
-        ) from None
+        errors["position"] = "Choose a position from the list."
     filters = Filters(chosen_status, position, application.strip() or None)
-    try:
-        page = list_page(session, workspace.id, filters, cursor)
-    except BadCursorError as error:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(error)) from None
+    problem = None
+    page = Page([], None)
+    if not errors:
+        try:
+            page = list_page(session, workspace.id, filters, cursor)
+        except BadCursorError:
+            problem = "This page link no longer works: start again from the newest screenings."
     positions = session.exec(
         select(Position)
         .where(Position.workspace_id == workspace.id)
@@ -315,14 +310,21 @@ def screenings_page(
         )
         if value
     }
+    status_code = status.HTTP_200_OK
+    if errors:
+        status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    elif problem:
+        status_code = status.HTTP_400_BAD_REQUEST
     return templates.TemplateResponse(
         request,
         "screenings.html",
         {
             "page": page,
             "filters": filters,
+            "errors": errors,
+            "problem": problem,
             "positions": positions,
-            "statuses": STATUS_LABELS,
+            "statuses": vocabulary.status_choices(),
             "next_query": urlencode({**query, "cursor": page.next_cursor})
             if page.next_cursor
             else None,
@@ -330,6 +332,7 @@ def screenings_page(
             "paged": cursor is not None,
             "current_page": "screenings",
         },
+        status_code=status_code,
     )
 
 
@@ -378,6 +381,7 @@ def _profile_page(
                 "screening": screening,
                 "position": position,
                 "result": screening.result,
+                "no_result": vocabulary.why_no_result(screening),
                 "timeline": timeline(session, screening),
                 "workflow_url": workflow_url,
                 "deliveries": delivery_state(session, screening),
@@ -432,16 +436,10 @@ class Moment:
     detail: str = ""
 
 
-EMAIL_LABELS = {
-    "invite": "Invitation emailed",
-    "reminder_after_invite": "Reminder emailed (48 hours after the invitation)",
-    "reminder_before_deadline": "Reminder emailed (24 hours before the deadline)",
-}
-
-
 def timeline(session: Session, screening: Screening) -> list[Moment]:
     """Everything that happened to the screening, oldest first: the invitation, the emails, the
-    candidate's steps, how it closed, and every attempt to post to Ashby."""
+    candidate's steps, how it closed, and every attempt to post to Ashby, in words
+    (api/vocabulary.py)."""
     moments = [Moment(screening.created_at, "Sent from Ashby: screening created")]
     for sent in session.exec(
         select(SentEmail)
@@ -452,7 +450,7 @@ def timeline(session: Session, screening: Screening) -> list[Moment]:
         moments.append(
             Moment(
                 sent.accepted_at,
-                EMAIL_LABELS.get(sent.kind, f"{sent.kind} emailed"),
+                vocabulary.email_sent(sent.kind),
                 "The connection to the mail server broke before it confirmed the message."
                 if sent.unconfirmed
                 else "",
@@ -463,14 +461,22 @@ def timeline(session: Session, screening: Screening) -> list[Moment]:
     ):
         code = f" (SMTP {failure.smtp_code})" if failure.smtp_code else ""
         moments.append(
-            Moment(failure.failed_at, f"{failure.kind} email failed{code}", failure.reason)
+            Moment(
+                failure.failed_at,
+                f"{vocabulary.email_failed(failure.kind)}{code}",
+                failure.reason,
+            )
         )
     if screening.started_at:
         moments.append(Moment(screening.started_at, "Candidate began"))
     if screening.completed_at:
         moments.append(Moment(screening.completed_at, "Candidate submitted"))
     if screening.closed_at and screening.close_reason:
-        moments.append(Moment(screening.closed_at, f"Closed: {screening.close_reason}"))
+        moments.append(
+            Moment(
+                screening.closed_at, f"Closed: {vocabulary.close_reason(screening.close_reason)}"
+            )
+        )
     if screening.erased_at:
         moments.append(Moment(screening.erased_at, "Candidate's personal data erased"))
     for attempt in session.exec(
@@ -484,7 +490,8 @@ def timeline(session: Session, screening: Screening) -> list[Moment]:
         moments.append(
             Moment(
                 attempt.attempted_at,
-                f"“{attempt.update_kind}” to Ashby, attempt {attempt.attempt}: {attempt.outcome}",
+                f"{vocabulary.update_kind(attempt.update_kind)} to Ashby, attempt "
+                f"{attempt.attempt}: {vocabulary.outcome(attempt.outcome)}",
                 ", ".join(parts),
             )
         )
@@ -563,7 +570,7 @@ def delivery_state(session: Session, screening: Screening) -> DeliveryState:
         failed.append(
             Moment(
                 update.given_up_at,
-                f"“{update.kind}” failed for good: {because}",
+                f"{vocabulary.update_kind(update.kind)} failed for good: {because}",
                 ", ".join(detail),
             )
         )

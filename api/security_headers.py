@@ -6,8 +6,9 @@
   and `Cache-Control: no-store`;
 - every response of the JSON API (candidate data, the card, a new key): `Cache-Control: no-store`;
 - behind https (`PUBLIC_BASE_URL`), `Strict-Transport-Security`.
-FastAPI's own documentation pages (`/docs`, `/redoc`) load their viewer from a CDN and keep
-FastAPI's defaults; they show no data.
+FastAPI's documentation pages (`/docs`, `/redoc`) load their viewer from this app's own files
+(never a CDN) and start it with an inline script, so their policy allows inline code and
+nothing from elsewhere; they show no data.
 """
 
 from starlette.datastructures import MutableHeaders
@@ -17,6 +18,11 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
+)
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
 _DOCS = ("/docs", "/redoc")
@@ -38,8 +44,12 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
                 html = headers.get("content-type", "").startswith("text/html")
-                if html and not path.startswith(_DOCS):
-                    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                if html:
+                    headers["Content-Security-Policy"] = (
+                        DOCS_CONTENT_SECURITY_POLICY
+                        if path.startswith(_DOCS)
+                        else CONTENT_SECURITY_POLICY
+                    )
                     headers["Referrer-Policy"] = "no-referrer"
                     headers["X-Frame-Options"] = "DENY"
                 if html or path.startswith(("/api/", "/ashby/")):

@@ -28,7 +28,7 @@ from truffle.keyset import decode_cursor, encode_cursor
 from truffle.logs import current_ids
 from truffle.tables import AuditEvent, column_length
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25
 EXPORT_CHUNK = 500
 # An export or a page without dates covers this many days, today (UTC) included.
 DEFAULT_RANGE_DAYS = 30

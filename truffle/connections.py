@@ -12,7 +12,7 @@ from sqlmodel import Session, col, or_, select, update
 
 from truffle import audit, connection_health, webhooks
 from truffle.audit import Actor, AuditAction
-from truffle.contracts import GIVEN_UP_OUTCOMES, AshbyOutcome
+from truffle.contracts import GIVEN_UP_OUTCOMES
 from truffle.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
     AshbyConnection,

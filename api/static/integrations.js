@@ -128,6 +128,7 @@ if (openWebhooksButton) {
     try {
       const reply = await callApi("/api/integrations/ashby/webhooks");
       document.getElementById("webhooks-url").textContent = reply.url;
+      document.getElementById("copy-webhooks-url").dataset.copy = reply.url;
       document.getElementById("webhooks-secret").value = reply.secret;
       const registered = document.getElementById("webhooks-registered");
       registered.hidden = reply.registered.length === 0;

@@ -1,7 +1,8 @@
 // The position form's live preview: as the admin types, the questions, criteria and sample
-// answers go to POST /api/positions/preview (debounced) and the score appears in the form's
-// polite live region. Without this script the "Preview score" button does the same on the
-// server. Nothing here is stored.
+// answers go to POST /api/positions/preview (debounced); the score appears in the preview panel
+// (beside the form, or at the bottom of a narrow screen, so it stays in view) and each
+// question's score under its sample answer. Without this script the "Preview score" button does
+// the same on the server. Nothing here is stored.
 const form = document.getElementById("position-form");
 const result = document.getElementById("preview-result");
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
@@ -70,6 +71,12 @@ function show(score) {
   const summary = paragraph(score.summary, "muted");
   summary.id = "preview-summary";
   result.replaceChildren(headline, list, summary);
+  for (const line of form.querySelectorAll(".sample-score")) line.textContent = "";
+  for (const scored of score.questions) {
+    const line = document.getElementById(`q-${scored.question_index}-sample-score`);
+    const answered = valueOf(`q-${scored.question_index}-sample`).trim() !== "";
+    if (line && answered) line.textContent = `This answer: ${describe(scored).replace(/^Question \d+: /, "")}`;
+  }
 }
 
 async function preview() {
@@ -97,6 +104,9 @@ async function preview() {
     result.replaceChildren(paragraph("The preview is not available right now.", "muted"));
   }
 }
+
+// The score follows the typing: the server's button is for pages without this script.
+document.getElementById("preview-button").hidden = true;
 
 form.addEventListener("input", () => {
   clearTimeout(timer);

@@ -55,7 +55,7 @@ def test_the_card_shows_on_the_page_and_cookie_calls_need_the_csrf_token(
     acme = make_workspace()
     csrf = sign_in(browser, acme.admin_token)
     page = browser.get("/integrations").text
-    assert 'class="pill pill-not_connected"' in page
+    assert 'data-status="not_connected" id="ashby-status"' in page
     assert "No activity yet" in page
     assert browser.get("/api/integrations/ashby").json()["status"] == "not_connected"
     refused = browser.post("/api/integrations/ashby/disconnect")
@@ -70,7 +70,7 @@ def test_a_trial_workspace_sees_the_locked_card(
 ) -> None:
     sign_in(browser, make_workspace("Trialco", Plan.trial).admin_token)
     page = browser.get("/integrations").text
-    assert 'class="pill pill-locked"' in page
+    assert 'data-status="locked" id="ashby-status"' in page
     assert "Available on paid plans" in page
     assert '<button type="button" disabled aria-disabled="true">Connect</button>' in page
 

@@ -91,7 +91,7 @@ def test_create_then_edit_makes_version_2_and_says_so(
     assert edited.status_code == 303
     notice = browser.get(edited.headers["location"]).text
     assert "Saved “Backend Engineer” as version 2." in notice
-    assert "<td>2</td>" in notice
+    assert '<td data-label="Version" class="numeric">2</td>' in notice
 
     stale = browser.post(
         edit_path,
@@ -200,7 +200,7 @@ def test_deactivate_asks_first_then_takes_it_off_the_list_for_ashby(
     assert done.status_code == 303
     listed = browser.get(done.headers["location"]).text
     assert "Deactivated “Backend Engineer”: Ashby no longer lists it." in listed
-    assert "<td>Deactivated</td>" in listed
+    assert 'data-status="deactivated">Deactivated</span>' in listed
 
     edit = browser.get(f"/positions/{position.id}").text
     assert f'action="/positions/{position.id}/reactivate"' in edit

@@ -72,7 +72,7 @@ def test_another_workspace_cannot_see_a_screening(
         f"/screenings/{screening_id}", headers={"Authorization": f"Bearer {acme_token}"}
     )
     assert own.status_code == 200
-    assert "No result yet." in own.text
+    assert "No result yet: the candidate has not begun." in own.text
 
 
 def test_the_profile_page_sends_strangers_to_sign_in(client: TestClient) -> None:

@@ -228,7 +228,7 @@ async def test_the_pill_turns_red_when_ashby_answers_401_and_green_after_recover
     await expect(page).to_have_url(re.compile(r"/screenings\?status=held$"))
     held = page.locator("#screenings tbody tr")
     await expect(held).to_have_count(1)
-    await expect(held).to_contain_text("completed · held")
+    await expect(held.locator(".pill")).to_have_text(["Completed", "Held for the connection"])
     await shot(page, "08b-the-screenings-a-red-card-affects")
     await page.goto("/integrations")
 
@@ -277,8 +277,11 @@ async def test_webhooks_are_set_up_from_the_card_and_a_forged_one_turns_it_degra
         "applicationUpdate, candidateHire, candidateDelete, candidateMerge"
     )
     await expect(dialog.locator("#webhooks-manual")).to_be_hidden()
-    await dialog.get_by_role("button", name="Copy").click()
+    await dialog.get_by_role("button", name="Copy", exact=True).click()
     assert await page.evaluate("navigator.clipboard.readText()") == secret
+    await dialog.get_by_role("button", name="Copy the request URL").click()
+    url = await page.evaluate("navigator.clipboard.readText()")
+    assert url.startswith(f"{stack.api_url}/ashby/webhooks/")
     await shot(page, "08-webhooks-secret-shown-once")
     await dialog.get_by_role("button", name="Done").click()
     await page.wait_for_load_state()
@@ -314,8 +317,8 @@ async def test_the_screenings_list_filters_and_opens_a_screenings_timeline(
     await expect(page).to_have_url(re.compile(r"/screenings$"))
     row = page.locator("#screenings tbody tr")
     await expect(row).to_have_count(1)
-    await expect(row).to_contain_text("completed")
-    await expect(row).to_contain_text("result: ok (HTTP 200)")
+    await expect(row).to_contain_text("Completed")
+    await expect(row).to_contain_text("Result: delivered")
     await page.get_by_label("Status").select_option("expired")
     await page.get_by_role("button", name="Show").click()
     await expect(page.locator("#no-screenings")).to_have_text("No screening matches.")
@@ -330,7 +333,7 @@ async def test_the_screenings_list_filters_and_opens_a_screenings_timeline(
     timeline = page.locator("#timeline")
     await expect(timeline).to_contain_text("Invitation emailed")
     await expect(timeline).to_contain_text("Candidate submitted")
-    await expect(timeline).to_contain_text("“result” to Ashby, attempt 1: ok")
+    await expect(timeline).to_contain_text("Result to Ashby, attempt 1: delivered")
     await shot(page, "12-screening-timeline")
 
 
@@ -344,7 +347,7 @@ async def test_a_result_ashby_refused_is_sent_again_from_the_screenings_page(
 
     await page.goto(f"{stack.api_url}/screenings/{assessment_id}")
     await expect(page.locator("#failed-deliveries")).to_contain_text(
-        "“result” failed for good: Ashby rejected it (HTTP 200, Ashby error invalid_input)"
+        "Result failed for good: Ashby rejected it (HTTP 200, Ashby error invalid_input)"
     )
     await shot(page, "13-a-failed-delivery")
     await page.set_viewport_size({"width": 375, "height": 740})
@@ -357,7 +360,7 @@ async def test_a_result_ashby_refused_is_sent_again_from_the_screenings_page(
     await expect(page.locator("#redelivery-notice")).to_have_text(
         "Sent to Ashby again: Ashby has it now."
     )
-    await expect(page.locator("#timeline")).to_contain_text("“result” to Ashby, attempt 1: ok")
+    await expect(page.locator("#timeline")).to_contain_text("Result to Ashby, attempt 1: delivered")
     await expect(page.locator("#failed-deliveries")).to_have_count(0)
     results = [u for u in stack.sandbox.updates(assessment_id) if "assessment_result" in u["body"]]
     assert len(results) == 1

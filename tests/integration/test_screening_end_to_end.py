@@ -60,7 +60,7 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
         assert secret_or_personal not in history
     profile = stack.admin("GET", f"/screenings/{assessment_id}", connected.admin_token)
     assert profile.status_code == 200
-    assert "Match score: 100/100 (Strong)" in profile.text
+    assert "Match score: 100/100 · Strong" in profile.text
 
 
 async def _history_json(stack: Stack, assessment_id: str) -> str:
