@@ -38,6 +38,7 @@ from truffle.db import create_db_engine, require_schema_at_head
 from truffle.metrics import DatabaseGauges, drain_periodically
 from truffle.payload_crypto import PayloadKeys, data_converter
 from truffle.secrets import KeyRing
+from truffle.sessions import session_cookie_name
 from truffle.settings import Settings, get_settings
 
 
@@ -85,8 +86,10 @@ def create_app(
     # Innermost first: an unhandled error's 500 still passes the access log (X-Request-ID).
     app.add_middleware(UnhandledErrors)
     app.add_middleware(BodySizeLimit)
-    app.add_middleware(SameOriginForStateChanges)
-    app.add_middleware(SecurityHeaders, https=settings.public_base_url.startswith("https://"))
+    app.add_middleware(
+        SameOriginForStateChanges, session_cookie=session_cookie_name(settings.https)
+    )
+    app.add_middleware(SecurityHeaders, https=settings.https)
     app.add_middleware(RequestLog)
     app.include_router(probes.router)
     app.include_router(workspace.router)

@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from sqlmodel import Session
 from temporalio.api.common.v1 import Payloads
 
-from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, session_limits
+from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, session_cookie, session_limits
 from truffle.logs import note_ids
 from truffle.payload_crypto import (
     KEY_ID,
@@ -36,7 +36,7 @@ from truffle.payload_crypto import (
     parse_key_id,
 )
 from truffle.secrets import KeyRing
-from truffle.sessions import SESSION_COOKIE, read_session
+from truffle.sessions import read_session
 from truffle.tables import Screening
 from truffle.workspaces import workspace_for_admin_token
 
@@ -65,7 +65,7 @@ def _workspace_of_caller(
         if token:
             workspace = workspace_for_admin_token(session, token)
             return workspace.id if workspace else None
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = session_cookie(request)
         if cookie is None:
             return None
         admin = read_session(session, keyring, cookie, session_limits(request))

@@ -87,6 +87,9 @@ def _cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def _cmd_api(args: argparse.Namespace) -> int:
+    import logging
+    from urllib.parse import urlsplit
+
     import uvicorn
 
     from truffle.db import create_db_engine, require_schema_at_head
@@ -104,6 +107,15 @@ def _cmd_api(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     configure_logging(settings)
+    if settings.plain_http_off_this_machine():
+        # Once, from this command, however many API processes it starts.
+        logging.getLogger("truffle.api").warning(
+            "PUBLIC_BASE_URL is plain http on a host other than this machine (%s): sign-in "
+            "sessions and screener links cross the network unencrypted, and the session cookie "
+            "is sent without Secure. Put TLS in front and set PUBLIC_BASE_URL to the https:// "
+            "address.",
+            urlsplit(settings.public_base_url).hostname,
+        )
     # Our access line (api/access_log.py) replaces uvicorn's: it carries the request id and
     # names the route, not the path (a screener link's token stays out of the logs).
     uvicorn.run(

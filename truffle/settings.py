@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from limits import parse
 from pydantic import Field, SecretStr, field_validator
@@ -77,7 +78,7 @@ class Settings(BaseSettings):
     held_update_retention: timedelta = HELD_UPDATE_RETENTION
     # An admin's browser session ends this long after sign-in, or after this long unused.
     session_lifetime: timedelta = timedelta(hours=12)
-    session_idle_timeout: timedelta = timedelta(hours=1)
+    session_idle_timeout: timedelta = timedelta(minutes=30)
     # Abuse limits, in the `limits` notation: per workspace, per workspace, per client address.
     rate_limit_assessment_start: str = "600/minute"
     rate_limit_connect: str = "30/hour"
@@ -100,6 +101,19 @@ class Settings(BaseSettings):
     # The Temporal UI's origins (comma-separated, e.g. `https://temporal.example.com`) allowed
     # to call the codec endpoint (`/codec/decode`) from the browser; none by default.
     temporal_ui_origins: str = ""
+
+    @property
+    def https(self) -> bool:
+        """Whether the site is served over https (`PUBLIC_BASE_URL`): HSTS, `Secure` cookies."""
+        return self.public_base_url.startswith("https://")
+
+    def plain_http_off_this_machine(self) -> bool:
+        """`PUBLIC_BASE_URL` is plain http on a host other than this machine: sessions and
+        screener links would cross a network in clear."""
+        if self.https:
+            return False
+        host = urlsplit(self.public_base_url).hostname or ""
+        return not (_is_this_machine(host) or host.endswith(".localhost"))
 
     @property
     def ui_origins(self) -> frozenset[str]:
