@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import (
     audit,
@@ -91,6 +92,10 @@ def create_app(
     )
     app.add_middleware(SecurityHeaders, https=settings.https)
     app.add_middleware(RequestLog)
+    # Outermost: the client's address (per-client limits, the access log) is the connecting
+    # peer's, or, from a proxy of FORWARDED_ALLOW_IPS only, the nearest address in
+    # X-Forwarded-For that is not one of those proxies (never a value the client wrote first).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.include_router(probes.router)
     app.include_router(workspace.router)
     app.include_router(integrations.router)

@@ -127,8 +127,8 @@ def _cmd_api(args: argparse.Namespace) -> int:
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # The app reads X-Forwarded-For itself (FORWARDED_ALLOW_IPS, api/app.py).
+        proxy_headers=False,
     )
     return 0
 

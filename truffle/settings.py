@@ -83,8 +83,10 @@ class Settings(BaseSettings):
     rate_limit_assessment_start: str = "600/minute"
     rate_limit_connect: str = "30/hour"
     rate_limit_signin: str = "20/minute"
-    # Addresses of the reverse proxies whose X-Forwarded-For the API believes (the client's
-    # address for per-client limits): `*` when only the proxy can reach the API.
+    # Addresses or networks (comma-separated: `127.0.0.1`, `172.30.80.0/28`) of the reverse
+    # proxies whose X-Forwarded-For the API believes for the client's address (per-client
+    # limits, logs). Name the proxies only: with `*` the API would believe whatever address a
+    # client wrote into the header first.
     forwarded_allow_ips: str = "127.0.0.1"
     # Outbound: at most this many calls to Ashby per workspace, from each worker process.
     ashby_rate_limit_per_workspace: str = "50/second"
@@ -158,6 +160,22 @@ class Settings(BaseSettings):
         if value <= timedelta(0):
             raise ValueError("must be a positive duration such as 30s, 5m, 2h or 30d")
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (such as 10.0.0.2 or "
+                    "172.30.80.0/28)"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("ashby_api_base_url", "public_base_url")
     @classmethod
