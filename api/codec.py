@@ -25,7 +25,6 @@ from temporalio.api.common.v1 import Payloads
 from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, session_cookie, session_limits
 from truffle.logs import note_ids
 from truffle.payload_crypto import (
-    KEY_ID,
     KeyScope,
     PayloadKeyDestroyedError,
     PayloadKeyError,
@@ -33,6 +32,7 @@ from truffle.payload_crypto import (
     decrypt,
     encrypt,
     is_encrypted,
+    key_id_of,
     parse_key_id,
 )
 from truffle.secrets import KeyRing
@@ -138,7 +138,7 @@ async def decode(
             if not is_encrypted(payload):
                 out.payloads.append(payload)
                 continue
-            key_id = payload.metadata[KEY_ID].decode()
+            key_id = key_id_of(payload)
             scope, fingerprint = parse_key_id(key_id)
             if not _belongs_to(engine, scope, workspace_id):
                 _refuse(request, origins, 403, "These payloads belong to another workspace.")

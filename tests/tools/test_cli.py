@@ -247,6 +247,9 @@ def test_secrets_status_and_rekey_print_json(settings: Settings, tmp_path: Path)
 
     status = secrets("status")
     assert status["truffle_keys_unknown"] == 0
+    # Nothing was ever stored in clear: the codec refuses payloads in clear.
+    assert status["screenings_with_plaintext_payloads"] == 0
+    assert status["plaintext_payloads_refused"] is True
     assert status["keys"] == [
         {
             "position": 1,
