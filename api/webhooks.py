@@ -8,7 +8,11 @@ again (the start joins a running workflow, or starts a new run after a failed on
 action is never lost between its row and its workflow. Bodies over 1 MiB are refused with 413
 by the app's body limit. Nothing from a body is logged: the action's type and our ids only.
 The audit trail gets one row per action (its id, type and what became of it; a retry adds
-none) and, at most once a minute, one per refused signature, with nothing the request carried.
+none) and, at most once a minute, one per refused delivery that looks like Ashby's (see
+truffle/webhooks.py for when refusals turn the card Degraded), with nothing the request
+carried. An endpoint answers at most 30 refused deliveries a minute (per API process); past
+that every post to it gets 429 with Retry-After, without a database read, until the minute
+has passed.
 """
 
 import json
@@ -23,6 +27,7 @@ from sqlmodel import Session
 
 from api.deps import EngineDep, GatewayDep, KeyRingDep
 from api.errors import ashby_error
+from api.rate_limits import RateLimitsDep
 from api.temporal import WorkflowUnavailableError
 from truffle import audit, webhooks
 from truffle.audit import Actor, AuditAction
@@ -46,11 +51,21 @@ async def receive_webhook(
     engine: EngineDep,
     keyring: KeyRingDep,
     gateway: GatewayDep,
+    rate_limits: RateLimitsDep,
 ) -> JSONResponse:
     try:
         endpoint_uuid = uuid.UUID(endpoint_id)
     except ValueError:
         return ashby_error(404, "not_found", "No such webhook endpoint.")
+    refusals = rate_limits.webhook_refusals
+    wait = rate_limits.used_up(refusals, str(endpoint_uuid))
+    if wait is not None:
+        return ashby_error(
+            429,
+            "rate_limit_exceeded",
+            f"Too many refused deliveries to this endpoint. Try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
     body = await request.body()
 
     def load() -> tuple[uuid.UUID, str | None] | None:
@@ -83,10 +98,14 @@ async def receive_webhook(
 
     presented = request.headers.get(webhooks.SIGNATURE_HEADER)
     if secret is None or not webhooks.signature_matches(secret, body, presented):
+        rate_limits.retry_after(refusals, str(endpoint_uuid))
+        like_ashby = webhooks.signed_like_ashby(presented, body)
         if secret is None:
             reason = "the endpoint's secret cannot be read with TRUFFLE_SECRET_KEYS"
+        elif like_ashby:
+            reason = "a wrong signature"
         else:
-            reason = "a wrong signature" if presented else "no signature"
+            reason = "a malformed signature" if presented else "no signature"
 
         def record_failure() -> None:
             with session_scope(engine) as session:
@@ -97,7 +116,8 @@ async def receive_webhook(
                     f"refused (401): {'secret unreadable' if secret is None else reason}",
                 )
 
-        await run_in_threadpool(record_failure)
+        if like_ashby or secret is None:
+            await run_in_threadpool(record_failure)
         logger.warning("Ashby webhook refused: %s", reason)
         return ashby_error(401, "invalid_signature", "The Ashby-Signature header does not match.")
 
