@@ -6,8 +6,7 @@
   and `Cache-Control: no-store`;
 - every response of the JSON API (candidate data, the card, a new key): `Cache-Control: no-store`;
 - behind https (`PUBLIC_BASE_URL`), `Strict-Transport-Security`.
-FastAPI's own documentation pages (`/docs`, `/redoc`) load their viewer from a CDN and keep
-FastAPI's defaults; they show no data.
+(The API's documentation page is not on this app: it is an operator endpoint, api/operator.py.)
 """
 
 from starlette.datastructures import MutableHeaders
@@ -19,7 +18,6 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
-_DOCS = ("/docs", "/redoc")
 
 
 class SecurityHeaders:
@@ -38,7 +36,7 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
                 html = headers.get("content-type", "").startswith("text/html")
-                if html and not path.startswith(_DOCS):
+                if html:
                     headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
                     headers["Referrer-Policy"] = "no-referrer"
                     headers["X-Frame-Options"] = "DENY"

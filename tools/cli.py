@@ -88,6 +88,7 @@ def _cmd_migrate(_args: argparse.Namespace) -> int:
 
 def _cmd_api(args: argparse.Namespace) -> int:
     import logging
+    import os
     from urllib.parse import urlsplit
 
     import uvicorn
@@ -97,6 +98,10 @@ def _cmd_api(args: argparse.Namespace) -> int:
     from truffle.settings import get_settings
     from truffle.temporal_connection import connect_config
 
+    if args.metrics_port is not None:
+        # Read by every API process this command starts (api/app.py:production_app).
+        os.environ["METRICS_PORT"] = str(args.metrics_port)
+        get_settings.cache_clear()
     settings = get_settings()
     # Checked here, once, with a one-line error, rather than in every API process.
     settings.secret_keys()
@@ -208,6 +213,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         smtp=args.smtp_port,
         mail_ui=args.mail_ui_port,
         worker_metrics=args.worker_metrics_port,
+        api_metrics=args.api_metrics_port,
     )
     return DevStack(ports=ports, host=args.host, database=args.database).run()
 
@@ -229,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--smtp-port", type=int, default=1025)
     dev.add_argument("--mail-ui-port", type=int, default=8025)
     dev.add_argument("--worker-metrics-port", type=int, default=9464)
+    dev.add_argument("--api-metrics-port", type=int, default=9465)
     dev.add_argument(
         "--database",
         choices=["sqlite", "postgres"],
@@ -254,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="API processes sharing the port (the abuse limits count in each one's memory, "
         "and /metrics answers for one of them at random: prefer one process per container)",
+    )
+    api.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="the operator listener's port (/metrics, /readyz, /docs; all interfaces; default "
+        "METRICS_PORT): keep it off the public network",
     )
     api.set_defaults(handler=_cmd_api)
 

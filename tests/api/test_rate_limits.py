@@ -118,7 +118,8 @@ def sign_in_through_the_proxy(client: TestClient, forwarded_for: str) -> int:
     response = client.post(
         "/signin", data={"admin_token": "tadm_guess"}, headers={"X-Forwarded-For": forwarded_for}
     )
-    return response.status_code
+    status: int = response.status_code
+    return status
 
 
 def test_a_spoofed_forwarded_for_cannot_spread_sign_ins_over_many_buckets(

@@ -35,7 +35,7 @@ def stack(
     mail_sink: MailSink,
 ) -> Iterator[Stack]:
     upgrade_to_head(database_url)
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     api_url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -53,10 +53,11 @@ def stack(
     ashby_sandbox.reset()
     with (tmp_path / "api.log").open("ab") as log:
         api = subprocess.Popen(
-            [*CLI, "api", "--port", str(port)],
+            [*CLI, "api", "--port", str(port), "--metrics-port", str(metrics_port)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     running = Stack(api_url, env, dev_server_env.client, ashby_sandbox, mail_sink, tmp_path)
+    running.api_metrics_url = f"http://127.0.0.1:{metrics_port}"
     try:
         wait_for_http(f"{api_url}/healthz", api)
         running.start_worker()

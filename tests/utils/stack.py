@@ -30,6 +30,8 @@ class Stack:
     logs: Path
     worker: subprocess.Popen[bytes] | None = None
     worker_metrics_url: str = ""
+    # The API's operator listener (/metrics, /readyz), off its public port.
+    api_metrics_url: str = ""
 
     @property
     def partner_base_url(self) -> str:
