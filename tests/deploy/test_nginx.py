@@ -72,8 +72,10 @@ def logged_path(uri: str) -> str:
         assert key.startswith("~"), "only regular expressions in the map"
         match = re.search(key[1:], uri)
         if match:
-            groups = {name: text or "" for name, text in match.groupdict().items()}
-            return re.sub(r"\$(\w+)", lambda m: groups[m.group(1)], value)
+            result = value
+            for name, text in match.groupdict().items():
+                result = result.replace(f"${name}", text or "")
+            return result
     [default] = [value for key, value in entries if key == "default"]
     assert default == "$uri"
     return uri
