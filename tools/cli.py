@@ -218,6 +218,30 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     return DevStack(ports=ports, host=args.host, database=args.database).run()
 
 
+def _cmd_temporal_certs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tools.temporal_certs import issue
+
+    try:
+        issued = issue(
+            Path(args.ca_dir),
+            Path(args.server_dir),
+            Path(args.client_dir),
+            args.server_name,
+            group=args.group,
+        )
+    except OSError as error:
+        raise ValueError(
+            f"cannot write the certificates ({error.filename}): {error.strerror}"
+        ) from None
+    print(
+        f"temporal-certs: CA {issued.ca}, server certificate {issued.server} "
+        f"({', '.join(args.server_name)}), client certificate {issued.client}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="truffle-ashby", description="Truffle <-> Ashby integration"
@@ -274,6 +298,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run the Temporal worker (production process)").set_defaults(
         handler=_cmd_worker
     )
+
+    certs = commands.add_parser(
+        "temporal-certs",
+        help="a private CA and the certificates of mTLS to Temporal (docker-compose.yml's "
+        "one-shot job); keeps what is still good",
+    )
+    certs.add_argument("--ca-dir", required=True, help="the CA (its key stays here)")
+    certs.add_argument("--server-dir", required=True, help="Temporal's certificate and key")
+    certs.add_argument("--client-dir", required=True, help="the clients' certificate and key")
+    certs.add_argument(
+        "--server-name",
+        action="append",
+        required=True,
+        help="a name (or address) clients reach Temporal by; repeat for more",
+    )
+    certs.add_argument(
+        "--group", type=int, default=None, help="the group id that may read the keys"
+    )
+    certs.set_defaults(handler=_cmd_temporal_certs)
     commands.add_parser(
         "migrate", help="upgrade the database schema to the newest migration"
     ).set_defaults(handler=_cmd_migrate)
