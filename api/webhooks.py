@@ -3,9 +3,10 @@
 The signature is checked on the raw body, in constant time, before anything is parsed; a
 missing or wrong one is 401 (which Ashby does not retry). Each action is recorded once by its
 `webhookActionId` and type (Ashby's linked events share one id) and handed to a durable
-workflow (`AshbyWebhookWorkflow`); the answer never waits for the work. A second delivery of an action whose work is not done yet hands it over
-again (the start joins a running workflow, or starts a new run after a failed one), so an
-action is never lost between its row and its workflow. Bodies over 1 MiB are refused with 413
+workflow (`AshbyWebhookWorkflow`); the answer never waits for the work. A second delivery of
+an action whose work is not done yet hands it over again (the start joins a running workflow,
+or starts a new run after a failed one), so an action is never lost between its row and its
+workflow. Bodies over 1 MiB are refused with 413
 by the app's body limit. Nothing from a body is logged: the action's type and our ids only.
 The audit trail gets one row per action (its id, type and what became of it; a retry adds
 none) and, at most once a minute, one per refused delivery that looks like Ashby's (see

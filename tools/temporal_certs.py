@@ -35,6 +35,10 @@ RENEW_BEFORE = datetime.timedelta(days=60)
 # Clock skew between this job and the containers that check the certificates.
 BACKDATE = datetime.timedelta(minutes=5)
 CLIENT_NAME = "truffle"
+# The files, as docker-compose.yml names them to Temporal and its clients.
+CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
+SERVER_CERT, SERVER_KEY = "server.pem", "server-key.pem"
+CLIENT_CERT, CLIENT_KEY = "client.pem", "client-key.pem"
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,7 @@ def issue(
     now = now or _now()
     for folder in (ca_dir, server_dir, client_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    ca_pem, ca_key_pem = ca_dir / "ca.pem", ca_dir / "ca-key.pem"
+    ca_pem, ca_key_pem = ca_dir / CA_CERT, ca_dir / CA_KEY
     ca_state = "kept"
     try:
         ca = _load(ca_pem, ca_key_pem)
@@ -215,12 +219,13 @@ def issue(
         _write_key(ca_key_pem, ca[1], None)
         _write_cert(ca_pem, ca[0], None)
 
-    def leaf(folder: Path, stem: str, common_name: str, names: Sequence[str],
+    def leaf(folder: Path, files: tuple[str, str], common_name: str, names: Sequence[str],
              usages: Sequence[x509.ObjectIdentifier]) -> str:  # fmt: skip
-        cert_path, key_path = folder / f"{stem}.pem", folder / f"{stem}-key.pem"
-        shutil.copyfile(ca_pem, folder / ".ca.pem.partial")
-        (folder / ".ca.pem.partial").chmod(0o444)
-        (folder / ".ca.pem.partial").replace(folder / "ca.pem")
+        cert_path, key_path = folder / files[0], folder / files[1]
+        copy = folder / f".{CA_CERT}.partial"
+        shutil.copyfile(ca_pem, copy)
+        copy.chmod(0o444)
+        copy.replace(folder / CA_CERT)
         if _still_good(cert_path, key_path, ca[0], names, now):
             return "kept"
         state = "renewed" if cert_path.exists() else "issued"
@@ -230,6 +235,10 @@ def issue(
         return state
 
     server_usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-    server = leaf(server_dir, "server", server_names[0], server_names, server_usages)
-    client = leaf(client_dir, "client", CLIENT_NAME, [], [ExtendedKeyUsageOID.CLIENT_AUTH])
+    server = leaf(
+        server_dir, (SERVER_CERT, SERVER_KEY), server_names[0], server_names, server_usages
+    )
+    client = leaf(
+        client_dir, (CLIENT_CERT, CLIENT_KEY), CLIENT_NAME, [], [ExtendedKeyUsageOID.CLIENT_AUTH]
+    )
     return Issued(ca=ca_state, server=server, client=client)

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
             if origin.strip()
         )
 
+    @field_validator("smtp_security", "smtp_username", "smtp_password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """Compose passes an unset `${SMTP_USERNAME:-}` as "": no login, the default security."""
+        return None if value == "" else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
