@@ -1,9 +1,6 @@
-"""Debian programs some tests drive, installed the ordinary way for the platform:
-- `docker-compose` (Debian's docker-compose package): reads docker-compose.yml as Compose does,
-  in each profile (tests/deploy/test_compose.py);
-- `stunnel4` (Debian's stunnel4 package): a TLS-terminating proxy that demands client
-  certificates, in front of the Temporal dev server, which has no TLS of its own
-  (tests/integration/test_temporal_mtls.py).
+"""Debian programs some tests drive, installed the ordinary way for the platform: today
+`docker-compose` (Debian's docker-compose package), which reads docker-compose.yml as Compose
+does, in each profile (tests/deploy/test_compose.py).
 
 `python -m tests.utils.system_tools` (run by `make test`, as root on CI) installs what is
 missing with apt-get, or stops with one line that names the command to run. A test that needs
@@ -18,7 +15,7 @@ import sys
 import pytest
 
 # The program each test runs, and the Debian package that brings it.
-PACKAGES = {"docker-compose": "docker-compose", "stunnel4": "stunnel4"}
+PACKAGES = {"docker-compose": "docker-compose"}
 INSTALL_TIMEOUT_SECONDS = 900
 
 
