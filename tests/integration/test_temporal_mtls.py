@@ -37,7 +37,7 @@ from tools.ashby_sandbox.client import SandboxClient
 SERVER_NAME = "temporal.test"  # not the address dialled: the name is checked, not the IP
 
 
-def wait_for_listening(process: subprocess.Popen[str], log: Path) -> None:
+def wait_for_listening(process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -81,7 +81,7 @@ def tls_proxy(
              "--cert", str(server / temporal_certs.SERVER_CERT),
              "--key", str(server / temporal_certs.SERVER_KEY),
              "--ca", str(server / temporal_certs.CA_CERT)],
-            stdout=output, stderr=subprocess.STDOUT, text=True,
+            stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         wait_for_listening(process, log)
