@@ -277,6 +277,21 @@ def test_behind_https_the_session_cookie_is_host_prefixed_and_secure(
     assert "Secure" in signed_out
 
 
+def test_behind_https_cookie_changes_from_another_site_are_refused_too(
+    settings: Settings, make_workspace: MakeWorkspace
+) -> None:
+    https = settings.model_copy(update={"public_base_url": "https://truffle.example"})
+    with TestClient(
+        create_app(https), base_url="https://truffle.example", follow_redirects=False
+    ) as browser:
+        browser.post("/signin", data={"admin_token": make_workspace().admin_token})
+        forged = browser.post(
+            "/api/integrations/ashby/disconnect", headers={"Sec-Fetch-Site": "cross-site"}
+        )
+    assert forged.status_code == 403
+    assert "another site" in forged.json()["message"]
+
+
 def test_over_plain_http_the_cookie_is_not_secure_and_there_is_no_hsts(
     browser: TestClient, make_workspace: MakeWorkspace
 ) -> None:
