@@ -252,6 +252,14 @@ class DatabaseGauges(Collector):
             self._reading = True
         Thread(target=self._read_in_background, name="truffle-gauges", daemon=True).start()
 
+    def describe(self) -> Iterable[Metric]:
+        """The families, without reading anything (the registry asks at registration)."""
+        return [
+            GaugeMetricFamily("truffle_held_updates", ""),
+            GaugeMetricFamily("truffle_connections", "", labels=["status"]),
+            GaugeMetricFamily("truffle_database_gauges_age_seconds", ""),
+        ]
+
     def collect(self) -> Iterable[Metric]:
         self._read_again_if_old()
         with self._lock:
