@@ -45,20 +45,13 @@ class RateLimits:
         )
         self.connect = Limit(parse(settings.rate_limit_connect), "attempts to connect Ashby")
         self.signin = Limit(parse(settings.rate_limit_signin), "sign-in attempts")
-        # Ashby's own deliveries are refused only when its secret is wrong; past this, posts to
-        # the endpoint are answered 429 without reading the database (Ashby retries a 429).
+        # Ashby's own deliveries are refused only when its secret is wrong; past this, a refusal
+        # is a 429 with nothing logged or written (Ashby retries a 429).
         self.webhook_refusals = Limit(parse(WEBHOOK_REFUSALS), "refused webhook deliveries")
 
     def retry_after(self, limit: Limit, key: str) -> int | None:
         """Counts one request for `key`; the seconds to wait if it is over the limit."""
         if self._limiter.hit(limit.item, key):
-            return None
-        reset_at, _ = self._limiter.get_window_stats(limit.item, key)
-        return max(1, math.ceil(reset_at - time.time()))
-
-    def used_up(self, limit: Limit, key: str) -> int | None:
-        """The seconds to wait if `key` has used up the limit, without counting a request."""
-        if self._limiter.test(limit.item, key):
             return None
         reset_at, _ = self._limiter.get_window_stats(limit.item, key)
         return max(1, math.ceil(reset_at - time.time()))

@@ -11,9 +11,10 @@ by the app's body limit. Nothing from a body is logged: the action's type and ou
 The audit trail gets one row per action (its id, type and what became of it; a retry adds
 none) and, at most once a minute, one per refused delivery that looks like Ashby's (see
 truffle/webhooks.py for when refusals turn the card Degraded), with nothing the request
-carried. An endpoint answers at most 30 refused deliveries a minute (per API process); past
-that every post to it gets 429 with Retry-After, without a database read, until the minute
-has passed.
+carried. A post not signed the way Ashby signs is refused before any database read. An
+endpoint answers at most 30 refused posts a minute (per API process); past that each refusal
+is a 429 with Retry-After, nothing logged or written, until the minute has passed. A delivery
+signed with the endpoint's secret is always checked and taken, whatever others send.
 """
 
 import json
@@ -58,15 +59,29 @@ async def receive_webhook(
         endpoint_uuid = uuid.UUID(endpoint_id)
     except ValueError:
         return ashby_error(404, "not_found", "No such webhook endpoint.")
-    refusals = rate_limits.webhook_refusals
-    wait = rate_limits.used_up(refusals, str(endpoint_uuid))
-    if wait is not None:
+    presented = request.headers.get(webhooks.SIGNATURE_HEADER)
+
+    def refused_too_often() -> JSONResponse | None:
+        """Counts a refusal against the endpoint: 429 once it has had its share."""
+        wait = rate_limits.retry_after(rate_limits.webhook_refusals, str(endpoint_uuid))
+        if wait is None:
+            return None
         return ashby_error(
             429,
             "rate_limit_exceeded",
             f"Too many refused deliveries to this endpoint. Try again in {wait} seconds.",
             headers={"Retry-After": str(wait)},
         )
+
+    if not webhooks.signed_as_ashby_signs(presented):
+        # Not even signed the way Ashby signs: refused before any database read.
+        limited = refused_too_often()
+        if limited is not None:
+            return limited
+        logger.warning(
+            "Ashby webhook refused: %s", "a malformed signature" if presented else "no signature"
+        )
+        return ashby_error(401, "invalid_signature", "The Ashby-Signature header does not match.")
     body = await request.body()
 
     def load() -> tuple[uuid.UUID, str | None] | None:
@@ -97,16 +112,15 @@ async def receive_webhook(
             webhook_action=envelope.action if envelope else None,
         )
 
-    presented = request.headers.get(webhooks.SIGNATURE_HEADER)
     if secret is None or not webhooks.signature_matches(secret, body, presented):
-        rate_limits.retry_after(refusals, str(endpoint_uuid))
+        limited = refused_too_often()
+        if limited is not None:
+            return limited
         like_ashby = webhooks.signed_like_ashby(presented, body)
         if secret is None:
             reason = "the endpoint's secret cannot be read with TRUFFLE_SECRET_KEYS"
-        elif like_ashby:
-            reason = "a wrong signature"
         else:
-            reason = "a malformed signature" if presented else "no signature"
+            reason = "a wrong signature" if like_ashby else "a signature over a body not Ashby's"
 
         def record_failure() -> None:
             with session_scope(engine) as session:

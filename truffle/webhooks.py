@@ -14,8 +14,8 @@ count back to 0, since it proves the secret right. The card turns Degraded once
 DEGRADING_REFUSALS such refusals, in as many different minutes, came with no accepted delivery
 between them, the last within the last 24 hours: Ashby sending with a secret that is not the
 one Truffle holds (set up again here but not in Ashby, or mistyped there) looks exactly so.
-Deliveries that are not signed, or not signed that way, never touch the card; the receiving
-endpoint answers at most a few refusals a minute (api/webhooks.py).
+Deliveries that are not signed, or not signed that way, never touch the card (nor the
+database); the receiving endpoint answers at most a few refusals a minute (api/webhooks.py).
 """
 
 import hashlib
@@ -97,10 +97,15 @@ def rotate_secret(
     return endpoint, secret
 
 
+def signed_as_ashby_signs(presented: str | None) -> bool:
+    """Whether a signature has Ashby's form: `sha256=` and 64 hex digits."""
+    return bool(presented) and _ASHBY_SIGNATURE.fullmatch((presented or "").strip()) is not None
+
+
 def signed_like_ashby(presented: str | None, body: bytes) -> bool:
     """Whether a delivery looks like one Ashby sent: its signature has Ashby's form and its
     body is an Ashby webhook envelope (nothing of it is kept)."""
-    if not presented or _ASHBY_SIGNATURE.fullmatch(presented.strip()) is None:
+    if not signed_as_ashby_signs(presented):
         return False
     try:
         parse_envelope(json.loads(body))
