@@ -26,6 +26,7 @@ typecheck: $(INSTALLED)
 
 pytest: $(INSTALLED)
 	$(BIN)/python -m tests.utils.chromium
+	$(BIN)/python -m tests.utils.system_tools
 	$(BIN)/pytest
 
 clean:

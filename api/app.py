@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from temporalio.client import Client
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import (
     audit,
@@ -30,6 +30,7 @@ from api import (
 )
 from api.access_log import RequestLog
 from api.errors import BodySizeLimit, UnhandledErrors, install_error_handlers
+from api.operator import create_operator_app, serving
 from api.rate_limits import RateLimits
 from api.same_origin import SameOriginForStateChanges
 from api.security_headers import SecurityHeaders
@@ -39,9 +40,8 @@ from truffle.db import create_db_engine, require_schema_at_head
 from truffle.metrics import DatabaseGauges, drain_periodically
 from truffle.payload_crypto import PayloadKeys, data_converter
 from truffle.secrets import KeyRing
+from truffle.sessions import session_cookie_name
 from truffle.settings import Settings, get_settings
-
-DOCS_ASSETS_PATH = "/static-offline-docs"
 
 
 def create_app(
@@ -50,7 +50,11 @@ def create_app(
     ashby_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     temporal_client: Client | None = None,
     cancel_answer_timeout: timedelta = CANCEL_ANSWER_TIMEOUT,
+    operator_port: int | None = None,
 ) -> FastAPI:
+    """The public app. Its operator endpoints (`/readyz`, `/metrics`, `/docs`) are the app
+    `app.state.operator_app`, served on `operator_port` while the public app runs (none when
+    it is None, as in tests that call the operator app directly)."""
     settings = settings or get_settings()
     keyring = KeyRing(settings.secret_keys())
     engine = create_db_engine(settings.database_url)
@@ -61,20 +65,26 @@ def create_app(
         http = httpx.AsyncClient(timeout=ashby_timeout_seconds, transport=ashby_transport)
         app.state.ashby_client = AshbyClient(settings.ashby_api_base_url, http)
         drainer = asyncio.create_task(drain_periodically(app.state.gateway.drain_sdk_metrics))
-        yield
+        async with contextlib.AsyncExitStack() as operator:
+            if operator_port is not None:
+                await operator.enter_async_context(
+                    # All interfaces, as the worker's: Prometheus and probes come from outside.
+                    serving(app.state.operator_app, "0.0.0.0", operator_port)  # noqa: S104
+                )
+            yield
         drainer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await drainer
         await http.aclose()
         engine.dispose()
 
-    # `/docs` and `/redoc` load Swagger UI and ReDoc from files this app serves (the
-    # fastapi-offline package ships them), never from a CDN: they work on a machine without one.
-    app = FastAPIOffline(
+    # No documentation on the public listener: /docs and /openapi.json are operator endpoints.
+    app = FastAPI(
         title="Truffle <-> Ashby integration",
         lifespan=lifespan,
-        static_url=DOCS_ASSETS_PATH,
-        favicon_url="/static/favicon.svg",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -95,9 +105,15 @@ def create_app(
     # Innermost first: an unhandled error's 500 still passes the access log (X-Request-ID).
     app.add_middleware(UnhandledErrors)
     app.add_middleware(BodySizeLimit)
-    app.add_middleware(SameOriginForStateChanges)
-    app.add_middleware(SecurityHeaders, https=settings.public_base_url.startswith("https://"))
+    app.add_middleware(
+        SameOriginForStateChanges, session_cookie=session_cookie_name(settings.https)
+    )
+    app.add_middleware(SecurityHeaders, https=settings.https)
     app.add_middleware(RequestLog)
+    # Outermost: the client's address (per-client limits, the access log) is the connecting
+    # peer's, or, from a proxy of FORWARDED_ALLOW_IPS only, the nearest address in
+    # X-Forwarded-For that is not one of those proxies (never a value the client wrote first).
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.include_router(probes.router)
     app.include_router(workspace.router)
     app.include_router(integrations.router)
@@ -111,14 +127,16 @@ def create_app(
     app.include_router(screener.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.state.operator_app = create_operator_app(app, settings.public_base_url)
     return app
 
 
 def production_app() -> FastAPI:
     """`truffle-ashby api`'s app, built in each API process (uvicorn's `--workers` start them
-    afresh), with the process's logging set up first."""
+    afresh), with the process's logging set up first and its operator listener on
+    METRICS_PORT."""
     from truffle.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings)
-    return create_app(settings)
+    return create_app(settings, operator_port=settings.metrics_port)

@@ -22,10 +22,9 @@ from google.protobuf.message import DecodeError
 from sqlmodel import Session
 from temporalio.api.common.v1 import Payloads
 
-from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, session_limits
+from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, session_cookie, session_limits
 from truffle.logs import note_ids
 from truffle.payload_crypto import (
-    KEY_ID,
     KeyScope,
     PayloadKeyDestroyedError,
     PayloadKeyError,
@@ -33,10 +32,11 @@ from truffle.payload_crypto import (
     decrypt,
     encrypt,
     is_encrypted,
+    key_id_of,
     parse_key_id,
 )
 from truffle.secrets import KeyRing
-from truffle.sessions import SESSION_COOKIE, read_session
+from truffle.sessions import read_session
 from truffle.tables import Screening
 from truffle.workspaces import workspace_for_admin_token
 
@@ -65,7 +65,7 @@ def _workspace_of_caller(
         if token:
             workspace = workspace_for_admin_token(session, token)
             return workspace.id if workspace else None
-        cookie = request.cookies.get(SESSION_COOKIE)
+        cookie = session_cookie(request)
         if cookie is None:
             return None
         admin = read_session(session, keyring, cookie, session_limits(request))
@@ -138,7 +138,7 @@ async def decode(
             if not is_encrypted(payload):
                 out.payloads.append(payload)
                 continue
-            key_id = payload.metadata[KEY_ID].decode()
+            key_id = key_id_of(payload)
             scope, fingerprint = parse_key_id(key_id)
             if not _belongs_to(engine, scope, workspace_id):
                 _refuse(request, origins, 403, "These payloads belong to another workspace.")

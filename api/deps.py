@@ -17,7 +17,7 @@ from truffle.db import session_scope
 from truffle.logs import note_ids
 from truffle.payload_crypto import PayloadKeys
 from truffle.secrets import KeyRing, same_secret
-from truffle.sessions import SESSION_COOKIE, SessionLimits, read_session
+from truffle.sessions import SessionLimits, read_session, session_cookie_name
 from truffle.settings import Settings
 from truffle.tables import Workspace
 from truffle.workspaces import holder_of_admin_token
@@ -74,6 +74,11 @@ bearer = HTTPBearer(auto_error=False)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+def session_cookie(request: Request) -> str | None:
+    """The session cookie the browser sent, under this site's name for it."""
+    return request.cookies.get(session_cookie_name(get_settings_from_app(request).https))
+
+
 def session_limits(request: Request) -> SessionLimits:
     settings = get_settings_from_app(request)
     return SessionLimits(settings.session_lifetime, settings.session_idle_timeout)
@@ -118,7 +123,7 @@ def get_admin(
     """The caller and its workspace, from the admin token (`Authorization: Bearer`) or the
     pages' session cookie, read in a short session of its own so that no transaction stays open
     while a route waits on Ashby."""
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = session_cookie(request)
     if credentials is None and cookie is not None:
         return _admin_from_session_cookie(request, engine, keyring, cookie)
     if credentials is None:

@@ -8,7 +8,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import Session
 
-from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, get_admin, session_limits
+from api.deps import (
+    EngineDep,
+    KeyRingDep,
+    SettingsDep,
+    bearer,
+    get_admin,
+    session_cookie,
+    session_limits,
+)
 from api.rate_limits import RateLimitsDep
 from api.templating import templates
 from api.vocabulary import plural
@@ -26,7 +34,7 @@ class SignInRequiredError(Exception):
 def get_admin_session(
     request: Request, engine: EngineDep, keyring: KeyRingDep
 ) -> sessions.AdminSession:
-    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    cookie = session_cookie(request)
     if cookie is None:
         raise SignInRequiredError
     with Session(engine) as session:
@@ -47,7 +55,7 @@ def get_page_workspace(
 ) -> Workspace:
     """For pages people open from a link: the admin session, else an admin token, else a
     redirect to sign in."""
-    if credentials is None and request.cookies.get(sessions.SESSION_COOKIE) is None:
+    if credentials is None and session_cookie(request) is None:
         raise SignInRequiredError
     return get_admin(request, engine, keyring, credentials).workspace
 
@@ -58,7 +66,7 @@ PageWorkspaceDep = Annotated[Workspace, Depends(get_page_workspace)]
 def csrf_token_of(request: Request, engine: sa.Engine, keyring: KeyRing) -> str | None:
     """The signed-in admin's CSRF token, for a page's buttons; None for a page opened with an
     admin token (it shows no buttons)."""
-    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    cookie = session_cookie(request)
     if cookie is None:
         return None
     with Session(engine) as session:
@@ -108,6 +116,10 @@ def signin(
         )
     with Session(engine) as session:
         cookie = sessions.open_session(session, keyring, admin_token.strip())
+        presented = session_cookie(request)
+        if cookie is not None and presented is not None:
+            # A session id the browser held before signing in (planted, or an old one) is over.
+            sessions.end_session(session, keyring, presented)
     if cookie is None:
         return templates.TemplateResponse(
             request,
@@ -117,24 +129,33 @@ def signin(
         )
     response = RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
-        sessions.SESSION_COOKIE,
+        sessions.session_cookie_name(settings.https),
         cookie,
         max_age=int(settings.session_lifetime.total_seconds()),
+        path="/",
         httponly=True,
         samesite="strict",
-        secure=settings.public_base_url.startswith("https://"),
+        secure=settings.https,
     )
     return response
 
 
 @router.post("/signout")
-def signout(request: Request, engine: EngineDep, keyring: KeyRingDep) -> RedirectResponse:
-    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+def signout(
+    request: Request, engine: EngineDep, keyring: KeyRingDep, settings: SettingsDep
+) -> RedirectResponse:
+    cookie = session_cookie(request)
     if cookie is not None:
         with Session(engine) as session:
             sessions.end_session(session, keyring, cookie)
     response = RedirectResponse("/signin", status_code=status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(sessions.SESSION_COOKIE, httponly=True, samesite="strict")
+    response.delete_cookie(
+        sessions.session_cookie_name(settings.https),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=settings.https,
+    )
     return response
 
 

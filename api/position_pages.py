@@ -23,6 +23,8 @@ from starlette.datastructures import FormData
 from api.deps import EngineDep
 from api.pages import AdminSessionDep
 from api.positions import (
+    MAX_CRITERIA_PER_QUESTION,
+    MAX_QUESTIONS,
     PositionIn,
     PreviewIn,
     PreviewOut,
@@ -46,10 +48,16 @@ _CRITERION_FIELD = re.compile(r"q-(\d+)-c-(\d+)-label")
 NOTICES = {"created", "saved", "unchanged", "deactivated", "reactivated"}
 
 
+# The fields of a position at its limits (name, description, each question's prompt and
+# sample, each criterion's three), and the form's own (CSRF token, action, version).
+MAX_FORM_FIELDS = 2 + MAX_QUESTIONS * (2 + MAX_CRITERIA_PER_QUESTION * 3) + 3
+
+
 async def posted_form(request: Request) -> FormData:
     """The posted form, read on the event loop, so that the routes (database work) can be
-    plain functions that FastAPI runs on its thread pool."""
-    return await request.form()
+    plain functions that FastAPI runs on its thread pool. Room for a position at its limits,
+    no more (the body limit of 1 MiB still applies)."""
+    return await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
 
 
 PostedFormDep = Annotated[FormData, Depends(posted_form)]
@@ -86,6 +94,8 @@ class PositionDraft:
     name: str = ""
     description: str = ""
     questions: list[QuestionDraft] = field(default_factory=lambda: [QuestionDraft()])
+    # The post held more questions or criteria than a position can have (not from our page).
+    over_limits: bool = False
 
     def questions_body(self) -> list[dict[str, Any]]:
         return [
@@ -146,13 +156,20 @@ def draft_from(form: FormData) -> PositionDraft:
         return value if isinstance(value, str) else ""
 
     criteria: dict[int, list[CriterionDraft]] = {}
+    over_limits = False
     for question_index, criterion_index in _indices(form, _CRITERION_FIELD):
+        kept = criteria.setdefault(question_index, [])
+        if len(kept) == MAX_CRITERIA_PER_QUESTION:
+            over_limits = True
+            continue
         prefix = f"q-{question_index}-c-{criterion_index}"
-        criteria.setdefault(question_index, []).append(
+        kept.append(
             CriterionDraft(
                 text(f"{prefix}-label"), text(f"{prefix}-keywords"), text(f"{prefix}-weight")
             )
         )
+    question_indices = _indices(form, _QUESTION_FIELD)
+    over_limits = over_limits or len(question_indices) > MAX_QUESTIONS
     return PositionDraft(
         name=text("name"),
         description=text("description"),
@@ -162,32 +179,47 @@ def draft_from(form: FormData) -> PositionDraft:
                 sample=text(f"q-{index}-sample"),
                 criteria=criteria.get(index, []),
             )
-            for (index,) in _indices(form, _QUESTION_FIELD)
+            for (index,) in question_indices[:MAX_QUESTIONS]
         ],
+        over_limits=over_limits,
     )
 
 
-def _apply_row_action(draft: PositionDraft, action: str) -> str | None:
-    """Adds or removes a row as the button asked; returns the id of the field to focus."""
+OVER_LIMITS = (
+    f"A position has at most {MAX_QUESTIONS} questions and {MAX_CRITERIA_PER_QUESTION} "
+    "criteria a question: what this form held past that was left out. Check the questions "
+    "below, then save."
+)
+
+
+def _apply_row_action(draft: PositionDraft, action: str) -> tuple[str | None, dict[str, str]]:
+    """Adds or removes a row as the button asked; returns the id of the field to focus, and
+    what to say next to a field when a row cannot be added."""
     verb, _, where = action.partition(":")
     numbers = [int(part) for part in where.split(":") if part.isdigit()]
     questions = draft.questions
     if verb == "add-question":
+        if len(questions) >= MAX_QUESTIONS:
+            return "add-question", {"questions": f"At most {MAX_QUESTIONS} questions."}
         questions.append(QuestionDraft())
-        return f"q-{len(questions) - 1}-prompt"
+        return f"q-{len(questions) - 1}-prompt", {}
     if verb == "remove-question" and len(numbers) == 1 and numbers[0] < len(questions):
         del questions[numbers[0]]
-        return "add-question"
+        return "add-question", {}
     if verb == "add-criterion" and len(numbers) == 1 and numbers[0] < len(questions):
         criteria = questions[numbers[0]].criteria
+        if len(criteria) >= MAX_CRITERIA_PER_QUESTION:
+            return f"q-{numbers[0]}-add-criterion", {
+                f"q-{numbers[0]}-criteria": f"At most {MAX_CRITERIA_PER_QUESTION} criteria."
+            }
         criteria.append(CriterionDraft())
-        return f"q-{numbers[0]}-c-{len(criteria) - 1}-label"
+        return f"q-{numbers[0]}-c-{len(criteria) - 1}-label", {}
     if verb == "remove-criterion" and len(numbers) == 2 and numbers[0] < len(questions):
         criteria = questions[numbers[0]].criteria
         if numbers[1] < len(criteria):
             del criteria[numbers[1]]
-            return f"q-{numbers[0]}-add-criterion"
-    return None
+            return f"q-{numbers[0]}-add-criterion", {}
+    return None, {}
 
 
 def _field_id(location: tuple[int | str, ...]) -> str:
@@ -288,6 +320,8 @@ def _form_page(
             else (position.version if position else None),
             "csrf_token": admin.csrf_token,
             "current_page": "positions",
+            "max_questions": MAX_QUESTIONS,
+            "max_criteria": MAX_CRITERIA_PER_QUESTION,
         },
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT if invalid else status.HTTP_200_OK,
     )
@@ -386,13 +420,16 @@ def _submitted(
         shown.setdefault("based_on_version", based_on_version)
         return _form_page(request, admin, draft, position, **shown)
 
+    if draft.over_limits:
+        return again(problem=OVER_LIMITS)
     if action == "preview":
         previewed = _preview(draft)
         if isinstance(previewed, dict):
             return again(errors=previewed)
         return again(preview=previewed)
     if action != "save":
-        return again(focus=_apply_row_action(draft, action))
+        focus, refused = _apply_row_action(draft, action)
+        return again(focus=focus, errors=refused)
     try:
         body = PositionIn.model_validate(draft.body())
     except ValidationError as error:

@@ -28,6 +28,11 @@ from truffle.tables import Position, Workspace
 
 router = APIRouter(prefix="/api/positions", tags=["positions"])
 
+# A position's limits, the same on every path in (the JSON API, the form with or without
+# JavaScript, the preview).
+MAX_QUESTIONS = 50
+MAX_CRITERIA_PER_QUESTION = 20
+
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 PROMPT_MAX_CHARACTERS = 2000
@@ -50,7 +55,7 @@ class Question(BaseModel):
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=PROMPT_MAX_CHARACTERS),
     ]
-    criteria: list[Criterion] = Field(default_factory=list, max_length=20)
+    criteria: list[Criterion] = Field(default_factory=list, max_length=MAX_CRITERIA_PER_QUESTION)
 
 
 class PositionIn(BaseModel):
@@ -58,7 +63,7 @@ class PositionIn(BaseModel):
 
     name: ShortText
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
-    questions: list[Question] = Field(min_length=1, max_length=50)
+    questions: list[Question] = Field(min_length=1, max_length=MAX_QUESTIONS)
 
     def content(self) -> positions.PositionContent:
         return positions.PositionContent(
@@ -88,8 +93,8 @@ class PreviewIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    questions: list[Question] = Field(min_length=1, max_length=50)
-    answers: list[SampleAnswer] = Field(max_length=50)
+    questions: list[Question] = Field(min_length=1, max_length=MAX_QUESTIONS)
+    answers: list[SampleAnswer] = Field(max_length=MAX_QUESTIONS)
 
     @field_validator("answers")
     @classmethod

@@ -1,8 +1,9 @@
 """Liveness (`/healthz`), readiness (`/readyz`) and Prometheus metrics (`/metrics`).
 
-`/healthz` says the process answers; `/readyz` that it can work now (its database and Temporal
-answer), so a load balancer sends it traffic. `/metrics` holds no personal data; still, serve it
-to the monitoring network only (see docs/operations.md, "Probes").
+`/healthz` says the process answers (on both listeners: a container's health check asks the
+public port); `/readyz` that it can work now (its database and Temporal answer), so a load
+balancer sends it traffic; `/metrics` holds no personal data. The last two are served on the
+operator listener only (api/operator.py), never on the public one.
 """
 
 from fastapi import APIRouter, Request, Response
@@ -13,6 +14,7 @@ from truffle import readiness
 from truffle.metrics import exposition
 
 router = APIRouter(tags=["health"])
+operator_router = APIRouter(include_in_schema=False)
 
 
 @router.get("/healthz")
@@ -20,14 +22,14 @@ def healthz() -> dict[str, bool]:
     return {"ok": True}
 
 
-@router.get("/readyz")
+@operator_router.get("/readyz")
 async def readyz(engine: EngineDep, gateway: GatewayDep) -> JSONResponse:
     report = await readiness.check(engine, gateway.client)
     ready = readiness.is_ready(report)
     return JSONResponse({"ready": ready, **report}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", include_in_schema=False)
+@operator_router.get("/metrics")
 def metrics(request: Request) -> Response:
     body, content_type = exposition(request.app.state.metrics_registry)
     return Response(body, media_type=content_type)

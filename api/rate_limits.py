@@ -1,4 +1,5 @@
-"""Abuse limits: `assessment.start` and Connect/Reconnect per workspace, `/signin` per client.
+"""Abuse limits: `assessment.start` and Connect/Reconnect per workspace, `/signin` per client,
+refused webhook deliveries per endpoint.
 
 Over a limit the request is answered 429 with `Retry-After` (in Ashby's envelope on the partner
 endpoints) and does nothing. Limits are settings in the `limits` notation ("600/minute"); the
@@ -18,6 +19,8 @@ from limits.strategies import MovingWindowRateLimiter
 
 from api.vocabulary import plural
 from truffle.settings import Settings
+
+WEBHOOK_REFUSALS = "30/minute"
 
 
 class RateLimitedError(HTTPException):
@@ -43,6 +46,9 @@ class RateLimits:
         )
         self.connect = Limit(parse(settings.rate_limit_connect), "attempts to connect Ashby")
         self.signin = Limit(parse(settings.rate_limit_signin), "sign-in attempts")
+        # Ashby's own deliveries are refused only when its secret is wrong; past this, a refusal
+        # is a 429 with nothing logged or written (Ashby retries a 429).
+        self.webhook_refusals = Limit(parse(WEBHOOK_REFUSALS), "refused webhook deliveries")
 
     def retry_after(self, limit: Limit, key: str) -> int | None:
         """Counts one request for `key`; the seconds to wait if it is over the limit."""

@@ -12,10 +12,9 @@ there.
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from truffle.sessions import SESSION_COOKIE
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ALWAYS_CHECKED = ("/signin", "/signout")
@@ -36,8 +35,9 @@ def cross_site(headers: Headers) -> bool:
 
 
 class SameOriginForStateChanges:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, session_cookie: str) -> None:
         self.app = app
+        self.session_cookie = session_cookie
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -46,9 +46,9 @@ class SameOriginForStateChanges:
             and not scope["path"].startswith(NEVER_CHECKED)
         ):
             headers = Headers(scope=scope)
-            by_cookie = SESSION_COOKIE in headers.get("cookie", "") and not headers.get(
-                "authorization"
-            )
+            by_cookie = self.session_cookie in cookie_parser(
+                headers.get("cookie", "")
+            ) and not headers.get("authorization")
             if (scope["path"] in ALWAYS_CHECKED or by_cookie) and cross_site(headers):
                 response = JSONResponse({"message": REFUSAL}, status_code=403)
                 await response(scope, receive, send)

@@ -6,9 +6,7 @@
   and `Cache-Control: no-store`;
 - every response of the JSON API (candidate data, the card, a new key): `Cache-Control: no-store`;
 - behind https (`PUBLIC_BASE_URL`), `Strict-Transport-Security`.
-FastAPI's documentation pages (`/docs`, `/redoc`) load their viewer from this app's own files
-(never a CDN) and start it with an inline script, so their policy allows inline code and
-nothing from elsewhere; they show no data.
+(The API's documentation page is not on this app: it is an operator endpoint, api/operator.py.)
 """
 
 from starlette.datastructures import MutableHeaders
@@ -19,13 +17,14 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+# The operator listener's documentation pages (api/operator.py): their viewer's files come from
+# the app itself (never a CDN) and start with an inline script; they show no data.
 DOCS_CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
-_DOCS = ("/docs", "/redoc")
 
 
 class SecurityHeaders:
@@ -45,11 +44,7 @@ class SecurityHeaders:
                 headers["X-Content-Type-Options"] = "nosniff"
                 html = headers.get("content-type", "").startswith("text/html")
                 if html:
-                    headers["Content-Security-Policy"] = (
-                        DOCS_CONTENT_SECURITY_POLICY
-                        if path.startswith(_DOCS)
-                        else CONTENT_SECURITY_POLICY
-                    )
+                    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
                     headers["Referrer-Policy"] = "no-referrer"
                     headers["X-Frame-Options"] = "DENY"
                 if html or path.startswith(("/api/", "/ashby/")):

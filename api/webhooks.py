@@ -1,15 +1,20 @@
 """`POST /ashby/webhooks/{endpoint_id}`: where Ashby's webhooks arrive.
 
-The signature is checked on the raw body, in constant time, before anything is parsed; a missing
-or wrong one is 401 (which Ashby does not retry). Each action is recorded once by its
-`webhookActionId` and type (Ashby's linked events share one id) and handed to a durable workflow
-(`AshbyWebhookWorkflow`); the answer never waits for the work. A second delivery of an action
-whose work is not done yet hands it over again (the start joins a running workflow, or starts a
-new run after a failed one), so an action is never lost between its row and its workflow. Bodies
-over 1 MiB are refused with 413 by the app's body limit. Nothing from a body is logged: the
-action's type and our ids only. The audit trail gets one row per action (its id, type and what
-became of it; a retry adds none) and, at most once a minute, one per refused signature, with
-nothing the request carried.
+The signature is checked on the raw body, in constant time, before anything is parsed; a
+missing or wrong one is 401 (which Ashby does not retry). Each action is recorded once by its
+`webhookActionId` and type (Ashby's linked events share one id) and handed to a durable
+workflow (`AshbyWebhookWorkflow`); the answer never waits for the work. A second delivery of
+an action whose work is not done yet hands it over again (the start joins a running workflow,
+or starts a new run after a failed one), so an action is never lost between its row and its
+workflow. Bodies over 1 MiB are refused with 413
+by the app's body limit. Nothing from a body is logged: the action's type and our ids only.
+The audit trail gets one row per action (its id, type and what became of it; a retry adds
+none) and, at most once a minute, one per refused delivery that looks like Ashby's (see
+truffle/webhooks.py for when refusals turn the card Degraded), with nothing the request
+carried. A post not signed the way Ashby signs is refused before any database read. An
+endpoint answers at most 30 refused posts a minute (per API process); past that each refusal
+is a 429 with Retry-After, nothing logged or written, until the minute has passed. A delivery
+signed with the endpoint's secret is always checked and taken, whatever others send.
 """
 
 import json
@@ -24,6 +29,7 @@ from sqlmodel import Session
 
 from api.deps import EngineDep, GatewayDep, KeyRingDep
 from api.errors import ashby_error
+from api.rate_limits import RateLimitsDep
 from api.temporal import WorkflowUnavailableError
 from truffle import audit, webhooks
 from truffle.audit import Actor, AuditAction
@@ -47,11 +53,35 @@ async def receive_webhook(
     engine: EngineDep,
     keyring: KeyRingDep,
     gateway: GatewayDep,
+    rate_limits: RateLimitsDep,
 ) -> JSONResponse:
     try:
         endpoint_uuid = uuid.UUID(endpoint_id)
     except ValueError:
         return ashby_error(404, "not_found", "No such webhook endpoint.")
+    presented = request.headers.get(webhooks.SIGNATURE_HEADER)
+
+    def refused_too_often() -> JSONResponse | None:
+        """Counts a refusal against the endpoint: 429 once it has had its share."""
+        wait = rate_limits.retry_after(rate_limits.webhook_refusals, str(endpoint_uuid))
+        if wait is None:
+            return None
+        return ashby_error(
+            429,
+            "rate_limit_exceeded",
+            f"Too many refused deliveries to this endpoint. Try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+
+    if not webhooks.signed_as_ashby_signs(presented):
+        # Not even signed the way Ashby signs: refused before any database read.
+        limited = refused_too_often()
+        if limited is not None:
+            return limited
+        logger.warning(
+            "Ashby webhook refused: %s", "a malformed signature" if presented else "no signature"
+        )
+        return ashby_error(401, "invalid_signature", "The Ashby-Signature header does not match.")
     body = await request.body()
 
     def load() -> tuple[uuid.UUID, str | None] | None:
@@ -82,12 +112,15 @@ async def receive_webhook(
             webhook_action=envelope.action if envelope else None,
         )
 
-    presented = request.headers.get(webhooks.SIGNATURE_HEADER)
     if secret is None or not webhooks.signature_matches(secret, body, presented):
+        limited = refused_too_often()
+        if limited is not None:
+            return limited
+        like_ashby = webhooks.signed_like_ashby(presented, body)
         if secret is None:
             reason = "the endpoint's secret cannot be read with TRUFFLE_SECRET_KEYS"
         else:
-            reason = "a wrong signature" if presented else "no signature"
+            reason = "a wrong signature" if like_ashby else "a signature over a body not Ashby's"
 
         def record_failure() -> None:
             with session_scope(engine) as session:
@@ -98,7 +131,8 @@ async def receive_webhook(
                     f"refused (401): {'secret unreadable' if secret is None else reason}",
                 )
 
-        await run_in_threadpool(record_failure)
+        if like_ashby or secret is None:
+            await run_in_threadpool(record_failure)
         logger.warning("Ashby webhook refused: %s", reason)
         return ashby_error(401, "invalid_signature", "The Ashby-Signature header does not match.")
 

@@ -134,6 +134,8 @@ class Stack:
     task_queue: str = field(default_factory=lambda: f"chaos-{uuid.uuid4().hex[:8]}")
     database_url: str = ""
     api_urls: list[str] = field(default_factory=list)
+    # Each API process's operator listener (/metrics), in the same order.
+    api_metrics_urls: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     workers: list[Child] = field(default_factory=list)
@@ -196,10 +198,12 @@ class Stack:
         )
         api_ports = [api_port] if api_count == 1 else [free_port() for _ in range(api_count)]
         self.api_urls = [f"http://{HOST}:{port}" for port in api_ports]
-        apis = [
-            self.spawn(f"api-{n}", [*CLI, "api", "--host", HOST, "--port", str(port)])
-            for n, port in enumerate(api_ports, 1)
-        ]
+        metrics_ports = [free_port() for _ in api_ports]
+        self.api_metrics_urls = [f"http://{HOST}:{port}" for port in metrics_ports]
+        apis = []
+        for n, (port, metrics_port) in enumerate(zip(api_ports, metrics_ports, strict=True), 1):
+            argv = [*CLI, "api", "--host", HOST, "--port", str(port)]
+            apis.append(self.spawn(f"api-{n}", [*argv, "--metrics-port", str(metrics_port)]))
         self.wait_until(sink, lambda: _http_ok(f"{self.mail_url}/healthz"))
         self.wait_until(sandbox, lambda: _http_ok(f"{self.sandbox_url}/healthz"))
         for api, url in zip(apis, self.api_urls, strict=True):
@@ -727,7 +731,8 @@ def drive(stack: Stack, options: Options) -> int:
     )
     if len(stack.api_urls) > 1:
         print("starts answered per API process: " + ", ".join(
-            f"{url.rsplit(':', 1)[1]}: {_started_at(url)}" for url in stack.api_urls
+            f"{url.rsplit(':', 1)[1]}: {_started_at(metrics)}"
+            for url, metrics in zip(stack.api_urls, stack.api_metrics_urls, strict=True)
         ))  # fmt: skip
     passed = lost == 0 and duplicate_emails == 0 and re_posts.non_identical == 0
     if not passed and not options.keep:
@@ -735,10 +740,10 @@ def drive(stack: Stack, options: Options) -> int:
     return 0 if passed else 1
 
 
-def _started_at(api_url: str) -> str:
+def _started_at(metrics_url: str) -> str:
     """Screenings this API process started, from its own /metrics."""
     try:
-        text = httpx.get(f"{api_url}/metrics", timeout=5).text
+        text = httpx.get(f"{metrics_url}/metrics", timeout=5).text
     except httpx.HTTPError:
         return "unknown"
     for line in text.splitlines():

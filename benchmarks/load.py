@@ -350,7 +350,7 @@ def product_environment(database_url: str | None) -> dict[str, str]:
 async def product_stack(root: Path, database_url: str | None) -> AsyncIterator[Product]:
     ports = {
         name: free_port()
-        for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail", "metrics")
+        for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail", "metrics", "api-metrics")
     }
     root.mkdir()
     argv = [
@@ -359,6 +359,7 @@ async def product_stack(root: Path, database_url: str | None) -> AsyncIterator[P
         "--temporal-port", str(ports["temporal"]), "--temporal-ui-port", str(ports["ui"]),
         "--smtp-port", str(ports["smtp"]), "--mail-ui-port", str(ports["mail"]),
         "--worker-metrics-port", str(ports["metrics"]),
+        "--api-metrics-port", str(ports["api-metrics"]),
     ]  # fmt: skip
     log = root / "dev.log"
     with spawned(argv, root, product_environment(database_url), log) as dev:

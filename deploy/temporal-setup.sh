@@ -56,8 +56,19 @@ schema() {
     echo "temporal-setup: schemas of temporal and temporal_visibility are up to date"
 }
 
+# With mTLS (TEMPORAL_TLS_CLIENT_CERT_PATH set, as docker-compose.yml does), the client
+# certificate of temporal-certs, named as flags: every release of the CLI knows these.
 temporal_cli() {
-    temporal --address "$TEMPORAL_ADDRESS" "$@"
+    if [ -n "${TEMPORAL_TLS_CLIENT_CERT_PATH:-}" ]; then
+        temporal --address "$TEMPORAL_ADDRESS" \
+            --tls-cert-path "$TEMPORAL_TLS_CLIENT_CERT_PATH" \
+            --tls-key-path "${TEMPORAL_TLS_CLIENT_KEY_PATH:?TEMPORAL_TLS_CLIENT_KEY_PATH is required with a client certificate}" \
+            --tls-ca-path "${TEMPORAL_TLS_SERVER_CA_CERT_PATH:?TEMPORAL_TLS_SERVER_CA_CERT_PATH is required with a client certificate}" \
+            --tls-server-name "${TEMPORAL_TLS_SERVER_NAME:-temporal}" \
+            "$@"
+    else
+        temporal --address "$TEMPORAL_ADDRESS" "$@"
+    fi
 }
 
 namespace_ready() {

@@ -87,6 +87,10 @@ def _cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def _cmd_api(args: argparse.Namespace) -> int:
+    import logging
+    import os
+    from urllib.parse import urlsplit
+
     import uvicorn
 
     from truffle.db import create_db_engine, require_schema_at_head
@@ -94,6 +98,10 @@ def _cmd_api(args: argparse.Namespace) -> int:
     from truffle.settings import get_settings
     from truffle.temporal_connection import connect_config
 
+    if args.metrics_port is not None:
+        # Read by every API process this command starts (api/app.py:production_app).
+        os.environ["METRICS_PORT"] = str(args.metrics_port)
+        get_settings.cache_clear()
     settings = get_settings()
     # Checked here, once, with a one-line error, rather than in every API process.
     settings.secret_keys()
@@ -104,6 +112,15 @@ def _cmd_api(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     configure_logging(settings)
+    if settings.plain_http_off_this_machine():
+        # Once, from this command, however many API processes it starts.
+        logging.getLogger("truffle.api").warning(
+            "PUBLIC_BASE_URL is plain http on a host other than this machine (%s): sign-in "
+            "sessions and screener links cross the network unencrypted, and the session cookie "
+            "is sent without Secure. Put TLS in front and set PUBLIC_BASE_URL to the https:// "
+            "address.",
+            urlsplit(settings.public_base_url).hostname,
+        )
     # Our access line (api/access_log.py) replaces uvicorn's: it carries the request id and
     # names the route, not the path (a screener link's token stays out of the logs).
     uvicorn.run(
@@ -115,8 +132,8 @@ def _cmd_api(args: argparse.Namespace) -> int:
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # The app reads X-Forwarded-For itself (FORWARDED_ALLOW_IPS, api/app.py).
+        proxy_headers=False,
     )
     return 0
 
@@ -196,8 +213,33 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         smtp=args.smtp_port,
         mail_ui=args.mail_ui_port,
         worker_metrics=args.worker_metrics_port,
+        api_metrics=args.api_metrics_port,
     )
     return DevStack(ports=ports, host=args.host, database=args.database).run()
+
+
+def _cmd_temporal_certs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tools.temporal_certs import issue
+
+    try:
+        issued = issue(
+            Path(args.ca_dir),
+            Path(args.server_dir),
+            Path(args.client_dir),
+            args.server_name,
+            group=args.group,
+        )
+    except OSError as error:
+        raise ValueError(
+            f"cannot write the certificates ({error.filename}): {error.strerror}"
+        ) from None
+    print(
+        f"temporal-certs: CA {issued.ca}, server certificate {issued.server} "
+        f"({', '.join(args.server_name)}), client certificate {issued.client}"
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--smtp-port", type=int, default=1025)
     dev.add_argument("--mail-ui-port", type=int, default=8025)
     dev.add_argument("--worker-metrics-port", type=int, default=9464)
+    dev.add_argument("--api-metrics-port", type=int, default=9465)
     dev.add_argument(
         "--database",
         choices=["sqlite", "postgres"],
@@ -243,11 +286,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="API processes sharing the port (the abuse limits count in each one's memory, "
         "and /metrics answers for one of them at random: prefer one process per container)",
     )
+    api.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="the operator listener's port (/metrics, /readyz, /docs; all interfaces; default "
+        "METRICS_PORT): keep it off the public network",
+    )
     api.set_defaults(handler=_cmd_api)
 
     commands.add_parser("worker", help="run the Temporal worker (production process)").set_defaults(
         handler=_cmd_worker
     )
+
+    certs = commands.add_parser(
+        "temporal-certs",
+        help="a private CA and the certificates of mTLS to Temporal (docker-compose.yml's "
+        "one-shot job); keeps what is still good",
+    )
+    certs.add_argument("--ca-dir", required=True, help="the CA (its key stays here)")
+    certs.add_argument("--server-dir", required=True, help="Temporal's certificate and key")
+    certs.add_argument("--client-dir", required=True, help="the clients' certificate and key")
+    certs.add_argument(
+        "--server-name",
+        action="append",
+        required=True,
+        help="a name (or address) clients reach Temporal by; repeat for more",
+    )
+    certs.add_argument(
+        "--group", type=int, default=None, help="the group id that may read the keys"
+    )
+    certs.set_defaults(handler=_cmd_temporal_certs)
     commands.add_parser(
         "migrate", help="upgrade the database schema to the newest migration"
     ).set_defaults(handler=_cmd_migrate)

@@ -50,6 +50,7 @@ class DevStackPorts:
     smtp: int = 1025
     mail_ui: int = 8025
     worker_metrics: int = 9464
+    api_metrics: int = 9465
 
 
 @dataclass
@@ -176,6 +177,7 @@ class DevStack:
             "SMTP sink": self.ports.smtp,
             "mail viewer": self.ports.mail_ui,
             "worker metrics": self.ports.worker_metrics,
+            "API metrics": self.ports.api_metrics,
         }
         if own_temporal:
             planned["Temporal"] = self.ports.temporal
@@ -255,9 +257,9 @@ class DevStack:
             [*cli, "sandbox", "--host", self.host, "--port", str(self.ports.sandbox)],
             env,
         )
-        api = self._spawn(
-            "api", [*cli, "api", "--host", self.host, "--port", str(self.ports.api)], env
-        )
+        api_argv = [*cli, "api", "--host", self.host, "--port", str(self.ports.api)]
+        api_argv += ["--metrics-port", str(self.ports.api_metrics)]
+        api = self._spawn("api", api_argv, env)
         worker = self._spawn("worker", [*cli, "worker"], env)
         self._wait(sink, lambda: _http_ok(f"http://{self.host}:{self.ports.mail_ui}/healthz"))
         self._wait(sandbox, lambda: _http_ok(f"http://{self.host}:{self.ports.sandbox}/healthz"))
@@ -327,7 +329,7 @@ class DevStack:
             "",
             "Truffle <-> Ashby dev stack is ready:",
             f"  API                 {settings.public_base_url}",
-            f"  API docs            {settings.public_base_url}/docs",
+            f"  API docs            http://{display_host}:{self.ports.api_metrics}/docs",
             f"  Temporal UI         {temporal_ui}",
             f"  Payload codec       {settings.public_base_url}/codec (the UI decodes through it"
             " for a signed-in admin: sign in to the API first, then tick “Include cross-origin"
@@ -337,7 +339,7 @@ class DevStack:
             f"  Mail sink (SMTP)    {settings.smtp_host}:{settings.smtp_port}",
             f"  Ashby sandbox       http://{self.host}:{self.ports.sandbox}",
             f"  Ashby API base URL  {settings.ashby_api_base_url}",
-            f"  Metrics             {settings.public_base_url}/metrics, "
+            f"  Metrics             http://{self.host}:{self.ports.api_metrics}/metrics (API), "
             f"http://{self.host}:{settings.metrics_port}/metrics (worker)",
             f"  Database            {_database_label(settings.database_url)}",
             f"  Logs                {self.data_dir / 'logs'}",

@@ -78,6 +78,8 @@ class WebhooksOnCard:
     registered: list[str]  # the webhook types Truffle registered in Ashby itself, enabled
     last_received_at: datetime | None
     last_signature_failure_at: datetime | None
+    # Ashby's deliveries are being refused: its secret is not the one Truffle holds.
+    refused: bool
     # Registered by Truffle, but saved disabled: Ashby's ping did not reach the URL.
     disabled: list[str]
     # In words, why the webhooks need the admin (None when Truffle registered them all).
@@ -322,6 +324,7 @@ def _webhooks_on_card(endpoint: AshbyWebhookEndpoint, public_base_url: str) -> W
         registered=enabled,
         last_received_at=endpoint.last_received_at,
         last_signature_failure_at=endpoint.last_signature_failure_at,
+        refused=webhooks.refusals_degrade(endpoint, utcnow(), connection_health.DEGRADED_WINDOW),
         disabled=disabled,
         problem=webhooks.unreachable_problem(url, disabled) if disabled else None,
         steps=list(webhooks.CARD_STEPS) if not endpoint.registered else [],
@@ -369,14 +372,15 @@ def build_card(session: Session, workspace: Workspace, public_base_url: str) -> 
     refused = on_card.last_signature_failure_at if on_card else None
     if (
         assessed.health == connection_health.Health.connected
+        and on_card is not None
+        and on_card.refused
         and refused is not None
-        and now - refused < connection_health.DEGRADED_WINDOW
     ):
         return card(
             CardStatus.degraded,
-            f"Ashby sent a webhook Truffle refused ({connection_health.when(refused)}): its "
-            "signature did not match the secret. In Ashby, check the secret token of Truffle's "
-            "webhooks, or set up the webhooks again for a new secret.",
+            f"Ashby's webhooks are being refused (the last on {connection_health.when(refused)}): "
+            "their signature did not match the secret. In Ashby, check the secret token of "
+            "Truffle's webhooks, or set up the webhooks again for a new secret.",
         )
     status = CardStatus(assessed.health)
     affected = (

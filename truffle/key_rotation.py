@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from truffle.payload_crypto import screenings_with_plaintext_payloads
 from truffle.secrets import KeyRing
 from truffle.tables import (
     AshbyConnection,
@@ -43,6 +44,11 @@ class KeyStatus:
     truffle_keys_unknown: int
     # Sealed values no key of TRUFFLE_SECRET_KEYS can open (their key was removed too early).
     sealed_values_unknown: int
+    # Open screenings whose workflow began before Truffle encrypted payloads. At 0, every
+    # stored payload of a screening or workspace is encrypted, and the codec refuses any
+    # payload in clear there (truffle/payload_crypto.py).
+    screenings_with_plaintext_payloads: int
+    plaintext_payloads_refused: bool
 
 
 def _sealed_values(session: Session) -> list[str]:
@@ -66,6 +72,7 @@ def status(session: Session, keyring: KeyRing) -> KeyStatus:
         session.exec(select(TruffleKey.pepper).where(col(TruffleKey.revoked_at).is_(None))).all()
     )
     fingerprints = keyring.fingerprints
+    in_clear = screenings_with_plaintext_payloads(session)
     return KeyStatus(
         keys=[
             KeyUsage(
@@ -79,6 +86,8 @@ def status(session: Session, keyring: KeyRing) -> KeyStatus:
         ],
         truffle_keys_unknown=sum(n for pepper, n in peppers.items() if pepper not in fingerprints),
         sealed_values_unknown=sum(n for key, n in sealed.items() if key not in fingerprints),
+        screenings_with_plaintext_payloads=in_clear,
+        plaintext_payloads_refused=in_clear == 0,
     )
 
 

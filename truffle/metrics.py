@@ -10,11 +10,13 @@ into a `MetricBuffer`; `TemporalSdkMetrics` drains it into this process's regist
 """
 
 import asyncio
+import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from threading import Lock
+from threading import Lock, Thread
 
 import sqlalchemy as sa
 from prometheus_client import (
@@ -41,9 +43,12 @@ from truffle.connection_health import Health, assess, snapshot_of
 from truffle.logs import temporal_core_logging
 from truffle.tables import AshbyConnection, ConnectionState, Screening
 
+logger = logging.getLogger("truffle.metrics")
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 SDK_BUFFER_SIZE = 100_000
 SDK_DRAIN_SECONDS = 1.0
+GAUGE_MAX_AGE_SECONDS = 10.0
 
 SCREENINGS_STARTED = Counter(
     "truffle_screenings_started", "Screenings Ashby started that Truffle accepted"
@@ -195,41 +200,92 @@ async def drain_periodically(drain: Callable[[], None]) -> None:
 
 
 class DatabaseGauges(Collector):
-    """Read from the database at each scrape: the same figure from every process that serves it
-    (take the max, not the sum, across processes)."""
+    """Figures read from the database, the same from every process that serves them (take the
+    max, not the sum, across processes). A scrape runs no query: it reports the figures last
+    read and, when they are older than GAUGE_MAX_AGE_SECONDS, has them read again on a thread
+    of their own, for the next scrape (so the figures lag one scrape at most, and a process
+    nobody scrapes reads nothing). `truffle_database_gauges_age_seconds` says how old they
+    are: it grows while the database does not answer."""
 
     def __init__(self, engine: sa.Engine, registry: CollectorRegistry) -> None:
         self.engine = engine
+        self._lock = Lock()
+        self._reading = False
+        self._held: int | None = None
+        self._cards: dict[str, int] = {}
+        self._read_at: float | None = None
         registry.register(self)
 
-    def collect(self) -> Iterable[Metric]:
-        held = GaugeMetricFamily(
-            "truffle_held_updates",
-            "Screenings with an update held for the Ashby connection (not live, key rejected)",
-        )
-        cards = GaugeMetricFamily(
-            "truffle_connections",
-            "Ashby connections by what their card shows",
-            labels=["status"],
-        )
+    def read(self) -> None:
+        """Reads the figures (blocking)."""
         counts = dict.fromkeys([*(str(h) for h in Health), "not_connected"], 0)
         now = datetime.now(UTC)
         with Session(self.engine) as session:
-            held.add_metric(
-                [],
-                session.exec(
-                    select(func.count()).where(col(Screening.delivery_held).is_(True))
-                ).one(),
-            )
+            held = session.exec(
+                select(func.count()).where(col(Screening.delivery_held).is_(True))
+            ).one()
             for connection in session.exec(select(AshbyConnection)):
                 if connection.state == ConnectionState.live:
                     counts[str(assess(snapshot_of(connection), now).health)] += 1
                 else:
                     counts["not_connected"] += 1
-        for status, count in counts.items():
+        with self._lock:
+            self._held, self._cards, self._read_at = held, counts, time.monotonic()
+
+    def _read_in_background(self) -> None:
+        try:
+            self.read()
+        except Exception as error:  # the next scrape tries again; the age gauge shows it
+            logger.warning("database gauges not read: %s", type(error).__name__)
+        finally:
+            with self._lock:
+                self._reading = False
+
+    def _read_again_if_old(self) -> None:
+        with self._lock:
+            fresh = (
+                self._read_at is not None
+                and time.monotonic() - self._read_at < GAUGE_MAX_AGE_SECONDS
+            )
+            if fresh or self._reading:
+                return
+            self._reading = True
+        Thread(target=self._read_in_background, name="truffle-gauges", daemon=True).start()
+
+    def describe(self) -> Iterable[Metric]:
+        """The families, without reading anything (the registry asks at registration)."""
+        return [
+            GaugeMetricFamily("truffle_held_updates", ""),
+            GaugeMetricFamily("truffle_connections", "", labels=["status"]),
+            GaugeMetricFamily("truffle_database_gauges_age_seconds", ""),
+        ]
+
+    def collect(self) -> Iterable[Metric]:
+        self._read_again_if_old()
+        with self._lock:
+            held_count, cards_counts, read_at = self._held, dict(self._cards), self._read_at
+        if held_count is None or read_at is None:
+            return  # not read yet: the first scrape asked for them
+        held = GaugeMetricFamily(
+            "truffle_held_updates",
+            "Screenings with an update held for the Ashby connection (not live, key rejected)",
+        )
+        held.add_metric([], held_count)
+        cards = GaugeMetricFamily(
+            "truffle_connections",
+            "Ashby connections by what their card shows",
+            labels=["status"],
+        )
+        for status, count in cards_counts.items():
             cards.add_metric([status], count)
+        age = GaugeMetricFamily(
+            "truffle_database_gauges_age_seconds",
+            "Seconds since truffle_held_updates and truffle_connections were read",
+        )
+        age.add_metric([], time.monotonic() - read_at)
         yield held
         yield cards
+        yield age
 
 
 def exposition(*registries: CollectorRegistry) -> tuple[bytes, str]:

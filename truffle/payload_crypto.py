@@ -10,8 +10,12 @@ workspace. The deployment's own workflows (the reconciler's passes: ids and coun
 workspace and no candidate) stay plain: Temporal hands each scheduled pass its predecessor's
 result, which must stay readable whatever happens to TRUFFLE_SECRET_KEYS. Each encrypted
 payload names its key (`truffle-key-id`) and binds the name as associated data, so decoding
-needs no context, and a payload moved to another key's name does not decrypt. Payloads that are
-not encrypted (histories from before this release) pass through unchanged.
+needs no context, and a payload moved to another key's name does not decrypt. Payloads in clear
+pass through only while some open screening's workflow began before Truffle encrypted its
+payloads (`screenings_with_plaintext_payloads`, shown by `truffle-ashby secrets status`); from
+then on a payload in clear in a screening's or a workspace's workflow is refused
+(`PlaintextPayloadRefusedError`): Truffle never writes one, so it is an input sent straight to
+Temporal (a forged start or signal) and no workflow or activity acts on it.
 
 Failure messages and stack traces are encoded too (`encode_common_attributes`).
 """
@@ -19,17 +23,19 @@ Failure messages and stack traces are encoded too (`encode_common_attributes`).
 import asyncio
 import hashlib
 import hmac
+import math
 import secrets
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Self
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlmodel import Session, col, update
+from sqlmodel import Session, col, func, select, update
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
     DataConverter,
@@ -40,7 +46,7 @@ from temporalio.converter import (
 )
 
 from truffle.secrets import DecryptionError, KeyRing
-from truffle.tables import PayloadKey, utcnow
+from truffle.tables import PayloadKey, Screening, utcnow
 
 ENCODING = b"binary/truffle-encrypted"
 KEY_ID = "truffle-key-id"
@@ -50,6 +56,10 @@ WEBHOOK_WORKFLOW_PREFIX = "ashby-webhook-"
 # process within this time; the codec endpoint never caches).
 KEY_CACHE_SECONDS = 300.0
 _NONCE_BYTES = 12
+# A screening's key is written in the transaction that opens it, moments after its row.
+_KEY_WRITTEN_WITH_SCREENING = timedelta(seconds=5)
+# While payloads in clear are still expected, how often a process asks the database again.
+PLAINTEXT_CHECK_SECONDS = 60.0
 
 
 class PayloadKeyError(Exception):
@@ -58,6 +68,10 @@ class PayloadKeyError(Exception):
 
 class PayloadKeyDestroyedError(PayloadKeyError):
     """The screening's key was destroyed: its candidate was erased."""
+
+
+class PlaintextPayloadRefusedError(PayloadKeyError):
+    """A payload in clear where Truffle writes only encrypted ones."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,16 @@ def _uuid_at(text: str) -> uuid.UUID | None:
         return uuid.UUID(text[:36])
     except ValueError:
         return None
+
+
+def key_id_of(payload: Payload) -> str:
+    """The name of the key an encrypted payload was sealed with."""
+    if KEY_ID not in payload.metadata:  # (indexing a protobuf map would add the key)
+        raise PayloadKeyError("the payload names no key")
+    try:
+        return payload.metadata[KEY_ID].decode()
+    except UnicodeDecodeError:
+        raise PayloadKeyError("the payload's key name is not text") from None
 
 
 def parse_key_id(key_id: str) -> tuple[KeyScope, str]:
@@ -115,6 +139,25 @@ class PayloadKeys:
         self.keyring = keyring
         self.cache_seconds = cache_seconds
         self._cache: dict[uuid.UUID, tuple[float, bytes]] = {}
+        self._plaintext_refused = False
+        self._plaintext_checked_at = -math.inf
+
+    async def refuses_plaintext(self) -> bool:
+        """Whether no open screening's history can hold payloads in clear any more. Once
+        true it stays true (every screening opened since holds a key from its first payload);
+        until then the database is asked at most every PLAINTEXT_CHECK_SECONDS."""
+        now = time.monotonic()
+        if not self._plaintext_refused and now - self._plaintext_checked_at >= (
+            PLAINTEXT_CHECK_SECONDS
+        ):
+            self._plaintext_checked_at = now
+
+            def none_left() -> bool:
+                with Session(self.engine) as session:
+                    return screenings_with_plaintext_payloads(session) == 0
+
+            self._plaintext_refused = await asyncio.to_thread(none_left)
+        return self._plaintext_refused
 
     def remember(self, screening_id: uuid.UUID, key: bytes) -> None:
         self._cache[screening_id] = (time.monotonic() + self.cache_seconds, key)
@@ -129,7 +172,12 @@ class PayloadKeys:
     def derived(self, scope: KeyScope, fingerprint: str | None = None) -> tuple[str, bytes]:
         """The key id and key of a workspace or the deployment (under the current secret key,
         or the one whose fingerprint is given)."""
-        secret = self.keyring.encryption_key(fingerprint)
+        try:
+            secret = self.keyring.encryption_key(fingerprint)
+        except DecryptionError:
+            raise PayloadKeyError(
+                "the payload names a key that is not among TRUFFLE_SECRET_KEYS"
+            ) from None
         label = f"workspace:{scope.subject}" if scope.kind == "workspace" else "deployment"
         key = hmac.new(secret, f"temporal-payloads/{label}".encode(), hashlib.sha256).digest()
         return f"{label}:{self.keyring.fingerprint_of(secret)}", key
@@ -161,6 +209,19 @@ class PayloadKeys:
                 return bytes.fromhex(self.keyring.unseal(stored.key_sealed, screening_id))
             except DecryptionError:
                 raise PayloadKeyError("the screening's payload key cannot be unsealed") from None
+
+
+def screenings_with_plaintext_payloads(session: Session) -> int:
+    """Open screenings whose workflow began before Truffle encrypted payloads, so that their
+    histories may hold payloads in clear: those opened before the first payload key was made
+    (every screening opened since gets its key in the transaction that opens it)."""
+    first_key = session.exec(select(func.min(PayloadKey.created_at))).one()
+    opened_before = select(func.count()).select_from(Screening).where(col(Screening.is_open))
+    if first_key is not None:
+        opened_before = opened_before.where(
+            col(Screening.created_at) < first_key - _KEY_WRITTEN_WITH_SCREENING
+        )
+    return int(session.exec(opened_before).one())
 
 
 def seal_key(keyring: KeyRing, screening_id: uuid.UUID, key: bytes) -> str:
@@ -245,9 +306,15 @@ class TrufflePayloadCodec(PayloadCodec, WithSerializationContext):
         decoded = []
         for payload in payloads:
             if not is_encrypted(payload):
+                if self.scope.kind != "deployment" and await self.keys.refuses_plaintext():
+                    raise PlaintextPayloadRefusedError(
+                        f"a payload in clear in a {self.scope.kind}'s workflow: Truffle encrypts "
+                        "every one, so it did not come from Truffle (send inputs through the "
+                        "codec endpoint)"
+                    )
                 decoded.append(payload)
                 continue
-            key_id = payload.metadata[KEY_ID].decode()
+            key_id = key_id_of(payload)
             scope, fingerprint = parse_key_id(key_id)
             if scope.kind == "screening":
                 assert scope.subject is not None

@@ -1,11 +1,16 @@
 """Admin sessions for the pages, kept on the server: the cookie carries a session id, signed
 with a key derived from TRUFFLE_SECRET_KEYS.
 
-A session ends at sign-out, after its absolute lifetime (`SESSION_LIFETIME`, 12 h) or idle
-timeout (`SESSION_IDLE_TIMEOUT`, 1 h), or when the admin token it was opened with is revoked
-(`truffle-ashby workspace rotate-token`) — at once, on every API process, since each request
-reads the row. Requests that change something with cookie auth must also carry the session's
-CSRF token (see `csrf_token`).
+A session ends at sign-out, at the next sign-in in the same browser (the session the browser
+presented is ended, so a session id planted before sign-in never becomes a signed-in one), after
+its absolute lifetime (`SESSION_LIFETIME`, 12 h) or idle timeout (`SESSION_IDLE_TIMEOUT`, 30 min),
+or when the admin token it was opened with is revoked (`truffle-ashby workspace rotate-token`) —
+at once, on every API process, since each request reads the row. Requests that change something
+with cookie auth must also carry the session's CSRF token (see `csrf_token`).
+
+Behind https the cookie is `__Host-truffle_session`: browsers accept a `__Host-` cookie only with
+`Secure`, `Path=/` and no `Domain`, so no sibling subdomain and no plain-http page can set or
+overwrite it.
 """
 
 import uuid
@@ -20,6 +25,7 @@ from truffle.tables import Workspace, WorkspaceAdminToken, utcnow
 from truffle.workspaces import admin_token_digest
 
 SESSION_COOKIE = "truffle_session"
+SECURE_SESSION_COOKIE = "__Host-truffle_session"
 # A busy page does not write on every request: `last_seen_at` moves at most this often.
 _SEEN_GRANULARITY = timedelta(minutes=1)
 
@@ -27,7 +33,7 @@ _SEEN_GRANULARITY = timedelta(minutes=1)
 @dataclass(frozen=True)
 class SessionLimits:
     lifetime: timedelta = timedelta(hours=12)
-    idle_timeout: timedelta = timedelta(hours=1)
+    idle_timeout: timedelta = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,11 @@ class AdminSession:
     workspace: Workspace
     csrf_token: str
     token_id: uuid.UUID  # the admin token the session was opened with (its row id)
+
+
+def session_cookie_name(https: bool) -> str:
+    """The session cookie's name: the `__Host-` one when the site is served over https."""
+    return SECURE_SESSION_COOKIE if https else SESSION_COOKIE
 
 
 def open_session(session: Session, keyring: KeyRing, admin_token: str) -> str | None:
@@ -87,16 +98,20 @@ def read_session(
     if found is None:
         return None
     row, workspace = found
+    admin = AdminSession(
+        workspace=workspace, csrf_token=csrf_token(keyring, cookie), token_id=row.token_id
+    )
     if now - row.last_seen_at > _SEEN_GRANULARITY:
+        # The caller reads the workspace after this session closes: keep it out of the
+        # commit, which would expire it.
+        session.expunge(workspace)
         session.exec(
             update(AdminSessionRow)
             .where(col(AdminSessionRow.id) == session_id)
             .values(last_seen_at=now)
         )
         session.commit()
-    return AdminSession(
-        workspace=workspace, csrf_token=csrf_token(keyring, cookie), token_id=row.token_id
-    )
+    return admin
 
 
 def end_session(session: Session, keyring: KeyRing, cookie: str) -> None:

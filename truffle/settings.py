@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from limits import parse
 from pydantic import Field, SecretStr, field_validator
@@ -77,13 +78,15 @@ class Settings(BaseSettings):
     held_update_retention: timedelta = HELD_UPDATE_RETENTION
     # An admin's browser session ends this long after sign-in, or after this long unused.
     session_lifetime: timedelta = timedelta(hours=12)
-    session_idle_timeout: timedelta = timedelta(hours=1)
+    session_idle_timeout: timedelta = timedelta(minutes=30)
     # Abuse limits, in the `limits` notation: per workspace, per workspace, per client address.
     rate_limit_assessment_start: str = "600/minute"
     rate_limit_connect: str = "30/hour"
     rate_limit_signin: str = "20/minute"
-    # Addresses of the reverse proxies whose X-Forwarded-For the API believes (the client's
-    # address for per-client limits): `*` when only the proxy can reach the API.
+    # Addresses or networks (comma-separated: `127.0.0.1`, `172.30.80.0/28`) of the reverse
+    # proxies whose X-Forwarded-For the API believes for the client's address (per-client
+    # limits, logs). Name the proxies only: with `*` the API would believe whatever address a
+    # client wrote into the header first.
     forwarded_allow_ips: str = "127.0.0.1"
     # Outbound: at most this many calls to Ashby per workspace, from each worker process.
     ashby_rate_limit_per_workspace: str = "50/second"
@@ -102,12 +105,31 @@ class Settings(BaseSettings):
     temporal_ui_origins: str = ""
 
     @property
+    def https(self) -> bool:
+        """Whether the site is served over https (`PUBLIC_BASE_URL`): HSTS, `Secure` cookies."""
+        return self.public_base_url.startswith("https://")
+
+    def plain_http_off_this_machine(self) -> bool:
+        """`PUBLIC_BASE_URL` is plain http on a host other than this machine: sessions and
+        screener links would cross a network in clear."""
+        if self.https:
+            return False
+        host = urlsplit(self.public_base_url).hostname or ""
+        return not (_is_this_machine(host) or host.endswith(".localhost"))
+
+    @property
     def ui_origins(self) -> frozenset[str]:
         return frozenset(
             origin.strip().rstrip("/")
             for origin in self.temporal_ui_origins.split(",")
             if origin.strip()
         )
+
+    @field_validator("smtp_security", "smtp_username", "smtp_password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """Compose passes an unset `${SMTP_USERNAME:-}` as "": no login, the default security."""
+        return None if value == "" else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -144,6 +166,22 @@ class Settings(BaseSettings):
         if value <= timedelta(0):
             raise ValueError("must be a positive duration such as 30s, 5m, 2h or 30d")
         return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (such as 10.0.0.2 or "
+                    "172.30.80.0/28)"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("ashby_api_base_url", "public_base_url")
     @classmethod

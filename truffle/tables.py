@@ -405,7 +405,13 @@ class AshbyWebhookEndpoint(SQLModel, table=True):
         default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
     )
     last_received_at: datetime | None = moment_column()
+    # The last refused delivery signed the way Ashby signs, and how many such refusals (in
+    # different minutes) came since a delivery was last accepted (truffle/webhooks.py).
     last_signature_failure_at: datetime | None = moment_column()
+    signature_refusals: int = Field(
+        default=0,
+        sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0"),
+    )
 
 
 class AshbyWebhookEvent(SQLModel, table=True):

@@ -5,14 +5,27 @@ asks Truffle to do, reduced to ids.
 Ashby signs the raw body: `Ashby-Signature: sha256=<hex>`, HMAC-SHA256 keyed with the secret
 token given when the webhook was set up. No timestamp is signed, so replays are caught by the
 (`webhookActionId`, action) record, not by the signature.
+
+Refused deliveries and the card. Anyone who learns an endpoint's URL can post to it, so a
+refusal on its own says little: a scanner, a mangled body, a forgery. A refusal counts only if
+the delivery looks like Ashby's own (`signed_like_ashby`: a well-formed `sha256=` signature over
+a body that is an Ashby webhook envelope), at most once a minute; an accepted delivery puts the
+count back to 0, since it proves the secret right. The card turns Degraded once
+DEGRADING_REFUSALS such refusals, in as many different minutes, came with no accepted delivery
+between them, the last within the last 24 hours: Ashby sending with a secret that is not the
+one Truffle holds (set up again here but not in Ashby, or mistyped there) looks exactly so.
+Deliveries that are not signed, or not signed that way, never touch the card (nor the
+database); the receiving endpoint answers at most a few refusals a minute (api/webhooks.py).
 """
 
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +40,10 @@ from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
 
 SIGNATURE_HEADER = "Ashby-Signature"
 SIGNATURE_PREFIX = "sha256="
+_ASHBY_SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}")
+# Refusals of deliveries that look like Ashby's, in different minutes with none accepted
+# between them, after which the card says the secret does not match.
+DEGRADING_REFUSALS = 3
 # The webhooks Truffle needs, in the order the card lists them.
 WEBHOOK_TYPES = ("applicationUpdate", "candidateHire", "candidateDelete", "candidateMerge")
 # A bad signature is recorded at most this often (a flood of them writes nothing more).
@@ -72,6 +89,7 @@ def rotate_secret(
         outcome = "created"
     endpoint.secret_sealed = keyring.seal(secret, endpoint.id)
     endpoint.rotated_at = utcnow()
+    endpoint.signature_refusals = 0  # refusals under the old secret say nothing of the new
     session.add(endpoint)
     audit.record(session, workspace_id, AuditAction.webhook_secret_rotated, actor, outcome=outcome)
     session.commit()
@@ -79,11 +97,29 @@ def rotate_secret(
     return endpoint, secret
 
 
+def signed_as_ashby_signs(presented: str | None) -> bool:
+    """Whether a signature has Ashby's form: `sha256=` and 64 hex digits."""
+    return bool(presented) and _ASHBY_SIGNATURE.fullmatch((presented or "").strip()) is not None
+
+
+def signed_like_ashby(presented: str | None, body: bytes) -> bool:
+    """Whether a delivery looks like one Ashby sent: its signature has Ashby's form and its
+    body is an Ashby webhook envelope (nothing of it is kept)."""
+    if not signed_as_ashby_signs(presented):
+        return False
+    try:
+        parse_envelope(json.loads(body))
+    except (ValueError, MalformedWebhookError):
+        return False
+    return True
+
+
 def record_signature_failure(
     session: Session, endpoint_id: uuid.UUID, now: datetime, outcome: str
 ) -> None:
-    """Notes the refusal on the endpoint and in the audit trail (without anything the request
-    carried), at most once per SIGNATURE_FAILURE_RESOLUTION_SECONDS."""
+    """Counts the refusal of a delivery that looks like Ashby's on the endpoint and notes it in
+    the audit trail (without anything the request carried), at most once per
+    SIGNATURE_FAILURE_RESOLUTION_SECONDS."""
     cutoff = now.timestamp() - SIGNATURE_FAILURE_RESOLUTION_SECONDS
     endpoint = session.get(AshbyWebhookEndpoint, endpoint_id)
     last = endpoint.last_signature_failure_at if endpoint else None
@@ -92,7 +128,10 @@ def record_signature_failure(
     session.exec(
         update(AshbyWebhookEndpoint)
         .where(col(AshbyWebhookEndpoint.id) == endpoint_id)
-        .values(last_signature_failure_at=now)
+        .values(
+            last_signature_failure_at=now,
+            signature_refusals=col(AshbyWebhookEndpoint.signature_refusals) + 1,
+        )
     )
     audit.record(
         session, endpoint.workspace_id, AuditAction.ashby_webhook_received, Actor.ashby(),
@@ -102,10 +141,11 @@ def record_signature_failure(
 
 
 def record_received(session: Session, endpoint_id: uuid.UUID, now: datetime) -> None:
+    """A delivery was accepted: the secret is right, earlier refusals were not Ashby's."""
     session.exec(
         update(AshbyWebhookEndpoint)
         .where(col(AshbyWebhookEndpoint.id) == endpoint_id)
-        .values(last_received_at=now)
+        .values(last_received_at=now, signature_refusals=0)
     )
     session.commit()
 
@@ -403,3 +443,13 @@ def store_registered(
         .values(registered=registered)
     )
     session.commit()
+
+
+def refusals_degrade(endpoint: AshbyWebhookEndpoint, now: datetime, window: timedelta) -> bool:
+    """Whether the endpoint's refusals turn the card Degraded (see the module's docstring)."""
+    last = endpoint.last_signature_failure_at
+    return (
+        endpoint.signature_refusals >= DEGRADING_REFUSALS
+        and last is not None
+        and now - last < window
+    )

@@ -117,6 +117,37 @@ def test_another_workspaces_payloads_are_403(
         assert "s-1" not in reply.text
 
 
+@pytest.mark.parametrize(
+    ("key_id", "reason"),
+    [
+        pytest.param(None, "names no key", id="no-key-id"),
+        pytest.param(b"\xffscreening:\xfe", "not text", id="not-utf8"),
+        pytest.param(b"workspace:{workspace}:000000000000", "not among", id="unknown-key"),
+        pytest.param(b"screening:not-a-uuid", "does not know", id="malformed"),
+    ],
+)
+def test_a_key_id_that_is_not_text_or_names_no_known_key_is_422_not_500(
+    client: TestClient,
+    engine: sa.Engine,
+    keyring: KeyRing,
+    acme: tuple[Workspace, str],
+    key_id: bytes | None,
+    reason: str,
+) -> None:
+    sealed = sealed_for(engine, keyring, f"ashby-webhook-{acme[0].id}-{uuid.uuid4()}")
+    del sealed.metadata["truffle-key-id"]
+    if key_id is not None:
+        sealed.metadata["truffle-key-id"] = key_id.replace(b"{workspace}", str(acme[0].id).encode())
+
+    reply = client.post(
+        "/codec/decode", json=as_json(sealed), headers={**bearer(acme[1]), "Origin": UI}
+    )
+
+    assert reply.status_code == 422
+    assert reason in reply.json()["message"]
+    assert reply.headers["access-control-allow-origin"] == UI  # the UI can show why
+
+
 def test_an_erased_candidates_payloads_answer_410_at_once(
     client: TestClient, engine: sa.Engine, keyring: KeyRing, acme: tuple[Workspace, str]
 ) -> None:

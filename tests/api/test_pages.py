@@ -197,18 +197,20 @@ def test_a_cookie_kept_after_sign_out_reads_nothing(
 
 
 @pytest.mark.parametrize(
-    ("column", "age"),
+    ("column", "age", "status"),
     [
-        ("last_seen_at", timedelta(hours=1, minutes=1)),
-        ("created_at", timedelta(hours=12, minutes=1)),
+        ("last_seen_at", timedelta(minutes=29), 200),
+        ("last_seen_at", timedelta(minutes=31), 401),
+        ("created_at", timedelta(hours=12, minutes=1), 401),
     ],
 )
-def test_a_session_ends_when_idle_for_an_hour_or_twelve_hours_after_sign_in(
+def test_a_session_ends_when_idle_for_half_an_hour_or_twelve_hours_after_sign_in(
     browser: TestClient,
     make_workspace: MakeWorkspace,
     engine: sa.Engine,
     column: str,
     age: timedelta,
+    status: int,
 ) -> None:
     sign_in(browser, make_workspace().admin_token)
     assert browser.get("/api/workspace").status_code == 200
@@ -216,4 +218,84 @@ def test_a_session_ends_when_idle_for_an_hour_or_twelve_hours_after_sign_in(
         session.exec(update(AdminSession).values({column: utcnow() - age}))
         session.commit()
 
+    assert browser.get("/api/workspace").status_code == status
+
+
+def test_signing_in_ends_the_session_the_browser_presented(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    """A session id planted in the victim's browser before sign-in never becomes theirs."""
+    sign_in(browser, make_workspace("Acme").admin_token)
+    planted = browser.cookies["truffle_session"]
+
+    sign_in(browser, make_workspace("Globex").admin_token)
+    fresh = browser.cookies["truffle_session"]
+
+    assert fresh != planted
+    assert browser.get("/api/workspace").json()["name"] == "Globex"
+    browser.cookies.set("truffle_session", planted)
     assert browser.get("/api/workspace").status_code == 401
+
+
+def test_a_failed_sign_in_leaves_the_session_alone(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    sign_in(browser, make_workspace().admin_token)
+    assert browser.post("/signin", data={"admin_token": "tadm_nope"}).status_code == 401
+    assert browser.get("/api/workspace").status_code == 200
+
+
+def test_behind_https_the_session_cookie_is_host_prefixed_and_secure(
+    settings: Settings, make_workspace: MakeWorkspace
+) -> None:
+    https = settings.model_copy(update={"public_base_url": "https://truffle.example"})
+    acme = make_workspace()
+    with TestClient(
+        create_app(https), base_url="https://truffle.example", follow_redirects=False
+    ) as browser:
+        signed_in = browser.post("/signin", data={"admin_token": acme.admin_token})
+        cookie = signed_in.headers["set-cookie"]
+        value = browser.cookies["__Host-truffle_session"]
+        api = browser.get("/api/workspace")
+        # The same value under the plain name is not this site's session.
+        browser.cookies.clear()
+        browser.cookies.set("truffle_session", value)
+        plain_name = browser.get("/api/workspace").status_code
+        browser.cookies.clear()
+        browser.cookies.set("__Host-truffle_session", value)
+        signed_out = browser.post("/signout").headers["set-cookie"]
+
+    assert cookie.startswith("__Host-truffle_session=")
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert {"secure", "httponly", "path", "samesite"} <= attributes
+    assert "domain" not in attributes
+    assert "Path=/;" in cookie + ";"
+    assert api.status_code == 200
+    assert api.headers["strict-transport-security"].startswith("max-age=")
+    assert plain_name == 401
+    assert signed_out.startswith("__Host-truffle_session=")
+    assert "Secure" in signed_out
+
+
+def test_behind_https_cookie_changes_from_another_site_are_refused_too(
+    settings: Settings, make_workspace: MakeWorkspace
+) -> None:
+    https = settings.model_copy(update={"public_base_url": "https://truffle.example"})
+    with TestClient(
+        create_app(https), base_url="https://truffle.example", follow_redirects=False
+    ) as browser:
+        browser.post("/signin", data={"admin_token": make_workspace().admin_token})
+        forged = browser.post(
+            "/api/integrations/ashby/disconnect", headers={"Sec-Fetch-Site": "cross-site"}
+        )
+    assert forged.status_code == 403
+    assert "another site" in forged.json()["message"]
+
+
+def test_over_plain_http_the_cookie_is_not_secure_and_there_is_no_hsts(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    cookie = browser.post("/signin", data={"admin_token": make_workspace().admin_token})
+    assert cookie.headers["set-cookie"].startswith("truffle_session=")
+    assert "secure" not in cookie.headers["set-cookie"].lower()
+    assert "strict-transport-security" not in browser.get("/api/workspace").headers

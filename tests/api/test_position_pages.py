@@ -235,3 +235,63 @@ def test_another_workspaces_position_pages_are_404(browser: TestClient, engine: 
         response = browser.request(method, path, data=data)
         assert response.status_code == 404, path
         assert "Globex" not in response.text
+
+
+def full_form(csrf: str, questions: int, criteria: int) -> dict[str, str]:
+    """The form as the page would post it with this many questions and criteria each."""
+    form = {"csrf_token": csrf, "name": "Backend Engineer", "description": ""}
+    for q in range(questions):
+        form[f"q-{q}-prompt"] = f"Question {q + 1}?"
+        form[f"q-{q}-sample"] = ""
+        for c in range(criteria):
+            form |= {
+                f"q-{q}-c-{c}-label": f"Criterion {c + 1}",
+                f"q-{q}-c-{c}-keywords": "word",
+                f"q-{q}-c-{c}-weight": "1",
+            }
+    return form
+
+
+def test_without_javascript_questions_and_criteria_stop_at_the_apis_limits(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    csrf = sign_in(browser, make_workspace().admin_token)
+    at_limits = full_form(csrf, questions=50, criteria=20)
+
+    shown = browser.post("/positions/new", data={**at_limits, "action": "remove-question:49"})
+    assert "Add a question" in shown.text  # below the limit the button is back
+    page = browser.post("/positions/new", data={**at_limits, "action": "preview"})
+    assert page.status_code == 200
+    assert "Add a question</button>" not in page.text
+    assert "A position has at most 50 questions." in page.text
+    assert "Add a criterion</button>" not in page.text
+    assert page.text.count("A question has at most 20 criteria.") == 50
+
+    # A post from an older page (or by hand) asking for one more gets no row and a reason.
+    more_questions = browser.post("/positions/new", data={**at_limits, "action": "add-question"})
+    more_criteria = browser.post("/positions/new", data={**at_limits, "action": "add-criterion:3"})
+    assert more_questions.status_code == more_criteria.status_code == 422
+    assert "q-50-prompt" not in more_questions.text
+    assert "At most 50 questions." in more_questions.text
+    assert "q-3-c-20-label" not in more_criteria.text
+    assert "At most 20 criteria." in more_criteria.text
+
+    saved = browser.post("/positions/new", data={**at_limits, "action": "save"})
+    assert saved.status_code == 303
+
+
+def test_a_post_past_the_limits_is_cut_to_them_and_not_saved(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    csrf = sign_in(browser, make_workspace().admin_token)
+    too_many = full_form(csrf, questions=60, criteria=2) | full_form(csrf, questions=1, criteria=25)
+
+    page = browser.post("/positions/new", data={**too_many, "action": "save"})
+
+    assert page.status_code == 422
+    assert "at most 50 questions and 20 criteria a question" in page.text
+    assert "q-49-prompt" in page.text
+    assert "q-50-prompt" not in page.text
+    assert "q-0-c-19-label" in page.text
+    assert "q-0-c-20-label" not in page.text
+    assert browser.get("/positions").text.count("Backend Engineer") == 0

@@ -3,8 +3,10 @@ never counts against another's."""
 
 import base64
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
@@ -97,3 +99,72 @@ def test_sign_in_attempts_beyond_the_limit_get_429(settings: Settings) -> None:
     assert statuses == [401, 401, 429]
     assert "Too many sign-in attempts" in refused.text
     assert int(refused.headers["retry-after"]) > 0
+
+
+# The proxy's network (FORWARDED_ALLOW_IPS) and two clients outside it.
+PROXY = ("172.30.80.2", 41000)
+ATTACKER = "203.0.113.9"
+VICTIM = "192.0.2.7"
+
+
+def signin_limited_app(settings: Settings) -> TestClient:
+    trusting_the_proxy = settings.model_copy(
+        update={"rate_limit_signin": "3/minute", "forwarded_allow_ips": "172.30.80.0/28"}
+    )
+    return TestClient(create_app(trusting_the_proxy), client=PROXY)
+
+
+def sign_in_through_the_proxy(client: TestClient, forwarded_for: str) -> int:
+    response = client.post(
+        "/signin", data={"admin_token": "tadm_guess"}, headers={"X-Forwarded-For": forwarded_for}
+    )
+    status: int = response.status_code
+    return status
+
+
+def test_a_spoofed_forwarded_for_cannot_spread_sign_ins_over_many_buckets(
+    settings: Settings,
+) -> None:
+    """Whatever the attacker writes first in X-Forwarded-For, their attempts count as theirs:
+    the API believes only the address its proxy added (nginx sets the header to the peer's
+    address; a proxy that appends is read from the right)."""
+    with signin_limited_app(settings) as via_proxy:
+        statuses = [
+            sign_in_through_the_proxy(via_proxy, f"198.51.100.{n}, {ATTACKER}") for n in range(5)
+        ]
+        with TestClient(via_proxy.app, client=(ATTACKER, 52000)) as direct:
+            # Reaching the API without the proxy, the header is not believed at all.
+            bypass = direct.post(
+                "/signin",
+                data={"admin_token": "tadm_guess"},
+                headers={"X-Forwarded-For": "198.51.100.77"},
+            ).status_code
+
+    assert statuses == [401, 401, 401, 429, 429]
+    assert bypass == 429
+
+
+def test_a_spoofed_forwarded_for_cannot_use_up_another_addresss_bucket(
+    settings: Settings,
+) -> None:
+    with signin_limited_app(settings) as via_proxy:
+        posing = [sign_in_through_the_proxy(via_proxy, f"{VICTIM}, {ATTACKER}") for _ in range(5)]
+        with TestClient(via_proxy.app, client=(ATTACKER, 52000)) as direct:
+            for _ in range(5):
+                direct.post(
+                    "/signin",
+                    data={"admin_token": "tadm_guess"},
+                    headers={"X-Forwarded-For": VICTIM},
+                )
+        victim = sign_in_through_the_proxy(via_proxy, VICTIM)
+
+    assert posing[-1] == 429  # the attacker spent their own attempts
+    assert victim == 401  # the victim still has all of theirs (a wrong token, not a 429)
+
+
+def test_forwarded_allow_ips_takes_addresses_and_networks_only() -> None:
+    assert Settings(forwarded_allow_ips="127.0.0.1, 172.30.80.0/28").forwarded_allow_ips == (
+        "127.0.0.1,172.30.80.0/28"
+    )
+    with pytest.raises(ValidationError, match="not an IP address or network"):
+        Settings(forwarded_allow_ips="proxy")

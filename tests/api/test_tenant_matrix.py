@@ -119,12 +119,11 @@ PARTNER = {
 # Ashby's webhooks: each workspace's endpoint, authenticated by the signature made with its
 # own secret.
 SIGNED = {("POST", "/ashby/webhooks/{endpoint_id}")}
-# Open by design: probes, the sign-in page, the candidate's pages (the link token is the key).
+# Open by design: the liveness probe (the other operator endpoints are not on this app), the
+# sign-in page, the candidate's pages (the link token is the key).
 OPEN = {
     ("GET", "/healthz"),
     ("OPTIONS", "/codec/{operation}"),  # CORS preflight for the Temporal UI
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
     ("GET", "/"),
     ("GET", "/signin"),
     ("POST", "/signin"),

@@ -8,6 +8,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -201,18 +202,69 @@ def test_the_old_secret_stops_working_at_once_after_rotation(
     assert deliver(client, path, body, webhooks.signature_of(new_secret, body)).status_code == 200
 
 
-def test_a_refused_signature_turns_the_card_degraded_with_a_message(
-    client: TestClient, endpoint: tuple[str, str], acme: tuple[Workspace, str]
-) -> None:
-    assert card(client, acme[1])["status"] == "connected"
-    path, _ = endpoint
+WRONG_SIGNATURE = "sha256=" + "1" * 64
 
-    deliver(client, path, envelope("candidateDelete", {}), "sha256=" + "1" * 64)
+
+def a_minute_passes(engine: sa.Engine) -> None:
+    """Refusals count at most once a minute: move the last one back by two."""
+    with Session(engine) as session:
+        for endpoint in session.exec(select(AshbyWebhookEndpoint)):
+            assert endpoint.last_signature_failure_at is not None
+            endpoint.last_signature_failure_at -= timedelta(minutes=2)
+            session.add(endpoint)
+        session.commit()
+
+
+def test_refusals_that_chance_cannot_explain_turn_the_card_degraded_with_a_message(
+    client: TestClient, endpoint: tuple[str, str], acme: tuple[Workspace, str], engine: sa.Engine
+) -> None:
+    path, secret = endpoint
+    # Noise: not signed, not signed as Ashby signs, or not an Ashby webhook. Never the card.
+    for signature in (None, "sha256=00", "sha1=abc"):
+        assert deliver(client, path, envelope("candidateDelete", {}), signature).status_code == 401
+    assert deliver(client, path, b'{"hello": 1}', WRONG_SIGNATURE).status_code == 401
+    # A delivery like Ashby's, refused: once is chance (a mangled body), and so is a burst.
+    for _ in range(3):
+        deliver(client, path, envelope("candidateDelete", {}), WRONG_SIGNATURE)
+    assert card(client, acme[1])["status"] == "connected"
+
+    for _ in range(webhooks.DEGRADING_REFUSALS - 1):
+        a_minute_passes(engine)
+        deliver(client, path, envelope("candidateDelete", {}), WRONG_SIGNATURE)
 
     shown = card(client, acme[1])
     assert shown["status"] == "degraded"
     assert "signature did not match" in shown["message"]
     assert shown["webhooks"]["last_signature_failure_at"] is not None
+
+    # One delivery accepted proves the secret right: the refusals were not Ashby's.
+    body = envelope("candidateDelete", candidate_delete_data("candidate-1"))
+    assert deliver(client, path, body, webhooks.signature_of(secret, body)).status_code == 200
+    assert card(client, acme[1])["status"] == "connected"
+
+
+def test_refused_posts_to_an_endpoint_are_rate_limited_and_ashbys_own_still_taken(
+    client: TestClient, endpoint: tuple[str, str], engine: sa.Engine
+) -> None:
+    path, secret = endpoint
+    unsigned = [
+        deliver(client, path, envelope("candidateDelete", {}), None).status_code for _ in range(20)
+    ]
+    forged = [
+        deliver(client, path, envelope("candidateDelete", {}), WRONG_SIGNATURE) for _ in range(11)
+    ]
+    body = envelope("candidateDelete", candidate_delete_data("candidate-1"))
+    signed = deliver(client, path, body, webhooks.signature_of(secret, body))
+    other_endpoint = deliver(client, f"/ashby/webhooks/{uuid.uuid4()}", b"{}", None)
+
+    assert unsigned == [401] * 20
+    assert [reply.status_code for reply in forged] == [401] * 10 + [429]
+    assert int(forged[-1].headers["retry-after"]) > 0
+    assert forged[-1].json()["errorInfo"]["code"] == "rate_limit_exceeded"
+    # A delivery signed with the endpoint's secret is taken, whatever others send.
+    assert signed.status_code == 200
+    assert len(events(engine)) == 1
+    assert other_endpoint.status_code == 401  # each endpoint has its own count
 
 
 def test_the_same_action_delivered_three_times_is_taken_once(

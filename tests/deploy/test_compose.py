@@ -7,9 +7,12 @@ the container does not know, a search attribute the workflows need and Temporal 
 
 import fnmatch
 import hashlib
+import ipaddress
 import json
+import os
 import re
 import shlex
+import subprocess
 import tomllib
 from datetime import timedelta
 from functools import cache
@@ -27,6 +30,8 @@ from temporalio.common import SearchAttributeIndexedValueType
 
 from api.codec import router as codec_router
 from tests.utils.settings import TEMPORAL_CLIENT_VARIABLES
+from tests.utils.system_tools import require
+from tools import temporal_certs
 from tools.cli import build_parser
 from truffle.settings import Settings
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
@@ -39,6 +44,10 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 CONSTRAINTS = ROOT / "constraints.txt"
 PYPROJECT = ROOT / "pyproject.toml"
 TEMPORAL_SETUP = ROOT / "deploy" / "temporal-setup.sh"
+DEV_ENV = ROOT / "deploy" / "dev.env"
+# What the deployer must set; the rest has defaults.
+REQUIRED = {"POSTGRES_PASSWORD": "secret", "TRUFFLE_SECRET_KEYS": "keys"}
+TEMPORAL_CLIENTS = ("api", "worker", "temporal-setup", "temporal-ui")
 
 REPLICATED = ("api", "worker")
 
@@ -51,6 +60,55 @@ Service = dict[str, Any]
 @cache
 def compose() -> dict[str, Any]:
     return cast(dict[str, Any], yaml.safe_load(COMPOSE_FILE.read_text()))
+
+
+def dev_env() -> dict[str, str]:
+    """deploy/dev.env, the dev profile's settings, as Compose reads an env file."""
+    pairs = (
+        line.partition("=")
+        for line in DEV_ENV.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    return {name: value for name, _, value in pairs}
+
+
+def variable(text: str) -> tuple[str, str, str] | None:
+    """`${NAME:-default}` or `${NAME:?message}`: (NAME, operator, rest); None for a literal."""
+    match = re.fullmatch(r"\$\{(\w+)(:[-?])?([^}]*)\}", text)
+    return (match.group(1), match.group(2) or "", match.group(3)) if match else None
+
+
+def default_of(text: str) -> str:
+    """A value as Compose gives it when the deployer sets nothing."""
+    found = variable(text)
+    if found is None:
+        return text
+    assert found[1] == ":-", f"{text} has no default"
+    return found[2]
+
+
+def named_volumes(service: Service) -> dict[str, str]:
+    """Each named volume the service mounts, and where."""
+    mounts = (str(volume).split(":") for volume in service.get("volumes", []))
+    return {parts[0]: parts[1] for parts in mounts if not parts[0].startswith((".", "/"))}
+
+
+@cache
+def docker_compose() -> str:
+    return require("docker-compose")
+
+
+def run_compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """docker-compose (Debian's) on this file, with only the environment given."""
+    return subprocess.run(
+        [docker_compose(), "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), *args],
+        env={"PATH": os.environ["PATH"], **(env or {})},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def services() -> dict[str, Service]:
@@ -304,8 +362,9 @@ def test_every_host_the_app_is_given_is_a_service_here() -> None:
     temporal_host, _, temporal_port = env["TEMPORAL_ADDRESS"].partition(":")
     assert temporal_host in services()
     assert temporal_port == "7233"
-    assert env["SMTP_HOST"] in services()
     assert env["TEMPORAL_NAMESPACE"] == "default"
+    # The dev profile's mail server is Mailpit, a service of that profile.
+    assert dev_env()["SMTP_HOST"] in services()
 
 
 def test_every_third_party_image_is_pinned() -> None:
@@ -442,7 +501,8 @@ def test_temporal_setup_runs_on_the_namespace_the_app_uses() -> None:
     schema = services()["temporal-schema"]
     assert command(schema) == ["schema"]
     assert depends_on(services()["temporal"]) == {
-        "temporal-schema": "service_completed_successfully"
+        "temporal-schema": "service_completed_successfully",
+        "temporal-certs": "service_completed_successfully",
     }
 
 
@@ -586,3 +646,191 @@ def test_the_temporal_ui_decodes_through_the_apis_codec_endpoint() -> None:
     assert api_env["TEMPORAL_UI_ORIGINS"] == (
         f"${{TEMPORAL_UI_ORIGINS:-http://localhost:{ui_port}}}"
     )
+
+
+# --- what Compose itself says ---------------------------------------------------------------
+
+
+def test_docker_compose_accepts_the_file_in_the_default_profile() -> None:
+    done = run_compose("config", "-q", env={**REQUIRED, "SMTP_HOST": "mail.example.com"})
+    assert done.returncode == 0, done.stderr
+
+
+def test_docker_compose_accepts_the_file_in_the_dev_profile() -> None:
+    done = run_compose("--env-file", str(DEV_ENV), "config", "-q", env=REQUIRED)
+    assert done.returncode == 0, done.stderr
+    # ...and the dev profile is the one that brings Mailpit.
+    listed = run_compose(
+        "--env-file", str(DEV_ENV), "config", "--services", env=REQUIRED
+    ).stdout.split()
+    assert "mailpit" in listed
+
+
+def test_the_default_profile_refuses_to_start_without_smtp_host_in_one_line() -> None:
+    done = run_compose("config", "-q", env=REQUIRED)
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert "set SMTP_HOST to your mail server" in line
+    assert "dev profile" in line
+
+
+# --- mail --------------------------------------------------------------------------------------
+
+
+def test_every_smtp_setting_comes_from_the_environment() -> None:
+    smtp = sorted(name.upper() for name in Settings.model_fields if name.startswith("smtp_"))
+    for name, service in our_services().items():
+        env = environment(service)
+        if not env:
+            continue  # the certificates job talks to no one
+        for setting in smtp:
+            found = variable(env.get(setting, ""))
+            assert found is not None, f"{name}: {setting} is not from the environment"
+            assert found[0] == setting, f"{name}: {setting} reads {found[0]}"
+        _, operator, message = variable(env["SMTP_HOST"]) or ("", "", "")
+        assert operator == ":?", "SMTP_HOST has no default: real mail needs a real server"
+        assert "dev profile" in message
+
+
+def test_an_empty_smtp_variable_is_the_apps_default_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Compose passes `${SMTP_SECURITY:-}` as an empty value when it is unset."""
+    monkeypatch.setenv("SMTP_HOST", "mail.example.com")
+    for name in ("SMTP_SECURITY", "SMTP_USERNAME", "SMTP_PASSWORD"):
+        monkeypatch.setenv(name, "")
+    empty = Settings()
+    assert (empty.smtp_security, empty.smtp_username) == (None, None)
+    assert empty.smtp_transport_security() == "starttls"
+
+
+def test_mailpit_runs_in_the_dev_profile_only_with_its_ui_on_this_host() -> None:
+    mailpit = services()["mailpit"]
+    assert mailpit["profiles"] == ["dev"]
+    assert all(str(port).startswith("127.0.0.1:") for port in mailpit["ports"])
+    for name, service in services().items():
+        if "profiles" not in service:
+            assert "mailpit" not in depends_on(service), name
+    dev = dev_env()
+    assert dev["COMPOSE_PROFILES"] == "dev"
+    assert (dev["SMTP_HOST"], dev["SMTP_PORT"], dev["SMTP_SECURITY"]) == ("mailpit", "1025", "none")
+
+
+# --- the client's address, and the operator port -------------------------------------------
+
+
+def test_the_api_believes_forwarded_for_from_the_proxys_network_only() -> None:
+    api, proxy = services()["api"], services()["proxy"]
+    allowed = environment(api)["FORWARDED_ALLOW_IPS"]
+    assert "*" not in allowed
+    [subnet] = compose()["networks"]["edge"]["ipam"]["config"]
+    assert allowed == subnet["subnet"]  # the same variable, the same default
+    edge = ipaddress.ip_network(default_of(allowed))
+    assert edge.is_private
+    assert Settings(forwarded_allow_ips=default_of(allowed)).forwarded_allow_ips == str(edge)
+    # On that network: the proxy, and the API it forwards to. Nothing else.
+    on_edge = {
+        name for name, service in services().items() if "edge" in service.get("networks", [])
+    }
+    assert on_edge == {"api", "proxy"}
+    assert proxy["networks"] == ["edge"]
+
+
+def test_operator_endpoints_are_on_an_internal_port_prometheus_scrapes() -> None:
+    api = services()["api"]
+    arguments = build_parser().parse_args(command(api))
+    metrics_port = environment(api)["METRICS_PORT"]
+    assert metrics_port != str(arguments.port)
+    assert metrics_port in {str(port) for port in api["expose"]}
+    assert "ports" not in api  # inside the Compose network only
+    # The same port as the workers', so one scrape job finds both by DNS.
+    assert environment(services()["worker"])["METRICS_PORT"] == metrics_port
+    # The proxy sends the public only to the public listener.
+    conf = (ROOT / "deploy" / "nginx" / "api.conf").read_text()
+    assert f"http://api:{arguments.port}" in conf
+    assert f":{metrics_port}" not in conf
+
+
+# --- Temporal is not an open door ------------------------------------------------------------
+
+
+def test_temporal_requires_client_certificates_of_the_private_ca() -> None:
+    temporal = services()["temporal"]
+    env = environment(temporal)
+    mount = named_volumes(temporal)["temporal-tls-server"]
+    assert env["TEMPORAL_TLS_REQUIRE_CLIENT_AUTH"] == "true"
+    assert env["TEMPORAL_TLS_FRONTEND_CERT"] == f"{mount}/{temporal_certs.SERVER_CERT}"
+    assert env["TEMPORAL_TLS_FRONTEND_KEY"] == f"{mount}/{temporal_certs.SERVER_KEY}"
+    assert env["TEMPORAL_TLS_CLIENT1_CA_CERT"] == f"{mount}/{temporal_certs.CA_CERT}"
+    # Its nodes talk to each other with the same certificate and CA.
+    assert env["TEMPORAL_TLS_SERVER_CERT"] == env["TEMPORAL_TLS_FRONTEND_CERT"]
+    assert env["TEMPORAL_TLS_SERVER_CA_CERT"] == env["TEMPORAL_TLS_CLIENT1_CA_CERT"]
+    assert depends_on(temporal)["temporal-certs"] == "service_completed_successfully"
+
+
+def test_a_one_shot_job_puts_the_ca_and_certificates_in_volumes() -> None:
+    job = services()["temporal-certs"]
+    arguments = build_parser().parse_args(command(job))
+    mounts = named_volumes(job)
+    assert mounts == {
+        "temporal-ca": arguments.ca_dir,
+        "temporal-tls-server": arguments.server_dir,
+        "temporal-tls-client": arguments.client_dir,
+    }
+    assert job["restart"] == "no"
+    # The CA's key is seen by this job alone; the server's key by Temporal alone.
+    for name, service in services().items():
+        if name != "temporal-certs":
+            assert "temporal-ca" not in named_volumes(service), name
+            if name != "temporal":
+                assert "temporal-tls-server" not in named_volumes(service), name
+    # Clients check the name they reach Temporal by against the certificate.
+    server_name = environment(services()["api"])["TEMPORAL_TLS_SERVER_NAME"]
+    assert server_name in arguments.server_name
+    assert environment(services()["temporal"])["TEMPORAL_TLS_FRONTEND_SERVER_NAME"] == server_name
+    assert "localhost" in arguments.server_name  # the host's `temporal` CLI, on 127.0.0.1
+
+
+def test_every_client_of_temporal_shows_the_client_certificate_and_can_read_its_key() -> None:
+    group = build_parser().parse_args(command(services()["temporal-certs"])).group
+    for name in TEMPORAL_CLIENTS:
+        service = services()[name]
+        env = environment(service)
+        mount = named_volumes(service)["temporal-tls-client"]
+        assert str(group) in [str(g) for g in service["group_add"]], name
+        assert str(service["volumes"][-1]).endswith(":ro"), name
+        if name == "temporal-ui":
+            cert, key, ca = (
+                env["TEMPORAL_TLS_CERT"],
+                env["TEMPORAL_TLS_KEY"],
+                env["TEMPORAL_TLS_CA"],
+            )
+            assert env["TEMPORAL_TLS_ENABLE_HOST_VERIFICATION"] == "true"
+        else:
+            cert = env["TEMPORAL_TLS_CLIENT_CERT_PATH"]
+            key = env["TEMPORAL_TLS_CLIENT_KEY_PATH"]
+            ca = env["TEMPORAL_TLS_SERVER_CA_CERT_PATH"]
+        assert (cert, key, ca) == (
+            f"{mount}/{temporal_certs.CLIENT_CERT}",
+            f"{mount}/{temporal_certs.CLIENT_KEY}",
+            f"{mount}/{temporal_certs.CA_CERT}",
+        ), name
+        assert env["TEMPORAL_TLS_SERVER_NAME"] == "temporal", name
+    assert str(group) in [str(g) for g in services()["temporal"]["group_add"]]
+
+
+def test_temporal_setup_passes_the_client_certificate_to_the_cli() -> None:
+    script = TEMPORAL_SETUP.read_text()
+    for flag, variable_name in (
+        ("--tls-cert-path", "TEMPORAL_TLS_CLIENT_CERT_PATH"),
+        ("--tls-key-path", "TEMPORAL_TLS_CLIENT_KEY_PATH"),
+        ("--tls-ca-path", "TEMPORAL_TLS_SERVER_CA_CERT_PATH"),
+        ("--tls-server-name", "TEMPORAL_TLS_SERVER_NAME"),
+    ):
+        assert re.search(rf'{flag} "\$\{{?{variable_name}', script), flag
+
+
+def test_the_temporal_ui_and_cli_port_are_on_this_host_only() -> None:
+    for name in ("temporal-ui", "temporal"):
+        for port in services()[name]["ports"]:
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port}"

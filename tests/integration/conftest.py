@@ -1,5 +1,6 @@
 """The whole stack as processes for the integration tests (see tests/utils/stack.py)."""
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -26,16 +27,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'truffle.db'}"
 
 
-@pytest.fixture
-def stack(
+@contextlib.contextmanager
+def running_stack(
     tmp_path: Path,
     database_url: str,
     dev_server_env: WorkflowEnvironment,
     ashby_sandbox: SandboxClient,
     mail_sink: MailSink,
+    **environment: str,
 ) -> Iterator[Stack]:
+    """The API and the worker as processes on the dev server; `environment` adds to or
+    overrides their settings (another TEMPORAL_ADDRESS, TEMPORAL_TLS_*, ...)."""
     upgrade_to_head(database_url)
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     api_url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -49,14 +53,16 @@ def stack(
         "SMTP_PORT": str(mail_sink.smtp_port),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
+        **environment,
     }
     ashby_sandbox.reset()
     with (tmp_path / "api.log").open("ab") as log:
         api = subprocess.Popen(
-            [*CLI, "api", "--port", str(port)],
+            [*CLI, "api", "--port", str(port), "--metrics-port", str(metrics_port)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     running = Stack(api_url, env, dev_server_env.client, ashby_sandbox, mail_sink, tmp_path)
+    running.api_metrics_url = f"http://127.0.0.1:{metrics_port}"
     try:
         wait_for_http(f"{api_url}/healthz", api)
         running.start_worker()
@@ -65,3 +71,15 @@ def stack(
         stop_process(api)
         if running.worker is not None:
             stop_process(running.worker)
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path,
+    database_url: str,
+    dev_server_env: WorkflowEnvironment,
+    ashby_sandbox: SandboxClient,
+    mail_sink: MailSink,
+) -> Iterator[Stack]:
+    with running_stack(tmp_path, database_url, dev_server_env, ashby_sandbox, mail_sink) as running:
+        yield running

@@ -3,14 +3,17 @@ the Ashby card, the Connect Ashby window, the one-time key, Reconnect, Disconnec
 trial card and the status pill following the connection's health. A screenshot of each state
 goes to test-artifacts/screenshots/."""
 
+import json
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlmodel import Session, select
 
 from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
 from tests.utils.journeys import (
@@ -23,8 +26,9 @@ from tests.utils.journeys import (
 )
 from tests.utils.processes import REPO_ROOT
 from tests.utils.stack import Stack
+from truffle import webhooks
 from truffle.db import create_db_engine
-from truffle.tables import Plan
+from truffle.tables import AshbyWebhookEndpoint, Plan
 
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 PILL_COLOURS = {
@@ -252,7 +256,21 @@ async def wait_for_pill(page: Page, label: str, timeout: float = 30) -> None:
     raise AssertionError(f"the pill never read {label!r}")
 
 
-async def test_webhooks_are_set_up_from_the_card_and_a_forged_one_turns_it_degraded(
+def a_minute_passes(stack: Stack) -> None:
+    """Refusals count at most once a minute: move the last one back by two."""
+    engine = create_db_engine(stack.env["DATABASE_URL"])
+    try:
+        with Session(engine) as session:
+            for endpoint in session.exec(select(AshbyWebhookEndpoint)):
+                if endpoint.last_signature_failure_at is not None:
+                    endpoint.last_signature_failure_at -= timedelta(minutes=2)
+                    session.add(endpoint)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+async def test_webhooks_are_set_up_from_the_card_and_refusals_turn_it_degraded(
     page_for: object, stack: Stack
 ) -> None:
     page: Page = await page_for(new_workspace(stack))  # type: ignore[operator]
@@ -295,12 +313,26 @@ async def test_webhooks_are_set_up_from_the_card_and_a_forged_one_turns_it_degra
 
     url = await page.locator("#webhook-url").text_content()
     assert url is not None
-    forged = httpx.post(url, content=b"{}", headers={"Ashby-Signature": "sha256=" + "0" * 64})
-    assert forged.status_code == 401
+    # A post anyone could send is not Ashby's: the card stays as it was.
+    noise = httpx.post(url, content=b"{}", headers={"Ashby-Signature": "sha256=" + "0" * 64})
+    assert noise.status_code == 401
+    await page.reload()
+    await assert_pill(page, "connected", "Connected")
+    # Ashby signing with a secret that is not the one Truffle holds, minute after minute.
+    for n in range(webhooks.DEGRADING_REFUSALS):
+        if n:
+            a_minute_passes(stack)
+        body = json.dumps(
+            {"webhookActionId": str(uuid.uuid4()), "action": "applicationUpdate", "data": {}}
+        ).encode()
+        signature = webhooks.signature_of("a-secret-truffle-does-not-hold", body)
+        assert (
+            httpx.post(url, content=body, headers={"Ashby-Signature": signature}).status_code == 401
+        )
     await page.reload()
     await assert_pill(page, "degraded", "Degraded")
     await expect(page.locator("#ashby-message")).to_contain_text("signature did not match")
-    await shot(page, "09-degraded-after-a-forged-webhook")
+    await shot(page, "09-degraded-after-refused-webhooks")
 
 
 async def test_the_screenings_list_filters_and_opens_a_screenings_timeline(

@@ -154,30 +154,48 @@ def test_api_refuses_an_unmigrated_database_in_one_line(tmp_path: Path) -> None:
 def test_api_with_two_processes_serves_and_logs_json_from_each(
     tmp_path: Path, settings: Settings
 ) -> None:
+    """Two API processes share the public port and the operator port; the public one serves
+    no operator endpoint; a PUBLIC_BASE_URL in plain http off this machine is warned of once."""
     assert settings.truffle_secret_keys is not None
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "TRUFFLE_SECRET_KEYS": settings.truffle_secret_keys.get_secret_value(),
+        "PUBLIC_BASE_URL": "http://truffle.example",
         "LOG_FORMAT": "json",
     }
     log = tmp_path / "api.log"
     with log.open("wb") as output:
         api = subprocess.Popen(
-            [sys.executable, "-m", "tools.cli", "api", "--port", str(port), "--workers", "2"],
+            [sys.executable, "-m", "tools.cli", "api", "--port", str(port), "--workers", "2",
+             "--metrics-port", str(metrics_port)],
             env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
+    public, operator = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}"
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/healthz", api)
+        wait_for_http(f"{public}/healthz", api)
+        wait_for_http(f"{operator}/healthz", api)
         for _ in range(20):
-            assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            assert httpx.get(f"{public}/healthz").status_code == 200
+        for path in ("/metrics", "/readyz", "/docs", "/openapi.json"):
+            assert httpx.get(f"{public}{path}").status_code == 404, path
+        for _ in range(10):
+            assert "truffle_http_requests_total" in httpx.get(f"{operator}/metrics").text
+        assert httpx.get(f"{operator}/openapi.json").json()["servers"] == [
+            {"url": "http://truffle.example"}
+        ]
     finally:
         stop_process(api)
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     access = [r for r in records if r.get("logger") == "truffle.api.access"]
-    assert len(access) >= 20  # every request logged, whichever process answered it
-    assert all(r["route"] == "/healthz" and r["request_id"] for r in access)
+    assert len(access) >= 24  # every request logged, whichever process answered it
+    assert all(r["request_id"] for r in access)
+    assert {r["route"] for r in access} >= {"/healthz"}
+    warnings = [r for r in records if "PUBLIC_BASE_URL is plain http" in r.get("message", "")]
+    assert len(warnings) == 1
+    assert warnings[0]["level"] == "WARNING"
+    assert "truffle.example" in warnings[0]["message"]
 
 
 def sign_in(client: TestClient, admin_token: str) -> None:
@@ -247,6 +265,9 @@ def test_secrets_status_and_rekey_print_json(settings: Settings, tmp_path: Path)
 
     status = secrets("status")
     assert status["truffle_keys_unknown"] == 0
+    # Nothing was ever stored in clear: the codec refuses payloads in clear.
+    assert status["screenings_with_plaintext_payloads"] == 0
+    assert status["plaintext_payloads_refused"] is True
     assert status["keys"] == [
         {
             "position": 1,

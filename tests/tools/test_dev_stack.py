@@ -106,7 +106,7 @@ def stack(
     cwd = tmp_path_factory.mktemp("dev-stack")
     ports = {
         name: free_port()
-        for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail", "metrics")
+        for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail", "metrics", "api-metrics")
     }
     # A setting exported by the caller wins over the dev default (http://localhost:<port>).
     env = {**dev_environment(), "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['api']}"}
@@ -120,6 +120,7 @@ def stack(
             "--smtp-port", str(ports["smtp"]),
             "--mail-ui-port", str(ports["mail"]),
             "--worker-metrics-port", str(ports["metrics"]),
+            "--api-metrics-port", str(ports["api-metrics"]),
             "--database", request.param,
         ],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -149,7 +150,8 @@ def test_every_component_answers(stack: RunningStack) -> None:
     worker_metrics = f"http://127.0.0.1:{ports['metrics']}"
     assert httpx.get(f"{worker_metrics}/readyz").json()["ready"] is True
     assert "temporal_worker_task_slots_available" in httpx.get(f"{worker_metrics}/metrics").text
-    assert httpx.get(f"http://127.0.0.1:{ports['api']}/readyz").json()["ready"] is True
+    assert httpx.get(f"http://127.0.0.1:{ports['api-metrics']}/readyz").json()["ready"] is True
+    assert httpx.get(f"http://127.0.0.1:{ports['api']}/readyz").status_code == 404
 
     attributes = subprocess.run(
         [installed_binary("temporal"), "operator", "search-attribute", "list",

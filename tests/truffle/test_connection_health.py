@@ -182,7 +182,10 @@ def test_a_refused_webhook_signature_degrades_the_card_for_24_hours(
         session.exec(
             update(AshbyWebhookEndpoint)
             .where(col(AshbyWebhookEndpoint.id) == endpoint.id)
-            .values(last_signature_failure_at=utcnow() - age)
+            .values(
+                last_signature_failure_at=utcnow() - age,
+                signature_refusals=webhooks.DEGRADING_REFUSALS,
+            )
         )
         session.commit()
         card = connections.build_card(session, workspace, "http://testserver")

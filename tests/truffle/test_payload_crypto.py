@@ -2,11 +2,13 @@
 payload carries, what breaks a decryption, crypto-shredding, and failures encoded too."""
 
 import json
+import math
 import uuid
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.converter import (
@@ -23,13 +25,15 @@ from truffle.payload_crypto import (
     PayloadKeyDestroyedError,
     PayloadKeyError,
     PayloadKeys,
+    PlaintextPayloadRefusedError,
     TrufflePayloadCodec,
     data_converter,
     destroy_screening_keys,
+    screenings_with_plaintext_payloads,
 )
 from truffle.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
-from truffle.tables import PayloadKey, Screening
+from truffle.tables import PayloadKey, Screening, utcnow
 
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"status": "completed"}')
 
@@ -87,18 +91,90 @@ async def test_a_screenings_payloads_are_sealed_with_its_own_key_and_name_it(
     assert await TrufflePayloadCodec(keys).decode([sealed]) == [PLAIN]
 
 
+def opened_before_encryption(engine: sa.Engine, screening_id: uuid.UUID) -> None:
+    """The screening as one opened before Truffle encrypted payloads: no key, opened earlier."""
+    with engine.begin() as connection:
+        connection.execute(sa.delete(PayloadKey.__table__))  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        screening.created_at = utcnow() - timedelta(hours=1)
+        session.add(screening)
+        session.commit()
+
+
 async def test_a_run_from_before_this_release_gets_a_key_on_first_use(
     engine: sa.Engine, keys: PayloadKeys, screening_id: uuid.UUID
 ) -> None:
-    with engine.begin() as connection:
-        connection.execute(sa.delete(PayloadKey.__table__))  # type: ignore[attr-defined]
+    opened_before_encryption(engine, screening_id)
     codec = for_workflow(TrufflePayloadCodec(keys), f"screening-{screening_id}")
 
     [sealed] = await codec.encode([PLAIN])
 
     assert await codec.decode([sealed]) == [PLAIN]
-    # Payloads written before encryption still read as they are.
+    # Payloads written before encryption still read as they are, while such a run is open.
+    with Session(engine) as session:
+        assert screenings_with_plaintext_payloads(session) == 1
     assert await codec.decode([PLAIN]) == [PLAIN]
+
+
+async def test_once_every_open_run_is_encrypted_a_payload_in_clear_is_refused(
+    engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
+) -> None:
+    """A start or signal sent straight to Temporal, not through Truffle, is not acted on."""
+    with Session(engine) as session:
+        assert screenings_with_plaintext_payloads(session) == 0
+    codec = TrufflePayloadCodec(PayloadKeys(engine, keyring))
+    screening = for_workflow(codec, f"screening-{screening_id}")
+    webhook = for_workflow(codec, f"ashby-webhook-{uuid.uuid4()}-{uuid.uuid4()}")
+    reconciler = for_workflow(codec, "reconcile-screenings-pass-2026-11-29T10:00:00Z")
+
+    for scoped in (screening, webhook):
+        with pytest.raises(PlaintextPayloadRefusedError, match="did not come from Truffle"):
+            await scoped.decode([PLAIN])
+    [sealed] = await screening.encode([PLAIN])
+    assert await screening.decode([sealed]) == [PLAIN]
+    # The deployment's own workflows stay plain by design.
+    assert await reconciler.decode([PLAIN]) == [PLAIN]
+
+
+async def test_the_last_run_from_before_encryption_closing_turns_refusal_on(
+    engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
+) -> None:
+    opened_before_encryption(engine, screening_id)
+    workspace, _ = make_workspace(engine, "Globex")
+    newer = open_screening(engine, keyring, workspace, make_position(engine, workspace))
+    keys = PayloadKeys(engine, keyring)
+    codec = for_workflow(TrufflePayloadCodec(keys), f"screening-{newer}")
+    assert await codec.decode([PLAIN]) == [PLAIN]  # an old run is still open
+
+    with Session(engine) as session:
+        session.exec(
+            sa.update(Screening).where(col(Screening.id) == screening_id).values(is_open=False)
+        )
+        session.commit()
+        assert screenings_with_plaintext_payloads(session) == 0
+    keys._plaintext_checked_at = -math.inf  # the next check is due (at most a minute later)
+
+    with pytest.raises(PlaintextPayloadRefusedError):
+        await codec.decode([PLAIN])
+
+
+@pytest.mark.parametrize(
+    "key_id",
+    [
+        pytest.param(None, id="no-key-id"),
+        pytest.param(b"\xff\xfescreening", id="not-utf8"),
+        pytest.param(b"workspace:0b6c2f1e-3a4d-4e5f-8a9b-0c1d2e3f4a5b:000000000000", id="unknown"),
+        pytest.param(b"nonsense", id="malformed"),
+    ],
+)
+async def test_a_payload_naming_no_known_key_is_a_payload_key_error(
+    keys: PayloadKeys, key_id: bytes | None
+) -> None:
+    metadata = {"encoding": ENCODING} | ({KEY_ID: key_id} if key_id is not None else {})
+    with pytest.raises(PayloadKeyError):
+        await TrufflePayloadCodec(keys).decode([Payload(metadata=metadata, data=b"x" * 40)])
 
 
 async def test_a_workspaces_and_the_deployments_payloads_use_derived_keys(

@@ -79,7 +79,7 @@ def start_api_process(settings: Settings, log_path: Path) -> ApiProcess:
     }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [*CLI, "api", "--port", str(port)],
+            [*CLI, "api", "--port", str(port), "--metrics-port", str(free_port())],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"

@@ -30,6 +30,8 @@ class Stack:
     logs: Path
     worker: subprocess.Popen[bytes] | None = None
     worker_metrics_url: str = ""
+    # The API's operator listener (/metrics, /readyz), off its public port.
+    api_metrics_url: str = ""
 
     @property
     def partner_base_url(self) -> str:
@@ -42,7 +44,7 @@ class Stack:
             self.worker = subprocess.Popen(
                 [*CLI, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        asyncio.run(wait_for_pollers(self.env, self.worker))
+        asyncio.run(wait_for_pollers(self.client, self.env, self.worker))
 
     def admin(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
         return httpx.request(
@@ -65,8 +67,11 @@ class Stack:
         raise AssertionError(f"no email reached {address}")
 
 
-async def wait_for_pollers(env: dict[str, str], process: subprocess.Popen[bytes]) -> None:
-    client = await Client.connect(env["TEMPORAL_ADDRESS"])
+async def wait_for_pollers(
+    client: Client, env: dict[str, str], process: subprocess.Popen[bytes]
+) -> None:
+    """Until the worker polls its task queue (asked of the server directly: the worker may
+    reach it another way, through a TLS proxy say)."""
     for _ in range(300):
         if process.poll() is not None:
             raise RuntimeError(f"the worker exited with {process.returncode}")
