@@ -90,9 +90,15 @@ def activities_for(
 
 def worker_options(settings: Settings) -> dict[str, Any]:
     """How the worker runs activities: every activity is asynchronous (its database work goes to
-    the threads of `database_threads`), and running ones get WORKER_SHUTDOWN_GRACE to finish
-    when the worker stops."""
-    return {"graceful_shutdown_timeout": settings.worker_shutdown_grace}
+    the threads of `use_database_threads`), and running ones get WORKER_SHUTDOWN_GRACE to finish
+    when the worker stops. It takes no more activities, and no more local activities, than it
+    has threads for their database work: one more would wait for a thread while its timeout
+    runs, so the worker never takes on work it cannot start at once."""
+    return {
+        "graceful_shutdown_timeout": settings.worker_shutdown_grace,
+        "max_concurrent_activities": settings.worker_activity_threads,
+        "max_concurrent_local_activities": settings.worker_activity_threads,
+    }
 
 
 def build_worker(
@@ -190,7 +196,9 @@ async def run_worker(settings: Settings) -> None:
     require_schema_at_head(engine)
     registry = CollectorRegistry(auto_describe=True)
     sdk_metrics = TemporalSdkMetrics(registry, settings.log_level)
-    payload_keys = PayloadKeys(engine, KeyRing(settings.secret_keys()))
+    payload_keys = PayloadKeys(
+        engine, KeyRing(settings.secret_keys()), lookup_threads=settings.codec_threads
+    )
     client = await connect_temporal(settings, sdk_metrics.runtime, data_converter(payload_keys))
     await launcher_for(client, settings).ensure_reconcile_schedule(settings.reconcile_interval)
     stop = asyncio.Event()

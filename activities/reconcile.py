@@ -13,6 +13,12 @@ Temporal about a screening one by one only when its workflow is not among the ru
 Temporal's visibility lists: with 10,000 screenings open, a pass costs a few list pages, not
 10,000 describes.
 
+Ashby's cancel is on record before it is acknowledged (`cancel_requested_at`): a cancel older
+than `CANCEL_GRACE` whose application is still not disqualified is acted on again. Its running
+workflow is told once more (a signal it takes however often it comes); a screening whose last
+run completed is disqualified here (no run is left to do it); one with no run, or whose run
+failed, was terminated or cancelled, gets a new run, which loads the cancel and disqualifies.
+
 A webhook action recorded more than `WEBHOOK_GRACE` ago and still not processed, whose workflow
 is not running (its start never reached Temporal, or its run failed or ran out of its window), is
 handed to its workflow again. An erased screening whose payload key is still there (the
@@ -34,7 +40,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from truffle import candidates, metrics, webhooks
 from truffle.contracts import WebhookTask
 from truffle.payload_crypto import destroy_screening_keys
-from truffle.screenings import settle, unsettled
+from truffle.screenings import disqualify, settle, unsettled, with_cancel_pending
 from truffle.tables import AshbyWebhookEvent, Screening, utcnow
 
 # A screening younger than this may still be starting (the API starts it right after the row).
@@ -42,6 +48,9 @@ START_GRACE = timedelta(minutes=1)
 # A webhook action younger than this may still be on its way to its workflow, or be running
 # its first attempt.
 WEBHOOK_GRACE = timedelta(minutes=5)
+# A cancel younger than this may still be on its way to the workflow (the API answers Ashby
+# within a few seconds).
+CANCEL_GRACE = timedelta(minutes=1)
 BATCH = 500
 
 
@@ -64,6 +73,9 @@ class ScreeningRuns(Protocol):
         """The last run of the screening's workflow, or None if it never started."""
 
     async def start(self, screening: Screening) -> None: ...
+
+    async def cancel(self, screening: Screening) -> bool:
+        """Tells the screening's running workflow of Ashby's cancel; False when none is open."""
 
 
 class WebhookRuns(Protocol):
@@ -93,6 +105,15 @@ class ReconcileReport:
     webhooks_handed_over: list[str] = field(default_factory=list)
     # Erased screenings whose payload keys this pass destroyed.
     keys_destroyed: list[str] = field(default_factory=list)
+    # Screenings whose pending Ashby cancel this pass acted on again.
+    cancels_acted_on: list[str] = field(default_factory=list)
+
+
+def _heartbeat(report: ReconcileReport) -> None:
+    """Between pages (and after the listing of running workflows): a pass that stops moving is
+    given up after its heartbeat timeout, and the next scheduled pass takes over."""
+    if activity.in_activity():
+        activity.heartbeat(report.checked)
 
 
 class ReconcilerActivities:
@@ -116,18 +137,49 @@ class ReconcilerActivities:
     async def reconcile(self) -> ReconcileReport:
         report = ReconcileReport()
         running = await self.runs.running_screening_ids()
+        _heartbeat(report)
         page = await asyncio.to_thread(self._unsettled, None)
         while page:
             for screening in page:
                 report.checked += 1
                 if screening.id not in running:
                     await self._repair(screening, report)
-            if activity.in_activity():
-                activity.heartbeat(report.checked)
+            _heartbeat(report)
             page = await asyncio.to_thread(self._unsettled, page[-1]) if len(page) == BATCH else []
+        await self._act_on_pending_cancels(report)
         await self._hand_over_webhooks(report)
         await self._destroy_erased_keys(running, report)
         return report
+
+    def _cancels_pending(self, after: Screening | None) -> list[Screening]:
+        with Session(self.engine) as session:
+            rows = with_cancel_pending(session, utcnow() - CANCEL_GRACE, BATCH, after)
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+    def _disqualify(self, screening: Screening) -> None:
+        with Session(self.engine) as session:
+            disqualify(session, screening.id)
+
+    async def _act_on_pending_cancels(self, report: ReconcileReport) -> None:
+        page = await asyncio.to_thread(self._cancels_pending, None)
+        while page:
+            for screening in page:
+                report.cancels_acted_on.append(str(screening.id))
+                if await self.runs.cancel(screening):
+                    continue  # its open run acts on it
+                run = await self.runs.last_run(screening)
+                if run is not None and run.completed:
+                    await asyncio.to_thread(self._disqualify, screening)
+                elif run is None or not run.running:
+                    await self.runs.start(screening)
+            _heartbeat(report)
+            page = (
+                await asyncio.to_thread(self._cancels_pending, page[-1])
+                if len(page) == BATCH
+                else []
+            )
 
     def _unprocessed(self, after: AshbyWebhookEvent | None) -> list[AshbyWebhookEvent]:
         with Session(self.engine) as session:
@@ -150,8 +202,7 @@ class ReconcilerActivities:
                 except WorkflowAlreadyStartedError:
                     continue  # its run completed: the action is being marked processed
                 report.webhooks_handed_over.append(str(event.id))
-            if activity.in_activity():
-                activity.heartbeat(report.checked)
+            _heartbeat(report)
             page = (
                 await asyncio.to_thread(self._unprocessed, page[-1]) if len(page) == BATCH else []
             )
@@ -181,8 +232,7 @@ class ReconcilerActivities:
                     ended.append(screening.id)
             await asyncio.to_thread(self._destroy, ended)
             report.keys_destroyed.extend(str(screening_id) for screening_id in ended)
-            if activity.in_activity():
-                activity.heartbeat(report.checked)
+            _heartbeat(report)
             last = page[-1].id
             page = (
                 await asyncio.to_thread(self._erased_with_keys, last) if len(page) == BATCH else []
@@ -216,10 +266,13 @@ class ReconcilerActivities:
             len(report.webhooks_handed_over)
         )
         metrics.RECONCILER_REPAIRS.labels("keys_destroyed").inc(len(report.keys_destroyed))
+        metrics.RECONCILER_REPAIRS.labels("cancel_acted_on").inc(len(report.cancels_acted_on))
         activity.logger.info(
-            "reconciled %d unsettled screenings: %d restarted, %d settled; %d webhook action(s) "
-            "handed over again; payload keys of %d erased screening(s) destroyed",
+            "reconciled %d unsettled screenings: %d restarted, %d settled; %d pending Ashby "
+            "cancel(s) acted on; %d webhook action(s) handed over again; payload keys of %d "
+            "erased screening(s) destroyed",
             report.checked, len(report.restarted), len(report.settled),
-            len(report.webhooks_handed_over), len(report.keys_destroyed),
+            len(report.cancels_acted_on), len(report.webhooks_handed_over),
+            len(report.keys_destroyed),
         )  # fmt: skip
         return report

@@ -93,7 +93,7 @@ def create_app(
     # This app's own collectors; the counters every app shares are in the default registry.
     app.state.metrics_registry = CollectorRegistry(auto_describe=True)
     DatabaseGauges(engine, app.state.metrics_registry)
-    app.state.payload_keys = PayloadKeys(engine, keyring)
+    app.state.payload_keys = PayloadKeys(engine, keyring, lookup_threads=settings.codec_threads)
     app.state.gateway = ScreeningGateway(
         settings,
         temporal_client,

@@ -365,3 +365,12 @@ async def test_the_workers_metrics_are_prometheus_text(
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain")
     assert "truffle_ashby_deliveries" in reply.text
+
+
+def test_the_worker_takes_no_more_activities_than_it_has_database_threads(
+    settings: Settings,
+) -> None:
+    """Nothing it takes waits for a thread while its timeout runs."""
+    options = worker.worker_options(settings.model_copy(update={"worker_activity_threads": 7}))
+    assert options["max_concurrent_activities"] == 7
+    assert options["max_concurrent_local_activities"] == 7

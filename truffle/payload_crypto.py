@@ -27,10 +27,11 @@ import math
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Self
+from typing import Self, TypeVar
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -60,6 +61,9 @@ _NONCE_BYTES = 12
 _KEY_WRITTEN_WITH_SCREENING = timedelta(seconds=5)
 # While payloads in clear are still expected, how often a process asks the database again.
 PLAINTEXT_CHECK_SECONDS = 60.0
+# Threads a process's codec reads screening keys on (`CODEC_THREADS`).
+LOOKUP_THREADS = 4
+_Result = TypeVar("_Result")
 
 
 class PayloadKeyError(Exception):
@@ -130,17 +134,34 @@ def parse_key_id(key_id: str) -> tuple[KeyScope, str]:
 
 class PayloadKeys:
     """The keys: screening keys from the database (created on first use, cached for a while),
-    workspace and deployment keys derived from TRUFFLE_SECRET_KEYS."""
+    workspace and deployment keys derived from TRUFFLE_SECRET_KEYS.
+
+    Its database reads run on threads of its own (`lookup_threads`), never on the default
+    executor where the worker's activities do their database work: a workflow activation whose
+    payloads need a key is never queued behind a slow write."""
 
     def __init__(
-        self, engine: sa.Engine, keyring: KeyRing, cache_seconds: float = KEY_CACHE_SECONDS
+        self,
+        engine: sa.Engine,
+        keyring: KeyRing,
+        cache_seconds: float = KEY_CACHE_SECONDS,
+        lookup_threads: int = LOOKUP_THREADS,
     ) -> None:
         self.engine = engine
         self.keyring = keyring
         self.cache_seconds = cache_seconds
+        self.lookup_threads = lookup_threads
+        self._executor: ThreadPoolExecutor | None = None
         self._cache: dict[uuid.UUID, tuple[float, bytes]] = {}
         self._plaintext_refused = False
         self._plaintext_checked_at = -math.inf
+
+    async def on_lookup_thread(self, work: Callable[[], _Result]) -> _Result:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self.lookup_threads, thread_name_prefix="truffle-codec"
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def refuses_plaintext(self) -> bool:
         """Whether no open screening's history can hold payloads in clear any more. Once
@@ -156,7 +177,7 @@ class PayloadKeys:
                 with Session(self.engine) as session:
                     return screenings_with_plaintext_payloads(session) == 0
 
-            self._plaintext_refused = await asyncio.to_thread(none_left)
+            self._plaintext_refused = await self.on_lookup_thread(none_left)
         return self._plaintext_refused
 
     def remember(self, screening_id: uuid.UUID, key: bytes) -> None:
@@ -287,7 +308,9 @@ class TrufflePayloadCodec(PayloadCodec, WithSerializationContext):
     async def _screening_key(self, screening_id: uuid.UUID, *, create: bool) -> bytes:
         key = self.keys.cached(screening_id)
         if key is None:
-            key = await asyncio.to_thread(self.keys.screening_key, screening_id, create=create)
+            key = await self.keys.on_lookup_thread(
+                lambda: self.keys.screening_key(screening_id, create=create)
+            )
             self.keys.remember(screening_id, key)
         return key
 

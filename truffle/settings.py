@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # Threads (and database connections) a worker does its database work on: the event loop
     # never waits on the database.
     worker_activity_threads: int = Field(default=16, ge=1, le=512)
+    # Threads each process's payload codec reads screening keys on, apart from the activities'
+    # threads, so a busy database never holds a workflow activation up behind them.
+    codec_threads: int = Field(default=4, ge=1, le=64)
     # How long a stopping worker lets running activities (a post to Ashby, an email) finish.
     worker_shutdown_grace: timedelta = timedelta(seconds=30)
     # The Temporal UI's origins (comma-separated, e.g. `https://temporal.example.com`) allowed

@@ -9,6 +9,7 @@ finds a run still open joins it (`USE_EXISTING`). The one exception is "Send to 
 """
 
 import contextlib
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,7 +42,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.reconcile import ReconcileRequest
 from truffle.contracts import CloseReason, FirstRun, ScreeningStatus, WebhookTask, epoch_ms
 from truffle.tables import Screening, utcnow
-from workflows.messages import ClosedInAshby, RedeliverOutcome, RedeliverRequest, ScreeningInput
+from workflows.messages import (
+    CancelRequest,
+    ClosedInAshby,
+    RedeliverOutcome,
+    RedeliverRequest,
+    ScreeningInput,
+)
 from workflows.reconcile import SCHEDULE_ID, ReconcileWorkflow
 from workflows.screening import ScreeningWorkflow
 from workflows.search_attributes import (
@@ -53,6 +60,8 @@ from workflows.search_attributes import (
 from workflows.webhook import AshbyWebhookWorkflow, webhook_workflow_id
 
 PASS_EXECUTION_TIMEOUT = timedelta(minutes=10)
+# Temporal refuses a catch-up window shorter than this.
+MIN_CATCHUP_WINDOW = timedelta(seconds=10)
 
 
 WORKFLOW_ID_PREFIX = "screening-"
@@ -167,6 +176,21 @@ class Launcher:
             raise
         return LastRun(description.status)
 
+    async def cancel(self, screening: Screening) -> bool:
+        """Tells the screening's open run of Ashby's cancel (a signal the run takes however
+        often it comes); False when no run is open."""
+        handle = self.client.get_workflow_handle_for(
+            ScreeningWorkflow.run, workflow_id(screening.id)
+        )
+        requested = screening.cancel_requested_at or utcnow()
+        try:
+            await handle.signal(ScreeningWorkflow.cancel, CancelRequest(epoch_ms(requested)))
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
     async def closed_in_ashby(self, screening_id: uuid.UUID, reason: CloseReason) -> bool:
         """Tells the screening's workflow that Ashby closed it; False when no run is open."""
         handle = self.client.get_workflow_handle_for(
@@ -216,7 +240,9 @@ class Launcher:
         return await self._running(webhook_workflow_id(task.workspace_id, task.event_id))
 
     async def ensure_reconcile_schedule(self, every: timedelta) -> None:
-        """Creates the `reconcile-screenings` schedule, or brings it up to date."""
+        """Creates the `reconcile-screenings` schedule, or brings its action, interval and
+        policy up to date. Its state stays as an operator left it: a schedule paused (with its
+        note) stays paused across every deploy."""
         schedule = Schedule(
             action=ScheduleActionStartWorkflow(
                 ReconcileWorkflow.run,
@@ -227,14 +253,21 @@ class Launcher:
                 execution_timeout=PASS_EXECUTION_TIMEOUT,
             ),
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-            # Passes are idempotent, so one that is late never holds up the next.
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
+            # A pass still running when the next is due: the next is skipped (the running one
+            # covers it). After an outage, at most the pass due within the last interval runs,
+            # not one for every interval missed.
+            policy=SchedulePolicy(
+                overlap=ScheduleOverlapPolicy.SKIP,
+                catchup_window=max(every, MIN_CATCHUP_WINDOW),
+            ),
         )
         try:
             await self.client.create_schedule(SCHEDULE_ID, schedule)
         except ScheduleAlreadyRunningError:
 
-            def replace(_current: ScheduleUpdateInput) -> ScheduleUpdate:
-                return ScheduleUpdate(schedule=schedule)
+            def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
+                return ScheduleUpdate(
+                    schedule=dataclasses.replace(schedule, state=current.description.schedule.state)
+                )
 
-            await self.client.get_schedule_handle(SCHEDULE_ID).update(replace)
+            await self.client.get_schedule_handle(SCHEDULE_ID).update(keep_state)

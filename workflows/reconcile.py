@@ -11,6 +11,9 @@ with workflow.unsafe.imports_passed_through():
 
 SCHEDULE_ID = "reconcile-screenings"
 PASS_TIMEOUT = timedelta(minutes=5)
+# The pass heartbeats after every page; a worker that dies mid-pass is noticed this soon, not
+# when PASS_TIMEOUT runs out.
+PASS_HEARTBEAT_TIMEOUT = timedelta(minutes=1)
 
 
 @workflow.defn
@@ -21,6 +24,7 @@ class ReconcileWorkflow:
             ReconcilerActivities.reconcile_screenings,
             request,
             start_to_close_timeout=PASS_TIMEOUT,
+            heartbeat_timeout=PASS_HEARTBEAT_TIMEOUT,
             # The next scheduled pass is the real retry.
             retry_policy=RetryPolicy(maximum_attempts=3),
         )

@@ -15,8 +15,9 @@ from activities import reconcile
 from activities.reconcile import ReconcilerActivities, ReconcileRequest
 from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.metrics import sample
-from truffle import candidates, webhooks
+from truffle import candidates, screenings, webhooks
 from truffle.contracts import CloseReason, WebhookTask
+from truffle.screenings import settle
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyWebhookEvent, PayloadKey, Screening, utcnow
@@ -40,6 +41,8 @@ class FakeRuns:
     webhooks_running: set[str] = field(default_factory=set)
     webhooks_started: list[WebhookTask] = field(default_factory=list)
     webhooks_completed: set[str] = field(default_factory=set)
+    # Screenings whose open run was told of Ashby's cancel.
+    cancelled: list[uuid.UUID] = field(default_factory=list)
 
     async def running_screening_ids(self) -> set[uuid.UUID]:
         return set(self.listed_running)
@@ -50,6 +53,14 @@ class FakeRuns:
 
     async def start(self, screening: Screening) -> None:
         self.started.append(screening.id)
+        self.runs[screening.id] = Run(running=True)
+
+    async def cancel(self, screening: Screening) -> bool:
+        run = self.runs.get(screening.id)
+        if screening.id in self.listed_running or (run is not None and run.running):
+            self.cancelled.append(screening.id)
+            return True
+        return False
 
     async def webhook_running(self, task: WebhookTask) -> bool:
         return task.event_id in self.webhooks_running
@@ -281,3 +292,51 @@ async def test_an_erased_candidates_keys_left_after_their_workflows_ended_are_de
     again = await ReconcilerActivities(engine, runs).reconcile()
     assert sorted(again.keys_destroyed) == sorted([str(still_running), str(lagging)])
     assert (await ReconcilerActivities(engine, runs).reconcile()).keys_destroyed == []
+
+
+def cancel_on_record(engine: sa.Engine, screening_id: uuid.UUID, minutes_ago: int) -> None:
+    """What `assessment.cancel` writes before it asks the workflow."""
+    with Session(engine) as session:
+        session.exec(
+            update(Screening)
+            .where(col(Screening.id) == screening_id)
+            .values(cancel_requested_at=utcnow() - timedelta(minutes=minutes_ago))
+        )
+        session.commit()
+
+
+async def test_ashbys_cancel_is_acted_on_again_wherever_it_was_lost(
+    engine: sa.Engine, opened: list[uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancel on record whose application is still not disqualified: the open run is told
+    again, a run that completed leaves it to the pass, a terminated run gets a new one (which
+    loads it), and a cancel that has only just arrived is left to the API's own request."""
+    monkeypatch.setattr(reconcile, "BATCH", 2)
+    running, finished, terminated, just_now = opened[0], opened[1], opened[2], opened[3]
+    for screening_id in (running, finished, terminated):
+        cancel_on_record(engine, screening_id, minutes_ago=10)
+    cancel_on_record(engine, just_now, minutes_ago=0)
+    with Session(engine) as session:
+        settle(session, finished)  # its run completed and settled it before the cancel
+    runs = FakeRuns(
+        listed_running=set(opened) - {finished, terminated},
+        runs={finished: Run(completed=True), terminated: Run()},
+    )
+
+    report = await ReconcilerActivities(engine, runs).reconcile()
+
+    assert sorted(report.cancels_acted_on) == sorted(map(str, [running, finished, terminated]))
+    # The terminated one's new run (started by the pass over unsettled screenings) is told too.
+    assert runs.cancelled == [running, terminated]
+    assert runs.started == [terminated]
+    with Session(engine) as session:
+        done = session.get(Screening, finished)
+        assert done is not None
+        assert done.application_status == "disqualified"
+        assert done.is_open is False
+    # Once disqualified (by the runs, or here), a cancel is no longer pending.
+    with Session(engine) as session:
+        for screening_id in (running, terminated):
+            screenings.disqualify(session, screening_id)
+    again = await ReconcilerActivities(engine, runs).reconcile()
+    assert again.cancels_acted_on == []

@@ -21,6 +21,7 @@ from playwright.async_api import Browser, Locator, Page, Request, Route, Viewpor
 from sqlmodel import Session
 
 from api.app import create_app
+from api.operator import create_operator_app
 from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, connect_live, make_workspace
 from tests.utils.factories import open_screening as open_one
 from tests.utils.processes import REPO_ROOT
@@ -54,6 +55,7 @@ LONG_QUESTION = LONG_QUESTION[:2000]
 @dataclass(frozen=True)
 class World:
     base_url: str
+    operator_url: str  # the operator listener: probes, metrics and the API's documentation
     admin_token: str
     workspace: Workspace
     position: Position
@@ -187,8 +189,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     app = create_app(settings)
     token, workspace, made = seed(app.state.engine, app.state.keyring)
-    with served(app) as base_url:
-        yield World(base_url, token, workspace, **made)
+    with (
+        served(app) as base_url,
+        served(create_operator_app(app, "http://testserver")) as operator_url,
+    ):
+        yield World(base_url, operator_url, token, workspace, **made)
 
 
 OpenPage = Callable[..., Awaitable[Page]]
@@ -631,12 +636,13 @@ async def test_the_skip_link_and_one_focus_ring_for_selects_too(
 async def test_docs_load_with_every_request_off_this_machine_blocked(
     browser: Browser, world: World
 ) -> None:
-    context = await browser.new_context(base_url=world.base_url, viewport=DESKTOP)
+    """On the operator listener, where the API's documentation lives."""
+    context = await browser.new_context(base_url=world.operator_url, viewport=DESKTOP)
     blocked: list[str] = []
     problems: list[str] = []
 
     async def local_only(route: Route, request: Request) -> None:
-        if request.url.startswith(world.base_url):
+        if request.url.startswith(world.operator_url):
             await route.continue_()
         else:
             blocked.append(request.url)

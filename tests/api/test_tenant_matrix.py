@@ -132,10 +132,6 @@ OPEN = {
     ("GET", "/s/{token}"),
     ("POST", "/s/{token}/begin"),
     ("POST", "/s/{token}/submit"),
-    # The API's documentation, served with its own Swagger UI and ReDoc files: no data.
-    ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
-    ("GET", "/redoc"),
 }
 
 

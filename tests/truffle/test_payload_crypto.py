@@ -1,9 +1,12 @@
 """Temporal payloads encrypted per screening: which key each workflow's payloads get, what a
 payload carries, what breaks a decryption, crypto-shredding, and failures encoded too."""
 
+import asyncio
 import json
 import math
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -294,3 +297,31 @@ async def test_failure_messages_and_stack_traces_are_encrypted_too(
     assert isinstance(decoded, ApplicationError)
     assert decoded.message == "the payload of screening 42 was refused"
     assert json.loads(PLAIN.data)  # the fixture payload is what the workflows send
+
+
+async def test_a_key_lookup_never_waits_behind_the_activities_database_threads(
+    engine: sa.Engine, keyring: KeyRing, screening_id: uuid.UUID
+) -> None:
+    """Every activity thread is stuck on a slow write: a workflow activation that needs a
+    screening's key still gets it, from the codec's own threads."""
+    loop = asyncio.get_running_loop()
+    busy = ThreadPoolExecutor(2, thread_name_prefix="truffle-db")
+    release = threading.Event()
+    loop.set_default_executor(busy)
+    try:
+        stuck = [asyncio.create_task(asyncio.to_thread(release.wait, 30)) for _ in range(2)]
+        codec = for_workflow(
+            TrufflePayloadCodec(PayloadKeys(engine, keyring, cache_seconds=0)),
+            f"screening-{screening_id}",
+        )
+        [sealed] = await codec.encode([PLAIN])
+
+        decoded = await asyncio.wait_for(codec.decode([sealed]), 5)
+
+        assert decoded == [PLAIN]
+        assert not any(task.done() for task in stuck)
+    finally:
+        release.set()
+        await asyncio.gather(*stuck)
+        loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="asyncio"))
+        busy.shutdown()
