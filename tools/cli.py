@@ -145,6 +145,24 @@ def _cmd_worker(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_versions(_args: argparse.Namespace) -> int:
+    import asyncio
+    import dataclasses
+
+    from truffle.settings import get_settings
+    from truffle.temporal_connection import connect_temporal
+    from workflows.versions import open_runs_by_release
+
+    settings = get_settings()
+
+    async def count() -> list[dict[str, object]]:
+        client = await connect_temporal(settings)
+        return [dataclasses.asdict(found) for found in await open_runs_by_release(client)]
+
+    print(json.dumps({"ScreeningWorkflow": asyncio.run(count())}))
+    return 0
+
+
 def _cmd_reconcile(_args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
@@ -325,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile",
         help="one reconciliation pass now: give every unsettled screening a running workflow",
     ).set_defaults(handler=_cmd_reconcile)
+
+    commands.add_parser(
+        "versions",
+        help="how many open screening workflows each release (workflow patch) has",
+    ).set_defaults(handler=_cmd_versions)
 
     sandbox = commands.add_parser(
         "sandbox", help="run the Ashby sandbox (a local stand-in for Ashby)"

@@ -87,3 +87,36 @@ def test_a_terminated_screening_is_repaired_by_the_reconcile_schedule(stack: Sta
     attribute = wait_for_run(stack, workflow_id, WorkflowExecutionStatus.COMPLETED)
     record = screening_record(stack, connected.admin_token, assessment_id)
     assert attribute == record["status"] == "completed"
+
+
+def test_a_cancel_taken_while_no_worker_runs_survives_a_terminate_and_the_reconcilers_run(
+    stack: Stack,
+) -> None:
+    """The worker crashed; Ashby cancels (answered through the signal fallback); an engineer
+    terminates the screening; a fresh worker starts and the reconciler gives it a new run. The
+    new run knows of the cancel from the database: the application is disqualified, the link
+    is dead, and Ashby never hears "Started" or a result after its cancel."""
+    connected = connect_workspace(stack)
+    address = f"ada-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    link = stack.screener_link(address)
+    workflow_id = f"screening-{assessment_id}"
+    assert stack.worker is not None
+    stack.worker.kill()  # for good, as a crash would
+    stack.worker.wait()
+
+    cancelled = stack.sandbox.call_partner("assessment.cancel", {"assessment_id": assessment_id})
+    assert cancelled["status_code"] == 200, cancelled
+    temporal(stack, "workflow", "terminate", "--workflow-id", workflow_id, "--reason", "stuck")
+    wait_for_run(stack, workflow_id, WorkflowExecutionStatus.TERMINATED)
+    stack.start_worker()
+    temporal(stack, "schedule", "trigger", "--schedule-id", SCHEDULE_ID)
+
+    attribute = wait_for_run(stack, workflow_id, WorkflowExecutionStatus.COMPLETED)
+    record = screening_record(stack, connected.admin_token, assessment_id)
+    assert (record["status"], record["application_status"]) == ("cancelled", "disqualified")
+    assert attribute == "cancelled"
+    assert httpx.get(link).status_code == 410
+    with httpx.Client(follow_redirects=False) as browser:
+        assert browser.post(f"{link}/begin").status_code == 410
+    assert stack.sandbox.updates(assessment_id) == []  # nothing posted after Ashby's cancel
