@@ -84,6 +84,7 @@ EMAIL_FAILED = {
     EmailKind.reminder_before_deadline: "The reminder email could not be sent",
 }
 UPDATE_WORDS = {
+    UpdateKind.invited: "“Invited” update (with the deadline)",
     UpdateKind.started: "“Started” update",
     UpdateKind.result: "Result",
     UpdateKind.expired: "“Expired” update",

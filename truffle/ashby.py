@@ -142,6 +142,24 @@ def profile_url(public_base_url: str, screening_id: uuid.UUID) -> str:
     return f"{public_base_url}/screenings/{screening_id}"
 
 
+def deadline_date(deadline: datetime) -> str:
+    """The deadline's day as Ashby's status names it (UTC): `2026-12-12`."""
+    return deadline.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def expiry_blob(deadline: datetime) -> dict[str, Any]:
+    """When the screener link stops working: sent with every update."""
+    return {
+        **blob(
+            "truffle_expires_at",
+            "Link expires",
+            "string",
+            deadline.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        ),
+        "description": "When the candidate's screening link stops working",
+    }
+
+
 def cancelled_reason_blob(reason: CloseReason) -> dict[str, Any]:
     text = reason.ashby_text
     if text is None:
@@ -158,7 +176,13 @@ def build_update(
     reason: CloseReason | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"assessment_id": str(screening.id), "timestamp": timestamp_ms}
-    if kind == UpdateKind.started:
+    metadata = [expiry_blob(screening.deadline_at)]
+    body["metadata"] = metadata
+    if kind == UpdateKind.invited:
+        body["assessment_status"] = status_blob(
+            f"Invited · expires {deadline_date(screening.deadline_at)}"
+        )
+    elif kind == UpdateKind.started:
         body["assessment_status"] = status_blob("Started")
     elif kind == UpdateKind.expired:
         body["cancelled_reason"] = cancelled_reason_blob(CloseReason.expired)
@@ -178,7 +202,7 @@ def build_update(
             **blob("truffle_match_score", "Match score", "numeric_score", result["match_score"]),
             "description": "0-100 match with the position's scoring criteria",
         }
-        metadata = [
+        metadata += [
             blob("truffle_tier", "Tier", "string", result["tier"]),
             blob("truffle_summary", "Summary", "string", result["summary"]),
             blob(
@@ -202,5 +226,4 @@ def build_update(
                     question["score"],
                 )
             )
-        body["metadata"] = metadata
     return body

@@ -42,6 +42,7 @@ class EmailKind(StrEnum):
 
 
 class UpdateKind(StrEnum):
+    invited = "invited"  # the invite went out: Ashby's status names the deadline
     started = "started"
     result = "result"
     expired = "expired"

@@ -19,12 +19,18 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from truffle import screenings
-from truffle.contracts import SILENT_CLOSES, RedeliveryPlan, UpdateKind
+from truffle.contracts import SILENT_CLOSES, RedeliveryPlan, ScreeningStatus, UpdateKind
 from truffle.screenings import updates_due
 from truffle.tables import AshbyConnection, AshbyUpdate, ConnectionState, Screening
 
 # The order Ashby must receive them in.
-_ORDER = [UpdateKind.started, UpdateKind.result, UpdateKind.expired, UpdateKind.cancelled]
+_ORDER = [
+    UpdateKind.invited,
+    UpdateKind.started,
+    UpdateKind.result,
+    UpdateKind.expired,
+    UpdateKind.cancelled,
+]
 
 
 def plan_redelivery(session: Session, screening: Screening) -> RedeliveryPlan:
@@ -49,6 +55,18 @@ def plan_redelivery(session: Session, screening: Screening) -> RedeliveryPlan:
                 "themselves once the Ashby connection is live again.",
             )
         return RedeliveryPlan([], "Nothing to send: no update to Ashby failed for good.")
+    # "Invited" names the deadline while the candidate has not begun: once they have, or the
+    # screening closed, it would replace a later status on the candidate's profile.
+    if UpdateKind.invited in failed and (
+        screening.status != ScreeningStatus.invited or screening.started_at is not None
+    ):
+        failed.discard(UpdateKind.invited)
+        if not failed:
+            return RedeliveryPlan(
+                [],
+                "The candidate has moved on since the invite: sending “invited” again would "
+                "replace a later status on the candidate's profile.",
+            )
     # A later status that Ashby has, or gets without being sent again (it is due and did not
     # fail): "started" sent now would arrive after it and replace it on the candidate's profile.
     later = [

@@ -326,11 +326,15 @@ def updates_due(
     started: bool,
     close_reason: CloseReason | None,
     cancel_requested: bool = False,
+    invite_sent: bool = False,
 ) -> list[UpdateKind]:
     """Every update Ashby should get for a screening in this state, oldest first: none once
-    Ashby cancelled it (or the candidate was deleted)."""
+    Ashby cancelled it (or the candidate was deleted). "Invited" (with the deadline) only while
+    nothing later has happened: a later status supersedes it."""
     if close_reason in SILENT_CLOSES or cancel_requested:
         return []
+    if status == ScreeningStatus.invited and not started:
+        return [UpdateKind.invited] if invite_sent else []
     due = [UpdateKind.started] if started else []
     if status == ScreeningStatus.completed:
         due.append(UpdateKind.result)
@@ -367,6 +371,7 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
                 screening.started_at is not None,
                 screening.close_reason,
                 screening.cancel_requested_at is not None,
+                EmailKind.invite in emails,
             )
             if kind not in delivered and kind not in failed and screening.erased_at is None
         ],

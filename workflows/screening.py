@@ -490,7 +490,9 @@ class ScreeningWorkflow:
         )
         self._completed_at_ms = progress.completed_at_ms
         for kind in progress.undelivered:
-            if kind == UpdateKind.result:
+            if kind == UpdateKind.invited:
+                self._queue(ref, kind, progress.invited_at_ms)
+            elif kind == UpdateKind.result:
                 assert progress.completed_at_ms is not None
                 self._queue(ref, kind, progress.completed_at_ms)
             elif kind == UpdateKind.expired:
@@ -591,6 +593,9 @@ class ScreeningWorkflow:
                 return
             if kind == EmailKind.invite:
                 self._state.invite_sent = True
+                if self._v5 and self._started_at_ms is None:
+                    # Ashby's status names the deadline.
+                    self._queue(ref, UpdateKind.invited, epoch_ms(workflow.now()))
             else:
                 self._state.reminders_sent.append(kind)
 
@@ -725,6 +730,8 @@ class ScreeningWorkflow:
                     started = PostUpdateRequest(
                         ref.screening_id, UpdateKind.started, self._started_at_ms
                     )
+                    # "Started" supersedes an "Invited" not posted yet.
+                    self._outbox = [u for u in self._outbox if u.kind != UpdateKind.invited]
                     self._outbox.insert(0, started)
             if not self._outbox:
                 if self._closing:

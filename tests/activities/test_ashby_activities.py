@@ -145,6 +145,30 @@ async def test_started_and_result_reach_ashby_valid_and_in_order(
     assert [d.outcome for d in deliveries(engine, screening_id)] == ["ok", "ok"]
 
 
+async def test_ashby_is_told_the_deadline_after_the_invite_and_with_every_update(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: SandboxClient,
+    screening_id: uuid.UUID,
+) -> None:
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        deadline = screening.deadline_at
+    await post(activities, screening_id, UpdateKind.invited, OCCURRED_MS)
+    await post(activities, screening_id, UpdateKind.started, OCCURRED_MS + 1)
+
+    invited, started = (update["body"] for update in ashby_sandbox.updates(str(screening_id)))
+    for body in (invited, started):
+        validate(body, request_schema("/assessment.update"))
+        [expiry] = [b for b in body["metadata"] if b["identifier"] == "truffle_expires_at"]
+        assert expiry["value"] == deadline.strftime("%Y-%m-%d %H:%M UTC")
+    assert invited["assessment_status"]["value"] == f"Invited · expires {deadline:%Y-%m-%d}"
+    assert started["assessment_status"]["value"] == "Started"
+
+
 async def test_expiry_is_sent_as_a_cancelled_reason(
     engine: sa.Engine,
     keyring: KeyRing,

@@ -51,13 +51,16 @@ class Call:
 class FakeActivities:
     expire_result: ScreeningStatus = ScreeningStatus.expired
     score_fails: bool = False
-    # Errors `post_assessment_update` raises, in order, before it succeeds.
+    # Errors `post_assessment_update` raises, in order, before it succeeds: for the updates
+    # after "invited" (whose own failures are `invited_failures`), the ones a test is about.
     post_failures: list[ApplicationError] = field(default_factory=list)
+    invited_failures: list[ApplicationError] = field(default_factory=list)
     # Raised by every post while it answers a truthy value for the attempt's scheduled time.
     post_fails_while: Callable[[datetime], ApplicationError | None] | None = None
     # Errors `send_screening_email` raises for a kind, in order (the last one repeats).
     email_failures: dict[EmailKind, list[ApplicationError]] = field(default_factory=dict)
-    # Kinds of email (or "post") that block until `release` is set, as a slow server would.
+    # Kinds of email (or "post", or "post:<kind>") that block until `release` is set, as a slow
+    # server would.
     blocking: set[str] = field(default_factory=set)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     calls: list[Call] = field(default_factory=list)
@@ -131,7 +134,11 @@ class FakeActivities:
         if self.invited_at_ms is None:
             self.invited_at_ms = epoch_ms(await self._now())
         due = updates_due(
-            self.status, self.started_at_ms is not None, self.close_reason, self.cancel_requested
+            self.status,
+            self.started_at_ms is not None,
+            self.close_reason,
+            self.cancel_requested,
+            EmailKind.invite in self.emails_sent,
         )
         return ScreeningProgress(
             status=self.status,
@@ -212,13 +219,16 @@ class FakeActivities:
         failing = self.post_fails_while and self.post_fails_while(
             activity.info().current_attempt_scheduled_time
         )
-        if self.post_failures or failing:
+        failures = (
+            self.invited_failures if request.kind == UpdateKind.invited else self.post_failures
+        )
+        if failures or failing:
             await self._record("post-failed", request.kind)
-            error = failing or self.post_failures.pop(0)
+            error = failing or failures.pop(0)
             if error.type == AshbyOutcome.rejected.error_type:
                 self.given_up.append(request.kind)
             raise _fresh(error)
-        if "post" in self.blocking:
+        if "post" in self.blocking or f"post:{request.kind}" in self.blocking:
             await self._record("post-started", request.kind)
             await self._until_released()
         await self._record("post", request.kind)
@@ -242,8 +252,12 @@ class FakeActivities:
             return RedeliveryPlan([], self.redelivery_refusal)
         if not self.given_up:
             return RedeliveryPlan([], "Nothing to send: no update to Ashby failed for good.")
-        kinds = list(self.given_up)
-        self.given_up.clear()
+        # As truffle/redelivery.py: "invited" is not sent again once the candidate moved on.
+        superseded = self.status != ScreeningStatus.invited or self.started_at_ms is not None
+        kinds = [k for k in self.given_up if not (k == UpdateKind.invited and superseded)]
+        if not kinds:
+            return RedeliveryPlan([], "The candidate has moved on since the invite.")
+        self.given_up = [k for k in self.given_up if k not in kinds]
         return RedeliveryPlan(kinds)
 
     def all(self) -> list[Callable[..., Any]]:

@@ -183,10 +183,26 @@ def ashby_error(outcome: AshbyOutcome) -> ApplicationError:
     return ApplicationError(outcome, type=outcome.error_type, non_retryable=True)
 
 
+async def invited(handle: Handle) -> ScreeningState:
+    """Until the invite went out and Ashby's "Invited" update was delivered (or held, or
+    failed): what happens next never races that update."""
+    return await wait_for(
+        handle,
+        lambda state: (
+            state.invite_sent
+            and (
+                "invited" in state.delivered_updates
+                or "invited" in state.failed_updates
+                or state.delivery_held
+            )
+        ),
+    )
+
+
 async def submitted(start_screening: StartScreening, fakes: FakeActivities) -> Handle:
     """A screening whose candidate, once invited, submitted their answers."""
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await submit(handle, fakes, 5)
     return handle
 
@@ -213,7 +229,7 @@ async def test_a_first_run_starts_from_its_input_and_takes_the_score_from_the_su
     fakes.invited_at_ms = now_ms
     first_run = FirstRun(now_ms, now_ms + int(SCREENING_WINDOW.total_seconds() * 1000))
     handle = await start_screening(fakes, first_run=first_run)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     fakes.candidate_submitted(now_ms + 5)
     await handle.signal(
         ScreeningWorkflow.candidate_completed,
@@ -224,8 +240,8 @@ async def test_a_first_run_starts_from_its_input_and_takes_the_score_from_the_su
 
     outcome = await handle.result()
 
-    assert fakes.names() == ["email:invite", "post:result", "settle"]
-    assert (outcome.match_score, outcome.delivered_updates) == (83, ["result"])
+    assert fakes.names() == ["email:invite", "post:invited", "post:result", "settle"]
+    assert (outcome.match_score, outcome.delivered_updates) == (83, ["invited", "result"])
 
 
 async def test_a_first_run_still_expires_at_its_deadline_and_its_next_run_reads_the_database(
@@ -240,15 +256,16 @@ async def test_a_first_run_still_expires_at_its_deadline_and_its_next_run_reads_
 
     outcome = await handle.result()
 
-    names = fakes.names()
-    assert names[:3] == [
+    steps = [name for name in fakes.names() if name.startswith(("email", "expire"))]
+    assert steps[:4] == [
         "email:invite",
         "email:reminder_after_invite",
         "email:reminder_before_deadline",
+        "expire",
     ]
-    assert names[3] == "expire"
-    # The hold on "Expired" handed over to new runs: they read where the screening stands.
-    assert "load" in names[4:]
+    # The updates held since the invite made the run continue as new: the new runs read where
+    # the screening stands, and the deadline held.
+    assert "load" in fakes.names()
     assert outcome.status == ScreeningStatus.expired
 
 
@@ -257,9 +274,9 @@ async def test_started_then_completed_posts_started_then_the_result(
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await begin(handle, fakes, 1_000)
-    await wait_for(handle, lambda state: state.delivered_updates == ["started"])
+    await wait_for(handle, lambda state: state.delivered_updates == ["invited", "started"])
     await submit(handle, fakes, 2_000)
 
     outcome = await handle.result()
@@ -267,11 +284,12 @@ async def test_started_then_completed_posts_started_then_the_result(
     assert outcome == ScreeningOutcome(
         status=ScreeningStatus.completed,
         match_score=82,
-        delivered_updates=["started", "result"],
+        delivered_updates=["invited", "started", "result"],
         failed_updates=[],
     )
     assert fakes.names() == [
-        "load", "email:invite", "post:started", "score", "post:result", "settle",
+        "load", "email:invite", "post:invited", "post:started", "score", "post:result",
+        "settle",
     ]  # fmt: skip
 
 
@@ -284,10 +302,11 @@ async def test_a_candidate_who_never_answers_gets_two_reminders_then_expires_at_
     outcome = await handle.result()
 
     assert outcome.status == "expired"
-    assert outcome.delivered_updates == ["expired"]
+    assert outcome.delivered_updates == ["invited", "expired"]
     assert fakes.names() == [
         "load",
         "email:invite",
+        "post:invited",
         "email:reminder_after_invite",
         "email:reminder_before_deadline",
         "expire",
@@ -295,7 +314,7 @@ async def test_a_candidate_who_never_answers_gets_two_reminders_then_expires_at_
         "settle",
     ]
     invited_at = fakes.calls[1].at
-    after_invite, before_deadline, deadline = (call.at - invited_at for call in fakes.calls[2:5])
+    after_invite, before_deadline, deadline = (call.at - invited_at for call in fakes.calls[3:6])
     assert abs(after_invite - timedelta(hours=48)) < TOLERANCE
     assert abs(before_deadline - timedelta(days=6)) < TOLERANCE
     assert abs(deadline - timedelta(days=7)) < TOLERANCE
@@ -306,7 +325,7 @@ async def test_a_candidate_who_completes_on_day_3_gets_only_the_first_reminder(
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await time_skipping_env.sleep(timedelta(days=3))
     await submit(handle, fakes, 5)
 
@@ -314,7 +333,8 @@ async def test_a_candidate_who_completes_on_day_3_gets_only_the_first_reminder(
 
     assert outcome.status == "completed"
     assert fakes.names() == [
-        "load", "email:invite", "email:reminder_after_invite", "score", "post:result", "settle",
+        "load", "email:invite", "post:invited", "email:reminder_after_invite", "score",
+        "post:result", "settle",
     ]  # fmt: skip
 
 
@@ -336,15 +356,17 @@ async def test_cancel_mid_screener_disqualifies_and_posts_no_result(
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await begin(handle, fakes, 1_000)
-    await wait_for(handle, lambda state: state.delivered_updates == ["started"])
+    await wait_for(handle, lambda state: state.delivered_updates == ["invited", "started"])
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=2_000))
 
     outcome = await handle.result()
 
     assert outcome.status == "cancelled"
-    assert fakes.names() == ["load", "email:invite", "post:started", "disqualify", "settle"]
+    assert fakes.names() == [
+        "load", "email:invite", "post:invited", "post:started", "disqualify", "settle",
+    ]  # fmt: skip
 
 
 async def test_cancel_while_the_result_is_held_drops_it_and_disqualifies(
@@ -361,9 +383,10 @@ async def test_cancel_while_the_result_is_held_drops_it_and_disqualifies(
     # The database keeps a completed screening completed (the application is disqualified),
     # and the workflow says what the database says.
     assert outcome.status == "completed"
-    assert outcome.delivered_updates == []
+    assert outcome.delivered_updates == ["invited"]
     assert fakes.names() == [
-        "load", "email:invite", "score", "post-failed:result", "disqualify", "settle",
+        "load", "email:invite", "post:invited", "score", "post-failed:result", "disqualify",
+        "settle",
     ]  # fmt: skip
 
 
@@ -379,9 +402,10 @@ async def test_a_rejected_key_holds_the_update_until_the_connection_is_live(
     await handle.signal(ScreeningWorkflow.connection_live, ConnectionLive(live_at_ms=9))
     outcome = await handle.result()
 
-    assert outcome.delivered_updates == ["result"]
+    assert outcome.delivered_updates == ["invited", "result"]
     assert fakes.names() == [
-        "load", "email:invite", "score", "post-failed:result", "post:result", "settle",
+        "load", "email:invite", "post:invited", "score", "post-failed:result", "post:result",
+        "settle",
     ]  # fmt: skip
 
 
@@ -394,8 +418,8 @@ async def test_held_updates_are_rechecked_after_1_then_2_hours_if_the_release_si
 
     outcome = await handle.result()
 
-    assert outcome.delivered_updates == ["result"]
-    attempts = [call.at for call in fakes.calls if call.name.startswith("post")]
+    assert outcome.delivered_updates == ["invited", "result"]
+    attempts = [call.at for call in fakes.calls if call.detail == "result"]
     assert abs(attempts[1] - attempts[0] - timedelta(hours=1)) < TOLERANCE
     assert abs(attempts[2] - attempts[1] - timedelta(hours=2)) < TOLERANCE
 
@@ -411,7 +435,7 @@ async def test_a_payload_ashby_rejects_is_recorded_as_failed_and_the_workflow_en
 
     assert outcome.status == "completed"
     assert outcome.failed_updates == ["result"]
-    assert outcome.delivered_updates == []
+    assert outcome.delivered_updates == ["invited"]
 
 
 async def test_rate_limited_updates_are_retried_until_delivered(
@@ -427,7 +451,7 @@ async def test_rate_limited_updates_are_retried_until_delivered(
 
     outcome = await handle.result()
 
-    assert outcome.delivered_updates == ["result"]
+    assert outcome.delivered_updates == ["invited", "result"]
     assert fakes.names()[-3:] == ["post-failed:result", "post:result", "settle"]
 
 
@@ -440,7 +464,7 @@ async def test_a_submission_that_beats_the_deadline_is_scored_not_expired(
     outcome = await handle.result()
 
     assert outcome.status == "completed"
-    assert outcome.delivered_updates == ["result"]
+    assert outcome.delivered_updates == ["invited", "result"]
     assert fakes.names()[-4:] == ["expire", "score", "post:result", "settle"]
 
 
@@ -453,7 +477,7 @@ async def test_a_failing_workflow_reports_itself_for_the_connections_health(
     with pytest.raises(WorkflowFailureError):
         await handle.result()
 
-    assert fakes.names() == ["load", "email:invite", "score", "report-failure"]
+    assert fakes.names() == ["load", "email:invite", "post:invited", "score", "report-failure"]
 
 
 async def test_the_query_reports_progress_without_personal_data(
@@ -461,8 +485,10 @@ async def test_the_query_reports_progress_without_personal_data(
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    state = await wait_for(handle, lambda state: state.invite_sent)
-    assert state == ScreeningState(status=ScreeningStatus.invited, invite_sent=True)
+    state = await wait_for(handle, lambda state: state.delivered_updates == ["invited"])
+    assert state == ScreeningState(
+        status=ScreeningStatus.invited, invite_sent=True, delivered_updates=["invited"]
+    )
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=1))
     await handle.result()
 
@@ -520,14 +546,14 @@ async def test_a_refused_reminder_is_recorded_and_the_screening_goes_on(
 ) -> None:
     fakes = FakeActivities(email_failures={EmailKind.reminder_after_invite: [refused()]})
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await time_skipping_env.sleep(timedelta(days=3))
     await submit(handle, fakes, 5)
 
     outcome = await handle.result()
 
     assert outcome.status == ScreeningStatus.completed
-    assert outcome.delivered_updates == ["result"]
+    assert outcome.delivered_updates == ["invited", "result"]
     assert "email-failed:reminder_after_invite" in fakes.names()
 
 
@@ -553,20 +579,21 @@ async def test_a_cancel_is_acted_on_while_the_invite_is_still_being_sent(
 async def test_a_cancel_is_acted_on_while_an_update_is_being_posted(
     start_screening: StartScreening,
 ) -> None:
-    fakes = FakeActivities(blocking={"post"})
+    fakes = FakeActivities(blocking={"post:started"})
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await begin(handle, fakes)
     await wait_for_call(fakes, "post-started:started")
 
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=2))
     await wait_for_call(fakes, "disqualify")
+    await wait_for(handle, lambda state: state.pending_updates == [])  # dropped, not awaited
     assert "post:started" not in fakes.names()  # still in flight when the cancel was acted on
     fakes.release.set()
     outcome = await handle.result()
 
     assert outcome.status == ScreeningStatus.cancelled
-    assert outcome.delivered_updates == []
+    assert outcome.delivered_updates == ["invited"]
 
 
 async def test_the_cancel_update_answers_once_the_database_has_closed_it(
@@ -574,7 +601,7 @@ async def test_the_cancel_update_answers_once_the_database_has_closed_it(
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
 
     answer = await handle.execute_update(
         ScreeningWorkflow.cancel_screening, CancelRequest(requested_at_ms=1)
@@ -590,7 +617,7 @@ async def test_cancelled_in_temporal_the_screening_is_closed_and_ashby_told(
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
 
     await handle.cancel()
     with pytest.raises(WorkflowFailureError) as ended:
@@ -608,7 +635,7 @@ async def test_a_30_day_hold_crosses_continue_as_new_then_closes_with_the_update
     not_live = ashby_error(AshbyOutcome.held)
     fakes = FakeActivities(post_fails_while=lambda _at: not_live)
     handle = await start_screening(fakes, max_history_events=150)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await submit(handle, fakes, 5)
 
     outcome = await handle.result()
@@ -634,13 +661,16 @@ async def test_a_3_day_ashby_outage_ends_in_one_delivery(
         return None
 
     fakes = FakeActivities(post_fails_while=unavailable)
-    handle = await submitted(start_screening, fakes)
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await submit(handle, fakes, 5)
 
     outcome = await handle.result()
 
-    assert outcome.delivered_updates == ["result"]
-    assert [call.detail for call in fakes.calls if call.name == "post"] == ["result"]
-    attempts = {call.activity_id for call in fakes.calls if call.name.startswith("post")}
+    # Each update once, in order, after the outage: "Invited" waited it out, the result behind.
+    assert outcome.delivered_updates == ["invited", "result"]
+    assert [call.detail for call in fakes.calls if call.name == "post"] == ["invited", "result"]
+    attempts = {call.activity_id for call in fakes.calls if call.detail == "invited"}
     assert len(attempts) >= 3  # each day's attempt window ran out and a new one began
 
 
@@ -663,18 +693,19 @@ async def test_an_application_archived_in_ashby_closes_at_once_and_tells_ashby_w
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await closed_in_ashby(handle, fakes, CloseReason.archived_in_ashby)
 
     outcome = await handle.result()
 
     assert outcome.status == "cancelled"
-    assert outcome.delivered_updates == ["cancelled"]
+    assert outcome.delivered_updates == ["invited", "cancelled"]
     # No reminder: the 48-hour timer was dropped with the decision.
     assert fakes.names() == [
-        "load", "email:invite", "close:archived_in_ashby", "post:cancelled", "settle",
+        "load", "email:invite", "post:invited", "close:archived_in_ashby", "post:cancelled",
+        "settle",
     ]  # fmt: skip
-    assert fakes.posted[0].reason == CloseReason.archived_in_ashby
+    assert fakes.posted[-1].reason == CloseReason.archived_in_ashby
 
 
 async def test_a_candidate_hired_in_ashby_before_answering_closes_and_ashby_hears_why(
@@ -682,18 +713,19 @@ async def test_a_candidate_hired_in_ashby_before_answering_closes_and_ashby_hear
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await closed_in_ashby(handle, fakes, CloseReason.hired_in_ashby)
 
     outcome = await handle.result()
 
     assert outcome.status == "cancelled"
-    assert outcome.delivered_updates == ["cancelled"]
+    assert outcome.delivered_updates == ["invited", "cancelled"]
     # No reminder: the 48-hour timer was dropped with the decision.
     assert fakes.names() == [
-        "load", "email:invite", "close:hired_in_ashby", "post:cancelled", "settle",
+        "load", "email:invite", "post:invited", "close:hired_in_ashby", "post:cancelled",
+        "settle",
     ]  # fmt: skip
-    [posted] = fakes.posted
+    [_, posted] = fakes.posted
     assert posted.reason == CloseReason.hired_in_ashby
     # The words Ashby shows on the candidate's profile (truffle/ashby.py puts them in the body).
     assert posted.reason.ashby_text == "Candidate hired in Ashby"
@@ -711,7 +743,7 @@ async def test_a_candidate_hired_after_completing_keeps_the_result(
     outcome = await handle.result()
 
     assert outcome.status == "completed"
-    assert outcome.delivered_updates == ["result"]
+    assert outcome.delivered_updates == ["invited", "result"]
     assert "close:hired_in_ashby" not in fakes.names()
 
 
@@ -720,17 +752,18 @@ async def test_a_candidate_deleted_in_ashby_is_closed_and_nothing_more_is_posted
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await begin(handle, fakes, 1_000)
-    await wait_for(handle, lambda state: state.delivered_updates == ["started"])
+    await wait_for(handle, lambda state: state.delivered_updates == ["invited", "started"])
     await closed_in_ashby(handle, fakes, CloseReason.candidate_deleted)
 
     outcome = await handle.result()
 
     assert outcome.status == "cancelled"
-    assert outcome.delivered_updates == ["started"]
+    assert outcome.delivered_updates == ["invited", "started"]
     assert fakes.names() == [
-        "load", "email:invite", "post:started", "close:candidate_deleted", "settle",
+        "load", "email:invite", "post:invited", "post:started", "close:candidate_deleted",
+        "settle",
     ]  # fmt: skip
 
 
@@ -744,8 +777,10 @@ async def test_a_deleted_candidates_held_result_is_dropped(
 
     outcome = await handle.result()
 
-    assert outcome.delivered_updates == []
-    assert fakes.names() == ["load", "email:invite", "score", "post-failed:result", "settle"]
+    assert outcome.delivered_updates == ["invited"]
+    assert fakes.names() == [
+        "load", "email:invite", "post:invited", "score", "post-failed:result", "settle",
+    ]  # fmt: skip
 
 
 async def send_again(client: Client, handle: Handle) -> RedeliverOutcome:
@@ -788,9 +823,9 @@ async def test_a_result_ashby_rejected_is_sent_again_by_a_new_run_and_delivered(
     second = await time_skipping_env.client.get_workflow_handle_for(
         ScreeningWorkflow.run, handle.id
     ).result()
-    assert second.delivered_updates == ["result"]
+    assert second.delivered_updates == ["invited", "result"]
     assert second.failed_updates == []
-    assert [request.kind for request in fakes.posted] == ["result"]
+    assert [request.kind for request in fakes.posted] == ["invited", "result"]
     assert fakes.names().count("score") == 1  # the new run posts the result, never re-scores
     assert fakes.names()[-1] == "settle"
 
@@ -800,7 +835,7 @@ async def test_a_started_update_rejected_mid_screener_is_sent_again_by_the_open_
 ) -> None:
     fakes = FakeActivities(post_failures=[ashby_error(AshbyOutcome.rejected)])
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await begin(handle, fakes)
     await wait_for(handle, lambda state: state.failed_updates == ["started"])
 
@@ -811,8 +846,8 @@ async def test_a_started_update_rejected_mid_screener_is_sent_again_by_the_open_
 
     assert outcome.delivered == ["started"]
     result = await handle.result()
-    assert result.delivered_updates == ["started", "result"]
-    assert [request.kind for request in fakes.posted] == ["started", "result"]
+    assert result.delivered_updates == ["invited", "started", "result"]
+    assert [request.kind for request in fakes.posted] == ["invited", "started", "result"]
 
 
 async def test_sending_again_is_refused_in_words_when_nothing_failed(
@@ -820,7 +855,7 @@ async def test_sending_again_is_refused_in_words_when_nothing_failed(
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
 
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(
@@ -854,7 +889,7 @@ async def test_a_new_run_started_to_send_again_ends_quietly_when_the_database_re
         ScreeningWorkflow.run, handle.id
     ).result()
     assert second.failed_updates == ["result"]
-    assert fakes.posted == []
+    assert [request.kind for request in fakes.posted] == ["invited"]
 
 
 async def test_a_result_given_up_after_a_long_hold_is_sent_again_once_the_connection_is_back(
@@ -864,16 +899,17 @@ async def test_a_result_given_up_after_a_long_hold_is_sent_again_once_the_connec
     not_live = ashby_error(AshbyOutcome.held)
     fakes = FakeActivities(post_fails_while=lambda _at: None if connection_live else not_live)
     handle = await start_screening(fakes, held_update_retention_seconds=3600)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await submit(handle, fakes, 5)
-    assert (await handle.result()).failed_updates == ["result"]
+    assert (await handle.result()).failed_updates == ["invited", "result"]
     connection_live = True  # the admin reconnected
 
     outcome = await send_again(time_skipping_env.client, handle)
 
+    # "Invited" is not sent again: the result supersedes it on the candidate's profile.
     assert outcome.delivered == ["result"]
     assert [request.kind for request in fakes.posted] == ["result"]
-    assert fakes.given_up == []
+    assert fakes.given_up == [UpdateKind.invited]
 
 
 async def test_two_requests_to_send_again_at_once_post_the_update_once(
@@ -890,7 +926,7 @@ async def test_two_requests_to_send_again_at_once_post_the_update_once(
         return_exceptions=True,
     )
 
-    assert [request.kind for request in fakes.posted] == ["result"]
+    assert [request.kind for request in fakes.posted] == ["invited", "result"]
     for outcome in outcomes:
         if isinstance(outcome, WorkflowUpdateFailedError):
             # By the validator, or by the database once the first request reopened it, or
@@ -988,7 +1024,7 @@ async def test_a_continued_run_acts_on_a_cancel_recorded_while_the_signal_was_lo
     continue-as-new reads it, and nothing more reaches Ashby."""
     fakes = FakeActivities(post_fails_while=lambda _at: ashby_error(AshbyOutcome.held))
     handle = await start_screening(fakes, max_history_events=30)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await submit(handle, fakes, 5)
     await wait_for(handle, lambda state: state.delivery_held)
     fakes.ashby_cancelled()
@@ -1040,7 +1076,7 @@ async def test_cancelled_in_temporal_with_ashbys_cancel_pending_disqualifies(
 ) -> None:
     fakes = FakeActivities(blocking={EmailKind.reminder_after_invite})
     handle = await start_screening(fakes)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
 
     fakes.ashby_cancelled()
     await handle.signal(ScreeningWorkflow.cancel, CancelRequest(requested_at_ms=2))
@@ -1050,7 +1086,7 @@ async def test_cancelled_in_temporal_with_ashbys_cancel_pending_disqualifies(
 
     assert fakes.disqualified
     assert "close:cancelled_in_truffle" not in fakes.names()
-    assert fakes.posted == []
+    assert [request.kind for request in fakes.posted] == ["invited"]  # nothing after the cancel
 
 
 async def test_a_give_up_that_fails_fails_the_run_instead_of_dropping_the_update(
@@ -1060,13 +1096,13 @@ async def test_a_give_up_that_fails_fails_the_run_instead_of_dropping_the_update
         post_fails_while=lambda _at: ashby_error(AshbyOutcome.held), give_up_failures=1
     )
     handle = await start_screening(fakes, held_update_retention_seconds=3600)
-    await wait_for(handle, lambda state: state.invite_sent)
+    await invited(handle)
     await submit(handle, fakes, 5)
 
     with pytest.raises(WorkflowFailureError):
         await asyncio.wait_for(handle.result(), 30)
 
-    assert "give-up-failed:result" in fakes.names()
+    assert "give-up-failed:invited" in fakes.names()
     assert fakes.names()[-1] == "report-failure"  # for the card; the reconciler starts it again
     assert "settle" not in fakes.names()
 
@@ -1091,11 +1127,13 @@ async def test_an_update_that_fails_inside_truffle_is_given_up_after_one_attempt
 ) -> None:
     bug = ApplicationError("'NoneType' object is not subscriptable", type="TypeError")
     fakes = FakeActivities(post_fails_while=lambda _at: bug)
-    handle = await submitted(start_screening, fakes)
+    handle = await start_screening(fakes)
+    await wait_for(handle, lambda state: state.invite_sent)
+    await submit(handle, fakes, 5)
 
     outcome = await asyncio.wait_for(handle.result(), 30)
 
-    assert outcome.failed_updates == ["result"]
+    assert outcome.failed_updates == ["invited", "result"]
     assert fakes.names()[-2:] == ["give-up:result:failed_in_truffle", "settle"]
     first = next(call.at for call in fakes.calls if call.name == "post-failed")
     given_up = next(call.at for call in fakes.calls if call.name == "give-up")
