@@ -65,6 +65,7 @@ def activities_for(
         AshbyClient(settings.ashby_api_base_url, http),
         settings.public_base_url,
         AshbyThrottle(settings.ashby_rate_limit_per_workspace),
+        settings.report_link_lifetime,
     )
     reconciler = ReconcilerActivities(engine, launcher)
     webhook = WebhookActivities(engine, launcher)

@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.screening import load_screening
-from truffle import connection_health, metrics
+from truffle import connection_health, metrics, report_links
 from truffle.ashby import AshbyClient, AshbyReply, build_update
 from truffle.contracts import (
     ASHBY_THROTTLED,
@@ -79,6 +79,11 @@ class AshbyThrottle:
         self._partner_paused_until = max(self._partner_paused_until, until)
 
 
+class UpdateUnbuildableError(Exception):
+    """The update cannot be built from what the database holds (named by the error's type
+    only: its message may quote a candidate's data)."""
+
+
 @dataclass(frozen=True)
 class _Prepared:
     workspace_id: uuid.UUID
@@ -88,6 +93,7 @@ class _Prepared:
     ashby_key: str | None  # None: the connection is not live, so nothing is sent
     delivered: bool
     unreadable: bool  # the stored Ashby key cannot be decrypted with TRUFFLE_SECRET_KEYS
+    report_link_id: uuid.UUID | None = None  # the report link the body carries
 
 
 class AshbyActivities:
@@ -98,12 +104,14 @@ class AshbyActivities:
         ashby: AshbyClient,
         public_base_url: str,
         throttle: AshbyThrottle | None = None,
+        report_link_lifetime: timedelta = timedelta(days=180),
     ) -> None:
         self.engine = engine
         self.keyring = keyring
         self.ashby = ashby
         self.public_base_url = public_base_url
         self.throttle = throttle or AshbyThrottle("50/second")
+        self.report_link_lifetime = report_link_lifetime
 
     def _record(
         self,
@@ -113,6 +121,7 @@ class AshbyActivities:
         outcome: AshbyOutcome,
         reply: AshbyReply | None,
         update_id: uuid.UUID | None = None,
+        report_link_id: uuid.UUID | None = None,
     ) -> None:
         """Adds the attempt to the screening's delivery log, settles the stored update when it
         was delivered or given up, and reports the outcome to the connection's health, in one
@@ -157,6 +166,8 @@ class AshbyActivities:
                 )
             if outcome == AshbyOutcome.ok:
                 connection_health.record_success(session, workspace_id, now)
+                if report_link_id is not None:
+                    report_links.mark_announced(session, report_link_id)
             elif outcome != AshbyOutcome.held:
                 connection_health.record_failure(
                     session,
@@ -195,18 +206,22 @@ class AshbyActivities:
                 position = screening_version(session, screening)
                 # Strictly increasing per assessment, whatever the clocks or retries do.
                 timestamp_ms = max(request.occurred_at_ms, screening.last_update_timestamp_ms + 1)
-                stored = AshbyUpdate(
-                    screening_id=screening.id,
-                    kind=request.kind,
-                    timestamp_ms=timestamp_ms,
-                    body=build_update(
+                try:
+                    body = build_update(
                         screening,
                         position,
                         request.kind,
                         timestamp_ms,
                         self.public_base_url,
                         request.reason,
-                    ),
+                    )
+                except Exception as error:  # a bug: no retry would build it
+                    raise UpdateUnbuildableError(type(error).__name__) from None
+                stored = AshbyUpdate(
+                    screening_id=screening.id,
+                    kind=request.kind,
+                    timestamp_ms=timestamp_ms,
+                    body=body,
                 )
                 screening.last_update_timestamp_ms = timestamp_ms
                 session.add(screening)
@@ -220,19 +235,48 @@ class AshbyActivities:
                 unreadable = False
             except DecryptionError:
                 ashby_key, unreadable = None, True
+            body = dict(stored.body) if stored else {}
+            link_id = None
+            if live and body.get("assessment_profile_url", {}).get("value") == (
+                report_links.PLACEHOLDER
+            ):
+                # The screening's live link (issued now if it has none): the same address on
+                # every attempt, never stored with the body.
+                link, url = report_links.current_url(
+                    session,
+                    self.keyring,
+                    screening.id,
+                    self.public_base_url,
+                    self.report_link_lifetime,
+                )
+                session.commit()
+                link_id = link.id
+                body["assessment_profile_url"] = {**body["assessment_profile_url"], "value": url}
             return _Prepared(
                 workspace_id=screening.workspace_id,
                 update_id=stored.id if stored else uuid.uuid4(),
                 timestamp_ms=stored.timestamp_ms if stored else 0,
-                body=dict(stored.body) if stored else {},
+                body=body,
                 ashby_key=ashby_key,
                 delivered=stored is not None and stored.delivered_at is not None,
                 unreadable=unreadable,
+                report_link_id=link_id,
             )
 
     @activity.defn(name="post_assessment_update")
     async def post_assessment_update(self, request: PostUpdateRequest) -> PostUpdateReceipt:
-        prepared = await asyncio.to_thread(self._prepare, request)
+        try:
+            prepared = await asyncio.to_thread(self._prepare, request)
+        except UpdateUnbuildableError as error:
+            outcome = AshbyOutcome.failed_in_truffle
+            await asyncio.to_thread(
+                self._give_up, DeliveryGivenUp(request.screening_id, request.kind, outcome)
+            )
+            raise ApplicationError(
+                f"Truffle could not build the {request.kind} update ({error})",
+                type=outcome.error_type,
+                non_retryable=True,
+            ) from None
         screening_id = uuid.UUID(request.screening_id)
         if prepared.delivered:
             # Delivered by an earlier attempt whose completion Temporal never heard of.
@@ -265,7 +309,7 @@ class AshbyActivities:
         )  # fmt: skip
         await asyncio.to_thread(
             self._record, screening_id, prepared.workspace_id, request.kind, reply.outcome,
-            reply, prepared.update_id,
+            reply, prepared.update_id, prepared.report_link_id,
         )  # fmt: skip
         where = f"HTTP {reply.http_status}, request id {reply.request_id or 'none'}"
         if reply.outcome == AshbyOutcome.ok:

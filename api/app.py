@@ -23,6 +23,8 @@ from api import (
     position_pages,
     positions,
     probes,
+    report,
+    report_links,
     screener,
     screenings,
     webhooks,
@@ -125,6 +127,8 @@ def create_app(
     app.include_router(screenings.router)
     app.include_router(audit.router)
     app.include_router(screener.router)
+    app.include_router(report.router)
+    app.include_router(report_links.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.state.operator_app = create_operator_app(app, settings.public_base_url)

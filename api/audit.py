@@ -204,7 +204,12 @@ def export_audit(
     )
 
 
-ACTOR_LABELS = {"admin": "Admin", "ashby": "Ashby", "operator": "Operator"}
+ACTOR_LABELS = {
+    "admin": "Admin",
+    "ashby": "Ashby",
+    "operator": "Operator",
+    "report_link": "Report link",
+}
 
 
 @router.get("/audit", response_class=HTMLResponse, include_in_schema=False)

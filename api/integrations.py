@@ -23,7 +23,7 @@ from api.deps import (
 from api.rate_limits import RateLimitsDep
 from api.vocabulary import plural
 from truffle import connections, webhooks
-from truffle.ashby import AshbyClient
+from truffle.ashby import AshbyClient, missing_scopes, missing_scopes_message
 from truffle.connections import (
     AlreadyConnectedError,
     HandshakeError,
@@ -106,6 +106,11 @@ def _handshake_http_error(error: HandshakeError) -> HTTPException:
 async def _validate_with_ashby(client: AshbyClient, ashby_api_key: str) -> None:
     """Raises what to tell the admin unless Ashby confirms the key is a valid key."""
     reply = await client.api_key_info(ashby_api_key)
+    missing = missing_scopes(reply)
+    if missing:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=missing_scopes_message(missing)
+        )
     if reply.outcome in (AshbyOutcome.ok, AshbyOutcome.missing_permission):
         return
     if reply.outcome == AshbyOutcome.key_rejected:

@@ -48,9 +48,9 @@ _CRITERION_FIELD = re.compile(r"q-(\d+)-c-(\d+)-label")
 NOTICES = {"created", "saved", "unchanged", "deactivated", "reactivated"}
 
 
-# The fields of a position at its limits (name, description, each question's prompt and
-# sample, each criterion's three), and the form's own (CSRF token, action, version).
-MAX_FORM_FIELDS = 2 + MAX_QUESTIONS * (2 + MAX_CRITERIA_PER_QUESTION * 3) + 3
+# The fields of a position at its limits (name, description, each question's prompt, sample
+# and id, each criterion's three and its id), and the form's own (CSRF token, action, version).
+MAX_FORM_FIELDS = 2 + MAX_QUESTIONS * (3 + MAX_CRITERIA_PER_QUESTION * 4) + 3
 
 
 async def posted_form(request: Request) -> FormData:
@@ -68,6 +68,7 @@ class CriterionDraft:
     label: str = ""
     keywords: str = ""
     weight: str = DEFAULT_WEIGHT
+    id: str = ""  # kept through edits (a hidden field); empty for a new one
 
     def body(self) -> dict[str, Any]:
         """As the API takes it: keywords split at commas, a blank weight left to its default."""
@@ -85,6 +86,7 @@ class QuestionDraft:
     prompt: str = ""
     sample: str = ""
     criteria: list[CriterionDraft] = field(default_factory=list)
+    id: str = ""
 
 
 @dataclass
@@ -100,9 +102,11 @@ class PositionDraft:
     def questions_body(self) -> list[dict[str, Any]]:
         return [
             {
+                **({"id": question.id} if question.id else {}),
                 "prompt": question.prompt,
                 "criteria": [
                     {
+                        **({"id": criterion.id} if criterion.id else {}),
                         "label": criterion.label,
                         "keywords": [k.strip() for k in criterion.keywords.split(",") if k.strip()],
                         **(
@@ -136,9 +140,11 @@ def draft_of(position: Position) -> PositionDraft:
                         label=criterion.label,
                         keywords=", ".join(criterion.keywords),
                         weight=f"{criterion.weight:g}",
+                        id=criterion.id or "",
                     )
                     for criterion in question.criteria
                 ],
+                id=question.id or "",
             )
             for question in stored
         ],
@@ -165,7 +171,10 @@ def draft_from(form: FormData) -> PositionDraft:
         prefix = f"q-{question_index}-c-{criterion_index}"
         kept.append(
             CriterionDraft(
-                text(f"{prefix}-label"), text(f"{prefix}-keywords"), text(f"{prefix}-weight")
+                text(f"{prefix}-label"),
+                text(f"{prefix}-keywords"),
+                text(f"{prefix}-weight"),
+                text(f"{prefix}-id"),
             )
         )
     question_indices = _indices(form, _QUESTION_FIELD)
@@ -178,6 +187,7 @@ def draft_from(form: FormData) -> PositionDraft:
                 prompt=text(f"q-{index}-prompt"),
                 sample=text(f"q-{index}-sample"),
                 criteria=criteria.get(index, []),
+                id=text(f"q-{index}-id"),
             )
             for (index,) in question_indices[:MAX_QUESTIONS]
         ],
@@ -435,17 +445,22 @@ def _submitted(
     except ValidationError as error:
         return again(errors=errors_by_field(error))
     with session_scope(engine) as session:
-        if position is None:
-            created = positions.create_position(
-                session, admin.workspace.id, body.content(), actor=Actor.admin(admin.token_id)
-            )
-            return _to_list("created", created.id)
-        current = owned_position(session, admin.workspace, position.id)
         try:
+            if position is None:
+                created = positions.create_position(
+                    session, admin.workspace.id, body.content(), actor=Actor.admin(admin.token_id)
+                )
+                return _to_list("created", created.id)
+            current = owned_position(session, admin.workspace, position.id)
             saved = positions.save_position(
                 session, current, body.content(), based_on_version,
                 actor=Actor.admin(admin.token_id),
             )  # fmt: skip
+        except positions.UnknownIdError as refused:
+            return again(
+                problem=f"This form no longer matches the position ({refused}). Reload the "
+                "position and make your change again."
+            )
         except positions.PositionEditConflictError as conflict:
             return again(
                 problem=f"Someone else saved this position while you were editing it (it is "

@@ -38,11 +38,17 @@ Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 PROMPT_MAX_CHARACTERS = 2000
 
 
+# A question's or criterion's id, kept through every edit (Ashby gets each criterion's score
+# under it): sent back as read to keep it, left out for a new one.
+ItemId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+
+
 class Criterion(BaseModel):
     """Something a good answer mentions: any of `keywords` found in the answer earns `weight`."""
 
     model_config = ConfigDict(extra="forbid")
 
+    id: ItemId | None = None
     label: ShortText
     keywords: list[Keyword] = Field(min_length=1, max_length=20)
     weight: float = Field(default=1.0, gt=0, le=100)
@@ -51,6 +57,7 @@ class Criterion(BaseModel):
 class Question(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    id: ItemId | None = None
     prompt: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=PROMPT_MAX_CHARACTERS),
@@ -69,7 +76,7 @@ class PositionIn(BaseModel):
         return positions.PositionContent(
             name=self.name,
             description=self.description,
-            questions=[question.model_dump() for question in self.questions],
+            questions=[question.model_dump(exclude_none=True) for question in self.questions],
         )
 
 
@@ -162,9 +169,13 @@ def owned_position(session: Session, workspace: Workspace, position_id: uuid.UUI
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_position(body: PositionIn, admin: AdminDep, session: SessionDep) -> PositionOut:
-    return _out(
-        positions.create_position(session, admin.workspace.id, body.content(), actor=admin.actor)
-    )
+    try:
+        created = positions.create_position(
+            session, admin.workspace.id, body.content(), actor=admin.actor
+        )
+    except positions.UnknownIdError as refused:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(refused)) from None
+    return _out(created)
 
 
 @router.post("/preview")
@@ -199,6 +210,8 @@ def replace_position(
     position = owned_position(session, admin.workspace, position_id)
     try:
         saved = positions.save_position(session, position, body.content(), actor=admin.actor)
+    except positions.UnknownIdError as refused:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(refused)) from None
     except positions.PositionEditConflictError as conflict:
         raise HTTPException(
             status.HTTP_409_CONFLICT,

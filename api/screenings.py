@@ -32,7 +32,7 @@ from api.temporal import (
     ScreeningGateway,
     WorkflowUnavailableError,
 )
-from truffle import audit
+from truffle import audit, report_links
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome, RedeliveryPlan
 from truffle.keyset import BadCursorError
@@ -360,6 +360,7 @@ def _profile_page(
     notice: str = "",
     problem: str | None = None,
     status_code: int = status.HTTP_200_OK,
+    new_report_link: Any = None,
 ) -> HTMLResponse:
     with Session(engine) as session:
         screening = session.get(Screening, screening_id)
@@ -387,6 +388,8 @@ def _profile_page(
                 "deliveries": delivery_state(session, screening),
                 "notice": REDELIVERY_MESSAGES.get(notice),
                 "problem": problem,
+                "report_link": report_links.current(session, screening.id),
+                "new_report_link": new_report_link,
                 "csrf_token": csrf_token_of(request, engine, keyring),
                 "current_page": "screenings",
             },

@@ -5,6 +5,8 @@
   `Referrer-Policy: no-referrer` (a screener link in a Referer would hand over the screening),
   and `Cache-Control: no-store`;
 - every response of the JSON API (candidate data, the card, a new key): `Cache-Control: no-store`;
+- the pages behind a secret link (a candidate's `/s/...`, a report's `/r/...`): `X-Robots-Tag:
+  noindex, nofollow` as well, so no search engine keeps one;
 - behind https (`PUBLIC_BASE_URL`), `Strict-Transport-Security`.
 (The API's documentation page is not on this app: it is an operator endpoint, api/operator.py.)
 """
@@ -25,6 +27,8 @@ DOCS_CONTENT_SECURITY_POLICY = (
     "base-uri 'none'; frame-ancestors 'none'"
 )
 HSTS = "max-age=31536000; includeSubDomains"
+# Pages whose address is the secret (a candidate's screener, a report link).
+SECRET_LINK_PATHS = ("/s/", "/r/")
 
 
 class SecurityHeaders:
@@ -49,6 +53,8 @@ class SecurityHeaders:
                     headers["X-Frame-Options"] = "DENY"
                 if html or path.startswith(("/api/", "/ashby/")):
                     headers["Cache-Control"] = "no-store"
+                if path.startswith(SECRET_LINK_PATHS):
+                    headers["X-Robots-Tag"] = "noindex, nofollow"
                 if self.https:
                     headers["Strict-Transport-Security"] = HSTS
             await send(message)

@@ -299,6 +299,19 @@ class ScreeningGateway:
             return None
         return RedeliveryAnswer(outcome.delivered, outcome.failed, outcome.pending)
 
+    async def announce_report_link(self, screening: Screening) -> None:
+        """Ashby is to get the screening's new report link (through its workflow). Raises
+        `WorkflowUnavailableError` when Temporal did not take it."""
+        client = await self.client()
+        launcher = Launcher(
+            client, self._settings.temporal_task_queue, self._settings.held_update_retention
+        )
+        try:
+            await launcher.announce_report_link(screening)
+        except RPCError as error:
+            logger.warning("Temporal did not take a new report link: %s", error.status.name)
+            raise WorkflowUnavailableError(error.message) from None
+
     async def release_held(self, engine: sa.Engine, workspace_id: uuid.UUID) -> None:
         """Ashby used the current key: wake the screenings whose updates wait for that."""
         with Session(engine) as session:

@@ -12,10 +12,41 @@ from typing import Any
 
 import httpx
 
+from truffle import report_links
 from truffle.contracts import AshbyOutcome, CloseReason, UpdateKind
+from truffle.scoring import MAX_SCORE
 from truffle.tables import PositionVersion, Screening
 
 USER_AGENT = "Truffle-Ashby-Integration/0.1"
+# The permissions an Ashby API key must have for Truffle, and what each is for. (`apiKeysWrite`
+# is welcome, not required: with it Truffle registers its webhooks itself; without it the admin
+# adds them by hand.)
+REQUIRED_SCOPES = {"candidatesWrite": "post screening statuses and results (assessment.update)"}
+WHERE_TO_GRANT = (
+    "In Ashby, go to Admin → Integrations → API Keys, open the key (or create a new one), "
+    "tick the missing permission, save, and paste the key here again."
+)
+
+
+def missing_scopes(reply: "AshbyReply") -> list[str]:
+    """The required permissions a key that `apiKey.info` described lacks (none when Ashby did
+    not list them: a key without `apiKeysRead` cannot be read, and is checked by its first
+    post instead)."""
+    results = reply.results if isinstance(reply.results, dict) else {}
+    scopes = results.get("scopes")
+    if reply.outcome != AshbyOutcome.ok or not isinstance(scopes, list):
+        return []
+    return [scope for scope in REQUIRED_SCOPES if scope not in scopes]
+
+
+def missing_scopes_message(missing: list[str]) -> str:
+    needs = "; ".join(f"{scope}, to {REQUIRED_SCOPES[scope]}" for scope in missing)
+    return (
+        f"This Ashby API key lacks the permission{'s' if len(missing) > 1 else ''} Truffle "
+        f"needs: {needs}. {WHERE_TO_GRANT} Nothing was saved."
+    )
+
+
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
@@ -138,10 +169,6 @@ def invited_update(assessment_id: uuid.UUID, timestamp_ms: int) -> dict[str, Any
     }
 
 
-def profile_url(public_base_url: str, screening_id: uuid.UUID) -> str:
-    return f"{public_base_url}/screenings/{screening_id}"
-
-
 def deadline_date(deadline: datetime) -> str:
     """The deadline's day as Ashby's status names it (UTC): `2026-12-12`."""
     return deadline.astimezone(UTC).strftime("%Y-%m-%d")
@@ -178,6 +205,8 @@ def build_update(
     body: dict[str, Any] = {"assessment_id": str(screening.id), "timestamp": timestamp_ms}
     metadata = [expiry_blob(screening.deadline_at)]
     body["metadata"] = metadata
+    if kind in (UpdateKind.result, UpdateKind.report_link):
+        kind = UpdateKind.result
     if kind == UpdateKind.invited:
         body["assessment_status"] = status_blob(
             f"Invited · expires {deadline_date(screening.deadline_at)}"
@@ -195,14 +224,21 @@ def build_update(
         if result is None:
             raise ValueError(f"screening {screening.id} has no score yet")
         body["assessment_status"] = status_blob("Completed")
-        body["assessment_profile_url"] = blob(
-            "truffle_profile", "Truffle screening", "url", profile_url(base_url, screening.id)
-        )
+        # The report link is put in when the update is posted (truffle/report_links.py): its
+        # token is never stored, not even here.
+        body["assessment_profile_url"] = {
+            **blob("truffle_report", "Truffle report", "url", report_links.PLACEHOLDER),
+            "description": "The screening's report: answers, scores and timeline (no sign-in)",
+        }
         body["assessment_result"] = {
             **blob("truffle_match_score", "Match score", "numeric_score", result["match_score"]),
-            "description": "0-100 match with the position's scoring criteria",
+            "description": f"0-{MAX_SCORE} match with the position's scoring criteria",
         }
         metadata += [
+            {
+                **blob("truffle_max_score", "Max score", "numeric_score", MAX_SCORE),
+                "description": "The highest match score a candidate can get",
+            },
             blob("truffle_tier", "Tier", "string", result["tier"]),
             blob("truffle_summary", "Summary", "string", result["summary"]),
             blob(
@@ -212,18 +248,77 @@ def build_update(
                 result["duration_minutes"],
             ),
         ]
-        for question in result["questions"]:
-            if question["score"] is None:
-                continue
-            number = question["question_index"] + 1
-            prompt = position.questions[question["question_index"]]["prompt"]
-            label = f"Q{number}: {prompt}"
-            metadata.append(
-                blob(
-                    f"truffle_question_{number}",
-                    label if len(label) <= 80 else label[:79] + "…",
+        metadata += score_blobs(result, position)
+    return body
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= 80 else label[:79] + "…"
+
+
+def score_blobs(result: dict[str, Any], position: PositionVersion) -> list[dict[str, Any]]:
+    """A `numeric_score` blob for every scored question and every criterion, each under the id
+    it keeps across edits and position versions (`truffle_question_<id>`,
+    `truffle_criterion_<id>`): Ashby can filter candidates by them across jobs."""
+    blobs = []
+    for question in result["questions"]:
+        if question["score"] is None:
+            continue
+        index = question["question_index"]
+        asked = position.questions[index]
+        number = index + 1
+        question_id = question.get("question_id") or asked.get("id") or str(number)
+        blobs.append(
+            {
+                **blob(
+                    f"truffle_question_{question_id}",
+                    _short(f"Q{number}: {asked['prompt']}"),
                     "numeric_score",
                     question["score"],
-                )
+                ),
+                "description": f"Question {number}, out of {MAX_SCORE}",
+            }
+        )
+        for criterion in criteria_scored(question, asked):
+            blobs.append(
+                {
+                    **blob(
+                        f"truffle_criterion_{criterion['id']}",
+                        _short(f"Q{number} · {criterion['label']}"),
+                        "numeric_score",
+                        MAX_SCORE if criterion["met"] else 0,
+                    ),
+                    "description": (
+                        f"{'Met' if criterion['met'] else 'Not met'} (weight "
+                        f"{criterion['weight']:g} in question {number}), out of {MAX_SCORE}"
+                    ),
+                }
             )
-    return body
+    return blobs
+
+
+def criteria_scored(question: dict[str, Any], asked: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each criterion of a scored question: id, label, weight and whether the answer met it
+    (results scored before criteria had ids are matched to the version's criteria by label)."""
+    if question.get("criteria"):
+        return [
+            {**criterion, "id": criterion.get("id") or _id_by_label(asked, criterion["label"])}
+            for criterion in question["criteria"]
+        ]
+    met = set(question.get("met") or [])
+    return [
+        {
+            "id": criterion.get("id") or criterion["label"],
+            "label": criterion["label"],
+            "weight": float(criterion["weight"]),
+            "met": criterion["label"] in met,
+        }
+        for criterion in asked.get("criteria") or []
+    ]
+
+
+def _id_by_label(asked: dict[str, Any], label: str) -> str:
+    for criterion in asked.get("criteria") or []:
+        if criterion["label"] == label and criterion.get("id"):
+            return str(criterion["id"])
+    return label

@@ -45,6 +45,8 @@ class AuditAction(StrEnum):
     position_deactivated = "position.deactivated"
     position_reactivated = "position.reactivated"
     screening_redelivered = "screening.redelivered"
+    report_link_reissued = "report_link.reissued"
+    report_viewed = "report.viewed"
     ashby_assessment_started = "ashby.assessment_started"
     ashby_assessment_cancelled = "ashby.assessment_cancelled"
     ashby_assessment_types_listed = "ashby.assessment_types_listed"
@@ -62,6 +64,8 @@ ACTION_LABELS = {
     AuditAction.position_deactivated: "Position deactivated",
     AuditAction.position_reactivated: "Position reactivated",
     AuditAction.screening_redelivered: "Results sent to Ashby again",
+    AuditAction.report_link_reissued: "Report link replaced",
+    AuditAction.report_viewed: "Report opened",
     AuditAction.ashby_assessment_started: "Ashby started a screening",
     AuditAction.ashby_assessment_cancelled: "Ashby cancelled a screening",
     AuditAction.ashby_assessment_types_listed: "Ashby listed the positions",
@@ -73,6 +77,7 @@ class ActorKind(StrEnum):
     admin = "admin"
     ashby = "ashby"
     operator = "operator"
+    report_link = "report_link"  # whoever opened a report link (nothing is kept of them)
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,11 @@ class Actor:
     def ashby(cls, key_id: str | None = None) -> "Actor":
         """Ashby, by the Truffle key's public key id when it called with one."""
         return cls(ActorKind.ashby, key_id)
+
+    @classmethod
+    def report_link(cls) -> "Actor":
+        """Someone who opened a screening's report link (from Ashby): who, is not kept."""
+        return cls(ActorKind.report_link)
 
     @classmethod
     def operator(cls) -> "Actor":

@@ -47,6 +47,8 @@ class UpdateKind(StrEnum):
     result = "result"
     expired = "expired"
     cancelled = "cancelled"  # closed early by Truffle: the request's reason says why
+    # The result again, with a new report link (an admin revoked the one Ashby had).
+    report_link = "report_link"
 
 
 class CloseReason(StrEnum):

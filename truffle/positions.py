@@ -1,14 +1,19 @@
 """Positions and their versions: what a candidate is asked, and how their answers are scored.
 
 A position's name, description and questions (with each question's scoring criteria) are
-versioned. A save that changes any of them writes a new `PositionVersion` and moves the
-position's `version` on; a save that changes nothing writes nothing. A screening records the
-version it was sent with, and everything its candidate, its score and Ashby see comes from that
-version, so an edit never changes a screening already under way.
+versioned. Every question and criterion has an id (`"id"` in the questions JSON) that it keeps
+through every edit and every version: Ashby gets each criterion's score under it, so a recruiter
+can filter by it across jobs. A save names the ids it keeps; a question or criterion saved
+without one keeps the id of the question at its place, or of the criterion with its label there,
+in the version before, and gets a new id otherwise. A save that changes any of them writes a new
+`PositionVersion` and moves the position's `version` on; a save that changes nothing writes
+nothing. A screening records the version it was sent with, and everything its candidate, its
+score and Ashby see comes from that version, so an edit never changes a screening already under
+way.
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlmodel import Session, col, func, select, update
@@ -26,6 +31,78 @@ class PositionContent:
     name: str
     description: str
     questions: list[dict[str, Any]]
+
+
+class UnknownIdError(ValueError):
+    """A save named an id this position never had, or the same id twice: said in words."""
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _identified(
+    questions: list[dict[str, Any]],
+    before: list[dict[str, Any]],
+    known: set[str],
+) -> list[dict[str, Any]]:
+    """`questions` with every question and criterion given its id (see the module's rule)."""
+    used: set[str] = set()
+
+    def taken(given: Any, fallback: Any, what: str) -> str:
+        if given is not None:
+            if given not in known:
+                raise UnknownIdError(
+                    f"{what} id {given!r} is not one of this position's: leave it out for a "
+                    f"new {what}"
+                )
+            chosen = str(given)
+        elif fallback is not None and fallback not in used:
+            chosen = str(fallback)
+        else:
+            chosen = new_id()
+        if chosen in used:
+            raise UnknownIdError(f"{what} id {chosen!r} is given twice")
+        used.add(chosen)
+        return chosen
+
+    out = []
+    for index, question in enumerate(questions):
+        previous = before[index] if index < len(before) else {}
+        earlier = {c.get("label"): c.get("id") for c in previous.get("criteria") or []}
+        out.append(
+            {
+                **question,
+                "id": taken(question.get("id"), previous.get("id"), "question"),
+                "criteria": [
+                    {
+                        **criterion,
+                        "id": taken(
+                            criterion.get("id"), earlier.get(criterion.get("label")), "criterion"
+                        ),
+                    }
+                    for criterion in question.get("criteria") or []
+                ],
+            }
+        )
+    return out
+
+
+def _ids_in(questions: list[dict[str, Any]]) -> set[str]:
+    found = set()
+    for question in questions:
+        if question.get("id"):
+            found.add(str(question["id"]))
+        found |= {str(c["id"]) for c in question.get("criteria") or [] if c.get("id")}
+    return found
+
+
+def known_ids(session: Session, position_id: uuid.UUID) -> set[str]:
+    """Every question and criterion id the position has had, in any version."""
+    versions = session.exec(
+        select(PositionVersion.questions).where(col(PositionVersion.position_id) == position_id)
+    ).all()
+    return set().union(*(_ids_in(list(questions)) for questions in versions))
 
 
 class PositionEditConflictError(Exception):
@@ -50,6 +127,8 @@ def _content_of(position: Position) -> PositionContent:
 def create_position(
     session: Session, workspace_id: uuid.UUID, content: PositionContent, *, actor: Actor
 ) -> Position:
+    """A new position at version 1. Raises `UnknownIdError` if the content names ids."""
+    content = replace(content, questions=_identified(content.questions, [], set()))
     position = Position(
         workspace_id=workspace_id,
         name=content.name,
@@ -115,6 +194,12 @@ def save_position(
     """
     if based_on_version is not None and based_on_version != position.version:
         raise PositionEditConflictError(position.version)
+    content = replace(
+        content,
+        questions=_identified(
+            content.questions, list(position.questions), known_ids(session, position.id)
+        ),
+    )
     if content == _content_of(position):
         return SavedPosition(position, changed=False)
     new_version = position.version + 1

@@ -28,6 +28,7 @@ _ORDER = [
     UpdateKind.invited,
     UpdateKind.started,
     UpdateKind.result,
+    UpdateKind.report_link,
     UpdateKind.expired,
     UpdateKind.cancelled,
 ]

@@ -21,6 +21,21 @@ from truffle.contracts import ScoreSummary
 
 STRONG_THRESHOLD = 70
 GOOD_THRESHOLD = 50
+# Every score (the match, each question's, each criterion's) is out of this.
+MAX_SCORE = 100
+
+
+@dataclass(frozen=True)
+class CriterionScore:
+    id: str | None  # the criterion's stable id (None for questions being edited, unsaved)
+    label: str
+    weight: float
+    met: bool
+
+    @property
+    def score(self) -> int:
+        """100 when the answer meets it, 0 when not (out of 100)."""
+        return 100 if self.met else 0
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,8 @@ class QuestionScore:
     score: int | None  # None when the question has no criteria
     met: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    question_id: str | None = None
+    criteria: list[CriterionScore] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,7 +88,9 @@ class CriteriaScorer:
         for index, (question, answer) in enumerate(zip(questions, answers, strict=True)):
             criteria = question.get("criteria") or []
             if not criteria:
-                scored.append(QuestionScore(question_index=index, score=None))
+                scored.append(
+                    QuestionScore(question_index=index, score=None, question_id=question.get("id"))
+                )
                 continue
             met = [c for c in criteria if any(_mentions(answer, k) for k in c["keywords"])]
             total_weight = sum(float(c["weight"]) for c in criteria)
@@ -83,6 +102,11 @@ class CriteriaScorer:
                     score=question_score,
                     met=[c["label"] for c in met],
                     missed=[c["label"] for c in criteria if c not in met],
+                    question_id=question.get("id"),
+                    criteria=[
+                        CriterionScore(c.get("id"), c["label"], float(c["weight"]), c in met)
+                        for c in criteria
+                    ],
                 )
             )
             weighted_total += 100 * met_weight / total_weight * total_weight

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
-from truffle import email_claims, keyset
+from truffle import email_claims, keyset, report_links
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
     SCREENING_WINDOW,
@@ -355,7 +355,7 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
     delivered = [UpdateKind(u.kind) for u in updates if u.delivered_at is not None]
     failed = [UpdateKind(u.kind) for u in updates if u.given_up_at is not None]
     emails = email_claims.sent_kinds(session, screening_id)
-    return ScreeningProgress(
+    progress = ScreeningProgress(
         status=screening.status,
         invited_at_ms=epoch_ms(screening.created_at),
         deadline_ms=epoch_ms(screening.deadline_at),
@@ -379,6 +379,17 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
         failed=failed,
         cancel_requested=cancel_pending(screening),
     )
+    if (
+        UpdateKind.result in delivered
+        and UpdateKind.report_link not in delivered
+        and not progress.undelivered
+        and screening.erased_at is None
+        and screening.cancel_requested_at is None
+        and report_links.awaiting_announcement(session, screening_id)
+    ):
+        # An admin issued a new report link after Ashby had the result: Ashby gets it.
+        progress.undelivered.append(UpdateKind.report_link)
+    return progress
 
 
 def unsettled(

@@ -24,6 +24,7 @@ _DURATIONS = (
     "held_update_retention",
     "session_lifetime",
     "session_idle_timeout",
+    "report_link_lifetime",
 )
 _UNITS = {"": "seconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     reconcile_interval: timedelta = timedelta(minutes=5)
     # How long an update held for the connection waits before the screening closes without it.
     held_update_retention: timedelta = HELD_UPDATE_RETENTION
+    # How long a report link (`/r/{token}`, what Ashby links to) opens the report after it is
+    # issued; an admin issues a new one from the screening's page.
+    report_link_lifetime: timedelta = timedelta(days=180)
     # An admin's browser session ends this long after sign-in, or after this long unused.
     session_lifetime: timedelta = timedelta(hours=12)
     session_idle_timeout: timedelta = timedelta(minutes=30)

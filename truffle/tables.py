@@ -309,6 +309,27 @@ class Screening(SQLModel, table=True):
     cancel_requested_at: datetime | None = moment_column()
 
 
+class ReportLink(SQLModel, table=True):
+    """A link the hiring team opens from Ashby (`/r/{token}`) to read a screening's report.
+    Only the token's digest is kept: the token is derived from the link's id and a key of
+    TRUFFLE_SECRET_KEYS (`key_fingerprint`), so Truffle can put it in the update it posts to
+    Ashby without storing it. A screening has one live link at a time; issuing a new one
+    revokes the old."""
+
+    __tablename__ = "report_links"
+    __table_args__ = (sa.Index("ix_report_links_screening", "screening_id", "issued_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    screening_id: uuid.UUID = Field(foreign_key="screenings.id", nullable=False)
+    token_digest: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    key_fingerprint: str = Field(sa_column=sa.Column(sa.String(12), nullable=False))
+    issued_at: datetime = moment_column(default_now=True)
+    expires_at: datetime = moment_column(required=True)
+    revoked_at: datetime | None = moment_column()
+    # When Ashby was sent this link (with the result, or after a revocation).
+    announced_at: datetime | None = moment_column()
+
+
 class SentEmail(SQLModel, table=True):
     """Each email of a screening, claimed before it goes to the mail server, so that a retried
     or overrunning activity never sends it twice: sent once `accepted_at` is set."""

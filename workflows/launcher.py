@@ -47,6 +47,7 @@ from workflows.messages import (
     ClosedInAshby,
     RedeliverOutcome,
     RedeliverRequest,
+    ReportLinkIssued,
     ScreeningInput,
 )
 from workflows.reconcile import SCHEDULE_ID, ReconcileWorkflow
@@ -175,6 +176,19 @@ class Launcher:
                 return None
             raise
         return LastRun(description.status)
+
+    async def announce_report_link(self, screening: Screening) -> None:
+        """Tells the screening's workflow that an admin issued a new report link, so that Ashby
+        is sent it: the open run takes the signal; once the screening has finished, a new run
+        is started for it (signal-with-start; it finds the link due in the database)."""
+        await self.client.start_workflow(
+            ScreeningWorkflow.run,
+            self._input(screening),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            start_signal="report_link_issued",
+            start_signal_args=[ReportLinkIssued(epoch_ms(utcnow()))],
+            **self._start_options(screening),
+        )
 
     async def cancel(self, screening: Screening) -> bool:
         """Tells the screening's open run of Ashby's cancel (a signal the run takes however

@@ -69,6 +69,13 @@ class ClosedInAshby:
 
 
 @dataclass
+class ReportLinkIssued:
+    """An admin issued a new report link (the old one is dead): Ashby is to get it."""
+
+    issued_at_ms: int
+
+
+@dataclass
 class RedeliverRequest:
     """An admin's "Send to Ashby again" (the ids of who asked are in the audit trail)."""
 

@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
         ConnectionLive,
         RedeliverOutcome,
         RedeliverRequest,
+        ReportLinkIssued,
         ScreeningInput,
         ScreeningOutcome,
         ScreeningState,
@@ -194,6 +195,8 @@ class ScreeningWorkflow:
         self._delivery: asyncio.Task[None] | None = None
         # The run has taken over the database's progress (v2 and later).
         self._loaded = False
+        # An admin issued a new report link (`report_link_issued`), not yet queued for Ashby.
+        self._report_link_issued = False
 
     @workflow.signal
     def candidate_started(self, event: CandidateEvent) -> None:
@@ -241,6 +244,33 @@ class ScreeningWorkflow:
     @workflow.signal
     def connection_live(self, _event: ConnectionLive) -> None:
         self._live_signals += 1
+
+    @workflow.signal
+    def report_link_issued(self, _event: ReportLinkIssued) -> None:
+        """An admin issued a new report link: Ashby, which has the result, gets it (a result
+        not delivered yet carries the new link by itself). A run started for this (the last
+        one had completed) finds it due in the database."""
+        self._report_link_issued = True
+        self._queue_report_link()
+
+    def _queue_report_link(self) -> None:
+        """Once Ashby has the result (a result on its way may still carry the old link)."""
+        if not (self._loaded and self._report_link_issued) or self._input is None:
+            return
+        if UpdateKind.result not in self._state.delivered_updates:
+            return
+        self._report_link_issued = False
+        in_hand = [update.kind for update in self._outbox]
+        if self._delivering is not None:
+            in_hand.append(self._delivering.kind)
+        if UpdateKind.report_link not in in_hand:
+            while UpdateKind.report_link in self._state.delivered_updates:
+                self._state.delivered_updates.remove(UpdateKind.report_link)
+            self._queue(
+                ScreeningRef(self._input.screening_id),
+                UpdateKind.report_link,
+                epoch_ms(workflow.now()),
+            )
 
     @workflow.update
     async def redeliver(self, _request: RedeliverRequest) -> RedeliverOutcome:
@@ -379,6 +409,7 @@ class ScreeningWorkflow:
             invited_at = workflow.now()
             deadline = invited_at + SCREENING_WINDOW
         self._loaded = True
+        self._report_link_issued = False  # what the database said covers it (`_adopt`)
         delivery = asyncio.create_task(self._deliver_updates(ref))
         self._delivery = delivery
 
@@ -495,6 +526,8 @@ class ScreeningWorkflow:
             elif kind == UpdateKind.result:
                 assert progress.completed_at_ms is not None
                 self._queue(ref, kind, progress.completed_at_ms)
+            elif kind == UpdateKind.report_link:
+                self._queue(ref, kind, epoch_ms(workflow.now()))
             elif kind == UpdateKind.expired:
                 self._queue(ref, kind, progress.deadline_ms)
             elif kind == UpdateKind.cancelled:
@@ -822,6 +855,8 @@ class ScreeningWorkflow:
             self._state.delivery_held = False
             self._hold_since_ms = None
             self._state.delivered_updates.append(update.kind)
+            if update.kind == UpdateKind.result:
+                self._queue_report_link()
             return True
         return True
 

@@ -25,13 +25,14 @@ from tests.utils.factories import (
 from tests.utils.metrics import sample
 from tools.ashby_sandbox.client import SandboxClient
 from tools.ashby_sandbox.spec import request_schema, validate
-from truffle import connections, screenings
+from truffle import connections, report_links, screenings
 from truffle.ashby import AshbyClient
 from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind, epoch_ms
+from truffle.positions import screening_version
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import DeliveryAttempt, Screening, Workspace, utcnow
+from truffle.tables import AshbyUpdate, DeliveryAttempt, Screening, Workspace, utcnow
 
 OCCURRED_MS = 1_700_000_000_000
 
@@ -133,13 +134,36 @@ async def test_started_and_result_reach_ashby_valid_and_in_order(
     result = bodies[1]
     assert result["assessment_result"]["type"] == "numeric_score"
     assert result["assessment_result"]["value"] == 100
-    assert (
-        result["assessment_profile_url"]["value"] == f"http://testserver/screenings/{screening_id}"
-    )
+    # The report link: a token only this body carries (the database keeps its digest alone).
+    report_url = result["assessment_profile_url"]["value"]
+    assert report_url.startswith("http://testserver/r/")
+    token = report_url.rsplit("/", 1)[1]
+    assert len(token) == 43  # 256 bits
+    with Session(engine) as session:
+        assert report_links.screening_for(session, token) is not None
+        stored = session.exec(select(AshbyUpdate.body)).all()
+    assert token not in json.dumps(stored)
     metadata = {blob["identifier"]: blob for blob in result["metadata"]}
     assert metadata["truffle_tier"]["value"] == "Strong"
     assert metadata["truffle_duration"]["type"] == "numeric_duration_minutes"
-    assert metadata["truffle_question_1"]["value"] == 100
+    assert metadata["truffle_max_score"] == {
+        "identifier": "truffle_max_score",
+        "label": "Max score",
+        "type": "numeric_score",
+        "value": 100,
+        "description": "The highest match score a candidate can get",
+    }
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+        asked = screening_version(session, screening).questions
+    first, second = asked
+    assert metadata[f"truffle_question_{first['id']}"]["value"] == 100
+    for criterion in [*first["criteria"], *second["criteria"]]:
+        scored = metadata[f"truffle_criterion_{criterion['id']}"]
+        assert scored["type"] == "numeric_score"
+        assert scored["value"] in (0, 100)
+        assert criterion["label"] in scored["label"]
     assert "Lovelace" not in json.dumps(result)
     assert "ada@example.test" not in json.dumps(result)
     assert [d.outcome for d in deliveries(engine, screening_id)] == ["ok", "ok"]

@@ -124,6 +124,25 @@ def test_a_key_without_apikeysread_is_still_accepted(
     assert response.status_code == 200
 
 
+def test_a_key_without_candidateswrite_is_refused_naming_the_permission_and_where_to_grant_it(
+    app_client: TestClient,
+    make_workspace: MakeWorkspace,
+    ashby_sandbox: SandboxClient,
+    engine: sa.Engine,
+) -> None:
+    acme = make_workspace()
+    ashby_key = ashby_sandbox.create_key(scopes=("apiKeysRead", "jobsRead"))["key"]
+
+    response = connect(app_client, acme, ashby_key)
+
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert "candidatesWrite" in message
+    assert "Admin → Integrations → API Keys" in message
+    assert card(app_client, acme)["status"] == "not_connected"  # nothing was stored
+    assert ashby_key not in message
+
+
 @pytest.mark.parametrize("how", ["unknown", "revoked"])
 def test_a_key_ashby_rejects_gets_422_with_what_to_do_and_nothing_is_stored(
     app_client: TestClient,

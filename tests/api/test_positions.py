@@ -2,6 +2,7 @@ import uuid
 
 from fastapi.testclient import TestClient
 
+from tests.utils.factories import without_ids
 from tests.utils.workspaces import MakeWorkspace
 from truffle.tables import Plan
 
@@ -30,7 +31,9 @@ def test_a_created_position_is_listed_with_its_questions_and_criteria(
     position = created.json()
     assert uuid.UUID(position["id"])
     assert position["active"] is True
-    assert position["questions"][0]["criteria"][0] == {
+    criterion = dict(position["questions"][0]["criteria"][0])
+    assert len(criterion.pop("id")) == 12  # kept through every edit
+    assert criterion == {
         "label": "Idempotency",
         "keywords": ["idempotent", "idempotency"],
         "weight": 3.0,
@@ -154,7 +157,10 @@ def test_put_writes_a_new_version_only_when_something_changed(
     edited = client.put(path, json=edited_body, headers=acme.headers)
     assert edited.status_code == 200
     assert edited.json()["version"] == 2
-    assert edited.json()["questions"] == [{"prompt": "Why Temporal?", "criteria": []}]
+    assert edited.json()["questions"] == [
+        # The question at the first place keeps its id.
+        {"id": created["questions"][0]["id"], "prompt": "Why Temporal?", "criteria": []}
+    ]
     assert edited.json()["created_at"] == created["created_at"]
     assert client.get(path, headers=acme.headers).json() == edited.json()
 
@@ -253,3 +259,59 @@ def test_preview_validation_errors_name_their_location(
         assert response.status_code == 422, body
         assert location in response.json()["message"], response.json()
     assert client.post("/api/positions/preview", json={}).status_code == 401
+
+
+def test_questions_and_criteria_keep_their_ids_through_every_edit(
+    client: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    """Ashby gets each criterion's score under its id: an edit that sends the ids back keeps
+    them (a renamed criterion too), one that leaves them out keeps those it can place, and a
+    new criterion gets a new id."""
+    acme = make_workspace()
+    created = client.post("/api/positions", json=BACKEND_ENGINEER, headers=acme.headers).json()
+    path = f"/api/positions/{created['id']}"
+    idempotency, dedup = created["questions"][0]["criteria"]
+
+    renamed = [dict(question) for question in created["questions"]]
+    renamed[0] = {
+        **renamed[0],
+        "criteria": [
+            {**idempotency, "label": "Safe retries"},
+            dedup,
+            {"label": "Outbox", "keywords": ["outbox"], "weight": 1},
+        ],
+    }
+    edited = client.put(
+        path, json={**BACKEND_ENGINEER, "questions": renamed}, headers=acme.headers
+    ).json()
+    safe, kept, outbox = edited["questions"][0]["criteria"]
+    assert (safe["id"], safe["label"]) == (idempotency["id"], "Safe retries")
+    assert kept["id"] == dedup["id"]
+    assert outbox["id"] not in {idempotency["id"], dedup["id"]}
+
+    # Sent without ids (as a script might): placed by question and label.
+    again = client.put(
+        path,
+        json={**BACKEND_ENGINEER, "questions": without_ids(edited["questions"])},
+        headers=acme.headers,
+    )
+    assert again.json()["version"] == edited["version"]  # nothing changed: no new version
+    assert again.json()["questions"] == edited["questions"]
+
+
+def test_an_id_the_position_never_had_is_refused_in_words(
+    client: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    created = client.post("/api/positions", json=BACKEND_ENGINEER, headers=acme.headers).json()
+    questions = [dict(question) for question in created["questions"]]
+    questions[0] = {**questions[0], "criteria": [{**questions[0]["criteria"][0], "id": "made-up"}]}
+
+    refused = client.put(
+        f"/api/positions/{created['id']}",
+        json={**BACKEND_ENGINEER, "questions": questions},
+        headers=acme.headers,
+    )
+
+    assert refused.status_code == 422
+    assert "criterion id 'made-up' is not one of this position's" in refused.json()["message"]

@@ -70,6 +70,7 @@ BY_ID = {
     ("POST", "/api/positions/{position_id}/reactivate"),
     ("GET", "/screenings/{screening_id}"),
     ("POST", "/api/screenings/{screening_id}/redeliver"),
+    ("POST", "/api/screenings/{screening_id}/report-link"),
 }
 # What the owner gets where it is not 200: nothing of theirs failed, so nothing to send again.
 OWNER_STATUS = {("POST", "/api/screenings/{screening_id}/redeliver"): 409}
@@ -110,6 +111,7 @@ SESSION_PAGES = {
     ("POST", "/positions/{position_id}/deactivate"),
     ("POST", "/positions/{position_id}/reactivate"),
     ("POST", "/screenings/{screening_id}/redeliver"),
+    ("POST", "/screenings/{screening_id}/report-link"),
 }
 PARTNER = {
     ("POST", "/ashby/assessment.list"),
@@ -120,7 +122,7 @@ PARTNER = {
 # own secret.
 SIGNED = {("POST", "/ashby/webhooks/{endpoint_id}")}
 # Open by design: the liveness probe (the other operator endpoints are not on this app), the
-# sign-in page, the candidate's pages (the link token is the key).
+# sign-in page, the candidate's pages and the hiring team's report (the link's token is the key).
 OPEN = {
     ("GET", "/healthz"),
     ("OPTIONS", "/codec/{operation}"),  # CORS preflight for the Temporal UI
@@ -132,6 +134,7 @@ OPEN = {
     ("GET", "/s/{token}"),
     ("POST", "/s/{token}/begin"),
     ("POST", "/s/{token}/submit"),
+    ("GET", "/r/{token}"),
 }
 
 

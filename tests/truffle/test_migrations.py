@@ -156,7 +156,10 @@ def test_versioning_makes_each_existing_position_its_own_version_1(database_url:
         assert len(versions) == 1
         version, name, description, stored = versions[0]
         assert (version, name, description) == (1, "Backend", "Python")
-        assert (json.loads(stored) if isinstance(stored, str) else stored) == json.loads(questions)
+        stored = json.loads(stored) if isinstance(stored, str) else stored
+        # The questions as they were, each now with the id it keeps from here on.
+        assert [{k: v for k, v in q.items() if k != "id"} for q in stored] == json.loads(questions)
+        assert all(len(question["id"]) == 12 for question in stored)
         assert current == 1
         assert sent_with == 1
 
@@ -166,5 +169,65 @@ def test_versioning_makes_each_existing_position_its_own_version_1(database_url:
                 "Backend"
             )
         assert "position_versions" not in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_existing_criteria_get_ids_they_keep_across_versions(database_url: str) -> None:
+    """A position saved twice before ids existed: each criterion of version 2 takes the id of
+    the criterion with its label in version 1, a new one gets its own, and the position's
+    current questions carry the ids of its latest version."""
+    engine = create_db_engine(database_url)
+    first = [{"prompt": "Q", "criteria": [{"label": "A", "keywords": ["a"], "weight": 1}]}]
+    second = [
+        {
+            "prompt": "Q, reworded",
+            "criteria": [
+                {"label": "A", "keywords": ["a", "aa"], "weight": 2},
+                {"label": "B", "keywords": ["b"], "weight": 1},
+            ],
+        }
+    ]
+    try:
+        _migrate(engine, database_url, "0013")
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO workspaces (id, name, plan, created_at) VALUES "
+                    "('00000000000000000000000000000001', 'Acme', 'paid', CURRENT_TIMESTAMP)"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO positions (id, workspace_id, name, description, questions, "
+                    "active, created_at, version) VALUES ('00000000000000000000000000000002', "
+                    "'00000000000000000000000000000001', 'Backend', 'Python', :questions, "
+                    "true, CURRENT_TIMESTAMP, 2)"
+                ),
+                {"questions": json.dumps(second)},
+            )
+            for version, questions in ((1, first), (2, second)):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO position_versions (position_id, version, name, description, "
+                        "questions, created_at) VALUES ('00000000000000000000000000000002', "
+                        ":version, 'Backend', 'Python', :questions, CURRENT_TIMESTAMP)"
+                    ),
+                    {"version": version, "questions": json.dumps(questions)},
+                )
+        _migrate(engine, database_url, "head")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT version, questions FROM position_versions ORDER BY version")
+            ).all()
+            current = connection.execute(sa.text("SELECT questions FROM positions")).scalar_one()
+        v1, v2 = (json.loads(q) if isinstance(q, str) else q for _, q in rows)
+        current = json.loads(current) if isinstance(current, str) else current
+        assert v2[0]["id"] == v1[0]["id"]  # the question at its place keeps its id
+        a_v1 = v1[0]["criteria"][0]["id"]
+        a_v2, b_v2 = (criterion["id"] for criterion in v2[0]["criteria"])
+        assert a_v2 == a_v1
+        assert b_v2 != a_v1
+        assert current == v2
     finally:
         engine.dispose()

@@ -92,3 +92,18 @@ def open_screening(
         engine, keyring, new_screening_request(workspace, position, application)
     )
     return opened.screening.id
+
+
+def without_ids(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A position's questions as written, without the ids Truffle gives each question and
+    criterion."""
+    return [
+        {
+            **{key: value for key, value in question.items() if key != "id"},
+            "criteria": [
+                {key: value for key, value in criterion.items() if key != "id"}
+                for criterion in question.get("criteria") or []
+            ],
+        }
+        for question in questions
+    ]

@@ -1,0 +1,147 @@
+"""An admin replaces a screening's report link (`POST /api/screenings/{id}/report-link`, or the
+button on the screening's page): the old link stops working at once, the new one is shown to
+the admin once, and Ashby, when it has the result, is sent the new one through the screening's
+workflow (truffle/report_links.py)."""
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from api.deps import AdminDep, EngineDep, GatewayDep, KeyRingDep, SettingsDep
+from api.pages import AdminSessionDep
+from api.screenings import _profile_page
+from api.temporal import ScreeningGateway, WorkflowUnavailableError
+from truffle import report_links
+from truffle.audit import Actor
+from truffle.secrets import KeyRing, same_secret
+from truffle.settings import Settings
+from truffle.tables import ReportLink, Screening
+
+logger = logging.getLogger("truffle.api.report_links")
+router = APIRouter(tags=["screenings"])
+
+ASHBY_WORDS = {
+    "sending": "Ashby is being sent the new link (with the result it already has).",
+    "later": "Ashby will be sent the new link within a few minutes (Temporal did not take it "
+    "at once; the reconciler sends it).",
+    "not needed": "Ashby has no result yet: the result will carry the new link.",
+}
+
+
+class ReportLinkOut(BaseModel):
+    """The new link, shown this once (only its digest is kept)."""
+
+    report_url: str
+    issued_at: datetime
+    expires_at: datetime
+    ashby: Literal["sending", "later", "not needed"]
+    message: str
+
+
+async def reissue(
+    screening_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    actor: Actor,
+    engine: sa.Engine,
+    keyring: KeyRing,
+    settings: Settings,
+    gateway: ScreeningGateway,
+) -> ReportLinkOut:
+    def issued() -> tuple[Screening, ReportLink, str, bool]:
+        with Session(engine, expire_on_commit=False) as session:
+            screening = session.get(Screening, screening_id)
+            if screening is None or screening.workspace_id != workspace_id:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
+            try:
+                link, url, announce = report_links.reissue(
+                    session, keyring, screening, settings.report_link_lifetime,
+                    settings.public_base_url, actor=actor,
+                )  # fmt: skip
+            except report_links.ReportLinkRefusedError as refused:
+                raise HTTPException(status.HTTP_410_GONE, detail=str(refused)) from None
+            return screening, link, url, announce
+
+    screening, link, url, announce = await run_in_threadpool(issued)
+    ashby: Literal["sending", "later", "not needed"] = "not needed"
+    if announce:
+        try:
+            await gateway.announce_report_link(screening)
+            ashby = "sending"
+        except WorkflowUnavailableError:
+            # The screening is unsettled: the reconciler's next run sends it.
+            logger.warning("a new report link waits for the reconciler to reach Ashby")
+            ashby = "later"
+    return ReportLinkOut(
+        report_url=url,
+        issued_at=link.issued_at,
+        expires_at=link.expires_at,
+        ashby=ashby,
+        message=ASHBY_WORDS[ashby],
+    )
+
+
+@router.post("/api/screenings/{screening_id}/report-link")
+async def replace_report_link(
+    screening_id: uuid.UUID,
+    admin: AdminDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    settings: SettingsDep,
+    gateway: GatewayDep,
+) -> ReportLinkOut:
+    """Replaces the screening's report link: the old one answers 404 from now on, Ashby gets
+    the new one when it has the result (410 once the candidate was deleted in Ashby)."""
+    return await reissue(
+        screening_id, admin.workspace.id, admin.actor, engine, keyring, settings, gateway
+    )
+
+
+@router.post(
+    "/screenings/{screening_id}/report-link",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+)
+async def replace_report_link_from_the_page(
+    request: Request,
+    screening_id: uuid.UUID,
+    admin: AdminSessionDep,
+    settings: SettingsDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    gateway: GatewayDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    """The screening page's button, without JavaScript: the page again, with the new link
+    shown once (or the refusal in words)."""
+    if not same_secret(csrf_token, admin.csrf_token):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail="This form lacks its CSRF token. Reload the page."
+        )
+    try:
+        issued = await reissue(
+            screening_id, admin.workspace.id, Actor.admin(admin.token_id), engine, keyring,
+            settings, gateway,
+        )  # fmt: skip
+    except HTTPException as refused:
+        if refused.status_code == status.HTTP_404_NOT_FOUND:
+            raise
+        return await run_in_threadpool(
+            _profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
+            "", str(refused.detail), refused.status_code,
+        )  # fmt: skip
+
+    def shown() -> HTMLResponse:
+        return _profile_page(
+            request, screening_id, admin.workspace.id, settings, engine, keyring,
+            new_report_link=issued,
+        )  # fmt: skip
+
+    return await run_in_threadpool(shown)
