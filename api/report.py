@@ -51,6 +51,7 @@ def report(
         if screening.erased_at is not None:
             return _message(request, "Report removed", ERASED, status.HTTP_410_GONE)
         shown = report_of(session, screening)
+        no_result = vocabulary.why_no_result(screening) if shown.match_score is None else ""
         report_links.record_view(session, screening)
     return templates.TemplateResponse(
         request,
@@ -58,6 +59,6 @@ def report(
         {
             "report": shown,
             "status": vocabulary.screening_status(shown.status),
-            "no_result": vocabulary.why_no_result(screening) if shown.match_score is None else "",
+            "no_result": no_result,
         },
     )

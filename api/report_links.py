@@ -21,6 +21,7 @@ from api.screenings import _profile_page
 from api.temporal import ScreeningGateway, WorkflowUnavailableError
 from truffle import report_links
 from truffle.audit import Actor
+from truffle.contracts import ScreeningStatus
 from truffle.secrets import KeyRing, same_secret
 from truffle.settings import Settings
 from truffle.tables import ReportLink, Screening
@@ -33,6 +34,8 @@ ASHBY_WORDS = {
     "later": "Ashby will be sent the new link within a few minutes (Temporal did not take it "
     "at once; the reconciler sends it).",
     "not needed": "Ashby has no result yet: the result will carry the new link.",
+    "no result": "This screening ended without a result, so Ashby is not sent a link: share "
+    "this one with the hiring team yourself if they need it.",
 }
 
 
@@ -42,7 +45,7 @@ class ReportLinkOut(BaseModel):
     report_url: str
     issued_at: datetime
     expires_at: datetime
-    ashby: Literal["sending", "later", "not needed"]
+    ashby: Literal["sending", "later", "not needed", "no result"]
     message: str
 
 
@@ -70,7 +73,11 @@ async def reissue(
             return screening, link, url, announce
 
     screening, link, url, announce = await run_in_threadpool(issued)
-    ashby: Literal["sending", "later", "not needed"] = "not needed"
+    ashby: Literal["sending", "later", "not needed", "no result"] = (
+        "no result"
+        if screening.status in (ScreeningStatus.cancelled, ScreeningStatus.expired)
+        else "not needed"
+    )
     if announce:
         try:
             await gateway.announce_report_link(screening)

@@ -113,20 +113,31 @@ class Demo:
         self.said(f"The Ashby card: {card['label']} — {card['message']}")
         return card
 
-    def updates(self, assessment_id: str) -> list[dict[str, Any]]:
-        return self.ashby.updates(assessment_id)
+    def updates(self, assessment_id: str, *, with_invited: bool = False) -> list[dict[str, Any]]:
+        """What Ashby holds for the assessment, oldest first (the "Invited · expires" status
+        that comes before the rest only when asked)."""
+        return [
+            update
+            for update in self.ashby.updates(assessment_id)
+            if with_invited
+            or not str((update["body"].get("assessment_status") or {}).get("value", "")).startswith(
+                "Invited"
+            )
+        ]
 
     # The story
 
     def run(self) -> None:
         self.create_workspace()
         position_id = self.create_position()
+        self.a_key_without_the_permission_is_refused()
         ashby_key = self.create_ashby_key()
         truffle_key = self.connect(ashby_key["key"])
         self.paste_into_ashby(truffle_key)
         self.ashby_lists_positions()
         first = self.screen_a_candidate(position_id, "Ada", "Lovelace")
         self.scores_land(first)
+        self.the_hiring_team_opens_the_report(first)
         self.start_and_cancel(position_id)
         broken = self.break_the_ashby_key(ashby_key, position_id)
         self.reconnect_and_recover(broken)
@@ -171,6 +182,17 @@ class Demo:
         key = self.ashby.create_key()
         self.said("Ashby shows the key once; the admin copies it.")
         return key
+
+    def a_key_without_the_permission_is_refused(self) -> None:
+        self.step("First the admin pastes a key made without the candidatesWrite permission")
+        key = self.ashby.create_key(scopes=("apiKeysRead",))
+        refused = self.expect(
+            self.api("POST", "/api/integrations/ashby/connect", json={"ashby_api_key": key["key"]}),
+            422,
+        )
+        if "candidatesWrite" not in refused["message"]:
+            raise DemoFailedError(f"the refusal does not name the permission: {refused}")
+        self.said(f"Refused (422): “{refused['message']}”")
 
     def connect(self, ashby_key: str) -> str:
         self.step("In Truffle: Integrations → Ashby → Connect, paste the Ashby API key")
@@ -266,15 +288,56 @@ class Demo:
             "the result reaching Ashby",
             lambda: found if len(found := self.updates(assessment_id)) >= 2 else None,
         )
+        [invited] = [u for u in self.updates(assessment_id, with_invited=True) if u not in updates]
         result = updates[-1]["body"]
-        tier = next(b["value"] for b in result["metadata"] if b["identifier"] == "truffle_tier")
+        blobs = {b["identifier"]: b for b in result["metadata"]}
+        tier = blobs["truffle_tier"]["value"]
         self.said(
-            f"Ashby holds “{updates[0]['body']['assessment_status']['value']}”, then the result:"
+            f"After the invite, Ashby held “{invited['body']['assessment_status']['value']}”;"
         )
-        self.said(f"match score {result['assessment_result']['value']}/100, tier {tier}")
+        self.said(
+            f"then “{updates[0]['body']['assessment_status']['value']}”, then the result: match "
+            f"score {result['assessment_result']['value']}/{blobs['truffle_max_score']['value']}, "
+            f"tier {tier}"
+        )
+        criteria = [b for name, b in blobs.items() if name.startswith("truffle_criterion_")]
+        if not criteria:
+            raise DemoFailedError("the result carries no score per criterion")
+        for criterion in criteria:
+            self.said(
+                f"  {criterion['label']}: {criterion['value']}/100 "
+                f"(filterable in Ashby as {criterion['identifier']})"
+            )
+
+    def the_hiring_team_opens_the_report(self, assessment_id: str) -> None:
+        self.step("A hiring manager clicks “Truffle report” on the profile in Ashby: no sign-in")
+        result = self.updates(assessment_id)[-1]["body"]
+        report_url = result["assessment_profile_url"]["value"]
+        with httpx.Client(timeout=30) as stranger:  # no Truffle session, no token
+            page = stranger.get(report_url)
+            self.expect_status(page)
+            if "Ada Lovelace" not in page.text or "match-score" not in page.text:
+                raise DemoFailedError("the report does not show the candidate and the score")
+            self.said("The report shows Ada's answers, each criterion's score and the timeline.")
+            self.step("The admin replaces the report link (it was forwarded too widely)")
+            replaced = self.expect(self.api("POST", f"/api/screenings/{assessment_id}/report-link"))
+            self.said(f"A new link, shown once; {replaced['message']}")
+            if stranger.get(report_url).status_code != 404:
+                raise DemoFailedError("the old report link still opens the report")
+            updates = self.wait_for(
+                "Ashby getting the new report link",
+                lambda: found if len(found := self.updates(assessment_id)) >= 3 else None,
+            )
+            new_url = updates[-1]["body"]["assessment_profile_url"]["value"]
+            if new_url != replaced["report_url"] or stranger.get(new_url).status_code != 200:
+                raise DemoFailedError("Ashby did not get a working new report link")
+            self.said("The old link answers “Report not found”; Ashby holds the new one.")
 
     def start_and_cancel(self, position_id: str) -> None:
-        self.step("A second screening is sent, then cancelled in Ashby")
+        self.step(
+            "Ashby sends a second screening by itself as Alan enters the stage (“Automate on "
+            "stage entry”), then the recruiter cancels it"
+        )
         assessment_id, _ = self.start(position_id, "Alan", "Turing")
         cancelled = self.ashby_calls("assessment.cancel", {"assessment_id": assessment_id})
         if not cancelled.get("success"):

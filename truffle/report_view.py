@@ -36,8 +36,8 @@ class Step:
 class CriterionLine:
     label: str
     weight: float
-    met: bool
-    score: int
+    met: bool | None  # None before the answers were scored
+    score: int | None
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Report:
 def _criteria(question: dict[str, Any] | None, asked: dict[str, Any]) -> list[CriterionLine]:
     if question is None:
         return [
-            CriterionLine(c["label"], float(c["weight"]), False, 0)
+            CriterionLine(c["label"], float(c["weight"]), None, None)
             for c in asked.get("criteria") or []
         ]
     scored = question.get("criteria")

@@ -541,3 +541,50 @@ def test_data_we_would_store_or_mail_wrongly_is_refused_in_words_and_nothing_is_
     assert words in response.json()["message"]
     assert "Ada" not in response.json()["message"]
     assert screenings(engine) == []
+
+
+async def test_a_start_ashby_sends_on_stage_entry_behaves_like_a_recruiters(
+    client: TestClient,
+    truffle_key: str,
+    position: Position,
+    engine: sa.Engine,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    """ "Automate on stage entry": Ashby calls `assessment.start` itself when the candidate
+    enters the interview stage, with only the fields its spec requires (no recruiter, no hiring
+    team). It gets what a recruiter's start gets, and a candidate who leaves the stage and
+    enters it again (Ashby fires again) keeps the one screening: no second email."""
+    recruiters = start_body(position.id, "application-by-hand")
+    recruiters["job"] |= {
+        "req_id": "REQ-7",
+        "hiringTeam": [
+            {
+                "userId": str(uuid.uuid4()),
+                "firstName": "Rae",
+                "lastName": "Cruiter",
+                "email": "rae@example.test",
+                "role": "Recruiter",
+            }
+        ],
+    }
+    automated = start_body(position.id, "application-on-stage-entry")
+    for body in (recruiters, automated):
+        validate(body, request_schema("/assessment.start"))
+
+    by_hand = client.post("/ashby/assessment.start", json=recruiters, headers=basic(truffle_key))
+    on_entry = client.post("/ashby/assessment.start", json=automated, headers=basic(truffle_key))
+    again = client.post("/ashby/assessment.start", json=automated, headers=basic(truffle_key))
+
+    assert (by_hand.status_code, on_entry.status_code, again.status_code) == (200, 200, 200)
+    for reply in (by_hand, on_entry):
+        validate(reply.json(), response_schema("/assessment.start"))
+        assert reply.json()["results"]["update_request"]["assessment_status"]["value"] == "Invited"
+    assessment_id = on_entry.json()["results"]["assessment_id"]
+    assert again.json()["results"]["assessment_id"] == assessment_id
+    started = {screening.ashby_application_id: screening for screening in screenings(engine)}
+    assert set(started) == {"application-by-hand", "application-on-stage-entry"}
+    assert {s.status for s in started.values()} == {"invited"}
+    description = await dev_server_env.client.get_workflow_handle(
+        f"screening-{assessment_id}"
+    ).describe()
+    assert description.status == WorkflowExecutionStatus.RUNNING

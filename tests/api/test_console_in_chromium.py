@@ -26,7 +26,7 @@ from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, connect_live, make_wo
 from tests.utils.factories import open_screening as open_one
 from tests.utils.processes import REPO_ROOT
 from tests.utils.served import served
-from truffle import audit, positions, webhooks
+from truffle import audit, positions, report_links, webhooks
 from truffle.audit import Actor, AuditAction
 from truffle.db import session_scope, upgrade_to_head
 from truffle.scoring import CriteriaScorer, scored_result
@@ -64,6 +64,9 @@ class World:
     archived: uuid.UUID
     not_needed: uuid.UUID
     long_named: uuid.UUID
+    # Report links (`/r/...`) of the completed screening and of the long-named one.
+    report_path: str = ""
+    long_report_path: str = ""
 
 
 def _change(engine: Any, screening_id: uuid.UUID, **values: Any) -> Screening:
@@ -189,11 +192,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     app = create_app(settings)
     token, workspace, made = seed(app.state.engine, app.state.keyring)
+
+    def report_path(screening_id: uuid.UUID) -> str:
+        with Session(app.state.engine) as session:
+            link = report_links.issue(session, app.state.keyring, screening_id, timedelta(days=180))
+            session.commit()
+            return report_links.url_of(app.state.keyring, "", link)
+
     with (
         served(app) as base_url,
         served(create_operator_app(app, "http://testserver")) as operator_url,
     ):
-        yield World(base_url, operator_url, token, workspace, **made)
+        yield World(
+            base_url, operator_url, token, workspace, **made,
+            report_path=report_path(made["completed"]),
+            long_report_path=report_path(made["long_named"]),
+        )  # fmt: skip
 
 
 OpenPage = Callable[..., Awaitable[Page]]
@@ -693,3 +707,78 @@ async def test_the_sign_in_page_says_a_wrong_token_in_the_page(
         await shot(page, f"23-signin-error-{viewport['width']}")
     finally:
         await context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "375"])
+async def test_the_report_the_hiring_team_opens_reads_on_a_desk_a_phone_and_paper(
+    browser: Browser, world: World, viewport: ViewportSize
+) -> None:
+    """No sign-in: the report link alone opens it, the whole report fits the width, long names
+    clamp, and the printed page drops what only a screen needs."""
+    context = await browser.new_context(base_url=world.base_url, viewport=viewport)
+    try:
+        page = await context.new_page()
+        response = await page.goto(world.report_path)
+        assert response is not None
+        assert response.status == 200
+        assert response.headers["x-robots-tag"] == "noindex, nofollow"
+        await expect(page.locator("#match-score")).to_have_text("100")
+        await expect(page.locator("#tier")).to_have_text("Strong")
+        await expect(page.locator("#report-status")).to_have_text("Completed")
+        await expect(page.locator(".report-question")).to_have_count(2)
+        await expect(page.locator("table.criteria tr.met").first).to_be_visible()
+        await no_sideways_scrolling(page)
+        score = await box(page.locator("#match-score"))
+        assert score["right"] <= viewport["width"]
+        for stamp in await page.locator("time").all_inner_texts():
+            assert ONE_FORMAT.fullmatch(stamp), stamp
+        await shot(page, f"24-report-{viewport['width']}")
+        await page.emulate_media(media="print")
+        await expect(page.locator(".skip-link")).to_be_hidden()
+        await no_sideways_scrolling(page)
+        await shot(page, f"25-report-print-{viewport['width']}")
+        await page.emulate_media(media="screen")
+
+        await page.goto(world.long_report_path)
+        heading = page.locator("#report-title")
+        assert await lines_of(heading) <= 2.05  # clamped, whatever the name
+        await expect(page.locator("#no-result")).to_contain_text("has not begun")
+        await no_sideways_scrolling(page)
+        await shot(page, f"26-report-long-name-{viewport['width']}")
+
+        gone = await page.goto("/r/" + "A" * 43)
+        assert gone is not None
+        assert gone.status == 404
+        await expect(page.get_by_role("heading", name="Report not found")).to_be_visible()
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "375"])
+async def test_an_admin_replaces_the_report_link_and_sees_the_new_one_once(
+    open_page: OpenPage, browser: Browser, world: World, viewport: ViewportSize
+) -> None:
+    page = await open_page(f"/screenings/{world.archived}", viewport)
+    section = page.locator("#report-link")
+    await expect(section.get_by_role("heading")).to_have_text("Report link")
+
+    await section.get_by_role("button", name=re.compile("report link")).click()
+
+    notice = page.locator("#new-report-link-notice")
+    await expect(notice).to_contain_text("the one before stops working now")
+    new_link = await page.locator("#new-report-link").inner_text()
+    assert "/r/" in new_link
+    await no_sideways_scrolling(page)
+    await shot(page, f"27-report-link-replaced-{viewport['width']}")
+    await page.goto(f"/screenings/{world.archived}")  # shown once: the page no longer holds it
+    await expect(page.locator("#new-report-link")).to_have_count(0)
+    await expect(page.locator("#report-link-state")).to_contain_text("works until")
+    stranger = await browser.new_context(base_url=world.base_url, viewport=viewport)
+    try:
+        report = await stranger.new_page()
+        opened = await report.goto(new_link.removeprefix("http://localhost:8000"))
+        assert opened is not None
+        assert opened.status == 200
+        await expect(report.locator("#no-result")).to_contain_text("cancelled before")
+    finally:
+        await stranger.close()

@@ -9,6 +9,7 @@ from datetime import datetime
 from tests.utils.factories import GOOD_ANSWERS
 from tests.utils.journeys import (
     Connected,
+    ashby_updates,
     candidate_completes,
     connect_workspace,
     screening_record,
@@ -22,7 +23,7 @@ from tools.ashby_sandbox.spec import request_schema, validate
 def results_in_ashby(stack: Stack, assessment_id: str) -> list[dict[str, object]]:
     return [
         update
-        for update in stack.sandbox.updates(assessment_id)
+        for update in ashby_updates(stack, assessment_id)
         if "assessment_result" in update["body"]
     ]
 
@@ -110,7 +111,7 @@ def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack)
     while not screening_record(stack, connected.admin_token, assessment_id)["delivery_held"]:
         assert time.monotonic() < deadline, "the update was never held"
         time.sleep(0.2)
-    assert stack.sandbox.updates(assessment_id) == []
+    assert ashby_updates(stack, assessment_id) == []
     red = card(stack, connected)
     assert red["status"] == "action_needed"
     assert red["message"].startswith("Ashby rejected the Ashby API key on ")
@@ -122,7 +123,7 @@ def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack)
     )  # fmt: skip
     assert reconnected.status_code == 200
     time.sleep(1)
-    assert stack.sandbox.updates(assessment_id) == []  # still held: Ashby lacks the new key
+    assert ashby_updates(stack, assessment_id) == []  # still held: Ashby lacks the new key
     stack.paste_truffle_key_into_ashby(reconnected.json()["truffle_key"])
     released_at = time.monotonic()
     stack.sandbox.call_partner("assessment.list")
@@ -150,7 +151,7 @@ def test_a_worker_killed_mid_screening_finishes_it_after_restart(stack: Stack) -
 
     candidate_completes(link, GOOD_ANSWERS)
     time.sleep(0.5)
-    assert stack.sandbox.updates(assessment_id) == []
+    assert ashby_updates(stack, assessment_id) == []
     stack.start_worker()
 
     wait_for_updates(stack, assessment_id, 2, timeout=60)

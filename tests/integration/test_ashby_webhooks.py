@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from google.protobuf import json_format
 from temporalio.client import WorkflowExecutionStatus
 
-from tests.utils.journeys import Connected, connect_workspace, screening_record, wait_for_updates
+from tests.utils.journeys import (
+    Connected,
+    ashby_updates,
+    connect_workspace,
+    screening_record,
+    wait_for_updates,
+)
 from tests.utils.stack import Stack
 from tests.utils.temporal import payloads_in
 from tools.ashby_sandbox.client import (
@@ -132,7 +138,7 @@ def test_a_candidate_deleted_in_ashby_is_erased_from_truffle(stack: Stack) -> No
         lambda: run_status(stack, started["assessment_id"]) == WorkflowExecutionStatus.COMPLETED,
         "the workflow ending",
     )
-    assert len(stack.sandbox.updates(started["assessment_id"])) == 1  # nothing more posted
+    assert len(ashby_updates(stack, started["assessment_id"])) == 1  # nothing more posted
 
     personal = [name.encode(), address.encode(), b"Quartermaine"]
     listed = stack.admin("GET", "/api/screenings", connected.admin_token).content

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
 from tests.utils.journeys import (
     Connected,
+    ashby_updates,
     candidate_completes,
     connect_workspace,
     result_rejected_by_ashby,
@@ -242,7 +243,7 @@ async def test_the_pill_turns_red_when_ashby_answers_401_and_green_after_recover
     stack.sandbox.call_partner("assessment.list")
     await wait_for_pill(page, "Connected")
     await assert_pill(page, "connected", "Connected")
-    assert len(stack.sandbox.updates(assessment_id)) == 2
+    assert len(ashby_updates(stack, assessment_id)) == 2
     await shot(page, "09-recovered")
 
 
@@ -394,6 +395,6 @@ async def test_a_result_ashby_refused_is_sent_again_from_the_screenings_page(
     )
     await expect(page.locator("#timeline")).to_contain_text("Result to Ashby, attempt 1: delivered")
     await expect(page.locator("#failed-deliveries")).to_have_count(0)
-    results = [u for u in stack.sandbox.updates(assessment_id) if "assessment_result" in u["body"]]
+    results = [u for u in ashby_updates(stack, assessment_id) if "assessment_result" in u["body"]]
     assert len(results) == 1
     await shot(page, "14-sent-again")

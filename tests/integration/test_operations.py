@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 
 from tests.utils.factories import GOOD_ANSWERS
 from tests.utils.journeys import (
+    ashby_updates,
     candidate_completes,
     connect_workspace,
     start_screening,
@@ -131,7 +132,7 @@ def test_sigterm_lets_an_in_flight_post_to_ashby_finish(stack: Stack) -> None:
     stack.worker.send_signal(signal.SIGTERM)
     assert stack.worker.wait(timeout=30) == 0
 
-    [started] = stack.sandbox.updates(assessment_id)
+    [started] = ashby_updates(stack, assessment_id)
     assert started["body"]["assessment_status"]["value"] == "Started"
     events = asyncio.run(_events(handle))
     # The post finished on its first attempt: it was neither cut off nor retried.

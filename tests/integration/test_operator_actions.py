@@ -12,6 +12,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from tests.utils.factories import GOOD_ANSWERS
 from tests.utils.journeys import (
+    ashby_updates,
     candidate_completes,
     connect_workspace,
     screening_record,
@@ -119,4 +120,4 @@ def test_a_cancel_taken_while_no_worker_runs_survives_a_terminate_and_the_reconc
     assert httpx.get(link).status_code == 410
     with httpx.Client(follow_redirects=False) as browser:
         assert browser.post(f"{link}/begin").status_code == 410
-    assert stack.sandbox.updates(assessment_id) == []  # nothing posted after Ashby's cancel
+    assert ashby_updates(stack, assessment_id) == []  # nothing posted after Ashby's cancel

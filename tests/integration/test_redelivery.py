@@ -3,7 +3,12 @@ screening's workflow (a new run, since the first one finished), and lands in the
 
 import uuid
 
-from tests.utils.journeys import connect_workspace, result_rejected_by_ashby, screening_record
+from tests.utils.journeys import (
+    ashby_updates,
+    connect_workspace,
+    result_rejected_by_ashby,
+    screening_record,
+)
 from tests.utils.stack import Stack
 
 
@@ -11,7 +16,7 @@ def test_a_result_ashby_refused_is_sent_again_and_delivered(stack: Stack) -> Non
     connected = connect_workspace(stack)
     email = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = result_rejected_by_ashby(stack, connected, email)
-    assert [u["body"].get("assessment_result") for u in stack.sandbox.updates(assessment_id)] == [
+    assert [u["body"].get("assessment_result") for u in ashby_updates(stack, assessment_id)] == [
         None
     ]
 
@@ -24,7 +29,7 @@ def test_a_result_ashby_refused_is_sent_again_and_delivered(stack: Stack) -> Non
         "delivered": ["result"],
         "failed": [],
     }
-    started, result = stack.sandbox.updates(assessment_id)
+    started, result = ashby_updates(stack, assessment_id)
     assert result["body"]["assessment_result"]
     # Ashby takes it as the newest update: its timestamp is after every earlier one.
     assert result["body"]["timestamp"] > started["body"]["timestamp"]
@@ -62,4 +67,4 @@ def test_sending_again_waits_for_a_live_connection(stack: Stack) -> None:
 
     assert refused.status_code == 409
     assert refused.json()["message"].startswith("The Ashby connection is not live")
-    assert len(stack.sandbox.updates(assessment_id)) == 1  # only "started" ever reached Ashby
+    assert len(ashby_updates(stack, assessment_id)) == 1  # only "started" ever reached Ashby

@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from tests.utils.factories import GOOD_ANSWERS
 from tests.utils.journeys import (
+    ashby_updates,
     candidate_completes,
     connect_workspace,
     screening_record,
@@ -39,6 +40,7 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
     record = screening_record(stack, connected.admin_token, assessment_id)
     assert (record["status"], record["match_score"], record["tier"]) == ("completed", 100, "Strong")
     assert [(d["update_kind"], d["outcome"]) for d in record["deliveries"]] == [
+        ("invited", "ok"),
         ("started", "ok"),
         ("result", "ok"),
     ]
@@ -63,6 +65,48 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
     assert "Match score: 100/100 · Strong" in profile.text
 
 
+def test_the_hiring_team_sees_the_deadline_then_opens_the_report_from_ashby(
+    stack: Stack,
+) -> None:
+    """What a recruiter sees in Ashby: "Invited · expires <date>" once the invite is out, then
+    the result with a score per criterion and a report link anyone on the hiring team can open;
+    an admin replaces the link, the old one dies and Ashby gets the new one."""
+    connected = connect_workspace(stack)
+    address = f"grace-{uuid.uuid4().hex[:8]}@example.test"
+    assessment_id = start_screening(stack, connected, address)
+    link = stack.screener_link(address)
+    [invited] = wait_for_updates(stack, assessment_id, 1, include_invited=True)
+    deadline = screening_record(stack, connected.admin_token, assessment_id)["deadline_at"]
+    assert invited["body"]["assessment_status"]["value"] == f"Invited · expires {deadline[:10]}"
+
+    candidate_completes(link, GOOD_ANSWERS)
+    _, result = wait_for_updates(stack, assessment_id, 2)
+    body = result["body"]
+    validate(body, request_schema("/assessment.update"))
+    identifiers = {blob["identifier"] for blob in body["metadata"]}
+    assert "truffle_max_score" in identifiers
+    assert "truffle_expires_at" in identifiers
+    assert sum(name.startswith("truffle_criterion_") for name in identifiers) == 3
+    report_url = body["assessment_profile_url"]["value"]
+    report = httpx.get(report_url)  # no sign-in: as the hiring team opens it from Ashby
+    assert report.status_code == 200
+    assert "Grace Hopper" in report.text
+    assert 'id="match-score">100</span>' in report.text
+
+    replaced = stack.admin(
+        "POST", f"/api/screenings/{assessment_id}/report-link", connected.admin_token
+    )
+    assert replaced.status_code == 200
+    assert replaced.json()["ashby"] == "sending"
+    assert httpx.get(report_url).status_code == 404
+    *_, again = wait_for_updates(stack, assessment_id, 3)
+    validate(again["body"], request_schema("/assessment.update"))
+    new_url = again["body"]["assessment_profile_url"]["value"]
+    assert new_url == replaced.json()["report_url"] != report_url
+    assert again["body"]["timestamp"] > body["timestamp"]  # Ashby takes it as the newest
+    assert httpx.get(new_url).status_code == 200
+
+
 async def _history_json(stack: Stack, assessment_id: str) -> str:
     client = await Client.connect(stack.env["TEMPORAL_ADDRESS"])
     history = await client.get_workflow_handle(f"screening-{assessment_id}").fetch_history()
@@ -81,7 +125,7 @@ def test_cancel_after_completion_keeps_the_result_and_disqualifies(stack: Stack)
     assert cancelled["body"] == {"success": True, "results": {"assessment_id": assessment_id}}
     record = screening_record(stack, connected.admin_token, assessment_id)
     assert (record["status"], record["application_status"]) == ("completed", "disqualified")
-    assert len(stack.sandbox.updates(assessment_id)) == 2
+    assert len(ashby_updates(stack, assessment_id)) == 2
 
 
 def test_cancel_mid_screener_kills_the_link_and_posts_nothing_more(stack: Stack) -> None:
@@ -100,7 +144,7 @@ def test_cancel_mid_screener_kills_the_link_and_posts_nothing_more(stack: Stack)
     assert refused.status_code == 410
     record = screening_record(stack, connected.admin_token, assessment_id)
     assert record["application_status"] == "disqualified"
-    assert len(stack.sandbox.updates(assessment_id)) == 1
+    assert len(ashby_updates(stack, assessment_id)) == 1
 
 
 def test_cancel_with_no_worker_up_is_taken_and_acted_on_when_one_comes(stack: Stack) -> None:

@@ -87,13 +87,33 @@ def result_rejected_by_ashby(stack: Stack, connected: Connected, email: str) -> 
     return assessment_id
 
 
+def is_invited(update: dict[str, Any]) -> bool:
+    """Ashby's "Invited · expires <date>" status, posted once the invite is out."""
+    status = update["body"].get("assessment_status") or {}
+    return str(status.get("value", "")).startswith("Invited")
+
+
+def ashby_updates(
+    stack: Stack, assessment_id: str, *, include_invited: bool = False
+) -> list[dict[str, Any]]:
+    """What Ashby was sent for the assessment, oldest first: without the "Invited" status
+    that comes before everything else, unless asked (most tests are about what follows)."""
+    updates = stack.sandbox.updates(assessment_id)
+    return [u for u in updates if include_invited or not is_invited(u)]
+
+
 def wait_for_updates(
-    stack: Stack, assessment_id: str, count: int, timeout: float = 60
+    stack: Stack,
+    assessment_id: str,
+    count: int,
+    timeout: float = 60,
+    *,
+    include_invited: bool = False,
 ) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     updates: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        updates = stack.sandbox.updates(assessment_id)
+        updates = ashby_updates(stack, assessment_id, include_invited=include_invited)
         if len(updates) >= count:
             return updates
         time.sleep(0.2)

@@ -83,6 +83,8 @@ class FakeActivities:
     give_up_failures: int = 0
     # `record_email_failure` fails (the database gone longer than its window).
     record_email_failure_fails: bool = False
+    # An admin issued a new report link that Ashby has not been sent yet.
+    report_link_awaiting: bool = False
 
     # The test server's clock. Local activities (the database steps since v3) run in the worker
     # on its wall clock, which the time-skipping server has left behind: asking the server
@@ -149,7 +151,12 @@ class FakeActivities:
             started_at_ms=self.started_at_ms,
             completed_at_ms=self.completed_at_ms,
             close_reason=self.close_reason,
-            undelivered=[k for k in due if k not in self.delivered and k not in self.given_up],
+            undelivered=[k for k in due if k not in self.delivered and k not in self.given_up]
+            + (
+                [UpdateKind.report_link]
+                if self.report_link_awaiting and UpdateKind.result in self.delivered
+                else []
+            ),
             delivered=list(self.delivered),
             failed=list(self.given_up),
             cancel_requested=self.cancel_requested and not self.disqualified,
@@ -234,6 +241,8 @@ class FakeActivities:
         await self._record("post", request.kind)
         self.posted.append(request)
         self.delivered.append(request.kind)
+        if request.kind in (UpdateKind.result, UpdateKind.report_link):
+            self.report_link_awaiting = False
         return PostUpdateReceipt(timestamp_ms=request.occurred_at_ms, request_id="req")
 
     @activity.defn(name="give_up_update")

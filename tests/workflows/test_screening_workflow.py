@@ -51,6 +51,7 @@ from workflows.messages import (
     ConnectionLive,
     RedeliverOutcome,
     RedeliverRequest,
+    ReportLinkIssued,
     ScreeningInput,
     ScreeningOutcome,
     ScreeningState,
@@ -1151,3 +1152,36 @@ async def test_an_update_truffle_cannot_build_is_failed_at_once(
 
     assert outcome.failed_updates == ["result"]
     assert fakes.names()[-2:] == ["post-failed:result", "settle"]
+
+
+async def test_a_new_report_link_reaches_ashby_after_the_screening_has_finished(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """An admin replaced the report link of a screening whose result Ashby has: a run started
+    for it (signal-with-start, as `Launcher.announce_report_link`) sends Ashby the result again
+    with the new link, then ends."""
+    fakes = FakeActivities()
+    handle = await submitted(start_screening, fakes)
+    await handle.result()
+    fakes.report_link_awaiting = True  # what replacing the link writes
+
+    description = await handle.describe()
+    again = await time_skipping_env.client.start_workflow(
+        ScreeningWorkflow.run,
+        ScreeningInput(
+            screening_id=handle.id.removeprefix("screening-"),
+            workspace_id=str(uuid.uuid4()),
+            position_id=str(uuid.uuid4()),
+            ashby_application_id="application-1",
+        ),
+        id=handle.id,
+        task_queue=description.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        start_signal="report_link_issued",
+        start_signal_args=[ReportLinkIssued(issued_at_ms=1)],
+    )
+    outcome = await asyncio.wait_for(again.result(), 30)
+
+    assert [request.kind for request in fakes.posted] == ["invited", "result", "report_link"]
+    assert UpdateKind.report_link in outcome.delivered_updates
+    assert fakes.names()[-1] == "settle"
