@@ -66,7 +66,8 @@ def _is_partner_path(path: str) -> bool:
 
 def install_error_handlers(app: FastAPI) -> None:
     from api.pages import SignInRequiredError
-    from api.partner import PartnerAuthError, RecruiterError
+    from api.partner import PartnerAuthError
+    from truffle.assessments import RecruiterRefusalError
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -96,8 +97,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _sign_in(request: Request, _exc: SignInRequiredError) -> RedirectResponse:
         return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
 
-    @app.exception_handler(RecruiterError)
-    async def _recruiter_error(_request: Request, exc: RecruiterError) -> JSONResponse:
+    @app.exception_handler(RecruiterRefusalError)
+    async def _recruiter_error(_request: Request, exc: RecruiterRefusalError) -> JSONResponse:
         return JSONResponse({"message": str(exc)}, status_code=422)
 
     @app.exception_handler(PartnerAuthError)

@@ -89,6 +89,7 @@ UPDATE_WORDS = {
     UpdateKind.result: "Result",
     UpdateKind.expired: "“Expired” update",
     UpdateKind.cancelled: "“Cancelled” update",
+    UpdateKind.report_link: "Replaced report link",
 }
 # How one attempt to post to Ashby ended, as the timeline and the Screenings table say it.
 OUTCOME_WORDS = {

@@ -189,6 +189,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         truffle_secret_keys=generate_secret_key(),
         ashby_api_base_url="http://127.0.0.1:9",
         temporal_ui_origins="http://localhost:8233",
+        # Every test signs in afresh, more often than a person would (the limit has its own tests).
+        rate_limit_signin="1000/minute",
     )
     app = create_app(settings)
     token, workspace, made = seed(app.state.engine, app.state.keyring)

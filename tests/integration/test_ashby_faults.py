@@ -28,9 +28,17 @@ def results_in_ashby(stack: Stack, assessment_id: str) -> list[dict[str, object]
     ]
 
 
-def run_screening(stack: Stack, connected: Connected) -> str:
+def run_screening(
+    stack: Stack, connected: Connected, fault: str | None = None, **fault_options: int
+) -> str:
+    """A screening the candidate completes, with Ashby misbehaving (`fault`) from the first
+    update after the "Invited" status, which is delivered first so that the fault meets the
+    same update every time."""
     address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)
+    wait_for_updates(stack, assessment_id, 1, include_invited=True)
+    if fault is not None:
+        stack.sandbox.inject_fault(connected.ashby_key["id"], fault, **fault_options)
     candidate_completes(stack.screener_link(address), GOOD_ANSWERS)
     return assessment_id
 
@@ -50,22 +58,22 @@ def card(stack: Stack, connected: Connected) -> dict[str, str]:
 
 def test_a_429_is_retried_after_retry_after_then_delivered(stack: Stack) -> None:
     connected = connect_workspace(stack)
-    stack.sandbox.inject_fault(connected.ashby_key["id"], "rate_limit", retry_after_seconds=2)
 
-    assessment_id = run_screening(stack, connected)
+    assessment_id = run_screening(stack, connected, "rate_limit", retry_after_seconds=2)
     updates = wait_for_updates(stack, assessment_id, 2)
 
     assert len(results_in_ashby(stack, assessment_id)) == 1
     for update in updates:
         validate(update["body"], request_schema("/assessment.update"))
     assert log_of(stack, connected, assessment_id) == [
+        ("invited", "ok", 200),
         ("started", "rate_limited", 429),
         ("started", "ok", 200),
         ("result", "ok", 200),
     ]
     record = screening_record(stack, connected.admin_token, assessment_id)
     throttled, retried = (
-        datetime.fromisoformat(d["attempted_at"]) for d in record["deliveries"][:2]
+        datetime.fromisoformat(d["attempted_at"]) for d in record["deliveries"][1:3]
     )
     assert (retried - throttled).total_seconds() >= 1.9
     degraded = card(stack, connected)
@@ -84,13 +92,13 @@ def test_a_clean_run_leaves_the_card_connected(stack: Stack) -> None:
 
 def test_three_500s_are_retried_with_backoff_then_delivered(stack: Stack) -> None:
     connected = connect_workspace(stack)
-    stack.sandbox.inject_fault(connected.ashby_key["id"], "server_error", count=3)
 
-    assessment_id = run_screening(stack, connected)
+    assessment_id = run_screening(stack, connected, "server_error", count=3)
     wait_for_updates(stack, assessment_id, 2, timeout=90)
 
     assert len(results_in_ashby(stack, assessment_id)) == 1
     assert log_of(stack, connected, assessment_id) == [
+        ("invited", "ok", 200),
         ("started", "server_error", 500),
         ("started", "server_error", 500),
         ("started", "server_error", 500),
@@ -104,9 +112,8 @@ def test_three_500s_are_retried_with_backoff_then_delivered(stack: Stack) -> Non
 
 def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack) -> None:
     connected = connect_workspace(stack)
-    stack.sandbox.inject_fault(connected.ashby_key["id"], "unauthorized", count=1000)
 
-    assessment_id = run_screening(stack, connected)
+    assessment_id = run_screening(stack, connected, "unauthorized", count=1000)
     deadline = time.monotonic() + 30
     while not screening_record(stack, connected.admin_token, assessment_id)["delivery_held"]:
         assert time.monotonic() < deadline, "the update was never held"
@@ -134,7 +141,7 @@ def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack)
     assert [u["api_key_id"] for u in updates] == [new_ashby_key["id"]] * 2
     assert len(results_in_ashby(stack, assessment_id)) == 1
     log = log_of(stack, connected, assessment_id)
-    assert log[0] == ("started", "key_rejected", 401)
+    assert log[:2] == [("invited", "ok", 200), ("started", "key_rejected", 401)]
     assert log[-2:] == [("started", "ok", 200), ("result", "ok", 200)]
     assert screening_record(stack, connected.admin_token, assessment_id)["delivery_held"] is False
     assert card(stack, connected)["status"] == "connected"

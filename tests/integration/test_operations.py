@@ -121,6 +121,7 @@ def test_sigterm_lets_an_in_flight_post_to_ashby_finish(stack: Stack) -> None:
     address = f"drain-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)
     link = stack.screener_link(address)
+    wait_for_updates(stack, assessment_id, 1, include_invited=True)
     # Ashby takes 3 s to answer the next call (the "Started" update).
     stack.sandbox.inject_fault(connected.ashby_key["id"], "delay", delay_seconds=3)
     with httpx.Client(follow_redirects=False, timeout=30) as browser:

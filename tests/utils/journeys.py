@@ -75,6 +75,7 @@ def result_rejected_by_ashby(stack: Stack, connected: Connected, email: str) -> 
     """A completed screening whose result Ashby refused (`success: false`): the update failed
     for good and the screening's workflow has finished. Returns its assessment id."""
     assessment_id = start_screening(stack, connected, email)
+    wait_for_updates(stack, assessment_id, 1, include_invited=True)
     link = stack.screener_link(email)
     candidate_begins(link)
     wait_for_updates(stack, assessment_id, 1)
