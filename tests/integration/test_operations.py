@@ -59,6 +59,7 @@ def test_logs_metrics_and_probes_tell_what_happened_without_personal_data(stack:
     connected = connect_workspace(stack)
     address = f"ops-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)
+    wait_for_updates(stack, assessment_id, 1, include_invited=True)
     candidate_completes(stack.screener_link(address), GOOD_ANSWERS)
     wait_for_updates(stack, assessment_id, 2)
 
@@ -75,12 +76,13 @@ def test_logs_metrics_and_probes_tell_what_happened_without_personal_data(stack:
     assert total(api, "truffle_held_updates") == 0
     assert total(api, "truffle_http_requests_total", route="/ashby/assessment.start") == 1
     assert total(worker, "truffle_emails_total", kind="invite", outcome="sent") == 1
-    assert total(worker, "truffle_ashby_deliveries_total", outcome="ok", http_status="200") == 2
+    # "Invited" (with the deadline), "Started" and the result.
+    assert total(worker, "truffle_ashby_deliveries_total", outcome="ok", http_status="200") == 3
     # The Temporal SDK's own runtime metrics, from the same endpoint.
     assert total(worker, "temporal_workflow_task_schedule_to_start_latency_seconds_count") > 0
-    # The invite and the two posts; a first run (release v4) reads nothing from the database
-    # and gets its score with the submit, so its one database step is the last: settle.
-    assert total(worker, "temporal_activity_execution_latency_seconds_count") == 3
+    # The invite and the three posts; a first run reads nothing from the database and gets its
+    # score with the submit, so its one database step is the last: settle.
+    assert total(worker, "temporal_activity_execution_latency_seconds_count") == 4
     assert total(worker, "temporal_local_activity_execution_latency_seconds_count") == 1
     assert any(name.startswith("temporal_worker_task_slots") for name in worker)
     for found in (api, worker):

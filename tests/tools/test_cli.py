@@ -278,3 +278,18 @@ def test_secrets_status_and_rekey_print_json(settings: Settings, tmp_path: Path)
         }
     ]
     assert secrets("rekey") == {"resealed": 0}
+
+
+def test_a_development_command_without_the_dev_tools_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.cli import main
+
+    # As in the production image, which leaves the development tools out.
+    monkeypatch.setitem(sys.modules, "tools.devstack", None)
+
+    assert main(["dev"]) == 2
+
+    error = capsys.readouterr().err
+    assert error.startswith("truffle-ashby dev: a development command")
+    assert "install the dev extra (`pip install -e '.[dev]'`" in error

