@@ -96,6 +96,16 @@ class Admin:
         return Actor.admin(self.token_id)
 
 
+def require_csrf(presented: object, expected: str, carrier: str) -> None:
+    """The console's one CSRF check: a state-changing request from a page presents its
+    session's CSRF token, in the `X-CSRF-Token` header (scripts) or a form field (forms)."""
+    if not isinstance(presented, str) or not same_secret(presented, expected):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"This {carrier} lacks its CSRF token. Reload the page.",
+        )
+
+
 def _admin_from_session_cookie(
     request: Request, engine: sa.Engine, keyring: KeyRing, cookie: str
 ) -> Admin:
@@ -105,11 +115,8 @@ def _admin_from_session_cookie(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail="Your session has ended. Sign in again."
         )
-    presented = request.headers.get("x-csrf-token", "")
-    if request.method not in SAFE_METHODS and not same_secret(presented, admin.csrf_token):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="This request lacks its CSRF token. Reload the page."
-        )
+    if request.method not in SAFE_METHODS:
+        require_csrf(request.headers.get("x-csrf-token"), admin.csrf_token, "request")
     note_ids(workspace_id=admin.workspace.id)
     return Admin(admin.workspace, admin.token_id)
 

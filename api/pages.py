@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from sqlmodel import Session
+from starlette.datastructures import FormData
 
 from api.deps import (
     EngineDep,
@@ -14,9 +15,11 @@ from api.deps import (
     SettingsDep,
     bearer,
     get_admin,
+    require_csrf,
     session_cookie,
     session_limits,
 )
+from api.positions import MAX_CRITERIA_PER_QUESTION, MAX_QUESTIONS
 from api.rate_limits import RateLimitsDep
 from api.templating import templates
 from api.vocabulary import plural
@@ -45,6 +48,31 @@ def get_admin_session(
 
 
 AdminSessionDep = Annotated[sessions.AdminSession, Depends(get_admin_session)]
+
+# The most fields a console form carries: a position at its limits (name, description, each
+# question's prompt, sample and id, each criterion's three and its id), and the form's own
+# (CSRF token, action, version).
+MAX_FORM_FIELDS = 2 + MAX_QUESTIONS * (3 + MAX_CRITERIA_PER_QUESTION * 4) + 3
+
+
+async def posted_form(request: Request) -> FormData:
+    """The posted form, read on the event loop, so that the routes (database work) can be
+    plain functions that FastAPI runs on its thread pool. Room for a position at its limits,
+    no more (the body limit of 1 MiB still applies)."""
+    return await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
+
+
+PostedFormDep = Annotated[FormData, Depends(posted_form)]
+
+
+def get_form_admin(admin: AdminSessionDep, form: PostedFormDep) -> sessions.AdminSession:
+    """The signed-in admin posting one of the console's forms, which carries the session's
+    CSRF token (forms work without JavaScript)."""
+    require_csrf(form.get("csrf_token"), admin.csrf_token, "form")
+    return admin
+
+
+FormAdminDep = Annotated[sessions.AdminSession, Depends(get_form_admin)]
 
 
 def get_page_workspace(

@@ -11,9 +11,9 @@ field. api/static/positions.js only adds the live preview as the admin types.
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 
 from api.deps import EngineDep
-from api.pages import AdminSessionDep
+from api.pages import AdminSessionDep, FormAdminDep, PostedFormDep
 from api.positions import (
     MAX_CRITERIA_PER_QUESTION,
     MAX_QUESTIONS,
@@ -36,7 +36,6 @@ from api.templating import templates
 from truffle import positions
 from truffle.audit import Actor
 from truffle.db import session_scope
-from truffle.secrets import same_secret
 from truffle.sessions import AdminSession
 from truffle.tables import Position
 
@@ -46,21 +45,6 @@ DEFAULT_WEIGHT = "1"
 _QUESTION_FIELD = re.compile(r"q-(\d+)-prompt")
 _CRITERION_FIELD = re.compile(r"q-(\d+)-c-(\d+)-label")
 NOTICES = {"created", "saved", "unchanged", "deactivated", "reactivated"}
-
-
-# The fields of a position at its limits (name, description, each question's prompt, sample
-# and id, each criterion's three and its id), and the form's own (CSRF token, action, version).
-MAX_FORM_FIELDS = 2 + MAX_QUESTIONS * (3 + MAX_CRITERIA_PER_QUESTION * 4) + 3
-
-
-async def posted_form(request: Request) -> FormData:
-    """The posted form, read on the event loop, so that the routes (database work) can be
-    plain functions that FastAPI runs on its thread pool. Room for a position at its limits,
-    no more (the body limit of 1 MiB still applies)."""
-    return await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
-
-
-PostedFormDep = Annotated[FormData, Depends(posted_form)]
 
 
 @dataclass
@@ -292,14 +276,6 @@ def errors_by_field(error: ValidationError) -> dict[str, str]:
     return found
 
 
-def _check_csrf(form: FormData, admin: AdminSession) -> None:
-    presented = form.get("csrf_token", "")
-    if not isinstance(presented, str) or not same_secret(presented, admin.csrf_token):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="This form lacks its CSRF token. Reload the page."
-        )
-
-
 def _form_page(
     request: Request,
     admin: AdminSession,
@@ -419,7 +395,6 @@ def _submitted(
     position: Position | None,
     form: FormData,
 ) -> Response:
-    _check_csrf(form, admin)
     draft = draft_from(form)
     action = str(form.get("action", "save"))
     based_on = str(form.get("based_on_version", ""))
@@ -480,7 +455,7 @@ def _to_list(notice: str, position_id: uuid.UUID) -> RedirectResponse:
 
 @router.post("/positions/new")
 def create_position(
-    request: Request, admin: AdminSessionDep, engine: EngineDep, form: PostedFormDep
+    request: Request, admin: FormAdminDep, engine: EngineDep, form: PostedFormDep
 ) -> Response:
     return _submitted(request, admin, engine, None, form)
 
@@ -489,7 +464,7 @@ def create_position(
 def edit_position(
     request: Request,
     position_id: uuid.UUID,
-    admin: AdminSessionDep,
+    admin: FormAdminDep,
     engine: EngineDep,
     form: PostedFormDep,
 ) -> Response:
@@ -516,22 +491,16 @@ def confirm_deactivation(
 
 
 @router.post("/positions/{position_id}/deactivate")
-def deactivate_position(
-    position_id: uuid.UUID, admin: AdminSessionDep, engine: EngineDep, form: PostedFormDep
-) -> Response:
+def deactivate_position(position_id: uuid.UUID, admin: FormAdminDep, engine: EngineDep) -> Response:
     with session_scope(engine) as session:
         position = owned_position(session, admin.workspace, position_id)
-        _check_csrf(form, admin)
         positions.set_active(session, position, False, actor=Actor.admin(admin.token_id))
     return _to_list("deactivated", position_id)
 
 
 @router.post("/positions/{position_id}/reactivate")
-def reactivate_position(
-    position_id: uuid.UUID, admin: AdminSessionDep, engine: EngineDep, form: PostedFormDep
-) -> Response:
+def reactivate_position(position_id: uuid.UUID, admin: FormAdminDep, engine: EngineDep) -> Response:
     with session_scope(engine) as session:
         position = owned_position(session, admin.workspace, position_id)
-        _check_csrf(form, admin)
         positions.set_active(session, position, True, actor=Actor.admin(admin.token_id))
     return _to_list("reactivated", position_id)

@@ -6,23 +6,23 @@ workflow (truffle/report_links.py)."""
 import logging
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import AdminDep, EngineDep, GatewayDep, KeyRingDep, SettingsDep
-from api.pages import AdminSessionDep
+from api.pages import FormAdminDep
 from api.screenings import _profile_page
 from api.temporal import ScreeningGateway, WorkflowUnavailableError
 from truffle import report_links
 from truffle.audit import Actor
 from truffle.contracts import ScreeningStatus
-from truffle.secrets import KeyRing, same_secret
+from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import ReportLink, Screening
 
@@ -119,19 +119,14 @@ async def replace_report_link(
 async def replace_report_link_from_the_page(
     request: Request,
     screening_id: uuid.UUID,
-    admin: AdminSessionDep,
+    admin: FormAdminDep,
     settings: SettingsDep,
     engine: EngineDep,
     keyring: KeyRingDep,
     gateway: GatewayDep,
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> HTMLResponse:
     """The screening page's button, without JavaScript: the page again, with the new link
     shown once (or the refusal in words)."""
-    if not same_secret(csrf_token, admin.csrf_token):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="This form lacks its CSRF token. Reload the page."
-        )
     try:
         issued = await reissue(
             screening_id, admin.workspace.id, Actor.admin(admin.token_id), engine, keyring,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
@@ -24,7 +24,7 @@ from api.deps import (
     SettingsDep,
     WorkspaceDep,
 )
-from api.pages import AdminSessionDep, PageWorkspaceDep, csrf_token_of
+from api.pages import FormAdminDep, PageWorkspaceDep, csrf_token_of
 from api.templating import templates
 from api.temporal import (
     RedeliveryRefusedError,
@@ -39,7 +39,7 @@ from truffle.keyset import BadCursorError
 from truffle.positions import screening_version
 from truffle.redelivery import plan_redelivery
 from truffle.screening_list import Filters, Page, StatusFilter, list_page
-from truffle.secrets import KeyRing, same_secret
+from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import (
     AshbyUpdate,
@@ -403,19 +403,14 @@ def _profile_page(
 async def redeliver_from_the_page(
     request: Request,
     screening_id: uuid.UUID,
-    admin: AdminSessionDep,
+    admin: FormAdminDep,
     settings: SettingsDep,
     engine: EngineDep,
     keyring: KeyRingDep,
     gateway: GatewayDep,
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """ "Send to Ashby again" without JavaScript: the page's form posts here (with JavaScript
     the page calls the API instead), then shows the outcome, or the refusal in words."""
-    if not same_secret(csrf_token, admin.csrf_token):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail="This form lacks its CSRF token. Reload the page."
-        )
     try:
         sent = await send_again(
             screening_id, admin.workspace.id, Actor.admin(admin.token_id), engine, gateway
