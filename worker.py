@@ -76,6 +76,7 @@ def activities_for(
         screening.score_screening,
         screening.disqualify_application,
         screening.expire_screening,
+        screening.expire_if_due,
         screening.close_screening,
         screening.settle_screening,
         screening.report_screening_failure,

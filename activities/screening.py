@@ -27,9 +27,12 @@ from truffle.contracts import (
     EmailKind,
     EmailReceipt,
     EmailRequest,
+    ExpiryCheck,
     ScoreSummary,
     ScreeningProgress,
     ScreeningRef,
+    epoch_ms,
+    from_epoch_ms,
 )
 from truffle.positions import screening_version
 from truffle.scoring import CriteriaScorer, Scorer, scored_result, summary_of
@@ -37,6 +40,7 @@ from truffle.screenings import (
     close,
     disqualify,
     expire,
+    expire_if_due,
     progress_of,
     record_email_failure,
     settle,
@@ -78,9 +82,7 @@ class ScreeningActivities:
         token = self.keyring.unseal(screening.link_token_sealed, screening.id)
         return f"{self.settings.public_base_url}/s/{token}"
 
-    def compose(
-        self, screening: Screening, position: PositionVersion, kind: EmailKind
-    ) -> EmailMessage:
+    def compose(self, screening: Screening, position: PositionVersion, kind: str) -> EmailMessage:
         link = self.screener_link(screening)
         deadline = _deadline_text(screening.deadline_at)
         first_name = screening.candidate_first_name
@@ -285,6 +287,21 @@ class ScreeningActivities:
     def _expire_screening(self, ref: ScreeningRef) -> ClosingResult:
         with Session(self.engine) as session:
             return ClosingResult(status=expire(session, uuid.UUID(ref.screening_id)))
+
+    @activity.defn(name="expire_if_due")
+    async def expire_if_due(self, check: ExpiryCheck) -> ClosingResult:
+        """The run's deadline came: expires the screening unless an admin extended it (then
+        the database's deadline comes back, for the run to wait for)."""
+        return await asyncio.to_thread(self._expire_if_due, check)
+
+    def _expire_if_due(self, check: ExpiryCheck) -> ClosingResult:
+        with Session(self.engine) as session:
+            status, deadline = expire_if_due(
+                session,
+                uuid.UUID(check.screening_id),
+                from_epoch_ms(check.deadline_ms),
+            )
+            return ClosingResult(status=status, deadline_ms=epoch_ms(deadline))
 
     @activity.defn(name="close_screening")
     async def close_screening(self, request: CloseRequest) -> ClosingResult:

@@ -207,6 +207,9 @@ def build_update(
     body["metadata"] = metadata
     if kind in (UpdateKind.result, UpdateKind.report_link):
         kind = UpdateKind.result
+    if kind == UpdateKind.deadline:
+        # The status Ashby has, naming the new deadline while the candidate has not begun.
+        kind = UpdateKind.started if screening.started_at is not None else UpdateKind.invited
     if kind == UpdateKind.invited:
         body["assessment_status"] = status_blob(
             f"Invited · expires {deadline_date(screening.deadline_at)}"

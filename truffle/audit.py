@@ -46,6 +46,8 @@ class AuditAction(StrEnum):
     position_reactivated = "position.reactivated"
     screening_redelivered = "screening.redelivered"
     report_link_reissued = "report_link.reissued"
+    invite_resent = "screening.invite_resent"
+    deadline_extended = "screening.deadline_extended"
     report_viewed = "report.viewed"
     ashby_assessment_started = "ashby.assessment_started"
     ashby_assessment_cancelled = "ashby.assessment_cancelled"
@@ -65,6 +67,8 @@ ACTION_LABELS = {
     AuditAction.position_reactivated: "Position reactivated",
     AuditAction.screening_redelivered: "Results sent to Ashby again",
     AuditAction.report_link_reissued: "Report link replaced",
+    AuditAction.invite_resent: "Invite sent again",
+    AuditAction.deadline_extended: "Deadline extended",
     AuditAction.report_viewed: "Report opened",
     AuditAction.ashby_assessment_started: "Ashby started a screening",
     AuditAction.ashby_assessment_cancelled: "Ashby cancelled a screening",
@@ -126,6 +130,7 @@ def record(
     webhook_action_id: str | None = None,
     webhook_action: str | None = None,
     request_id: str | None = None,
+    idempotency_key: str | None = None,
 ) -> AuditEvent:
     """Adds one row to the caller's transaction (the caller commits). The request id defaults
     to the one bound to the current request (api/access_log.py)."""
@@ -141,6 +146,7 @@ def record(
         webhook_action=_clipped(webhook_action, "webhook_action"),
         outcome=_clipped(outcome, "outcome") or "",
         request_id=_clipped(request_id or current_ids().get("request_id"), "request_id"),
+        idempotency_key=_clipped(idempotency_key, "idempotency_key"),
     )
     session.add(event)
     return event

@@ -7,7 +7,7 @@ what they need from the database. Light on purpose: the workflow sandbox imports
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 # How long a candidate has, from the invite to the deadline.
@@ -20,6 +20,13 @@ HELD_UPDATE_RETENTION = timedelta(days=30)
 def epoch_ms(moment: datetime) -> int:
     """Milliseconds since the epoch, the unit of Ashby's timestamps and of our signals."""
     return int(moment.timestamp() * 1000)
+
+
+def from_epoch_ms(milliseconds: int) -> datetime:
+    """The moment `epoch_ms` gave, exactly (no float rounding of the microseconds)."""
+    return datetime.fromtimestamp(milliseconds // 1000, tz=UTC) + timedelta(
+        milliseconds=milliseconds % 1000
+    )
 
 
 class ScreeningStatus(StrEnum):
@@ -36,9 +43,57 @@ OPEN_SCREENING_STATUSES = (ScreeningStatus.invited, ScreeningStatus.started)
 
 
 class EmailKind(StrEnum):
+    """The emails a screening always had. A reminder of a position's own plan, and an invite an
+    admin sent again, go by a kind of their own (`ReminderAt.kind`, `resent_invite_kind`): each
+    kind is sent at most once (truffle/email_claims.py)."""
+
     invite = "invite"
     reminder_after_invite = "reminder_after_invite"
     reminder_before_deadline = "reminder_before_deadline"
+
+
+def resent_invite_kind(generation: int) -> str:
+    """The kind of the invite an admin sent again for the `generation`-th time (1, 2, ...)."""
+    return f"invite_{generation}" if generation > 0 else EmailKind.invite
+
+
+def is_invite(kind: str) -> bool:
+    return kind == EmailKind.invite or kind.startswith("invite_")
+
+
+@dataclass(frozen=True)
+class ReminderAt:
+    """One reminder of a position's plan: so many hours after the invite, or before the
+    deadline (exactly one of the two)."""
+
+    after_invite_hours: int | None = None
+    before_deadline_hours: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """Its email's kind: today's two reminders keep the kinds they always had, so a run
+        that picks up a screening from before position settings never sends them again."""
+        if self.after_invite_hours is not None:
+            if self.after_invite_hours == 48:
+                return EmailKind.reminder_after_invite
+            return f"reminder_after_invite_{self.after_invite_hours}h"
+        if self.before_deadline_hours == 24:
+            return EmailKind.reminder_before_deadline
+        return f"reminder_before_deadline_{self.before_deadline_hours}h"
+
+    def due_at_ms(self, invited_at_ms: int, deadline_ms: int) -> int:
+        if self.after_invite_hours is not None:
+            return invited_at_ms + self.after_invite_hours * 3_600_000
+        assert self.before_deadline_hours is not None
+        return deadline_ms - self.before_deadline_hours * 3_600_000
+
+
+# The reminders of every screening before positions had settings, and a position's default.
+DEFAULT_REMINDERS = (ReminderAt(after_invite_hours=48), ReminderAt(before_deadline_hours=24))
+
+
+def is_reminder(kind: str) -> bool:
+    return kind.startswith("reminder_")
 
 
 class UpdateKind(StrEnum):
@@ -49,6 +104,8 @@ class UpdateKind(StrEnum):
     cancelled = "cancelled"  # closed early by Truffle: the request's reason says why
     # The result again, with a new report link (an admin revoked the one Ashby had).
     report_link = "report_link"
+    # The status Ashby has again, with the new deadline: an admin extended it.
+    deadline = "deadline"
 
 
 class CloseReason(StrEnum):
@@ -167,7 +224,7 @@ class ScreeningRef:
 @dataclass(frozen=True)
 class EmailRequest:
     screening_id: str
-    kind: EmailKind
+    kind: str  # an `EmailKind`, a `ReminderAt.kind` or a `resent_invite_kind`
 
 
 @dataclass(frozen=True)
@@ -178,7 +235,7 @@ class EmailReceipt:
 @dataclass(frozen=True)
 class EmailFailureReport:
     screening_id: str
-    kind: EmailKind
+    kind: str
     reason: str  # in words, never an address or a name
 
 
@@ -212,6 +269,19 @@ class ClosingResult:
     """How the database settled a close (cancel or expiry) that may race the candidate."""
 
     status: ScreeningStatus  # after the close: cancelled, expired or completed
+    # For `expire_if_due`: the deadline the database holds when it had moved on (an admin
+    # extended it), so the screening is still open and the run waits for the new one.
+    deadline_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class ExpiryCheck:
+    """The run's deadline came: the screening expires unless the database's deadline is later
+    (an admin extended it and the run has not heard yet). `deadline_ms` is whole milliseconds;
+    the database keeps microseconds, so the comparison allows for the difference."""
+
+    screening_id: str
+    deadline_ms: int
 
 
 @dataclass(frozen=True)
@@ -241,7 +311,7 @@ class ScreeningProgress:
     invited_at_ms: int
     deadline_ms: int
     invite_sent: bool
-    reminders_sent: list[EmailKind]
+    reminders_sent: list[str]
     started_at_ms: int | None
     completed_at_ms: int | None
     close_reason: CloseReason | None
@@ -251,6 +321,8 @@ class ScreeningProgress:
     failed: list[UpdateKind]
     # Ashby's cancel is on record and the application is not disqualified yet.
     cancel_requested: bool = False
+    # An invite an admin sent again (its kind) that the mail server has not taken yet.
+    resent_invite_due: str | None = None
 
 
 @dataclass(frozen=True)

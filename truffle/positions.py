@@ -9,7 +9,8 @@ in the version before, and gets a new id otherwise. A save that changes any of t
 `PositionVersion` and moves the position's `version` on; a save that changes nothing writes
 nothing. A screening records the version it was sent with, and everything its candidate, its
 score and Ashby see comes from that version, so an edit never changes a screening already under
-way.
+way. The invite settings (truffle/invite_settings.py) are versioned the same way: a screening
+keeps the expiry, reminders, language and texts of the version it was sent with.
 """
 
 import uuid
@@ -18,9 +19,10 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select, update
 
-from truffle import audit
+from truffle import audit, invite_settings
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import OPEN_SCREENING_STATUSES
+from truffle.invite_settings import InviteSettings
 from truffle.tables import Position, PositionVersion, Screening, utcnow
 
 
@@ -31,6 +33,7 @@ class PositionContent:
     name: str
     description: str
     questions: list[dict[str, Any]]
+    settings: InviteSettings = invite_settings.DEFAULT
 
 
 class UnknownIdError(ValueError):
@@ -121,14 +124,28 @@ class SavedPosition:
 
 
 def _content_of(position: Position) -> PositionContent:
-    return PositionContent(position.name, position.description, list(position.questions))
+    return PositionContent(
+        position.name,
+        position.description,
+        list(position.questions),
+        invite_settings.from_json(position.invite_settings),
+    )
+
+
+def _stored(settings: InviteSettings) -> dict[str, Any]:
+    return settings.as_json()
 
 
 def create_position(
     session: Session, workspace_id: uuid.UUID, content: PositionContent, *, actor: Actor
 ) -> Position:
-    """A new position at version 1. Raises `UnknownIdError` if the content names ids."""
-    content = replace(content, questions=_identified(content.questions, [], set()))
+    """A new position at version 1. Raises `UnknownIdError` if the content names ids, and
+    `InviteSettingsError` for settings it cannot keep."""
+    content = replace(
+        content,
+        questions=_identified(content.questions, [], set()),
+        settings=invite_settings.validated(content.settings),
+    )
     position = Position(
         workspace_id=workspace_id,
         name=content.name,
@@ -136,6 +153,7 @@ def create_position(
         questions=content.questions,
         active=True,
         version=1,
+        invite_settings=_stored(content.settings),
     )
     session.add(position)
     session.flush()
@@ -147,6 +165,7 @@ def create_position(
             description=content.description,
             questions=content.questions,
             created_at=position.created_at,
+            invite_settings=_stored(content.settings),
         )
     )
     audit.record(
@@ -199,6 +218,7 @@ def save_position(
         questions=_identified(
             content.questions, list(position.questions), known_ids(session, position.id)
         ),
+        settings=invite_settings.validated(content.settings),
     )
     if content == _content_of(position):
         return SavedPosition(position, changed=False)
@@ -212,6 +232,7 @@ def save_position(
             name=content.name,
             description=content.description,
             questions=content.questions,
+            invite_settings=_stored(content.settings),
         )
     )
     if moved.rowcount != 1:
@@ -224,6 +245,7 @@ def save_position(
             name=content.name,
             description=content.description,
             questions=content.questions,
+            invite_settings=_stored(content.settings),
         )
     )
     audit.record(
@@ -262,3 +284,8 @@ def version_of(session: Session, position_id: uuid.UUID, version: int) -> Positi
 def screening_version(session: Session, screening: Screening) -> PositionVersion:
     """The position as the screening's candidate was sent it."""
     return version_of(session, screening.position_id, screening.position_version)
+
+
+def settings_of(version: PositionVersion) -> InviteSettings:
+    """The invite settings a version was saved with (the defaults for a version from before)."""
+    return invite_settings.from_json(version.invite_settings)

@@ -7,16 +7,15 @@ candidate, Ashby's cancel and the deadline, and each caller learns what actually
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
-from truffle import email_claims, keyset, report_links
+from truffle import email_claims, invite_settings, keyset, report_links
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
-    SCREENING_WINDOW,
     SILENT_CLOSES,
     CloseReason,
     EmailKind,
@@ -24,6 +23,8 @@ from truffle.contracts import (
     ScreeningStatus,
     UpdateKind,
     epoch_ms,
+    is_reminder,
+    resent_invite_kind,
 )
 from truffle.payload_crypto import new_screening_key
 from truffle.scoring import CriteriaScorer, scored_result
@@ -38,7 +39,12 @@ from truffle.tables import (
     utcnow,
 )
 
-REMINDERS = (EmailKind.reminder_after_invite, EmailKind.reminder_before_deadline)
+
+def whole_milliseconds(moment: datetime) -> datetime:
+    """`moment` cut to whole milliseconds: the workflow counts time in milliseconds, so a
+    deadline it sets a timer for and the deadline the database compares with are the same."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
 
 _OPEN_ATTEMPTS = 3
 
@@ -93,10 +99,16 @@ def open_screening(
             if existing is not None:
                 return OpenedScreening(screening=existing, created=False)
             # Sent with the position's current version, which it keeps whatever edits follow.
-            position_version = session.exec(
-                select(Position.version).where(Position.id == new.position_id)
+            position_version, stored_settings = session.exec(
+                select(Position.version, Position.invite_settings).where(
+                    Position.id == new.position_id
+                )
             ).one()
-            now = utcnow()
+            # The link works for the version's expiry; whole milliseconds, as the workflow
+            # counts them.
+            settings = invite_settings.from_json(dict(stored_settings or {}))
+            window = timedelta(days=settings.expiry_days)
+            now = whole_milliseconds(utcnow())
             screening_id = uuid.uuid4()
             token = new_screener_token()
             screening = Screening(
@@ -118,7 +130,8 @@ def open_screening(
                 application_status=ApplicationStatus.active,
                 is_open=True,
                 created_at=now,
-                deadline_at=now + SCREENING_WINDOW,
+                deadline_at=now + window,
+                reminder_plan=settings.as_json()["reminders"],
                 last_update_timestamp_ms=epoch_ms(now),
             )
             session.add(screening)
@@ -282,6 +295,30 @@ def expire(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
     return _status(session, screening_id)
 
 
+def expire_if_due(
+    session: Session, screening_id: uuid.UUID, deadline: datetime
+) -> tuple[ScreeningStatus, datetime]:
+    """`expire`, unless the database's deadline is later than `deadline` (the one the caller
+    waited for, in whole milliseconds): an admin extended it. Returns the status and the
+    database's deadline."""
+    session.exec(
+        _while_open(screening_id)
+        .where(col(Screening.deadline_at) < deadline + timedelta(milliseconds=1))
+        .values(
+            status=ScreeningStatus.expired,
+            close_reason=CloseReason.expired,
+            application_status=ApplicationStatus.expired,
+            is_open=False,
+            closed_at=utcnow(),
+        )
+    )
+    session.commit()
+    status, deadline_at = session.exec(
+        select(Screening.status, Screening.deadline_at).where(Screening.id == screening_id)
+    ).one()
+    return ScreeningStatus(status), deadline_at
+
+
 def close(session: Session, screening_id: uuid.UUID, reason: CloseReason) -> ScreeningStatus:
     """Truffle closes the screening early (`cancelled_in_truffle`, `invite_undeliverable`): the
     link dies and the application is closed, unless the candidate completed first."""
@@ -299,7 +336,7 @@ def close(session: Session, screening_id: uuid.UUID, reason: CloseReason) -> Scr
 
 
 def record_email_failure(
-    session: Session, screening_id: uuid.UUID, kind: EmailKind, reason: str, smtp_code: int | None
+    session: Session, screening_id: uuid.UUID, kind: str, reason: str, smtp_code: int | None
 ) -> None:
     session.add(
         EmailFailure(screening_id=screening_id, kind=kind, reason=reason, smtp_code=smtp_code)
@@ -360,7 +397,7 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
         invited_at_ms=epoch_ms(screening.created_at),
         deadline_ms=epoch_ms(screening.deadline_at),
         invite_sent=EmailKind.invite in emails,
-        reminders_sent=[kind for kind in REMINDERS if kind in emails],
+        reminders_sent=sorted(kind for kind in emails if is_reminder(kind)),
         started_at_ms=epoch_ms(screening.started_at) if screening.started_at else None,
         completed_at_ms=epoch_ms(screening.completed_at) if screening.completed_at else None,
         close_reason=screening.close_reason,
@@ -378,6 +415,12 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
         delivered=delivered,
         failed=failed,
         cancel_requested=cancel_pending(screening),
+        resent_invite_due=(
+            resent_invite_kind(screening.invite_generation)
+            if screening.invite_generation > 0
+            and resent_invite_kind(screening.invite_generation) not in emails
+            else None
+        ),
     )
     if (
         UpdateKind.result in delivered

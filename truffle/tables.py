@@ -177,6 +177,10 @@ class Position(SQLModel, table=True):
     version: int = Field(
         default=1, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="1")
     )
+    # The current version's invite settings (truffle/invite_settings.py); None: the defaults.
+    invite_settings: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(), nullable=True)
+    )
 
 
 class PositionVersion(SQLModel, table=True):
@@ -191,6 +195,11 @@ class PositionVersion(SQLModel, table=True):
     description: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     questions: list[dict[str, object]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     created_at: datetime = moment_column(default_now=True)
+    # Expiry, reminders, language and the invite's texts (truffle/invite_settings.py); None:
+    # the defaults, which every screening had before positions had settings.
+    invite_settings: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(), nullable=True)
+    )
 
 
 class ApplicationStatus(StrEnum):
@@ -307,6 +316,16 @@ class Screening(SQLModel, table=True):
     # When Ashby's cancel arrived: written before the cancel is acknowledged, so every run of
     # the workflow (and the reconciler) knows of it until the application is disqualified.
     cancel_requested_at: datetime | None = moment_column()
+    # How many times an admin sent the invite again: each time a new link (the one before
+    # dies) and an email of its own (`resent_invite_kind`).
+    invite_generation: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0")
+    )
+    # The reminders of the version it was sent with ([{"after_invite_hours": 48}, ...]), as its
+    # workflow's input carries them; None for screenings from before positions had settings.
+    reminder_plan: list[dict[str, int]] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(), nullable=True)
+    )
 
 
 class ReportLink(SQLModel, table=True):
@@ -484,7 +503,11 @@ class AuditEvent(SQLModel, table=True):
     trail outlives what it names."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (sa.Index("ix_audit_events_workspace_at", "workspace_id", "at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_audit_events_workspace_at", "workspace_id", "at", "id"),
+        # An admin's repeat of a resend or an extension is found by its screening.
+        sa.Index("ix_audit_events_screening_action", "screening_id", "action", "at"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     workspace_id: uuid.UUID = Field(foreign_key="workspaces.id", nullable=False)
@@ -509,6 +532,10 @@ class AuditEvent(SQLModel, table=True):
     )
     outcome: str = Field(sa_column=sa.Column(sa.String(64), nullable=False))
     request_id: str | None = Field(default=None, sa_column=sa.Column(sa.String(64), nullable=True))
+    # The `Idempotency-Key` an admin's request came with, to answer its repeat as a repeat.
+    idempotency_key: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(64), nullable=True)
+    )
 
 
 def column_length(table: type[SQLModel], column: str) -> int:

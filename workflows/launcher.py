@@ -40,7 +40,14 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconcile import ReconcileRequest
-from truffle.contracts import CloseReason, FirstRun, ScreeningStatus, WebhookTask, epoch_ms
+from truffle.contracts import (
+    CloseReason,
+    FirstRun,
+    ReminderAt,
+    ScreeningStatus,
+    WebhookTask,
+    epoch_ms,
+)
 from truffle.tables import Screening, utcnow
 from workflows.messages import (
     CancelRequest,
@@ -122,6 +129,11 @@ class Launcher:
             first_run=(
                 FirstRun(epoch_ms(screening.created_at), epoch_ms(screening.deadline_at))
                 if first_run
+                else None
+            ),
+            reminders=(
+                [ReminderAt(**entry) for entry in screening.reminder_plan]
+                if screening.reminder_plan is not None
                 else None
             ),
         )

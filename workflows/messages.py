@@ -7,7 +7,7 @@ process, not again for every workflow the worker starts.
 
 from dataclasses import dataclass, field
 
-from truffle.contracts import FirstRun, ScoreSummary, ScreeningStatus
+from truffle.contracts import FirstRun, ReminderAt, ScoreSummary, ScreeningStatus
 
 
 @dataclass
@@ -25,6 +25,10 @@ class ScreeningInput:
     # Set only when the API starts a screening Ashby has just created (v4): the run starts from
     # it without reading the database.
     first_run: FirstRun | None = None
+    # The reminders of the position's version the screening was sent with (hours, nothing
+    # personal). None: the plan every screening had before positions had settings (48 h after
+    # the invite, 24 h before the deadline); runs from before the settings patch ignore it.
+    reminders: list[ReminderAt] | None = None
 
 
 @dataclass
@@ -73,6 +77,28 @@ class ReportLinkIssued:
     """An admin issued a new report link (the old one is dead): Ashby is to get it."""
 
     issued_at_ms: int
+
+
+@dataclass
+class DeadlineExtension:
+    """An admin extended the deadline: the database holds the new one already."""
+
+    deadline_ms: int
+
+
+@dataclass
+class DeadlineExtended:
+    """The run's deadline after the extension (the reminders not sent yet follow it)."""
+
+    deadline_ms: int
+
+
+@dataclass
+class InviteResend:
+    """An admin sent the invite again: the database holds the new link; `kind` is the new
+    email's (`resent_invite_kind`)."""
+
+    kind: str
 
 
 @dataclass

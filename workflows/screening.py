@@ -2,8 +2,12 @@
 
 The life of a screening:
 - invite: the candidate is emailed the screener link (skipped if Ashby cancelled first);
-- wait for the candidate, with reminders 48 h after the invite and 24 h before the deadline
-  (fixed when the screening was created), and the deadline itself;
+- wait for the candidate, with the reminders of the position's version (48 h after the invite
+  and 24 h before the deadline unless the position says otherwise), and the deadline itself
+  (its expiry was fixed when the screening was created); an admin may extend the deadline
+  (`extend_deadline`, an update): the reminders not sent yet follow it, and Ashby is told;
+- an admin may send the invite again (`resend_invite`, an update): one new email with the new
+  link the database already holds;
 - "Started" and the result are posted to Ashby by a separate delivery loop, in order, so that
   an Ashby outage or a rejected key holds the updates without stopping the timers;
 - cancel (from Ashby): the Truffle application is disqualified, the link dies, reminders stop
@@ -25,6 +29,7 @@ the workflow follows that answer. A new run (after a restart by the reconciler, 
 continue-as-new during a long hold) picks up from the database without repeating anything.
 
 Versions: runs started before release v2 replay through the `screening-v2` patch's old branch;
+runs started before the position settings patch keep 48 h, 24 h and the fixed deadline;
 the recorded histories of every release are replayed in tests/workflows/test_replay.py.
 """
 
@@ -51,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.screening import ScreeningActivities
     from truffle.contracts import (
         ASHBY_OUTAGE_TYPES,
+        DEFAULT_REMINDERS,
         EMAIL_UNDELIVERABLE,
         GIVEN_UP_OUTCOMES,
         HELD_UPDATE_RETENTION,
@@ -63,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         EmailFailureReport,
         EmailKind,
         EmailRequest,
+        ExpiryCheck,
         PostUpdateRequest,
         RedeliveryPlan,
         ScoreSummary,
@@ -71,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         ScreeningStatus,
         UpdateKind,
         epoch_ms,
+        is_reminder,
     )
     from workflows.messages import (
         CancelOutcome,
@@ -78,6 +86,9 @@ with workflow.unsafe.imports_passed_through():
         CandidateEvent,
         ClosedInAshby,
         ConnectionLive,
+        DeadlineExtended,
+        DeadlineExtension,
+        InviteResend,
         RedeliverOutcome,
         RedeliverRequest,
         ReportLinkIssued,
@@ -107,6 +118,11 @@ V4_PATCH = "screening-v4-first-run-and-score-from-messages"
 # outage is given up after one attempt window; a Temporal cancel during a continue-as-new
 # leaves what is still owed to Ashby to the reconciler's next run instead of waiting forever.
 V5_PATCH = "screening-v5-cancel-on-record"
+# Also v5 (not released yet when it came): the reminders come from the run's input (the
+# position's plan) and the deadline can move (`extend_deadline`); at the deadline the screening
+# expires only if the database's deadline has not moved on (`expire_if_due`). Runs started
+# before keep 48 h, 24 h and the deadline they started with, and refuse an extension.
+SETTINGS_PATCH = "screening-v5-position-settings"
 
 REMINDER_AFTER_INVITE = timedelta(hours=48)
 REMINDER_BEFORE_DEADLINE = timedelta(hours=24)
@@ -172,6 +188,10 @@ class ScreeningWorkflow:
         self._v3 = False
         self._v4 = False
         self._v5 = False
+        self._settings = False
+        # The deadline as this run knows it, and how often an admin moved it.
+        self._deadline_ms: int | None = None
+        self._deadline_moves = 0
         self._started_at_ms: int | None = None
         self._completed_at_ms: int | None = None
         # The score the candidate's submit carried (v4): the result needs no database step.
@@ -197,6 +217,8 @@ class ScreeningWorkflow:
         self._loaded = False
         # An admin issued a new report link (`report_link_issued`), not yet queued for Ashby.
         self._report_link_issued = False
+        # The invites an admin sent again, by kind, that this run has sent (or is sending).
+        self._resent: list[str] = []
 
     @workflow.signal
     def candidate_started(self, event: CandidateEvent) -> None:
@@ -271,6 +293,68 @@ class ScreeningWorkflow:
                 UpdateKind.report_link,
                 epoch_ms(workflow.now()),
             )
+
+    @workflow.update
+    async def extend_deadline(self, request: DeadlineExtension) -> DeadlineExtended:
+        """An admin extended the deadline (the database holds it already): the deadline timer
+        and the reminders not sent yet follow it, and Ashby gets the new deadline."""
+        await workflow.wait_condition(lambda: self._loaded)
+        if not self._settings:
+            raise ApplicationError(
+                "this screening was sent before deadlines could be extended: it keeps its own",
+                type="ExtensionRefused",
+                non_retryable=True,
+            )
+        assert self._input is not None
+        assert self._deadline_ms is not None
+        if request.deadline_ms > self._deadline_ms:
+            self._deadline_ms = request.deadline_ms
+            self._deadline_moves += 1
+            in_hand = [update.kind for update in self._outbox]
+            if self._delivering is not None:
+                in_hand.append(self._delivering.kind)
+            while UpdateKind.deadline in self._state.delivered_updates:
+                self._state.delivered_updates.remove(UpdateKind.deadline)
+            if UpdateKind.deadline not in in_hand:
+                self._queue(
+                    ScreeningRef(self._input.screening_id),
+                    UpdateKind.deadline,
+                    epoch_ms(workflow.now()),
+                )
+        return DeadlineExtended(deadline_ms=self._deadline_ms)
+
+    @extend_deadline.validator
+    def _deadline_can_move(self, request: DeadlineExtension) -> None:
+        if self._loaded and not self._settings:
+            raise ValueError(
+                "this screening was sent before deadlines could be extended: it keeps its own"
+            )
+        self._refuse_when_closed()
+
+    def _refuse_when_closed(self) -> None:
+        if (
+            self._decided()
+            or self._closing
+            or self._state.status
+            not in (
+                ScreeningStatus.invited,
+                ScreeningStatus.started,
+            )
+        ):
+            raise ValueError("this screening is closed")
+
+    @workflow.update
+    async def resend_invite(self, request: InviteResend) -> None:
+        """An admin sent the invite again (the database holds the new link): one new email."""
+        await workflow.wait_condition(lambda: self._loaded)
+        assert self._input is not None
+        if request.kind not in self._resent:
+            self._resent.append(request.kind)
+            self._send_email(ScreeningRef(self._input.screening_id), request.kind)
+
+    @resend_invite.validator
+    def _invite_can_go_again(self, request: InviteResend) -> None:
+        self._refuse_when_closed()
 
     @workflow.update
     async def redeliver(self, _request: RedeliverRequest) -> RedeliverOutcome:
@@ -353,7 +437,8 @@ class ScreeningWorkflow:
     async def run(self, screening: ScreeningInput) -> ScreeningOutcome:
         # One patch marker (and one TemporalChangeVersion upsert) for a new run: each release
         # implies the ones before it.
-        self._v5 = workflow.patched(V5_PATCH)
+        self._settings = workflow.patched(SETTINGS_PATCH)
+        self._v5 = self._settings or workflow.patched(V5_PATCH)
         self._v4 = self._v5 or workflow.patched(V4_PATCH)
         self._v3 = self._v4 or workflow.patched(V3_PATCH)
         self._v2 = self._v3 or workflow.patched(V2_PATCH)
@@ -405,6 +490,9 @@ class ScreeningWorkflow:
             self._adopt(progress, ref)
             invited_at = _at(progress.invited_at_ms)
             deadline = _at(progress.deadline_ms)
+            self._deadline_ms = progress.deadline_ms
+            if self._settings and progress.resent_invite_due is not None:
+                self._resent.append(progress.resent_invite_due)
         else:
             invited_at = workflow.now()
             deadline = invited_at + SCREENING_WINDOW
@@ -414,7 +502,10 @@ class ScreeningWorkflow:
         self._delivery = delivery
 
         if self._state.status in (ScreeningStatus.invited, ScreeningStatus.started):
-            await self._wait_for_the_candidate(screening, ref, invited_at, deadline)
+            if self._settings:
+                await self._wait_with_the_plan(screening, ref, epoch_ms(invited_at))
+            else:
+                await self._wait_for_the_candidate(screening, ref, invited_at, deadline)
         elif self._state.status == ScreeningStatus.completed and UpdateKind.result in [
             update.kind for update in self._outbox
         ]:
@@ -503,6 +594,73 @@ class ScreeningWorkflow:
         elif self._completed_at_ms is not None and self._state.status != ScreeningStatus.expired:
             await self._complete(ref, self._completed_at_ms)
 
+    async def _wait_with_the_plan(
+        self, screening: ScreeningInput, ref: ScreeningRef, invited_at_ms: int
+    ) -> None:
+        """Waits for the candidate with the position's reminders and a deadline an admin may
+        move: each wait ends early when it moves, and the reminders not sent yet are planned
+        again from the new one."""
+        if not self._cancel_requested and not self._state.invite_sent:
+            self._send_email(ref, EmailKind.invite)
+        for kind in self._resent:
+            if not self._cancel_requested:
+                self._send_email(ref, kind)
+        plan = list(screening.reminders) if screening.reminders is not None else DEFAULT_REMINDERS
+        asked = set(self._state.reminders_sent)
+        while True:
+            assert self._deadline_ms is not None
+            deadline_ms = self._deadline_ms
+            due = sorted(
+                (reminder.due_at_ms(invited_at_ms, deadline_ms), reminder.kind)
+                for reminder in plan
+                if reminder.kind not in asked
+                and reminder.due_at_ms(invited_at_ms, deadline_ms) < deadline_ms
+            )
+            moves = self._deadline_moves
+            at_ms = due[0][0] if due else deadline_ms
+            if await self._decided_before(
+                _at(at_ms),
+                screening,
+                moved=lambda before=moves: self._deadline_moves != before,  # type: ignore[misc]
+            ):
+                break
+            if self._deadline_moves != moves:
+                continue
+            if due:
+                kind = due[0][1]
+                asked.add(kind)
+                self._send_email(ref, kind)
+                continue
+            closed = await self._database(
+                ScreeningActivities.expire_if_due, ExpiryCheck(ref.screening_id, deadline_ms)
+            )
+            assert isinstance(closed, ClosingResult)
+            if closed.status == ScreeningStatus.expired:
+                self._set_status(closed.status)
+                self._state.close_reason = CloseReason.expired
+                self._queue(ref, UpdateKind.expired, deadline_ms)
+            elif closed.status in (ScreeningStatus.invited, ScreeningStatus.started):
+                # The database's deadline moved on and the run was not told (Temporal did not
+                # take the admin's extension at once): it waits for that one.
+                if closed.deadline_ms is not None and closed.deadline_ms > deadline_ms:
+                    self._deadline_ms = closed.deadline_ms
+                    self._deadline_moves += 1
+                    continue
+            elif self._completed_at_ms is None and closed.status == ScreeningStatus.completed:
+                # The candidate submitted just before the deadline; their signal is on its way.
+                self._completed_at_ms = deadline_ms
+            break
+        for email in self._emails:
+            email.cancel()
+        if self._cancel_requested:
+            await self._disqualify(ref)
+        elif self._closed_in_ashby is not None and self._completed_at_ms is None:
+            await self._close(ref, self._closed_in_ashby)
+        elif self._invite_failed and self._completed_at_ms is None:
+            await self._close(ref, CloseReason.invite_undeliverable)
+        elif self._completed_at_ms is not None and self._state.status != ScreeningStatus.expired:
+            await self._complete(ref, self._completed_at_ms)
+
     def _adopt(self, progress: ScreeningProgress, ref: ScreeningRef) -> None:
         """Takes over where the database says the screening stands, Ashby's cancel included."""
         if progress.cancel_requested:
@@ -549,7 +707,12 @@ class ScreeningWorkflow:
             or self._hand_over
         )
 
-    async def _decided_before(self, at: datetime, screening: ScreeningInput) -> bool:
+    async def _decided_before(
+        self,
+        at: datetime,
+        screening: ScreeningInput,
+        moved: Callable[[], bool] | None = None,
+    ) -> bool:
         """Waits until `at`; True if the candidate completed, Ashby cancelled or the invite
         failed for good first. Asked to continue as new, it does so here once no email is in
         flight (the new run picks up from the database), unless Ashby's cancel arrives
@@ -559,8 +722,11 @@ class ScreeningWorkflow:
             decided = self._decided()
         else:
             try:
-                await self._wait(self._decided, within=remaining)
-                decided = True
+                if moved is None:
+                    await self._wait(self._decided, within=remaining)
+                else:
+                    await self._wait(lambda: self._decided() or moved(), within=remaining)
+                decided = self._decided()
             except TimeoutError:
                 decided = False
         if self._hand_over and not (
@@ -592,7 +758,7 @@ class ScreeningWorkflow:
                     return failure
         return None
 
-    def _send_email(self, ref: ScreeningRef, kind: EmailKind) -> asyncio.Task[None]:
+    def _send_email(self, ref: ScreeningRef, kind: str) -> asyncio.Task[None]:
         """Sends one email beside the decisions; a failure never fails the screening."""
 
         async def send() -> None:
@@ -629,7 +795,7 @@ class ScreeningWorkflow:
                 if self._v5 and self._started_at_ms is None:
                     # Ashby's status names the deadline.
                     self._queue(ref, UpdateKind.invited, epoch_ms(workflow.now()))
-            else:
+            elif is_reminder(kind):
                 self._state.reminders_sent.append(kind)
 
         task = asyncio.create_task(send())

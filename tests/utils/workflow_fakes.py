@@ -24,6 +24,7 @@ from truffle.contracts import (
     EmailKind,
     EmailReceipt,
     EmailRequest,
+    ExpiryCheck,
     PostUpdateReceipt,
     PostUpdateRequest,
     RedeliveryPlan,
@@ -35,8 +36,9 @@ from truffle.contracts import (
     WebhookProcessed,
     WebhookTask,
     epoch_ms,
+    is_reminder,
 )
-from truffle.screenings import REMINDERS, updates_due
+from truffle.screenings import updates_due
 
 
 @dataclass
@@ -58,7 +60,7 @@ class FakeActivities:
     # Raised by every post while it answers a truthy value for the attempt's scheduled time.
     post_fails_while: Callable[[datetime], ApplicationError | None] | None = None
     # Errors `send_screening_email` raises for a kind, in order (the last one repeats).
-    email_failures: dict[EmailKind, list[ApplicationError]] = field(default_factory=dict)
+    email_failures: dict[str, list[ApplicationError]] = field(default_factory=dict)
     # Kinds of email (or "post", or "post:<kind>") that block until `release` is set, as a slow
     # server would.
     blocking: set[str] = field(default_factory=set)
@@ -71,7 +73,11 @@ class FakeActivities:
     started_at_ms: int | None = None
     completed_at_ms: int | None = None
     invited_at_ms: int | None = None
-    emails_sent: list[EmailKind] = field(default_factory=list)
+    emails_sent: list[str] = field(default_factory=list)
+    # The deadline in the database (set at the first load: the invite plus SCREENING_WINDOW),
+    # and an invite an admin sent again that is not sent yet.
+    deadline_ms: int | None = None
+    resent_invite_due: str | None = None
     delivered: list[UpdateKind] = field(default_factory=list)
     given_up: list[UpdateKind] = field(default_factory=list)
     # What `reopen_for_redelivery` answers instead of reopening (the database's refusal).
@@ -135,6 +141,8 @@ class FakeActivities:
         await self._record("load", "")
         if self.invited_at_ms is None:
             self.invited_at_ms = epoch_ms(await self._now())
+        if self.deadline_ms is None:
+            self.deadline_ms = self.invited_at_ms + int(SCREENING_WINDOW.total_seconds() * 1000)
         due = updates_due(
             self.status,
             self.started_at_ms is not None,
@@ -145,9 +153,9 @@ class FakeActivities:
         return ScreeningProgress(
             status=self.status,
             invited_at_ms=self.invited_at_ms,
-            deadline_ms=self.invited_at_ms + int(SCREENING_WINDOW.total_seconds() * 1000),
+            deadline_ms=self.deadline_ms,
             invite_sent=EmailKind.invite in self.emails_sent,
-            reminders_sent=[kind for kind in REMINDERS if kind in self.emails_sent],
+            reminders_sent=sorted(kind for kind in self.emails_sent if is_reminder(kind)),
             started_at_ms=self.started_at_ms,
             completed_at_ms=self.completed_at_ms,
             close_reason=self.close_reason,
@@ -160,6 +168,9 @@ class FakeActivities:
             delivered=list(self.delivered),
             failed=list(self.given_up),
             cancel_requested=self.cancel_requested and not self.disqualified,
+            resent_invite_due=(
+                self.resent_invite_due if self.resent_invite_due not in self.emails_sent else None
+            ),
         )
 
     @activity.defn(name="send_screening_email")
@@ -207,6 +218,16 @@ class FakeActivities:
         if self.expire_result == ScreeningStatus.completed:
             self.candidate_submitted(epoch_ms(await self._now()))
         return self._close(ScreeningStatus.expired, CloseReason.expired)
+
+    @activity.defn(name="expire_if_due")
+    async def expire_if_due(self, check: ExpiryCheck) -> ClosingResult:
+        await self._record("expire", "")
+        if self.deadline_ms is not None and self.deadline_ms > check.deadline_ms:
+            return ClosingResult(status=self.status, deadline_ms=self.deadline_ms)
+        if self.expire_result == ScreeningStatus.completed:
+            self.candidate_submitted(epoch_ms(await self._now()))
+        closed = self._close(ScreeningStatus.expired, CloseReason.expired)
+        return ClosingResult(status=closed.status, deadline_ms=check.deadline_ms)
 
     @activity.defn(name="close_screening")
     async def close_screening(self, request: CloseRequest) -> ClosingResult:
@@ -277,6 +298,7 @@ class FakeActivities:
             self.score_screening,
             self.disqualify_application,
             self.expire_screening,
+            self.expire_if_due,
             self.close_screening,
             self.settle_screening,
             self.post_assessment_update,

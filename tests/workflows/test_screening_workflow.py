@@ -38,6 +38,7 @@ from truffle.contracts import (
     CloseReason,
     EmailKind,
     FirstRun,
+    ReminderAt,
     ScoreSummary,
     ScreeningStatus,
     UpdateKind,
@@ -49,6 +50,9 @@ from workflows.messages import (
     CandidateEvent,
     ClosedInAshby,
     ConnectionLive,
+    DeadlineExtended,
+    DeadlineExtension,
+    InviteResend,
     RedeliverOutcome,
     RedeliverRequest,
     ReportLinkIssued,
@@ -1185,3 +1189,144 @@ async def test_a_new_report_link_reaches_ashby_after_the_screening_has_finished(
     assert [request.kind for request in fakes.posted] == ["invited", "result", "report_link"]
     assert UpdateKind.report_link in outcome.delivered_updates
     assert fakes.names()[-1] == "settle"
+
+
+# A position's invite settings: its reminder plan, a deadline an admin extends, an invite sent
+# again.
+
+DAY_MS = 86_400_000
+
+
+def times_of(fakes: FakeActivities, *names: str) -> list[timedelta]:
+    """When each named step happened, counted from the invite."""
+    invited_at = next(call.at for call in fakes.calls if call.name == "email")
+    by_name = {
+        (f"{call.name}:{call.detail}" if call.detail else call.name): call.at
+        for call in fakes.calls
+    }
+    return [by_name[name] - invited_at for name in names]
+
+
+async def test_a_positions_plan_reminds_when_it_says_and_expires_at_its_2_day_deadline(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    fakes = FakeActivities()
+    now_ms = epoch_ms(await time_skipping_env.get_current_time())
+    fakes.invited_at_ms, fakes.deadline_ms = now_ms, now_ms + 2 * DAY_MS
+    handle = await start_screening(
+        fakes,
+        first_run=FirstRun(now_ms, now_ms + 2 * DAY_MS),
+        reminders=[ReminderAt(after_invite_hours=12), ReminderAt(before_deadline_hours=6)],
+    )
+
+    outcome = await handle.result()
+
+    assert outcome.status == ScreeningStatus.expired
+    assert fakes.names() == [
+        "email:invite", "post:invited", "email:reminder_after_invite_12h",
+        "email:reminder_before_deadline_6h", "expire", "post:expired", "settle",
+    ]  # fmt: skip
+    after, before, deadline = times_of(
+        fakes, "email:reminder_after_invite_12h", "email:reminder_before_deadline_6h", "expire"
+    )
+    assert abs(after - timedelta(hours=12)) < TOLERANCE
+    assert abs(before - timedelta(hours=42)) < TOLERANCE
+    assert abs(deadline - timedelta(days=2)) < TOLERANCE
+
+
+async def test_a_plan_without_reminders_sends_only_the_invite(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes, reminders=[])
+
+    await handle.result()
+
+    assert [name for name in fakes.names() if name.startswith("email")] == ["email:invite"]
+
+
+async def extend(handle: Handle, fakes: FakeActivities, to_ms: int) -> DeadlineExtended:
+    """What the API does: the database first, then the workflow's update."""
+    fakes.deadline_ms = to_ms
+    return await handle.execute_update(
+        ScreeningWorkflow.extend_deadline, DeadlineExtension(deadline_ms=to_ms)
+    )
+
+
+async def test_an_extended_deadline_moves_the_reminders_and_ashby_is_told(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await invited(handle)
+    await time_skipping_env.sleep(timedelta(days=3))  # the 48 h reminder went out
+    assert fakes.invited_at_ms is not None
+
+    extended = await extend(handle, fakes, fakes.invited_at_ms + 10 * DAY_MS)
+
+    assert extended == DeadlineExtended(deadline_ms=fakes.invited_at_ms + 10 * DAY_MS)
+    outcome = await handle.result()
+    assert outcome.status == ScreeningStatus.expired
+    assert outcome.delivered_updates == ["invited", "deadline", "expired"]
+    # The 24 h reminder follows the deadline: day 9, and the link dies on day 10.
+    before, deadline = times_of(fakes, "email:reminder_before_deadline", "expire")
+    assert abs(before - timedelta(days=9)) < TOLERANCE
+    assert abs(deadline - timedelta(days=10)) < TOLERANCE
+    assert fakes.names().count("email:reminder_after_invite") == 1
+
+
+async def test_a_deadline_moved_in_the_database_alone_is_waited_for(
+    start_screening: StartScreening,
+) -> None:
+    # The admin's extension reached the database but never the run (Temporal did not take
+    # the update): at the old deadline the database says no, and the run waits for the new.
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await invited(handle)
+    assert fakes.invited_at_ms is not None
+    fakes.deadline_ms = fakes.invited_at_ms + 9 * DAY_MS
+
+    outcome = await handle.result()
+
+    assert outcome.status == ScreeningStatus.expired
+    assert fakes.names().count("expire") == 2
+    (deadline,) = times_of(fakes, "post:expired")
+    assert abs(deadline - timedelta(days=9)) < TOLERANCE
+
+
+async def test_an_extension_is_refused_in_words_once_the_screening_is_closed(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await invited(handle)
+    await submit(handle, fakes, 5)
+    await wait_for(handle, lambda state: state.status == ScreeningStatus.completed)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            ScreeningWorkflow.extend_deadline, DeadlineExtension(deadline_ms=10**13)
+        )
+
+    assert "closed" in str(refused.value.cause)
+    await handle.result()
+
+
+async def test_an_invite_sent_again_is_one_new_email_and_a_repeat_sends_nothing(
+    start_screening: StartScreening,
+) -> None:
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await invited(handle)
+
+    fakes.resent_invite_due = "invite_1"  # the database: a new link, the email due
+    for _ in range(2):
+        await handle.execute_update(ScreeningWorkflow.resend_invite, InviteResend("invite_1"))
+    await wait_for(handle, lambda _state: "invite_1" in fakes.emails_sent)
+    await submit(handle, fakes, 5)
+
+    await handle.result()
+    assert [name for name in fakes.names() if name.startswith("email")] == [
+        "email:invite",
+        "email:invite_1",
+    ]
