@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest clean catalogs
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ pytest: $(INSTALLED)
 	$(BIN)/python -m tests.utils.chromium
 	$(BIN)/python -m tests.utils.system_tools
 	$(BIN)/pytest
+
+# The candidate's words in every language (truffle/translations.py): extract, update, compile.
+LOCALES := truffle/locales
+catalogs: $(INSTALLED)
+	$(BIN)/pybabel extract --mapping-file babel.cfg --no-location \
+		--output-file $(LOCALES)/messages.pot .
+	$(BIN)/pybabel update --input-file $(LOCALES)/messages.pot --output-dir $(LOCALES) \
+		--no-fuzzy-matching
+	$(BIN)/pybabel compile --directory $(LOCALES) --statistics
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

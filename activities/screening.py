@@ -8,7 +8,6 @@ WORKER_ACTIVITY_THREADS), so it never holds up the worker's event loop.
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -18,13 +17,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailFailedError, EmailUnconfirmedError, Mailer
-from truffle import connection_health, email_claims, metrics
+from truffle import connection_health, email_claims, invite_settings, metrics
 from truffle.contracts import (
     EMAIL_DEFERRED,
     CloseRequest,
     ClosingResult,
     EmailFailureReport,
-    EmailKind,
     EmailReceipt,
     EmailRequest,
     ExpiryCheck,
@@ -33,8 +31,9 @@ from truffle.contracts import (
     ScreeningRef,
     epoch_ms,
     from_epoch_ms,
+    is_invite,
 )
-from truffle.positions import screening_version
+from truffle.positions import screening_version, settings_of
 from truffle.scoring import CriteriaScorer, Scorer, scored_result, summary_of
 from truffle.screenings import (
     close,
@@ -48,6 +47,7 @@ from truffle.screenings import (
 from truffle.secrets import DecryptionError, KeyRing
 from truffle.settings import Settings
 from truffle.tables import PositionVersion, Screening, utcnow
+from truffle.translations import deadline_text, translations
 
 
 def load_screening(session: Session, screening_id: str) -> Screening:
@@ -57,10 +57,6 @@ def load_screening(session: Session, screening_id: str) -> Screening:
         # lagging replica or a bug; the id is safe to show, nothing personal is.
         raise ApplicationError(f"screening {screening_id} not found", type="ScreeningNotFound")
     return screening
-
-
-def _deadline_text(deadline: datetime) -> str:
-    return deadline.astimezone(UTC).strftime("%A %-d %B %Y at %H:%M UTC")
 
 
 class ScreeningActivities:
@@ -83,23 +79,55 @@ class ScreeningActivities:
         return f"{self.settings.public_base_url}/s/{token}"
 
     def compose(self, screening: Screening, position: PositionVersion, kind: str) -> EmailMessage:
+        """The email in the language of the position's version; an invite with the admin's
+        own subject and opening when the version has them (plain text, placeholders filled)."""
+        settings = settings_of(position)
+        language = settings.language
+        translation = translations(language)
+        _, ngettext = translation.gettext, translation.ngettext
         link = self.screener_link(screening)
-        deadline = _deadline_text(screening.deadline_at)
+        deadline = deadline_text(screening.deadline_at, language)
         first_name = screening.candidate_first_name
-        if kind == EmailKind.invite:
-            subject = f"Your screening for {screening.job_name}"
+        job = screening.job_name
+
+        def filled(text: str) -> str:
+            return invite_settings.render(
+                text, candidate_first_name=first_name, position_name=position.name,
+                deadline=deadline,
+            )  # fmt: skip
+
+        if is_invite(kind):
+            subject = (
+                filled(settings.invite_subject)
+                if settings.invite_subject
+                else _("Your screening for %(job)s") % {"job": job}
+            )
+            questions = len(position.questions)
             opening = (
-                f"Thank you for applying for {screening.job_name}. The next step is a short "
-                f"written screening ({len(position.questions)} questions)."
+                filled(settings.invite_intro)
+                if settings.invite_intro
+                else ngettext(
+                    "Thank you for applying for %(job)s. The next step is a short written "
+                    "screening (%(num)d question).",
+                    "Thank you for applying for %(job)s. The next step is a short written "
+                    "screening (%(num)d questions).",
+                    questions,
+                )
+                % {"job": job, "num": questions}
             )
         else:
-            subject = f"Reminder: your screening for {screening.job_name}"
-            opening = f"This is a reminder that your screening for {screening.job_name} is waiting."
-        text = (
-            f"Hi {first_name},\n\n{opening}\n\n"
-            f"Start here: {link}\n\n"
-            f"The link works until {deadline}.\n\n"
-            "Good luck!\nTruffle, on behalf of the hiring team\n"
+            subject = _("Reminder: your screening for %(job)s") % {"job": job}
+            opening = _("This is a reminder that your screening for %(job)s is waiting.") % {
+                "job": job
+            }
+        text = "\n\n".join(
+            [
+                _("Hi %(name)s,") % {"name": first_name},
+                opening,
+                _("Start here: %(link)s") % {"link": link},
+                _("The link works until %(deadline)s.") % {"deadline": deadline},
+                _("Good luck!") + "\n" + _("Truffle, on behalf of the hiring team") + "\n",
+            ]
         )
         message = EmailMessage()
         message["From"] = self.settings.smtp_from
@@ -109,6 +137,8 @@ class ScreeningActivities:
         domain = self.settings.smtp_from.rpartition("@")[2] or "truffle.local"
         message["Message-ID"] = f"<screening-{screening.id}-{kind}@{domain}>"
         message.set_content(text)
+        # After `set_content`, which writes the content headers afresh.
+        message["Content-Language"] = language
         return message
 
     def _prepare(self, request: EmailRequest) -> EmailMessage | None:

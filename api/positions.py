@@ -2,8 +2,10 @@
 
 A position is versioned (truffle/positions.py): `PUT` replaces it as a new version when its
 name, description or questions changed, and screenings already sent keep the version they were
-sent with. `POST /api/positions/preview` scores sample answers with the real scorer and writes
-nothing.
+sent with. Its invite settings (expiry, reminders, language, the invite's subject and opening)
+are versioned with it and refused in words when they cannot be kept
+(truffle/invite_settings.py). `POST /api/positions/preview` scores sample answers with the real
+scorer and writes nothing.
 """
 
 import uuid
@@ -22,7 +24,9 @@ from pydantic import (
 from sqlmodel import Session, col, select
 
 from api.deps import AdminDep, SessionDep, WorkspaceDep
-from truffle import positions
+from truffle import invite_settings, positions
+from truffle.contracts import ReminderAt
+from truffle.invite_settings import InviteSettings
 from truffle.scoring import CriteriaScorer
 from truffle.tables import Position, Workspace
 
@@ -65,7 +69,52 @@ class Question(BaseModel):
     criteria: list[Criterion] = Field(default_factory=list, max_length=MAX_CRITERIA_PER_QUESTION)
 
 
-class PositionIn(BaseModel):
+class Reminder(BaseModel):
+    """`{"after_invite_hours": 48}` or `{"before_deadline_hours": 24}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_invite_hours: int | None = None
+    before_deadline_hours: int | None = None
+
+
+def _reminders_out(settings: InviteSettings) -> list[Reminder]:
+    return [
+        Reminder(
+            after_invite_hours=reminder.after_invite_hours,
+            before_deadline_hours=reminder.before_deadline_hours,
+        )
+        for reminder in settings.reminders
+    ]
+
+
+DEFAULT_REMINDERS = _reminders_out(invite_settings.DEFAULT)
+
+
+class InviteSettingsIn(BaseModel):
+    """A position's invite settings; each one left out takes its default. Limits are checked
+    by the core, which says in words what it cannot keep (422)."""
+
+    expiry_days: int = invite_settings.DEFAULT_EXPIRY_DAYS
+    reminders: list[Reminder] = Field(default_factory=lambda: list(DEFAULT_REMINDERS))
+    language: str = invite_settings.DEFAULT_LANGUAGE
+    invite_subject: str | None = None
+    invite_intro: str | None = None
+
+    def settings(self) -> InviteSettings:
+        return InviteSettings(
+            expiry_days=self.expiry_days,
+            reminders=tuple(
+                ReminderAt(reminder.after_invite_hours, reminder.before_deadline_hours)
+                for reminder in self.reminders
+            ),
+            language=self.language,
+            invite_subject=self.invite_subject,
+            invite_intro=self.invite_intro,
+        )
+
+
+class PositionIn(InviteSettingsIn):
     model_config = ConfigDict(extra="forbid")
 
     name: ShortText
@@ -77,6 +126,7 @@ class PositionIn(BaseModel):
             name=self.name,
             description=self.description,
             questions=[question.model_dump(exclude_none=True) for question in self.questions],
+            settings=self.settings(),
         )
 
 
@@ -89,6 +139,11 @@ class PositionOut(BaseModel):
     version: int
     created_at: datetime
     deactivated_at: datetime | None
+    expiry_days: int
+    reminders: list[Reminder]
+    language: str
+    invite_subject: str | None
+    invite_intro: str | None
 
 
 MAX_SAMPLE_ANSWER_CHARACTERS = 10_000
@@ -148,6 +203,7 @@ def preview_score(body: PreviewIn) -> PreviewOut:
 
 
 def _out(position: Position) -> PositionOut:
+    settings = invite_settings.from_json(position.invite_settings)
     return PositionOut(
         id=position.id,
         name=position.name,
@@ -157,6 +213,11 @@ def _out(position: Position) -> PositionOut:
         version=position.version,
         created_at=position.created_at,
         deactivated_at=position.deactivated_at,
+        expiry_days=settings.expiry_days,
+        reminders=_reminders_out(settings),
+        language=settings.language,
+        invite_subject=settings.invite_subject,
+        invite_intro=settings.invite_intro,
     )
 
 
@@ -173,7 +234,7 @@ def create_position(body: PositionIn, admin: AdminDep, session: SessionDep) -> P
         created = positions.create_position(
             session, admin.workspace.id, body.content(), actor=admin.actor
         )
-    except positions.UnknownIdError as refused:
+    except (positions.UnknownIdError, invite_settings.InviteSettingsError) as refused:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(refused)) from None
     return _out(created)
 
@@ -210,7 +271,7 @@ def replace_position(
     position = owned_position(session, admin.workspace, position_id)
     try:
         saved = positions.save_position(session, position, body.content(), actor=admin.actor)
-    except positions.UnknownIdError as refused:
+    except (positions.UnknownIdError, invite_settings.InviteSettingsError) as refused:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(refused)) from None
     except positions.PositionEditConflictError as conflict:
         raise HTTPException(

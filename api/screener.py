@@ -1,5 +1,6 @@
 """The candidate's screener page behind the emailed link (`/s/{token}`): plain, server-rendered
-HTML that works without JavaScript and on a phone."""
+HTML that works without JavaScript and on a phone, in the language of the position's version
+(truffle/translations.py; a link that leads nowhere answers in English)."""
 
 import logging
 from pathlib import Path
@@ -14,47 +15,63 @@ from api.deps import EngineDep, GatewayDep
 from api.temporal import WorkflowUnavailableError
 from truffle import screenings
 from truffle.contracts import ScreeningStatus, epoch_ms
-from truffle.positions import screening_version
+from truffle.invite_settings import DEFAULT_LANGUAGE
+from truffle.positions import screening_version, settings_of
 from truffle.scoring import summary_of
 from truffle.tables import PositionVersion, Screening
+from truffle.translations import deadline_text, translations
 
 router = APIRouter(prefix="/s", tags=["screener"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 logger = logging.getLogger("truffle.api.screener")
 
 MAX_ANSWER_CHARACTERS = 10_000
+
+
+def N_(message: str) -> str:
+    return message
+
+
 NOT_FOUND = (
-    "This link does not work",
-    "This screening link is not valid. Check that you opened the whole link from your email.",
+    N_("This link does not work"),
+    N_("This screening link is not valid. Check that you opened the whole link from your email."),
 )
 CLOSED = {
     ScreeningStatus.cancelled: (
-        "This screening is closed",
-        "This screening is no longer available. The hiring team has closed it.",
+        N_("This screening is closed"),
+        N_("This screening is no longer available. The hiring team has closed it."),
     ),
     ScreeningStatus.expired: (
-        "This screening has expired",
-        "The deadline for this screening has passed, so it can no longer be answered.",
+        N_("This screening has expired"),
+        N_("The deadline for this screening has passed, so it can no longer be answered."),
     ),
 }
 THANKS = (
-    "Thank you",
-    "Your answers were received. The hiring team will be in touch about next steps.",
+    N_("Thank you"),
+    N_("Your answers were received. The hiring team will be in touch about next steps."),
 )
 BUSY = (
-    "Please try again",
-    "Your progress is saved, but we could not finish just now. Reload this page in a minute.",
+    N_("Please try again"),
+    N_("Your progress is saved, but we could not finish just now. Reload this page in a minute."),
 )
 
 
-def _message(request: Request, page: tuple[str, str], status_code: int) -> HTMLResponse:
+def _message(
+    request: Request, page: tuple[str, str], status_code: int, language: str = DEFAULT_LANGUAGE
+) -> HTMLResponse:
+    _ = translations(language).gettext
     heading, message = page
     return templates.TemplateResponse(
         request,
         "screener_message.html",
-        {"heading": heading, "message": message},
+        {"heading": _(heading), "message": _(message), "lang": language},
         status_code=status_code,
+        headers={"Content-Language": language},
     )
+
+
+def _language(position: PositionVersion) -> str:
+    return settings_of(position).language
 
 
 def _load(engine: EngineDep, token: str) -> tuple[Screening, PositionVersion] | None:
@@ -64,10 +81,6 @@ def _load(engine: EngineDep, token: str) -> tuple[Screening, PositionVersion] | 
         if screening is None:
             return None
         return screening, screening_version(session, screening)
-
-
-def _deadline(screening: Screening) -> str:
-    return screening.deadline_at.strftime("%A %-d %B %Y, %H:%M UTC")
 
 
 def _page(
@@ -83,6 +96,8 @@ def _page(
         if screening.status == ScreeningStatus.invited and answers is None
         else "screener_form.html"
     )
+    language = _language(position)
+    translation = translations(language)
     return templates.TemplateResponse(
         request,
         template,
@@ -90,23 +105,30 @@ def _page(
             "token": token,
             "screening": screening,
             "position": position,
-            "deadline": _deadline(screening),
+            "deadline": deadline_text(screening.deadline_at, language),
             "error": error,
             "answers": answers,
             "max_answer": MAX_ANSWER_CHARACTERS,
+            "lang": language,
+            "_": translation.gettext,
+            "ngettext": translation.ngettext,
         },
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT if error else status.HTTP_200_OK,
+        headers={"Content-Language": language},
     )
 
 
-def _closed_page(request: Request, screening: Screening) -> HTMLResponse | None:
+def _closed_page(
+    request: Request, screening: Screening, language: str = DEFAULT_LANGUAGE
+) -> HTMLResponse | None:
     if screening.status in CLOSED:
-        return _message(request, CLOSED[screening.status], status.HTTP_410_GONE)
+        return _message(request, CLOSED[screening.status], status.HTTP_410_GONE, language)
     if screening.status == ScreeningStatus.completed:
-        return _message(request, THANKS, status.HTTP_200_OK)
+        return _message(request, THANKS, status.HTTP_200_OK, language)
     if screenings.past_deadline(screening):
         # The workflow may not have closed it yet; the deadline holds all the same.
-        return _message(request, CLOSED[ScreeningStatus.expired], status.HTTP_410_GONE)
+        expired = CLOSED[ScreeningStatus.expired]
+        return _message(request, expired, status.HTTP_410_GONE, language)
     return None
 
 
@@ -116,7 +138,9 @@ async def screener(request: Request, token: str, engine: EngineDep) -> Response:
     if found is None:
         return _message(request, NOT_FOUND, status.HTTP_404_NOT_FOUND)
     screening, position = found
-    return _closed_page(request, screening) or _page(request, token, screening, position)
+    return _closed_page(request, screening, _language(position)) or _page(
+        request, token, screening, position
+    )
 
 
 @router.post("/{token}/begin")
@@ -124,8 +148,8 @@ async def begin(request: Request, token: str, engine: EngineDep, gateway: Gatewa
     found = await run_in_threadpool(_load, engine, token)
     if found is None:
         return _message(request, NOT_FOUND, status.HTTP_404_NOT_FOUND)
-    screening, _ = found
-    closed = _closed_page(request, screening)
+    screening, position = found
+    closed = _closed_page(request, screening, _language(position))
     if closed is not None:
         return closed
 
@@ -147,8 +171,10 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
     if found is None:
         return _message(request, NOT_FOUND, status.HTTP_404_NOT_FOUND)
     screening, position = found
+    language = _language(position)
+    _ = translations(language).gettext
     if screening.status != ScreeningStatus.completed:
-        closed = _closed_page(request, screening)
+        closed = _closed_page(request, screening, language)
         if closed is not None:
             return closed
         form = await request.form()
@@ -156,11 +182,12 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
             str(form.get(f"answer_{index}", "")).strip() for index in range(len(position.questions))
         ]
         if any(not answer for answer in answers):
-            return _page(
-                request, token, screening, position, "Please answer every question.", answers
-            )
+            error = _("Please answer every question.")
+            return _page(request, token, screening, position, error, answers)
         if any(len(answer) > MAX_ANSWER_CHARACTERS for answer in answers):
-            error = f"Each answer can be at most {MAX_ANSWER_CHARACTERS:,} characters."
+            error = _("Each answer can be at most %(count)s characters.") % {
+                "count": f"{MAX_ANSWER_CHARACTERS:,}"
+            }
             return _page(request, token, screening, position, error, answers)
 
         def complete() -> screenings.Completion | None:
@@ -172,7 +199,9 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
             # Ashby cancelled or the deadline passed while the candidate was answering.
             refreshed = await run_in_threadpool(_load, engine, token)
             assert refreshed is not None
-            return _closed_page(request, refreshed[0]) or _message(request, THANKS, 200)
+            return _closed_page(request, refreshed[0], language) or _message(
+                request, THANKS, 200, language
+            )
         completed_at, result = completion.completed_at, completion.result
     else:
         assert screening.completed_at is not None
@@ -185,5 +214,5 @@ async def submit(request: Request, token: str, engine: EngineDep, gateway: Gatew
         )
     except WorkflowUnavailableError:
         logger.warning("could not signal the completion of screening %s", screening.id)
-        return _message(request, BUSY, status.HTTP_503_SERVICE_UNAVAILABLE)
-    return _message(request, THANKS, status.HTTP_200_OK)
+        return _message(request, BUSY, status.HTTP_503_SERVICE_UNAVAILABLE, language)
+    return _message(request, THANKS, status.HTTP_200_OK, language)

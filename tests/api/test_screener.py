@@ -21,6 +21,7 @@ from tests.utils.factories import (
 )
 from truffle import screenings
 from truffle.contracts import ScoreSummary
+from truffle.invite_settings import InviteSettings
 from truffle.scoring import CriteriaScorer
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
@@ -232,3 +233,26 @@ def test_begin_after_the_deadline_is_refused(
     assert client.get(f"/s/{token}").status_code == 410
     assert client.post(f"/s/{token}/begin").status_code == 410
     assert current(engine, screening).status == "invited"
+
+
+def test_the_page_speaks_the_positions_language(
+    client: TestClient, engine: sa.Engine, keyring: KeyRing
+) -> None:
+    workspace = make_workspace(engine)[0]
+    position = make_position(engine, workspace, settings=InviteSettings(language="de"))
+    screening_id = open_screening(engine, keyring, workspace, position)
+    with Session(engine) as session:
+        row = session.get(Screening, screening_id)
+        assert row is not None
+    token = keyring.unseal(row.link_token_sealed, row.id)
+
+    page = client.get(f"/s/{token}")
+
+    assert page.status_code == 200
+    assert page.headers["content-language"] == "de"
+    assert '<html lang="de">' in page.text
+    assert "Beginnen" in page.text
+    assert "Sie können bis" in page.text
+    assert f"{len(QUESTIONS)} Fragen" in page.text
+    # A link that leads nowhere knows no language: English.
+    assert "This link does not work" in client.get("/s/no-such-token").text

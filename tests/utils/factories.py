@@ -5,9 +5,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from truffle import connections, positions, screenings
+from truffle import connections, invite_settings, positions, screenings
 from truffle.audit import Actor
 from truffle.db import session_scope
+from truffle.invite_settings import InviteSettings
 from truffle.secrets import KeyRing
 from truffle.tables import Plan, Position, Workspace
 from truffle.workspaces import create_workspace, issue_admin_token
@@ -39,13 +40,16 @@ def make_workspace(
 
 
 def make_position(
-    engine: sa.Engine, workspace: Workspace, name: str = "Backend Engineer"
+    engine: sa.Engine,
+    workspace: Workspace,
+    name: str = "Backend Engineer",
+    settings: InviteSettings = invite_settings.DEFAULT,
 ) -> Position:
     with session_scope(engine) as session:
         position = positions.create_position(
             session,
             workspace.id,
-            positions.PositionContent(name, "Python services", QUESTIONS),
+            positions.PositionContent(name, "Python services", QUESTIONS, settings),
             actor=Actor.operator(),
         )
         session.expunge(position)
