@@ -18,6 +18,7 @@ from api import (
     audit,
     codec,
     integrations,
+    invitations,
     pages,
     partner,
     position_pages,
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(screener.router)
     app.include_router(report.router)
     app.include_router(report_links.router)
+    app.include_router(invitations.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.state.operator_app = create_operator_app(app, settings.public_base_url)

@@ -184,6 +184,19 @@ class RedeliveryOut(BaseModel):
     failed: list[str]
 
 
+# The outcomes of "Send the invite again" and "Extend the deadline" (api/invitations.py), by
+# the notice the page is shown with after them.
+INVITATION_NOTICES = {
+    "resend-sent": "The invite was sent again with a new link: the link before no longer works.",
+    "resend-repeat": "This invite was sent again a moment ago: nothing more was sent.",
+    "resend-later": "The new link is made and its invite goes out with the screening's next "
+    "run, within a few minutes.",
+    "extend-extended": "The deadline was extended: the reminders not sent yet follow it, and "
+    "Ashby is told.",
+    "extend-repeat": "This deadline was extended a moment ago: it was not extended again.",
+    "extend-later": "The deadline was extended: the screening's next run follows it, within a "
+    "few minutes.",
+}
 REDELIVERY_MESSAGES = {
     "delivered": "Sent to Ashby again: Ashby has it now.",
     "failed": "Sent again, and Ashby refused it again: the timeline shows Ashby's answer.",
@@ -386,7 +399,8 @@ def _profile_page(
                 "timeline": timeline(session, screening),
                 "workflow_url": workflow_url,
                 "deliveries": delivery_state(session, screening),
-                "notice": REDELIVERY_MESSAGES.get(notice),
+                "notice": REDELIVERY_MESSAGES.get(notice) or INVITATION_NOTICES.get(notice),
+                "open": screening.is_open and screening.status in ("invited", "started"),
                 "problem": problem,
                 "report_link": report_links.current(session, screening.id),
                 "new_report_link": new_report_link,

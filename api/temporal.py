@@ -4,7 +4,7 @@ only on Temporal's answer)."""
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -15,10 +15,12 @@ from prometheus_client import CollectorRegistry
 from sqlmodel import Session
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.common import SearchAttributeKey
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -34,8 +36,14 @@ from truffle.temporal_connection import (
     connect_temporal,
 )
 from workflows.launcher import Launcher, workflow_id
-from workflows.messages import CancelRequest, CandidateEvent, ConnectionLive
-from workflows.screening import ScreeningWorkflow
+from workflows.messages import (
+    CancelRequest,
+    CandidateEvent,
+    ConnectionLive,
+    DeadlineExtension,
+    InviteResend,
+)
+from workflows.screening import SETTINGS_PATCH, ScreeningWorkflow
 
 logger = logging.getLogger("truffle.api.temporal")
 SignalArg = TypeVar("SignalArg")
@@ -47,6 +55,10 @@ REDELIVER_ANSWER_TIMEOUT = timedelta(seconds=10)
 # A cancel update the server refused because it met a running workflow task is asked again
 # after this many seconds, while the answer's time allows.
 UPDATE_RETRY = 0.1
+# How long an admin's resend or extension waits for the workflow to take it.
+ADMIN_UPDATE_TIMEOUT = timedelta(seconds=10)
+# The patches a run was started with (`workflow.patched` marks them).
+CHANGE_VERSION = SearchAttributeKey.for_keyword_list("TemporalChangeVersion")
 # Errors after which the start may or may not have reached Temporal.
 _AMBIGUOUS = {
     RPCStatusCode.DEADLINE_EXCEEDED,
@@ -59,6 +71,10 @@ _AMBIGUOUS = {
 
 class WorkflowUnavailableError(Exception):
     """Temporal could not be reached to start or signal a screening."""
+
+
+class WorkflowRefusedError(Exception):
+    """The screening's workflow refused an admin's request; the message says why, in words."""
 
 
 class RedeliveryRefusedError(Exception):
@@ -298,6 +314,71 @@ class ScreeningGateway:
             # Accepted, so it carries on; the delivery log will show how it ends.
             return None
         return RedeliveryAnswer(outcome.delivered, outcome.failed, outcome.pending)
+
+    async def deadline_can_move(self, screening_id: uuid.UUID) -> bool:
+        """False when the screening's open run was started before deadlines could move (it
+        keeps its own); True otherwise, a run to come included (it reads the database's)."""
+        handle = await self._handle(screening_id)
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return True
+            raise WorkflowUnavailableError(error.message) from None
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return True
+        return SETTINGS_PATCH in (description.typed_search_attributes.get(CHANGE_VERSION) or [])
+
+    async def _admin_update(
+        self, screening_id: uuid.UUID, call: Callable[..., Awaitable[None]]
+    ) -> bool:
+        """Runs an admin's update on the screening's open run; False when no run is open (the
+        next one reads the request from the database). Raises `WorkflowRefusedError` in words,
+        `WorkflowUnavailableError` when Temporal did not take it."""
+        handle = await self._handle(screening_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ADMIN_UPDATE_TIMEOUT.total_seconds()
+        while True:
+            remaining = timedelta(seconds=max(deadline - loop.time(), 0.1))
+            try:
+                await call(handle, remaining)
+                return True
+            except WorkflowUpdateFailedError as error:
+                cause = error.cause
+                reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+                raise WorkflowRefusedError(reason[:1].upper() + reason[1:] + ".") from None
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                raise WorkflowUnavailableError("no worker answered in time") from None
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    return False
+                if (
+                    error.status == RPCStatusCode.FAILED_PRECONDITION
+                    and deadline - loop.time() > UPDATE_RETRY
+                ):
+                    await asyncio.sleep(UPDATE_RETRY)
+                    continue
+                raise WorkflowUnavailableError(error.message) from None
+
+    async def resend_invite(self, screening_id: uuid.UUID, kind: str) -> bool:
+        """The screening's open run sends the new invite (`kind`); False when none is open."""
+
+        async def call(handle: WorkflowHandle[ScreeningWorkflow, object], left: timedelta) -> None:
+            await handle.execute_update(
+                ScreeningWorkflow.resend_invite, InviteResend(kind), rpc_timeout=left
+            )
+
+        return await self._admin_update(screening_id, call)
+
+    async def extend_deadline(self, screening_id: uuid.UUID, deadline_ms: int) -> bool:
+        """The screening's open run follows the new deadline; False when none is open."""
+
+        async def call(handle: WorkflowHandle[ScreeningWorkflow, object], left: timedelta) -> None:
+            await handle.execute_update(
+                ScreeningWorkflow.extend_deadline, DeadlineExtension(deadline_ms), rpc_timeout=left
+            )
+
+        return await self._admin_update(screening_id, call)
 
     async def announce_report_link(self, screening: Screening) -> None:
         """Ashby is to get the screening's new report link (through its workflow). Raises

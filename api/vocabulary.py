@@ -90,6 +90,7 @@ UPDATE_WORDS = {
     UpdateKind.expired: "“Expired” update",
     UpdateKind.cancelled: "“Cancelled” update",
     UpdateKind.report_link: "Replaced report link",
+    UpdateKind.deadline: "New deadline",
 }
 # How one attempt to post to Ashby ended, as the timeline and the Screenings table say it.
 OUTCOME_WORDS = {

@@ -27,6 +27,7 @@ from truffle.tables import AshbyConnection, AshbyUpdate, ConnectionState, Screen
 _ORDER = [
     UpdateKind.invited,
     UpdateKind.started,
+    UpdateKind.deadline,
     UpdateKind.result,
     UpdateKind.report_link,
     UpdateKind.expired,
@@ -67,6 +68,19 @@ def plan_redelivery(session: Session, screening: Screening) -> RedeliveryPlan:
                 [],
                 "The candidate has moved on since the invite: sending “invited” again would "
                 "replace a later status on the candidate's profile.",
+            )
+    # A new deadline names the status the candidate had: once the screening closed, it would
+    # replace the closing status.
+    if UpdateKind.deadline in failed and screening.status not in (
+        ScreeningStatus.invited,
+        ScreeningStatus.started,
+    ):
+        failed.discard(UpdateKind.deadline)
+        if not failed:
+            return RedeliveryPlan(
+                [],
+                "The screening has closed since its deadline moved: sending the new deadline "
+                "again would replace its last status on the candidate's profile.",
             )
     # A later status that Ashby has, or gets without being sent again (it is due and did not
     # fail): "started" sent now would arrive after it and replace it on the candidate's profile.
