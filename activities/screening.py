@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailFailedError, EmailUnconfirmedError, Mailer
-from truffle import connection_health, email_claims, invite_settings, metrics
+from truffle import connection_health, email_claims, metrics
 from truffle.contracts import (
     EMAIL_DEFERRED,
     CloseRequest,
@@ -47,7 +47,7 @@ from truffle.screenings import (
 from truffle.secrets import DecryptionError, KeyRing
 from truffle.settings import Settings
 from truffle.tables import PositionVersion, Screening, utcnow
-from truffle.translations import deadline_text, translations
+from truffle.translations import deadline_text, invite_opening, translations
 
 
 def load_screening(session: Session, screening_id: str) -> Screening:
@@ -83,38 +83,16 @@ class ScreeningActivities:
         own subject and opening when the version has them (plain text, placeholders filled)."""
         settings = settings_of(position)
         language = settings.language
-        translation = translations(language)
-        _, ngettext = translation.gettext, translation.ngettext
+        _ = translations(language).gettext
         link = self.screener_link(screening)
         deadline = deadline_text(screening.deadline_at, language)
         first_name = screening.candidate_first_name
         job = screening.job_name
-
-        def filled(text: str) -> str:
-            return invite_settings.render(
-                text, candidate_first_name=first_name, position_name=position.name,
-                deadline=deadline,
-            )  # fmt: skip
-
         if is_invite(kind):
-            subject = (
-                filled(settings.invite_subject)
-                if settings.invite_subject
-                else _("Your screening for %(job)s") % {"job": job}
-            )
-            questions = len(position.questions)
-            opening = (
-                filled(settings.invite_intro)
-                if settings.invite_intro
-                else ngettext(
-                    "Thank you for applying for %(job)s. The next step is a short written "
-                    "screening (%(num)d question).",
-                    "Thank you for applying for %(job)s. The next step is a short written "
-                    "screening (%(num)d questions).",
-                    questions,
-                )
-                % {"job": job, "num": questions}
-            )
+            subject, opening = invite_opening(
+                settings, first_name=first_name, job_name=job, position_name=position.name,
+                questions=len(position.questions), deadline=deadline,
+            )  # fmt: skip
         else:
             subject = _("Reminder: your screening for %(job)s") % {"job": job}
             opening = _("This is a reminder that your screening for %(job)s is waiting.") % {

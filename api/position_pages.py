@@ -5,7 +5,9 @@ Every change is an ordinary form post carrying the session's CSRF token (and the
 check of api/same_origin.py). Adding or removing a question or a criterion, and the "Preview
 score" button, re-render the form from what was posted; nothing is stored until Save. The form
 is checked with the API's own pydantic models, and each problem is put in words next to its
-field. api/static/positions.js only adds the live preview as the admin types.
+field. The invite settings (expiry, reminders, language, the invite's subject and opening) are
+fields of the same form, with a preview of the invite that the server renders with every page
+and api/static/positions.js keeps up to date as the admin types, beside the score's.
 """
 
 import re
@@ -25,15 +27,18 @@ from api.pages import AdminSessionDep, FormAdminDep, PostedFormDep
 from api.positions import (
     MAX_CRITERIA_PER_QUESTION,
     MAX_QUESTIONS,
+    InvitePreviewIn,
+    InvitePreviewOut,
     PositionIn,
     PreviewIn,
     PreviewOut,
     Question,
     owned_position,
+    preview_invite,
     preview_score,
 )
 from api.templating import templates
-from truffle import positions
+from truffle import invite_settings, positions
 from truffle.audit import Actor
 from truffle.db import session_scope
 from truffle.sessions import AdminSession
@@ -82,6 +87,31 @@ class PositionDraft:
     questions: list[QuestionDraft] = field(default_factory=lambda: [QuestionDraft()])
     # The post held more questions or criteria than a position can have (not from our page).
     over_limits: bool = False
+    # The invite settings as typed: hours are comma-separated lists.
+    expiry_days: str = str(invite_settings.DEFAULT_EXPIRY_DAYS)
+    after_invite: str = "48"
+    before_deadline: str = "24"
+    language: str = invite_settings.DEFAULT_LANGUAGE
+    invite_subject: str = ""
+    invite_intro: str = ""
+
+    def settings_body(self) -> dict[str, Any]:
+        """The settings as the API takes them (a word where a number should be is left for
+        the API's model to refuse next to its field)."""
+
+        def hours(text: str, key: str) -> list[dict[str, Any]]:
+            given = [part.strip() for part in text.split(",") if part.strip()]
+            return [{key: int(part) if part.isdigit() else part} for part in given]
+
+        expiry = self.expiry_days.strip()
+        return {
+            "expiry_days": int(expiry) if expiry.isdigit() else expiry,
+            "reminders": hours(self.after_invite, "after_invite_hours")
+            + hours(self.before_deadline, "before_deadline_hours"),
+            "language": self.language,
+            "invite_subject": self.invite_subject,
+            "invite_intro": self.invite_intro,
+        }
 
     def questions_body(self) -> list[dict[str, Any]]:
         return [
@@ -108,12 +138,24 @@ class PositionDraft:
             "name": self.name,
             "description": self.description,
             "questions": self.questions_body(),
+            **self.settings_body(),
         }
 
 
 def draft_of(position: Position) -> PositionDraft:
     stored = [Question.model_validate(question) for question in position.questions]
+    settings = invite_settings.from_json(position.invite_settings)
+
+    def hours(values: list[int | None]) -> str:
+        return ", ".join(str(value) for value in values if value is not None)
+
     return PositionDraft(
+        expiry_days=str(settings.expiry_days),
+        after_invite=hours([reminder.after_invite_hours for reminder in settings.reminders]),
+        before_deadline=hours([reminder.before_deadline_hours for reminder in settings.reminders]),
+        language=settings.language,
+        invite_subject=settings.invite_subject or "",
+        invite_intro=settings.invite_intro or "",
         name=position.name,
         description=position.description,
         questions=[
@@ -163,7 +205,19 @@ def draft_from(form: FormData) -> PositionDraft:
         )
     question_indices = _indices(form, _QUESTION_FIELD)
     over_limits = over_limits or len(question_indices) > MAX_QUESTIONS
+    defaults = PositionDraft()
+
+    def setting(key: str) -> str:
+        """A setting the post left out keeps its default (a post from an older page)."""
+        return text(key) if key in form else str(getattr(defaults, key))
+
     return PositionDraft(
+        expiry_days=setting("expiry_days"),
+        after_invite=setting("after_invite"),
+        before_deadline=setting("before_deadline"),
+        language=setting("language"),
+        invite_subject=setting("invite_subject"),
+        invite_intro=setting("invite_intro"),
         name=text("name"),
         description=text("description"),
         questions=[
@@ -227,6 +281,10 @@ def _field_id(location: tuple[int | str, ...]) -> str:
             return f"q-{q}-criteria"
         case ("answers", int(q), *_):
             return f"q-{q}-sample"
+        case ("reminders", int(_), "after_invite_hours", *_):
+            return "after_invite"
+        case ("reminders", *_):
+            return "before_deadline"
         case ("questions", int(q), *_):
             return f"q-{q}-prompt"
         case (str(name), *_):
@@ -258,6 +316,10 @@ def _in_words(error: ErrorDetails) -> str:
     if kind == "too_long":
         noun = last if last in ("keywords", "criteria", "questions") else "items"
         return f"At most {context.get('max_length')} {noun}."
+    if last == "expiry_days":
+        return "Enter the days as a whole number, 1 to 30."
+    if last in ("after_invite_hours", "before_deadline_hours"):
+        return "Enter hours as whole numbers separated by commas, such as 48 or 12, 36."
     if last == "weight":
         if kind == "float_parsing":
             return "Enter the weight as a number, such as 1 or 2.5."
@@ -289,6 +351,7 @@ def _form_page(
     based_on_version: int | None = None,
 ) -> HTMLResponse:
     invalid = bool(errors) or problem is not None
+    invite = _invite_preview(draft)
     if errors and focus is None:
         focus = next(iter(errors))  # the first field to fix (ids of no field focus nothing)
     return templates.TemplateResponse(
@@ -308,9 +371,23 @@ def _form_page(
             "current_page": "positions",
             "max_questions": MAX_QUESTIONS,
             "max_criteria": MAX_CRITERIA_PER_QUESTION,
+            "invite": invite if isinstance(invite, InvitePreviewOut) else None,
+            "invite_problem": invite if isinstance(invite, str) else None,
+            "languages": invite_settings.LANGUAGE_NAMES,
         },
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT if invalid else status.HTTP_200_OK,
     )
+
+
+def _invite_preview(draft: PositionDraft) -> InvitePreviewOut | str:
+    """The invite these settings would send, or in words why they cannot be kept."""
+    try:
+        body = InvitePreviewIn.model_validate({"name": draft.name, **draft.settings_body()})
+        return preview_invite(body)
+    except ValidationError as error:
+        return _in_words(error.errors()[0])
+    except invite_settings.InviteSettingsError as refused:
+        return str(refused)
 
 
 def _preview(draft: PositionDraft) -> PreviewOut | dict[str, str]:
@@ -431,6 +508,8 @@ def _submitted(
                 session, current, body.content(), based_on_version,
                 actor=Actor.admin(admin.token_id),
             )  # fmt: skip
+        except invite_settings.InviteSettingsError as refused:
+            return again(errors={"invite-settings": str(refused)})
         except positions.UnknownIdError as refused:
             return again(
                 problem=f"This form no longer matches the position ({refused}). Reload the "

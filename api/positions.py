@@ -9,7 +9,7 @@ scorer and writes nothing.
 """
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, status
@@ -28,7 +28,8 @@ from truffle import invite_settings, positions
 from truffle.contracts import ReminderAt
 from truffle.invite_settings import InviteSettings
 from truffle.scoring import CriteriaScorer
-from truffle.tables import Position, Workspace
+from truffle.tables import Position, Workspace, utcnow
+from truffle.translations import deadline_text, invite_opening
 
 router = APIRouter(prefix="/api/positions", tags=["positions"])
 
@@ -128,6 +129,40 @@ class PositionIn(InviteSettingsIn):
             questions=[question.model_dump(exclude_none=True) for question in self.questions],
             settings=self.settings(),
         )
+
+
+class InvitePreviewIn(InviteSettingsIn):
+    """The settings as they are being edited, and the position's name as typed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+
+
+class InvitePreviewOut(BaseModel):
+    """The invite a candidate named Ada would get, sent now."""
+
+    language: str
+    subject: str
+    opening: str
+    deadline: str
+
+
+SAMPLE_FIRST_NAME = "Ada"
+
+
+def preview_invite(body: InvitePreviewIn) -> InvitePreviewOut:
+    """Raises `InviteSettingsError` in words for settings that cannot be kept."""
+    settings = invite_settings.validated(body.settings())
+    name = body.name or "this position"
+    deadline = deadline_text(utcnow() + timedelta(days=settings.expiry_days), settings.language)
+    subject, opening = invite_opening(
+        settings, first_name=SAMPLE_FIRST_NAME, job_name=name, position_name=name,
+        questions=1, deadline=deadline,
+    )  # fmt: skip
+    return InvitePreviewOut(
+        language=settings.language, subject=subject, opening=opening, deadline=deadline
+    )
 
 
 class PositionOut(BaseModel):
@@ -243,6 +278,16 @@ def create_position(body: PositionIn, admin: AdminDep, session: SessionDep) -> P
 def preview(body: PreviewIn, _workspace: WorkspaceDep) -> PreviewOut:
     """The score sample answers would get with these questions; nothing is stored."""
     return preview_score(body)
+
+
+@router.post("/invite-preview")
+def invite_preview(body: InvitePreviewIn, _workspace: WorkspaceDep) -> InvitePreviewOut:
+    """The invite these settings would send (to a candidate named Ada, now): 422 in words for
+    settings that cannot be kept; nothing is stored."""
+    try:
+        return preview_invite(body)
+    except invite_settings.InviteSettingsError as refused:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(refused)) from None
 
 
 @router.get("")

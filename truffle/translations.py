@@ -12,7 +12,8 @@ from pathlib import Path
 from babel.dates import format_date
 from babel.support import NullTranslations, Translations
 
-from truffle.invite_settings import DEFAULT_LANGUAGE, LANGUAGES
+from truffle import invite_settings
+from truffle.invite_settings import DEFAULT_LANGUAGE, LANGUAGES, InviteSettings
 
 LOCALES = Path(__file__).parent / "locales"
 DOMAIN = "messages"
@@ -36,3 +37,42 @@ def deadline_text(deadline: datetime, language: str) -> str:
         "date": format_date(moment.date(), pattern, locale=language),
         "time": moment.strftime("%H:%M"),
     }
+
+
+def invite_opening(
+    settings: InviteSettings,
+    *,
+    first_name: str,
+    job_name: str,
+    position_name: str,
+    questions: int,
+    deadline: str,
+) -> tuple[str, str]:
+    """The invite's subject and opening paragraph: the admin's own (placeholders filled in as
+    plain text) or the standard words, in the settings' language."""
+    translation = translations(settings.language)
+    _, ngettext = translation.gettext, translation.ngettext
+
+    def filled(text: str) -> str:
+        return invite_settings.render(
+            text, candidate_first_name=first_name, position_name=position_name, deadline=deadline
+        )
+
+    subject = (
+        filled(settings.invite_subject)
+        if settings.invite_subject
+        else _("Your screening for %(job)s") % {"job": job_name}
+    )
+    opening = (
+        filled(settings.invite_intro)
+        if settings.invite_intro
+        else ngettext(
+            "Thank you for applying for %(job)s. The next step is a short written "
+            "screening (%(num)d question).",
+            "Thank you for applying for %(job)s. The next step is a short written "
+            "screening (%(num)d questions).",
+            questions,
+        )
+        % {"job": job_name, "num": questions}
+    )
+    return subject, opening

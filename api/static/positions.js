@@ -105,10 +105,76 @@ async function preview() {
   }
 }
 
+// The invite the settings would send, rendered by the server (POST /api/positions/invite-preview)
+// as the admin types: its subject, opening and deadline, or in words why the settings cannot be
+// kept. The page shows the same from the server when it loads.
+const invite = document.getElementById("invite-preview");
+let inviteSent = 0;
+
+function hours(name, key) {
+  return valueOf(name).split(",").map((part) => part.trim()).filter(Boolean).map((part) => ({
+    [key]: /^\d+$/.test(part) ? Number(part) : part,
+  }));
+}
+
+function inviteSettings() {
+  const expiry = valueOf("expiry_days").trim();
+  return {
+    name: valueOf("name"),
+    expiry_days: /^\d+$/.test(expiry) ? Number(expiry) : expiry,
+    reminders: [
+      ...hours("after_invite", "after_invite_hours"),
+      ...hours("before_deadline", "before_deadline_hours"),
+    ],
+    language: valueOf("language"),
+    invite_subject: valueOf("invite_subject"),
+    invite_intro: valueOf("invite_intro"),
+  };
+}
+
+async function previewInvite() {
+  const mine = ++inviteSent;
+  let response;
+  try {
+    response = await fetch("/api/positions/invite-preview", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
+      body: JSON.stringify(inviteSettings()),
+    });
+  } catch {
+    return;
+  }
+  if (mine !== inviteSent) return;
+  if (response.ok) {
+    const shown = await response.json();
+    const subject = paragraph("");
+    const label = document.createElement("strong");
+    label.textContent = "Subject: ";
+    const text = document.createElement("span");
+    text.id = "invite-preview-subject";
+    text.textContent = shown.subject;
+    subject.append(label, text);
+    const opening = paragraph(shown.opening, "preserve-lines");
+    opening.id = "invite-preview-opening";
+    const deadline = paragraph(`The link works until ${shown.deadline} (sent now, to a candidate named Ada).`, "muted");
+    invite.lang = shown.language;
+    invite.replaceChildren(subject, opening, deadline);
+  } else {
+    const body = await response.json().catch(() => ({}));
+    const problem = paragraph(body.message || "These settings cannot be kept.", "error");
+    problem.id = "invite-preview-problem";
+    invite.replaceChildren(problem);
+  }
+}
+
 // The score follows the typing: the server's button is for pages without this script.
 document.getElementById("preview-button").hidden = true;
 
 form.addEventListener("input", () => {
   clearTimeout(timer);
-  timer = setTimeout(preview, DEBOUNCE_MS);
+  timer = setTimeout(() => {
+    preview();
+    previewInvite();
+  }, DEBOUNCE_MS);
 });

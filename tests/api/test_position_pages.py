@@ -295,3 +295,62 @@ def test_a_post_past_the_limits_is_cut_to_them_and_not_saved(
     assert "q-0-c-19-label" in page.text
     assert "q-0-c-20-label" not in page.text
     assert browser.get("/positions").text.count("Backend Engineer") == 0
+
+
+GERMAN_2_DAYS = {
+    "expiry_days": "2",
+    "after_invite": "12",
+    "before_deadline": "",
+    "language": "de",
+    "invite_subject": "Ihr Screening für {position_name}",
+    "invite_intro": "Hallo {candidate_first_name}, bitte bis {deadline} <antworten>.",
+}
+
+
+def test_the_invite_settings_are_saved_from_the_form_and_previewed_as_plain_text(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    csrf = sign_in(browser, acme.admin_token)
+
+    created = browser.post(
+        "/positions/new", data={**one_question(csrf, **GERMAN_2_DAYS), "action": "save"}
+    )
+
+    assert created.status_code == 303
+    [position] = browser.get("/api/positions", headers=acme.headers).json()
+    assert (position["expiry_days"], position["language"]) == (2, "de")
+    assert position["reminders"] == [{"after_invite_hours": 12, "before_deadline_hours": None}]
+    page = browser.get(f"/positions/{position['id']}").text
+    assert 'id="expiry_days" name="expiry_days" value="2"' in page
+    assert '<option value="de" selected>Deutsch</option>' in page
+    assert '<span id="invite-preview-subject">Ihr Screening für Backend Engineer</span>' in page
+    assert "Hallo Ada, bitte bis " in page
+    assert "bitte bis " in page.split('id="invite-preview-opening"')[1]
+    assert "<antworten>" not in page
+
+
+def test_invite_settings_that_cannot_be_kept_are_put_in_words(
+    browser: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    csrf = sign_in(browser, make_workspace().admin_token)
+
+    typed = browser.post(
+        "/positions/new",
+        data={**one_question(csrf, expiry_days="soon", after_invite="a day"), "action": "save"},
+    )
+    unknown = browser.post(
+        "/positions/new",
+        data={**one_question(csrf, invite_subject="Hi {name}"), "action": "save"},
+    )
+
+    assert typed.status_code == 422
+    assert '<p class="field-error" id="expiry_days-error">Enter the days as a whole number' in (
+        typed.text
+    )
+    assert '<p class="field-error" id="after_invite-error">Enter hours as whole numbers' in (
+        typed.text
+    )
+    assert unknown.status_code == 422
+    assert "unknown placeholder {name}" in unknown.text
+    assert 'id="invite-preview-problem"' in unknown.text

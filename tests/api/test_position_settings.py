@@ -79,3 +79,28 @@ def test_settings_that_cannot_be_kept_are_refused_in_words(
     assert refused.status_code == 422
     assert words in refused.json()["message"]
     assert client.get("/api/positions", headers=acme.headers).json() == []
+
+
+def test_the_invite_preview_fills_the_placeholders_in_the_positions_language(
+    client: TestClient, make_workspace: MakeWorkspace
+) -> None:
+    acme = make_workspace()
+    body = {key: GERMAN_2_DAYS[key] for key in GERMAN_2_DAYS if key not in BACKEND_ENGINEER}
+
+    shown = client.post(
+        "/api/positions/invite-preview", json={**body, "name": "Backend"}, headers=acme.headers
+    )
+    standard = client.post(
+        "/api/positions/invite-preview", json={"language": "fr"}, headers=acme.headers
+    )
+    refused = client.post(
+        "/api/positions/invite-preview", json={"invite_intro": "{oops}"}, headers=acme.headers
+    )
+
+    assert shown.status_code == 200
+    assert shown.json()["subject"] == "Ihr Screening für Backend"
+    assert shown.json()["opening"].startswith("Hallo Ada, bitte antworten Sie bis ")
+    assert " um " in shown.json()["deadline"]
+    assert standard.json()["subject"] == "Votre questionnaire pour this position"
+    assert refused.status_code == 422
+    assert "unknown placeholder {oops}" in refused.json()["message"]
