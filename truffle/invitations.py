@@ -2,7 +2,8 @@
 one dies at once, and one new email) and extend the deadline. Use cases: what Truffle checks,
 keeps and records for each, the API handler only parsing, asking Temporal and answering.
 
-Both are refused in words once the screening is closed, and both are safe to repeat: a request
+Both are refused in words once the screening is closed (a repeat too), and both are safe to
+repeat while it is open: a request
 with the `Idempotency-Key` of one already done, or without a key the same request within
 `REPEAT_WINDOW`, is answered as that one was, without a second link, email or extension. Each
 one done, and each refusal, is in the audit trail (ids and days only).
@@ -124,12 +125,12 @@ def resend_invite(
     new invite its workflow is to send, with the audit row, in one transaction."""
     now = now or utcnow()
     screening = _owned(session, workspace_id, screening_id)
-    earlier = _earlier(session, screening, AuditAction.invite_resent, idempotency_key, now)
-    if earlier is not None:
-        return Resent(screening, resent_invite_kind(screening.invite_generation), repeat=True)
     closed = _closed_in_words(screening, now)
     if closed is not None:
         raise _refuse(session, screening, AuditAction.invite_resent, actor, closed)
+    earlier = _earlier(session, screening, AuditAction.invite_resent, idempotency_key, now)
+    if earlier is not None:
+        return Resent(screening, resent_invite_kind(screening.invite_generation), repeat=True)
     generation = screening.invite_generation + 1
     token = new_screener_token()
     moved = session.exec(
@@ -189,13 +190,14 @@ def extend_deadline(
             f"Extend by {MIN_EXTENSION_DAYS} to {MAX_DAYS_AHEAD} days, not {days}."
         )
     screening = _owned(session, workspace_id, screening_id)
-    earlier = _earlier(
-        session, screening, AuditAction.deadline_extended, idempotency_key, now,
-        _extension_words(days) + " ",
-    )  # fmt: skip
-    if earlier is not None:
-        return Extended(screening, screening.deadline_at, repeat=True)
     closed = _closed_in_words(screening, now)
+    if closed is None:
+        earlier = _earlier(
+            session, screening, AuditAction.deadline_extended, idempotency_key, now,
+            _extension_words(days) + " ",
+        )  # fmt: skip
+        if earlier is not None:
+            return Extended(screening, screening.deadline_at, repeat=True)
     if closed is None and not run_can_move:
         closed = (
             "This screening was sent before deadlines could be extended: it keeps its "
