@@ -139,6 +139,7 @@ class Demo:
         self.scores_land(first)
         self.the_hiring_team_opens_the_report(first)
         self.start_and_cancel(position_id)
+        self.a_german_position_resent_and_extended()
         broken = self.break_the_ashby_key(ashby_key, position_id)
         self.reconnect_and_recover(broken)
         self.archive_in_ashby(position_id)
@@ -332,6 +333,71 @@ class Demo:
             if new_url != replaced["report_url"] or stranger.get(new_url).status_code != 200:
                 raise DemoFailedError("Ashby did not get a working new report link")
             self.said("The old link answers “Report not found”; Ashby holds the new one.")
+
+    def a_german_position_resent_and_extended(self) -> None:
+        self.step("The admin adds a position in German whose link works for 2 days")
+        position = self.expect(
+            self.api(
+                "POST",
+                "/api/positions",
+                json={
+                    "name": "Backend-Entwickler",
+                    "description": "Dauerhafte Workflows",
+                    "questions": QUESTIONS,
+                    "expiry_days": 2,
+                    "reminders": [{"after_invite_hours": 12}, {"before_deadline_hours": 6}],
+                    "language": "de",
+                    "invite_subject": "{candidate_first_name}, Ihr Screening für {position_name}",
+                },
+            ),
+            201,
+        )
+        self.said(
+            f"“{position['name']}”: {position['expiry_days']} days, reminders 12 h after the "
+            "invite and 6 h before the deadline, in German."
+        )
+        self.step("A recruiter sends it to Emmy Noether from Ashby; her invite is in German")
+        assessment_id, email = self.start(position["id"], "Emmy", "Noether")
+        first_link = self.screener_link(email)
+        [invite] = self.expect(
+            self.http.get(f"{self.mail_url}/api/messages", params={"to": email})
+        )["messages"]
+        self.said(f"Subject: “{invite['subject']}”")
+        invited = self.wait_for(
+            "the Invited status reaching Ashby",
+            lambda: found[0] if (found := self.updates(assessment_id, with_invited=True)) else None,
+        )
+        self.said(f"Ashby shows “{invited['body']['assessment_status']['value']}”.")
+
+        self.step("She lost the email: the admin sends the invite again (a new link)")
+        resent = self.expect(self.api("POST", f"/api/screenings/{assessment_id}/resend"))
+        self.said(resent["message"])
+
+        def second_link() -> str | None:
+            messages = self.expect(
+                self.http.get(f"{self.mail_url}/api/messages", params={"to": email})
+            )["messages"]
+            return self.screener_link(email) if len(messages) >= 2 else None
+
+        new_link = self.wait_for("the second invite", second_link)
+        self.expect_status(self.http.get(first_link), 404)
+        self.expect_status(self.http.get(new_link))
+        self.said("The first link now answers 404; the new one opens her screening in German.")
+
+        self.step("She asks for more time: the admin extends the deadline by 3 days")
+        extended = self.expect(
+            self.api("POST", f"/api/screenings/{assessment_id}/extend", json={"days": 3})
+        )
+        self.said(f"{extended['message']} New deadline: {extended['deadline_at']}.")
+        moved = self.wait_for(
+            "Ashby hearing the new deadline",
+            lambda: (
+                found[-1]
+                if len(found := self.updates(assessment_id, with_invited=True)) >= 2
+                else None
+            ),
+        )
+        self.said(f"Ashby now shows “{moved['body']['assessment_status']['value']}”.")
 
     def start_and_cancel(self, position_id: str) -> None:
         self.step(
