@@ -29,6 +29,7 @@ from truffle.contracts import (
     ScoreSummary,
     ScreeningProgress,
     ScreeningRef,
+    email_family,
     epoch_ms,
     from_epoch_ms,
     is_invite,
@@ -196,7 +197,7 @@ class ScreeningActivities:
         except EmailFailedError as failure:
             raise await self._failed(request, failure) from None
         if message is None:
-            metrics.EMAILS.labels(request.kind, "skipped").inc()
+            metrics.EMAILS.labels(email_family(request.kind), "skipped").inc()
             return EmailReceipt(sent=False)
         claim = await asyncio.to_thread(self._claim, request, str(message["Message-ID"]))
         if claim.outcome == email_claims.ClaimOutcome.in_flight:
@@ -206,7 +207,7 @@ class ScreeningActivities:
                 type=EMAIL_DEFERRED,
             )
         if claim.outcome != email_claims.ClaimOutcome.claimed:
-            metrics.EMAILS.labels(request.kind, "skipped").inc()
+            metrics.EMAILS.labels(email_family(request.kind), "skipped").inc()
             return EmailReceipt(sent=False)
         try:
             await self.mailer.send(message)
@@ -214,7 +215,7 @@ class ScreeningActivities:
             # Handed over, then the connection broke: the server may well have it. Sending it
             # again could reach the candidate twice, so it counts as sent.
             await asyncio.to_thread(self._record_unconfirmed, request, claim)
-            metrics.EMAILS.labels(request.kind, "unconfirmed").inc()
+            metrics.EMAILS.labels(email_family(request.kind), "unconfirmed").inc()
             activity.logger.warning(
                 "%s email handed to the mail server, which never confirmed it (%s)",
                 request.kind, unconfirmed, extra={"screening_id": request.screening_id},
@@ -224,12 +225,12 @@ class ScreeningActivities:
             await asyncio.to_thread(self._settle_claim, request, claim, False)
             raise await self._failed(request, failure) from None
         await asyncio.to_thread(self._settle_claim, request, claim, True)
-        metrics.EMAILS.labels(request.kind, "sent").inc()
+        metrics.EMAILS.labels(email_family(request.kind), "sent").inc()
         return EmailReceipt(sent=True)
 
     async def _failed(self, request: EmailRequest, failure: EmailFailedError) -> ApplicationError:
         outcome = "undeliverable" if failure.permanent else "deferred"
-        metrics.EMAILS.labels(request.kind, outcome).inc()
+        metrics.EMAILS.labels(email_family(request.kind), outcome).inc()
         activity.logger.warning(
             "%s email %s: %s", request.kind, outcome, failure.reason,
             extra={"screening_id": request.screening_id, "smtp_code": failure.smtp_code},

@@ -3,6 +3,7 @@ reads, on every page, in every filter and in every table, comes from here, so a 
 name everywhere and no enum value (`archived_in_ashby`) ever reaches a page. Also the one
 date-time format ("4 Dec 2026, 14:05 UTC") and plurals ("1 minute")."""
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -15,6 +16,8 @@ from truffle.contracts import (
     EmailKind,
     ScreeningStatus,
     UpdateKind,
+    is_invite,
+    is_reminder,
 )
 from truffle.screening_list import StatusFilter
 from truffle.tables import ApplicationStatus, DeliveryAttempt, Screening
@@ -161,18 +164,33 @@ def application_status(value: str) -> str:
         return value.capitalize()
 
 
+_PLANNED_REMINDER = re.compile(r"reminder_(after_invite|before_deadline)_(\d+)h")
+
+
 def email_sent(value: str) -> str:
     try:
         return EMAIL_SENT[EmailKind(value)]
     except ValueError:
-        return "Email sent"
+        pass
+    if is_invite(value):
+        return "Invitation emailed again, with a new link"
+    planned = _PLANNED_REMINDER.fullmatch(value)
+    if planned:
+        side = "after the invitation" if planned[1] == "after_invite" else "before the deadline"
+        return f"Reminder emailed ({plural(int(planned[2]), 'hour')} {side})"
+    return "Email sent"
 
 
 def email_failed(value: str) -> str:
     try:
         return EMAIL_FAILED[EmailKind(value)]
     except ValueError:
-        return "An email could not be sent"
+        pass
+    if is_invite(value):
+        return "The invitation sent again could not be sent"
+    if is_reminder(value):
+        return "The reminder email could not be sent"
+    return "An email could not be sent"
 
 
 def update_kind(value: str) -> str:

@@ -96,6 +96,16 @@ def is_reminder(kind: str) -> bool:
     return kind.startswith("reminder_")
 
 
+def email_family(kind: str) -> EmailKind:
+    """The `EmailKind` an email's kind belongs to: what metrics count it under, so that a
+    position's own reminders and invites sent again add no label values."""
+    if is_invite(kind):
+        return EmailKind.invite
+    if kind.startswith(EmailKind.reminder_after_invite):
+        return EmailKind.reminder_after_invite
+    return EmailKind.reminder_before_deadline
+
+
 class UpdateKind(StrEnum):
     invited = "invited"  # the invite went out: Ashby's status names the deadline
     started = "started"

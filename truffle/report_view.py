@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from truffle.contracts import CloseReason, EmailKind, ScreeningStatus
+from truffle.contracts import CloseReason, EmailKind, ScreeningStatus, is_invite, is_reminder
 from truffle.positions import screening_version
 from truffle.scoring import MAX_SCORE
 from truffle.tables import Screening, SentEmail
@@ -111,7 +111,7 @@ def report_of(session: Session, screening: Screening) -> Report:
         .where(col(SentEmail.accepted_at).is_not(None))
     ):
         assert sent.accepted_at is not None
-        steps.append(Step(sent.accepted_at, EMAIL_STEPS.get(EmailKind(sent.kind), "Email sent")))
+        steps.append(Step(sent.accepted_at, _email_step(sent.kind)))
     if screening.started_at:
         steps.append(Step(screening.started_at, "The candidate began"))
     if screening.completed_at:
@@ -150,3 +150,15 @@ CLOSED_BECAUSE = {
 
 def _closed_because(reason: str | None) -> str:
     return CLOSED_BECAUSE.get(CloseReason(reason), "Closed") if reason else "Closed"
+
+
+def _email_step(kind: str) -> str:
+    """An email the candidate was sent, in words (a reminder of the position's plan, or an
+    invite sent again, by its family)."""
+    if kind in EMAIL_STEPS:
+        return EMAIL_STEPS[EmailKind(kind)]
+    if is_invite(kind):
+        return "Invitation emailed again, with a new link"
+    if is_reminder(kind):
+        return "Reminder emailed"
+    return "Email sent"

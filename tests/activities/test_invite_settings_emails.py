@@ -14,9 +14,10 @@ from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.contracts import EmailKind, ReminderAt
 from truffle.invite_settings import InviteSettings
 from truffle.positions import screening_version
+from truffle.report_view import report_of
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Screening
+from truffle.tables import Screening, SentEmail, utcnow
 
 GERMAN_2_DAYS = InviteSettings(
     expiry_days=2,
@@ -104,3 +105,26 @@ def test_the_admins_subject_and_opening_are_filled_in_as_plain_text(
     assert "Hola {deadline}, responde antes del " in text
     assert "a las" in text
     assert "<b>{}</b>" in text
+
+
+def test_the_report_names_an_invite_sent_again_and_a_planned_reminder(
+    settings: Settings, engine: sa.Engine
+) -> None:
+    keyring = KeyRing(settings.secret_keys())
+    screening_id = opened(engine, keyring, GERMAN_2_DAYS)
+    with Session(engine) as session:
+        for kind in ("invite", "invite_1", "reminder_after_invite_12h"):
+            session.add(
+                SentEmail(
+                    screening_id=screening_id, kind=kind, message_id=f"<{kind}>",
+                    accepted_at=utcnow(),
+                )
+            )  # fmt: skip
+        session.commit()
+        screening = session.get(Screening, screening_id)
+        assert screening is not None
+
+        steps = [step.what for step in report_of(session, screening).steps]
+
+    assert "Invitation emailed again, with a new link" in steps
+    assert "Reminder emailed" in steps

@@ -49,3 +49,16 @@ def test_plurals_and_short_ids() -> None:
     assert vocabulary.plural(1024, "screening") == "1,024 screenings"
     assert vocabulary.short_id("0f3c6a0e-8d1b-4e53-9a43-1f3b2c4d5e6f") == "0f3c6a0e"
     assert vocabulary.short_id("app-42") == "app-42"
+
+
+def test_an_invite_sent_again_and_a_planned_reminder_are_in_words() -> None:
+    assert vocabulary.email_sent("invite_2") == "Invitation emailed again, with a new link"
+    assert vocabulary.email_sent("reminder_after_invite_12h") == (
+        "Reminder emailed (12 hours after the invitation)"
+    )
+    assert vocabulary.email_sent("reminder_before_deadline_1h") == (
+        "Reminder emailed (1 hour before the deadline)"
+    )
+    assert vocabulary.email_failed("reminder_before_deadline_6h") == (
+        "The reminder email could not be sent"
+    )
