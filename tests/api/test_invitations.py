@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
+from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.app import create_app
 from api.temporal import ScreeningGateway
@@ -25,6 +26,8 @@ from truffle.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AuditEvent, Screening, utcnow
 from worker import activities_for, launcher_for
+from workflows.launcher import workflow_id
+from workflows.messages import ScreeningInput
 from workflows.screening import ScreeningWorkflow
 
 
@@ -285,3 +288,46 @@ async def test_the_pages_buttons_work_without_javascript_and_show_refusals_in_th
     )
     assert without_csrf.status_code == 403
     await emails(mail_sink, opened.address, 2)
+
+
+@workflow.defn(name="ScreeningWorkflow")
+class RunFromBeforeSettings:
+    """A run started before deadlines could move: it records no position settings patch."""
+
+    @workflow.run
+    async def run(self, _screening: ScreeningInput) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+async def test_a_run_from_before_settings_keeps_its_deadline_and_says_so(
+    client: TestClient,
+    engine: sa.Engine,
+    app_settings: Settings,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    keyring = KeyRing(app_settings.secret_keys())
+    workspace, token = make_workspace(engine)
+    screening_id = open_screening(engine, keyring, workspace, make_position(engine, workspace))
+    before = row(engine, screening_id).deadline_at
+    queue = f"old-{uuid.uuid4()}"
+    async with Worker(
+        dev_server_env.client,
+        task_queue=queue,
+        workflows=[RunFromBeforeSettings],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        old = await dev_server_env.client.start_workflow(
+            "ScreeningWorkflow",
+            ScreeningInput(str(screening_id), str(workspace.id), "position", "application-1"),
+            id=workflow_id(screening_id),
+            task_queue=queue,
+        )
+        refused = await asyncio.to_thread(
+            client.post, f"/api/screenings/{screening_id}/extend", json={"days": 2},
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+        await old.terminate()
+
+    assert refused.status_code == 409
+    assert "sent before deadlines could be extended" in refused.json()["message"]
+    assert row(engine, screening_id).deadline_at == before
