@@ -104,6 +104,12 @@ async def extend(
     engine: sa.Engine,
     gateway: ScreeningGateway,
 ) -> InvitationOut:
+    # Another workspace's screening is 404 before Temporal is asked anything.
+    await run_in_threadpool(
+        _found,
+        engine,
+        functools.partial(invitations.owned, workspace_id=workspace_id, screening_id=screening_id),
+    )
     try:
         run_can_move = await gateway.deadline_can_move(screening_id)
     except WorkflowUnavailableError:

@@ -56,7 +56,8 @@ class Extended:
     repeat: bool
 
 
-def _owned(session: Session, workspace_id: uuid.UUID, screening_id: uuid.UUID) -> Screening:
+def owned(session: Session, workspace_id: uuid.UUID, screening_id: uuid.UUID) -> Screening:
+    """The workspace's screening, or `NoSuchScreeningError`."""
     screening = session.get(Screening, screening_id)
     if screening is None or screening.workspace_id != workspace_id:
         raise NoSuchScreeningError(screening_id)
@@ -124,7 +125,7 @@ def resend_invite(
     """A new link for the screening (the old one answers 404 from now on) and the kind of the
     new invite its workflow is to send, with the audit row, in one transaction."""
     now = now or utcnow()
-    screening = _owned(session, workspace_id, screening_id)
+    screening = owned(session, workspace_id, screening_id)
     closed = _closed_in_words(screening, now)
     if closed is not None:
         raise _refuse(session, screening, AuditAction.invite_resent, actor, closed)
@@ -189,7 +190,7 @@ def extend_deadline(
         raise ExtensionInputError(
             f"Extend by {MIN_EXTENSION_DAYS} to {MAX_DAYS_AHEAD} days, not {days}."
         )
-    screening = _owned(session, workspace_id, screening_id)
+    screening = owned(session, workspace_id, screening_id)
     closed = _closed_in_words(screening, now)
     if closed is None:
         earlier = _earlier(

@@ -332,6 +332,10 @@ class ScreeningWorkflow:
         self._refuse_when_closed()
 
     def _refuse_when_closed(self) -> None:
+        if self._hand_over and not self._closing:
+            raise ValueError(
+                "this screening's workflow is handing over to a new run: ask again in a moment"
+            )
         if (
             self._decided()
             or self._closing

@@ -72,11 +72,19 @@ BY_ID = {
     ("GET", "/screenings/{screening_id}"),
     ("POST", "/api/screenings/{screening_id}/redeliver"),
     ("POST", "/api/screenings/{screening_id}/report-link"),
+    ("POST", "/api/screenings/{screening_id}/resend"),
+    ("POST", "/api/screenings/{screening_id}/extend"),
 }
-# What the owner gets where it is not 200: nothing of theirs failed, so nothing to send again.
-OWNER_STATUS = {("POST", "/api/screenings/{screening_id}/redeliver"): 409}
+# What the owner gets where it is not 200: nothing of theirs failed, so nothing to send again;
+# no Temporal here to send an invite again or move a deadline.
+OWNER_STATUS = {
+    ("POST", "/api/screenings/{screening_id}/redeliver"): 409,
+    ("POST", "/api/screenings/{screening_id}/resend"): 503,
+    ("POST", "/api/screenings/{screening_id}/extend"): 503,
+}
 # The bodies of the routes above that need one to get past validation.
 BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/api/screenings/{screening_id}/extend"): {"days": 1},
     ("PUT", "/api/positions/{position_id}"): {
         "name": "Renamed",
         "questions": [{"prompt": "Why?"}],
@@ -93,6 +101,7 @@ SCOPED = {
     ("GET", "/api/positions"),
     ("POST", "/api/positions"),
     ("POST", "/api/positions/preview"),
+    ("POST", "/api/positions/invite-preview"),
     ("GET", "/api/screenings"),
     ("GET", "/screenings"),
     ("GET", "/api/audit"),
@@ -113,6 +122,8 @@ SESSION_PAGES = {
     ("POST", "/positions/{position_id}/reactivate"),
     ("POST", "/screenings/{screening_id}/redeliver"),
     ("POST", "/screenings/{screening_id}/report-link"),
+    ("POST", "/screenings/{screening_id}/resend"),
+    ("POST", "/screenings/{screening_id}/extend"),
 }
 PARTNER = {
     ("POST", "/ashby/assessment.list"),
