@@ -1,6 +1,7 @@
 """Shared fixtures: settings on a throwaway database, PostgreSQL, Temporal environments, and the
 real local services. Helpers live in `tests/utils/`."""
 
+import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -32,9 +33,18 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'truffle.db'}"
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the newest migration, made once a session: each test's database
+    starts as a copy of it (the migrations themselves are tested in tests/truffle)."""
+    path = tmp_path_factory.mktemp("template") / "truffle.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def settings(sqlite_url: str, secret_key: str) -> Settings:
-    upgrade_to_head(sqlite_url)
+def settings(sqlite_url: str, secret_key: str, migrated_sqlite: Path) -> Settings:
+    shutil.copyfile(migrated_sqlite, sqlite_url.removeprefix("sqlite:///"))
     return Settings(
         database_url=sqlite_url,
         truffle_secret_keys=secret_key,
