@@ -30,10 +30,10 @@ the recorded histories of every release are replayed in tests/workflows/test_rep
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -58,13 +58,11 @@ with workflow.unsafe.imports_passed_through():
         AshbyOutcome,
         CloseReason,
         CloseRequest,
-        ClosingResult,
         DeliveryGivenUp,
         EmailFailureReport,
         EmailKind,
         EmailRequest,
         PostUpdateRequest,
-        RedeliveryPlan,
         ScoreSummary,
         ScreeningProgress,
         ScreeningRef,
@@ -143,6 +141,9 @@ ASHBY_RETRY = RetryPolicy(
 # One activity's share of an Ashby outage; the workflow then schedules another, so an outage of
 # any length never drops an update.
 ASHBY_ATTEMPT_WINDOW = timedelta(hours=24)
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 def _at(epoch_milliseconds: int) -> datetime:
@@ -280,7 +281,6 @@ class ScreeningWorkflow:
         assert self._input is not None
         ref = ScreeningRef(self._input.screening_id)
         plan = await self._database(AshbyActivities.reopen_for_redelivery, ref)
-        assert isinstance(plan, RedeliveryPlan)
         if plan.refusal is not None:
             raise ApplicationError(plan.refusal, type="RedeliveryRefused", non_retryable=True)
         kinds = [UpdateKind(kind) for kind in plan.kinds]
@@ -378,7 +378,8 @@ class ScreeningWorkflow:
             await self._database(ScreeningActivities.report_screening_failure, ref)
             raise
 
-    async def _database(self, activity: Callable[..., object], arg: object) -> object:
+    async def _database(self, activity: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        """One database step: a local activity from v3 on, an activity before."""
         if self._v3:
             return await workflow.execute_local_activity_method(
                 activity,
@@ -398,10 +399,9 @@ class ScreeningWorkflow:
     async def _screen(self, screening: ScreeningInput, ref: ScreeningRef) -> ScreeningOutcome:
         if self._v2:
             if self._v4 and screening.first_run is not None:
-                progress: object = screening.first_run.progress()
+                progress: ScreeningProgress = screening.first_run.progress()
             else:
                 progress = await self._database(ScreeningActivities.load_screening_progress, ref)
-            assert isinstance(progress, ScreeningProgress)
             self._adopt(progress, ref)
             invited_at = _at(progress.invited_at_ms)
             deadline = _at(progress.deadline_ms)
@@ -482,7 +482,6 @@ class ScreeningWorkflow:
                         await sending
                 continue
             closed = await self._database(ScreeningActivities.expire_screening, ref)
-            assert isinstance(closed, ClosingResult)
             if closed.status == ScreeningStatus.expired:
                 self._set_status(closed.status)
                 self._state.close_reason = CloseReason.expired
@@ -639,12 +638,11 @@ class ScreeningWorkflow:
     async def _complete(self, ref: ScreeningRef, completed_at_ms: int) -> None:
         self._set_status(ScreeningStatus.completed)
         if self._v4 and self._submitted_score is not None:
-            summary: object = self._submitted_score
+            summary: ScoreSummary = self._submitted_score
         else:
             # Scored by the database step when the submit carried no score (an earlier API, a
             # completion the deadline found, a new run): it scores once and keeps the result.
             summary = await self._database(ScreeningActivities.score_screening, ref)
-        assert isinstance(summary, ScoreSummary)
         self._state.match_score = summary.match_score
         self._state.tier = summary.tier
         self._queue(ref, UpdateKind.result, completed_at_ms)
@@ -652,7 +650,6 @@ class ScreeningWorkflow:
     async def _disqualify(self, ref: ScreeningRef) -> None:
         self._outbox.clear()
         closed = await self._database(ScreeningActivities.disqualify_application, ref)
-        assert isinstance(closed, ClosingResult)
         self._set_status(closed.status)
         if closed.status == ScreeningStatus.cancelled:
             self._state.close_reason = CloseReason.cancelled_by_ashby
@@ -664,7 +661,6 @@ class ScreeningWorkflow:
         closed = await self._database(
             ScreeningActivities.close_screening, CloseRequest(ref.screening_id, reason)
         )
-        assert isinstance(closed, ClosingResult)
         self._set_status(closed.status)
         if closed.status == ScreeningStatus.cancelled:
             self._state.close_reason = reason
