@@ -111,8 +111,8 @@ REMINDER_BEFORE_DEADLINE = timedelta(hours=24)
 # A backstop only: held updates are released by the `connection_live` signal within seconds.
 HELD_RECHECK_INTERVAL = timedelta(hours=1)
 HELD_RECHECK_LONGEST = timedelta(hours=6)
-# Beyond this many events a run hands over to a new one (continue-as-new) at the next quiet
-# moment, so no run's history grows past a few thousand events however long a hold lasts.
+# Beyond this many events a run continues as new at the next quiet moment, so no run's
+# history grows past a few thousand events however long a hold lasts.
 MAX_HISTORY_EVENTS = 2_000
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -191,7 +191,7 @@ class ScreeningWorkflow:
         self._live_signals = 0
         self._closing = False
         self._hold_since_ms: int | None = None
-        self._hand_over = False
+        self._continuing_as_new = False
         self._input: ScreeningInput | None = None
         self._delivery: asyncio.Task[None] | None = None
         # The run has taken over the database's progress (v2 and later).
@@ -276,7 +276,8 @@ class ScreeningWorkflow:
     @workflow.update
     async def redeliver(self, _request: RedeliverRequest) -> RedeliverOutcome:
         """An admin's "Send to Ashby again": reopens the updates that failed for good and
-        answers once each is delivered or has failed again (or is held, or handed over)."""
+        answers once each is delivered or has failed again (or is held, or carried to the next
+        run by continue-as-new)."""
         await workflow.wait_condition(lambda: self._loaded)
         assert self._input is not None
         ref = ScreeningRef(self._input.screening_id)
@@ -302,7 +303,7 @@ class ScreeningWorkflow:
                 all(settled(kind) for kind in kinds)
                 or self._state.delivery_held
                 or self._silenced()
-                or self._hand_over
+                or self._continuing_as_new
                 or self._closing
             )
         )
@@ -346,7 +347,7 @@ class ScreeningWorkflow:
         return replace(
             self._state,
             pending_updates=[update.kind for update in in_flight + self._outbox],
-            continue_as_new_pending=self._hand_over,
+            continue_as_new_pending=self._continuing_as_new,
         )
 
     @workflow.run
@@ -429,7 +430,7 @@ class ScreeningWorkflow:
         await self._wait(
             lambda: (
                 self._silenced()
-                or self._hand_over
+                or self._continuing_as_new
                 or (
                     not self._outbox
                     and self._delivering is None
@@ -545,7 +546,7 @@ class ScreeningWorkflow:
             or self._closed_in_ashby is not None
             or self._completed_at_ms is not None
             or self._invite_failed
-            or self._hand_over
+            or self._continuing_as_new
         )
 
     async def _decided_before(self, at: datetime, screening: ScreeningInput) -> bool:
@@ -562,7 +563,7 @@ class ScreeningWorkflow:
                 decided = True
             except TimeoutError:
                 decided = False
-        if self._hand_over and not (
+        if self._continuing_as_new and not (
             self._cancel_requested or self._completed_at_ms is not None or self._invite_failed
         ):
             await self._continue_as_new_when_quiet(screening)
@@ -700,7 +701,7 @@ class ScreeningWorkflow:
         await self._database(ScreeningActivities.settle_screening, ref)
 
     async def _continue_as_new_if_due(self, screening: ScreeningInput) -> None:
-        if self._hand_over and not self._cancel_requested:
+        if self._continuing_as_new and not self._cancel_requested:
             await self._continue_as_new_when_quiet(screening)
 
     async def _continue_as_new_when_quiet(self, screening: ScreeningInput) -> None:
@@ -769,7 +770,7 @@ class ScreeningWorkflow:
             self._delivering = self._outbox.pop(0)
             try:
                 if not await self._post_until_settled(self._delivering):
-                    # Handing over to a new run: this update waits for it, undelivered.
+                    # Continuing as new: this update waits for it, undelivered.
                     self._outbox.insert(0, self._delivering)
                     return
             finally:
@@ -783,7 +784,7 @@ class ScreeningWorkflow:
 
     async def _post_until_settled(self, update: PostUpdateRequest) -> bool:
         """Delivers one update, holding it while the connection needs action; False when the
-        run should hand over to a new one first."""
+        run should continue as new first."""
         recheck = HELD_RECHECK_INTERVAL
         while not self._silenced():
             live_signals_before = self._live_signals
@@ -840,7 +841,7 @@ class ScreeningWorkflow:
                     if self._v2:
                         recheck = min(recheck * 2, HELD_RECHECK_LONGEST)
                         if self._history_is_long():
-                            self._hand_over = True
+                            self._continuing_as_new = True
                             return False
                     continue
                 if outcome in GIVEN_UP_OUTCOMES or not self._v2:
