@@ -3,7 +3,6 @@ real local services. Helpers live in `tests/utils/`."""
 
 import shutil
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.utils.chromium import INSTALL_HINT, find_chromium
 from tests.utils.mail import MailSink
-from tests.utils.postgres import postgres_server
+from tests.utils.postgres import fresh_schema, postgres_server
 from tests.utils.processes import CLI, free_port, installed_binary, stop_process, wait_for_http
 from tests.utils.temporal import start_time_skipping
 from tools.ashby_sandbox.client import SandboxClient
@@ -70,15 +69,8 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh schema in that PostgreSQL, dropped afterwards."""
-    schema = f"truffle_test_{uuid.uuid4().hex[:12]}"
-    admin = create_db_engine(postgres_server_url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_server_url else "?"
-    yield f"{postgres_server_url}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_schema(postgres_server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -105,12 +105,13 @@ def test_a_terminated_screening_is_repaired_by_the_reconcile_schedule(stack: Sta
 
 
 def test_a_cancel_taken_while_no_worker_runs_survives_a_terminate_and_the_reconcilers_run(
-    stack: Stack,
+    own_stack: Stack,
 ) -> None:
     """The worker crashed; Ashby cancels (answered through the signal fallback); an engineer
     terminates the screening; a fresh worker starts and the reconciler gives it a new run. The
     new run knows of the cancel from the database: the application is disqualified, the link
     is dead, and Ashby never hears "Started" or a result after its cancel."""
+    stack = own_stack
     connected = connect_workspace(stack)
     address = f"ada-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)
