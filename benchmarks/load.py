@@ -264,6 +264,8 @@ class Product:
         if time.monotonic() - self._scanned_at < POLL_SECONDS / 2:
             return
         self._scanned_at = time.monotonic()
+        if not self.mail_dir.is_dir():  # the sink makes it with the first message
+            return
         for entry in os.scandir(self.mail_dir):
             if not entry.name.endswith(".eml") or entry.name in self._seen_files:
                 continue
