@@ -47,7 +47,6 @@ from typing import Any
 
 import httpx
 from bare_screening import BareScreening
-from billable_actions import billable_actions
 from chaos import die_with_parent, free_port
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.enums.v1 import TaskQueueType
@@ -56,6 +55,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from tools.ashby_sandbox.client import SandboxClient, assessment_start_body
+from tools.billable_actions import billable_actions
 from tools.demo import ANSWERS, QUESTIONS
 from workflows.launcher import WORKFLOW_ID_PREFIX
 

@@ -11,8 +11,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
-from benchmarks.billable_actions import billable_actions
 from tests.utils.processes import REPO_ROOT
+from tools.billable_actions import billable_actions
 
 HISTORIES = REPO_ROOT / "tests" / "workflows" / "histories"
 GOALS = (
