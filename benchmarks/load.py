@@ -508,25 +508,29 @@ async def direct_stack(root: Path, database_url: str | None) -> AsyncIterator[Pr
     with the product's SMTP sink and Ashby sandbox, on the product's kind of database (its own
     SQLite file, or a table of its own in `--database-url`)."""
     root.mkdir()
-    ports = {name: free_port() for name in ("api", "sandbox", "temporal", "smtp", "mail")}
-    temporal, api = f"{HOST}:{ports['temporal']}", f"http://localhost:{ports['api']}"
-    sandbox = f"http://{HOST}:{ports['sandbox']}"
     cli = [sys.executable, "-m", "tools.cli"]
     env = dict(os.environ)
+    # Each port is taken just before its process binds it: meanwhile the processes started
+    # before it take ephemeral ports of their own.
     with contextlib.ExitStack() as stack:
 
         def start(name: str, argv: list[str], environment: dict[str, str] = env) -> int:
             return stack.enter_context(spawned(argv, root, environment, root / f"{name}.log")).pid
 
-        start("temporal", dev_server_argv(root, ports["temporal"]))
+        temporal_port = free_port()
+        temporal = f"{HOST}:{temporal_port}"
+        start("temporal", dev_server_argv(root, temporal_port))
+        smtp, mail = free_port(), free_port()
         start("mail-sink", [
-            *cli, "mail-sink", "--host", HOST, "--smtp-port", str(ports["smtp"]),
-            "--http-port", str(ports["mail"]), "--mail-dir", str(root / "mail"),
+            *cli, "mail-sink", "--host", HOST, "--smtp-port", str(smtp),
+            "--http-port", str(mail), "--mail-dir", str(root / "mail"),
         ])  # fmt: skip
-        start("sandbox", [*cli, "sandbox", "--host", HOST, "--port", str(ports["sandbox"])])
+        sandbox_port = free_port()
+        sandbox = f"http://{HOST}:{sandbox_port}"
+        start("sandbox", [*cli, "sandbox", "--host", HOST, "--port", str(sandbox_port)])
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-            for url in (f"http://{HOST}:{ports['mail']}/healthz", f"{sandbox}/healthz"):
+            for url in (f"http://{HOST}:{mail}/healthz", f"{sandbox}/healthz"):
                 await until(functools.partial(ok, http, url), url, READY_SECONDS)
             client: Client = await until(
                 lambda: Client.connect(temporal), "the direct dev server", READY_SECONDS
@@ -534,10 +538,11 @@ async def direct_stack(root: Path, database_url: str | None) -> AsyncIterator[Pr
             ashby_key = await asyncio.to_thread(SandboxClient(sandbox).create_key)
             truffle_key = f"direct-{uuid.uuid4().hex}"
             task_queue = f"direct-{uuid.uuid4().hex[:8]}"
+            api = f"http://localhost:{free_port()}"
             direct_env = env | {
                 "DIRECT_TEMPORAL_ADDRESS": temporal, "DIRECT_TASK_QUEUE": task_queue,
                 "DIRECT_DATABASE_URL": database_url or f"sqlite:///{root / 'direct.db'}",
-                "DIRECT_SMTP_PORT": str(ports["smtp"]), "DIRECT_ASHBY_URL": sandbox,
+                "DIRECT_SMTP_PORT": str(smtp), "DIRECT_ASHBY_URL": sandbox,
                 "DIRECT_ASHBY_KEY": ashby_key["key"], "DIRECT_TRUFFLE_KEY": truffle_key,
                 "DIRECT_PUBLIC_URL": api,
             }  # fmt: skip
