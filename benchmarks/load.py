@@ -1,26 +1,32 @@
-"""Load: what a screening costs in the product next to bare Temporal, measured in one run.
+"""Load: what a screening costs in the product next to the same integration written by hand and
+to bare Temporal, measured in one run.
 
 Starts the product as `make run` ships it (`truffle-ashby dev` in a temporary folder: the
 Temporal dev server on a file, the SQLite file or `--database-url`, the worker, the API, the
-SMTP sink, the Ashby sandbox), and a bare workflow of the same shape
+SMTP sink, the Ashby sandbox); then a bare workflow of the same shape
 (`benchmarks/bare_screening.py`: invite activity, begin, post, submit, post, with activities that
-do nothing) on a dev server of its own with its own worker process. Each side is driven with the
-same N and concurrency C, in three phases:
+do nothing); then the hand-written baseline (`benchmarks/direct_screening.py`: its API and
+worker, the same sink and sandbox, the same kind of database), each on a dev server of its own.
+Each side is driven with the same N and concurrency C, in three phases:
 
-1. starts: N starts from C callers (the product: Ashby's `assessment.start` over HTTP with the
-   Truffle key; bare: `start_workflow`), then the worker's RSS once the N invites are out;
+1. starts: N starts from C callers (the product and direct: Ashby's `assessment.start` over
+   HTTP with the Truffle key; bare: `start_workflow`), then the worker's RSS once the N invites
+   are out;
 2. lifecycles: N whole lifecycles from C callers (start, the invite email, the screener page,
    begin, submit, the result recorded by the Ashby sandbox; bare: start, the `begin` update once
    the invite activity ran, the `submit` signal, the result), with submit → result under load;
-3. one at a time: 20 lifecycles in a row, submit → result alone.
+3. one at a time: K lifecycles in a row (20 unless `--one-at-a-time K`), submit → result alone.
 
 Submit → result is timed from the moment the candidate's submit was sent to the sandbox's own
 record of the result (`received_at`; bare: the post activity's clock), so polling adds nothing.
-The table gives each figure side by side with the ratio.
+Each side's whole lifecycles are then read back from its dev server: history events and Temporal
+Cloud's billable actions per screening (`tools/billable_actions.py`). The table gives each
+figure for the three sides and marks each goal, the product against direct, met or missed.
 
     .venv/bin/python benchmarks/load.py [--screenings N (200)] [--concurrency C (20)]
-        [--database-url URL]          # the product on PostgreSQL instead of its SQLite file
+        [--one-at-a-time K (20)] [--database-url URL]   # URL: PostgreSQL instead of SQLite
     .venv/bin/python benchmarks/load.py --open 10000   # only the starts, RSS along the way
+    .venv/bin/python benchmarks/load.py --bulk 5000    # N starts from one account, defaults
 """
 
 import argparse
