@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import (
     audit,
+    audit_pages,
     codec,
     integrations,
     invitations,
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(codec.router)
     app.include_router(screenings.router)
     app.include_router(audit.router)
+    app.include_router(audit_pages.router)
     app.include_router(screener.router)
     app.include_router(report.router)
     app.include_router(report_links.router)

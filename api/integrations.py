@@ -21,25 +21,19 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.rate_limits import RateLimitsDep
-from api.vocabulary import plural
 from truffle import connections, webhooks
-from truffle.ashby import AshbyClient, missing_scopes, missing_scopes_message
+from truffle.ashby import AshbyClient
 from truffle.connections import (
     AlreadyConnectedError,
     HandshakeError,
+    KeyNotConfirmedError,
     NotConnectedError,
     PaidPlanRequiredError,
 )
-from truffle.contracts import AshbyOutcome
 from truffle.secrets import KeyRing
 from truffle.tables import Workspace
 
 router = APIRouter(prefix="/api/integrations/ashby", tags=["integrations"])
-
-REJECTED_KEY_MESSAGE = (
-    "Ashby rejected this API key. In Ashby, go to Admin → Integrations → API Keys, create a "
-    "new key for Truffle, and paste it here."
-)
 
 
 class ConnectIn(BaseModel):
@@ -100,51 +94,16 @@ def _handshake_http_error(error: HandshakeError) -> HTTPException:
         return HTTPException(status.HTTP_402_PAYMENT_REQUIRED, detail=str(error))
     if isinstance(error, AlreadyConnectedError | NotConnectedError):
         return HTTPException(status.HTTP_409_CONFLICT, detail=str(error))
+    if isinstance(error, KeyNotConfirmedError):
+        code = {
+            "refused": status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "busy": status.HTTP_503_SERVICE_UNAVAILABLE,
+            "unreachable": status.HTTP_503_SERVICE_UNAVAILABLE,
+            "failed": status.HTTP_502_BAD_GATEWAY,
+        }[error.why]
+        wait = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+        return HTTPException(code, detail=str(error), headers=wait)
     return HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(error))
-
-
-async def _validate_with_ashby(client: AshbyClient, ashby_api_key: str) -> None:
-    """Raises what to tell the admin unless Ashby confirms the key is a valid key."""
-    reply = await client.api_key_info(ashby_api_key)
-    missing = missing_scopes(reply)
-    if missing:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=missing_scopes_message(missing)
-        )
-    if reply.outcome in (AshbyOutcome.ok, AshbyOutcome.missing_permission):
-        return
-    if reply.outcome == AshbyOutcome.key_rejected:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=REJECTED_KEY_MESSAGE)
-    if reply.outcome == AshbyOutcome.rate_limited:
-        wait = int(reply.retry_after_seconds or 30)
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="Ashby is busy right now. Nothing was saved; try again in "
-            f"{plural(wait, 'second')}.",
-            headers={"Retry-After": str(wait)},
-        )
-    if reply.outcome == AshbyOutcome.unreachable:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="Ashby could not be reached to check the key. Nothing was saved; "
-            "try again in a few minutes.",
-        )
-    detail = f"HTTP {reply.http_status}" if reply.error_code is None else reply.error_code
-    raise HTTPException(
-        status.HTTP_502_BAD_GATEWAY,
-        detail=f"Ashby answered with an error ({detail}) while checking the key. Nothing was "
-        "saved; try again in a few minutes.",
-    )
-
-
-def _check_allowed(engine: sa.Engine, workspace: Workspace, *, reconnect: bool) -> None:
-    with Session(engine) as session:
-        connections.check_handshake_allowed(session, workspace, reconnect=reconnect)
-
-
-def _fresh_card(engine: sa.Engine, workspace: Workspace, public_base_url: str) -> CardOut:
-    with Session(engine) as session:
-        return _card(session, workspace, public_base_url)
 
 
 async def _handshake(
@@ -159,25 +118,25 @@ async def _handshake(
     reconnect: bool,
 ) -> HandshakeOut:
     workspace = admin.workspace
+
+    def allowed() -> None:
+        with Session(engine) as session:
+            connections.check_handshake_allowed(session, workspace, reconnect=reconnect)
+
     try:
         # Checked before asking Ashby so a trial or a double connect costs Ashby nothing;
         # `establish` checks again inside its transaction.
-        await run_in_threadpool(_check_allowed, engine, workspace, reconnect=reconnect)
-        await _validate_with_ashby(client, body.ashby_api_key)
-        truffle_key = await run_in_threadpool(
-            connections.establish,
-            engine,
-            keyring,
-            workspace,
-            body.ashby_api_key,
-            reconnect=reconnect,
-            actor=admin.actor,
-        )
+        await run_in_threadpool(allowed)
+        key_info = await client.api_key_info(body.ashby_api_key)
+        done = await run_in_threadpool(
+            connections.connect, engine, keyring, workspace, body.ashby_api_key, key_info,
+            reconnect=reconnect, actor=admin.actor, public_base_url=public_base_url,
+        )  # fmt: skip
     except HandshakeError as error:
         raise _handshake_http_error(error) from None
     response.headers["Cache-Control"] = "no-store"
-    card = await run_in_threadpool(_fresh_card, engine, workspace, public_base_url)
-    return HandshakeOut(truffle_key=truffle_key, card=card)
+    card = CardOut.model_validate(done.card, from_attributes=True)
+    return HandshakeOut(truffle_key=done.truffle_key, card=card)
 
 
 @router.get("")
@@ -297,4 +256,9 @@ async def disconnect(
         left = await webhooks.remove_from_ashby(client, ashby_key, registered)
         await run_in_threadpool(_store_registered, engine, workspace, left)
     await run_in_threadpool(connections.disconnect, engine, workspace, actor=admin.actor)
-    return await run_in_threadpool(_fresh_card, engine, workspace, settings.public_base_url)
+
+    def fresh_card() -> CardOut:
+        with Session(engine) as session:
+            return _card(session, workspace, settings.public_base_url)
+
+    return await run_in_threadpool(fresh_card)

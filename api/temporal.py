@@ -89,7 +89,7 @@ class RedeliveryUnconfirmedError(Exception):
 @dataclass(frozen=True)
 class RedeliveryAnswer:
     """Each update sent again: delivered, failed again, or still being sent (held for the
-    connection, or handed over to a new run)."""
+    connection, or carried on by the next run after continue-as-new)."""
 
     delivered: list[str]
     failed: list[str]

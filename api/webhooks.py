@@ -1,4 +1,6 @@
-"""`POST /ashby/webhooks/{endpoint_id}`: where Ashby's webhooks arrive.
+"""`POST /ashby/webhooks/{endpoint_id}`: where Ashby's webhooks arrive. The use case is
+truffle/webhook_intake.py; this handler parses, calls it off the loop, hands the task to
+Temporal through the gateway and maps the answer to HTTP.
 
 The signature is checked on the raw body, in constant time, before anything is parsed; a
 missing or wrong one is 401 (which Ashby does not retry). Each action is recorded once by its
@@ -17,11 +19,12 @@ is a 429 with Retry-After, nothing logged or written, until the minute has passe
 signed with the endpoint's secret is always checked and taken, whatever others send.
 """
 
-import json
 import logging
 import uuid
-from dataclasses import replace
+from collections.abc import Callable
+from typing import TypeVar
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -31,15 +34,17 @@ from api.deps import EngineDep, GatewayDep, KeyRingDep
 from api.errors import ashby_error
 from api.rate_limits import RateLimitsDep
 from api.temporal import WorkflowUnavailableError
-from truffle import audit, webhooks
-from truffle.audit import Actor, AuditAction
-from truffle.db import session_scope
+from truffle import webhook_intake as intake
+from truffle import webhooks
 from truffle.logs import note_ids
-from truffle.secrets import DecryptionError
-from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
 
 logger = logging.getLogger("truffle.api.webhooks")
 router = APIRouter(prefix="/ashby/webhooks", tags=["ashby webhooks"])
+D = TypeVar("D")
+
+_NOT_FOUND = ("not_found", "No such webhook endpoint.")
+_BAD_SIGNATURE = ("invalid_signature", "The Ashby-Signature header does not match.")
+_UNAVAILABLE = ("temporarily_unavailable", "Truffle could not take the webhook; try again.")
 
 
 def _ok(**extra: bool) -> JSONResponse:
@@ -58,7 +63,7 @@ async def receive_webhook(
     try:
         endpoint_uuid = uuid.UUID(endpoint_id)
     except ValueError:
-        return ashby_error(404, "not_found", "No such webhook endpoint.")
+        return ashby_error(404, *_NOT_FOUND)
     presented = request.headers.get(webhooks.SIGNATURE_HEADER)
 
     def refused_too_often() -> JSONResponse | None:
@@ -81,135 +86,48 @@ async def receive_webhook(
         logger.warning(
             "Ashby webhook refused: %s", "a malformed signature" if presented else "no signature"
         )
-        return ashby_error(401, "invalid_signature", "The Ashby-Signature header does not match.")
+        return ashby_error(401, *_BAD_SIGNATURE)
     body = await request.body()
 
-    def load() -> tuple[uuid.UUID, str | None] | None:
+    def take() -> intake.Delivery:
         with Session(engine) as session:
-            endpoint = session.get(AshbyWebhookEndpoint, endpoint_uuid)
-            if endpoint is None:
-                return None
-            try:
-                return endpoint.workspace_id, keyring.unseal(endpoint.secret_sealed, endpoint.id)
-            except DecryptionError:
-                return endpoint.workspace_id, None
+            return intake.take(session, keyring, endpoint_uuid, body, presented)
 
-    found = await run_in_threadpool(load)
-    if found is None:
-        return ashby_error(404, "not_found", "No such webhook endpoint.")
-    workspace_id, secret = found
-    note_ids(workspace_id=workspace_id)
-
-    async def audited(outcome: str, envelope: webhooks.Envelope | None = None) -> None:
-        await run_in_threadpool(
-            audit.record_alone,
-            engine,
-            workspace_id,
-            AuditAction.ashby_webhook_received,
-            Actor.ashby(),
-            outcome=outcome,
-            webhook_action_id=envelope.action_id if envelope else None,
-            webhook_action=envelope.action if envelope else None,
-        )
-
-    if secret is None or not webhooks.signature_matches(secret, body, presented):
+    delivery = await run_in_threadpool(take)
+    if isinstance(delivery, intake.UnknownEndpoint):
+        return ashby_error(404, *_NOT_FOUND)
+    note_ids(workspace_id=delivery.workspace_id)
+    if isinstance(delivery, intake.Refused):
         limited = refused_too_often()
         if limited is not None:
             return limited
-        like_ashby = webhooks.signed_like_ashby(presented, body)
-        if secret is None:
-            reason = "the endpoint's secret cannot be read with TRUFFLE_SECRET_KEYS"
-        else:
-            reason = "a wrong signature" if like_ashby else "a signature over a body not Ashby's"
-
-        def record_failure() -> None:
-            with session_scope(engine) as session:
-                webhooks.record_signature_failure(
-                    session,
-                    endpoint_uuid,
-                    utcnow(),
-                    f"refused (401): {'secret unreadable' if secret is None else reason}",
-                )
-
-        if like_ashby or secret is None:
-            await run_in_threadpool(record_failure)
-        logger.warning("Ashby webhook refused: %s", reason)
-        return ashby_error(401, "invalid_signature", "The Ashby-Signature header does not match.")
-
+        if delivery.counts:
+            await run_in_threadpool(_in_session, engine, intake.record_refusal, delivery)
+        logger.warning("Ashby webhook refused: %s", delivery.reason)
+        return ashby_error(401, *_BAD_SIGNATURE)
+    if isinstance(delivery, intake.Malformed):
+        logger.warning("Ashby webhook refused: %s", delivery.message)
+        return ashby_error(422, "invalid_input", f"Not an Ashby webhook: {delivery.message}.")
+    if isinstance(delivery, intake.Answered):
+        logger.info("Ashby webhook %r: %s", delivery.action, delivery.note)
+        return _ok(duplicate=True) if delivery.duplicate else _ok()
+    action = delivery.envelope.action
     try:
-        envelope = webhooks.parse_envelope(json.loads(body))
-        task = webhooks.task_for(envelope, workspace_id)
-    except (ValueError, webhooks.MalformedWebhookError) as error:
-        message = str(error) if isinstance(error, webhooks.MalformedWebhookError) else "not JSON"
-        await audited("refused (422): not an Ashby webhook")
-        logger.warning("Ashby webhook refused: %s", message)
-        return ashby_error(422, "invalid_input", f"Not an Ashby webhook: {message}.")
-
-    def record() -> tuple[AshbyWebhookEvent | None, bool]:
-        """The action's row, and whether this delivery recorded it. A row kept before whose work
-        is not done yet comes back too, to be handed over again (its first hand-over may never
-        have reached Temporal, or its workflow may have failed); None for a ping and for an
-        action already done."""
-        with Session(engine) as session:
-            webhooks.record_received(session, endpoint_uuid, utcnow())
-            if envelope.action == "ping":
-                return None, False
-            event = webhooks.record_event(
-                session, workspace_id, envelope.action_id, envelope.action, task
-            )
-            if event is not None:
-                return event, True
-            return (
-                webhooks.unprocessed_event(
-                    session, workspace_id, envelope.action_id, envelope.action
-                ),
-                False,
-            )
-
-    event, first = await run_in_threadpool(record)
-    if envelope.action == "ping":
-        await audited("ping", envelope)
-        logger.info("Ashby webhook ping")
-        return _ok()
-    if event is None:
-        # Recorded once, when it was first taken: a retry adds nothing to the trail.
-        logger.info("Ashby webhook %r delivered again: already done", envelope.action)
-        return _ok(duplicate=True)
-    if task is None:
-
-        def ignored() -> None:
-            with Session(engine) as session:
-                webhooks.mark_processed(session, event.id, "ignored: nothing to do for Truffle")
-
-        await run_in_threadpool(ignored)
-        if first:
-            await audited("ignored: nothing to do", envelope)
-        logger.info("Ashby webhook %r ignored: nothing to do for Truffle", envelope.action)
-        return _ok() if first else _ok(duplicate=True)
-    task = replace(task, event_id=str(event.id))
-    try:
-        await gateway.start_webhook(task)
+        await gateway.start_webhook(delivery.task)
     except WorkflowUnavailableError:
-        if not first:
-            # Kept: Ashby's retry, or the reconciler, hands it over again.
-            logger.warning("Ashby webhook %r delivered again: not handed over", envelope.action)
-            return ashby_error(
-                503, "temporarily_unavailable", "Truffle could not take the webhook; try again."
-            )
-
-        def forget() -> None:
-            with Session(engine) as session:
-                webhooks.forget_event(session, event.id)
-
-        await run_in_threadpool(forget)
-        await audited("unavailable (503)", envelope)
-        return ashby_error(
-            503, "temporarily_unavailable", "Truffle could not take the webhook; try again."
-        )
-    if not first:
+        await run_in_threadpool(_in_session, engine, intake.not_handed_over, delivery)
+        logger.warning("Ashby webhook %r not handed over: Temporal is unavailable", action)
+        return ashby_error(503, *_UNAVAILABLE)
+    await run_in_threadpool(_in_session, engine, intake.handed_over, delivery)
+    if not delivery.first:
         # Recorded once, when it was first taken: a retry adds nothing to the trail.
-        logger.info("Ashby webhook %r delivered again: handed over again", envelope.action)
+        logger.info("Ashby webhook %r delivered again: handed over again", action)
         return _ok(duplicate=True)
-    await audited(f"taken: {task.kind}", envelope)
-    logger.info("Ashby webhook %r taken: %s", envelope.action, task.kind)
+    logger.info("Ashby webhook %r taken: %s", action, delivery.task.kind)
     return _ok()
+
+
+def _in_session(engine: sa.Engine, step: Callable[[Session, D], None], delivery: D) -> None:
+    """One step of the use case, in a session of its own (run off the loop)."""
+    with Session(engine) as session:
+        step(session, delivery)

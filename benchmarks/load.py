@@ -1,26 +1,32 @@
-"""Load: what a screening costs in the product next to bare Temporal, measured in one run.
+"""Load: what a screening costs in the product next to the same integration written by hand and
+to bare Temporal, measured in one run.
 
 Starts the product as `make run` ships it (`truffle-ashby dev` in a temporary folder: the
 Temporal dev server on a file, the SQLite file or `--database-url`, the worker, the API, the
-SMTP sink, the Ashby sandbox), and a bare workflow of the same shape
+SMTP sink, the Ashby sandbox); then a bare workflow of the same shape
 (`benchmarks/bare_screening.py`: invite activity, begin, post, submit, post, with activities that
-do nothing) on a dev server of its own with its own worker process. Each side is driven with the
-same N and concurrency C, in three phases:
+do nothing); then the hand-written baseline (`benchmarks/direct_screening.py`: its API and
+worker, the same sink and sandbox, the same kind of database), each on a dev server of its own.
+Each side is driven with the same N and concurrency C, in three phases:
 
-1. starts: N starts from C callers (the product: Ashby's `assessment.start` over HTTP with the
-   Truffle key; bare: `start_workflow`), then the worker's RSS once the N invites are out;
+1. starts: N starts from C callers (the product and direct: Ashby's `assessment.start` over
+   HTTP with the Truffle key; bare: `start_workflow`), then the worker's RSS once the N invites
+   are out;
 2. lifecycles: N whole lifecycles from C callers (start, the invite email, the screener page,
    begin, submit, the result recorded by the Ashby sandbox; bare: start, the `begin` update once
    the invite activity ran, the `submit` signal, the result), with submit → result under load;
-3. one at a time: 20 lifecycles in a row, submit → result alone.
+3. one at a time: K lifecycles in a row (20 unless `--one-at-a-time K`), submit → result alone.
 
 Submit → result is timed from the moment the candidate's submit was sent to the sandbox's own
 record of the result (`received_at`; bare: the post activity's clock), so polling adds nothing.
-The table gives each figure side by side with the ratio.
+Each side's whole lifecycles are then read back from its dev server: history events and Temporal
+Cloud's billable actions per screening (`tools/billable_actions.py`). The table gives each
+figure for the three sides and marks each goal, the product against direct, met or missed.
 
     .venv/bin/python benchmarks/load.py [--screenings N (200)] [--concurrency C (20)]
-        [--database-url URL]          # the product on PostgreSQL instead of its SQLite file
+        [--one-at-a-time K (20)] [--database-url URL]   # URL: PostgreSQL instead of SQLite
     .venv/bin/python benchmarks/load.py --open 10000   # only the starts, RSS along the way
+    .venv/bin/python benchmarks/load.py --bulk 5000    # N starts from one account, defaults
 """
 
 import argparse
@@ -38,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,14 +58,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from tools.ashby_sandbox.client import SandboxClient, assessment_start_body
+from tools.billable_actions import billable_actions
 from tools.demo import ANSWERS, QUESTIONS
+from workflows.launcher import WORKFLOW_ID_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 SINGLE_LIFECYCLES = 20
+SIDES = ("product", "bare", "direct")
 READY_SECONDS = 180.0
 POLL_SECONDS = 0.05
 STEP_TIMEOUT_SECONDS = 120.0
@@ -90,6 +100,9 @@ class Figures:
     rss_mib: float | None = None
     # CPU seconds each process spent in a phase: {"starts" | "lifecycles": {process: seconds}}.
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Per whole lifecycle, from the recorded histories: events, and billable actions by kind.
+    history_events: float = 0.0
+    actions: dict[str, float] = field(default_factory=dict)
 
     @property
     def starts_per_second(self) -> float:
@@ -228,6 +241,9 @@ async def until(
 
 @dataclass
 class Product:
+    """The product over HTTP, as Ashby and the candidate use it; the direct baseline
+    (`benchmarks/direct_screening.py`) answers the same calls and is driven by the same code."""
+
     root: Path
     api: str
     sandbox: str
@@ -236,7 +252,11 @@ class Product:
     position_id: str
     worker_pid: int
     http: httpx.AsyncClient
-    worker_metrics: str
+    worker_metrics: str | None
+    temporal: str
+    workflow_prefix: str
+    # The workflow ids of the whole lifecycles, whose histories are counted.
+    finished: list[str] = field(default_factory=list)
     # Invite emails seen so far: recipient -> screener link.
     links: dict[str, str] = field(default_factory=dict)
     _seen_files: set[str] = field(default_factory=set)
@@ -250,6 +270,8 @@ class Product:
         if time.monotonic() - self._scanned_at < POLL_SECONDS / 2:
             return
         self._scanned_at = time.monotonic()
+        if not self.mail_dir.is_dir():  # the sink makes it with the first message
+            return
         for entry in os.scandir(self.mail_dir):
             if not entry.name.endswith(".eml") or entry.name in self._seen_files:
                 continue
@@ -311,6 +333,7 @@ class Product:
         lap("submit answered")
         received = await self.result_received_at(assessment_id)
         lap("result seen")
+        self.finished.append(f"{self.workflow_prefix}{assessment_id}")
         return float(received) - submitted_at
 
     async def updates_received(self, assessment_id: str, at_least: int) -> list[dict[str, Any]]:
@@ -336,18 +359,21 @@ class Product:
         raise LoadError(f"the result of {assessment_id} did not reach the sandbox in time")
 
 
-def product_environment(database_url: str | None) -> dict[str, str]:
+def product_environment(database_url: str | None, defaults: bool = False) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SETTINGS_PREFIXES)}
-    # The one setting changed from `make run`: the abuse limit on starts per workspace
-    # (600/minute) would otherwise be what this measures.
-    env["RATE_LIMIT_ASSESSMENT_START"] = "1000000/minute"
+    if not defaults:
+        # The one setting changed from `make run`: the abuse limit on starts per workspace
+        # would otherwise be part of what this measures (`--bulk` keeps it).
+        env["RATE_LIMIT_ASSESSMENT_START"] = "1000000/minute"
     if database_url:
         env["DATABASE_URL"] = database_url
     return env
 
 
 @contextlib.asynccontextmanager
-async def product_stack(root: Path, database_url: str | None) -> AsyncIterator[Product]:
+async def product_stack(
+    root: Path, database_url: str | None, defaults: bool = False
+) -> AsyncIterator[Product]:
     ports = {
         name: free_port()
         for name in ("api", "sandbox", "temporal", "ui", "smtp", "mail", "metrics", "api-metrics")
@@ -362,7 +388,7 @@ async def product_stack(root: Path, database_url: str | None) -> AsyncIterator[P
         "--api-metrics-port", str(ports["api-metrics"]),
     ]  # fmt: skip
     log = root / "dev.log"
-    with spawned(argv, root, product_environment(database_url), log) as dev:
+    with spawned(argv, root, product_environment(database_url, defaults), log) as dev:
         deadline = time.monotonic() + READY_SECONDS
         while "Press Ctrl-C to stop everything." not in log.read_text():
             if dev.poll() is not None or time.monotonic() > deadline:
@@ -398,6 +424,7 @@ async def product_stack(root: Path, database_url: str | None) -> AsyncIterator[P
                 truffle_key=truffle_key, position_id=position.json()["id"],
                 worker_pid=worker_pid_under(dev.pid), http=http,
                 worker_metrics=f"http://{HOST}:{ports['metrics']}/metrics",
+                temporal=f"{HOST}:{ports['temporal']}", workflow_prefix=WORKFLOW_ID_PREFIX,
             )  # fmt: skip
 
 
@@ -409,6 +436,7 @@ class Bare:
     client: Client
     task_queue: str
     worker_pid: int
+    finished: list[str] = field(default_factory=list)
 
     async def start(self, screening: str) -> None:
         await self.client.start_workflow(
@@ -430,7 +458,30 @@ class Bare:
         submitted_at = time.time()
         await handle.signal(BareScreening.submit)
         posted_at = await handle.result()
+        self.finished.append(screening)
         return posted_at - submitted_at
+
+
+def dev_server_argv(root: Path, port: int) -> list[str]:
+    """A Temporal dev server of a side's own, on a file as `make run`'s."""
+    return [
+        str(Path(sys.executable).parent / "temporal"), "server", "start-dev", "--ip", HOST,
+        "--port", str(port), "--headless", "--db-filename", str(root / "temporal.db"),
+        "--log-level", "warn",
+    ]  # fmt: skip
+
+
+async def worker_polling(client: Client, task_queue: str, what: str) -> None:
+    async def polling() -> bool:
+        reply = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace="default", task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )  # fmt: skip
+        return bool(reply.pollers)
+
+    await until(polling, what, READY_SECONDS)
 
 
 @contextlib.asynccontextmanager
@@ -438,12 +489,7 @@ async def bare_stack(root: Path) -> AsyncIterator[Bare]:
     root.mkdir()
     port = free_port()
     address = f"{HOST}:{port}"
-    temporal = str(Path(sys.executable).parent / "temporal")
-    server_argv = [
-        temporal, "server", "start-dev", "--ip", HOST, "--port", str(port), "--headless",
-        "--db-filename", str(root / "temporal.db"), "--log-level", "warn",
-    ]  # fmt: skip
-    with spawned(server_argv, root, dict(os.environ), root / "temporal.log"):
+    with spawned(dev_server_argv(root, port), root, dict(os.environ), root / "temporal.log"):
         client: Client = await until(
             lambda: Client.connect(address), "the bare dev server", READY_SECONDS
         )
@@ -455,18 +501,71 @@ async def bare_stack(root: Path) -> AsyncIterator[Bare]:
             task_queue,
         ]
         with spawned(worker_argv, root, dict(os.environ), root / "worker.log") as worker:
-
-            async def polling() -> bool:
-                reply = await client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace="default", task_queue=TaskQueue(name=task_queue),
-                        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-                    )
-                )  # fmt: skip
-                return bool(reply.pollers)
-
-            await until(polling, "the bare worker", READY_SECONDS)
+            await worker_polling(client, task_queue, "the bare worker")
             yield Bare(client, task_queue, worker.pid)
+
+
+# The hand-written baseline
+
+
+@contextlib.asynccontextmanager
+async def direct_stack(root: Path, database_url: str | None) -> AsyncIterator[Product]:
+    """`benchmarks/direct_screening.py`'s API and worker on a Temporal dev server of their own,
+    with the product's SMTP sink and Ashby sandbox, on the product's kind of database (its own
+    SQLite file, or a table of its own in `--database-url`)."""
+    root.mkdir()
+    cli = [sys.executable, "-m", "tools.cli"]
+    env = dict(os.environ)
+    # Each port is taken just before its process binds it: meanwhile the processes started
+    # before it take ephemeral ports of their own.
+    with contextlib.ExitStack() as stack:
+
+        def start(name: str, argv: list[str], environment: dict[str, str] = env) -> int:
+            return stack.enter_context(spawned(argv, root, environment, root / f"{name}.log")).pid
+
+        temporal_port = free_port()
+        temporal = f"{HOST}:{temporal_port}"
+        start("temporal", dev_server_argv(root, temporal_port))
+        smtp, mail = free_port(), free_port()
+        start("mail-sink", [
+            *cli, "mail-sink", "--host", HOST, "--smtp-port", str(smtp),
+            "--http-port", str(mail), "--mail-dir", str(root / "mail"),
+        ])  # fmt: skip
+        sandbox_port = free_port()
+        sandbox = f"http://{HOST}:{sandbox_port}"
+        start("sandbox", [*cli, "sandbox", "--host", HOST, "--port", str(sandbox_port)])
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            for url in (f"http://{HOST}:{mail}/healthz", f"{sandbox}/healthz"):
+                await until(functools.partial(ok, http, url), url, READY_SECONDS)
+            client: Client = await until(
+                lambda: Client.connect(temporal), "the direct dev server", READY_SECONDS
+            )
+            ashby_key = await asyncio.to_thread(SandboxClient(sandbox).create_key)
+            truffle_key = f"direct-{uuid.uuid4().hex}"
+            task_queue = f"direct-{uuid.uuid4().hex[:8]}"
+            api = f"http://localhost:{free_port()}"
+            direct_env = env | {
+                "DIRECT_TEMPORAL_ADDRESS": temporal, "DIRECT_TASK_QUEUE": task_queue,
+                "DIRECT_DATABASE_URL": database_url or f"sqlite:///{root / 'direct.db'}",
+                "DIRECT_SMTP_PORT": str(smtp), "DIRECT_ASHBY_URL": sandbox,
+                "DIRECT_ASHBY_KEY": ashby_key["key"], "DIRECT_TRUFFLE_KEY": truffle_key,
+                "DIRECT_PUBLIC_URL": api,
+            }  # fmt: skip
+            script = str(REPO_ROOT / "benchmarks" / "direct_screening.py")
+            start("api", [sys.executable, script, "api"], direct_env)
+            worker_pid = start("worker", [sys.executable, script, "worker"], direct_env)
+            await until(functools.partial(ok, http, f"{api}/s/ready"), "the direct API", 60)
+            await worker_polling(client, task_queue, "the direct worker")
+            yield Product(
+                root=root, api=api, sandbox=sandbox, mail_dir=root / "mail",
+                truffle_key=truffle_key, position_id=str(uuid.uuid4()), worker_pid=worker_pid,
+                http=http, worker_metrics=None, temporal=temporal, workflow_prefix="",
+            )  # fmt: skip
+
+
+async def ok(http: httpx.AsyncClient, url: str) -> bool:
+    return (await http.get(url)).status_code == 200
 
 
 # The phases
@@ -479,6 +578,7 @@ async def measure(
     worker_pid: int,
     count: int,
     concurrency: int,
+    one_at_a_time: int,
     label: str,
 ) -> Figures:
     figures = Figures()
@@ -507,11 +607,31 @@ async def measure(
     figures.cpu["lifecycles"] = cpu_since(after_starts, cpu_by_role())
     figures.lifecycles = count
     print(f"  {label}: {count} lifecycles in {figures.lifecycles_elapsed:.1f} s", flush=True)
-    for index in range(SINGLE_LIFECYCLES):
+    for index in range(one_at_a_time):
         figures.single.append(await lifecycle(name("o", index), False))
-    for index in range(SINGLE_LIFECYCLES):
+    for index in range(one_at_a_time):
         figures.paced.append(await lifecycle(name("p", index), True))
     return figures
+
+
+async def count_histories(address: str, workflow_ids: list[str], figures: Figures) -> None:
+    """History events and Temporal Cloud's billable actions per whole lifecycle, from the
+    recorded histories of the side's lifecycles, each once its workflow has closed."""
+    client = await Client.connect(address)
+    events = 0
+    actions: Counter[str] = Counter()
+    for workflow_id in workflow_ids:
+        handle = client.get_workflow_handle(workflow_id)
+
+        async def closed(handle: WorkflowHandle[Any, Any] = handle) -> bool:
+            return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
+
+        await until(closed, f"the close of {workflow_id}", STEP_TIMEOUT_SECONDS)
+        history = await handle.fetch_history()
+        events += len(history.events)
+        actions.update(billable_actions(history.events))
+    figures.history_events = events / len(workflow_ids)
+    figures.actions = {kind: spent / len(workflow_ids) for kind, spent in actions.items()}
 
 
 async def mean_latencies(http: httpx.AsyncClient, url: str) -> list[tuple[str, float]]:
@@ -532,49 +652,86 @@ async def mean_latencies(http: httpx.AsyncClient, url: str) -> list[tuple[str, f
     return [(key, sums[key] / counts[key]) for key in sorted(sums) if counts.get(key)]
 
 
-def table(product: Figures, bare: Figures, count: int, concurrency: int) -> list[str]:
+def table(sides: dict[str, Figures], count: int, concurrency: int) -> list[str]:
+    product, direct = sides["product"], sides["direct"]
+
     def ms(values: list[float], fraction: float) -> float:
         return percentile(values, fraction) * 1000
 
     def pair(values: list[float]) -> str:
         return f"{ms(values, 0.5):.0f} / {ms(values, 0.99):.0f} ms"
 
+    def goal(met: bool, text: str) -> str:
+        return f"{'met' if met else '**missed**'}: {text}"
+
+    def lifecycle_cpu_ms(figures: Figures, roles: tuple[str, ...] | None = None) -> float:
+        spent = figures.cpu["lifecycles"]
+        chosen = spent if roles is None else {role: spent.get(role, 0.0) for role in roles}
+        return sum(chosen.values()) / count * 1000
+
+    def one_at_a_time(values: list[float], direct_values: list[float]) -> str:
+        ratio = ms(values, 0.5) / ms(direct_values, 0.5)
+        return goal(ratio <= 1.2, f"p50 ≤ 1.2 x direct ({ratio:.2f})")
+
+    start_gap = ms(product.starts, 0.99) - ms(direct.starts, 0.99)
+    lifecycle_ratio = product.lifecycles_per_second / direct.lifecycles_per_second
+    api_worker = {side: lifecycle_cpu_ms(f, ("API", "worker")) for side, f in sides.items()}
+    cpu_ratio = api_worker["product"] / api_worker["direct"]
+    actions = {side: sum(f.actions.values()) for side, f in sides.items()}
     rows = [
         ("`assessment.start` answered per second (bare: `start_workflow`)",
-         f"{product.starts_per_second:.1f}", f"{bare.starts_per_second:.1f}",
-         f"{product.starts_per_second / bare.starts_per_second:.2f}"),
-        ("start latency p50 / p99", pair(product.starts), pair(bare.starts),
-         f"p99 +{ms(product.starts, 0.99) - ms(bare.starts, 0.99):.0f} ms"),
-        ("whole lifecycles per second", f"{product.lifecycles_per_second:.1f}",
-         f"{bare.lifecycles_per_second:.1f}",
-         f"{product.lifecycles_per_second / bare.lifecycles_per_second:.2f}"),
-        (f"submit → result, under load (C={concurrency}), p50 / p99", pair(product.loaded),
-         pair(bare.loaded), ""),
+         *(f"{f.starts_per_second:.1f}" for f in sides.values()), ""),
+        ("start latency p50 / p99", *(pair(f.starts) for f in sides.values()),
+         goal(start_gap <= 50, f"p99 ≤ direct + 50 ms ({start_gap:+.0f} ms)")),
+        ("whole lifecycles per second", *(f"{f.lifecycles_per_second:.1f}" for f in sides.values()),
+         goal(lifecycle_ratio >= 0.8, f"≥ 0.8 x direct ({lifecycle_ratio:.2f})")),
+        (f"submit → result, under load (C={concurrency}), p50 / p99",
+         *(pair(f.loaded) for f in sides.values()),
+         goal(ms(product.loaded, 0.99) <= 2000, "p99 ≤ 2 s")),
         ("submit → result, one at a time, once Started is at Ashby, p50 / p99",
-         pair(product.paced), pair(bare.paced),
-         f"p50 {ms(product.paced, 0.5) / ms(bare.paced, 0.5):.2f}"),
+         *(pair(f.paced) for f in sides.values()), one_at_a_time(product.paced, direct.paced)),
         ("submit → result, one at a time, submit at once after Begin, p50 / p99",
-         pair(product.single), pair(bare.single),
-         f"p50 {ms(product.single, 0.5) / ms(bare.single, 0.5):.2f}"),
-        (f"worker RSS with {count} screenings open", f"{product.rss_mib:.0f} MiB",
-         f"{bare.rss_mib:.0f} MiB", ""),
+         *(pair(f.single) for f in sides.values()), one_at_a_time(product.single, direct.single)),
+        ("API + worker CPU per lifecycle (bare: worker)",
+         *(f"{api_worker[side]:.1f} ms" for side in SIDES),
+         goal(cpu_ratio <= 1.5, f"≤ 1.5 x direct ({cpu_ratio:.2f})")),
+        ("all processes' CPU per lifecycle",
+         *(f"{lifecycle_cpu_ms(f):.1f} ms" for f in sides.values()), ""),
+        (f"worker RSS with {count} screenings open",
+         *(f"{f.rss_mib:.0f} MiB" for f in sides.values()), ""),
+        ("Temporal history events per screening",
+         *(f"{f.history_events:.1f}" for f in sides.values()), ""),
+        ("Temporal Cloud billable actions per screening",
+         *(f"{actions[side]:.1f}" for side in SIDES),
+         goal(actions["product"] <= actions["direct"] + 3,
+              f"≤ direct + 3 ({actions['product'] - actions['direct']:+.1f})")),
     ]  # fmt: skip
     lines = [
         f"N = {count}, C = {concurrency}",
-        "| figure | product | bare Temporal | ratio |",
-        "|---|---:|---:|---:|",
+        "| figure | product | bare Temporal | direct | goal (product against direct) |",
+        "|---|---:|---:|---:|---|",
     ]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
     return lines
 
 
-def cpu_table(product: Figures, bare: Figures, count: int) -> list[str]:
+def actions_table(sides: dict[str, Figures]) -> list[str]:
+    kinds = sorted({kind for figures in sides.values() for kind in figures.actions})
+    lines = ["| billable action | product | bare | direct |", "|---|---:|---:|---:|"]
+    for kind in kinds:
+        cells = [f"{sides[side].actions.get(kind, 0.0):.1f}" for side in SIDES]
+        lines.append(f"| {kind} | {' | '.join(cells)} |")
+    return lines
+
+
+def cpu_table(sides: dict[str, Figures], count: int) -> list[str]:
     lines = [
-        "| process | starts: product | bare | lifecycles: product | bare |",
-        "|---|---:|---:|---:|---:|",
+        "| process | starts: product | bare | direct | lifecycles: product | bare | direct |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    product = sides["product"]
     roles = sorted(
-        {role for figures in (product, bare) for phase in figures.cpu.values() for role in phase},
+        {role for figures in sides.values() for phase in figures.cpu.values() for role in phase},
         key=lambda role: -product.cpu["lifecycles"].get(role, 0.0),
     )
 
@@ -584,23 +741,28 @@ def cpu_table(product: Figures, bare: Figures, count: int) -> list[str]:
         return f"{seconds / count * 1000:.1f}" if seconds else "-"
 
     for role in [*roles, None]:
-        cells = [per(f, phase, role) for phase in ("starts", "lifecycles") for f in (product, bare)]
+        cells = [per(sides[side], phase, role) for phase in ("starts", "lifecycles")
+                 for side in SIDES]  # fmt: skip
         lines.append(f"| {role or '**total**'} | {' | '.join(cells)} |")
     return lines
 
 
 async def compare(options: argparse.Namespace, root: Path) -> None:
+    sides: dict[str, Figures] = {}
+    shape = (options.screenings, options.concurrency, options.one_at_a_time)
+
+    async def invites_of(side: Product, addresses: list[str]) -> None:
+        await asyncio.gather(*(side.link_for(address) for address in addresses))
+
     async with product_stack(root / "product", options.database_url) as product:
-
-        async def invites(addresses: list[str]) -> None:
-            await asyncio.gather(*(product.link_for(address) for address in addresses))
-
-        product_figures = await measure(
-            product.start, product.lifecycle, invites, product.worker_pid,
-            options.screenings, options.concurrency, "product",
+        sides["product"] = await measure(
+            product.start, product.lifecycle, functools.partial(invites_of, product),
+            product.worker_pid, *shape, "product",
         )  # fmt: skip
         steps = {name: list(values) for name, values in product.steps.items()}
+        assert product.worker_metrics is not None
         worker_means = await mean_latencies(product.http, product.worker_metrics)
+        await count_histories(product.temporal, product.finished, sides["product"])
     async with bare_stack(root / "bare") as bare:
 
         async def bare_invites(addresses: list[str]) -> None:
@@ -612,15 +774,25 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
                     STEP_TIMEOUT_SECONDS,
                 )
 
-        bare_figures = await measure(
-            bare.start, bare.lifecycle, bare_invites, bare.worker_pid,
-            options.screenings, options.concurrency, "bare",
+        sides["bare"] = await measure(
+            bare.start, bare.lifecycle, bare_invites, bare.worker_pid, *shape, "bare"
+        )
+        address = bare.client.service_client.config.target_host
+        await count_histories(address, bare.finished, sides["bare"])
+    async with direct_stack(root / "direct", options.database_url) as direct:
+        sides["direct"] = await measure(
+            direct.start, direct.lifecycle, functools.partial(invites_of, direct),
+            direct.worker_pid, *shape, "direct",
         )  # fmt: skip
-    print()
-    for line in table(product_figures, bare_figures, options.screenings, options.concurrency):
+        await count_histories(direct.temporal, direct.finished, sides["direct"])
+    print(f"\nload on this machine at the end: {os.getloadavg()[0]:.2f} (1-minute average)\n")
+    for line in table(sides, options.screenings, options.concurrency):
+        print(line)
+    print("\nTemporal Cloud billable actions per screening, by kind (from the histories):")
+    for line in actions_table(sides):
         print(line)
     print("\nCPU per screening by process, ms (user + system; starts: until the invites are out):")
-    for line in cpu_table(product_figures, bare_figures, options.screenings):
+    for line in cpu_table(sides, options.screenings):
         print(line)
     print("\nthe product's worker, mean over the whole run (from its /metrics):")
     for name, mean in worker_means:
@@ -730,17 +902,72 @@ async def open_many(options: argparse.Namespace, root: Path) -> None:
         )
 
 
+async def bulk(options: argparse.Namespace, root: Path) -> bool:
+    """`--bulk N`: Ashby sending N candidates at once from one account, to the product with
+    every setting at its default (the start limit included). True when all N starts were
+    answered 200 and all N invites went out."""
+    count: int = options.bulk
+    run = uuid.uuid4().hex[:6]
+    statuses: Counter[int] = Counter()
+    answered_at: dict[str, float] = {}
+    async with product_stack(root / "product", options.database_url, defaults=True) as product:
+
+        async def one(index: int) -> None:
+            address = f"bulk-{run}-{index:05d}@candidates.example"
+            reply = await product.http.post(
+                f"{product.api}/ashby/assessment.start", auth=(product.truffle_key, ""),
+                json=assessment_start_body(product.position_id, address, "Bulk", "Send"),
+            )  # fmt: skip
+            statuses[reply.status_code] += 1
+            answered_at[address] = time.perf_counter()
+
+        began = time.perf_counter()
+        starts_elapsed = await gather_limited(count, options.concurrency, one)
+        print(f"  bulk: {count} starts answered in {starts_elapsed:.1f} s", flush=True)
+        invited_at: dict[str, float] = {}
+        deadline = time.monotonic() + STEP_TIMEOUT_SECONDS + count / 5
+        while len(invited_at) < count and time.monotonic() < deadline:
+            product.scan_mail()
+            now = time.perf_counter()
+            for address in product.links.keys() - invited_at.keys():
+                invited_at[address] = now
+            await asyncio.sleep(0.2)
+    waits = [invited_at[address] - answered_at[address] for address in invited_at]
+    last_invite = max(invited_at.values(), default=began) - began
+    print(
+        f"\nbulk send of {count} from one Ashby account (C = {options.concurrency}, the defaults, "
+        f"RATE_LIMIT_ASSESSMENT_START included): answered 200: {statuses[200]}/{count} "
+        f"(all statuses: {dict(sorted(statuses.items()))}); starts {starts_elapsed:.1f} s, "
+        f"{count / starts_elapsed:.1f}/s; invited: {len(invited_at)}/{count}, the last "
+        f"{last_invite:.1f} s after the first start; start answered -> invite out p50 / p99 "
+        f"{percentile(waits or [0.0], 0.5):.1f} / {percentile(waits or [0.0], 0.99):.1f} s"
+    )
+    return statuses[200] == count and len(invited_at) == count
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--screenings", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument(
+        "--one-at-a-time", type=int, default=SINGLE_LIFECYCLES, metavar="K",
+        help=f"lifecycles one at a time, each way (default {SINGLE_LIFECYCLES})",
+    )  # fmt: skip
     parser.add_argument("--database-url", help="the product's database (default: its SQLite file)")
     parser.add_argument("--open", type=int, metavar="N", help="only open N screenings, report RSS")
+    parser.add_argument("--bulk", type=int, metavar="N", help="only N starts from one account")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     options = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="truffle-load-"))
     try:
-        asyncio.run(open_many(options, root) if options.open else compare(options, root))
+        if options.bulk:
+            if not asyncio.run(bulk(options, root)):
+                print(f"load: the bulk send was not all answered and invited ({root})")
+                return 1
+        elif options.open:
+            asyncio.run(open_many(options, root))
+        else:
+            asyncio.run(compare(options, root))
     except LoadError as error:
         print(f"load: {error} (logs kept in {root})", file=sys.stderr)
         return 1

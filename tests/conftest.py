@@ -1,8 +1,8 @@
 """Shared fixtures: settings on a throwaway database, PostgreSQL, Temporal environments, and the
 real local services. Helpers live in `tests/utils/`."""
 
+import shutil
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.utils.chromium import INSTALL_HINT, find_chromium
 from tests.utils.mail import MailSink
-from tests.utils.postgres import postgres_server
+from tests.utils.postgres import fresh_schema, postgres_server
 from tests.utils.processes import CLI, free_port, installed_binary, stop_process, wait_for_http
 from tests.utils.temporal import start_time_skipping
 from tools.ashby_sandbox.client import SandboxClient
@@ -32,9 +32,18 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'truffle.db'}"
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database at the newest migration, made once a session: each test's database
+    starts as a copy of it (the migrations themselves are tested in tests/truffle)."""
+    path = tmp_path_factory.mktemp("template") / "truffle.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def settings(sqlite_url: str, secret_key: str) -> Settings:
-    upgrade_to_head(sqlite_url)
+def settings(sqlite_url: str, secret_key: str, migrated_sqlite: Path) -> Settings:
+    shutil.copyfile(migrated_sqlite, sqlite_url.removeprefix("sqlite:///"))
     return Settings(
         database_url=sqlite_url,
         truffle_secret_keys=secret_key,
@@ -60,15 +69,8 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh schema in that PostgreSQL, dropped afterwards."""
-    schema = f"truffle_test_{uuid.uuid4().hex[:12]}"
-    admin = create_db_engine(postgres_server_url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_server_url else "?"
-    yield f"{postgres_server_url}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_schema(postgres_server_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

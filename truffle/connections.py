@@ -5,14 +5,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, or_, select, update
 
 from truffle import audit, connection_health, webhooks
+from truffle.ashby import AshbyReply, missing_scopes, missing_scopes_message
 from truffle.audit import Actor, AuditAction
-from truffle.contracts import GIVEN_UP_OUTCOMES
+from truffle.contracts import GIVEN_UP_OUTCOMES, AshbyOutcome
 from truffle.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
     AshbyConnection,
@@ -51,6 +52,60 @@ class NotConnectedError(HandshakeError):
 class PaidPlanRequiredError(HandshakeError):
     def __init__(self) -> None:
         super().__init__("Available on paid plans")
+
+
+class KeyNotConfirmedError(HandshakeError):
+    """Ashby did not confirm the key: nothing was saved. Why (`why`): Ashby `refused` the key
+    or it lacks a permission (the admin pastes another); Ashby was `busy` (try again after
+    `retry_after` seconds), `unreachable`, or `failed` with an error of its own."""
+
+    def __init__(
+        self,
+        message: str,
+        why: Literal["refused", "busy", "unreachable", "failed"],
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.why = why
+        self.retry_after = retry_after
+
+
+REJECTED_KEY_MESSAGE = (
+    "Ashby rejected this API key. In Ashby, go to Admin → Integrations → API Keys, create a "
+    "new key for Truffle, and paste it here."
+)
+
+
+def check_key_reply(reply: AshbyReply) -> None:
+    """Raises `KeyNotConfirmedError` unless `apiKey.info`'s reply confirms a key Truffle can
+    use: a valid key with every permission Truffle needs (see truffle/ashby.py)."""
+    missing = missing_scopes(reply)
+    if missing:
+        raise KeyNotConfirmedError(missing_scopes_message(missing), "refused")
+    if reply.outcome in (AshbyOutcome.ok, AshbyOutcome.missing_permission):
+        return
+    if reply.outcome == AshbyOutcome.key_rejected:
+        raise KeyNotConfirmedError(REJECTED_KEY_MESSAGE, "refused")
+    if reply.outcome == AshbyOutcome.rate_limited:
+        wait = int(reply.retry_after_seconds or 30)
+        raise KeyNotConfirmedError(
+            "Ashby is busy right now. Nothing was saved; try again in "
+            f"{wait} second{'' if wait == 1 else 's'}.",
+            "busy",
+            retry_after=wait,
+        )
+    if reply.outcome == AshbyOutcome.unreachable:
+        raise KeyNotConfirmedError(
+            "Ashby could not be reached to check the key. Nothing was saved; "
+            "try again in a few minutes.",
+            "unreachable",
+        )
+    detail = f"HTTP {reply.http_status}" if reply.error_code is None else reply.error_code
+    raise KeyNotConfirmedError(
+        f"Ashby answered with an error ({detail}) while checking the key. Nothing was "
+        "saved; try again in a few minutes.",
+        "failed",
+    )
 
 
 class CardStatus(StrEnum):
@@ -205,6 +260,36 @@ def establish(
         return minted.full_key
 
     return _run_with_retries(engine, work)
+
+
+@dataclass(frozen=True)
+class Handshake:
+    # The new Truffle key, in full: shown once, in the reply that made it.
+    truffle_key: str
+    card: "Card"
+
+
+def connect(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    workspace: Workspace,
+    ashby_api_key: str,
+    key_info: AshbyReply,
+    *,
+    reconnect: bool,
+    actor: Actor,
+    public_base_url: str,
+) -> Handshake:
+    """Connect, or Reconnect (which rotates the Truffle key), once Ashby has described the key
+    (`key_info`, the reply to `apiKey.info`): raises `KeyNotConfirmedError` when the reply does
+    not confirm it, or the `HandshakeError` of a connection in the wrong state; otherwise stores
+    the key, mints the one live Truffle key and returns it with the new card."""
+    check_key_reply(key_info)
+    truffle_key = establish(
+        engine, keyring, workspace, ashby_api_key, reconnect=reconnect, actor=actor
+    )
+    with Session(engine) as session:
+        return Handshake(truffle_key, build_card(session, workspace, public_base_url))
 
 
 def disconnect(engine: sa.Engine, workspace: Workspace, *, actor: Actor) -> None:

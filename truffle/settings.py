@@ -84,7 +84,9 @@ class Settings(BaseSettings):
     session_lifetime: timedelta = timedelta(hours=12)
     session_idle_timeout: timedelta = timedelta(minutes=30)
     # Abuse limits, in the `limits` notation: per workspace, per workspace, per client address.
-    rate_limit_assessment_start: str = "600/minute"
+    # Starts admit a bulk send from Ashby of 5,000 candidates at once (a moving window, so
+    # the whole window is a burst) and still stop a caller stuck in a loop.
+    rate_limit_assessment_start: str = "6000/10 minutes"
     rate_limit_connect: str = "30/hour"
     rate_limit_signin: str = "20/minute"
     # Addresses or networks (comma-separated: `127.0.0.1`, `172.30.80.0/28`) of the reverse

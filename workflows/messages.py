@@ -111,7 +111,7 @@ class RedeliverRequest:
 @dataclass
 class RedeliverOutcome:
     """How sending again ended: each update delivered, failed again, or still being sent
-    (held for the connection, or handed over to a new run that carries on)."""
+    (held for the connection, or carried on by the next run after continue-as-new)."""
 
     delivered: list[str]
     failed: list[str]

@@ -35,10 +35,10 @@ the recorded histories of every release are replayed in tests/workflows/test_rep
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -64,14 +64,12 @@ with workflow.unsafe.imports_passed_through():
         AshbyOutcome,
         CloseReason,
         CloseRequest,
-        ClosingResult,
         DeliveryGivenUp,
         EmailFailureReport,
         EmailKind,
         EmailRequest,
         ExpiryCheck,
         PostUpdateRequest,
-        RedeliveryPlan,
         ScoreSummary,
         ScreeningProgress,
         ScreeningRef,
@@ -129,8 +127,8 @@ REMINDER_BEFORE_DEADLINE = timedelta(hours=24)
 # A backstop only: held updates are released by the `connection_live` signal within seconds.
 HELD_RECHECK_INTERVAL = timedelta(hours=1)
 HELD_RECHECK_LONGEST = timedelta(hours=6)
-# Beyond this many events a run hands over to a new one (continue-as-new) at the next quiet
-# moment, so no run's history grows past a few thousand events however long a hold lasts.
+# Beyond this many events a run continues as new at the next quiet moment, so no run's
+# history grows past a few thousand events however long a hold lasts.
 MAX_HISTORY_EVENTS = 2_000
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -159,6 +157,9 @@ ASHBY_RETRY = RetryPolicy(
 # One activity's share of an Ashby outage; the workflow then schedules another, so an outage of
 # any length never drops an update.
 ASHBY_ATTEMPT_WINDOW = timedelta(hours=24)
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 def _at(epoch_milliseconds: int) -> datetime:
@@ -210,7 +211,7 @@ class ScreeningWorkflow:
         self._live_signals = 0
         self._closing = False
         self._hold_since_ms: int | None = None
-        self._hand_over = False
+        self._continuing_as_new = False
         self._input: ScreeningInput | None = None
         self._delivery: asyncio.Task[None] | None = None
         # The run has taken over the database's progress (v2 and later).
@@ -332,9 +333,9 @@ class ScreeningWorkflow:
         self._refuse_when_closed()
 
     def _refuse_when_closed(self) -> None:
-        if self._hand_over and not self._closing:
+        if self._continuing_as_new and not self._closing:
             raise ValueError(
-                "this screening's workflow is handing over to a new run: ask again in a moment"
+                "this screening's workflow is continuing as new: ask again in a moment"
             )
         if (
             self._decided()
@@ -363,12 +364,12 @@ class ScreeningWorkflow:
     @workflow.update
     async def redeliver(self, _request: RedeliverRequest) -> RedeliverOutcome:
         """An admin's "Send to Ashby again": reopens the updates that failed for good and
-        answers once each is delivered or has failed again (or is held, or handed over)."""
+        answers once each is delivered or has failed again (or is held, or carried to the next
+        run by continue-as-new)."""
         await workflow.wait_condition(lambda: self._loaded)
         assert self._input is not None
         ref = ScreeningRef(self._input.screening_id)
         plan = await self._database(AshbyActivities.reopen_for_redelivery, ref)
-        assert isinstance(plan, RedeliveryPlan)
         if plan.refusal is not None:
             raise ApplicationError(plan.refusal, type="RedeliveryRefused", non_retryable=True)
         kinds = [UpdateKind(kind) for kind in plan.kinds]
@@ -390,7 +391,7 @@ class ScreeningWorkflow:
                 all(settled(kind) for kind in kinds)
                 or self._state.delivery_held
                 or self._silenced()
-                or self._hand_over
+                or self._continuing_as_new
                 or self._closing
             )
         )
@@ -434,7 +435,7 @@ class ScreeningWorkflow:
         return replace(
             self._state,
             pending_updates=[update.kind for update in in_flight + self._outbox],
-            continue_as_new_pending=self._hand_over,
+            continue_as_new_pending=self._continuing_as_new,
         )
 
     @workflow.run
@@ -467,7 +468,8 @@ class ScreeningWorkflow:
             await self._database(ScreeningActivities.report_screening_failure, ref)
             raise
 
-    async def _database(self, activity: Callable[..., object], arg: object) -> object:
+    async def _database(self, activity: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        """One database step: a local activity from v3 on, an activity before."""
         if self._v3:
             return await workflow.execute_local_activity_method(
                 activity,
@@ -487,10 +489,9 @@ class ScreeningWorkflow:
     async def _screen(self, screening: ScreeningInput, ref: ScreeningRef) -> ScreeningOutcome:
         if self._v2:
             if self._v4 and screening.first_run is not None:
-                progress: object = screening.first_run.progress()
+                progress: ScreeningProgress = screening.first_run.progress()
             else:
                 progress = await self._database(ScreeningActivities.load_screening_progress, ref)
-            assert isinstance(progress, ScreeningProgress)
             self._adopt(progress, ref)
             invited_at = _at(progress.invited_at_ms)
             deadline = _at(progress.deadline_ms)
@@ -524,7 +525,7 @@ class ScreeningWorkflow:
         await self._wait(
             lambda: (
                 self._silenced()
-                or self._hand_over
+                or self._continuing_as_new
                 or (
                     not self._outbox
                     and self._delivering is None
@@ -577,7 +578,6 @@ class ScreeningWorkflow:
                         await sending
                 continue
             closed = await self._database(ScreeningActivities.expire_screening, ref)
-            assert isinstance(closed, ClosingResult)
             if closed.status == ScreeningStatus.expired:
                 self._set_status(closed.status)
                 self._state.close_reason = CloseReason.expired
@@ -638,7 +638,6 @@ class ScreeningWorkflow:
             closed = await self._database(
                 ScreeningActivities.expire_if_due, ExpiryCheck(ref.screening_id, deadline_ms)
             )
-            assert isinstance(closed, ClosingResult)
             if closed.status == ScreeningStatus.expired:
                 self._set_status(closed.status)
                 self._state.close_reason = CloseReason.expired
@@ -708,7 +707,7 @@ class ScreeningWorkflow:
             or self._closed_in_ashby is not None
             or self._completed_at_ms is not None
             or self._invite_failed
-            or self._hand_over
+            or self._continuing_as_new
         )
 
     async def _decided_before(
@@ -733,7 +732,7 @@ class ScreeningWorkflow:
                 decided = self._decided()
             except TimeoutError:
                 decided = False
-        if self._hand_over and not (
+        if self._continuing_as_new and not (
             self._cancel_requested or self._completed_at_ms is not None or self._invite_failed
         ):
             await self._continue_as_new_when_quiet(screening)
@@ -809,12 +808,11 @@ class ScreeningWorkflow:
     async def _complete(self, ref: ScreeningRef, completed_at_ms: int) -> None:
         self._set_status(ScreeningStatus.completed)
         if self._v4 and self._submitted_score is not None:
-            summary: object = self._submitted_score
+            summary: ScoreSummary = self._submitted_score
         else:
             # Scored by the database step when the submit carried no score (an earlier API, a
             # completion the deadline found, a new run): it scores once and keeps the result.
             summary = await self._database(ScreeningActivities.score_screening, ref)
-        assert isinstance(summary, ScoreSummary)
         self._state.match_score = summary.match_score
         self._state.tier = summary.tier
         self._queue(ref, UpdateKind.result, completed_at_ms)
@@ -822,7 +820,6 @@ class ScreeningWorkflow:
     async def _disqualify(self, ref: ScreeningRef) -> None:
         self._outbox.clear()
         closed = await self._database(ScreeningActivities.disqualify_application, ref)
-        assert isinstance(closed, ClosingResult)
         self._set_status(closed.status)
         if closed.status == ScreeningStatus.cancelled:
             self._state.close_reason = CloseReason.cancelled_by_ashby
@@ -834,7 +831,6 @@ class ScreeningWorkflow:
         closed = await self._database(
             ScreeningActivities.close_screening, CloseRequest(ref.screening_id, reason)
         )
-        assert isinstance(closed, ClosingResult)
         self._set_status(closed.status)
         if closed.status == ScreeningStatus.cancelled:
             self._state.close_reason = reason
@@ -874,7 +870,7 @@ class ScreeningWorkflow:
         await self._database(ScreeningActivities.settle_screening, ref)
 
     async def _continue_as_new_if_due(self, screening: ScreeningInput) -> None:
-        if self._hand_over and not self._cancel_requested:
+        if self._continuing_as_new and not self._cancel_requested:
             await self._continue_as_new_when_quiet(screening)
 
     async def _continue_as_new_when_quiet(self, screening: ScreeningInput) -> None:
@@ -943,7 +939,7 @@ class ScreeningWorkflow:
             self._delivering = self._outbox.pop(0)
             try:
                 if not await self._post_until_settled(self._delivering):
-                    # Handing over to a new run: this update waits for it, undelivered.
+                    # Continuing as new: this update waits for it, undelivered.
                     self._outbox.insert(0, self._delivering)
                     return
             finally:
@@ -957,7 +953,7 @@ class ScreeningWorkflow:
 
     async def _post_until_settled(self, update: PostUpdateRequest) -> bool:
         """Delivers one update, holding it while the connection needs action; False when the
-        run should hand over to a new one first."""
+        run should continue as new first."""
         recheck = HELD_RECHECK_INTERVAL
         while not self._silenced():
             live_signals_before = self._live_signals
@@ -1014,7 +1010,7 @@ class ScreeningWorkflow:
                     if self._v2:
                         recheck = min(recheck * 2, HELD_RECHECK_LONGEST)
                         if self._history_is_long():
-                            self._hand_over = True
+                            self._continuing_as_new = True
                             return False
                     continue
                 if outcome in GIVEN_UP_OUTCOMES or not self._v2:

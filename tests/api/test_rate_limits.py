@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from api.rate_limits import RateLimits
 from tests.utils.factories import connect_live, make_position, make_workspace
 from truffle.secrets import KeyRing
 from truffle.settings import Settings
@@ -68,6 +69,33 @@ def test_starts_beyond_the_limit_get_429_in_ashbys_envelope_and_start_nothing(
     assert other.status_code == 200
     with Session(engine) as session:
         assert len(session.exec(select(Screening)).all()) == 3
+
+
+BULK_SEND = 5_000
+
+
+def test_the_default_start_limit_admits_a_bulk_send_of_5000_from_one_workspace() -> None:
+    limits = RateLimits(Settings())
+
+    refused = [
+        n
+        for n in range(BULK_SEND)
+        if limits.retry_after(limits.assessment_start, "workspace-bulk") is not None
+    ]
+
+    assert refused == []
+
+
+def test_the_default_start_limit_stops_a_runaway_caller_and_no_other_workspace() -> None:
+    limits = RateLimits(Settings())
+    admitted = 0
+    while limits.retry_after(limits.assessment_start, "workspace-looping") is None:
+        admitted += 1
+        assert admitted <= 10_000, "a caller in a loop was never stopped"
+
+    assert admitted == 6_000
+    assert limits.retry_after(limits.assessment_start, "workspace-looping") is not None
+    assert limits.retry_after(limits.assessment_start, "workspace-other") is None
 
 
 def test_connect_attempts_beyond_the_limit_get_429(settings: Settings, engine: sa.Engine) -> None:

@@ -89,17 +89,17 @@ def test_without_javascript_the_pages_form_shows_the_refusal_in_words(
     settings: Settings, engine: sa.Engine
 ) -> None:
     token, screening_id = a_result_given_up_without_a_connection(engine, settings)
-    with TestClient(create_app(settings), follow_redirects=False) as browser:
-        assert browser.post("/signin", data={"admin_token": token}).status_code == 303
+    with TestClient(create_app(settings), follow_redirects=False) as console:
+        assert console.post("/signin", data={"admin_token": token}).status_code == 303
         # A page opened while the connection was live, posted after a disconnect elsewhere.
-        page = browser.get("/integrations").text
+        page = console.get("/integrations").text
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
         assert csrf is not None
 
-        forged = browser.post(
+        forged = console.post(
             f"/screenings/{screening_id}/redeliver", data={"csrf_token": "forged"}
         )
-        refused = browser.post(
+        refused = console.post(
             f"/screenings/{screening_id}/redeliver", data={"csrf_token": csrf.group(1)}
         )
 

@@ -1,4 +1,9 @@
-"""The whole stack as processes for the integration tests (see tests/utils/stack.py)."""
+"""The whole stack as processes for the integration tests (see tests/utils/stack.py).
+
+A module's tests share one stack per database (`stack`): each works in a workspace, an Ashby key
+and candidate addresses of its own, so nothing one test does is seen by another. A test that
+stops, kills or restarts a process, or counts what a process did since it started, gets a
+stack of its own (`own_stack`)."""
 
 import contextlib
 import os
@@ -11,6 +16,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.utils.mail import MailSink
+from tests.utils.postgres import fresh_schema
 from tests.utils.processes import CLI, free_port, stop_process, wait_for_http
 from tests.utils.stack import Stack
 from tools.ashby_sandbox.client import SandboxClient
@@ -73,13 +79,49 @@ def running_stack(
             stop_process(running.worker)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "postgresql":
+        with fresh_schema(request.getfixturevalue("postgres_server_url")) as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('shared') / 'truffle.db'}"
+
+
+@pytest.fixture(scope="module")
+def shared_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_database_url: str,
+    dev_server_env: WorkflowEnvironment,
+    ashby_sandbox: SandboxClient,
+    mail_sink: MailSink,
+) -> Iterator[Stack]:
+    # Every test of the module signs in from this one address.
+    with running_stack(
+        tmp_path_factory.mktemp("stack"), shared_database_url, dev_server_env, ashby_sandbox,
+        mail_sink, RATE_LIMIT_SIGNIN="1000/minute",
+    ) as running:  # fmt: skip
+        yield running
+
+
 @pytest.fixture
-def stack(
+def stack(shared_stack: Stack) -> Stack:
+    """The module's stack, on each database in turn."""
+    assert shared_stack.worker is not None
+    assert shared_stack.worker.poll() is None, "the module's worker has exited"
+    return shared_stack
+
+
+@pytest.fixture
+def own_stack(
     tmp_path: Path,
     database_url: str,
     dev_server_env: WorkflowEnvironment,
     ashby_sandbox: SandboxClient,
     mail_sink: MailSink,
 ) -> Iterator[Stack]:
+    """A stack for this test alone, on each database in turn."""
     with running_stack(tmp_path, database_url, dev_server_env, ashby_sandbox, mail_sink) as running:
         yield running

@@ -147,7 +147,8 @@ def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack)
     assert card(stack, connected)["status"] == "connected"
 
 
-def test_a_worker_killed_mid_screening_finishes_it_after_restart(stack: Stack) -> None:
+def test_a_worker_killed_mid_screening_finishes_it_after_restart(own_stack: Stack) -> None:
+    stack = own_stack
     connected = connect_workspace(stack)
     address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)

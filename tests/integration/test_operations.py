@@ -55,7 +55,8 @@ def total(found: dict[str, list[tuple[dict[str, str], float]]], name: str, **lab
     )
 
 
-def test_logs_metrics_and_probes_tell_what_happened_without_personal_data(stack: Stack) -> None:
+def test_logs_metrics_and_probes_tell_what_happened_without_personal_data(own_stack: Stack) -> None:
+    stack = own_stack
     connected = connect_workspace(stack)
     address = f"ops-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)
@@ -118,7 +119,8 @@ def test_logs_metrics_and_probes_tell_what_happened_without_personal_data(stack:
         assert personal_or_secret not in everything
 
 
-def test_sigterm_lets_an_in_flight_post_to_ashby_finish(stack: Stack) -> None:
+def test_sigterm_lets_an_in_flight_post_to_ashby_finish(own_stack: Stack) -> None:
+    stack = own_stack
     connected = connect_workspace(stack)
     address = f"drain-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)

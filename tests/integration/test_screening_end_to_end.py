@@ -147,7 +147,8 @@ def test_cancel_mid_screener_kills_the_link_and_posts_nothing_more(stack: Stack)
     assert len(ashby_updates(stack, assessment_id)) == 1
 
 
-def test_cancel_with_no_worker_up_is_taken_and_acted_on_when_one_comes(stack: Stack) -> None:
+def test_cancel_with_no_worker_up_is_taken_and_acted_on_when_one_comes(own_stack: Stack) -> None:
+    stack = own_stack
     connected = connect_workspace(stack)
     address = f"grace-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)

@@ -1,0 +1,89 @@
+"""The `/audit` page: the audit trail as the admin reads it, newest first, a page at a time,
+with the filters of the export (api/audit.py) and links to it."""
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import HTMLResponse
+
+from api.audit import FilterError, chosen_action, date_range
+from api.deps import SessionDep
+from api.pages import PageWorkspaceDep
+from api.templating import templates
+from truffle import audit
+from truffle.audit import ACTION_LABELS, DateRange
+from truffle.keyset import BadCursorError
+
+router = APIRouter(tags=["audit"])
+
+ACTOR_LABELS = {
+    "admin": "Admin",
+    "ashby": "Ashby",
+    "operator": "Operator",
+    "report_link": "Report link",
+}
+
+
+@router.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+def audit_page(
+    request: Request,
+    workspace: PageWorkspaceDep,
+    session: SessionDep,
+    first: Annotated[str, Query(alias="from", max_length=10)] = "",
+    last: Annotated[str, Query(alias="to", max_length=10)] = "",
+    action: Annotated[str, Query(max_length=48)] = "",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """Newest first, within whole UTC days and optionally one action, a page at a time. A
+    filter that makes no range is put in words next to its field, the form keeping what was
+    typed; a page link that no longer works says so above the list."""
+    errors: dict[str, str] = {}
+    dates, only = DateRange.ending_today(), None
+    try:
+        dates = date_range(first, last)
+    except FilterError as error:
+        errors[error.field] = error.words
+    try:
+        only = chosen_action(action)
+    except FilterError as error:
+        errors[error.field] = error.words
+    page, problem = audit.Page([], None), None
+    if not errors:
+        try:
+            page = audit.list_page(session, workspace.id, dates, only, cursor)
+        except BadCursorError:
+            problem = "This page link no longer works: start again from the newest events."
+    query = {"from": str(dates.first), "to": str(dates.last)}
+    if only is not None:
+        query["action"] = only.value
+    status_code = status.HTTP_200_OK
+    if errors:
+        status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    elif problem:
+        status_code = status.HTTP_400_BAD_REQUEST
+    return templates.TemplateResponse(
+        request,
+        "audit.html",
+        {
+            "page": page,
+            # As typed when they make no range, so the admin can correct them.
+            "shown_from": first if errors else str(dates.first),
+            "shown_to": last if errors else str(dates.last),
+            "dates": dates,
+            "errors": errors,
+            "problem": problem,
+            "chosen_action": only,
+            "actions": ACTION_LABELS,
+            "actors": ACTOR_LABELS,
+            "next_query": urlencode({**query, "cursor": page.next_cursor})
+            if page.next_cursor
+            else None,
+            "first_query": urlencode(query),
+            "csv_query": urlencode({"format": "csv", **query}),
+            "json_query": urlencode({"format": "json", **query}),
+            "paged": cursor is not None,
+            "current_page": "audit",
+        },
+        status_code=status_code,
+    )

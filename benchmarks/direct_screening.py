@@ -1,0 +1,219 @@
+"""The hand-written baseline of `benchmarks/load.py`: the integration of the product's shape as one
+would write it directly on Temporal, and nothing more. Ashby's `assessment.start` over HTTP writes
+one row and starts a workflow; the workflow emails the invite over SMTP, then posts "Started" and
+the result to Ashby, each one plain activity; the candidate's Begin is an update, Submit a signal
+carrying the score; the link expires after 7 days. No audit, encryption, health, outbox or
+reconciler: what it costs is the work itself, on the same database, sink and sandbox.
+
+    DIRECT_* variables (see `Config`) then: python benchmarks/direct_screening.py api|worker
+"""
+
+import asyncio
+import base64
+import os
+import secrets
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    import aiosmtplib
+    import httpx
+    import sqlalchemy as sa
+    import uvicorn
+    from fastapi import FastAPI, Request
+    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+TIMEOUT = timedelta(seconds=30)
+DEADLINE = timedelta(days=7)
+REPORTS = "https://truffle.example/r"
+
+
+@dataclass(frozen=True)
+class Config:
+    temporal: str = field(default_factory=lambda: os.environ["DIRECT_TEMPORAL_ADDRESS"])
+    task_queue: str = field(default_factory=lambda: os.environ["DIRECT_TASK_QUEUE"])
+    database_url: str = field(default_factory=lambda: os.environ["DIRECT_DATABASE_URL"])
+    smtp_port: int = field(default_factory=lambda: int(os.environ["DIRECT_SMTP_PORT"]))
+    ashby_url: str = field(default_factory=lambda: os.environ["DIRECT_ASHBY_URL"])
+    ashby_key: str = field(default_factory=lambda: os.environ["DIRECT_ASHBY_KEY"])
+    truffle_key: str = field(default_factory=lambda: os.environ["DIRECT_TRUFFLE_KEY"])
+    public_url: str = field(default_factory=lambda: os.environ["DIRECT_PUBLIC_URL"])
+
+
+@dataclass
+class Screening:
+    id: str
+    email: str
+
+
+@dataclass
+class Update:
+    id: str
+    status: str
+    score: int | None = None
+
+
+def blob(name: str, kind: str, value: object) -> dict[str, object]:
+    return {"identifier": name, "label": name.title(), "type": kind, "value": value}
+
+
+def status_body(update: Update) -> dict[str, object]:
+    body = {"assessment_id": update.id, "timestamp": int(time.time() * 1000),
+            "assessment_status": blob("status", "string", update.status)}  # fmt: skip
+    if update.score is not None:
+        body["assessment_result"] = blob("score", "numeric_score", update.score)
+        body["assessment_profile_url"] = blob("report", "url", f"{REPORTS}/{update.id}")
+    return body
+
+
+class DirectActivities:
+    def __init__(self, config: Config, http: httpx.AsyncClient) -> None:
+        self.config, self.http = config, http
+
+    @activity.defn
+    async def send_invite(self, screening: Screening) -> None:
+        message = EmailMessage()
+        message["From"], message["To"] = "screening@truffle.local", screening.email
+        message["Subject"] = "Your screening"
+        message.set_content(f"Open {self.config.public_url}/s/{screening.id} to begin.\n")
+        await aiosmtplib.send(message, hostname="127.0.0.1", port=self.config.smtp_port)
+
+    @activity.defn
+    async def post_update(self, update: Update) -> None:
+        reply = await self.http.post(
+            f"{self.config.ashby_url}/assessment.update",
+            json=status_body(update), auth=(self.config.ashby_key, ""),
+        )  # fmt: skip
+        reply.raise_for_status()
+
+
+@workflow.defn
+class DirectScreening:
+    def __init__(self) -> None:
+        self.invited = self.begun = False
+        self.score: int | None = None
+
+    @workflow.run
+    async def run(self, screening: Screening) -> None:
+        post = DirectActivities.post_update
+        await workflow.execute_activity_method(
+            DirectActivities.send_invite, screening, start_to_close_timeout=TIMEOUT
+        )
+        self.invited = True
+        try:
+            await workflow.wait_condition(lambda: self.begun, timeout=DEADLINE)
+            await workflow.execute_activity_method(
+                post, Update(screening.id, "Started"), start_to_close_timeout=TIMEOUT
+            )
+            await workflow.wait_condition(lambda: self.score is not None)
+        except TimeoutError:
+            await workflow.execute_activity_method(
+                post, Update(screening.id, "Expired"), start_to_close_timeout=TIMEOUT
+            )
+            return
+        result = Update(screening.id, "Completed", self.score)
+        await workflow.execute_activity_method(post, result, start_to_close_timeout=TIMEOUT)
+
+    @workflow.update
+    async def begin(self) -> None:
+        await workflow.wait_condition(lambda: self.invited)
+        self.begun = True
+
+    @workflow.signal
+    def submit(self, score: int) -> None:
+        self.score = score
+
+
+SCREENINGS = sa.Table(
+    "direct_screenings", sa.MetaData(),
+    sa.Column("id", sa.String(36), primary_key=True), sa.Column("email", sa.String(320)),
+    sa.Column("application_id", sa.String(100)), sa.Column("status", sa.String(20)),
+    sa.Column("score", sa.Integer, nullable=True),
+)  # fmt: skip
+
+
+def create_app(config: Config, engine: sa.Engine, client: Client) -> FastAPI:
+    app = FastAPI()
+    expected = "Basic " + base64.b64encode(f"{config.truffle_key}:".encode()).decode()
+
+    def write(statement: sa.Executable) -> None:
+        with engine.begin() as connection:
+            connection.execute(statement)
+
+    def row(screening_id: str, **values: object) -> sa.Executable:
+        return SCREENINGS.update().where(SCREENINGS.c.id == screening_id).values(**values)
+
+    @app.post("/ashby/assessment.start")
+    async def assessment_start(request: Request) -> JSONResponse:
+        body = await request.json()
+        if not secrets.compare_digest(request.headers.get("authorization", ""), expected):
+            return JSONResponse({"success": False}, status_code=401)
+        screening = Screening(str(uuid.uuid4()), body["candidate"]["email"])
+        application = body["application"]["ashby_id"]
+        insert = SCREENINGS.insert().values(
+            id=screening.id, email=screening.email, application_id=application, status="Invited"
+        )
+        await asyncio.to_thread(write, insert)
+        await client.start_workflow(
+            DirectScreening.run, screening, id=screening.id, task_queue=config.task_queue
+        )
+        invited = status_body(Update(screening.id, "Invited"))
+        return JSONResponse(
+            {"success": True, "results": {"assessment_id": screening.id, "update_request": invited}}
+        )
+
+    @app.get("/s/{screening_id}")
+    async def screener(screening_id: str) -> HTMLResponse:
+        return HTMLResponse(f"<form method=post action=/s/{screening_id}/begin><button>Begin")
+
+    @app.post("/s/{screening_id}/begin")
+    async def begin(screening_id: str) -> RedirectResponse:
+        await client.get_workflow_handle(screening_id).execute_update(DirectScreening.begin)
+        await asyncio.to_thread(write, row(screening_id, status="Started"))
+        return RedirectResponse(f"/s/{screening_id}", status_code=303)
+
+    @app.post("/s/{screening_id}/submit")
+    async def submit(screening_id: str, request: Request) -> HTMLResponse:
+        answers = [str(value) for value in (await request.form()).values()]
+        score = round(100 * sum(bool(answer.strip()) for answer in answers) / max(1, len(answers)))
+        await asyncio.to_thread(write, row(screening_id, status="Completed", score=score))
+        await client.get_workflow_handle(screening_id).signal(DirectScreening.submit, score)
+        return HTMLResponse("Thank you.")
+
+    return app
+
+
+async def main(role: str) -> None:
+    config = Config()
+    client = await Client.connect(config.temporal)
+    if role == "worker":
+        async with httpx.AsyncClient(timeout=30) as http:
+            activities = DirectActivities(config, http)
+            await Worker(
+                client, task_queue=config.task_queue, workflows=[DirectScreening],
+                activities=[activities.send_invite, activities.post_update],
+            ).run()  # fmt: skip
+        return
+    url = config.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    sqlite = url.startswith("sqlite")
+    engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+    if sqlite:  # as the product: an acknowledged start survives a power cut
+        sa.event.listen(engine, "connect", lambda db, _: db.executescript(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"))  # fmt: skip
+    SCREENINGS.metadata.create_all(engine)
+    port = int(config.public_url.rsplit(":", 1)[1])
+    server = uvicorn.Server(uvicorn.Config(create_app(config, engine, client), host="127.0.0.1",
+                                           port=port, log_level="warning"))  # fmt: skip
+    await server.serve()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))

@@ -1,0 +1,77 @@
+"""`benchmarks/load.py` in miniature, so the comparison whose table is in docs/performance.md keeps
+working between its runs: three sides in one run, every goal marked, the bulk send with the
+defaults; and Temporal Cloud's billable actions counted from recorded histories. The figures
+themselves are the benchmark's, never asserted here."""
+
+import re
+import subprocess
+import sys
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
+
+from tests.utils.processes import REPO_ROOT
+from tools.billable_actions import billable_actions
+
+HISTORIES = REPO_ROOT / "tests" / "workflows" / "histories"
+GOALS = (
+    "start latency p50 / p99",
+    "whole lifecycles per second",
+    "submit → result, under load",
+    "submit → result, one at a time, once Started is at Ashby",
+    "submit → result, one at a time, submit at once after Begin",
+    "API + worker CPU per lifecycle",
+    "Temporal Cloud billable actions per screening",
+)
+
+
+def run_load(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "benchmarks/load.py", *arguments],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+
+
+def test_a_started_answered_and_posted_screening_costs_its_actions_by_clouds_definition() -> None:
+    recorded = HISTORIES / "v5" / "started_then_completed_posts_started_then_the_result.json"
+    history = WorkflowHistory.from_json("screening", recorded.read_text())
+
+    assert billable_actions(history.events) == {
+        "workflow started": 1,
+        "activities": 4,  # the invite, then Invited, Started and the result posted
+        "signals": 2,
+        "timers": 1,
+        # Two ScreeningStatus upserts; the patch's TemporalChangeVersion upsert is exempt.
+        "search-attribute upserts": 2,
+        # The patch markers, the close and the settle: three workflow tasks.
+        "local activities and markers (one per workflow task)": 3,
+    }
+
+
+def test_retries_count_each_attempt_and_a_child_workflow_counts_twice() -> None:
+    started = HistoryEvent(event_type=EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    started.activity_task_started_event_attributes.attempt = 3
+    child = HistoryEvent(event_type=EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED)
+
+    assert billable_actions([started, child]) == {"activity retries": 2, "child workflows": 2}
+
+
+def test_three_sides_are_measured_in_one_run_and_every_goal_is_marked() -> None:
+    done = run_load("--screenings", "3", "--concurrency", "2", "--one-at-a-time", "1")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| figure | product | bare Temporal | direct |" in done.stdout
+    for goal in GOALS:
+        row = next((line for line in done.stdout.splitlines() if goal in line), None)
+        assert row is not None, f"{goal}: {done.stdout}"
+        assert re.search(r"\| (met|\*\*missed\*\*): [^|]+\|$", row), row
+    assert "| workflow started | 1.0 | 1.0 | 1.0 |" in done.stdout
+
+
+def test_a_bulk_send_with_the_defaults_is_all_answered_and_invited() -> None:
+    done = run_load("--bulk", "5", "--concurrency", "5")
+
+    assert "answered 200: 5/5" in done.stdout, done.stdout + done.stderr
+    assert "invited: 5/5" in done.stdout
+    assert done.returncode == 0
