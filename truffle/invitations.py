@@ -218,7 +218,7 @@ def extend_deadline(
         .where(col(Screening.id) == screening.id)
         .where(col(Screening.deadline_at) == screening.deadline_at)
         .where(col(Screening.is_open).is_(True))
-        .values(deadline_at=deadline)
+        .values(deadline_at=deadline, deadline_extended_at=now)
     )
     if moved.rowcount != 1:
         session.rollback()

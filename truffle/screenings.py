@@ -423,6 +423,18 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
         ),
     )
     if (
+        screening.deadline_extended_at is not None
+        and screening.status in OPEN_SCREENING_STATUSES
+        and UpdateKind.deadline not in delivered
+        and UpdateKind.deadline not in failed
+        and not progress.cancel_requested
+        and screening.cancel_requested_at is None
+        and screening.erased_at is None
+        and EmailKind.invite in emails
+    ):
+        # An admin extended the deadline and Ashby has not had the new one yet.
+        progress.undelivered.append(UpdateKind.deadline)
+    if (
         UpdateKind.result in delivered
         and UpdateKind.report_link not in delivered
         and not progress.undelivered

@@ -326,6 +326,9 @@ class Screening(SQLModel, table=True):
     reminder_plan: list[dict[str, int]] | None = Field(
         default=None, sa_column=sa.Column(sa.JSON(), nullable=True)
     )
+    # When an admin last extended the deadline: Ashby is owed the new one (a `deadline` update)
+    # until it has it.
+    deadline_extended_at: datetime | None = moment_column()
 
 
 class ReportLink(SQLModel, table=True):

@@ -687,7 +687,7 @@ class ScreeningWorkflow:
             elif kind == UpdateKind.result:
                 assert progress.completed_at_ms is not None
                 self._queue(ref, kind, progress.completed_at_ms)
-            elif kind == UpdateKind.report_link:
+            elif kind == UpdateKind.report_link or kind == UpdateKind.deadline:
                 self._queue(ref, kind, epoch_ms(workflow.now()))
             elif kind == UpdateKind.expired:
                 self._queue(ref, kind, progress.deadline_ms)

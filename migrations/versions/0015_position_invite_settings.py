@@ -4,8 +4,9 @@ defaults every screening had before); each screening's reminder plan, from the v
 sent with (`screenings.reminder_plan`, hours only: what its workflow's input carries; NULL for
 the screenings from before, which keep 48 h and 24 h); how many times an admin sent a
 screening's invite again (`screenings.invite_generation`: each resend is a new link and a new
-email of its own); and the `Idempotency-Key` an admin's resend or extension came with
-(`audit_events.idempotency_key`), so a repeat is recognised.
+email of its own) and when its deadline was last extended (`screenings.deadline_extended_at`:
+Ashby is owed the new one until it has it); and the `Idempotency-Key` an admin's resend or
+extension came with (`audit_events.idempotency_key`), so a repeat is recognised.
 
 Revision ID: 0015
 Revises: 0014
@@ -33,6 +34,9 @@ def upgrade() -> None:
         sa.Column("invite_generation", sa.Integer(), nullable=False, server_default="0"),
     )
     op.add_column("screenings", sa.Column("reminder_plan", sa.JSON(), nullable=True))
+    op.add_column(
+        "screenings", sa.Column("deadline_extended_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.add_column("audit_events", sa.Column("idempotency_key", sa.String(64), nullable=True))
     op.create_index(
         "ix_audit_events_screening_action",
@@ -44,6 +48,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_audit_events_screening_action", table_name="audit_events")
     op.drop_column("audit_events", "idempotency_key")
+    op.drop_column("screenings", "deadline_extended_at")
     op.drop_column("screenings", "reminder_plan")
     op.drop_column("screenings", "invite_generation")
     op.drop_column("position_versions", "invite_settings")
