@@ -34,12 +34,12 @@ from activities.reconcile import ReconcilerActivities
 from activities.screening import ScreeningActivities
 from activities.webhooks import WebhookActivities
 from truffle import readiness
-from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
+from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
 from truffle.logs import configure_logging
 from truffle.metrics import TemporalSdkMetrics, drain_periodically, exposition
-from truffle.payload_crypto import PayloadKeys, data_converter
-from truffle.secrets import KeyRing
+from truffle.security.payload_crypto import PayloadKeys, data_converter
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, get_settings
 from truffle.temporal_connection import connect_temporal
 from workflows.launcher import Launcher

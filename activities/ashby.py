@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.screening import load_screening
 from truffle import connection_health, metrics, report_links
-from truffle.ashby import AshbyClient, AshbyReply, build_update
+from truffle.ashby.client import AshbyClient, AshbyReply, build_update
 from truffle.contracts import (
     ASHBY_THROTTLED,
     GIVEN_UP_OUTCOMES,
@@ -35,7 +35,7 @@ from truffle.contracts import (
 )
 from truffle.positions import screening_version
 from truffle.redelivery import reopen_for_redelivery
-from truffle.secrets import DecryptionError, KeyRing
+from truffle.security.secrets import DecryptionError, KeyRing
 from truffle.tables import (
     AshbyConnection,
     AshbyUpdate,

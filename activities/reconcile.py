@@ -37,10 +37,11 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from truffle import candidates, metrics, webhooks
+from truffle import candidates, metrics
+from truffle.ashby import webhooks
 from truffle.contracts import WebhookTask
-from truffle.payload_crypto import destroy_screening_keys
 from truffle.screenings import disqualify, settle, unsettled, with_cancel_pending
+from truffle.security.payload_crypto import destroy_screening_keys
 from truffle.tables import AshbyWebhookEvent, Screening, utcnow
 
 # A screening younger than this may still be starting (the API starts it right after the row).

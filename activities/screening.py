@@ -45,7 +45,7 @@ from truffle.screenings import (
     record_email_failure,
     settle,
 )
-from truffle.secrets import DecryptionError, KeyRing
+from truffle.security.secrets import DecryptionError, KeyRing
 from truffle.settings import Settings
 from truffle.tables import PositionVersion, Screening, utcnow
 from truffle.translations import deadline_text, invite_opening, translations

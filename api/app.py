@@ -39,12 +39,12 @@ from api.rate_limits import RateLimits
 from api.same_origin import SameOriginForStateChanges
 from api.security_headers import SecurityHeaders
 from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
-from truffle.ashby import DEFAULT_TIMEOUT_SECONDS, AshbyClient
+from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
 from truffle.metrics import DatabaseGauges, drain_periodically
-from truffle.payload_crypto import PayloadKeys, data_converter
-from truffle.secrets import KeyRing
-from truffle.sessions import session_cookie_name
+from truffle.security.payload_crypto import PayloadKeys, data_converter
+from truffle.security.secrets import KeyRing
+from truffle.security.sessions import session_cookie_name
 from truffle.settings import Settings, get_settings
 
 

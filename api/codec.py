@@ -24,7 +24,7 @@ from temporalio.api.common.v1 import Payloads
 
 from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, session_cookie, session_limits
 from truffle.logs import note_ids
-from truffle.payload_crypto import (
+from truffle.security.payload_crypto import (
     KeyScope,
     PayloadKeyDestroyedError,
     PayloadKeyError,
@@ -35,8 +35,8 @@ from truffle.payload_crypto import (
     key_id_of,
     parse_key_id,
 )
-from truffle.secrets import KeyRing
-from truffle.sessions import read_session
+from truffle.security.secrets import KeyRing
+from truffle.security.sessions import read_session
 from truffle.tables import Screening
 from truffle.workspaces import workspace_for_admin_token
 

@@ -11,13 +11,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.temporal import ScreeningGateway
-from truffle.ashby import AshbyClient
+from truffle.ashby.client import AshbyClient
 from truffle.audit import Actor
 from truffle.db import session_scope
 from truffle.logs import note_ids
-from truffle.payload_crypto import PayloadKeys
-from truffle.secrets import KeyRing, same_secret
-from truffle.sessions import SessionLimits, read_session, session_cookie_name
+from truffle.security.payload_crypto import PayloadKeys
+from truffle.security.secrets import KeyRing, same_secret
+from truffle.security.sessions import SessionLimits, read_session, session_cookie_name
 from truffle.settings import Settings
 from truffle.tables import Workspace
 from truffle.workspaces import holder_of_admin_token

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from api.templating import templates
-from truffle.sessions import SESSION_COOKIE
+from truffle.security.sessions import SESSION_COOKIE
 
 JSON_PATH_PREFIXES = (
     "/api/",

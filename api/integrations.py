@@ -21,8 +21,9 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.rate_limits import RateLimitsDep
-from truffle import connections, webhooks
-from truffle.ashby import AshbyClient
+from truffle import connections
+from truffle.ashby import webhooks
+from truffle.ashby.client import AshbyClient
 from truffle.connections import (
     AlreadyConnectedError,
     HandshakeError,
@@ -30,7 +31,7 @@ from truffle.connections import (
     NotConnectedError,
     PaidPlanRequiredError,
 )
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.tables import Workspace
 
 router = APIRouter(prefix="/api/integrations/ashby", tags=["integrations"])

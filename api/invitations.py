@@ -24,7 +24,7 @@ from api.temporal import ScreeningGateway, WorkflowRefusedError, WorkflowUnavail
 from truffle import invitations
 from truffle.audit import Actor
 from truffle.contracts import epoch_ms
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 
 router = APIRouter(tags=["screenings"])
 Done = TypeVar("Done")

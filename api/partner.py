@@ -22,13 +22,13 @@ from api.errors import ashby_error
 from api.rate_limits import RateLimitsDep
 from api.temporal import CancelOutcomeKind, WorkflowUnavailableError
 from truffle import assessments, audit, metrics
-from truffle.ashby import invited_update
+from truffle.ashby.client import invited_update
 from truffle.audit import Actor, AuditAction
 from truffle.connections import authenticate_partner
 from truffle.contracts import epoch_ms
 from truffle.db import session_scope
 from truffle.logs import note_ids
-from truffle.secrets import parse_truffle_key
+from truffle.security.secrets import parse_truffle_key
 from truffle.tables import Position, Workspace
 
 logger = logging.getLogger("truffle.api.partner")

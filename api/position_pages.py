@@ -41,7 +41,7 @@ from api.templating import templates
 from truffle import invite_settings, positions
 from truffle.audit import Actor
 from truffle.db import session_scope
-from truffle.sessions import AdminSession
+from truffle.security.sessions import AdminSession
 from truffle.tables import Position
 
 router = APIRouter(include_in_schema=False)

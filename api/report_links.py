@@ -22,7 +22,7 @@ from api.temporal import ScreeningGateway, WorkflowUnavailableError
 from truffle import report_links
 from truffle.audit import Actor
 from truffle.contracts import ScreeningStatus
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import ReportLink, Screening
 

@@ -39,7 +39,7 @@ from truffle.keyset import BadCursorError
 from truffle.positions import screening_version
 from truffle.redelivery import plan_redelivery
 from truffle.screening_list import Filters, Page, StatusFilter, list_page
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import (
     AshbyUpdate,

@@ -34,8 +34,8 @@ from api.deps import EngineDep, GatewayDep, KeyRingDep
 from api.errors import ashby_error
 from api.rate_limits import RateLimitsDep
 from api.temporal import WorkflowUnavailableError
-from truffle import webhook_intake as intake
-from truffle import webhooks
+from truffle.ashby import webhook_intake as intake
+from truffle.ashby import webhooks
 from truffle.logs import note_ids
 
 logger = logging.getLogger("truffle.api.webhooks")

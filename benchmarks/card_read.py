@@ -34,7 +34,7 @@ from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, ScreeningStatus
 from truffle.db import create_db_engine, upgrade_to_head
 from truffle.positions import PositionContent, create_position
-from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
+from truffle.security.secrets import KeyRing, new_screener_token, screener_token_digest
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
 from truffle.tables import (
     ApplicationStatus,

@@ -29,7 +29,7 @@ from api.app import create_app
 from truffle.db import create_db_engine, upgrade_to_head
 from truffle.keyset import encode_cursor
 from truffle.screening_list import PAGE_SIZE
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
 from truffle.tables import AshbyUpdate, Screening, utcnow
 from truffle.workspaces import workspace_for_admin_token

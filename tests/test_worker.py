@@ -39,7 +39,7 @@ from truffle.contracts import (
     UpdateKind,
 )
 from truffle.db import create_db_engine
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from workflows.launcher import Launcher
 

@@ -56,9 +56,9 @@ def _cmd_secrets(args: argparse.Namespace) -> int:
 
     from sqlmodel import Session
 
-    from truffle import key_rotation
     from truffle.db import create_db_engine, require_schema_at_head
-    from truffle.secrets import KeyRing
+    from truffle.security import key_rotation
+    from truffle.security.secrets import KeyRing
     from truffle.settings import get_settings
 
     settings = get_settings()
@@ -169,8 +169,8 @@ def _cmd_reconcile(_args: argparse.Namespace) -> int:
 
     from activities.reconcile import ReconcilerActivities
     from truffle.db import create_db_engine, require_schema_at_head
-    from truffle.payload_crypto import PayloadKeys, data_converter
-    from truffle.secrets import KeyRing
+    from truffle.security.payload_crypto import PayloadKeys, data_converter
+    from truffle.security.secrets import KeyRing
     from truffle.settings import get_settings
     from truffle.temporal_connection import connect_temporal
     from workflows.launcher import Launcher

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from truffle import audit, screenings
 from truffle.audit import Actor, AuditAction
 from truffle.db import session_scope
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.tables import Plan, Position, Screening, Workspace, column_length
 
 # The audit outcome of a start or cancel Temporal could not take (Ashby may send it again).

@@ -10,11 +10,12 @@ from typing import Literal, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, or_, select, update
 
-from truffle import audit, connection_health, webhooks
-from truffle.ashby import AshbyReply, missing_scopes, missing_scopes_message
+from truffle import audit, connection_health
+from truffle.ashby import webhooks
+from truffle.ashby.client import AshbyReply, missing_scopes, missing_scopes_message
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import GIVEN_UP_OUTCOMES, AshbyOutcome
-from truffle.secrets import KeyRing, parse_truffle_key
+from truffle.security.secrets import KeyRing, parse_truffle_key
 from truffle.tables import (
     AshbyConnection,
     AshbyWebhookEndpoint,

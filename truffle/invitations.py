@@ -20,7 +20,7 @@ from truffle import audit
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import OPEN_SCREENING_STATUSES, UpdateKind, resent_invite_kind
 from truffle.screenings import whole_milliseconds
-from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
+from truffle.security.secrets import KeyRing, new_screener_token, screener_token_digest
 from truffle.tables import AshbyUpdate, AuditEvent, Screening, utcnow
 
 REPEAT_WINDOW = timedelta(minutes=10)

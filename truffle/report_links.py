@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from truffle import audit
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import UpdateKind
-from truffle.secrets import DecryptionError, KeyRing
+from truffle.security.secrets import DecryptionError, KeyRing
 from truffle.tables import AshbyUpdate, ReportLink, Screening, utcnow
 
 PATH = "/r/"

@@ -26,9 +26,9 @@ from truffle.contracts import (
     is_reminder,
     resent_invite_kind,
 )
-from truffle.payload_crypto import new_screening_key
 from truffle.scoring import CriteriaScorer, scored_result
-from truffle.secrets import KeyRing, new_screener_token, screener_token_digest
+from truffle.security.payload_crypto import new_screening_key
+from truffle.security.secrets import KeyRing, new_screener_token, screener_token_digest
 from truffle.tables import (
     ApplicationStatus,
     AshbyUpdate,

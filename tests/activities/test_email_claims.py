@@ -20,7 +20,7 @@ from tests.utils.mail import StallingSmtpServer
 from truffle import email_claims
 from truffle.contracts import EMAIL_DEFERRED, EmailKind, EmailRequest, ScreeningStatus
 from truffle.db import create_db_engine, upgrade_to_head
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Screening, SentEmail, utcnow
 

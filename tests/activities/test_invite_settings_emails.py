@@ -15,7 +15,7 @@ from truffle.contracts import EmailKind, ReminderAt
 from truffle.invite_settings import InviteSettings
 from truffle.positions import screening_version
 from truffle.report_view import report_of
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Screening, SentEmail, utcnow
 

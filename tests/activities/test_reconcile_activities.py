@@ -15,10 +15,11 @@ from activities import reconcile
 from activities.reconcile import ReconcilerActivities, ReconcileRequest
 from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.metrics import sample
-from truffle import candidates, screenings, webhooks
+from truffle import candidates, screenings
+from truffle.ashby import webhooks
 from truffle.contracts import CloseReason, WebhookTask
 from truffle.screenings import settle
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyWebhookEvent, PayloadKey, Screening, utcnow
 

@@ -34,7 +34,7 @@ from truffle.contracts import (
     UpdateKind,
 )
 from truffle.positions import screening_version
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import EmailFailure, Screening
 

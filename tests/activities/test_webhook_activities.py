@@ -28,8 +28,9 @@ from tests.utils.factories import (
 )
 from tools.ashby_sandbox.client import SandboxClient, application_event_data
 from tools.ashby_sandbox.spec import request_schema, validate
-from truffle import screenings, webhooks
-from truffle.ashby import AshbyClient
+from truffle import screenings
+from truffle.ashby import webhooks
+from truffle.ashby.client import AshbyClient
 from truffle.contracts import (
     CloseReason,
     PostUpdateRequest,
@@ -38,8 +39,12 @@ from truffle.contracts import (
     WebhookProcessed,
     WebhookTask,
 )
-from truffle.payload_crypto import PayloadKeyDestroyedError, PayloadKeys, TrufflePayloadCodec
-from truffle.secrets import KeyRing
+from truffle.security.payload_crypto import (
+    PayloadKeyDestroyedError,
+    PayloadKeys,
+    TrufflePayloadCodec,
+)
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import (
     ApplicationStatus,

@@ -19,9 +19,9 @@ from api.app import create_app
 from tests.utils.factories import connect_live, make_position, make_workspace
 from tools.ashby_sandbox.spec import request_schema, response_schema, validate
 from truffle import candidates
-from truffle.payload_crypto import PayloadKeys, data_converter, destroy_screening_keys
 from truffle.screenings import progress_of
-from truffle.secrets import KeyRing
+from truffle.security.payload_crypto import PayloadKeys, data_converter, destroy_screening_keys
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AuditEvent, Plan, Position, Screening, Workspace
 from workflows.messages import ScreeningInput

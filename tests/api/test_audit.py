@@ -23,9 +23,10 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
 from tools.ashby_sandbox.client import SandboxClient, application_event_data
-from truffle import audit, webhooks
+from truffle import audit
+from truffle.ashby import webhooks
 from truffle.audit import Actor, AuditAction
-from truffle.secrets import parse_truffle_key
+from truffle.security.secrets import parse_truffle_key
 from truffle.settings import Settings
 from truffle.tables import AshbyWebhookEndpoint, WorkspaceAdminToken
 

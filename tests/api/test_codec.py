@@ -18,8 +18,8 @@ from temporalio.converter import WorkflowSerializationContext
 
 from api.app import create_app
 from tests.utils.factories import make_position, make_workspace, open_screening
-from truffle.payload_crypto import PayloadKeys, TrufflePayloadCodec, destroy_screening_keys
-from truffle.secrets import KeyRing
+from truffle.security.payload_crypto import PayloadKeys, TrufflePayloadCodec, destroy_screening_keys
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Workspace
 

@@ -26,11 +26,12 @@ from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, connect_live, make_wo
 from tests.utils.factories import open_screening as open_one
 from tests.utils.processes import REPO_ROOT
 from tests.utils.served import served
-from truffle import audit, positions, report_links, webhooks
+from truffle import audit, positions, report_links
+from truffle.ashby import webhooks
 from truffle.audit import Actor, AuditAction
 from truffle.db import session_scope, upgrade_to_head
 from truffle.scoring import CriteriaScorer, scored_result
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, generate_secret_key
 from truffle.tables import DeliveryAttempt, Position, Screening, Workspace, utcnow
 

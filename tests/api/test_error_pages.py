@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.utils.workspaces import MakeWorkspace
-from truffle.sessions import SESSION_COOKIE
+from truffle.security.sessions import SESSION_COOKIE
 from truffle.settings import Settings
 
 

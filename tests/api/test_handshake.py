@@ -16,7 +16,7 @@ from api.app import create_app
 from tests.utils.processes import start_api_process, stop_process
 from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
 from tools.ashby_sandbox.client import SandboxClient
-from truffle.secrets import parse_truffle_key
+from truffle.security.secrets import parse_truffle_key
 from truffle.settings import Settings
 from truffle.tables import AshbyConnection, Plan, TruffleKey
 

@@ -22,7 +22,7 @@ from tests.api.test_pages import sign_in
 from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.mail import MailSink
 from truffle.audit import AuditAction
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AuditEvent, Screening, utcnow
 from worker import activities_for, launcher_for

@@ -25,7 +25,7 @@ from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.processes import REPO_ROOT
 from tests.utils.served import served
 from truffle.db import upgrade_to_head
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, generate_secret_key
 from truffle.tables import Screening
 from worker import activities_for, launcher_for

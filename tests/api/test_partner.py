@@ -13,7 +13,7 @@ from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
 from tools.ashby_sandbox.spec import response_schema, validate
 from truffle import connections
 from truffle.audit import Actor
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Workspace
 

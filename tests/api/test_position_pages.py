@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.workspaces import MakeWorkspace
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 
 

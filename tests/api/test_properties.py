@@ -20,7 +20,7 @@ from schemathesis.core import NotSet
 from api.app import create_app
 from tests.utils.factories import connect_live, make_position, make_workspace
 from tools.ashby_sandbox.spec import ashby_spec, response_schema, validate
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 
 # The statuses docs/ashby.md and docs/console.md list for each surface.

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from api.app import create_app
 from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.contracts import UpdateKind
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyUpdate, utcnow
 

@@ -14,7 +14,7 @@ from tests.utils.factories import GOOD_ANSWERS, make_position, make_workspace, o
 from truffle import report_links, screenings
 from truffle.audit import AuditAction
 from truffle.positions import screening_version
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AuditEvent, ReportLink, Screening, utcnow
 

@@ -23,7 +23,7 @@ from truffle import screenings
 from truffle.contracts import ScoreSummary
 from truffle.invite_settings import InviteSettings
 from truffle.scoring import CriteriaScorer
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Screening, utcnow
 from workflows.messages import CandidateEvent

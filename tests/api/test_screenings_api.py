@@ -9,7 +9,7 @@ from sqlmodel import Session
 from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle import screenings
 from truffle.contracts import CloseReason, EmailKind
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import DeliveryAttempt, Workspace, utcnow
 

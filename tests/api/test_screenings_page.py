@@ -10,7 +10,7 @@ from sqlmodel import Session, col, update
 
 from api.app import create_app
 from tests.utils.factories import make_position, make_workspace, open_screening
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import DeliveryAttempt, Screening, SentEmail, utcnow
 

@@ -18,9 +18,9 @@ from sqlmodel import Session
 
 from api.app import create_app
 from tests.utils.factories import connect_live, make_position, make_workspace, open_screening
-from truffle import webhooks
+from truffle.ashby import webhooks
 from truffle.audit import Actor
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Position
 

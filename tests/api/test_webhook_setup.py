@@ -19,7 +19,7 @@ from api.app import create_app
 from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
 from tools.ashby_sandbox import create_app as create_sandbox
 from tools.ashby_sandbox.webhooks import Webhook, WebhookRegistry
-from truffle import webhooks
+from truffle.ashby import webhooks
 from truffle.settings import Settings
 from truffle.tables import AshbyWebhookEndpoint
 

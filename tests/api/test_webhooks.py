@@ -26,9 +26,9 @@ from tools.ashby_sandbox.client import (
     candidate_delete_data,
     candidate_merge_data,
 )
-from truffle import webhooks
+from truffle.ashby import webhooks
 from truffle.audit import Actor
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, Workspace
 from workflows.launcher import Launcher

@@ -15,7 +15,7 @@ from tests.utils.pages import sign_in
 from tests.utils.processes import REPO_ROOT
 from tests.utils.stack import Stack
 from truffle.db import create_db_engine
-from truffle.secrets import parse_truffle_key
+from truffle.security.secrets import parse_truffle_key
 
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 

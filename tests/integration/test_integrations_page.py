@@ -27,7 +27,7 @@ from tests.utils.journeys import (
 )
 from tests.utils.processes import REPO_ROOT
 from tests.utils.stack import Stack
-from truffle import webhooks
+from truffle.ashby import webhooks
 from truffle.db import create_db_engine
 from truffle.tables import AshbyWebhookEndpoint, Plan
 

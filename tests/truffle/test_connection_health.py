@@ -9,11 +9,12 @@ from sqlmodel import Session, col, select, update
 
 from tests.utils.factories import connect_live, make_workspace
 from truffle import connection_health as health
-from truffle import connections, webhooks
+from truffle import connections
+from truffle.ashby import webhooks
 from truffle.audit import Actor
 from truffle.connection_health import Health
 from truffle.contracts import AshbyOutcome
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyConnection, AshbyWebhookEndpoint, Workspace, utcnow
 

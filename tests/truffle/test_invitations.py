@@ -13,7 +13,7 @@ from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle import invitations, screenings
 from truffle.audit import Actor
 from truffle.contracts import UpdateKind
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyUpdate, Screening, SentEmail, utcnow
 

@@ -21,7 +21,7 @@ from temporalio.converter import (
 from temporalio.exceptions import ApplicationError
 
 from tests.utils.factories import make_position, make_workspace, open_screening
-from truffle.payload_crypto import (
+from truffle.security.payload_crypto import (
     ENCODING,
     KEY_ID,
     KeyScope,
@@ -34,7 +34,7 @@ from truffle.payload_crypto import (
     destroy_screening_keys,
     screenings_with_plaintext_payloads,
 )
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
 from truffle.tables import PayloadKey, Screening, utcnow
 

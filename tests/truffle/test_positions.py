@@ -21,11 +21,11 @@ from tests.utils.factories import (
     without_ids,
 )
 from truffle import positions, screenings
-from truffle.ashby import build_update
+from truffle.ashby.client import build_update
 from truffle.audit import Actor
 from truffle.contracts import EmailKind, ScreeningRef, UpdateKind
 from truffle.db import session_scope
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Position, Screening
 

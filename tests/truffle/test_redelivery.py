@@ -15,7 +15,7 @@ from truffle.audit import Actor
 from truffle.candidates import erase_candidate
 from truffle.contracts import CloseReason, UpdateKind
 from truffle.redelivery import plan_redelivery, reopen_for_redelivery
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyConnection, AshbyUpdate, Screening, Workspace, utcnow
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, update
 from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.keyset import BadCursorError
 from truffle.screening_list import Filters, StatusFilter, list_page
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import (
     AshbyUpdate,

@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 
-from truffle.secrets import DecryptionError, KeyRing, parse_truffle_key
+from truffle.security.secrets import DecryptionError, KeyRing, parse_truffle_key
 from truffle.settings import decode_secret_key, generate_secret_key
 
 

@@ -9,7 +9,7 @@ from truffle import connections, invite_settings, positions, screenings
 from truffle.audit import Actor
 from truffle.db import session_scope
 from truffle.invite_settings import InviteSettings
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.tables import Plan, Position, Workspace
 from truffle.workspaces import create_workspace, issue_admin_token
 

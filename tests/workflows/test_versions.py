@@ -21,7 +21,7 @@ from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.workflow_fakes import FakeActivities
 from tools import cli
 from truffle.contracts import EmailKind
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from workflows.launcher import Launcher, workflow_id
 from workflows.messages import ScreeningInput

@@ -23,10 +23,11 @@ from dataclasses import dataclass, replace
 
 from sqlmodel import Session
 
-from truffle import audit, webhooks
+from truffle import audit
+from truffle.ashby import webhooks
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import WebhookTask
-from truffle.secrets import DecryptionError, KeyRing
+from truffle.security.secrets import DecryptionError, KeyRing
 from truffle.tables import AshbyWebhookEndpoint, utcnow
 
 

@@ -46,7 +46,7 @@ from temporalio.converter import (
     WithSerializationContext,
 )
 
-from truffle.secrets import DecryptionError, KeyRing
+from truffle.security.secrets import DecryptionError, KeyRing
 from truffle.tables import PayloadKey, Screening, utcnow
 
 ENCODING = b"binary/truffle-encrypted"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from truffle.payload_crypto import screenings_with_plaintext_payloads
-from truffle.secrets import KeyRing
+from truffle.security.payload_crypto import screenings_with_plaintext_payloads
+from truffle.security.secrets import KeyRing
 from truffle.tables import (
     AshbyConnection,
     AshbyWebhookEndpoint,

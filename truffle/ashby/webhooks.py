@@ -32,10 +32,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
 from truffle import audit, keyset
-from truffle.ashby import AshbyClient
+from truffle.ashby.client import AshbyClient
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome, CloseReason, WebhookTask
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
 
 SIGNATURE_HEADER = "Ashby-Signature"

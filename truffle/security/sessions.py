@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select, update
 
-from truffle.secrets import KeyRing
+from truffle.security.secrets import KeyRing
 from truffle.tables import AdminSession as AdminSessionRow
 from truffle.tables import Workspace, WorkspaceAdminToken, utcnow
 from truffle.workspaces import admin_token_digest
