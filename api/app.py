@@ -28,6 +28,7 @@ from api import (
     report,
     report_links,
     screener,
+    screening_pages,
     screenings,
     webhooks,
     workspace,
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(codec.router)
     app.include_router(screenings.router)
+    app.include_router(screening_pages.router)
     app.include_router(audit.router)
     app.include_router(audit_pages.router)
     app.include_router(screener.router)

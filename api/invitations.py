@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from api.deps import AdminDep, EngineDep, GatewayDep, KeyRingDep, SettingsDep
 from api.pages import FormAdminDep, PostedFormDep
-from api.screenings import INVITATION_NOTICES, _profile_page
+from api.screening_pages import INVITATION_NOTICES, profile_page
 from api.temporal import ScreeningGateway, WorkflowRefusedError, WorkflowUnavailableError
 from truffle import invitations
 from truffle.audit import Actor
@@ -180,7 +180,7 @@ async def _page_after(
         if refused.status_code == status.HTTP_404_NOT_FOUND:
             raise
         return await run_in_threadpool(
-            _profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
+            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
             "", str(refused.detail), refused.status_code,
         )  # fmt: skip
     return RedirectResponse(
@@ -226,7 +226,7 @@ async def extend_from_the_page(
     given = str(form.get("days", "")).strip()
     if not given.isdigit():
         return await run_in_threadpool(
-            _profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
+            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
             "", "Enter the days to extend by as a whole number, 1 to 30.",
             status.HTTP_422_UNPROCESSABLE_CONTENT,
         )  # fmt: skip

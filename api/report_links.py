@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from api.deps import AdminDep, EngineDep, GatewayDep, KeyRingDep, SettingsDep
 from api.pages import FormAdminDep
-from api.screenings import _profile_page
+from api.screening_pages import profile_page
 from api.temporal import ScreeningGateway, WorkflowUnavailableError
 from truffle import report_links
 from truffle.audit import Actor
@@ -136,12 +136,12 @@ async def replace_report_link_from_the_page(
         if refused.status_code == status.HTTP_404_NOT_FOUND:
             raise
         return await run_in_threadpool(
-            _profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
+            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
             "", str(refused.detail), refused.status_code,
         )  # fmt: skip
 
     def shown() -> HTMLResponse:
-        return _profile_page(
+        return profile_page(
             request, screening_id, admin.workspace.id, settings, engine, keyring,
             new_report_link=issued,
         )  # fmt: skip

@@ -1,0 +1,385 @@
+"""The screenings' pages: the list with its filters, a screening's page (its answers and result,
+the timeline, what became of each update to Ashby, the report link, the invite and deadline),
+and "Send to Ashby again" from the page without JavaScript. The JSON routes are in
+api/screenings.py."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session, col, select
+
+from api import vocabulary
+from api.deps import (
+    EngineDep,
+    GatewayDep,
+    KeyRingDep,
+    SessionDep,
+    SettingsDep,
+)
+from api.pages import FormAdminDep, PageWorkspaceDep, csrf_token_of
+from api.screenings import REDELIVERY_MESSAGES, send_again
+from api.templating import templates
+from truffle import report_links
+from truffle.audit import Actor
+from truffle.contracts import AshbyOutcome, RedeliveryPlan
+from truffle.keyset import BadCursorError
+from truffle.positions import screening_version
+from truffle.redelivery import plan_redelivery
+from truffle.screening_list import Filters, Page, StatusFilter, list_page
+from truffle.security.secrets import KeyRing
+from truffle.settings import Settings
+from truffle.tables import (
+    AshbyUpdate,
+    DeliveryAttempt,
+    EmailFailure,
+    Position,
+    Screening,
+    SentEmail,
+)
+from truffle.temporal_connection import temporal_target
+
+router = APIRouter(tags=["screenings"])
+
+
+# The outcomes of "Send the invite again" and "Extend the deadline" (api/invitations.py), by
+# the notice the page is shown with after them.
+INVITATION_NOTICES = {
+    "resend-sent": "The invite was sent again with a new link: the link before no longer works.",
+    "resend-repeat": "This invite was sent again a moment ago: nothing more was sent.",
+    "resend-later": "The new link is made and its invite goes out with the screening's next "
+    "run, within a few minutes.",
+    "extend-extended": "The deadline was extended: the reminders not sent yet follow it, and "
+    "Ashby is told.",
+    "extend-repeat": "This deadline was extended a moment ago: it was not extended again.",
+    "extend-later": "The deadline was extended: the screening's next run follows it, within a "
+    "few minutes.",
+}
+
+
+@router.get("/screenings", response_class=HTMLResponse, include_in_schema=False)
+def screenings_page(
+    request: Request,
+    workspace: PageWorkspaceDep,
+    session: SessionDep,
+    status_filter: Annotated[str, Query(alias="status", max_length=20)] = "",
+    position_filter: Annotated[str, Query(alias="position", max_length=40)] = "",
+    application: Annotated[str, Query(max_length=200)] = "",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """Newest first, filtered by status, position or Ashby application id, a page at a time.
+    (The filter form sends empty fields for "any".) A filter that names nothing is put in words
+    next to its field, and a page link that no longer works above the list."""
+    errors: dict[str, str] = {}
+    chosen_status = position = None
+    try:
+        chosen_status = StatusFilter(status_filter) if status_filter else None
+    except ValueError:
+        errors["status"] = "Choose a status from the list."
+    try:
+        position = uuid.UUID(position_filter) if position_filter else None
+    except ValueError:
+        errors["position"] = "Choose a position from the list."
+    filters = Filters(chosen_status, position, application.strip() or None)
+    problem = None
+    page = Page([], None)
+    if not errors:
+        try:
+            page = list_page(session, workspace.id, filters, cursor)
+        except BadCursorError:
+            problem = "This page link no longer works: start again from the newest screenings."
+    positions = session.exec(
+        select(Position)
+        .where(Position.workspace_id == workspace.id)
+        .order_by(col(Position.name), col(Position.id))
+    ).all()
+    query = {
+        key: value
+        for key, value in (
+            ("status", chosen_status.value if chosen_status else None),
+            ("position", str(position) if position else None),
+            ("application", filters.application_id),
+        )
+        if value
+    }
+    status_code = status.HTTP_200_OK
+    if errors:
+        status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    elif problem:
+        status_code = status.HTTP_400_BAD_REQUEST
+    return templates.TemplateResponse(
+        request,
+        "screenings.html",
+        {
+            "page": page,
+            "filters": filters,
+            "errors": errors,
+            "problem": problem,
+            "positions": positions,
+            "statuses": vocabulary.status_choices(),
+            "next_query": urlencode({**query, "cursor": page.next_cursor})
+            if page.next_cursor
+            else None,
+            "first_query": urlencode(query),
+            "paged": cursor is not None,
+            "current_page": "screenings",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)
+def screening_profile(
+    request: Request,
+    screening_id: uuid.UUID,
+    workspace: PageWorkspaceDep,
+    settings: SettingsDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    notice: Annotated[str, Query(max_length=20)] = "",
+) -> HTMLResponse:
+    """The Truffle page Ashby links to from the candidate's profile."""
+    return profile_page(request, screening_id, workspace.id, settings, engine, keyring, notice)
+
+
+def profile_page(
+    request: Request,
+    screening_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    settings: Settings,
+    engine: sa.Engine,
+    keyring: KeyRing,
+    notice: str = "",
+    problem: str | None = None,
+    status_code: int = status.HTTP_200_OK,
+    new_report_link: Any = None,
+) -> HTMLResponse:
+    with Session(engine) as session:
+        screening = session.get(Screening, screening_id)
+        if screening is None or screening.workspace_id != workspace_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
+        # The questions as the candidate was sent them.
+        position = screening_version(session, screening)
+        origins = sorted(settings.ui_origins)
+        workflow_url = (
+            f"{origins[0]}/namespaces/{temporal_target(settings).namespace}/workflows/"
+            f"screening-{screening.id}"
+            if origins
+            else None
+        )
+        return templates.TemplateResponse(
+            request,
+            "screening_profile.html",
+            {
+                "screening": screening,
+                "position": position,
+                "result": screening.result,
+                "no_result": vocabulary.why_no_result(screening),
+                "timeline": timeline(session, screening),
+                "workflow_url": workflow_url,
+                "deliveries": delivery_state(session, screening),
+                "notice": REDELIVERY_MESSAGES.get(notice) or INVITATION_NOTICES.get(notice),
+                "open": screening.is_open and screening.status in ("invited", "started"),
+                "problem": problem,
+                "report_link": report_links.current(session, screening.id),
+                "new_report_link": new_report_link,
+                "csrf_token": csrf_token_of(request, engine, keyring),
+                "current_page": "screenings",
+            },
+            status_code=status_code,
+        )
+
+
+@router.post(
+    "/screenings/{screening_id}/redeliver", response_class=HTMLResponse, include_in_schema=False
+)
+async def redeliver_from_the_page(
+    request: Request,
+    screening_id: uuid.UUID,
+    admin: FormAdminDep,
+    settings: SettingsDep,
+    engine: EngineDep,
+    keyring: KeyRingDep,
+    gateway: GatewayDep,
+) -> Response:
+    """ "Send to Ashby again" without JavaScript: the page's form posts here (with JavaScript
+    the page calls the API instead), then shows the outcome, or the refusal in words."""
+    try:
+        sent = await send_again(
+            screening_id, admin.workspace.id, Actor.admin(admin.token_id), engine, gateway
+        )
+    except HTTPException as refused:
+        if refused.status_code == status.HTTP_404_NOT_FOUND:
+            raise
+        return await run_in_threadpool(
+            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
+            "", str(refused.detail), refused.status_code,
+        )  # fmt: skip
+    return RedirectResponse(
+        f"/screenings/{screening_id}?notice={sent.outcome}", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@dataclass(frozen=True)
+class Moment:
+    at: datetime
+    what: str
+    detail: str = ""
+
+
+def timeline(session: Session, screening: Screening) -> list[Moment]:
+    """Everything that happened to the screening, oldest first: the invitation, the emails, the
+    candidate's steps, how it closed, and every attempt to post to Ashby, in words
+    (api/vocabulary.py)."""
+    moments = [Moment(screening.created_at, "Sent from Ashby: screening created")]
+    for sent in session.exec(
+        select(SentEmail)
+        .where(SentEmail.screening_id == screening.id)
+        .where(col(SentEmail.accepted_at).is_not(None))
+    ):
+        assert sent.accepted_at is not None
+        moments.append(
+            Moment(
+                sent.accepted_at,
+                vocabulary.email_sent(sent.kind),
+                "The connection to the mail server broke before it confirmed the message."
+                if sent.unconfirmed
+                else "",
+            )
+        )
+    for failure in session.exec(
+        select(EmailFailure).where(EmailFailure.screening_id == screening.id)
+    ):
+        code = f" (SMTP {failure.smtp_code})" if failure.smtp_code else ""
+        moments.append(
+            Moment(
+                failure.failed_at,
+                f"{vocabulary.email_failed(failure.kind)}{code}",
+                failure.reason,
+            )
+        )
+    if screening.started_at:
+        moments.append(Moment(screening.started_at, "Candidate began"))
+    if screening.completed_at:
+        moments.append(Moment(screening.completed_at, "Candidate submitted"))
+    if screening.closed_at and screening.close_reason:
+        moments.append(
+            Moment(
+                screening.closed_at, f"Closed: {vocabulary.close_reason(screening.close_reason)}"
+            )
+        )
+    if screening.erased_at:
+        moments.append(Moment(screening.erased_at, "Candidate's personal data erased"))
+    for attempt in session.exec(
+        select(DeliveryAttempt).where(DeliveryAttempt.screening_id == screening.id)
+    ):
+        parts = [f"HTTP {attempt.http_status}" if attempt.http_status else "no answer"]
+        if attempt.error_code:
+            parts.append(f"Ashby error {attempt.error_code}")
+        if attempt.request_id:
+            parts.append(f"request {attempt.request_id}")
+        moments.append(
+            Moment(
+                attempt.attempted_at,
+                f"{vocabulary.update_kind(attempt.update_kind)} to Ashby, attempt "
+                f"{attempt.attempt}: {vocabulary.outcome(attempt.outcome)}",
+                ", ".join(parts),
+            )
+        )
+    return sorted(moments, key=lambda moment: moment.at)
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """What the page says about the screening's updates to Ashby beyond the timeline: those
+    that failed for good and why, why updates are held and what releases them, and whether
+    "Send to Ashby again" can do anything."""
+
+    failed: list[Moment]
+    held_because: str | None
+    releases: str | None
+    plan: RedeliveryPlan
+
+
+_AFTER_RECONNECT = (
+    "reconnecting on the Integrations page with a working Ashby API key, then Ashby's next call "
+    "with the new Truffle key; held updates are then sent by themselves within seconds"
+)
+# Why a screening's updates are held (its last attempt's outcome), and what releases them.
+HELD_BECAUSE = {
+    AshbyOutcome.held: (
+        "the Ashby connection is not live (disconnected, or Ashby has not yet called with the "
+        "current Truffle key)",
+        "connecting or reconnecting on the Integrations page, then Ashby's first call with the "
+        "Truffle key; held updates are then sent by themselves within seconds",
+    ),
+    AshbyOutcome.key_rejected: (
+        "Ashby rejected the stored Ashby API key (it was deleted, deactivated or is wrong)",
+        _AFTER_RECONNECT,
+    ),
+    AshbyOutcome.missing_permission: (
+        "the stored Ashby API key lacks a permission Truffle needs (candidatesWrite)",
+        _AFTER_RECONNECT,
+    ),
+    AshbyOutcome.key_unreadable: (
+        "the stored Ashby API key cannot be decrypted with this deployment's TRUFFLE_SECRET_KEYS "
+        "(the secret key it was sealed with was removed)",
+        _AFTER_RECONNECT,
+    ),
+}
+FAILED_BECAUSE = {
+    AshbyOutcome.rejected: "Ashby rejected it",
+    AshbyOutcome.hold_expired: "it was held longer than the retention and given up",
+    AshbyOutcome.failed_in_truffle: (
+        "Truffle could not send it because of an error on Truffle's side (the Temporal UI "
+        "shows which)"
+    ),
+}
+
+
+def delivery_state(session: Session, screening: Screening) -> DeliveryState:
+    given_up = session.exec(
+        select(AshbyUpdate)
+        .where(col(AshbyUpdate.screening_id) == screening.id)
+        .where(col(AshbyUpdate.given_up_at).is_not(None))
+        .order_by(col(AshbyUpdate.given_up_at))
+    ).all()
+    failed = []
+    for update in given_up:
+        last = session.exec(
+            select(DeliveryAttempt)
+            .where(col(DeliveryAttempt.screening_id) == screening.id)
+            .where(col(DeliveryAttempt.update_kind) == update.kind)
+            .order_by(col(DeliveryAttempt.attempted_at).desc(), col(DeliveryAttempt.id))
+            .limit(1)
+        ).first()
+        because = FAILED_BECAUSE.get(AshbyOutcome(last.outcome), last.outcome) if last else ""
+        detail = [f"HTTP {last.http_status}"] if last and last.http_status else []
+        if last and last.error_code:
+            detail.append(f"Ashby error {last.error_code}")
+        assert update.given_up_at is not None
+        failed.append(
+            Moment(
+                update.given_up_at,
+                f"{vocabulary.update_kind(update.kind)} failed for good: {because}",
+                ", ".join(detail),
+            )
+        )
+    held_because = releases = None
+    if screening.delivery_held:
+        last_outcome = session.exec(
+            select(DeliveryAttempt.outcome)
+            .where(col(DeliveryAttempt.screening_id) == screening.id)
+            .order_by(col(DeliveryAttempt.attempted_at).desc(), col(DeliveryAttempt.id))
+            .limit(1)
+        ).first()
+        held_because, releases = HELD_BECAUSE.get(
+            AshbyOutcome(last_outcome or AshbyOutcome.held), HELD_BECAUSE[AshbyOutcome.held]
+        )
+    return DeliveryState(failed, held_because, releases, plan_redelivery(session, screening))
