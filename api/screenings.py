@@ -26,10 +26,8 @@ from api.temporal import (
     ScreeningGateway,
     WorkflowUnavailableError,
 )
-from truffle import audit
-from truffle.audit import Actor, AuditAction
-from truffle.contracts import RedeliveryPlan
-from truffle.redelivery import plan_redelivery
+from truffle import redelivery
+from truffle.audit import Actor
 from truffle.tables import (
     DeliveryAttempt,
     EmailFailure,
@@ -196,27 +194,20 @@ async def send_again(
 ) -> RedeliveryOut:
     """ "Send to Ashby again", for the API and the page alike (see `redeliver_screening`)."""
 
-    def planned() -> tuple[Screening, RedeliveryPlan] | None:
+    def take() -> Screening:
         with Session(engine) as session:
-            screening = session.get(Screening, screening_id)
-            if screening is None or screening.workspace_id != workspace_id:
-                return None
-            return screening, plan_redelivery(session, screening)
+            return redelivery.take_redelivery(session, workspace_id, screening_id, actor)
 
     def audited(outcome: str) -> None:
-        audit.record_alone(
-            engine, workspace_id, AuditAction.screening_redelivered, actor,
-            outcome=outcome, screening_id=screening_id,
-            ashby_application_id=screening.ashby_application_id,
-        )  # fmt: skip
+        with Session(engine) as session:
+            redelivery.record_redelivery(session, screening, actor, outcome)
 
-    found = await run_in_threadpool(planned)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
-    screening, plan = found
-    if plan.refusal is not None:
-        await run_in_threadpool(audited, "refused (409)")
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=plan.refusal)
+    try:
+        screening = await run_in_threadpool(take)
+    except redelivery.NoSuchScreeningError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.") from None
+    except redelivery.NothingToRedeliverError as refusal:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(refusal)) from None
     try:
         answer = await gateway.redeliver(screening)
     except RedeliveryRefusedError as error:

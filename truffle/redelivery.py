@@ -7,10 +7,11 @@ next attempt composes the update afresh, with a timestamp after every earlier on
 takes it as the newest), and the screening is unsettled, so that the reconciler keeps a workflow
 running for it until it is delivered or fails again. The screening's workflow does the sending.
 
-Refused, in words: when nothing failed, when the connection cannot deliver (not live, or its
-key rejected: reconnect first), when nothing may be posted any more (Ashby cancelled, the
-candidate was deleted), and for a "started" alone once Ashby already holds a later update (it
-would overwrite the result on the candidate's profile).
+`take_redelivery` and `record_redelivery` are the use case around the workflow's part (the API
+asks the workflow between them). Refused, in words: when nothing failed, when the connection
+cannot deliver (not live, or its key rejected: reconnect first), when nothing may be posted any
+more (Ashby cancelled, the candidate was deleted), and for a "started" alone once Ashby already
+holds a later update (it would overwrite the result on the candidate's profile).
 """
 
 import uuid
@@ -18,7 +19,8 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from truffle import screenings
+from truffle import audit, screenings
+from truffle.audit import Actor, AuditAction
 from truffle.contracts import SILENT_CLOSES, RedeliveryPlan, ScreeningStatus, UpdateKind
 from truffle.screenings import updates_due
 from truffle.tables import AshbyConnection, AshbyUpdate, ConnectionState, Screening
@@ -149,3 +151,37 @@ def reopen_for_redelivery(session: Session, screening_id: uuid.UUID) -> Redelive
     if plan.refusal is not None and not due:
         return plan
     return RedeliveryPlan([kind for kind in _ORDER if kind in due])
+
+
+class NoSuchScreeningError(LookupError):
+    """No screening of this workspace has that id."""
+
+
+class NothingToRedeliverError(Exception):
+    """ "Send to Ashby again" can do nothing for the screening; the message says why, in words."""
+
+
+def take_redelivery(
+    session: Session, workspace_id: uuid.UUID, screening_id: uuid.UUID, actor: Actor
+) -> Screening:
+    """An admin's "Send to Ashby again", before the screening's workflow is asked: the
+    screening, or `NoSuchScreeningError`, or `NothingToRedeliverError` (audited) when there is
+    nothing to send or the connection cannot deliver."""
+    screening = session.get(Screening, screening_id)
+    if screening is None or screening.workspace_id != workspace_id:
+        raise NoSuchScreeningError
+    plan = plan_redelivery(session, screening)
+    if plan.refusal is not None:
+        record_redelivery(session, screening, actor, "refused (409)")
+        raise NothingToRedeliverError(plan.refusal)
+    return screening
+
+
+def record_redelivery(session: Session, screening: Screening, actor: Actor, outcome: str) -> None:
+    """The audit row of one "Send to Ashby again", with how it ended."""
+    audit.record(
+        session, screening.workspace_id, AuditAction.screening_redelivered, actor,
+        outcome=outcome, screening_id=screening.id,
+        ashby_application_id=screening.ashby_application_id,
+    )  # fmt: skip
+    session.commit()
