@@ -26,22 +26,17 @@ from api.deps import (
 from api.pages import FormAdminDep, PageWorkspaceDep, csrf_token_of
 from api.screenings import REDELIVERY_MESSAGES, send_again
 from api.templating import templates
-from truffle import report_links
+from truffle import report_links, screening_view
 from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, RedeliveryPlan
 from truffle.keyset import BadCursorError
 from truffle.positions import screening_version
-from truffle.redelivery import plan_redelivery
 from truffle.screening_list import Filters, Page, StatusFilter, list_page
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import (
-    AshbyUpdate,
-    DeliveryAttempt,
-    EmailFailure,
     Position,
     Screening,
-    SentEmail,
 )
 from truffle.temporal_connection import temporal_target
 
@@ -233,66 +228,50 @@ class Moment:
     detail: str = ""
 
 
+def _in_words(event: screening_view.Event) -> Moment:
+    """One moment of the timeline in the console's words (api/vocabulary.py)."""
+    happening = screening_view.Happening
+    if event.happening == happening.email_sent:
+        assert event.email_kind is not None
+        broke = "The connection to the mail server broke before it confirmed the message."
+        return Moment(
+            event.at, vocabulary.email_sent(event.email_kind), broke if event.unconfirmed else ""
+        )
+    if event.happening == happening.email_failed:
+        assert event.email_kind is not None
+        code = f" (SMTP {event.smtp_code})" if event.smtp_code else ""
+        return Moment(event.at, f"{vocabulary.email_failed(event.email_kind)}{code}", event.reason)
+    if event.happening == happening.closed:
+        assert event.close_reason is not None
+        return Moment(event.at, f"Closed: {vocabulary.close_reason(event.close_reason)}")
+    if event.happening == happening.delivery_attempt:
+        assert event.update_kind is not None
+        assert event.outcome is not None
+        parts = [f"HTTP {event.http_status}" if event.http_status else "no answer"]
+        if event.error_code:
+            parts.append(f"Ashby error {event.error_code}")
+        if event.request_id:
+            parts.append(f"request {event.request_id}")
+        return Moment(
+            event.at,
+            f"{vocabulary.update_kind(event.update_kind)} to Ashby, attempt "
+            f"{event.attempt}: {vocabulary.outcome(event.outcome)}",
+            ", ".join(parts),
+        )
+    return Moment(event.at, _PLAIN_MOMENTS[event.happening])
+
+
+_PLAIN_MOMENTS = {
+    screening_view.Happening.created: "Sent from Ashby: screening created",
+    screening_view.Happening.began: "Candidate began",
+    screening_view.Happening.submitted: "Candidate submitted",
+    screening_view.Happening.erased: "Candidate's personal data erased",
+}
+
+
 def timeline(session: Session, screening: Screening) -> list[Moment]:
-    """Everything that happened to the screening, oldest first: the invitation, the emails, the
-    candidate's steps, how it closed, and every attempt to post to Ashby, in words
-    (api/vocabulary.py)."""
-    moments = [Moment(screening.created_at, "Sent from Ashby: screening created")]
-    for sent in session.exec(
-        select(SentEmail)
-        .where(SentEmail.screening_id == screening.id)
-        .where(col(SentEmail.accepted_at).is_not(None))
-    ):
-        assert sent.accepted_at is not None
-        moments.append(
-            Moment(
-                sent.accepted_at,
-                vocabulary.email_sent(sent.kind),
-                "The connection to the mail server broke before it confirmed the message."
-                if sent.unconfirmed
-                else "",
-            )
-        )
-    for failure in session.exec(
-        select(EmailFailure).where(EmailFailure.screening_id == screening.id)
-    ):
-        code = f" (SMTP {failure.smtp_code})" if failure.smtp_code else ""
-        moments.append(
-            Moment(
-                failure.failed_at,
-                f"{vocabulary.email_failed(failure.kind)}{code}",
-                failure.reason,
-            )
-        )
-    if screening.started_at:
-        moments.append(Moment(screening.started_at, "Candidate began"))
-    if screening.completed_at:
-        moments.append(Moment(screening.completed_at, "Candidate submitted"))
-    if screening.closed_at and screening.close_reason:
-        moments.append(
-            Moment(
-                screening.closed_at, f"Closed: {vocabulary.close_reason(screening.close_reason)}"
-            )
-        )
-    if screening.erased_at:
-        moments.append(Moment(screening.erased_at, "Candidate's personal data erased"))
-    for attempt in session.exec(
-        select(DeliveryAttempt).where(DeliveryAttempt.screening_id == screening.id)
-    ):
-        parts = [f"HTTP {attempt.http_status}" if attempt.http_status else "no answer"]
-        if attempt.error_code:
-            parts.append(f"Ashby error {attempt.error_code}")
-        if attempt.request_id:
-            parts.append(f"request {attempt.request_id}")
-        moments.append(
-            Moment(
-                attempt.attempted_at,
-                f"{vocabulary.update_kind(attempt.update_kind)} to Ashby, attempt "
-                f"{attempt.attempt}: {vocabulary.outcome(attempt.outcome)}",
-                ", ".join(parts),
-            )
-        )
-    return sorted(moments, key=lambda moment: moment.at)
+    """Everything that happened to the screening, oldest first, in words."""
+    return [_in_words(event) for event in screening_view.timeline(session, screening)]
 
 
 @dataclass(frozen=True)
@@ -344,42 +323,22 @@ FAILED_BECAUSE = {
 
 
 def delivery_state(session: Session, screening: Screening) -> DeliveryState:
-    given_up = session.exec(
-        select(AshbyUpdate)
-        .where(col(AshbyUpdate.screening_id) == screening.id)
-        .where(col(AshbyUpdate.given_up_at).is_not(None))
-        .order_by(col(AshbyUpdate.given_up_at))
-    ).all()
+    facts = screening_view.deliveries(session, screening)
     failed = []
-    for update in given_up:
-        last = session.exec(
-            select(DeliveryAttempt)
-            .where(col(DeliveryAttempt.screening_id) == screening.id)
-            .where(col(DeliveryAttempt.update_kind) == update.kind)
-            .order_by(col(DeliveryAttempt.attempted_at).desc(), col(DeliveryAttempt.id))
-            .limit(1)
-        ).first()
-        because = FAILED_BECAUSE.get(AshbyOutcome(last.outcome), last.outcome) if last else ""
-        detail = [f"HTTP {last.http_status}"] if last and last.http_status else []
-        if last and last.error_code:
-            detail.append(f"Ashby error {last.error_code}")
-        assert update.given_up_at is not None
+    for update in facts.given_up:
+        last = update.last_outcome
+        because = FAILED_BECAUSE.get(AshbyOutcome(last), last) if last else ""
+        detail = [f"HTTP {update.http_status}"] if update.http_status else []
+        if update.error_code:
+            detail.append(f"Ashby error {update.error_code}")
         failed.append(
             Moment(
-                update.given_up_at,
-                f"{vocabulary.update_kind(update.kind)} failed for good: {because}",
+                update.at,
+                f"{vocabulary.update_kind(update.update_kind)} failed for good: {because}",
                 ", ".join(detail),
             )
         )
     held_because = releases = None
-    if screening.delivery_held:
-        last_outcome = session.exec(
-            select(DeliveryAttempt.outcome)
-            .where(col(DeliveryAttempt.screening_id) == screening.id)
-            .order_by(col(DeliveryAttempt.attempted_at).desc(), col(DeliveryAttempt.id))
-            .limit(1)
-        ).first()
-        held_because, releases = HELD_BECAUSE.get(
-            AshbyOutcome(last_outcome or AshbyOutcome.held), HELD_BECAUSE[AshbyOutcome.held]
-        )
-    return DeliveryState(failed, held_because, releases, plan_redelivery(session, screening))
+    if facts.held_on is not None:
+        held_because, releases = HELD_BECAUSE.get(facts.held_on, HELD_BECAUSE[AshbyOutcome.held])
+    return DeliveryState(failed, held_because, releases, facts.plan)
