@@ -13,13 +13,13 @@ from typing import Annotated, Literal, TypeVar
 import sqlalchemy as sa
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
 from api.deps import AdminDep, EngineDep, GatewayDep, KeyRingDep, SettingsDep
 from api.pages import FormAdminDep, PostedFormDep
-from api.screening_pages import INVITATION_NOTICES, profile_page
+from api.screening_pages import INVITATION_NOTICES, page_after, profile_page
 from api.temporal import ScreeningGateway, WorkflowRefusedError, WorkflowUnavailableError
 from truffle import invitations
 from truffle.audit import Actor
@@ -163,32 +163,6 @@ async def extend_deadline(
     )
 
 
-async def _page_after(
-    request: Request,
-    screening_id: uuid.UUID,
-    admin: FormAdminDep,
-    settings: SettingsDep,
-    engine: EngineDep,
-    keyring: KeyRingDep,
-    action: str,
-    done: Callable[[], Awaitable[InvitationOut]],
-) -> Response:
-    """The page again: with the outcome (after a redirect), or the refusal in words."""
-    try:
-        answer = await done()
-    except HTTPException as refused:
-        if refused.status_code == status.HTTP_404_NOT_FOUND:
-            raise
-        return await run_in_threadpool(
-            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
-            "", str(refused.detail), refused.status_code,
-        )  # fmt: skip
-    return RedirectResponse(
-        f"/screenings/{screening_id}?notice={action}-{answer.outcome}",
-        status_code=status.HTTP_303_SEE_OTHER,
-    )
-
-
 @router.post(
     "/screenings/{screening_id}/resend", response_class=HTMLResponse, include_in_schema=False
 )
@@ -205,9 +179,10 @@ async def resend_from_the_page(
         resend, screening_id, admin.workspace.id, Actor.admin(admin.token_id), None, engine,
         keyring, gateway,
     )  # fmt: skip
-    return await _page_after(
-        request, screening_id, admin, settings, engine, keyring, "resend", done
-    )
+    return await page_after(
+        request, screening_id, admin, settings, engine, keyring, done,
+        lambda answer: f"resend-{answer.outcome}",
+    )  # fmt: skip
 
 
 @router.post(
@@ -234,6 +209,7 @@ async def extend_from_the_page(
         extend, screening_id, admin.workspace.id, Actor.admin(admin.token_id), int(given), None,
         engine, gateway,
     )  # fmt: skip
-    return await _page_after(
-        request, screening_id, admin, settings, engine, keyring, "extend", done
-    )
+    return await page_after(
+        request, screening_id, admin, settings, engine, keyring, done,
+        lambda answer: f"extend-{answer.outcome}",
+    )  # fmt: skip

@@ -3,10 +3,12 @@ the timeline, what became of each update to Ashby, the report link, the invite a
 and "Send to Ashby again" from the page without JavaScript. The JSON routes are in
 api/screenings.py."""
 
+import functools
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
@@ -33,6 +35,7 @@ from truffle.keyset import BadCursorError
 from truffle.positions import screening_version
 from truffle.screening_list import Filters, Page, StatusFilter, list_page
 from truffle.security.secrets import KeyRing
+from truffle.security.sessions import AdminSession
 from truffle.settings import Settings
 from truffle.tables import (
     Position,
@@ -41,6 +44,7 @@ from truffle.tables import (
 from truffle.temporal_connection import temporal_target
 
 router = APIRouter(tags=["screenings"])
+T = TypeVar("T")
 
 
 # The outcomes of "Send the invite again" and "Extend the deadline" (api/invitations.py), by
@@ -191,6 +195,34 @@ def profile_page(
         )
 
 
+async def page_after(
+    request: Request,
+    screening_id: uuid.UUID,
+    admin: AdminSession,
+    settings: Settings,
+    engine: sa.Engine,
+    keyring: KeyRing,
+    done: Callable[[], Awaitable[T]],
+    notice: Callable[[T], str],
+) -> Response:
+    """A button of the screening's page, without JavaScript (with it, the page calls the JSON
+    API instead): `done` does what the API does; then the page again, with the outcome as a
+    notice after a redirect, or with the refusal in words."""
+    try:
+        answer = await done()
+    except HTTPException as refused:
+        if refused.status_code == status.HTTP_404_NOT_FOUND:
+            raise
+        return await run_in_threadpool(
+            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
+            "", str(refused.detail), refused.status_code,
+        )  # fmt: skip
+    return RedirectResponse(
+        f"/screenings/{screening_id}?notice={notice(answer)}",
+        status_code=status.HTTP_303_SEE_OTHER,
+    )
+
+
 @router.post(
     "/screenings/{screening_id}/redeliver", response_class=HTMLResponse, include_in_schema=False
 )
@@ -203,21 +235,12 @@ async def redeliver_from_the_page(
     keyring: KeyRingDep,
     gateway: GatewayDep,
 ) -> Response:
-    """ "Send to Ashby again" without JavaScript: the page's form posts here (with JavaScript
-    the page calls the API instead), then shows the outcome, or the refusal in words."""
-    try:
-        sent = await send_again(
-            screening_id, admin.workspace.id, Actor.admin(admin.token_id), engine, gateway
-        )
-    except HTTPException as refused:
-        if refused.status_code == status.HTTP_404_NOT_FOUND:
-            raise
-        return await run_in_threadpool(
-            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
-            "", str(refused.detail), refused.status_code,
-        )  # fmt: skip
-    return RedirectResponse(
-        f"/screenings/{screening_id}?notice={sent.outcome}", status_code=status.HTTP_303_SEE_OTHER
+    """ "Send to Ashby again" from the page."""
+    done = functools.partial(
+        send_again, screening_id, admin.workspace.id, Actor.admin(admin.token_id), engine, gateway
+    )
+    return await page_after(
+        request, screening_id, admin, settings, engine, keyring, done, lambda sent: sent.outcome
     )
 
 
