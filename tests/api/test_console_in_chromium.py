@@ -24,7 +24,7 @@ from api.app import create_app
 from api.operator import create_operator_app
 from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, connect_live, make_workspace
 from tests.utils.factories import open_screening as open_one
-from tests.utils.processes import REPO_ROOT
+from tests.utils.pages import shot
 from tests.utils.served import served
 from truffle import audit, positions, report_links
 from truffle.ashby import webhooks
@@ -35,7 +35,6 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, generate_secret_key
 from truffle.tables import DeliveryAttempt, Position, Screening, Workspace, utcnow
 
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 DESKTOP = ViewportSize(width=1280, height=900)
 PHONE = ViewportSize(width=375, height=740)
 BRAND = "rgb(75, 63, 196)"
@@ -240,12 +239,6 @@ async def open_page(browser: Browser, world: World) -> AsyncIterator[OpenPage]:
         await context.close()
 
 
-async def shot(page: Page, name: str, *, full_page: bool = True) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = str(SCREENSHOTS / f"console-{name}.png")
-    await page.screenshot(path=path, full_page=full_page)
-
-
 async def scroll_width(page: Page) -> int:
     width: int = await page.evaluate("document.documentElement.scrollWidth")
     return width
@@ -317,7 +310,7 @@ async def cards_on_a_phone(page: Page, table: str) -> None:
 
 async def test_the_screenings_table_shows_every_column_at_1280(open_page: OpenPage) -> None:
     page = await open_page("/screenings")
-    await shot(page, "01-screenings-1280")
+    await shot(page, "console-01-screenings-1280")
     table = page.locator("#screenings")
     scroller = page.locator(".table-scroll")
     content = await box(page.locator("main"))
@@ -350,14 +343,14 @@ async def test_the_screenings_table_shows_every_column_at_1280(open_page: OpenPa
     assert await lines_of(long_cell.locator(".clamp")) <= 2.05
     link = table.locator("a").first
     assert await link.evaluate("e => getComputedStyle(e).color") == BRAND
-    await shot(page, "01-screenings-1280")
+    await shot(page, "console-01-screenings-1280")
 
 
 async def test_the_screenings_become_cards_on_a_phone(open_page: OpenPage) -> None:
     page = await open_page("/screenings", PHONE)
     await no_sideways_scrolling(page)
     await cards_on_a_phone(page, "#screenings")
-    await shot(page, "02-screenings-375")
+    await shot(page, "console-02-screenings-375")
 
 
 async def test_a_filter_that_names_nothing_is_refused_next_to_its_field(
@@ -401,12 +394,12 @@ async def test_a_screening_closed_before_any_answer_says_so_in_words(
     await expect(engineers.locator("#workflow-link")).to_contain_text("Temporal UI")
     await expect(engineers).to_contain_text("engineers' tool")
     await no_sideways_scrolling(page)
-    await shot(page, "03-screening-cancelled-1280")
+    await shot(page, "console-03-screening-cancelled-1280")
 
     await page.set_viewport_size(PHONE)
     await no_sideways_scrolling(page)
     assert (await box(facts))["right"] <= PHONE["width"]
-    await shot(page, "04-screening-cancelled-375")
+    await shot(page, "console-04-screening-cancelled-375")
 
 
 async def test_a_completed_screening_with_long_questions_fits_and_counts_right(
@@ -416,7 +409,7 @@ async def test_a_completed_screening_with_long_questions_fits_and_counts_right(
     await expect(page.get_by_text("Time taken: 1 minute", exact=True)).to_be_visible()
     await expect(page.locator("#no-result")).to_have_count(0)
     await no_sideways_scrolling(page)
-    await shot(page, "05-screening-completed-1280")
+    await shot(page, "console-05-screening-completed-1280")
 
     long = await open_page(f"/screenings/{world.long_named}")
     heading = long.locator("h1")
@@ -426,7 +419,7 @@ async def test_a_completed_screening_with_long_questions_fits_and_counts_right(
     await long.set_viewport_size(PHONE)
     assert await lines_of(heading) <= 2.05
     await no_sideways_scrolling(long)
-    await shot(long, "06-screening-long-name-375")
+    await shot(long, "console-06-screening-long-name-375")
 
 
 async def test_an_unknown_or_malformed_screening_is_a_page_with_a_way_back(
@@ -440,10 +433,10 @@ async def test_an_unknown_or_malformed_screening_is_a_page_with_a_way_back(
         assert answer.headers["content-type"].startswith("text/html")
         await expect(page.get_by_role("heading", level=1)).to_have_text("Screening not found")
         await expect(page.locator("nav.sidebar")).to_be_visible()
-    await shot(page, "07-screening-not-found-1280")
+    await shot(page, "console-07-screening-not-found-1280")
     await page.set_viewport_size(PHONE)
     await no_sideways_scrolling(page)
-    await shot(page, "08-screening-not-found-375")
+    await shot(page, "console-08-screening-not-found-375")
     await page.get_by_role("link", name="Back to Screenings").click()
     await expect(page).to_have_url(re.compile(r"/screenings$"))
     # The JSON API keeps its JSON.
@@ -459,7 +452,7 @@ async def test_the_audit_table_is_short_ids_in_compact_rows_a_page_at_a_time(
     open_page: OpenPage,
 ) -> None:
     page = await open_page("/audit")
-    await shot(page, "09-audit-1280")
+    await shot(page, "console-09-audit-1280")
     rows = page.locator("#audit-events tbody tr")
     await expect(rows).to_have_count(25)
     await expect(page.locator("#older")).to_be_visible()
@@ -482,12 +475,12 @@ async def test_the_audit_table_is_short_ids_in_compact_rows_a_page_at_a_time(
     await expect(copy).to_have_attribute("data-copied", "")
     await expect(page.locator("#console-status")).to_have_text("Copied to the clipboard.")
     assert await page.evaluate("navigator.clipboard.readText()") == full
-    await shot(page, "09-audit-1280")
+    await shot(page, "console-09-audit-1280")
 
     await page.set_viewport_size(PHONE)
     await no_sideways_scrolling(page)
     await cards_on_a_phone(page, "#audit-events")
-    await shot(page, "10-audit-375")
+    await shot(page, "console-10-audit-375")
 
 
 async def test_a_range_that_ends_before_it_starts_is_put_next_to_the_to_field(
@@ -510,11 +503,11 @@ async def test_a_range_that_ends_before_it_starts_is_put_next_to_the_to_field(
     assert abs(under["x"] - shown["x"]) < 2
     await expect(page.locator("nav.sidebar")).to_be_visible()
     await no_tall_errors(page)
-    await shot(page, "11-audit-bad-range-1280")
+    await shot(page, "console-11-audit-bad-range-1280")
     await page.set_viewport_size(PHONE)
     await no_sideways_scrolling(page)
     await no_tall_errors(page)
-    await shot(page, "12-audit-bad-range-375")
+    await shot(page, "console-12-audit-bad-range-375")
 
 
 # Positions
@@ -529,11 +522,11 @@ async def test_the_positions_list_clamps_long_names_and_becomes_cards(
     await expect(page.locator("#positions .pill").first).to_have_text("Active")
     await times_in_one_format(page)
     await no_sideways_scrolling(page)
-    await shot(page, "13-positions-1280")
+    await shot(page, "console-13-positions-1280")
     await page.set_viewport_size(PHONE)
     await no_sideways_scrolling(page)
     await cards_on_a_phone(page, "#positions")
-    await shot(page, "14-positions-375")
+    await shot(page, "console-14-positions-375")
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "375"])
@@ -558,7 +551,7 @@ async def test_the_preview_score_stays_in_view_while_typing(
     assert (await box(page.locator("#q-1-sample-score")))["bottom"] <= viewport["height"]
     await no_sideways_scrolling(page)
     # What the admin sees while typing: the screen, not the whole page.
-    await shot(page, f"15-position-preview-{viewport['width']}", full_page=False)
+    await shot(page, f"console-15-position-preview-{viewport['width']}", full_page=False)
 
 
 async def test_a_long_question_grows_its_box_and_counts_its_characters(
@@ -577,10 +570,10 @@ async def test_a_long_question_grows_its_box_and_counts_its_characters(
     await expect(page.locator("#q-1-prompt-count")).to_have_text("360 / 2,000 characters")
     assert (await box(short))["height"] > before
     await no_sideways_scrolling(page)
-    await shot(page, "16-position-long-1280")
+    await shot(page, "console-16-position-long-1280")
     await page.set_viewport_size(PHONE)
     await no_sideways_scrolling(page)
-    await shot(page, "17-position-long-375")
+    await shot(page, "console-17-position-long-375")
 
 
 async def test_a_weight_error_stays_one_readable_line(open_page: OpenPage, world: World) -> None:
@@ -595,7 +588,7 @@ async def test_a_weight_error_stays_one_readable_line(open_page: OpenPage, world
     assert await lines_of(error) <= 2.05
     await no_tall_errors(page)
     await error.scroll_into_view_if_needed()
-    await shot(page, "18-position-weight-error-375", full_page=False)
+    await shot(page, "console-18-position-weight-error-375", full_page=False)
 
 
 # Integrations, and what every page shares
@@ -615,10 +608,10 @@ async def test_disconnect_is_in_a_danger_zone_and_the_webhook_url_copies(
     assert await page.evaluate("navigator.clipboard.readText()") == url
     await times_in_one_format(page)
     await no_sideways_scrolling(page)
-    await shot(page, "19-integrations-1280")
+    await shot(page, "console-19-integrations-1280")
     await page.set_viewport_size(PHONE)
     await no_sideways_scrolling(page)
-    await shot(page, "20-integrations-375")
+    await shot(page, "console-20-integrations-375")
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "375"])
@@ -682,10 +675,10 @@ async def test_docs_load_with_every_request_off_this_machine_blocked(
         assert blocked == []
         assert problems == []
         assert any(url.endswith("/swagger-ui-bundle.js") for url in assets)
-        await shot(page, "21-docs-offline-1280")
+        await shot(page, "console-21-docs-offline-1280")
         await page.set_viewport_size(PHONE)
         await expect(page.locator(".swagger-ui .info .title")).to_be_visible()
-        await shot(page, "22-docs-offline-375")
+        await shot(page, "console-22-docs-offline-375")
         await page.goto("/redoc")
         await expect(page.get_by_text("Truffle <-> Ashby integration").first).to_be_visible()
         assert blocked == []
@@ -707,7 +700,7 @@ async def test_the_sign_in_page_says_a_wrong_token_in_the_page(
         await no_tall_errors(page)
         await no_sideways_scrolling(page)
         await expect(page.get_by_role("link", name="Skip to content")).to_have_count(1)
-        await shot(page, f"23-signin-error-{viewport['width']}")
+        await shot(page, f"console-23-signin-error-{viewport['width']}")
     finally:
         await context.close()
 
@@ -735,11 +728,11 @@ async def test_the_report_the_hiring_team_opens_reads_on_a_desk_a_phone_and_pape
         assert score["right"] <= viewport["width"]
         for stamp in await page.locator("time").all_inner_texts():
             assert ONE_FORMAT.fullmatch(stamp), stamp
-        await shot(page, f"24-report-{viewport['width']}")
+        await shot(page, f"console-24-report-{viewport['width']}")
         await page.emulate_media(media="print")
         await expect(page.locator(".skip-link")).to_be_hidden()
         await no_sideways_scrolling(page)
-        await shot(page, f"25-report-print-{viewport['width']}")
+        await shot(page, f"console-25-report-print-{viewport['width']}")
         await page.emulate_media(media="screen")
 
         await page.goto(world.long_report_path)
@@ -747,7 +740,7 @@ async def test_the_report_the_hiring_team_opens_reads_on_a_desk_a_phone_and_pape
         assert await lines_of(heading) <= 2.05  # clamped, whatever the name
         await expect(page.locator("#no-result")).to_contain_text("has not begun")
         await no_sideways_scrolling(page)
-        await shot(page, f"26-report-long-name-{viewport['width']}")
+        await shot(page, f"console-26-report-long-name-{viewport['width']}")
 
         gone = await page.goto("/r/" + "A" * 43)
         assert gone is not None
@@ -772,7 +765,7 @@ async def test_an_admin_replaces_the_report_link_and_sees_the_new_one_once(
     new_link = await page.locator("#new-report-link").inner_text()
     assert "/r/" in new_link
     await no_sideways_scrolling(page)
-    await shot(page, f"27-report-link-replaced-{viewport['width']}")
+    await shot(page, f"console-27-report-link-replaced-{viewport['width']}")
     await page.goto(f"/screenings/{world.archived}")  # shown once: the page no longer holds it
     await expect(page.locator("#new-report-link")).to_have_count(0)
     await expect(page.locator("#report-link-state")).to_contain_text("works until")

@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 from api.app import create_app
 from api.temporal import ScreeningGateway
 from tests.utils.factories import make_position, make_workspace, open_screening
-from tests.utils.processes import REPO_ROOT
+from tests.utils.pages import shot
 from tests.utils.served import served
 from truffle.db import upgrade_to_head
 from truffle.security.secrets import KeyRing
@@ -31,7 +31,6 @@ from truffle.tables import Screening
 from worker import activities_for, launcher_for
 from workflows.screening import ScreeningWorkflow
 
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 DESKTOP = ViewportSize(width=1280, height=900)
 PHONE = ViewportSize(width=375, height=740)
 VIEWPORTS = pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1280", "375"])
@@ -110,11 +109,6 @@ async def open_page(browser: Browser, world: World) -> AsyncIterator[OpenPage]:
         await context.close()
 
 
-async def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"invite-{name}.png"), full_page=True)
-
-
 async def no_sideways_scrolling(page: Page) -> None:
     viewport = page.viewport_size
     assert viewport is not None
@@ -143,7 +137,7 @@ async def test_the_invite_preview_follows_the_settings_as_they_are_typed(
     await expect(page.locator("#invite-preview-opening")).to_contain_text("Hallo Ada, bis ")
     await expect(page.locator("#invite-preview-opening")).to_contain_text(" um ")
     await no_sideways_scrolling(page)
-    await shot(page, f"preview-{viewport['width']}")
+    await shot(page, f"invite-preview-{viewport['width']}")
 
     await page.locator("#invite_subject").fill("Hi {name}")
     await expect(page.locator("#invite-preview-problem")).to_contain_text(
@@ -180,7 +174,7 @@ async def test_the_screening_pages_buttons_send_again_and_extend(
     await expect(page.locator("#redelivery-notice")).to_contain_text("The deadline was extended")
     assert await state.inner_text() != before
     await no_sideways_scrolling(page)
-    await shot(page, f"screening-{viewport['width']}")
+    await shot(page, f"invite-screening-{viewport['width']}")
 
     await page.get_by_label("Days to add").fill("2")
     await page.get_by_role("button", name="Extend the deadline").click()

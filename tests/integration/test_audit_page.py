@@ -11,13 +11,10 @@ import httpx
 from playwright.async_api import Browser, Page, expect
 
 from tests.utils.factories import make_workspace
-from tests.utils.pages import sign_in
-from tests.utils.processes import REPO_ROOT
+from tests.utils.pages import shot, sign_in
 from tests.utils.stack import Stack
 from truffle.db import create_db_engine
 from truffle.security.secrets import parse_truffle_key
-
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
 
 def new_admin_token(stack: Stack) -> str:
@@ -70,8 +67,7 @@ async def test_the_audit_page_shows_what_just_happened_and_exports_it_as_csv(
         content = await page.content()
         assert truffle_key not in content
         assert ashby_key not in content
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOTS / "13-audit.png"), full_page=True)
+        await shot(page, "13-audit")
 
         async with page.expect_download() as download_info:
             await page.get_by_role("link", name="CSV").click()
@@ -104,6 +100,6 @@ async def test_the_audit_page_shows_what_just_happened_and_exports_it_as_csv(
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, "the page scrolls sideways on a phone"
         await expect(page.get_by_role("link", name="CSV")).to_be_visible()
-        await page.screenshot(path=str(SCREENSHOTS / "13b-audit-on-a-phone.png"), full_page=True)
+        await shot(page, "13b-audit-on-a-phone")
     finally:
         await context.close()

@@ -25,13 +25,12 @@ from tests.utils.journeys import (
     start_screening,
     wait_for_updates,
 )
-from tests.utils.processes import REPO_ROOT
+from tests.utils.pages import shot
 from tests.utils.stack import Stack
 from truffle.ashby import webhooks
 from truffle.db import create_db_engine
 from truffle.tables import AshbyWebhookEndpoint, Plan
 
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 PILL_COLOURS = {
     "connected": "rgb(220, 245, 227)",
     "degraded": "rgb(255, 241, 204)",
@@ -67,11 +66,6 @@ async def page_for(browser: Browser, stack: Stack) -> AsyncIterator[object]:
     yield open_signed_in
     for context in contexts:
         await context.close()
-
-
-async def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 async def assert_pill(page: Page, status: str, label: str) -> None:

@@ -12,11 +12,10 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.utils.factories import make_workspace
-from tests.utils.processes import REPO_ROOT
+from tests.utils.pages import shot
 from tests.utils.stack import Stack
 from truffle.db import create_db_engine
 
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 OpenPage = Callable[..., Awaitable[Page]]
 
 
@@ -42,11 +41,6 @@ async def signed_in(browser: Browser, stack: Stack) -> AsyncIterator[OpenPage]:
     yield open_page
     for context in contexts:
         await context.close()
-
-
-async def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 async def fits_a_phone(page: Page) -> None:

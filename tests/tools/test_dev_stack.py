@@ -21,14 +21,14 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.utils.factories import QUESTIONS
-from tests.utils.processes import REPO_ROOT, free_port, installed_binary
+from tests.utils.pages import shot
+from tests.utils.processes import free_port, installed_binary
 from tests.utils.settings import ALL_VARIABLES as SETTINGS_VARIABLES
 from tools.ashby_sandbox.client import SandboxClient, assessment_start_body
 from tools.devstack import load_or_create_secret_keys
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 STARTUP_TIMEOUT_SECONDS = 150
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
 
 def descendants(pid: int) -> set[int]:
@@ -274,8 +274,7 @@ async def test_the_temporal_ui_shows_a_screenings_payloads_decoded_for_a_signed_
         )
         content = await page.content()
         assert "binary/truffle-encrypted" not in content
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SCREENSHOTS / "10-temporal-ui-decoded.png"), full_page=True)
+        await shot(page, "10-temporal-ui-decoded")
     finally:
         await context.close()
 
