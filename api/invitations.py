@@ -11,15 +11,20 @@ from datetime import datetime
 from typing import Annotated, Literal, TypeVar
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi import APIRouter, Header, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
-from api.deps import AdminDep, EngineDep, GatewayDep, KeyRingDep, SettingsDep
+from api.deps import AdminDep, EngineDep, GatewayDep, KeyRingDep
 from api.pages import FormAdminDep, PostedFormDep
-from api.screening_pages import INVITATION_NOTICES, page_after, profile_page
+from api.screening_pages import (
+    INVITATION_NOTICES,
+    ScreeningPageDep,
+    page_after,
+    refusal_page,
+)
 from api.temporal import ScreeningGateway, WorkflowRefusedError, WorkflowUnavailableError
 from truffle import invitations
 from truffle.audit import Actor
@@ -167,49 +172,30 @@ async def extend_deadline(
     "/screenings/{screening_id}/resend", response_class=HTMLResponse, include_in_schema=False
 )
 async def resend_from_the_page(
-    request: Request,
-    screening_id: uuid.UUID,
-    admin: FormAdminDep,
-    settings: SettingsDep,
-    engine: EngineDep,
-    keyring: KeyRingDep,
-    gateway: GatewayDep,
+    page: ScreeningPageDep, admin: FormAdminDep, gateway: GatewayDep
 ) -> Response:
     done = functools.partial(
-        resend, screening_id, admin.workspace.id, Actor.admin(admin.token_id), None, engine,
-        keyring, gateway,
+        resend, page.screening_id, admin.workspace.id, Actor.admin(admin.token_id), None,
+        page.engine, page.keyring, gateway,
     )  # fmt: skip
-    return await page_after(
-        request, screening_id, admin, settings, engine, keyring, done,
-        lambda answer: f"resend-{answer.outcome}",
-    )  # fmt: skip
+    return await page_after(page, admin, done, lambda answer: f"resend-{answer.outcome}")
 
 
 @router.post(
     "/screenings/{screening_id}/extend", response_class=HTMLResponse, include_in_schema=False
 )
 async def extend_from_the_page(
-    request: Request,
-    screening_id: uuid.UUID,
-    admin: FormAdminDep,
-    form: PostedFormDep,
-    settings: SettingsDep,
-    engine: EngineDep,
-    keyring: KeyRingDep,
-    gateway: GatewayDep,
+    page: ScreeningPageDep, admin: FormAdminDep, form: PostedFormDep, gateway: GatewayDep
 ) -> Response:
     given = str(form.get("days", "")).strip()
     if not given.isdigit():
-        return await run_in_threadpool(
-            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
-            "", "Enter the days to extend by as a whole number, 1 to 30.",
+        refused = HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )  # fmt: skip
+            detail="Enter the days to extend by as a whole number, 1 to 30.",
+        )
+        return await refusal_page(page, admin, refused)
     done = functools.partial(
-        extend, screening_id, admin.workspace.id, Actor.admin(admin.token_id), int(given), None,
-        engine, gateway,
+        extend, page.screening_id, admin.workspace.id, Actor.admin(admin.token_id), int(given),
+        None, page.engine, gateway,
     )  # fmt: skip
-    return await page_after(
-        request, screening_id, admin, settings, engine, keyring, done,
-        lambda answer: f"extend-{answer.outcome}",
-    )  # fmt: skip
+    return await page_after(page, admin, done, lambda answer: f"extend-{answer.outcome}")

@@ -3,21 +3,22 @@ button on the screening's page): the old link stops working at once, the new one
 the admin once, and Ashby, when it has the result, is sent the new one through the screening's
 workflow (truffle/report_links.py)."""
 
+import functools
 import logging
 import uuid
 from datetime import datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.deps import AdminDep, EngineDep, GatewayDep, KeyRingDep, SettingsDep
 from api.pages import FormAdminDep
-from api.screening_pages import profile_page
+from api.screening_pages import ScreeningPageDep, profile_page, refusal_page
 from api.temporal import ScreeningGateway, WorkflowUnavailableError
 from truffle import report_links
 from truffle.audit import Actor
@@ -117,33 +118,17 @@ async def replace_report_link(
     include_in_schema=False,
 )
 async def replace_report_link_from_the_page(
-    request: Request,
-    screening_id: uuid.UUID,
-    admin: FormAdminDep,
-    settings: SettingsDep,
-    engine: EngineDep,
-    keyring: KeyRingDep,
-    gateway: GatewayDep,
-) -> HTMLResponse:
+    page: ScreeningPageDep, admin: FormAdminDep, gateway: GatewayDep
+) -> Response:
     """The screening page's button, without JavaScript: the page again, with the new link
     shown once (or the refusal in words)."""
     try:
         issued = await reissue(
-            screening_id, admin.workspace.id, Actor.admin(admin.token_id), engine, keyring,
-            settings, gateway,
+            page.screening_id, admin.workspace.id, Actor.admin(admin.token_id), page.engine,
+            page.keyring, page.settings, gateway,
         )  # fmt: skip
     except HTTPException as refused:
-        if refused.status_code == status.HTTP_404_NOT_FOUND:
-            raise
-        return await run_in_threadpool(
-            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
-            "", str(refused.detail), refused.status_code,
-        )  # fmt: skip
-
-    def shown() -> HTMLResponse:
-        return profile_page(
-            request, screening_id, admin.workspace.id, settings, engine, keyring,
-            new_report_link=issued,
-        )  # fmt: skip
-
-    return await run_in_threadpool(shown)
+        return await refusal_page(page, admin, refused)
+    return await run_in_threadpool(
+        functools.partial(profile_page, page, admin.workspace.id, new_report_link=issued)
+    )

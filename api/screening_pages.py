@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
@@ -133,47 +133,64 @@ def screenings_page(
     )
 
 
-@router.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)
-def screening_profile(
+@dataclass(frozen=True)
+class ScreeningPage:
+    """What a screening's page is shown with, by its own route and again by its buttons' (with a
+    notice, a refusal, or a new report link)."""
+
+    request: Request
+    screening_id: uuid.UUID
+    settings: Settings
+    engine: sa.Engine
+    keyring: KeyRing
+
+
+def screening_page_of(
     request: Request,
     screening_id: uuid.UUID,
-    workspace: PageWorkspaceDep,
     settings: SettingsDep,
     engine: EngineDep,
     keyring: KeyRingDep,
+) -> ScreeningPage:
+    return ScreeningPage(request, screening_id, settings, engine, keyring)
+
+
+ScreeningPageDep = Annotated[ScreeningPage, Depends(screening_page_of)]
+
+
+@router.get("/screenings/{screening_id}", response_class=HTMLResponse, include_in_schema=False)
+def screening_profile(
+    page: ScreeningPageDep,
+    workspace: PageWorkspaceDep,
     notice: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     """The Truffle page Ashby links to from the candidate's profile."""
-    return profile_page(request, screening_id, workspace.id, settings, engine, keyring, notice)
+    return profile_page(page, workspace.id, notice)
 
 
 def profile_page(
-    request: Request,
-    screening_id: uuid.UUID,
+    page: ScreeningPage,
     workspace_id: uuid.UUID,
-    settings: Settings,
-    engine: sa.Engine,
-    keyring: KeyRing,
     notice: str = "",
     problem: str | None = None,
     status_code: int = status.HTTP_200_OK,
     new_report_link: Any = None,
 ) -> HTMLResponse:
-    with Session(engine) as session:
-        screening = session.get(Screening, screening_id)
+    with Session(page.engine) as session:
+        screening = session.get(Screening, page.screening_id)
         if screening is None or screening.workspace_id != workspace_id:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="No such screening.")
         # The questions as the candidate was sent them.
         position = screening_version(session, screening)
-        origins = sorted(settings.ui_origins)
+        origins = sorted(page.settings.ui_origins)
         workflow_url = (
-            f"{origins[0]}/namespaces/{temporal_target(settings).namespace}/workflows/"
+            f"{origins[0]}/namespaces/{temporal_target(page.settings).namespace}/workflows/"
             f"screening-{screening.id}"
             if origins
             else None
         )
         return templates.TemplateResponse(
-            request,
+            page.request,
             "screening_profile.html",
             {
                 "screening": screening,
@@ -188,20 +205,28 @@ def profile_page(
                 "problem": problem,
                 "report_link": report_links.current(session, screening.id),
                 "new_report_link": new_report_link,
-                "csrf_token": csrf_token_of(request, engine, keyring),
+                "csrf_token": csrf_token_of(page.request, page.engine, page.keyring),
                 "current_page": "screenings",
             },
             status_code=status_code,
         )
 
 
+async def refusal_page(
+    page: ScreeningPage, admin: AdminSession, refused: HTTPException
+) -> Response:
+    """The screening's page again with a button's refusal in words and its status (a screening
+    that is not there, or not the admin's, stays a 404 page)."""
+    if refused.status_code == status.HTTP_404_NOT_FOUND:
+        raise refused
+    return await run_in_threadpool(
+        profile_page, page, admin.workspace.id, "", str(refused.detail), refused.status_code
+    )
+
+
 async def page_after(
-    request: Request,
-    screening_id: uuid.UUID,
+    page: ScreeningPage,
     admin: AdminSession,
-    settings: Settings,
-    engine: sa.Engine,
-    keyring: KeyRing,
     done: Callable[[], Awaitable[T]],
     notice: Callable[[T], str],
 ) -> Response:
@@ -211,14 +236,9 @@ async def page_after(
     try:
         answer = await done()
     except HTTPException as refused:
-        if refused.status_code == status.HTTP_404_NOT_FOUND:
-            raise
-        return await run_in_threadpool(
-            profile_page, request, screening_id, admin.workspace.id, settings, engine, keyring,
-            "", str(refused.detail), refused.status_code,
-        )  # fmt: skip
+        return await refusal_page(page, admin, refused)
     return RedirectResponse(
-        f"/screenings/{screening_id}?notice={notice(answer)}",
+        f"/screenings/{page.screening_id}?notice={notice(answer)}",
         status_code=status.HTTP_303_SEE_OTHER,
     )
 
@@ -227,21 +247,14 @@ async def page_after(
     "/screenings/{screening_id}/redeliver", response_class=HTMLResponse, include_in_schema=False
 )
 async def redeliver_from_the_page(
-    request: Request,
-    screening_id: uuid.UUID,
-    admin: FormAdminDep,
-    settings: SettingsDep,
-    engine: EngineDep,
-    keyring: KeyRingDep,
-    gateway: GatewayDep,
+    page: ScreeningPageDep, admin: FormAdminDep, gateway: GatewayDep
 ) -> Response:
     """ "Send to Ashby again" from the page."""
+    actor = Actor.admin(admin.token_id)
     done = functools.partial(
-        send_again, screening_id, admin.workspace.id, Actor.admin(admin.token_id), engine, gateway
+        send_again, page.screening_id, admin.workspace.id, actor, page.engine, gateway
     )
-    return await page_after(
-        request, screening_id, admin, settings, engine, keyring, done, lambda sent: sent.outcome
-    )
+    return await page_after(page, admin, done, lambda sent: sent.outcome)
 
 
 @dataclass(frozen=True)
