@@ -548,18 +548,7 @@ class ScreeningWorkflow(AshbyOutbox):
             elif self._completed_at_ms is None:
                 # The candidate submitted just before the deadline; their signal is on its way.
                 self._completed_at_ms = epoch_ms(deadline)
-        # A decision was made: emails still in flight have nothing left to say.
-        for email in self._emails:
-            email.cancel()
-
-        if self._cancel_requested:
-            await self._disqualify(ref)
-        elif self._closed_in_ashby is not None and self._completed_at_ms is None:
-            await self._close(ref, self._closed_in_ashby)
-        elif self._invite_failed and self._completed_at_ms is None:
-            await self._close(ref, CloseReason.invite_undeliverable)
-        elif self._completed_at_ms is not None and self._state.status != ScreeningStatus.expired:
-            await self._complete(ref, self._completed_at_ms)
+        await self._act_on_the_decision(ref)
 
     async def _wait_with_the_plan(
         self, screening: ScreeningInput, ref: ScreeningRef, invited_at_ms: int
@@ -616,6 +605,12 @@ class ScreeningWorkflow(AshbyOutbox):
                 # The candidate submitted just before the deadline; their signal is on its way.
                 self._completed_at_ms = deadline_ms
             break
+        await self._act_on_the_decision(ref)
+
+    async def _act_on_the_decision(self, ref: ScreeningRef) -> None:
+        """A decision was made (Ashby's cancel, a close in Ashby, a refused invite, the answers,
+        or the deadline, already acted on): emails still in flight have nothing left to say, and
+        the screening is closed, or completed, accordingly."""
         for email in self._emails:
             email.cancel()
         if self._cancel_requested:
