@@ -2,8 +2,9 @@
 
 A module's tests share one stack per database (`stack`): each works in a workspace, an Ashby key
 and candidate addresses of its own, so nothing one test does is seen by another. A test that
-stops, kills or restarts a process, or counts what a process did since it started, gets a
-stack of its own (`own_stack`)."""
+stops, kills or restarts a process, counts what a process did since it started, or needs the
+namespace's `reconcile-screenings` schedule (which the worker that started last points at its
+own task queue), gets a stack of its own (`own_stack`)."""
 
 import contextlib
 import os
