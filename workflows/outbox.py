@@ -36,7 +36,8 @@ with workflow.unsafe.imports_passed_through():
         UpdateKind,
         epoch_ms,
     )
-    from workflows.messages import ScreeningInput, ScreeningState
+    from workflows.messages import ScreeningInput
+    from workflows.run_state import RunState
 
 # Every activity's time limit for one attempt.
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -78,18 +79,10 @@ class AshbyOutbox:
     """The delivery loop and what it keeps; the run (`ScreeningWorkflow`) owns the rest of the
     state it reads and provides the steps it calls."""
 
-    _state: ScreeningState
+    _run: RunState
     _input: ScreeningInput | None
     _v2: bool
     _v5: bool
-    _outbox: list[PostUpdateRequest]
-    _delivering: PostUpdateRequest | None
-    _closing: bool
-    _started_queued: bool
-    _started_at_ms: int | None
-    _live_signals: int
-    _hold_since_ms: int | None
-    _continuing_as_new: bool
 
     # Provided by the run.
     def _silenced(self) -> bool:
@@ -115,41 +108,43 @@ class AshbyOutbox:
         reason: CloseReason | None = None,
     ) -> None:
         if not self._silenced():
-            self._outbox.append(PostUpdateRequest(ref.screening_id, kind, occurred_at_ms, reason))
+            self._run.outbox.append(
+                PostUpdateRequest(ref.screening_id, kind, occurred_at_ms, reason)
+            )
 
     async def _deliver_updates(self, ref: ScreeningRef) -> None:
         """Posts queued updates to Ashby one at a time, in order."""
         while True:
             await workflow.wait_condition(
-                lambda: bool(self._outbox) or self._closing or self._started_unqueued()
+                lambda: bool(self._run.outbox) or self._run.closing or self._started_unqueued()
             )
             if self._started_unqueued():
-                self._started_queued = True
-                if self._state.status == ScreeningStatus.invited:
+                self._run.started_queued = True
+                if self._run.screening.status == ScreeningStatus.invited:
                     self._set_status(ScreeningStatus.started)
-                if not self._silenced() and self._state.status in (
+                if not self._silenced() and self._run.screening.status in (
                     ScreeningStatus.started,
                     ScreeningStatus.completed,
                 ):
-                    assert self._started_at_ms is not None
+                    assert self._run.started_at_ms is not None
                     started = PostUpdateRequest(
-                        ref.screening_id, UpdateKind.started, self._started_at_ms
+                        ref.screening_id, UpdateKind.started, self._run.started_at_ms
                     )
                     # "Started" supersedes an "Invited" not posted yet.
-                    self._outbox = [u for u in self._outbox if u.kind != UpdateKind.invited]
-                    self._outbox.insert(0, started)
-            if not self._outbox:
-                if self._closing:
+                    self._run.outbox = [u for u in self._run.outbox if u.kind != UpdateKind.invited]
+                    self._run.outbox.insert(0, started)
+            if not self._run.outbox:
+                if self._run.closing:
                     return
                 continue
-            self._delivering = self._outbox.pop(0)
+            self._run.delivering = self._run.outbox.pop(0)
             try:
-                if not await self._post_until_settled(self._delivering):
+                if not await self._post_until_settled(self._run.delivering):
                     # Continuing as new: this update waits for it, undelivered.
-                    self._outbox.insert(0, self._delivering)
+                    self._run.outbox.insert(0, self._run.delivering)
                     return
             finally:
-                self._delivering = None
+                self._run.delivering = None
 
     def _history_is_long(self) -> bool:
         assert self._input is not None
@@ -162,7 +157,7 @@ class AshbyOutbox:
         run should continue as new first."""
         recheck = HELD_RECHECK_INTERVAL
         while not self._silenced():
-            live_signals_before = self._live_signals
+            live_signals_before = self._run.live_signals
             attempt = workflow.start_activity_method(
                 AshbyActivities.post_assessment_update,
                 update,
@@ -198,35 +193,35 @@ class AshbyOutbox:
                             update.screening_id, update.kind, AshbyOutcome.failed_in_truffle
                         ),
                     )
-                    self._state.failed_updates.append(update.kind)
+                    self._run.screening.failed_updates.append(update.kind)
                     return True
                 if outcome is not None and outcome.holds:
                     if self._v2 and await self._hold_expired(update):
                         return True
-                    self._state.delivery_held = True
+                    self._run.screening.delivery_held = True
                     # Counting signals from before the attempt: a release that raced the failed
                     # attempt is not missed.
                     with contextlib.suppress(TimeoutError):
                         await workflow.wait_condition(
                             lambda before=live_signals_before: (  # type: ignore[misc]
-                                self._live_signals > before or self._silenced()
+                                self._run.live_signals > before or self._silenced()
                             ),
                             timeout=recheck,
                         )
                     if self._v2:
                         recheck = min(recheck * 2, HELD_RECHECK_LONGEST)
                         if self._history_is_long():
-                            self._continuing_as_new = True
+                            self._run.continuing_as_new = True
                             return False
                     continue
                 if outcome in GIVEN_UP_OUTCOMES or not self._v2:
-                    self._state.failed_updates.append(update.kind)
+                    self._run.screening.failed_updates.append(update.kind)
                     return True
                 # An outage longer than one attempt's window: never dropped, tried again.
                 continue
-            self._state.delivery_held = False
-            self._hold_since_ms = None
-            self._state.delivered_updates.append(update.kind)
+            self._run.screening.delivery_held = False
+            self._run.hold_since_ms = None
+            self._run.screening.delivered_updates.append(update.kind)
             if update.kind == UpdateKind.result:
                 self._queue_report_link()
             return True
@@ -235,20 +230,20 @@ class AshbyOutbox:
     async def _hold_expired(self, update: PostUpdateRequest) -> bool:
         """True, after giving the update up, once it has been held for the retention."""
         now_ms = epoch_ms(workflow.now())
-        if self._hold_since_ms is None:
-            self._hold_since_ms = now_ms
+        if self._run.hold_since_ms is None:
+            self._run.hold_since_ms = now_ms
         assert self._input is not None
         retention = (
             timedelta(seconds=self._input.held_update_retention_seconds)
             if self._input.held_update_retention_seconds
             else HELD_UPDATE_RETENTION
         )
-        if now_ms - self._hold_since_ms < retention.total_seconds() * 1000:
+        if now_ms - self._run.hold_since_ms < retention.total_seconds() * 1000:
             return False
         await self._database(
             AshbyActivities.give_up_update,
             DeliveryGivenUp(update.screening_id, update.kind, AshbyOutcome.hold_expired),
         )
-        self._state.delivery_held = False
-        self._state.failed_updates.append(update.kind)
+        self._run.screening.delivery_held = False
+        self._run.screening.failed_updates.append(update.kind)
         return True

@@ -61,7 +61,6 @@ with workflow.unsafe.imports_passed_through():
         EmailKind,
         EmailRequest,
         ExpiryCheck,
-        PostUpdateRequest,
         ScoreSummary,
         ScreeningProgress,
         ScreeningRef,
@@ -87,6 +86,7 @@ with workflow.unsafe.imports_passed_through():
         ScreeningState,
     )
     from workflows.outbox import ACTIVITY_TIMEOUT, AshbyOutbox
+    from workflows.run_state import RunState
     from workflows.search_attributes import SCREENING_STATUS
 
 # The release whose recorded histories the tests keep writing (tests/workflows/histories/v5/).
@@ -147,72 +147,47 @@ def _cancelled_in_temporal(failure: FailureError) -> bool:
 @workflow.defn
 class ScreeningWorkflow(AshbyOutbox):
     def __init__(self) -> None:
-        self._state = ScreeningState(status=ScreeningStatus.invited, invite_sent=False)
+        # The run's state, in one place; the rest is which release the run replays as, its
+        # input, and the tasks beside the main one (the delivery loop, emails).
+        self._run = RunState()
         self._v2 = False
         self._v3 = False
         self._v4 = False
         self._v5 = False
         self._settings = False
-        # The deadline as this run knows it, and how often an admin moved it.
-        self._deadline_ms: int | None = None
-        self._deadline_moves = 0
-        self._started_at_ms: int | None = None
-        self._completed_at_ms: int | None = None
-        # The score the candidate's submit carried (v4): the result needs no database step.
-        self._submitted_score: ScoreSummary | None = None
-        self._cancel_requested = False
-        self._cancel_settled = False
-        # Closed in Ashby (archived, hired, candidate deleted): set by the `closed_in_ashby`
-        # signal, after the database was closed. A deleted candidate is also `_erased`.
-        self._closed_in_ashby: CloseReason | None = None
-        self._erased = False
-        self._invite_failed = False
-        self._emails: list[asyncio.Task[None]] = []
-        self._outbox: list[PostUpdateRequest] = []
-        self._delivering: PostUpdateRequest | None = None
-        self._started_queued = False
-        self._live_signals = 0
-        self._closing = False
-        self._hold_since_ms: int | None = None
-        self._continuing_as_new = False
         self._input: ScreeningInput | None = None
         self._delivery: asyncio.Task[None] | None = None
-        # The run has taken over the database's progress (v2 and later).
-        self._loaded = False
-        # An admin issued a new report link (`report_link_issued`), not yet queued for Ashby.
-        self._report_link_issued = False
-        # The invites an admin sent again, by kind, that this run has sent (or is sending).
-        self._resent: list[str] = []
+        self._emails: list[asyncio.Task[None]] = []
 
     @workflow.signal
     def candidate_started(self, event: CandidateEvent) -> None:
-        if self._started_at_ms is None:
-            self._started_at_ms = event.occurred_at_ms
+        if self._run.started_at_ms is None:
+            self._run.started_at_ms = event.occurred_at_ms
 
     @workflow.signal
     def candidate_completed(self, event: CandidateEvent) -> None:
-        if self._completed_at_ms is None:
-            self._completed_at_ms = event.occurred_at_ms
-        if event.score is not None and self._submitted_score is None:
-            self._submitted_score = event.score
+        if self._run.completed_at_ms is None:
+            self._run.completed_at_ms = event.occurred_at_ms
+        if event.score is not None and self._run.submitted_score is None:
+            self._run.submitted_score = event.score
 
     @workflow.signal
     def cancel(self, _request: CancelRequest) -> None:
         """Ashby's cancel when no worker could take the `cancel_screening` update."""
-        self._cancel_requested = True
+        self._run.cancel_requested = True
 
     @workflow.update
     async def cancel_screening(self, _request: CancelRequest) -> CancelOutcome:
         """Ashby's cancel, answered once the database has closed the screening."""
-        self._cancel_requested = True
-        await workflow.wait_condition(lambda: self._cancel_settled)
-        return CancelOutcome(status=self._state.status)
+        self._run.cancel_requested = True
+        await workflow.wait_condition(lambda: self._run.cancel_settled)
+        return CancelOutcome(status=self._run.screening.status)
 
     @cancel_screening.validator
     def _cancel_is_news(self, _request: CancelRequest) -> None:
-        if self._cancel_settled:
+        if self._run.cancel_settled:
             raise ValueError("this screening was already cancelled")
-        if self._closing:
+        if self._run.closing:
             raise ValueError("this screening's workflow is finishing; close it in the database")
 
     @workflow.signal
@@ -221,37 +196,35 @@ class ScreeningWorkflow(AshbyOutbox):
         database says so already): the screening stops waiting. For a deleted candidate,
         nothing more is posted, not even an update already queued."""
         reason = CloseReason(event.reason)
-        if self._closed_in_ashby is None:
-            self._closed_in_ashby = reason
+        if self._run.closed_in_ashby is None:
+            self._run.closed_in_ashby = reason
         if reason == CloseReason.candidate_deleted:
-            self._erased = True
-            self._outbox.clear()
+            self._run.erased = True
+            self._run.outbox.clear()
 
     @workflow.signal
     def connection_live(self, _event: ConnectionLive) -> None:
-        self._live_signals += 1
+        self._run.live_signals += 1
 
     @workflow.signal
     def report_link_issued(self, _event: ReportLinkIssued) -> None:
         """An admin issued a new report link: Ashby, which has the result, gets it (a result
         not delivered yet carries the new link by itself). A run started for this (the last
         one had completed) finds it due in the database."""
-        self._report_link_issued = True
+        self._run.report_link_issued = True
         self._queue_report_link()
 
     def _queue_report_link(self) -> None:
         """Once Ashby has the result (a result on its way may still carry the old link)."""
-        if not (self._loaded and self._report_link_issued) or self._input is None:
+        if not (self._run.loaded and self._run.report_link_issued) or self._input is None:
             return
-        if UpdateKind.result not in self._state.delivered_updates:
+        if UpdateKind.result not in self._run.screening.delivered_updates:
             return
-        self._report_link_issued = False
-        in_hand = [update.kind for update in self._outbox]
-        if self._delivering is not None:
-            in_hand.append(self._delivering.kind)
+        self._run.report_link_issued = False
+        in_hand = self._run.in_hand()
         if UpdateKind.report_link not in in_hand:
-            while UpdateKind.report_link in self._state.delivered_updates:
-                self._state.delivered_updates.remove(UpdateKind.report_link)
+            while UpdateKind.report_link in self._run.screening.delivered_updates:
+                self._run.screening.delivered_updates.remove(UpdateKind.report_link)
             self._queue(
                 ScreeningRef(self._input.screening_id),
                 UpdateKind.report_link,
@@ -262,7 +235,7 @@ class ScreeningWorkflow(AshbyOutbox):
     async def extend_deadline(self, request: DeadlineExtension) -> DeadlineExtended:
         """An admin extended the deadline (the database holds it already): the deadline timer
         and the reminders not sent yet follow it, and Ashby gets the new deadline."""
-        await workflow.wait_condition(lambda: self._loaded)
+        await workflow.wait_condition(lambda: self._run.loaded)
         if not self._settings:
             raise ApplicationError(
                 "this screening was sent before deadlines could be extended: it keeps its own",
@@ -270,40 +243,38 @@ class ScreeningWorkflow(AshbyOutbox):
                 non_retryable=True,
             )
         assert self._input is not None
-        assert self._deadline_ms is not None
-        if request.deadline_ms > self._deadline_ms:
-            self._deadline_ms = request.deadline_ms
-            self._deadline_moves += 1
-            in_hand = [update.kind for update in self._outbox]
-            if self._delivering is not None:
-                in_hand.append(self._delivering.kind)
-            while UpdateKind.deadline in self._state.delivered_updates:
-                self._state.delivered_updates.remove(UpdateKind.deadline)
+        assert self._run.deadline_ms is not None
+        if request.deadline_ms > self._run.deadline_ms:
+            self._run.deadline_ms = request.deadline_ms
+            self._run.deadline_moves += 1
+            in_hand = self._run.in_hand()
+            while UpdateKind.deadline in self._run.screening.delivered_updates:
+                self._run.screening.delivered_updates.remove(UpdateKind.deadline)
             if UpdateKind.deadline not in in_hand:
                 self._queue(
                     ScreeningRef(self._input.screening_id),
                     UpdateKind.deadline,
                     epoch_ms(workflow.now()),
                 )
-        return DeadlineExtended(deadline_ms=self._deadline_ms)
+        return DeadlineExtended(deadline_ms=self._run.deadline_ms)
 
     @extend_deadline.validator
     def _deadline_can_move(self, request: DeadlineExtension) -> None:
-        if self._loaded and not self._settings:
+        if self._run.loaded and not self._settings:
             raise ValueError(
                 "this screening was sent before deadlines could be extended: it keeps its own"
             )
         self._refuse_when_closed()
 
     def _refuse_when_closed(self) -> None:
-        if self._continuing_as_new and not self._closing:
+        if self._run.continuing_as_new and not self._run.closing:
             raise ValueError(
                 "this screening's workflow is continuing as new: ask again in a moment"
             )
         if (
             self._decided()
-            or self._closing
-            or self._state.status
+            or self._run.closing
+            or self._run.screening.status
             not in (
                 ScreeningStatus.invited,
                 ScreeningStatus.started,
@@ -314,10 +285,10 @@ class ScreeningWorkflow(AshbyOutbox):
     @workflow.update
     async def resend_invite(self, request: InviteResend) -> None:
         """An admin sent the invite again (the database holds the new link): one new email."""
-        await workflow.wait_condition(lambda: self._loaded)
+        await workflow.wait_condition(lambda: self._run.loaded)
         assert self._input is not None
-        if request.kind not in self._resent:
-            self._resent.append(request.kind)
+        if request.kind not in self._run.resent:
+            self._run.resent.append(request.kind)
             self._send_email(ScreeningRef(self._input.screening_id), request.kind)
 
     @resend_invite.validator
@@ -329,38 +300,39 @@ class ScreeningWorkflow(AshbyOutbox):
         """An admin's "Send to Ashby again": reopens the updates that failed for good and
         answers once each is delivered or has failed again (or is held, or carried to the next
         run by continue-as-new)."""
-        await workflow.wait_condition(lambda: self._loaded)
+        await workflow.wait_condition(lambda: self._run.loaded)
         assert self._input is not None
         ref = ScreeningRef(self._input.screening_id)
         plan = await self._database(AshbyActivities.reopen_for_redelivery, ref)
         if plan.refusal is not None:
             raise ApplicationError(plan.refusal, type="RedeliveryRefused", non_retryable=True)
         kinds = [UpdateKind(kind) for kind in plan.kinds]
-        in_hand = [update.kind for update in self._outbox]
-        if self._delivering is not None:
-            in_hand.append(self._delivering.kind)
+        in_hand = self._run.in_hand()
         for kind in kinds:
-            while kind in self._state.failed_updates:
-                self._state.failed_updates.remove(kind)
-            if kind not in in_hand and kind not in self._state.delivered_updates:
+            while kind in self._run.screening.failed_updates:
+                self._run.screening.failed_updates.remove(kind)
+            if kind not in in_hand and kind not in self._run.screening.delivered_updates:
                 # (Otherwise it is on its way already: a request beside this one reopened it.)
                 self._queue(ref, kind, *self._occurrence_of(kind))
 
         def settled(kind: UpdateKind) -> bool:
-            return kind in self._state.delivered_updates or kind in self._state.failed_updates
+            return (
+                kind in self._run.screening.delivered_updates
+                or kind in self._run.screening.failed_updates
+            )
 
         await workflow.wait_condition(
             lambda: (
                 all(settled(kind) for kind in kinds)
-                or self._state.delivery_held
+                or self._run.screening.delivery_held
                 or self._silenced()
-                or self._continuing_as_new
-                or self._closing
+                or self._run.continuing_as_new
+                or self._run.closing
             )
         )
         return RedeliverOutcome(
-            delivered=[kind for kind in kinds if kind in self._state.delivered_updates],
-            failed=[kind for kind in kinds if kind in self._state.failed_updates],
+            delivered=[kind for kind in kinds if kind in self._run.screening.delivered_updates],
+            failed=[kind for kind in kinds if kind in self._run.screening.failed_updates],
             pending=[kind for kind in kinds if not settled(kind)],
         )
 
@@ -368,37 +340,37 @@ class ScreeningWorkflow(AshbyOutbox):
     def _something_to_redeliver(self, _request: RedeliverRequest) -> None:
         """Refuses at once what the run already knows it cannot do; the database has the last
         word (a new run has not loaded its progress yet when this runs)."""
-        if self._erased:
+        if self._run.erased:
             raise ValueError("the candidate was deleted in Ashby: nothing more is sent for them")
-        if self._cancel_requested:
+        if self._run.cancel_requested:
             raise ValueError("Ashby cancelled this screening: nothing more is sent to Ashby")
-        if self._closing:
+        if self._run.closing:
             raise ValueError("this screening's workflow is finishing; send again in a moment")
-        if self._loaded and not self._state.failed_updates:
+        if self._run.loaded and not self._run.screening.failed_updates:
             raise ValueError("nothing to send: no update to Ashby failed for good")
-        if self._state.delivery_held:
+        if self._run.screening.delivery_held:
             raise ValueError(
                 "the Ashby connection cannot deliver now: updates are held until it is live"
             )
 
     def _occurrence_of(self, kind: UpdateKind) -> tuple[int, CloseReason | None]:
         """When the update's event happened (and why, for a close), as first queued."""
-        if kind == UpdateKind.started and self._started_at_ms is not None:
-            return self._started_at_ms, None
-        if kind == UpdateKind.result and self._completed_at_ms is not None:
-            return self._completed_at_ms, None
+        if kind == UpdateKind.started and self._run.started_at_ms is not None:
+            return self._run.started_at_ms, None
+        if kind == UpdateKind.result and self._run.completed_at_ms is not None:
+            return self._run.completed_at_ms, None
         if kind == UpdateKind.expired and self._input and self._input.deadline_ms is not None:
             return self._input.deadline_ms, None
-        reason = self._state.close_reason
+        reason = self._run.screening.close_reason
         return epoch_ms(workflow.now()), CloseReason(reason) if reason else None
 
     @workflow.query
     def current_state(self) -> ScreeningState:
-        in_flight = [self._delivering] if self._delivering else []
+        in_flight = [self._run.delivering] if self._run.delivering else []
         return replace(
-            self._state,
-            pending_updates=[update.kind for update in in_flight + self._outbox],
-            continue_as_new_pending=self._continuing_as_new,
+            self._run.screening,
+            pending_updates=[update.kind for update in in_flight + self._run.outbox],
+            continue_as_new_pending=self._run.continuing_as_new,
         )
 
     @workflow.run
@@ -411,7 +383,7 @@ class ScreeningWorkflow(AshbyOutbox):
         self._v3 = self._v4 or workflow.patched(V3_PATCH)
         self._v2 = self._v3 or workflow.patched(V2_PATCH)
         self._input = screening
-        self._hold_since_ms = screening.hold_since_ms
+        self._run.hold_since_ms = screening.hold_since_ms
         ref = ScreeningRef(screening.screening_id)
         try:
             return await self._screen(screening, ref)
@@ -458,29 +430,29 @@ class ScreeningWorkflow(AshbyOutbox):
             self._adopt(progress, ref)
             invited_at = _at(progress.invited_at_ms)
             deadline = _at(progress.deadline_ms)
-            self._deadline_ms = progress.deadline_ms
+            self._run.deadline_ms = progress.deadline_ms
             if self._settings and progress.resent_invite_due is not None:
-                self._resent.append(progress.resent_invite_due)
+                self._run.resent.append(progress.resent_invite_due)
         else:
             invited_at = workflow.now()
             deadline = invited_at + SCREENING_WINDOW
-        self._loaded = True
-        self._report_link_issued = False  # what the database said covers it (`_adopt`)
+        self._run.loaded = True
+        self._run.report_link_issued = False  # what the database said covers it (`_adopt`)
         delivery = asyncio.create_task(self._deliver_updates(ref))
         self._delivery = delivery
 
-        if self._state.status in (ScreeningStatus.invited, ScreeningStatus.started):
+        if self._run.screening.status in (ScreeningStatus.invited, ScreeningStatus.started):
             if self._settings:
                 await self._wait_with_the_plan(screening, ref, epoch_ms(invited_at))
             else:
                 await self._wait_for_the_candidate(screening, ref, invited_at, deadline)
-        elif self._state.status == ScreeningStatus.completed and UpdateKind.result in [
-            update.kind for update in self._outbox
+        elif self._run.screening.status == ScreeningStatus.completed and UpdateKind.result in [
+            update.kind for update in self._run.outbox
         ]:
             # A new run after the candidate completed: score (once) and post the result.
-            self._outbox = [u for u in self._outbox if u.kind != UpdateKind.result]
-            assert self._completed_at_ms is not None
-            await self._complete(ref, self._completed_at_ms)
+            self._run.outbox = [u for u in self._run.outbox if u.kind != UpdateKind.result]
+            assert self._run.completed_at_ms is not None
+            await self._complete(ref, self._run.completed_at_ms)
 
         # Stay until every queued update has reached Ashby (or failed for good) and every
         # "Send to Ashby again" has its answer; a cancel that arrives meanwhile still
@@ -488,19 +460,19 @@ class ScreeningWorkflow(AshbyOutbox):
         await self._wait(
             lambda: (
                 self._silenced()
-                or self._continuing_as_new
+                or self._run.continuing_as_new
                 or (
-                    not self._outbox
-                    and self._delivering is None
+                    not self._run.outbox
+                    and self._run.delivering is None
                     and not self._started_unqueued()
                     and workflow.all_handlers_finished()
                 )
             )
         )
         await self._continue_as_new_if_due(screening)
-        if self._cancel_requested and not self._cancel_settled:
+        if self._run.cancel_requested and not self._run.cancel_settled:
             await self._disqualify(ref)
-        self._closing = True
+        self._run.closing = True
         await self._wait(delivery.done)
         if self._v2:
             await self._database(ScreeningActivities.settle_screening, ref)
@@ -509,19 +481,19 @@ class ScreeningWorkflow(AshbyOutbox):
             # steps is acted on before the run ends (a signal that arrives later finds no run
             # and the API closes the database itself).
             await self._wait(workflow.all_handlers_finished)
-            if self._cancel_requested and not self._cancel_settled:
+            if self._run.cancel_requested and not self._run.cancel_settled:
                 await self._disqualify(ref)
         return ScreeningOutcome(
-            status=self._state.status,
-            match_score=self._state.match_score,
-            delivered_updates=list(self._state.delivered_updates),
-            failed_updates=list(self._state.failed_updates),
+            status=self._run.screening.status,
+            match_score=self._run.screening.match_score,
+            delivered_updates=list(self._run.screening.delivered_updates),
+            failed_updates=list(self._run.screening.failed_updates),
         )
 
     async def _wait_for_the_candidate(
         self, screening: ScreeningInput, ref: ScreeningRef, invited_at: datetime, deadline: datetime
     ) -> None:
-        if not self._cancel_requested and not self._state.invite_sent:
+        if not self._run.cancel_requested and not self._run.screening.invite_sent:
             invite = self._send_email(ref, EmailKind.invite)
             if not self._v2:
                 await invite
@@ -535,7 +507,7 @@ class ScreeningWorkflow(AshbyOutbox):
             if await self._decided_before(at, screening):
                 break
             if reminder is not None:
-                if reminder not in self._state.reminders_sent:
+                if reminder not in self._run.screening.reminders_sent:
                     sending = self._send_email(ref, reminder)
                     if not self._v2:
                         await sending
@@ -543,11 +515,11 @@ class ScreeningWorkflow(AshbyOutbox):
             closed = await self._database(ScreeningActivities.expire_screening, ref)
             if closed.status == ScreeningStatus.expired:
                 self._set_status(closed.status)
-                self._state.close_reason = CloseReason.expired
+                self._run.screening.close_reason = CloseReason.expired
                 self._queue(ref, UpdateKind.expired, epoch_ms(deadline))
-            elif self._completed_at_ms is None:
+            elif self._run.completed_at_ms is None:
                 # The candidate submitted just before the deadline; their signal is on its way.
-                self._completed_at_ms = epoch_ms(deadline)
+                self._run.completed_at_ms = epoch_ms(deadline)
         await self._act_on_the_decision(ref)
 
     async def _wait_with_the_plan(
@@ -556,31 +528,31 @@ class ScreeningWorkflow(AshbyOutbox):
         """Waits for the candidate with the position's reminders and a deadline an admin may
         move: each wait ends early when it moves, and the reminders not sent yet are planned
         again from the new one."""
-        if not self._cancel_requested and not self._state.invite_sent:
+        if not self._run.cancel_requested and not self._run.screening.invite_sent:
             self._send_email(ref, EmailKind.invite)
-        for kind in self._resent:
-            if not self._cancel_requested:
+        for kind in self._run.resent:
+            if not self._run.cancel_requested:
                 self._send_email(ref, kind)
         plan = list(screening.reminders) if screening.reminders is not None else DEFAULT_REMINDERS
-        asked = set(self._state.reminders_sent)
+        asked = set(self._run.screening.reminders_sent)
         while True:
-            assert self._deadline_ms is not None
-            deadline_ms = self._deadline_ms
+            assert self._run.deadline_ms is not None
+            deadline_ms = self._run.deadline_ms
             due = sorted(
                 (reminder.due_at_ms(invited_at_ms, deadline_ms), reminder.kind)
                 for reminder in plan
                 if reminder.kind not in asked
                 and reminder.due_at_ms(invited_at_ms, deadline_ms) < deadline_ms
             )
-            moves = self._deadline_moves
+            moves = self._run.deadline_moves
             at_ms = due[0][0] if due else deadline_ms
             if await self._decided_before(
                 _at(at_ms),
                 screening,
-                moved=lambda before=moves: self._deadline_moves != before,  # type: ignore[misc]
+                moved=lambda before=moves: self._run.deadline_moves != before,  # type: ignore[misc]
             ):
                 break
-            if self._deadline_moves != moves:
+            if self._run.deadline_moves != moves:
                 continue
             if due:
                 kind = due[0][1]
@@ -592,18 +564,18 @@ class ScreeningWorkflow(AshbyOutbox):
             )
             if closed.status == ScreeningStatus.expired:
                 self._set_status(closed.status)
-                self._state.close_reason = CloseReason.expired
+                self._run.screening.close_reason = CloseReason.expired
                 self._queue(ref, UpdateKind.expired, deadline_ms)
             elif closed.status in (ScreeningStatus.invited, ScreeningStatus.started):
                 # The database's deadline moved on and the run was not told (Temporal did not
                 # take the admin's extension at once): it waits for that one.
                 if closed.deadline_ms is not None and closed.deadline_ms > deadline_ms:
-                    self._deadline_ms = closed.deadline_ms
-                    self._deadline_moves += 1
+                    self._run.deadline_ms = closed.deadline_ms
+                    self._run.deadline_moves += 1
                     continue
-            elif self._completed_at_ms is None and closed.status == ScreeningStatus.completed:
+            elif self._run.completed_at_ms is None and closed.status == ScreeningStatus.completed:
                 # The candidate submitted just before the deadline; their signal is on its way.
-                self._completed_at_ms = deadline_ms
+                self._run.completed_at_ms = deadline_ms
             break
         await self._act_on_the_decision(ref)
 
@@ -613,32 +585,35 @@ class ScreeningWorkflow(AshbyOutbox):
         the screening is closed, or completed, accordingly."""
         for email in self._emails:
             email.cancel()
-        if self._cancel_requested:
+        if self._run.cancel_requested:
             await self._disqualify(ref)
-        elif self._closed_in_ashby is not None and self._completed_at_ms is None:
-            await self._close(ref, self._closed_in_ashby)
-        elif self._invite_failed and self._completed_at_ms is None:
+        elif self._run.closed_in_ashby is not None and self._run.completed_at_ms is None:
+            await self._close(ref, self._run.closed_in_ashby)
+        elif self._run.invite_failed and self._run.completed_at_ms is None:
             await self._close(ref, CloseReason.invite_undeliverable)
-        elif self._completed_at_ms is not None and self._state.status != ScreeningStatus.expired:
-            await self._complete(ref, self._completed_at_ms)
+        elif (
+            self._run.completed_at_ms is not None
+            and self._run.screening.status != ScreeningStatus.expired
+        ):
+            await self._complete(ref, self._run.completed_at_ms)
 
     def _adopt(self, progress: ScreeningProgress, ref: ScreeningRef) -> None:
         """Takes over where the database says the screening stands, Ashby's cancel included."""
         if progress.cancel_requested:
-            self._cancel_requested = True
-        if progress.status != self._state.status:
+            self._run.cancel_requested = True
+        if progress.status != self._run.screening.status:
             self._set_status(progress.status)
-        self._state.invite_sent = progress.invite_sent
-        self._state.reminders_sent = list(progress.reminders_sent)
-        self._state.delivered_updates = list(progress.delivered)
-        self._state.failed_updates = list(progress.failed)
-        self._state.close_reason = progress.close_reason
-        self._started_at_ms = progress.started_at_ms
+        self._run.screening.invite_sent = progress.invite_sent
+        self._run.screening.reminders_sent = list(progress.reminders_sent)
+        self._run.screening.delivered_updates = list(progress.delivered)
+        self._run.screening.failed_updates = list(progress.failed)
+        self._run.screening.close_reason = progress.close_reason
+        self._run.started_at_ms = progress.started_at_ms
         # Queued again only if Ashby has not had it yet.
-        self._started_queued = (
+        self._run.started_queued = (
             progress.started_at_ms is not None and UpdateKind.started not in progress.undelivered
         )
-        self._completed_at_ms = progress.completed_at_ms
+        self._run.completed_at_ms = progress.completed_at_ms
         for kind in progress.undelivered:
             if kind == UpdateKind.invited:
                 self._queue(ref, kind, progress.invited_at_ms)
@@ -653,19 +628,19 @@ class ScreeningWorkflow(AshbyOutbox):
                 self._queue(ref, kind, epoch_ms(workflow.now()), progress.close_reason)
 
     def _started_unqueued(self) -> bool:
-        return self._started_at_ms is not None and not self._started_queued
+        return self._run.started_at_ms is not None and not self._run.started_queued
 
     def _silenced(self) -> bool:
         """Nothing more goes to Ashby: Ashby cancelled, or the candidate was deleted."""
-        return self._cancel_requested or self._erased
+        return self._run.cancel_requested or self._run.erased
 
     def _decided(self) -> bool:
         return (
-            self._cancel_requested
-            or self._closed_in_ashby is not None
-            or self._completed_at_ms is not None
-            or self._invite_failed
-            or self._continuing_as_new
+            self._run.cancel_requested
+            or self._run.closed_in_ashby is not None
+            or self._run.completed_at_ms is not None
+            or self._run.invite_failed
+            or self._run.continuing_as_new
         )
 
     async def _decided_before(
@@ -690,8 +665,10 @@ class ScreeningWorkflow(AshbyOutbox):
                 decided = self._decided()
             except TimeoutError:
                 decided = False
-        if self._continuing_as_new and not (
-            self._cancel_requested or self._completed_at_ms is not None or self._invite_failed
+        if self._run.continuing_as_new and not (
+            self._run.cancel_requested
+            or self._run.completed_at_ms is not None
+            or self._run.invite_failed
         ):
             await self._continue_as_new_when_quiet(screening)
             return True
@@ -749,15 +726,15 @@ class ScreeningWorkflow(AshbyOutbox):
                     )
                 workflow.logger.warning("email %s of %s failed for good", kind, ref.screening_id)
                 if kind == EmailKind.invite:
-                    self._invite_failed = True
+                    self._run.invite_failed = True
                 return
             if kind == EmailKind.invite:
-                self._state.invite_sent = True
-                if self._v5 and self._started_at_ms is None:
+                self._run.screening.invite_sent = True
+                if self._v5 and self._run.started_at_ms is None:
                     # Ashby's status names the deadline.
                     self._queue(ref, UpdateKind.invited, epoch_ms(workflow.now()))
             elif is_reminder(kind):
-                self._state.reminders_sent.append(kind)
+                self._run.screening.reminders_sent.append(kind)
 
         task = asyncio.create_task(send())
         self._emails.append(task)
@@ -765,23 +742,23 @@ class ScreeningWorkflow(AshbyOutbox):
 
     async def _complete(self, ref: ScreeningRef, completed_at_ms: int) -> None:
         self._set_status(ScreeningStatus.completed)
-        if self._v4 and self._submitted_score is not None:
-            summary: ScoreSummary = self._submitted_score
+        if self._v4 and self._run.submitted_score is not None:
+            summary: ScoreSummary = self._run.submitted_score
         else:
             # Scored by the database step when the submit carried no score (an earlier API, a
             # completion the deadline found, a new run): it scores once and keeps the result.
             summary = await self._database(ScreeningActivities.score_screening, ref)
-        self._state.match_score = summary.match_score
-        self._state.tier = summary.tier
+        self._run.screening.match_score = summary.match_score
+        self._run.screening.tier = summary.tier
         self._queue(ref, UpdateKind.result, completed_at_ms)
 
     async def _disqualify(self, ref: ScreeningRef) -> None:
-        self._outbox.clear()
+        self._run.outbox.clear()
         closed = await self._database(ScreeningActivities.disqualify_application, ref)
         self._set_status(closed.status)
         if closed.status == ScreeningStatus.cancelled:
-            self._state.close_reason = CloseReason.cancelled_by_ashby
-        self._cancel_settled = True
+            self._run.screening.close_reason = CloseReason.cancelled_by_ashby
+        self._run.cancel_settled = True
 
     async def _close(self, ref: ScreeningRef, reason: CloseReason) -> None:
         """Truffle closes the screening early; Ashby is told why unless the candidate's
@@ -791,11 +768,11 @@ class ScreeningWorkflow(AshbyOutbox):
         )
         self._set_status(closed.status)
         if closed.status == ScreeningStatus.cancelled:
-            self._state.close_reason = reason
+            self._run.screening.close_reason = reason
             if reason.ashby_text is not None:
                 self._queue(ref, UpdateKind.cancelled, epoch_ms(workflow.now()), reason)
-        elif closed.status == ScreeningStatus.completed and self._state.match_score is None:
-            await self._complete(ref, self._completed_at_ms or epoch_ms(workflow.now()))
+        elif closed.status == ScreeningStatus.completed and self._run.screening.match_score is None:
+            await self._complete(ref, self._run.completed_at_ms or epoch_ms(workflow.now()))
 
     async def _close_for_operator(self, ref: ScreeningRef) -> None:
         """Cancelled in Temporal: the screening closes ("Cancelled in Truffle"), or is
@@ -804,31 +781,35 @@ class ScreeningWorkflow(AshbyOutbox):
         the run ends without settling: the reconciler's next run delivers the rest."""
         for email in self._emails:
             email.cancel()
-        if self._v5 and self._cancel_requested and not self._cancel_settled:
+        if self._v5 and self._run.cancel_requested and not self._run.cancel_settled:
             await self._disqualify(ref)
-        elif self._state.status in (ScreeningStatus.invited, ScreeningStatus.started):
+        elif self._run.screening.status in (ScreeningStatus.invited, ScreeningStatus.started):
             await self._close(ref, CloseReason.cancelled_in_truffle)
         delivery = self._delivery
         await self._wait(
             lambda: (
-                self._cancel_requested
-                or (not self._outbox and self._delivering is None and not self._started_unqueued())
+                self._run.cancel_requested
+                or (
+                    not self._run.outbox
+                    and self._run.delivering is None
+                    and not self._started_unqueued()
+                )
                 or (self._v5 and (delivery is None or delivery.done()))
             )
         )
-        if self._v5 and self._cancel_requested and not self._cancel_settled:
+        if self._v5 and self._run.cancel_requested and not self._run.cancel_settled:
             await self._disqualify(ref)
-        self._closing = True
+        self._run.closing = True
         if delivery is not None:
             await self._wait(delivery.done)
         if self._v5:
             await self._wait(workflow.all_handlers_finished)
-            if self._outbox or self._started_unqueued():
+            if self._run.outbox or self._started_unqueued():
                 return  # owed to Ashby still: left unsettled for the reconciler's next run
         await self._database(ScreeningActivities.settle_screening, ref)
 
     async def _continue_as_new_if_due(self, screening: ScreeningInput) -> None:
-        if self._continuing_as_new and not self._cancel_requested:
+        if self._run.continuing_as_new and not self._run.cancel_requested:
             await self._continue_as_new_when_quiet(screening)
 
     async def _continue_as_new_when_quiet(self, screening: ScreeningInput) -> None:
@@ -840,21 +821,19 @@ class ScreeningWorkflow(AshbyOutbox):
             self._continue_as_new(screening)
         await self._wait(
             lambda: (
-                self._cancel_requested
+                self._run.cancel_requested
                 or (
                     all(email.done() for email in self._emails) and workflow.all_handlers_finished()
                 )
             )
         )
-        if not self._cancel_requested:
+        if not self._run.cancel_requested:
             self._continue_as_new(screening)
 
     def _continue_as_new(self, screening: ScreeningInput) -> NoReturn:
         """Continues as new: the new run picks up from the database."""
-        workflow.continue_as_new(
-            replace(screening, hold_since_ms=self._hold_since_ms, first_run=None)
-        )
+        workflow.continue_as_new(self._run.next_input(screening))
 
     def _set_status(self, status: ScreeningStatus) -> None:
-        self._state.status = status
+        self._run.screening.status = status
         workflow.upsert_search_attributes([SCREENING_STATUS.value_set(status)])
