@@ -41,11 +41,45 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test (or module) marked `both_databases` runs on SQLite and again on PostgreSQL: every
+    fixture built on `database_kind` (the core's `settings` and `engine`, the integration
+    stacks) follows it. The core's tests that reach the database are marked, and one end-to-end
+    module; every other test runs on SQLite, as does one marked `sqlite_only` (it reads SQLite's
+    own files)."""
+    marked = metafunc.definition.get_closest_marker
+    if "database_kind" in metafunc.fixturenames and marked("both_databases"):
+        # A `sqlite_only` test is still parametrized, so that it shares a module's SQLite
+        # fixtures (a module-scoped stack) with the others.
+        kinds = ["sqlite"] if marked("sqlite_only") else ["sqlite", "postgresql"]
+        metafunc.parametrize("database_kind", kinds, scope="module")
+
+
+@pytest.fixture(scope="session")
+def database_kind() -> str:
+    """SQLite, unless the test is marked `both_databases` (then each in turn)."""
+    return "sqlite"
+
+
 @pytest.fixture
-def settings(sqlite_url: str, secret_key: str, migrated_sqlite: Path) -> Settings:
+def migrated_database_url(
+    request: pytest.FixtureRequest, database_kind: str, sqlite_url: str, migrated_sqlite: Path
+) -> Iterator[str]:
+    """A database at the newest migration for this test alone: a copy of the session's migrated
+    SQLite file, or a fresh PostgreSQL schema migrated (a quarter of a second)."""
+    if database_kind == "postgresql":
+        with fresh_schema(request.getfixturevalue("postgres_server_url")) as url:
+            upgrade_to_head(url)
+            yield url
+        return
     shutil.copyfile(migrated_sqlite, sqlite_url.removeprefix("sqlite:///"))
+    yield sqlite_url
+
+
+@pytest.fixture
+def settings(migrated_database_url: str, secret_key: str) -> Settings:
     return Settings(
-        database_url=sqlite_url,
+        database_url=migrated_database_url,
         truffle_secret_keys=secret_key,
         ashby_api_base_url="http://127.0.0.1:9",
         public_base_url="http://testserver",

@@ -34,6 +34,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyUpdate, DeliveryAttempt, Screening, Workspace, utcnow
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 OCCURRED_MS = 1_700_000_000_000
 
 

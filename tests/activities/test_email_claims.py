@@ -4,7 +4,6 @@ races the send."""
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -19,22 +18,17 @@ from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.mail import StallingSmtpServer
 from truffle import email_claims
 from truffle.contracts import EMAIL_DEFERRED, EmailKind, EmailRequest, ScreeningStatus
-from truffle.db import create_db_engine, upgrade_to_head
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Screening, SentEmail, utcnow
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, settings: Settings) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        url = settings.database_url
-    else:
-        url = request.getfixturevalue("postgres_url")
-        upgrade_to_head(url)
-    engine = create_db_engine(url)
-    yield engine
-    engine.dispose()
+
+@pytest.fixture
+def database(engine: sa.Engine) -> sa.Engine:
+    return engine
 
 
 @pytest.fixture

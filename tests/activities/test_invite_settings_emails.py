@@ -5,6 +5,7 @@ as plain text, and a 2-day link."""
 import uuid
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
@@ -18,6 +19,9 @@ from truffle.report_view import report_of
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Screening, SentEmail, utcnow
+
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
 
 GERMAN_2_DAYS = InviteSettings(
     expiry_days=2,

@@ -23,6 +23,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyWebhookEvent, PayloadKey, Screening, utcnow
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 
 @dataclass(frozen=True)
 class Run:

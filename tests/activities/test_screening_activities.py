@@ -38,6 +38,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import EmailFailure, Screening
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def keyring(settings: Settings) -> KeyRing:

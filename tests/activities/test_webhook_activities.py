@@ -56,6 +56,9 @@ from truffle.tables import (
     utcnow,
 )
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 
 @dataclass
 class Notifier:
@@ -238,6 +241,7 @@ async def test_a_deleted_candidate_is_erased_closed_and_told_leaving_ids_times_a
     assert {told for told, _ in world.notifier.told} == {open_one, done}
 
 
+@pytest.mark.sqlite_only
 async def test_an_erasure_leaves_no_trace_of_the_candidate_in_the_database_or_its_wal_file(
     world: World, settings: Settings
 ) -> None:

@@ -1,4 +1,6 @@
-"""The whole stack as processes for the integration tests (see tests/utils/stack.py).
+"""The whole stack as processes for the integration tests (see tests/utils/stack.py), on SQLite;
+the end-to-end module and the outside repro of Ashby's cancel with no worker also run on
+PostgreSQL (`both_databases`), as do the core's tests of everything that reaches the database.
 
 A module's tests share one stack per database (`stack`): each works in a workspace, an Ashby key
 and candidate addresses of its own, so nothing one test does is seen by another. A test that
@@ -25,10 +27,10 @@ from truffle.db import upgrade_to_head
 from truffle.settings import generate_secret_key
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every integration test runs on both databases the product supports."""
-    if request.param == "postgresql":
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: Path) -> str:
+    """SQLite, or each database in turn for a test marked `both_databases`."""
+    if database_kind == "postgresql":
         url: str = request.getfixturevalue("postgres_url")
         return url
     return f"sqlite:///{tmp_path / 'truffle.db'}"
@@ -80,11 +82,11 @@ def running_stack(
             stop_process(running.worker)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module")
 def shared_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, database_kind: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "postgresql":
+    if database_kind == "postgresql":
         with fresh_schema(request.getfixturevalue("postgres_server_url")) as url:
             yield url
     else:
@@ -109,7 +111,7 @@ def shared_stack(
 
 @pytest.fixture
 def stack(shared_stack: Stack) -> Stack:
-    """The module's stack, on each database in turn."""
+    """The module's stack (one per database for a module marked `both_databases`)."""
     assert shared_stack.worker is not None
     assert shared_stack.worker.poll() is None, "the module's worker has exited"
     return shared_stack
@@ -123,6 +125,6 @@ def own_stack(
     ashby_sandbox: SandboxClient,
     mail_sink: MailSink,
 ) -> Iterator[Stack]:
-    """A stack for this test alone, on each database in turn."""
+    """A stack for this test alone."""
     with running_stack(tmp_path, database_url, dev_server_env, ashby_sandbox, mail_sink) as running:
         yield running

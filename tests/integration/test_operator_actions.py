@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from tests.utils.factories import GOOD_ANSWERS
@@ -111,6 +112,7 @@ def test_a_terminated_screening_is_repaired_by_the_reconcile_schedule(own_stack:
     assert attribute == record["status"] == "completed"
 
 
+@pytest.mark.both_databases
 def test_a_cancel_taken_while_no_worker_runs_survives_a_terminate_and_the_reconcilers_run(
     own_stack: Stack,
 ) -> None:

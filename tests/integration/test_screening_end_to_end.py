@@ -6,6 +6,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 from temporalio.client import Client
 
 from tests.utils.factories import GOOD_ANSWERS
@@ -20,6 +21,9 @@ from tests.utils.journeys import (
 from tests.utils.processes import stop_process
 from tests.utils.stack import Stack
 from tools.ashby_sandbox.spec import request_schema, validate
+
+# The product end to end on PostgreSQL too (the core's tests cover the rest of its queries).
+pytestmark = pytest.mark.both_databases
 
 
 def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:

@@ -28,6 +28,10 @@ from tools.ashby_sandbox.client import SandboxClient, assessment_start_body
 from tools.devstack import load_or_create_secret_keys
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
+# `make run`'s stack on its SQLite file and with `--database postgres`; the demo and the Temporal
+# UI's decoding, which do not depend on the database, on the first.
+pytestmark = pytest.mark.both_databases
+
 STARTUP_TIMEOUT_SECONDS = 150
 
 
@@ -98,11 +102,10 @@ def dev_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningStack]:
+@pytest.fixture(scope="module")
+def stack(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """`truffle-ashby dev` on its SQLite file, and with `--database postgres`."""
+    database = "postgres" if database_kind == "postgresql" else "sqlite"
     cwd = tmp_path_factory.mktemp("dev-stack")
     ports = {
         name: free_port()
@@ -121,12 +124,12 @@ def stack(
             "--mail-ui-port", str(ports["mail"]),
             "--worker-metrics-port", str(ports["metrics"]),
             "--api-metrics-port", str(ports["api-metrics"]),
-            "--database", request.param,
+            "--database", database,
         ],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )  # fmt: skip
-    running = RunningStack(process, ports, cwd, request.param)
+    running = RunningStack(process, ports, cwd, database)
     try:
         running.wait_for("Press Ctrl-C to stop everything.", STARTUP_TIMEOUT_SECONDS)
         yield running
@@ -192,6 +195,7 @@ def test_the_worker_polls_its_task_queue(stack: RunningStack) -> None:
     assert "activity" in described.lower()
 
 
+@pytest.mark.sqlite_only
 def test_the_demo_plays_the_whole_story(stack: RunningStack) -> None:
     ports = stack.ports
     # The demo creates its workspace in the stack's database, which the banner names.
@@ -226,6 +230,7 @@ def test_the_demo_plays_the_whole_story(stack: RunningStack) -> None:
         assert step in result.stdout
 
 
+@pytest.mark.sqlite_only
 def test_the_temporal_ui_is_wired_to_the_apis_codec_endpoint(stack: RunningStack) -> None:
     """What the UI tells every browser that opens it: decode through the API (no override in
     the browser's settings needed)."""
@@ -241,6 +246,7 @@ def test_the_temporal_ui_is_wired_to_the_apis_codec_endpoint(stack: RunningStack
     assert refused.status_code == 401
 
 
+@pytest.mark.sqlite_only
 async def test_the_temporal_ui_shows_a_screenings_payloads_decoded_for_a_signed_in_admin(
     stack: RunningStack, browser: Browser
 ) -> None:

@@ -18,6 +18,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyConnection, AshbyWebhookEndpoint, Workspace, utcnow
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 T0 = datetime(2026, 11, 29, 10, 2, tzinfo=UTC)
 Event = tuple[timedelta, str]  # (offset from T0, "ok" or an AshbyOutcome)
 

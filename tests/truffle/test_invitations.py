@@ -17,6 +17,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyUpdate, Screening, SentEmail, utcnow
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def opened(engine: sa.Engine, settings: Settings) -> tuple[uuid.UUID, uuid.UUID]:

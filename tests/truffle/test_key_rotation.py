@@ -22,6 +22,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import decode_secret_key, generate_secret_key
 from truffle.tables import AshbyConnection, AshbyWebhookEndpoint, Screening, Workspace
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 OLD = decode_secret_key(generate_secret_key())
 NEW = decode_secret_key(generate_secret_key())
 

@@ -38,6 +38,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
 from truffle.tables import PayloadKey, Screening, utcnow
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"status": "completed"}')
 
 

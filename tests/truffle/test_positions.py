@@ -29,6 +29,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import Position, Screening
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 EDITED = positions.PositionContent(
     name="Backend Engineer",
     description="Python services",

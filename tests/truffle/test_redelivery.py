@@ -19,6 +19,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AshbyConnection, AshbyUpdate, Screening, Workspace, utcnow
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 
 @dataclass
 class Seeded:

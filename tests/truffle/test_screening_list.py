@@ -22,6 +22,9 @@ from truffle.tables import (
     utcnow,
 )
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def seeded(engine: sa.Engine, settings: Settings) -> tuple[Workspace, Position, list[uuid.UUID]]:
