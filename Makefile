@@ -24,10 +24,13 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy .
 
+# The suite in PYTEST_WORKERS processes (pytest-xdist), a module's tests in one of them (its
+# stacks and servers are its own); most of the suite waits on processes, timers and pages.
+PYTEST_WORKERS ?= 2
 pytest: $(INSTALLED)
 	$(BIN)/python -m tests.utils.chromium
 	$(BIN)/python -m tests.utils.system_tools
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses $(PYTEST_WORKERS) --dist loadscope
 
 # The candidate's words in every language (truffle/translations.py): extract, update, compile.
 LOCALES := truffle/locales

@@ -82,7 +82,11 @@ def test_secret_keys_keep_their_order_current_first(monkeypatch: pytest.MonkeyPa
     assert keys[0] != keys[1]
 
 
-@pytest.mark.parametrize("value", ["short", "", "a,,b", generate_secret_key() + ",nope"])
+@pytest.mark.parametrize(
+    "value",
+    ["short", "", "a,,b", generate_secret_key() + ",nope"],
+    ids=["short", "empty", "empty-between", "one-good-one-bad"],
+)
 def test_malformed_secret_keys_are_rejected(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("TRUFFLE_SECRET_KEYS", value)
     with pytest.raises(ValidationError):
