@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
+from sqlmodel.sql.expression import SelectOfScalar
 
 from truffle import email_claims, invite_settings, keyset, report_links
 from truffle.contracts import (
@@ -185,6 +186,34 @@ def _while_open(screening_id: uuid.UUID) -> sa.Update:
     )
 
 
+def _closing(
+    screening_id: uuid.UUID,
+    status: ScreeningStatus,
+    reason: CloseReason,
+    application_status: ApplicationStatus,
+) -> sa.Update:
+    """Closes the screening while it is open: the link dies, and so does the application."""
+    return _while_open(screening_id).values(
+        status=status,
+        close_reason=reason,
+        application_status=application_status,
+        is_open=False,
+        closed_at=utcnow(),
+    )
+
+
+def _close_while_open(
+    session: Session,
+    screening_id: uuid.UUID,
+    status: ScreeningStatus,
+    reason: CloseReason,
+    application_status: ApplicationStatus,
+) -> ScreeningStatus:
+    session.exec(_closing(screening_id, status, reason, application_status))
+    session.commit()
+    return _status(session, screening_id)
+
+
 def past_deadline(screening: Screening) -> bool:
     return utcnow() >= screening.deadline_at
 
@@ -282,17 +311,13 @@ def disqualify(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
 def expire(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
     """The deadline passed: the link dies and the application expires, unless the candidate
     completed or Ashby cancelled first."""
-    session.exec(
-        _while_open(screening_id).values(
-            status=ScreeningStatus.expired,
-            close_reason=CloseReason.expired,
-            application_status=ApplicationStatus.expired,
-            is_open=False,
-            closed_at=utcnow(),
-        )
+    return _close_while_open(
+        session,
+        screening_id,
+        ScreeningStatus.expired,
+        CloseReason.expired,
+        ApplicationStatus.expired,
     )
-    session.commit()
-    return _status(session, screening_id)
 
 
 def expire_if_due(
@@ -302,15 +327,9 @@ def expire_if_due(
     waited for, in whole milliseconds): an admin extended it. Returns the status and the
     database's deadline."""
     session.exec(
-        _while_open(screening_id)
-        .where(col(Screening.deadline_at) < deadline + timedelta(milliseconds=1))
-        .values(
-            status=ScreeningStatus.expired,
-            close_reason=CloseReason.expired,
-            application_status=ApplicationStatus.expired,
-            is_open=False,
-            closed_at=utcnow(),
-        )
+        _closing(
+            screening_id, ScreeningStatus.expired, CloseReason.expired, ApplicationStatus.expired
+        ).where(col(Screening.deadline_at) < deadline + timedelta(milliseconds=1))
     )
     session.commit()
     status, deadline_at = session.exec(
@@ -322,17 +341,9 @@ def expire_if_due(
 def close(session: Session, screening_id: uuid.UUID, reason: CloseReason) -> ScreeningStatus:
     """Truffle closes the screening early (`cancelled_in_truffle`, `invite_undeliverable`): the
     link dies and the application is closed, unless the candidate completed first."""
-    session.exec(
-        _while_open(screening_id).values(
-            status=ScreeningStatus.cancelled,
-            close_reason=reason,
-            application_status=ApplicationStatus.closed,
-            is_open=False,
-            closed_at=utcnow(),
-        )
+    return _close_while_open(
+        session, screening_id, ScreeningStatus.cancelled, reason, ApplicationStatus.closed
     )
-    session.commit()
-    return _status(session, screening_id)
 
 
 def record_email_failure(
@@ -447,6 +458,18 @@ def progress_of(session: Session, screening_id: uuid.UUID) -> ScreeningProgress:
     return progress
 
 
+def _oldest_first(
+    session: Session, query: SelectOfScalar[Screening], limit: int, after: Screening | None
+) -> list[Screening]:
+    """`query`'s next `limit` screenings by creation, after `after` (keyset, no OFFSET)."""
+    last = (after.created_at, after.id) if after is not None else None
+    return list(
+        session.exec(
+            keyset.page(query, col(Screening.created_at), col(Screening.id), last, limit)
+        ).all()
+    )
+
+
 def unsettled(
     session: Session, created_before: datetime, limit: int, after: Screening | None = None
 ) -> list[Screening]:
@@ -457,12 +480,7 @@ def unsettled(
         .where(col(Screening.settled_at).is_(None))
         .where(col(Screening.created_at) < created_before)
     )
-    last = (after.created_at, after.id) if after is not None else None
-    return list(
-        session.exec(
-            keyset.page(query, col(Screening.created_at), col(Screening.id), last, limit)
-        ).all()
-    )
+    return _oldest_first(session, query, limit, after)
 
 
 def with_cancel_pending(
@@ -476,12 +494,7 @@ def with_cancel_pending(
         .where(col(Screening.application_status) != ApplicationStatus.disqualified)
         .where(col(Screening.cancel_requested_at) < requested_before)
     )
-    last = (after.created_at, after.id) if after is not None else None
-    return list(
-        session.exec(
-            keyset.page(query, col(Screening.created_at), col(Screening.id), last, limit)
-        ).all()
-    )
+    return _oldest_first(session, query, limit, after)
 
 
 def _status(session: Session, screening_id: uuid.UUID) -> ScreeningStatus:
