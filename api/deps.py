@@ -1,9 +1,9 @@
 """Request dependencies: settings, a database session, and the workspace the caller acts for."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, status
@@ -28,32 +28,16 @@ def get_settings_from_app(request: Request) -> Settings:
     return settings
 
 
-def get_engine(request: Request) -> sa.Engine:
-    engine: sa.Engine = request.app.state.engine
-    return engine
+def _app_state(name: str) -> Callable[[Request], Any]:
+    """A dependency that reads one of the shared objects `create_app` puts on the app's state."""
+
+    def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return read
 
 
-def get_keyring(request: Request) -> KeyRing:
-    keyring: KeyRing = request.app.state.keyring
-    return keyring
-
-
-def get_gateway(request: Request) -> ScreeningGateway:
-    gateway: ScreeningGateway = request.app.state.gateway
-    return gateway
-
-
-def get_payload_keys(request: Request) -> PayloadKeys:
-    keys: PayloadKeys = request.app.state.payload_keys
-    return keys
-
-
-def get_ashby_client(request: Request) -> AshbyClient:
-    client: AshbyClient = request.app.state.ashby_client
-    return client
-
-
-EngineDep = Annotated[sa.Engine, Depends(get_engine)]
+EngineDep = Annotated[sa.Engine, Depends(_app_state("engine"))]
 
 
 def get_session(engine: EngineDep) -> Iterator[Session]:
@@ -63,10 +47,10 @@ def get_session(engine: EngineDep) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
 SessionDep = Annotated[Session, Depends(get_session)]
-KeyRingDep = Annotated[KeyRing, Depends(get_keyring)]
-AshbyClientDep = Annotated[AshbyClient, Depends(get_ashby_client)]
-GatewayDep = Annotated[ScreeningGateway, Depends(get_gateway)]
-PayloadKeysDep = Annotated[PayloadKeys, Depends(get_payload_keys)]
+KeyRingDep = Annotated[KeyRing, Depends(_app_state("keyring"))]
+AshbyClientDep = Annotated[AshbyClient, Depends(_app_state("ashby_client"))]
+GatewayDep = Annotated[ScreeningGateway, Depends(_app_state("gateway"))]
+PayloadKeysDep = Annotated[PayloadKeys, Depends(_app_state("payload_keys"))]
 
 bearer = HTTPBearer(auto_error=False)
 
