@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.error_pages import error_page, is_page
+from api.middleware import HttpMiddleware
 
 MAX_BODY_BYTES = 1024 * 1024
 INTERNAL_ERROR_MESSAGE = (
@@ -134,7 +135,7 @@ class _TrackedSend:
         await self._send(message)
 
 
-class UnhandledErrors:
+class UnhandledErrors(HttpMiddleware):
     """An exception no handler took becomes a 500 in the shape of the path's other errors. It
     sits inside the access log's middleware, so the answer carries `X-Request-ID` and the line
     logged for it the request's ids (Starlette's own 500 is sent from outside every middleware,
@@ -142,13 +143,7 @@ class UnhandledErrors:
     it was raised, never its message or arguments: a database error quotes the values it failed
     on, a candidate's name or email among them."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         tracked = _TrackedSend(send)
         try:
             await self.app(scope, receive, tracked)
@@ -176,17 +171,14 @@ class UnhandledErrors:
             await response(scope, receive, send)
 
 
-class BodySizeLimit:
+class BodySizeLimit(HttpMiddleware):
     """Refuses request bodies over the limit with 413, whether or not Content-Length is sent."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._refuse(scope, send)

@@ -14,6 +14,8 @@
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.middleware import HttpMiddleware
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -31,15 +33,12 @@ HSTS = "max-age=31536000; includeSubDomains"
 SECRET_LINK_PATHS = ("/s/", "/r/")
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     def __init__(self, app: ASGIApp, https: bool) -> None:
-        self.app = app
+        super().__init__(app)
         self.https = https
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
 
         async def with_headers(message: Message) -> None:
