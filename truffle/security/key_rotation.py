@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from truffle.security.payload_crypto import screenings_with_plaintext_payloads
 from truffle.security.secrets import KeyRing
@@ -91,34 +91,35 @@ def status(session: Session, keyring: KeyRing) -> KeyStatus:
     )
 
 
+def _reseal(
+    session: Session, keyring: KeyRing, row: SQLModel, column: str, scope: uuid.UUID
+) -> int:
+    """Re-encrypts `row`'s sealed `column` under the current key unless it is under it already
+    or empty (an erased screening's token); returns how many values it re-encrypted (1 or 0)."""
+    sealed = getattr(row, column)
+    if not sealed or keyring.sealed_with(sealed) == keyring.fingerprints[0]:
+        return 0
+    setattr(row, column, keyring.seal(keyring.unseal(sealed, scope), scope))
+    session.add(row)
+    return 1
+
+
 def rekey(engine: sa.Engine, keyring: KeyRing) -> int:
     """Re-encrypts every stored secret not yet under the current key; returns how many."""
-    current = keyring.fingerprints[0]
     resealed = 0
     with Session(engine) as session:
         for connection in session.exec(
             select(AshbyConnection).where(col(AshbyConnection.encrypted_ashby_key).is_not(None))
         ):
-            sealed = connection.encrypted_ashby_key
-            if sealed and keyring.sealed_with(sealed) != current:
-                plain = keyring.unseal(sealed, connection.workspace_id)
-                connection.encrypted_ashby_key = keyring.seal(plain, connection.workspace_id)
-                session.add(connection)
-                resealed += 1
+            resealed += _reseal(
+                session, keyring, connection, "encrypted_ashby_key", connection.workspace_id
+            )
         for stored in session.exec(
             select(PayloadKey).where(col(PayloadKey.key_sealed).is_not(None))
         ):
-            if stored.key_sealed and keyring.sealed_with(stored.key_sealed) != current:
-                key = keyring.unseal(stored.key_sealed, stored.screening_id)
-                stored.key_sealed = keyring.seal(key, stored.screening_id)
-                session.add(stored)
-                resealed += 1
+            resealed += _reseal(session, keyring, stored, "key_sealed", stored.screening_id)
         for endpoint in session.exec(select(AshbyWebhookEndpoint)):
-            if keyring.sealed_with(endpoint.secret_sealed) != current:
-                secret = keyring.unseal(endpoint.secret_sealed, endpoint.id)
-                endpoint.secret_sealed = keyring.seal(secret, endpoint.id)
-                session.add(endpoint)
-                resealed += 1
+            resealed += _reseal(session, keyring, endpoint, "secret_sealed", endpoint.id)
         session.commit()
         after: uuid.UUID | None = None
         while True:
@@ -130,12 +131,6 @@ def rekey(engine: sa.Engine, keyring: KeyRing) -> int:
                 break
             after = batch[-1].id
             for screening in batch:
-                if not screening.link_token_sealed:
-                    continue  # erased
-                if keyring.sealed_with(screening.link_token_sealed) != current:
-                    token = keyring.unseal(screening.link_token_sealed, screening.id)
-                    screening.link_token_sealed = keyring.seal(token, screening.id)
-                    session.add(screening)
-                    resealed += 1
+                resealed += _reseal(session, keyring, screening, "link_token_sealed", screening.id)
             session.commit()
     return resealed
