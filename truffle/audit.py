@@ -24,7 +24,6 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from truffle import keyset
 from truffle.db import session_scope
-from truffle.keyset import decode_cursor, encode_cursor
 from truffle.logs import current_ids
 from truffle.tables import AuditEvent, column_length
 
@@ -244,17 +243,15 @@ def list_page(
     size: int = PAGE_SIZE,
 ) -> Page:
     """Newest first, `size` rows at a time: an index range scan from the cursor, no OFFSET."""
-    query = keyset.page(
+    events, next_cursor = keyset.newest_page(
+        session,
         _in_range(workspace_id, dates, action),
         col(AuditEvent.at),
         col(AuditEvent.id),
-        decode_cursor(cursor) if cursor else None,
-        size + 1,
-        newest_first=True,
+        cursor,
+        size,
     )
-    found = list(session.exec(query).all())
-    events, more = found[:size], len(found) > size
-    return Page(events, encode_cursor(events[-1].at, events[-1].id) if more else None)
+    return Page(events, next_cursor)
 
 
 def events_between(

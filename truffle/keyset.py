@@ -9,10 +9,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlmodel import Session
+from sqlmodel.sql.expression import SelectOfScalar
 
 from truffle.tables import UTCDateTime
 
 Query = TypeVar("Query", bound=sa.Select[Any])
+Row = TypeVar("Row")
 
 
 class BadCursorError(ValueError):
@@ -58,3 +61,23 @@ def page(
         query = query.where(order < last if newest_first else order > last)
     ordered = (moment.desc(), row_id.desc()) if newest_first else (moment, row_id)
     return query.order_by(*ordered).limit(limit)
+
+
+def newest_page(
+    session: Session,
+    query: SelectOfScalar[Row],
+    moment: Any,
+    row_id: Any,
+    cursor: str | None,
+    size: int,
+) -> tuple[list[Row], str | None]:
+    """A page of `query`'s rows, newest first, from the page link's `cursor` (None: the first
+    page), and the next page's cursor (None after the last page). One row more than the page is
+    read to know whether another page follows."""
+    after = decode_cursor(cursor) if cursor else None
+    found = list(session.exec(page(query, moment, row_id, after, size + 1, newest_first=True)))
+    rows = found[:size]
+    if len(found) <= size:
+        return rows, None
+    # The columns' own names read the last row's place.
+    return rows, encode_cursor(getattr(rows[-1], moment.key), getattr(rows[-1], row_id.key))

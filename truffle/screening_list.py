@@ -14,7 +14,6 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from truffle import keyset
-from truffle.keyset import decode_cursor, encode_cursor
 from truffle.tables import DeliveryAttempt, Position, Screening
 
 PAGE_SIZE = 25
@@ -72,17 +71,10 @@ def list_page(
     cursor: str | None = None,
     size: int = PAGE_SIZE,
 ) -> Page:
-    query = select(Screening).where(col(Screening.workspace_id) == workspace_id)
-    query = keyset.page(
-        _filtered(query, filters),
-        col(Screening.created_at),
-        col(Screening.id),
-        decode_cursor(cursor) if cursor else None,
-        size + 1,
-        newest_first=True,
+    query = _filtered(select(Screening).where(col(Screening.workspace_id) == workspace_id), filters)
+    screenings, next_cursor = keyset.newest_page(
+        session, query, col(Screening.created_at), col(Screening.id), cursor, size
     )
-    found = list(session.exec(query).all())
-    screenings, more = found[:size], len(found) > size
     ids = [screening.id for screening in screenings]
     names = (
         dict(
@@ -122,5 +114,5 @@ def list_page(
             last_delivery[attempt.screening_id] = attempt
     return Page(
         rows=[Row(s, names.get(s.position_id, ""), last_delivery.get(s.id)) for s in screenings],
-        next_cursor=(encode_cursor(screenings[-1].created_at, screenings[-1].id) if more else None),
+        next_cursor=next_cursor,
     )
