@@ -200,12 +200,30 @@ def _record_start(
     outcome: str,
     screening: Screening | None = None,
 ) -> None:
-    audit.record_alone(
-        engine, workspace_id, AuditAction.ashby_assessment_started, actor, outcome=outcome,
-        screening_id=screening.id if screening else None,
-        position_id=screening.position_id if screening else None,
-        ashby_application_id=application_id,
+    _record_call(
+        engine, workspace_id, AuditAction.ashby_assessment_started, actor, outcome, screening,
+        application_id,
     )  # fmt: skip
+
+
+def _record_call(
+    engine: sa.Engine,
+    workspace_id: uuid.UUID,
+    action: AuditAction,
+    actor: Actor,
+    outcome: str,
+    screening: Screening | None,
+    application_id: str | None,
+) -> None:
+    """An Ashby call's audit row, in a transaction of its own once the call's outcome is known
+    (a refusal, or a start Temporal could not take, leaves nothing else to commit with)."""
+    with session_scope(engine) as session:
+        audit.record(
+            session, workspace_id, action, actor, outcome=outcome,
+            screening_id=screening.id if screening else None,
+            position_id=screening.position_id if screening else None,
+            ashby_application_id=application_id,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -254,9 +272,7 @@ def finish_cancel(
     if disqualify and screening is not None:
         with Session(engine) as session:
             screenings.disqualify(session, screening.id)
-    audit.record_alone(
-        engine, workspace_id, AuditAction.ashby_assessment_cancelled, actor, outcome=outcome,
-        screening_id=screening.id if screening else None,
-        position_id=screening.position_id if screening else None,
-        ashby_application_id=screening.ashby_application_id if screening else None,
+    _record_call(
+        engine, workspace_id, AuditAction.ashby_assessment_cancelled, actor, outcome, screening,
+        screening.ashby_application_id if screening else None,
     )  # fmt: skip

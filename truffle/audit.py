@@ -18,12 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from truffle import keyset
-from truffle.db import session_scope
 from truffle.logs import current_ids
 from truffle.tables import AuditEvent, column_length
 
@@ -168,29 +166,6 @@ def revise(
         event.screening_id = screening_id
         event.position_id = position_id
         session.add(event)
-
-
-def record_alone(
-    engine: sa.Engine,
-    workspace_id: uuid.UUID,
-    action: AuditAction,
-    actor: Actor,
-    *,
-    outcome: str,
-    screening_id: uuid.UUID | None = None,
-    position_id: uuid.UUID | None = None,
-    ashby_application_id: str | None = None,
-    webhook_action_id: str | None = None,
-    webhook_action: str | None = None,
-) -> None:
-    """`record` in a transaction of its own: for Ashby's calls, recorded once their outcome is
-    known (a refusal, or a start Temporal could not take, leaves nothing else to commit with)."""
-    with session_scope(engine) as session:
-        record(
-            session, workspace_id, action, actor, outcome=outcome, screening_id=screening_id,
-            position_id=position_id, ashby_application_id=ashby_application_id,
-            webhook_action_id=webhook_action_id, webhook_action=webhook_action,
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)
