@@ -45,6 +45,17 @@ def moment_column(*, required: bool = False, default_now: bool = False) -> Any:
     return Field(default=None, sa_column=column)
 
 
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> sa.Index:
+    """An index of the rows `where` holds for, partial on SQLite and PostgreSQL alike."""
+    return sa.Index(
+        name,
+        *columns,
+        unique=unique,
+        sqlite_where=sa.text(where),
+        postgresql_where=sa.text(where),
+    )
+
+
 class Plan(StrEnum):
     trial = "trial"
     paid = "paid"
@@ -140,12 +151,11 @@ class TruffleKey(SQLModel, table=True):
 
     __tablename__ = "truffle_keys"
     __table_args__ = (
-        sa.Index(
+        partial_index(
             "uq_truffle_keys_one_live_per_workspace",
             "workspace_id",
             unique=True,
-            sqlite_where=sa.text("revoked_at IS NULL"),
-            postgresql_where=sa.text("revoked_at IS NULL"),
+            where="revoked_at IS NULL",
         ),
     )
 
@@ -222,14 +232,13 @@ class Screening(SQLModel, table=True):
     __table_args__ = (
         # At most one open screening per Ashby application and position: a repeated
         # `assessment.start` finds it instead of creating a second one.
-        sa.Index(
+        partial_index(
             "uq_screenings_one_open_per_application",
             "workspace_id",
             "ashby_application_id",
             "position_id",
             unique=True,
-            sqlite_where=sa.text("is_open"),
-            postgresql_where=sa.text("is_open"),
+            where="is_open",
         ),
         sa.Index("ix_screenings_workspace_created", "workspace_id", "created_at"),
         # Ashby's webhooks name a candidate or an application.
@@ -248,18 +257,16 @@ class Screening(SQLModel, table=True):
             "delivery_failed",
             "created_at",
         ),
-        sa.Index(
+        partial_index(
             "ix_screenings_unsettled",
             "created_at",
-            sqlite_where=sa.text("settled_at IS NULL"),
-            postgresql_where=sa.text("settled_at IS NULL"),
+            where="settled_at IS NULL",
         ),
         # The reconciler's look for Ashby's cancels not acted on yet (almost always none).
-        sa.Index(
+        partial_index(
             "ix_screenings_cancel_pending",
             "created_at",
-            sqlite_where=sa.text(CANCEL_PENDING),
-            postgresql_where=sa.text(CANCEL_PENDING),
+            where=CANCEL_PENDING,
         ),
     )
 
@@ -398,11 +405,10 @@ class AshbyUpdate(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("screening_id", "kind", name="uq_ashby_updates_kind"),
         # The few updates given up for good: the "failed" filter and the card's link.
-        sa.Index(
+        partial_index(
             "ix_ashby_updates_given_up",
             "given_up_at",
-            sqlite_where=sa.text("given_up_at IS NOT NULL"),
-            postgresql_where=sa.text("given_up_at IS NOT NULL"),
+            where="given_up_at IS NOT NULL",
         ),
     )
 
