@@ -4,12 +4,13 @@ with the filters of the export (api/audit.py) and links to it."""
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.audit import FilterError, chosen_action, date_range
 from api.deps import SessionDep
 from api.pages import PageWorkspaceDep
+from api.paging import list_status, page_links
 from api.templating import templates
 from truffle import audit
 from truffle.audit import ACTION_LABELS, DateRange
@@ -57,11 +58,6 @@ def audit_page(
     query = {"from": str(dates.first), "to": str(dates.last)}
     if only is not None:
         query["action"] = only.value
-    status_code = status.HTTP_200_OK
-    if errors:
-        status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    elif problem:
-        status_code = status.HTTP_400_BAD_REQUEST
     return templates.TemplateResponse(
         request,
         "audit.html",
@@ -76,14 +72,10 @@ def audit_page(
             "chosen_action": only,
             "actions": ACTION_LABELS,
             "actors": ACTOR_LABELS,
-            "next_query": urlencode({**query, "cursor": page.next_cursor})
-            if page.next_cursor
-            else None,
-            "first_query": urlencode(query),
+            **page_links(query, page.next_cursor, cursor),
             "csv_query": urlencode({"format": "csv", **query}),
             "json_query": urlencode({"format": "json", **query}),
-            "paged": cursor is not None,
             "current_page": "audit",
         },
-        status_code=status_code,
+        status_code=list_status(errors, problem),
     )

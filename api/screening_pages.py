@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -26,6 +25,7 @@ from api.deps import (
     SettingsDep,
 )
 from api.pages import FormAdminDep, PageWorkspaceDep, csrf_token_of
+from api.paging import list_status, page_links
 from api.screenings import REDELIVERY_MESSAGES, send_again
 from api.templating import templates
 from truffle import report_links, screening_view
@@ -107,11 +107,6 @@ def screenings_page(
         )
         if value
     }
-    status_code = status.HTTP_200_OK
-    if errors:
-        status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
-    elif problem:
-        status_code = status.HTTP_400_BAD_REQUEST
     return templates.TemplateResponse(
         request,
         "screenings.html",
@@ -122,14 +117,10 @@ def screenings_page(
             "problem": problem,
             "positions": positions,
             "statuses": vocabulary.status_choices(),
-            "next_query": urlencode({**query, "cursor": page.next_cursor})
-            if page.next_cursor
-            else None,
-            "first_query": urlencode(query),
-            "paged": cursor is not None,
+            **page_links(query, page.next_cursor, cursor),
             "current_page": "screenings",
         },
-        status_code=status_code,
+        status_code=list_status(errors, problem),
     )
 
 
