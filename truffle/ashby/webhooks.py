@@ -18,6 +18,7 @@ Deliveries that are not signed, or not signed that way, never touch the card (no
 database); the receiving endpoint answers at most a few refusals a minute (api/webhooks.py).
 """
 
+import functools
 import hashlib
 import hmac
 import json
@@ -294,39 +295,31 @@ def task_for(envelope: Envelope, workspace_id: uuid.UUID) -> WebhookTask | None:
     of Truffle (another status, another type). Raises `MalformedWebhookError` for a known
     action without the ids it needs."""
     data = envelope.data
-    workspace = str(workspace_id)
+    task = functools.partial(WebhookTask, event_id="", workspace_id=str(workspace_id))
     if envelope.action == "applicationUpdate":
         application_id = _id_at(data, "application", "id")
         status = (data.get("application") or {}).get("status")
         reasons = {"Archived": CloseReason.archived_in_ashby, "Hired": CloseReason.hired_in_ashby}
         if status not in reasons:
             return None
-        return WebhookTask(
-            event_id="",
-            workspace_id=workspace,
+        return task(
             kind="close_application",
             application_id=application_id,
             close_reason=reasons[status],
         )
     if envelope.action == "candidateHire":
-        return WebhookTask(
-            event_id="",
-            workspace_id=workspace,
+        return task(
             kind="close_application",
             application_id=_id_at(data, "application", "id"),
             close_reason=CloseReason.hired_in_ashby,
         )
     if envelope.action == "candidateDelete":
-        return WebhookTask(
-            event_id="",
-            workspace_id=workspace,
+        return task(
             kind="erase_candidate",
             candidate_id=_id_at(data, "candidate", "id"),
         )
     if envelope.action == "candidateMerge":
-        return WebhookTask(
-            event_id="",
-            workspace_id=workspace,
+        return task(
             kind="merge_candidate",
             candidate_id=_id_at(data, "deletedCandidate", "id"),
             surviving_candidate_id=_id_at(data, "mergedCandidate", "id"),
