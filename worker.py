@@ -12,7 +12,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +36,7 @@ from activities.webhooks import WebhookActivities
 from truffle import readiness
 from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient
 from truffle.db import create_db_engine, require_schema_at_head
+from truffle.embedded_server import embedded_serving
 from truffle.logs import configure_logging
 from truffle.metrics import TemporalSdkMetrics, drain_periodically, exposition
 from truffle.security.payload_crypto import PayloadKeys, data_converter
@@ -158,37 +159,18 @@ def health_app(
     )
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside the worker's loop: the worker, not uvicorn, handles signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @contextlib.asynccontextmanager
 async def serving(app: Starlette, port: int) -> AsyncIterator[None]:
-    server = _EmbeddedServer(
-        uvicorn.Config(
-            app,
-            host="0.0.0.0",  # noqa: S104 - scraped by Prometheus and probed from outside
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
+    config = uvicorn.Config(
+        app,
+        host="0.0.0.0",  # noqa: S104 - scraped by Prometheus and probed from outside
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
     )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # the port could not be bound: say why
-            raise RuntimeError(f"the metrics server on port {port} stopped while starting")
-        await asyncio.sleep(0.01)
-    try:
+    async with embedded_serving(config, f"the metrics server on port {port}"):
         yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def run_worker(settings: Settings) -> None:

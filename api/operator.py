@@ -10,10 +10,9 @@ that the processes of `truffle-ashby api --workers N` share the port as they sha
 public one (a scrape is answered by one of them).
 """
 
-import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
@@ -22,6 +21,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import probes
 from api.security_headers import DOCS_CONTENT_SECURITY_POLICY
+from truffle.embedded_server import embedded_serving
 
 OPENAPI_PATH = "/openapi.json"
 DOCS_ASSETS_PATH = "/static-offline-docs"
@@ -58,14 +58,6 @@ def create_operator_app(public: FastAPI, public_base_url: str) -> FastAPI:
     return app
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside the public server's loop: the public server handles signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def _listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -87,17 +79,9 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[None]:
     """Serves `app` on host:port until the block ends."""
     sock = _listening_socket(host, port)
-    config: dict[str, Any] = {"log_config": None, "access_log": False, "lifespan": "off"}
-    server = _EmbeddedServer(uvicorn.Config(app, **config))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError(f"the operator listener on port {port} stopped while starting")
-        await asyncio.sleep(0.01)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     try:
-        yield
+        async with embedded_serving(config, f"the operator listener on port {port}", [sock]):
+            yield
     finally:
-        server.should_exit = True
-        await task
         sock.close()
