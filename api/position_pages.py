@@ -571,15 +571,19 @@ def confirm_deactivation(
 
 @router.post("/positions/{position_id}/deactivate")
 def deactivate_position(position_id: uuid.UUID, admin: FormAdminDep, engine: EngineDep) -> Response:
-    with session_scope(engine) as session:
-        position = owned_position(session, admin.workspace, position_id)
-        positions.set_active(session, position, False, actor=Actor.admin(admin.token_id))
-    return _to_list("deactivated", position_id)
+    return _set_active(position_id, admin, engine, active=False)
 
 
 @router.post("/positions/{position_id}/reactivate")
 def reactivate_position(position_id: uuid.UUID, admin: FormAdminDep, engine: EngineDep) -> Response:
+    return _set_active(position_id, admin, engine, active=True)
+
+
+def _set_active(
+    position_id: uuid.UUID, admin: AdminSession, engine: EngineDep, *, active: bool
+) -> Response:
+    """Takes the position off Ashby's list or puts it back, then the list says so."""
     with session_scope(engine) as session:
         position = owned_position(session, admin.workspace, position_id)
-        positions.set_active(session, position, True, actor=Actor.admin(admin.token_id))
-    return _to_list("reactivated", position_id)
+        positions.set_active(session, position, active, actor=Actor.admin(admin.token_id))
+    return _to_list("reactivated" if active else "deactivated", position_id)
