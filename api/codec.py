@@ -11,6 +11,7 @@ nothing, so the pages' CSRF check does not apply to it.
 """
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, NoReturn
 
 import sqlalchemy as sa
@@ -120,28 +121,54 @@ def preflight(operation: str, request: Request, settings: SettingsDep) -> Respon
     return Response(status_code=204 if headers else 403, headers=headers)
 
 
-@router.post("/decode")
-async def decode(
+@dataclass(frozen=True)
+class CodecCall:
+    """What both operations start from: the caller's workspace, the payloads it sent, and the
+    origins whose answers carry CORS headers."""
+
+    request: Request
+    workspace_id: uuid.UUID
+    engine: sa.Engine
+    keyring: KeyRing
+    origins: frozenset[str]
+    received: Payloads
+
+    def refuse(self, code: int, message: str) -> NoReturn:
+        _refuse(self.request, self.origins, code, message)
+
+    def answer(self, payloads: Payloads) -> Response:
+        return _answer(self.request, self.origins, payloads)
+
+
+async def codec_call(
     request: Request,
     workspace_id: CallerDep,
     engine: EngineDep,
     keyring: KeyRingDep,
     settings: SettingsDep,
-) -> Response:
+) -> CodecCall:
     origins = settings.ui_origins
     received = await _payloads(request, origins)
-    keys = PayloadKeys(engine, keyring, cache_seconds=0)
+    return CodecCall(request, workspace_id, engine, keyring, origins, received)
+
+
+CodecCallDep = Annotated[CodecCall, Depends(codec_call)]
+
+
+@router.post("/decode")
+async def decode(call: CodecCallDep) -> Response:
+    keys = PayloadKeys(call.engine, call.keyring, cache_seconds=0)
 
     def decoded() -> Payloads:
         out = Payloads()
-        for payload in received.payloads:
+        for payload in call.received.payloads:
             if not is_encrypted(payload):
                 out.payloads.append(payload)
                 continue
             key_id = key_id_of(payload)
             scope, fingerprint = parse_key_id(key_id)
-            if not _belongs_to(engine, scope, workspace_id):
-                _refuse(request, origins, 403, "These payloads belong to another workspace.")
+            if not _belongs_to(call.engine, scope, call.workspace_id):
+                call.refuse(403, "These payloads belong to another workspace.")
             if scope.kind == "screening":
                 assert scope.subject is not None
                 key = keys.screening_key(scope.subject, create=False)
@@ -151,17 +178,15 @@ async def decode(
         return out
 
     try:
-        return _answer(request, origins, await run_in_threadpool(decoded))
+        return call.answer(await run_in_threadpool(decoded))
     except PayloadKeyDestroyedError:
-        _refuse(
-            request,
-            origins,
+        call.refuse(
             410,
             "This screening's candidate was erased: its payload key is destroyed, so its "
             "workflow history can no longer be read.",
         )
     except PayloadKeyError as error:
-        _refuse(request, origins, 422, f"A payload cannot be decoded: {error}.")
+        call.refuse(422, f"A payload cannot be decoded: {error}.")
 
 
 def _belongs_to(engine: sa.Engine, scope: KeyScope, workspace_id: uuid.UUID) -> bool:
@@ -175,17 +200,10 @@ def _belongs_to(engine: sa.Engine, scope: KeyScope, workspace_id: uuid.UUID) -> 
 
 
 @router.post("/encode")
-async def encode(
-    request: Request,
-    workspace_id: CallerDep,
-    engine: EngineDep,
-    keyring: KeyRingDep,
-    settings: SettingsDep,
-) -> Response:
+async def encode(call: CodecCallDep) -> Response:
     """What the UI sends a workflow (a signal's input, say), sealed with the admin's
     workspace key, which every worker can read."""
-    origins = settings.ui_origins
-    received = await _payloads(request, origins)
-    key_id, key = PayloadKeys(engine, keyring).derived(KeyScope("workspace", workspace_id))
-    out = Payloads(payloads=[encrypt(key_id, key, payload) for payload in received.payloads])
-    return _answer(request, origins, out)
+    scope = KeyScope("workspace", call.workspace_id)
+    key_id, key = PayloadKeys(call.engine, call.keyring).derived(scope)
+    out = Payloads(payloads=[encrypt(key_id, key, payload) for payload in call.received.payloads])
+    return call.answer(out)
