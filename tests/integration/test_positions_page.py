@@ -131,9 +131,13 @@ async def test_the_pages_fit_a_phone(signed_in: OpenPage, stack: Stack) -> None:
     await page.get_by_role("button", name="Create position").click()
     await expect(page.locator("#notice")).to_be_visible()
     await fits_a_phone(page)
+    # Each navigation is awaited before the page is measured (the page being left may have no
+    # document any more).
     await page.get_by_role("link", name="Backend Engineer").click()
+    await expect(page.get_by_role("link", name="Deactivate…")).to_be_visible()
     await fits_a_phone(page)
     await page.get_by_role("link", name="Deactivate…").click()
+    await expect(page.get_by_role("button", name="Deactivate")).to_be_visible()
     await fits_a_phone(page)
     await page.get_by_role("button", name="Deactivate").click()
     await expect(page.locator("#notice")).to_contain_text("Deactivated “Backend Engineer”")
