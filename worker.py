@@ -95,8 +95,11 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     the threads of `use_database_threads`), and running ones get WORKER_SHUTDOWN_GRACE to finish
     when the worker stops. It takes no more activities, and no more local activities, than it
     has threads for their database work: one more would wait for a thread while its timeout
-    runs, so the worker never takes on work it cannot start at once."""
+    runs, so the worker never takes on work it cannot start at once. It keeps at most
+    WORKER_STICKY_CACHE_SIZE workflows in memory between their tasks: the rest wait in
+    Temporal, and one that wakes is replayed from its history."""
     return {
+        "max_cached_workflows": settings.worker_sticky_cache_size,
         "graceful_shutdown_timeout": settings.worker_shutdown_grace,
         "max_concurrent_activities": settings.worker_activity_threads,
         "max_concurrent_local_activities": settings.worker_activity_threads,

@@ -374,3 +374,12 @@ def test_the_worker_takes_no_more_activities_than_it_has_database_threads(
     options = worker.worker_options(settings.model_copy(update={"worker_activity_threads": 7}))
     assert options["max_concurrent_activities"] == 7
     assert options["max_concurrent_local_activities"] == 7
+
+
+def test_the_worker_keeps_worker_sticky_cache_size_workflows_in_memory(
+    settings: Settings,
+) -> None:
+    """The bound on the worker's memory however many screenings are open."""
+    options = worker.worker_options(settings.model_copy(update={"worker_sticky_cache_size": 25}))
+    assert options["max_cached_workflows"] == 25
+    assert worker.worker_options(settings)["max_cached_workflows"] == 1000
