@@ -9,12 +9,15 @@ SIGTERM or SIGINT it stops polling, lets running activities finish for up to
 
 import asyncio
 import contextlib
+import importlib.abc
+import importlib.machinery
 import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import CodeType, ModuleType
 from typing import Any
 
 import httpx
@@ -96,8 +99,11 @@ def worker_options(settings: Settings) -> dict[str, Any]:
     the threads of `use_database_threads`), and running ones get WORKER_SHUTDOWN_GRACE to finish
     when the worker stops. It takes no more activities, and no more local activities, than it
     has threads for their database work: one more would wait for a thread while its timeout
-    runs, so the worker never takes on work it cannot start at once."""
+    runs, so the worker never takes on work it cannot start at once. It keeps at most
+    WORKER_STICKY_CACHE_SIZE workflows in memory between their tasks: the rest wait in
+    Temporal, and one that wakes is replayed from its history."""
     return {
+        "max_cached_workflows": settings.worker_sticky_cache_size,
         "graceful_shutdown_timeout": settings.worker_shutdown_grace,
         "max_concurrent_activities": settings.worker_activity_threads,
         "max_concurrent_local_activities": settings.worker_activity_threads,
@@ -114,6 +120,59 @@ def build_worker(
         activities=activities_for(settings, engine, http, launcher_for(client, settings)),
         **worker_options(settings),
     )
+
+
+class _CodeOnceLoader(importlib.machinery.SourceFileLoader):
+    """A module's source loader that compiles (or unmarshals) its code once per process."""
+
+    def __init__(self, fullname: str, path: str, codes: dict[str, CodeType]) -> None:
+        super().__init__(fullname, path)
+        self._codes = codes
+
+    def get_code(self, fullname: str) -> CodeType | None:
+        code = self._codes.get(fullname)
+        if code is None:
+            code = super().get_code(fullname)
+            if code is not None:
+                self._codes[fullname] = code
+        return code
+
+
+class SharedWorkflowCode(importlib.abc.MetaPathFinder):
+    """The workflow sandbox imports a workflow's module afresh for every workflow it runs, so
+    every workflow in the sticky cache held its own copy of the module's code objects (about
+    110 KiB for `workflows/screening.py`, half of what a cached screening costs). The modules
+    of the `workflows` package are loaded through this finder instead: each sandbox still
+    executes the module into a namespace of its own (new functions and classes, nothing shared
+    that can change), but all of them run the one, immutable, code object per module that the
+    process loaded first. It is also the code the worker started with: a file replaced on disk
+    under a running worker is not picked up by the next workflow."""
+
+    PACKAGE = "workflows"
+
+    def __init__(self) -> None:
+        self.codes: dict[str, CodeType] = {}
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.PACKAGE and not fullname.startswith(f"{self.PACKAGE}."):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None and isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            assert spec.origin is not None
+            spec.loader = _CodeOnceLoader(fullname, spec.origin, self.codes)
+        return spec
+
+
+def share_workflow_code() -> SharedWorkflowCode:
+    """Installs `SharedWorkflowCode` first on `sys.meta_path` (once per process)."""
+    for finder in sys.meta_path:
+        if isinstance(finder, SharedWorkflowCode):
+            return finder
+    finder = SharedWorkflowCode()
+    sys.meta_path.insert(0, finder)
+    return finder
 
 
 def use_database_threads(settings: Settings) -> None:
@@ -192,6 +251,7 @@ async def run_worker(settings: Settings) -> None:
     state = WorkerState()
     drainer = asyncio.create_task(drain_periodically(sdk_metrics.drain))
     use_database_threads(settings)
+    share_workflow_code()
     async with (
         httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS) as http,
         serving(health_app(engine, client, registry, state), settings.metrics_port),

@@ -28,6 +28,7 @@ its workflow has ended, with the erasure's own shredding (`destroy_screening_key
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -66,9 +67,10 @@ class RunStatus(Protocol):
 
 
 class ScreeningRuns(Protocol):
-    async def running_screening_ids(self) -> set[uuid.UUID]:
+    async def running_screening_ids(self, on_page: Callable[[], None]) -> set[uuid.UUID]:
         """Screenings whose workflow Temporal's visibility lists as running (it may lag: a run
-        missing from it is described before anything is done to it)."""
+        missing from it is described before anything is done to it); `on_page` after each page
+        of the listing."""
 
     async def last_run(self, screening: Screening) -> RunStatus | None:
         """The last run of the screening's workflow, or None if it never started."""
@@ -111,8 +113,9 @@ class ReconcileReport:
 
 
 def _heartbeat(report: ReconcileReport) -> None:
-    """Between pages (and after the listing of running workflows): a pass that stops moving is
-    given up after its heartbeat timeout, and the next scheduled pass takes over."""
+    """Between pages (and between the pages of the listing of running workflows): a pass that
+    stops moving is given up after its heartbeat timeout, and the next scheduled pass takes
+    over."""
     if activity.in_activity():
         activity.heartbeat(report.checked)
 
@@ -137,8 +140,8 @@ class ReconcilerActivities:
 
     async def reconcile(self) -> ReconcileReport:
         report = ReconcileReport()
-        running = await self.runs.running_screening_ids()
-        _heartbeat(report)
+        # Tens of thousands open take many pages to list: the pass heartbeats after each.
+        running = await self.runs.running_screening_ids(lambda: _heartbeat(report))
         page = await asyncio.to_thread(self._unsettled, None)
         while page:
             for screening in page:

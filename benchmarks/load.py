@@ -25,7 +25,9 @@ figure for the three sides and marks each goal, the product against direct, met 
 
     .venv/bin/python benchmarks/load.py [--screenings N (200)] [--concurrency C (20)]
         [--one-at-a-time K (20)] [--database-url URL]   # URL: PostgreSQL instead of SQLite
-    .venv/bin/python benchmarks/load.py --open 10000   # only the starts, RSS along the way
+    .venv/bin/python benchmarks/load.py --open 50000 [--sides product] [--database-url URL]
+        # only the starts, nobody answers: at each checkpoint the start rate, the worker's RSS,
+        # the database's bytes and Temporal's history bytes per open screening
     .venv/bin/python benchmarks/load.py --bulk 5000    # N starts from one account, defaults
 """
 
@@ -55,6 +57,7 @@ import httpx
 from bare_screening import BareScreening
 from chaos import die_with_parent, free_port
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -63,6 +66,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from tools.ashby_sandbox.client import SandboxClient, assessment_start_body
 from tools.billable_actions import billable_actions
 from tools.demo import ANSWERS, QUESTIONS
+from truffle.db import create_db_engine
 from workflows.launcher import WORKFLOW_ID_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +77,16 @@ READY_SECONDS = 180.0
 POLL_SECONDS = 0.05
 STEP_TIMEOUT_SECONDS = 120.0
 MIB = 1024 * 1024
+# `--open`: the checkpoints below N, the starts each checkpoint's rate is taken over (the last
+# of its step, so the rate is the one with about that many open), and the open workflows whose
+# history size is read at each.
+OPEN_CHECKPOINTS = (100, 1_000, 5_000, 10_000, 50_000)
+OPEN_RATE_WINDOW = 1_000
+# Between the timed starts, at most this many screenings wait for their invite (well within
+# the worker's sticky cache, as in steady traffic; a burst larger than the cache is measured by
+# `--bulk`).
+OPEN_BACKLOG = 500
+HISTORY_SAMPLE = 20
 # The settings `make run` leaves at their defaults: none may leak in from this shell.
 _SETTINGS_PREFIXES = (
     "DATABASE_URL", "TEMPORAL_", "SMTP_", "ASHBY_", "PUBLIC_BASE_URL", "LOG_", "RATE_LIMIT_",
@@ -261,17 +275,29 @@ class Product:
     links: dict[str, str] = field(default_factory=dict)
     _seen_files: set[str] = field(default_factory=set)
     _scanned_at: float = 0.0
+    _scan_every: float = POLL_SECONDS / 2
+    _folder_mtime: int = -1
     # Seconds each step of a lifecycle took, for the breakdown printed after the table.
     steps: dict[str, list[float]] = field(default_factory=dict)
 
     def scan_mail(self) -> None:
-        """Reads new invite emails from the sink's folder (only files not read before; the
-        callers share one scan per poll interval)."""
-        if time.monotonic() - self._scanned_at < POLL_SECONDS / 2:
+        """Reads new invite emails from the sink's folder: only files not read before, and only
+        when the folder changed. The callers share one scan per interval, and the interval grows
+        with the time a listing takes (tens of ms with 50,000 files), so the driver spends at
+        most a tenth of a core listing however full the folder gets."""
+        began = time.monotonic()
+        if began - self._scanned_at < self._scan_every:
             return
-        self._scanned_at = time.monotonic()
-        if not self.mail_dir.is_dir():  # the sink makes it with the first message
+        self._scanned_at = began
+        try:
+            mtime = self.mail_dir.stat().st_mtime_ns
+        except FileNotFoundError:  # the sink makes it with the first message
             return
+        if mtime == self._folder_mtime:
+            return
+        # A folder changed within the last second may change again within the same tick of
+        # its clock: it is listed again next time.
+        self._folder_mtime = mtime if time.time_ns() - mtime > 1_000_000_000 else -1
         for entry in os.scandir(self.mail_dir):
             if not entry.name.endswith(".eml") or entry.name in self._seen_files:
                 continue
@@ -283,6 +309,7 @@ class Product:
             link = re.search(rf"{re.escape(self.api)}/s/\S+", body.get_content() if body else "")
             if link and message["To"]:
                 self.links[str(message["To"]).strip()] = link.group(0)
+        self._scan_every = max(POLL_SECONDS / 2, (time.monotonic() - began) * 10)
 
     async def link_for(self, address: str) -> str:
         async def found() -> str | None:
@@ -806,100 +833,238 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
 @dataclass
 class OpenStep:
     open: int
-    starts_per_second: float
-    start_p99_ms: float
+    starts_per_second: float  # the step's last OPEN_RATE_WINDOW starts, from a quiet stack
+    start_p99_ms: float  # the same starts
     rss_mib: float
+    fill_per_second: float | None = None  # the starts before them, paced by the invites
+    database_bytes: int | None = None  # the product's database, growth since before any screening
+    history_bytes: float | None = None  # mean history size of a sample of the open workflows
 
 
 async def open_steps(
     checkpoints: list[int],
     concurrency: int,
     start: Callable[[str], Awaitable[Any]],
-    all_invited: Callable[[int, str], Awaitable[None]],
+    invited: Callable[[int, str], Awaitable[bool]],
     worker_pid: int,
     label: str,
+    database_bytes: Callable[[], Awaitable[int]] | None = None,
+    history_bytes: Callable[[list[Any]], Awaitable[float]] | None = None,
 ) -> tuple[float, list[OpenStep]]:
-    """Opens screenings up to each checkpoint; after each step (and its invites) the worker's
-    RSS. Returns the RSS before any screening and one row per checkpoint."""
+    """Opens screenings up to each checkpoint. Each step's last OPEN_RATE_WINDOW starts are
+    timed, from C callers, once every earlier invite is out; the starts before them go no
+    further than OPEN_BACKLOG ahead of the invites (`invited(index, address)`: whether the
+    invite of screening `index` is out), as fast as the stack sends them. After each step and
+    its invites: the worker's RSS, and where given the database's growth and the mean history
+    size of a sample of what `start` returned so far. Returns the RSS before any screening and
+    one row per checkpoint."""
     baseline = rss_mib(worker_pid)
+    database_before = await database_bytes() if database_bytes else 0
     rows: list[OpenStep] = []
-    opened = 0
+    started: list[Any] = []
     run = uuid.uuid4().hex[:6]
+    opened = 0
+    invited_through = -1
+    pacing = asyncio.Lock()
+
+    def address(index: int) -> str:
+        return f"open-{run}-{index:06d}@candidates.example"
+
+    async def all_invited(count: int) -> None:
+        nonlocal invited_through
+        checked = functools.partial(invited, count - 1, address(count - 1))
+        await until(checked, f"{count} invites", STEP_TIMEOUT_SECONDS + count / 10, every=0.5)
+        invited_through = count - 1
+
+    async def paced(index_in_step: int) -> None:
+        """Starts the next screening once the invite OPEN_BACKLOG screenings back is out."""
+        nonlocal invited_through
+        index = opened + index_in_step
+        behind = index - OPEN_BACKLOG
+        async with pacing:
+            if behind > invited_through:
+                checked = functools.partial(invited, behind, address(behind))
+                await until(checked, f"the invite of {behind}", STEP_TIMEOUT_SECONDS, every=0.2)
+                invited_through = behind
+        started.append(await start(address(index)))
+
     for checkpoint in checkpoints:
+        step = checkpoint - opened
+        timed = min(OPEN_RATE_WINDOW, step)
+        fill_rate = None
+        if step > timed:
+            elapsed = await gather_limited(step - timed, concurrency, paced)
+            fill_rate = (step - timed) / elapsed
+            await all_invited(checkpoint - timed)
         latencies: list[float] = []
 
-        async def one(index: int, offset: int = opened, into: list[float] = latencies) -> None:
+        async def one(index: int, first: int = checkpoint - timed, into: list[float] = latencies
+        ) -> None:  # fmt: skip
             began = time.perf_counter()
-            await start(f"open-{run}-{offset + index:06d}@candidates.example")
+            started.append(await start(address(first + index)))
             into.append(time.perf_counter() - began)
 
-        elapsed = await gather_limited(checkpoint - opened, concurrency, one)
-        await all_invited(checkpoint, f"open-{run}-{checkpoint - 1:06d}@candidates.example")
-        rows.append(
-            OpenStep(
-                checkpoint,
-                (checkpoint - opened) / elapsed,
-                percentile(latencies, 0.99) * 1000,
-                rss_mib(worker_pid),
-            )
-        )
+        elapsed = await gather_limited(timed, concurrency, one)
+        await all_invited(checkpoint)
+        row = OpenStep(
+            checkpoint, timed / elapsed, percentile(latencies, 0.99) * 1000, rss_mib(worker_pid),
+            fill_per_second=fill_rate,
+            database_bytes=(await database_bytes() - database_before) if database_bytes else None,
+            history_bytes=await history_bytes(started) if history_bytes else None,
+        )  # fmt: skip
+        rows.append(row)
         opened = checkpoint
-        row = rows[-1]
         print(
-            f"  {label}: {checkpoint} open, {row.starts_per_second:.1f} starts/s, "
-            f"p99 {row.start_p99_ms:.0f} ms, worker RSS {row.rss_mib:.0f} MiB",
+            f"  {label}: {checkpoint} open; the last {timed}: {row.starts_per_second:.1f} "
+            f"starts/s, p99 {row.start_p99_ms:.0f} ms"
+            + (f"; the {step - timed} before them {fill_rate:.1f}/s, paced" if fill_rate else "")
+            + f"; worker RSS {row.rss_mib:.0f} MiB"
+            + (f", database +{row.database_bytes / MIB:.1f} MiB" if row.database_bytes else "")
+            + (f", history {row.history_bytes:.0f} B each" if row.history_bytes else ""),
             flush=True,
         )
     return baseline, rows
 
 
+def database_size(root: Path, database_url: str | None) -> Callable[[], Awaitable[int]]:
+    """The product's database size in bytes: its SQLite file with its -wal and -shm, or
+    PostgreSQL's `pg_database_size` of the database in `database_url`."""
+    if not database_url:
+        files = root / ".data"
+
+        async def sqlite_bytes() -> int:
+            return sum(path.stat().st_size for path in files.glob("truffle.db*"))
+
+        return sqlite_bytes
+    engine = create_db_engine(database_url)
+
+    def postgres_bytes() -> int:
+        with engine.connect() as connection:
+            size = connection.execute(text("SELECT pg_database_size(current_database())"))
+            return int(size.scalar_one())
+
+    async def database_bytes() -> int:
+        return await asyncio.to_thread(postgres_bytes)
+
+    return database_bytes
+
+
+def history_size(temporal: str, prefix: str) -> Callable[[list[Any]], Awaitable[float]]:
+    """The mean `history_size_bytes` Temporal reports for a sample of the open workflows."""
+
+    async def mean_bytes(assessment_ids: list[Any]) -> float:
+        client = await Client.connect(temporal)
+        # Spread over all opened so far, the oldest to the newest.
+        sample = assessment_ids[:: max(1, len(assessment_ids) // HISTORY_SAMPLE)][:HISTORY_SAMPLE]
+        sizes = []
+        for assessment_id in sample:
+            described = await client.get_workflow_handle(f"{prefix}{assessment_id}").describe()
+            info = described.raw_description.workflow_execution_info
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                raise LoadError(f"{prefix}{assessment_id} is not waiting: {described.status}")
+            sizes.append(info.history_size_bytes)
+        return sum(sizes) / len(sizes)
+
+    return mean_bytes
+
+
 async def open_many(options: argparse.Namespace, root: Path) -> None:
     """Opens `--open` screenings on each side (nobody answers): start throughput, start p99 and
-    the worker's RSS at each checkpoint, to show the per-screening cost stays flat."""
-    checkpoints = sorted(
-        {c for c in (100, 1_000, 5_000, 10_000) if c < options.open} | {options.open}
-    )
+    the worker's RSS at each checkpoint, to show the per-screening cost stays flat; and the
+    product's database and Temporal history bytes per open screening."""
+    checkpoints = sorted({c for c in OPEN_CHECKPOINTS if c < options.open} | {options.open})
     async with product_stack(root / "product", options.database_url) as product:
 
-        async def product_invited(count: int, _last: str) -> None:
-            async def enough() -> bool:
-                product.scan_mail()
-                return len(product.links) >= count
-
-            await until(enough, f"{count} invites", STEP_TIMEOUT_SECONDS + count / 10)
+        async def product_invited(index: int, _address: str) -> bool:
+            """Counts the invites: they go out about in the order of the starts."""
+            product.scan_mail()
+            return len(product.links) > index
 
         product_base, product_rows = await open_steps(
             checkpoints, options.concurrency, product.start, product_invited,
             product.worker_pid, "product",
+            database_bytes=database_size(product.root, options.database_url),
+            history_bytes=history_size(product.temporal, product.workflow_prefix),
         )  # fmt: skip
-    async with bare_stack(root / "bare") as bare:
-
-        async def bare_invited(count: int, last: str) -> None:
-            handle = bare.client.get_workflow_handle_for(BareScreening.run, last)
-            await until(
-                functools.partial(handle.query, BareScreening.invite_sent),
-                f"the bare invite of {last}",
-                STEP_TIMEOUT_SECONDS + count / 10,
-            )
-
-        bare_base, bare_rows = await open_steps(
-            checkpoints, options.concurrency, bare.start, bare_invited, bare.worker_pid, "bare"
+        client = await Client.connect(product.temporal)
+        waiting = await client.count_workflows(
+            "WorkflowType = 'ScreeningWorkflow' AND ExecutionStatus = 'Running'"
         )
-    print(f"\nworker RSS before any screening: product {product_base:.0f} MiB, "
-          f"bare {bare_base:.0f} MiB")  # fmt: skip
-    print(
+        print(f"  product: Temporal lists {waiting.count} screening workflows running", flush=True)
+    bare_base: float | None = None
+    bare_rows: list[OpenStep | None] = [None] * len(product_rows)
+    if options.sides == "both":
+        async with bare_stack(root / "bare") as bare:
+
+            async def bare_invited(_index: int, address: str) -> bool:
+                handle = bare.client.get_workflow_handle_for(BareScreening.run, address)
+                sent: bool = await handle.query(BareScreening.invite_sent)
+                return sent
+
+            bare_base, measured = await open_steps(
+                checkpoints, options.concurrency, bare.start, bare_invited, bare.worker_pid,
+                "bare",
+            )  # fmt: skip
+            bare_rows = list(measured)
+    for line in open_table(product_base, product_rows, bare_base, bare_rows, options):
+        print(line)
+
+
+def open_table(
+    product_base: float,
+    product_rows: list[OpenStep],
+    bare_base: float | None,
+    bare_rows: list[OpenStep | None],
+    options: argparse.Namespace,
+) -> list[str]:
+    database = "PostgreSQL" if options.database_url else "SQLite"
+    bare_before = f"{bare_base:.0f} MiB" if bare_base is not None else "not run"
+    lines = [
+        "",
+        f"C = {options.concurrency}, the product on {database}; load on this machine at the end: "
+        f"{os.getloadavg()[0]:.2f}. Worker RSS before any screening: product "
+        f"{product_base:.0f} MiB, bare {bare_before}. Starts per second and p99 over the last "
+        f"{OPEN_RATE_WINDOW:,} starts before each checkpoint (all of a shorter step).",
         "| open screenings | starts/s product | bare | ratio | start p99 product | bare "
-        "| worker RSS product | bare | product RSS per open screening |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        "| worker RSS product | bare | product RSS per screening added "
+        f"| {database} bytes per open screening | Temporal history bytes per waiting screening |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    previous_open, previous_rss = 0, product_base
     for ours, theirs in zip(product_rows, bare_rows, strict=True):
-        per_screening = (ours.rss_mib - product_base) * 1024 / ours.open
-        print(
-            f"| {ours.open} | {ours.starts_per_second:.1f} | {theirs.starts_per_second:.1f} "
-            f"| {ours.starts_per_second / theirs.starts_per_second:.2f} "
-            f"| {ours.start_p99_ms:.0f} ms | {theirs.start_p99_ms:.0f} ms "
-            f"| {ours.rss_mib:.0f} MiB | {theirs.rss_mib:.0f} MiB | {per_screening:.1f} KiB |"
+        added = (ours.rss_mib - previous_rss) * 1024 / (ours.open - previous_open)
+        previous_open, previous_rss = ours.open, ours.rss_mib
+        per_database = (ours.database_bytes or 0) / ours.open
+        cells = [
+            f"{ours.open:,}", f"{ours.starts_per_second:.1f}",
+            f"{theirs.starts_per_second:.1f}" if theirs else "-",
+            f"{ours.starts_per_second / theirs.starts_per_second:.2f}" if theirs else "-",
+            f"{ours.start_p99_ms:.0f} ms", f"{theirs.start_p99_ms:.0f} ms" if theirs else "-",
+            f"{ours.rss_mib:.0f} MiB", f"{theirs.rss_mib:.0f} MiB" if theirs else "-",
+            f"{added:.1f} KiB", f"{per_database:,.0f}", f"{ours.history_bytes or 0:,.0f}",
+        ]  # fmt: skip
+        lines.append(f"| {' | '.join(cells)} |")
+    for side, side_rows in (("product", product_rows), ("bare", bare_rows)):
+        fills = [f"{row.fill_per_second:.1f}" for row in side_rows if row and row.fill_per_second]
+        if fills:
+            lines.append(
+                f"{side}: the starts between the timed ones, never more than {OPEN_BACKLOG} "
+                f"ahead of the invites, step by step: {' / '.join(fills)} per second"
+            )
+    by_open = {row.open: row for row in product_rows}
+    if 1_000 in by_open and len(product_rows) > 1 and product_rows[-1].open > 1_000:
+        last = product_rows[-1]
+        ratio = last.starts_per_second / by_open[1_000].starts_per_second
+        met = "met" if ratio >= 0.8 else "**missed**"
+        summary = (
+            f"product starts/s at {last.open:,} open against 1,000 open: {ratio:.2f} ({met}: ≥ 0.8)"
         )
+        theirs = bare_rows[-1]
+        bare_at_1000 = next((row for row in bare_rows if row and row.open == 1_000), None)
+        if theirs and bare_at_1000:
+            summary += f"; bare: {theirs.starts_per_second / bare_at_1000.starts_per_second:.2f}"
+        lines += ["", summary]
+    return lines
 
 
 async def bulk(options: argparse.Namespace, root: Path) -> bool:
@@ -955,6 +1120,10 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--database-url", help="the product's database (default: its SQLite file)")
     parser.add_argument("--open", type=int, metavar="N", help="only open N screenings, report RSS")
+    parser.add_argument(
+        "--sides", choices=("both", "product"), default="both",
+        help="with --open: the product and bare Temporal (default), or the product alone",
+    )  # fmt: skip
     parser.add_argument("--bulk", type=int, metavar="N", help="only N starts from one account")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     options = parser.parse_args()

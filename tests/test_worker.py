@@ -2,9 +2,11 @@
 core logs through ours, and its metrics port answers probes."""
 
 import asyncio
+import importlib.machinery
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -24,6 +26,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ActivityError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import worker
 from activities.ashby import AshbyActivities
@@ -42,6 +45,7 @@ from truffle.db import create_db_engine
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from workflows.launcher import Launcher
+from workflows.screening import ScreeningWorkflow
 
 BLOCK_SECONDS = 60
 DATABASE_THREADS = 3
@@ -374,3 +378,37 @@ def test_the_worker_takes_no_more_activities_than_it_has_database_threads(
     options = worker.worker_options(settings.model_copy(update={"worker_activity_threads": 7}))
     assert options["max_concurrent_activities"] == 7
     assert options["max_concurrent_local_activities"] == 7
+
+
+def test_the_worker_keeps_worker_sticky_cache_size_workflows_in_memory(
+    settings: Settings,
+) -> None:
+    """The bound on the worker's memory however many screenings are open."""
+    options = worker.worker_options(settings.model_copy(update={"worker_sticky_cache_size": 25}))
+    assert options["max_cached_workflows"] == 25
+    assert worker.worker_options(settings)["max_cached_workflows"] == 1000
+
+
+async def test_every_sandbox_runs_the_workflow_modules_code_loaded_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each workflow's sandbox imports `workflows.screening` afresh; its code is read once."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    loads: list[str] = []
+    read = importlib.machinery.SourceFileLoader.get_code
+
+    def counted(loader: importlib.machinery.SourceFileLoader, fullname: str) -> Any:
+        loads.append(fullname)
+        return read(loader, fullname)
+
+    monkeypatch.setattr(importlib.machinery.SourceFileLoader, "get_code", counted)
+    finder = worker.share_workflow_code()
+    assert worker.share_workflow_code() is finder
+    runner = SandboxedWorkflowRunner()
+    definition = workflow._Definition.must_from_class(ScreeningWorkflow)
+
+    for _ in range(3):  # three workflows, each in a sandbox of its own
+        runner.prepare_workflow(definition)
+
+    assert loads.count("workflows.screening") == 1
+    assert "workflows.screening" in finder.codes

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # Threads each process's payload codec reads screening keys on, apart from the activities'
     # threads, so a busy database never holds a workflow activation up behind them.
     codec_threads: int = Field(default=4, ge=1, le=64)
+    # Workflows a worker keeps in memory between their tasks (the SDK's sticky cache, 1,000 by
+    # default): what bounds its memory however many screenings are open. One evicted and woken
+    # (a reminder, the candidate's Begin) is replayed from its history first; 0 keeps none.
+    worker_sticky_cache_size: int = Field(default=1000, ge=0)
     # How long a stopping worker lets running activities (a post to Ashby, an email) finish.
     worker_shutdown_grace: timedelta = timedelta(seconds=30)
     # The Temporal UI's origins (comma-separated, e.g. `https://temporal.example.com`) allowed

@@ -11,6 +11,7 @@ finds a run still open joins it (`USE_EXISTING`). The one exception is "Send to 
 import contextlib
 import dataclasses
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -74,6 +75,8 @@ MIN_CATCHUP_WINDOW = timedelta(seconds=10)
 
 WORKFLOW_ID_PREFIX = "screening-"
 RUNNING_SCREENINGS = "WorkflowType = 'ScreeningWorkflow' AND ExecutionStatus = 'Running'"
+# Running screenings listed per visibility call.
+LIST_PAGE = 1000
 
 
 def workflow_id(screening_id: uuid.UUID) -> str:
@@ -171,13 +174,19 @@ class Launcher:
             rpc_timeout=rpc_timeout,
         )
 
-    async def running_screening_ids(self) -> set[uuid.UUID]:
-        """The screenings whose workflow Temporal's visibility lists as running."""
+    async def running_screening_ids(self, on_page: Callable[[], None]) -> set[uuid.UUID]:
+        """The screenings whose workflow Temporal's visibility lists as running; `on_page` after
+        each page of LIST_PAGE."""
         running: set[uuid.UUID] = set()
-        async for execution in self.client.list_workflows(RUNNING_SCREENINGS, page_size=1000):
-            with contextlib.suppress(ValueError):
-                running.add(uuid.UUID(execution.id.removeprefix(WORKFLOW_ID_PREFIX)))
-        return running
+        listed = self.client.list_workflows(RUNNING_SCREENINGS, page_size=LIST_PAGE)
+        while True:
+            await listed.fetch_next_page()
+            for execution in listed.current_page or []:
+                with contextlib.suppress(ValueError):
+                    running.add(uuid.UUID(execution.id.removeprefix(WORKFLOW_ID_PREFIX)))
+            on_page()
+            if listed.next_page_token is None:
+                return running
 
     async def last_run(self, screening: Screening) -> LastRun | None:
         handle = self.client.get_workflow_handle(workflow_id(screening.id))

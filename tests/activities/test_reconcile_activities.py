@@ -2,6 +2,7 @@
 and every erased screening whose payload key is left, against a real database."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -47,8 +48,12 @@ class FakeRuns:
     webhooks_completed: set[str] = field(default_factory=set)
     # Screenings whose open run was told of Ashby's cancel.
     cancelled: list[uuid.UUID] = field(default_factory=list)
+    # Visibility pages the listing of running workflows takes.
+    listing_pages: int = 1
 
-    async def running_screening_ids(self) -> set[uuid.UUID]:
+    async def running_screening_ids(self, on_page: Callable[[], None]) -> set[uuid.UUID]:
+        for _ in range(self.listing_pages):
+            on_page()
         return set(self.listed_running)
 
     async def last_run(self, screening: Screening) -> Run | None:
@@ -181,6 +186,24 @@ async def test_repairs_and_the_screenings_settled_are_counted(
     assert sample("truffle_reconciler_repairs_total", action="restarted") == before["restarted"] + 1
     assert sample("truffle_reconciler_repairs_total", action="settled") == before["settled"] + 1
     assert sample("truffle_screenings_closed_total", status=status) == before["closed"] + 1
+
+
+async def test_the_pass_heartbeats_after_each_page_of_the_listing_of_running_workflows(
+    engine: sa.Engine, opened: list[uuid.UUID]
+) -> None:
+    """With tens of thousands open the listing alone outlasts the heartbeat timeout."""
+    runs = FakeRuns(listed_running=set(opened), runs={}, listing_pages=50)
+    environment = ActivityEnvironment()
+    heartbeats: list[object] = []
+    environment.on_heartbeat = lambda *details: heartbeats.append(details)
+
+    await environment.run(
+        ReconcilerActivities(engine, runs).reconcile_screenings, ReconcileRequest()
+    )
+
+    # The 50 pages of the listing, then the one page of the 13 unsettled screenings.
+    assert len(heartbeats) == 51
+    assert runs.described == []
 
 
 def record_action(

@@ -1,6 +1,7 @@
 """`benchmarks/load.py` in miniature, so the comparison whose table is in docs/performance.md keeps
 working between its runs: three sides in one run, every goal marked, the bulk send with the
-defaults; and Temporal Cloud's billable actions counted from recorded histories. The figures
+defaults, open screenings with every column of their table; and Temporal Cloud's billable
+actions counted from recorded histories. The figures
 themselves are the benchmark's, never asserted here."""
 
 import re
@@ -75,3 +76,21 @@ def test_a_bulk_send_with_the_defaults_is_all_answered_and_invited() -> None:
     assert "answered 200: 5/5" in done.stdout, done.stdout + done.stderr
     assert "invited: 5/5" in done.stdout
     assert done.returncode == 0
+
+
+def test_open_screenings_are_counted_with_their_memory_database_and_history_bytes() -> None:
+    done = run_load("--open", "5", "--concurrency", "5")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Temporal lists 5 screening workflows running" in done.stdout
+    header = next(line for line in done.stdout.splitlines() if line.startswith("| open screenings"))
+    for column in (
+        "starts/s product", "worker RSS product", "product RSS per screening added",
+        "SQLite bytes per open screening", "Temporal history bytes per waiting screening",
+    ):  # fmt: skip
+        assert column in header, header
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| 5 |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert len(cells) == header.count("|") - 1
+    # Every figure measured: the bare side's too, the database grew, the histories have bytes.
+    assert all(cell not in ("-", "0") for cell in cells), row

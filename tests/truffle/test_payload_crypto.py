@@ -328,3 +328,22 @@ async def test_a_key_lookup_never_waits_behind_the_activities_database_threads(
         await asyncio.gather(*stuck)
         loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="asyncio"))
         busy.shutdown()
+
+
+def test_the_key_cache_keeps_a_few_minutes_of_screenings_not_every_one_seen(
+    engine: sa.Engine, keyring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker with 50,000 screenings open holds the keys of the last few minutes' only."""
+    now = [1000.0]
+    monkeypatch.setattr("truffle.security.payload_crypto.time.monotonic", lambda: now[0])
+    keys = PayloadKeys(engine, keyring, cache_seconds=300)
+    old = [uuid.uuid4() for _ in range(100)]
+    for screening_id in old:
+        keys.remember(screening_id, b"k" * 32)
+    now[0] += 301
+    recent = uuid.uuid4()
+    keys.remember(recent, b"r" * 32)
+
+    assert len(keys._cache) == 1
+    assert keys.cached(recent) == b"r" * 32
+    assert keys.cached(old[0]) is None

@@ -114,6 +114,21 @@ def test_smtp_port_must_be_a_port(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+def test_the_sticky_cache_holds_the_sdks_thousand_workflows_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().worker_sticky_cache_size == 1000
+    monkeypatch.setenv("WORKER_STICKY_CACHE_SIZE", "0")
+    assert Settings().worker_sticky_cache_size == 0
+    monkeypatch.setenv("WORKER_STICKY_CACHE_SIZE", "-1")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    # What `truffle-ashby` prints in its one line (tools/cli.py): the setting and why.
+    [error] = refused.value.errors()
+    assert error["loc"] == ("worker_sticky_cache_size",)
+    assert error["msg"] == "Input should be greater than or equal to 0"
+
+
 @pytest.mark.parametrize(
     ("host", "chosen", "used"),
     [

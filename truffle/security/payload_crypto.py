@@ -153,6 +153,7 @@ class PayloadKeys:
         self.lookup_threads = lookup_threads
         self._executor: ThreadPoolExecutor | None = None
         self._cache: dict[uuid.UUID, tuple[float, bytes]] = {}
+        self._swept_at = time.monotonic()
         self._plaintext_refused = False
         self._plaintext_checked_at = -math.inf
 
@@ -181,7 +182,15 @@ class PayloadKeys:
         return self._plaintext_refused
 
     def remember(self, screening_id: uuid.UUID, key: bytes) -> None:
-        self._cache[screening_id] = (time.monotonic() + self.cache_seconds, key)
+        """Keeps the key for `cache_seconds`. Expired keys are dropped at most every
+        `cache_seconds`, so the cache holds the keys of a few minutes' screenings, never one per
+        screening ever seen."""
+        now = time.monotonic()
+        if now - self._swept_at >= self.cache_seconds:
+            self._swept_at = now
+            for expired in [id_ for id_, (until, _) in self._cache.items() if until < now]:
+                del self._cache[expired]
+        self._cache[screening_id] = (now + self.cache_seconds, key)
 
     def cached(self, screening_id: uuid.UUID) -> bytes | None:
         found = self._cache.get(screening_id)
