@@ -5,7 +5,7 @@ the result to Ashby, each one plain activity; the candidate's Begin is an update
 carrying the score; the link expires after 7 days. No audit, encryption, health, outbox or
 reconciler: what it costs is the work itself, on the same database, sink and sandbox.
 
-    DIRECT_* variables (see `Config`) then: python benchmarks/direct_screening.py api|worker
+    DIRECT_* variables (see `setting`) then: python benchmarks/direct_screening.py api|worker
 """
 
 import asyncio
@@ -15,7 +15,7 @@ import secrets
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -36,16 +36,10 @@ DEADLINE = timedelta(days=7)
 REPORTS = "https://truffle.example/r"
 
 
-@dataclass(frozen=True)
-class Config:
-    temporal: str = field(default_factory=lambda: os.environ["DIRECT_TEMPORAL_ADDRESS"])
-    task_queue: str = field(default_factory=lambda: os.environ["DIRECT_TASK_QUEUE"])
-    database_url: str = field(default_factory=lambda: os.environ["DIRECT_DATABASE_URL"])
-    smtp_port: int = field(default_factory=lambda: int(os.environ["DIRECT_SMTP_PORT"]))
-    ashby_url: str = field(default_factory=lambda: os.environ["DIRECT_ASHBY_URL"])
-    ashby_key: str = field(default_factory=lambda: os.environ["DIRECT_ASHBY_KEY"])
-    truffle_key: str = field(default_factory=lambda: os.environ["DIRECT_TRUFFLE_KEY"])
-    public_url: str = field(default_factory=lambda: os.environ["DIRECT_PUBLIC_URL"])
+def setting(name: str) -> str:
+    """DIRECT_TEMPORAL_ADDRESS, _TASK_QUEUE, _DATABASE_URL, _SMTP_PORT, _ASHBY_URL, _ASHBY_KEY,
+    _TRUFFLE_KEY, _PUBLIC_URL: set by `load.py`."""
+    return os.environ[f"DIRECT_{name}"]
 
 
 @dataclass
@@ -75,24 +69,21 @@ def status_body(update: Update) -> dict[str, object]:
 
 
 class DirectActivities:
-    def __init__(self, config: Config, http: httpx.AsyncClient) -> None:
-        self.config, self.http = config, http
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
 
     @activity.defn
     async def send_invite(self, screening: Screening) -> None:
         message = EmailMessage()
         message["From"], message["To"] = "screening@truffle.local", screening.email
         message["Subject"] = "Your screening"
-        message.set_content(f"Open {self.config.public_url}/s/{screening.id} to begin.\n")
-        await aiosmtplib.send(message, hostname="127.0.0.1", port=self.config.smtp_port)
+        message.set_content(f"Open {setting('PUBLIC_URL')}/s/{screening.id} to begin.\n")
+        await aiosmtplib.send(message, hostname="127.0.0.1", port=int(setting("SMTP_PORT")))
 
     @activity.defn
     async def post_update(self, update: Update) -> None:
-        reply = await self.http.post(
-            f"{self.config.ashby_url}/assessment.update",
-            json=status_body(update), auth=(self.config.ashby_key, ""),
-        )  # fmt: skip
-        reply.raise_for_status()
+        url, auth = f"{setting('ASHBY_URL')}/assessment.update", (setting("ASHBY_KEY"), "")
+        (await self.http.post(url, json=status_body(update), auth=auth)).raise_for_status()
 
 
 @workflow.defn
@@ -103,24 +94,23 @@ class DirectScreening:
 
     @workflow.run
     async def run(self, screening: Screening) -> None:
-        post = DirectActivities.post_update
         await workflow.execute_activity_method(
             DirectActivities.send_invite, screening, start_to_close_timeout=TIMEOUT
         )
         self.invited = True
         try:
             await workflow.wait_condition(lambda: self.begun, timeout=DEADLINE)
-            await workflow.execute_activity_method(
-                post, Update(screening.id, "Started"), start_to_close_timeout=TIMEOUT
-            )
+            await self.post(Update(screening.id, "Started"))
             await workflow.wait_condition(lambda: self.score is not None)
         except TimeoutError:
-            await workflow.execute_activity_method(
-                post, Update(screening.id, "Expired"), start_to_close_timeout=TIMEOUT
-            )
+            await self.post(Update(screening.id, "Expired"))
             return
-        result = Update(screening.id, "Completed", self.score)
-        await workflow.execute_activity_method(post, result, start_to_close_timeout=TIMEOUT)
+        await self.post(Update(screening.id, "Completed", self.score))
+
+    async def post(self, update: Update) -> None:
+        await workflow.execute_activity_method(
+            DirectActivities.post_update, update, start_to_close_timeout=TIMEOUT
+        )
 
     @workflow.update
     async def begin(self) -> None:
@@ -140,13 +130,16 @@ SCREENINGS = sa.Table(
 )  # fmt: skip
 
 
-def create_app(config: Config, engine: sa.Engine, client: Client) -> FastAPI:
+def create_app(engine: sa.Engine, client: Client) -> FastAPI:
     app = FastAPI()
-    expected = "Basic " + base64.b64encode(f"{config.truffle_key}:".encode()).decode()
+    expected = "Basic " + base64.b64encode(f"{setting('TRUFFLE_KEY')}:".encode()).decode()
 
-    def write(statement: sa.Executable) -> None:
-        with engine.begin() as connection:
-            connection.execute(statement)
+    async def write(statement: sa.Executable) -> None:
+        def run() -> None:
+            with engine.begin() as connection:
+                connection.execute(statement)
+
+        await asyncio.to_thread(run)
 
     def row(screening_id: str, **values: object) -> sa.Executable:
         return SCREENINGS.update().where(SCREENINGS.c.id == screening_id).values(**values)
@@ -157,13 +150,10 @@ def create_app(config: Config, engine: sa.Engine, client: Client) -> FastAPI:
         if not secrets.compare_digest(request.headers.get("authorization", ""), expected):
             return JSONResponse({"success": False}, status_code=401)
         screening = Screening(str(uuid.uuid4()), body["candidate"]["email"])
-        application = body["application"]["ashby_id"]
-        insert = SCREENINGS.insert().values(
-            id=screening.id, email=screening.email, application_id=application, status="Invited"
-        )
-        await asyncio.to_thread(write, insert)
+        await write(SCREENINGS.insert().values(id=screening.id, email=screening.email,
+            application_id=body["application"]["ashby_id"], status="Invited"))  # fmt: skip
         await client.start_workflow(
-            DirectScreening.run, screening, id=screening.id, task_queue=config.task_queue
+            DirectScreening.run, screening, id=screening.id, task_queue=setting("TASK_QUEUE")
         )
         invited = status_body(Update(screening.id, "Invited"))
         return JSONResponse(
@@ -177,14 +167,14 @@ def create_app(config: Config, engine: sa.Engine, client: Client) -> FastAPI:
     @app.post("/s/{screening_id}/begin")
     async def begin(screening_id: str) -> RedirectResponse:
         await client.get_workflow_handle(screening_id).execute_update(DirectScreening.begin)
-        await asyncio.to_thread(write, row(screening_id, status="Started"))
+        await write(row(screening_id, status="Started"))
         return RedirectResponse(f"/s/{screening_id}", status_code=303)
 
     @app.post("/s/{screening_id}/submit")
     async def submit(screening_id: str, request: Request) -> HTMLResponse:
         answers = [str(value) for value in (await request.form()).values()]
         score = round(100 * sum(bool(answer.strip()) for answer in answers) / max(1, len(answers)))
-        await asyncio.to_thread(write, row(screening_id, status="Completed", score=score))
+        await write(row(screening_id, status="Completed", score=score))
         await client.get_workflow_handle(screening_id).signal(DirectScreening.submit, score)
         return HTMLResponse("Thank you.")
 
@@ -192,27 +182,24 @@ def create_app(config: Config, engine: sa.Engine, client: Client) -> FastAPI:
 
 
 async def main(role: str) -> None:
-    config = Config()
-    client = await Client.connect(config.temporal)
+    client = await Client.connect(setting("TEMPORAL_ADDRESS"))
     if role == "worker":
         async with httpx.AsyncClient(timeout=30) as http:
-            activities = DirectActivities(config, http)
-            await Worker(
-                client, task_queue=config.task_queue, workflows=[DirectScreening],
-                activities=[activities.send_invite, activities.post_update],
-            ).run()  # fmt: skip
+            activities = DirectActivities(http)
+            await Worker(client, task_queue=setting("TASK_QUEUE"), workflows=[DirectScreening],
+                activities=[activities.send_invite, activities.post_update]).run()  # fmt: skip
         return
-    url = config.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    url = setting("DATABASE_URL").replace("postgresql://", "postgresql+psycopg://", 1)
     sqlite = url.startswith("sqlite")
     engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
     if sqlite:  # as the product: an acknowledged start survives a power cut
         sa.event.listen(engine, "connect", lambda db, _: db.executescript(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"))  # fmt: skip
     SCREENINGS.metadata.create_all(engine)
-    port = int(config.public_url.rsplit(":", 1)[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(config, engine, client), host="127.0.0.1",
-                                           port=port, log_level="warning"))  # fmt: skip
-    await server.serve()
+    port = int(setting("PUBLIC_URL").rsplit(":", 1)[1])
+    app = create_app(engine, client)
+    await uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"
+                                        )).serve()  # fmt: skip
 
 
 if __name__ == "__main__":
