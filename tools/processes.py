@@ -1,13 +1,17 @@
 """Ports, installed binaries, readiness and stopping: what `truffle-ashby dev`, the benchmarks
 and the tests share to run the product's processes on one machine (development only)."""
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -79,12 +83,40 @@ def wait_until_ready(
     raise NotReadyError(f"{name} was not ready after {timeout:.0f} s")
 
 
-def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL after `grace` seconds."""
-    if process.poll() is None:
-        process.terminate()
+def stop_processes(
+    processes: Sequence[subprocess.Popen[Any]],
+    grace: float,
+    *,
+    group: bool = False,
+    signum: int = signal.SIGTERM,
+) -> None:
+    """Signal every process in the order given (its whole process group with `group`), wait
+    for all of them against one deadline `grace` seconds away, then SIGKILL what is left.
+    With `group`, whatever a process left behind in its group is killed too."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        _signal(process, signum, group)
+    deadline = time.monotonic() + grace
+    for process in running:
         try:
-            process.wait(timeout=grace)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal(process, signal.SIGKILL, group)
             process.wait()
+    if group:
+        for process in processes:
+            _signal(process, signal.SIGKILL, group)
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds."""
+    stop_processes([process], grace)
+
+
+def _signal(process: subprocess.Popen[Any], signum: int, group: bool) -> None:
+    if not group:
+        process.send_signal(signum)
+        return
+    # A group outlives its leader while any member is left; once it is empty this is a no-op.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)

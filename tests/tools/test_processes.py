@@ -1,0 +1,109 @@
+"""Stopping the product's processes as `truffle-ashby dev`, the benchmarks and the tests do it:
+real child processes, a grace of a fraction of a second."""
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tools.processes import stop_processes
+
+IGNORE_SIGTERM = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('ready', flush=True); time.sleep(60)"
+)
+# A child that leaves a grandchild ignoring SIGTERM in its process group.
+LEAVE_A_GRANDCHILD = (
+    "import subprocess, sys, time; "
+    f"grandchild = subprocess.Popen([sys.executable, '-c', {IGNORE_SIGTERM!r}]); "
+    "print(grandchild.pid, flush=True); time.sleep(60)"
+)
+
+
+def started(code: str, *, new_session: bool = False) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, start_new_session=new_session
+    )
+
+
+def read_line(process: subprocess.Popen[bytes]) -> str:
+    assert process.stdout is not None
+    return process.stdout.readline().decode().strip()
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """What a test starts, killed at the end even when the test fails."""
+    spawned: list[subprocess.Popen[bytes]] = []
+    yield spawned
+    for process in spawned:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_a_process_that_exits_on_sigterm_stops_well_within_the_grace(
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    processes.append(started("import time; time.sleep(60)"))
+    began = time.monotonic()
+
+    stop_processes(processes, grace=5.0)
+
+    assert time.monotonic() - began < 1.0
+    assert processes[0].returncode == -signal.SIGTERM
+
+
+def test_a_process_that_ignores_sigterm_is_killed_once_the_grace_is_over(
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    processes.append(started(IGNORE_SIGTERM))
+    assert read_line(processes[0]) == "ready"
+    began = time.monotonic()
+
+    stop_processes(processes, grace=0.3)
+
+    assert 0.3 <= time.monotonic() - began < 1.0
+    assert processes[0].returncode == -signal.SIGKILL
+
+
+def test_the_grace_is_one_deadline_shared_by_all_the_processes(
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    processes.extend(started(IGNORE_SIGTERM) for _ in range(3))
+    assert [read_line(process) for process in processes] == ["ready"] * 3
+    began = time.monotonic()
+
+    stop_processes(processes, grace=0.3)
+
+    assert time.monotonic() - began < 0.6
+    assert [process.returncode for process in processes] == [-signal.SIGKILL] * 3
+
+
+def test_with_group_a_grandchild_left_in_the_group_is_killed_too(
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    processes.append(started(LEAVE_A_GRANDCHILD, new_session=True))
+    grandchild = int(read_line(processes[0]))
+    assert read_line(processes[0]) == "ready"
+
+    stop_processes(processes, grace=2.0, group=True)
+
+    assert processes[0].returncode == -signal.SIGTERM
+    deadline = time.monotonic() + 2.0
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not alive(grandchild)
