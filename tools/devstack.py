@@ -29,6 +29,7 @@ from tools.processes import (
     http_ok,
     installed_binary,
     port_in_use,
+    stop_processes,
     wait_until_ready,
 )
 from tools.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
@@ -349,22 +350,8 @@ class DevStack:
         # Ignore further Ctrl-C while stopping, so a second press cannot orphan a child.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for child in reversed(self.children):
-            if child.process is not None and child.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in reversed(self.children):
-            assert child.process is not None
-            try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGKILL)
-                child.process.wait()
-            # Reap anything the child left in its group.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.process.pid, signal.SIGKILL)
+        started = [child.process for child in reversed(self.children) if child.process is not None]
+        stop_processes(started, STOP_GRACE_SECONDS, group=True)
         if self.children:
             self.out("stopped.")
 
