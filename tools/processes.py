@@ -72,15 +72,15 @@ def wait_until_ready(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log_tail()
-            raise NotReadyError(
-                f"{name} exited with code {process.returncode} while starting"
-                + (f"; last lines of its log:\n{tail}" if tail else "")
-            )
+            why = f"{name} exited with code {process.returncode} while starting"
+            break
         if ready():
             return
         time.sleep(0.1)
-    raise NotReadyError(f"{name} was not ready after {timeout:.0f} s")
+    else:
+        why = f"{name} was not ready after {timeout:.0f} s"
+    tail = log_tail()
+    raise NotReadyError(why + (f"; last lines of its log:\n{tail}" if tail else ""))
 
 
 def stop_processes(
