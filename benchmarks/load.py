@@ -55,7 +55,7 @@ from typing import Any
 
 import httpx
 from bare_screening import BareScreening
-from chaos import die_with_parent, free_port
+from chaos import die_with_parent
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
@@ -66,6 +66,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from tools.ashby_sandbox.client import SandboxClient, assessment_start_body
 from tools.billable_actions import billable_actions
 from tools.demo import ANSWERS, QUESTIONS
+from tools.processes import free_port, stop_processes
 from truffle.db import create_db_engine
 from workflows.launcher import WORKFLOW_ID_PREFIX
 
@@ -228,13 +229,7 @@ def spawned(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_processes([process], 60, group=True, signum=signal.SIGINT)
 
 
 async def until(
