@@ -14,6 +14,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from tests.utils.processes import free_port
+
 TRUFFLE_KEY = "truffle_live_0123456789abcdef"
 
 
@@ -187,10 +189,7 @@ async def test_an_unknown_partner_method_is_404(
 
 
 async def test_an_unreachable_partner_is_502(sandbox: httpx.AsyncClient) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    await configure(sandbox, f"http://127.0.0.1:{closed_port}/ashby")
+    await configure(sandbox, f"http://127.0.0.1:{free_port()}/ashby")
 
     response = await sandbox.post("/_sandbox/partner/assessment.list", json={})
 

@@ -1,38 +1,27 @@
 """`python -m tools.ashby_sandbox` serves the sandbox over real HTTP, as the dev stack runs it."""
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.utils.processes import free_port, stop_process, wait_for_http
+
 
 @pytest.fixture
 def sandbox_url() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.ashby_sandbox", "--host", "127.0.0.1", "--port", str(port)]
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert process.poll() is None, "the sandbox exited"
-            assert time.monotonic() < deadline, "the sandbox did not start"
-            try:
-                httpx.get(f"{url}/healthz", timeout=1.0)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        wait_for_http(f"{url}/healthz", process, timeout=15)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
 
 
 def test_python_m_tools_ashby_sandbox_serves_ashbys_api(sandbox_url: str) -> None:

@@ -17,19 +17,13 @@ import aiosmtplib
 import httpx
 import pytest
 
+from tests.utils.processes import free_port
 from tools.mail_sink.__main__ import main
 from tools.mail_sink.server import PortInUseError, run
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 SENDER = "screening@truffle.local"
 SCREENING_LINK = "https://truffle.local/s/abc123"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
