@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.utils.history_names import history_file, history_name_of
 from tests.utils.temporal import start_time_skipping
 from tests.utils.workflow_fakes import FakeActivities
 from truffle.contracts import (
@@ -133,12 +134,11 @@ async def start_screening(
         await assert_one_truth(time_skipping_env.client, run)
     if os.environ.get("RECORD_WORKFLOW_HISTORIES") == "1":
         HISTORIES.mkdir(parents=True, exist_ok=True)
-        name = request.node.name.removeprefix("test_")
+        name = history_name_of(request.node)
         for run in started:
-            for number, history in enumerate(await chain_of(time_skipping_env.client, run.handle)):
-                path = HISTORIES / (
-                    f"{name}.json" if number == 0 else f"{name}.run{number + 1}.json"
-                )
+            chain = await chain_of(time_skipping_env.client, run.handle)
+            for number, history in enumerate(chain, start=1):
+                path = HISTORIES / history_file(name, number)
                 if not path.exists():
                     path.write_text(history.to_json())
     for worker in workers:
