@@ -645,7 +645,7 @@ async def test_a_30_day_hold_crosses_continue_as_new_then_closes_with_the_update
 
     outcome = await handle.result()
 
-    assert fakes.names().count("load") >= 2  # at least one hand-over to a new run
+    assert fakes.names().count("load") >= 2  # at least one continue-as-new
     assert fakes.given_up == [UpdateKind.result]
     assert outcome.failed_updates == ["result"]
     assert outcome.status == ScreeningStatus.completed
