@@ -693,13 +693,21 @@ async def closed_in_ashby(handle: Handle, fakes: FakeActivities, reason: CloseRe
     await handle.signal(ScreeningWorkflow.closed_in_ashby, ClosedInAshby(reason=reason))
 
 
-async def test_an_application_archived_in_ashby_closes_at_once_and_tells_ashby_why(
-    start_screening: StartScreening,
+@pytest.mark.parametrize(
+    ("reason", "ashby_text"),
+    [
+        (CloseReason.archived_in_ashby, "Application archived in Ashby"),
+        (CloseReason.hired_in_ashby, "Candidate hired in Ashby"),
+    ],
+    ids=["archived", "hired"],
+)
+async def test_an_application_closed_in_ashby_before_answering_closes_at_once_and_ashby_hears_why(
+    start_screening: StartScreening, reason: CloseReason, ashby_text: str
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
     await invited(handle)
-    await closed_in_ashby(handle, fakes, CloseReason.archived_in_ashby)
+    await closed_in_ashby(handle, fakes, reason)
 
     outcome = await handle.result()
 
@@ -707,33 +715,12 @@ async def test_an_application_archived_in_ashby_closes_at_once_and_tells_ashby_w
     assert outcome.delivered_updates == ["invited", "cancelled"]
     # No reminder: the 48-hour timer was dropped with the decision.
     assert fakes.names() == [
-        "load", "email:invite", "post:invited", "close:archived_in_ashby", "post:cancelled",
-        "settle",
-    ]  # fmt: skip
-    assert fakes.posted[-1].reason == CloseReason.archived_in_ashby
-
-
-async def test_a_candidate_hired_in_ashby_before_answering_closes_and_ashby_hears_why(
-    start_screening: StartScreening,
-) -> None:
-    fakes = FakeActivities()
-    handle = await start_screening(fakes)
-    await invited(handle)
-    await closed_in_ashby(handle, fakes, CloseReason.hired_in_ashby)
-
-    outcome = await handle.result()
-
-    assert outcome.status == "cancelled"
-    assert outcome.delivered_updates == ["invited", "cancelled"]
-    # No reminder: the 48-hour timer was dropped with the decision.
-    assert fakes.names() == [
-        "load", "email:invite", "post:invited", "close:hired_in_ashby", "post:cancelled",
-        "settle",
+        "load", "email:invite", "post:invited", f"close:{reason}", "post:cancelled", "settle",
     ]  # fmt: skip
     [_, posted] = fakes.posted
-    assert posted.reason == CloseReason.hired_in_ashby
+    assert posted.reason == reason
     # The words Ashby shows on the candidate's profile (truffle/ashby.py puts them in the body).
-    assert posted.reason.ashby_text == "Candidate hired in Ashby"
+    assert posted.reason.ashby_text == ashby_text
 
 
 async def test_a_candidate_hired_after_completing_keeps_the_result(
