@@ -9,11 +9,13 @@ tests/workflows/test_webhook_workflow.py`.
 """
 
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from tests.utils.history_names import history_names_of
 from tests.workflows import test_screening_workflow, test_webhook_workflow
 from workflows.screening import RELEASE, ScreeningWorkflow
 from workflows.webhook import AshbyWebhookWorkflow
@@ -37,12 +39,18 @@ def test_the_first_release_keeps_its_histories() -> None:
     assert {f"v1/{name}" for name in V1_PATHS} <= set(HISTORIES)
 
 
-def test_the_current_release_has_a_history_for_every_workflow_test() -> None:
-    tests = {
-        name.removeprefix("test_")
-        for name in dir(test_screening_workflow)
-        if name.startswith("test_")
+def recorded_names(module: ModuleType) -> set[str]:
+    """The history name of every test of a module, one per case of a parametrized test."""
+    return {
+        name
+        for attribute in dir(module)
+        if attribute.startswith("test_")
+        for name in history_names_of(getattr(module, attribute))
     }
+
+
+def test_the_current_release_has_a_history_for_every_workflow_test() -> None:
+    tests = recorded_names(test_screening_workflow)
     assert {f"{RELEASE}/{name}" for name in tests} <= set(HISTORIES)
 
 
@@ -53,11 +61,7 @@ async def test_history_replays_against_the_current_workflow(name: str) -> None:
 
 
 def test_every_webhook_workflow_test_has_a_history() -> None:
-    tests = {
-        name.removeprefix("test_")
-        for name in dir(test_webhook_workflow)
-        if name.startswith("test_")
-    }
+    tests = recorded_names(test_webhook_workflow)
     assert tests
     assert tests <= set(WEBHOOK_HISTORIES)
 

@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.utils.history_names import history_file, history_name_of
 from tests.utils.temporal import start_time_skipping
 from tests.utils.workflow_fakes import FakeActivities
 from truffle.contracts import (
@@ -133,12 +134,11 @@ async def start_screening(
         await assert_one_truth(time_skipping_env.client, run)
     if os.environ.get("RECORD_WORKFLOW_HISTORIES") == "1":
         HISTORIES.mkdir(parents=True, exist_ok=True)
-        name = request.node.name.removeprefix("test_")
+        name = history_name_of(request.node)
         for run in started:
-            for number, history in enumerate(await chain_of(time_skipping_env.client, run.handle)):
-                path = HISTORIES / (
-                    f"{name}.json" if number == 0 else f"{name}.run{number + 1}.json"
-                )
+            chain = await chain_of(time_skipping_env.client, run.handle)
+            for number, history in enumerate(chain, start=1):
+                path = HISTORIES / history_file(name, number)
                 if not path.exists():
                     path.write_text(history.to_json())
     for worker in workers:
@@ -645,7 +645,7 @@ async def test_a_30_day_hold_crosses_continue_as_new_then_closes_with_the_update
 
     outcome = await handle.result()
 
-    assert fakes.names().count("load") >= 2  # at least one hand-over to a new run
+    assert fakes.names().count("load") >= 2  # at least one continue-as-new
     assert fakes.given_up == [UpdateKind.result]
     assert outcome.failed_updates == ["result"]
     assert outcome.status == ScreeningStatus.completed
@@ -693,13 +693,21 @@ async def closed_in_ashby(handle: Handle, fakes: FakeActivities, reason: CloseRe
     await handle.signal(ScreeningWorkflow.closed_in_ashby, ClosedInAshby(reason=reason))
 
 
-async def test_an_application_archived_in_ashby_closes_at_once_and_tells_ashby_why(
-    start_screening: StartScreening,
+@pytest.mark.parametrize(
+    ("reason", "ashby_text"),
+    [
+        (CloseReason.archived_in_ashby, "Application archived in Ashby"),
+        (CloseReason.hired_in_ashby, "Candidate hired in Ashby"),
+    ],
+    ids=["archived", "hired"],
+)
+async def test_an_application_closed_in_ashby_before_answering_closes_at_once_and_ashby_hears_why(
+    start_screening: StartScreening, reason: CloseReason, ashby_text: str
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
     await invited(handle)
-    await closed_in_ashby(handle, fakes, CloseReason.archived_in_ashby)
+    await closed_in_ashby(handle, fakes, reason)
 
     outcome = await handle.result()
 
@@ -707,33 +715,12 @@ async def test_an_application_archived_in_ashby_closes_at_once_and_tells_ashby_w
     assert outcome.delivered_updates == ["invited", "cancelled"]
     # No reminder: the 48-hour timer was dropped with the decision.
     assert fakes.names() == [
-        "load", "email:invite", "post:invited", "close:archived_in_ashby", "post:cancelled",
-        "settle",
-    ]  # fmt: skip
-    assert fakes.posted[-1].reason == CloseReason.archived_in_ashby
-
-
-async def test_a_candidate_hired_in_ashby_before_answering_closes_and_ashby_hears_why(
-    start_screening: StartScreening,
-) -> None:
-    fakes = FakeActivities()
-    handle = await start_screening(fakes)
-    await invited(handle)
-    await closed_in_ashby(handle, fakes, CloseReason.hired_in_ashby)
-
-    outcome = await handle.result()
-
-    assert outcome.status == "cancelled"
-    assert outcome.delivered_updates == ["invited", "cancelled"]
-    # No reminder: the 48-hour timer was dropped with the decision.
-    assert fakes.names() == [
-        "load", "email:invite", "post:invited", "close:hired_in_ashby", "post:cancelled",
-        "settle",
+        "load", "email:invite", "post:invited", f"close:{reason}", "post:cancelled", "settle",
     ]  # fmt: skip
     [_, posted] = fakes.posted
-    assert posted.reason == CloseReason.hired_in_ashby
+    assert posted.reason == reason
     # The words Ashby shows on the candidate's profile (truffle/ashby.py puts them in the body).
-    assert posted.reason.ashby_text == "Candidate hired in Ashby"
+    assert posted.reason.ashby_text == ashby_text
 
 
 async def test_a_candidate_hired_after_completing_keeps_the_result(

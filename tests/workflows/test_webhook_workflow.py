@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.utils.history_names import history_file, history_name_of
 from tests.utils.workflow_fakes import FakeWebhookActivities
 from truffle.contracts import CloseReason, WebhookProcessed, WebhookTask
 from workflows.webhook import AshbyWebhookWorkflow, webhook_workflow_id
@@ -55,7 +56,7 @@ async def run_action(
         HISTORIES.mkdir(parents=True, exist_ok=True)
         for handle in handles:
             history = await handle.fetch_history()
-            path = HISTORIES / f"{request.node.name.removeprefix('test_')}.json"
+            path = HISTORIES / history_file(history_name_of(request.node))
             if not path.exists():
                 path.write_text(history.to_json())
     for worker in workers:
