@@ -79,7 +79,7 @@ REJECTED_KEY_MESSAGE = (
 
 def check_key_reply(reply: AshbyReply) -> None:
     """Raises `KeyNotConfirmedError` unless `apiKey.info`'s reply confirms a key Truffle can
-    use: a valid key with every permission Truffle needs (see truffle/ashby.py)."""
+    use: a valid key with every permission Truffle needs (see truffle/ashby/client.py)."""
     missing = missing_scopes(reply)
     if missing:
         raise KeyNotConfirmedError(missing_scopes_message(missing), "refused")
