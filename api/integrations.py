@@ -176,26 +176,6 @@ router.post("/connect", name="connect")(_handshake_endpoint(reconnect=False))
 router.post("/reconnect", name="reconnect")(_handshake_endpoint(reconnect=True))
 
 
-def _live_ashby_key(engine: sa.Engine, keyring: KeyRing, workspace: Workspace) -> str | None:
-    with Session(engine) as session:
-        return connections.ashby_key_of(session, keyring, workspace.id)
-
-
-def _registered(engine: sa.Engine, workspace: Workspace) -> list[dict[str, str]]:
-    with Session(engine) as session:
-        endpoint = webhooks.endpoint_of(session, workspace.id)
-        return list(endpoint.registered) if endpoint is not None else []
-
-
-def _store_registered(
-    engine: sa.Engine, workspace: Workspace, registered: list[dict[str, str]]
-) -> None:
-    with Session(engine) as session:
-        endpoint = webhooks.endpoint_of(session, workspace.id)
-        if endpoint is not None:
-            webhooks.store_registered(session, endpoint.id, registered)
-
-
 def _in_session(
     engine: sa.Engine, step: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs
 ) -> R:
@@ -258,15 +238,14 @@ async def disconnect(
     """Revokes the Truffle key, removes the webhooks Truffle registered in Ashby (while the
     Ashby key is still known) and forgets the Ashby key."""
     workspace = admin.workspace
-    ashby_key = await run_in_threadpool(_live_ashby_key, engine, keyring, workspace)
-    registered = await run_in_threadpool(_registered, engine, workspace)
-    if ashby_key is not None and registered:
-        left = await webhooks.remove_from_ashby(client, ashby_key, registered)
-        await run_in_threadpool(_store_registered, engine, workspace, left)
-    await run_in_threadpool(connections.disconnect, engine, workspace, actor=admin.actor)
-
-    def fresh_card() -> CardOut:
-        with Session(engine) as session:
-            return _card(session, workspace, settings.public_base_url)
-
-    return await run_in_threadpool(fresh_card)
+    taken = await run_in_threadpool(
+        _in_session, engine, connections.take_disconnect, keyring, workspace.id
+    )
+    left = None
+    if taken.ashby_key is not None and taken.registered:
+        left = await webhooks.remove_from_ashby(client, taken.ashby_key, taken.registered)
+    card = await run_in_threadpool(
+        connections.finish_disconnect, engine, workspace, actor=admin.actor,
+        public_base_url=settings.public_base_url, left_registered=left,
+    )  # fmt: skip
+    return CardOut.model_validate(card, from_attributes=True)
