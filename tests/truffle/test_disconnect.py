@@ -19,6 +19,9 @@ from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
 from truffle.tables import AuditEvent, Workspace
 
+# The core on both databases the product supports.
+pytestmark = pytest.mark.both_databases
+
 BASE_URL = "https://truffle.example"
 ASHBY_KEY = "ashby-key-of-acme"
 REGISTERED = [
