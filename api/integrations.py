@@ -1,8 +1,10 @@
-"""The Ashby card and the handshake: connect, reconnect, disconnect."""
+"""The Ashby card, the handshake (connect, reconnect, disconnect) and setting up Ashby's webhooks.
+Each use case is in the core; these handlers authorize, run its database steps off the loop,
+await Ashby between them and map the answer to HTTP."""
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Response, status
@@ -22,7 +24,7 @@ from api.deps import (
 )
 from api.rate_limits import RateLimitsDep
 from truffle import connections
-from truffle.ashby import webhooks
+from truffle.ashby import webhook_setup, webhooks
 from truffle.ashby.client import AshbyClient
 from truffle.connections import (
     AlreadyConnectedError,
@@ -35,6 +37,8 @@ from truffle.security.secrets import KeyRing
 from truffle.tables import Workspace
 
 router = APIRouter(prefix="/api/integrations/ashby", tags=["integrations"])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class ConnectIn(BaseModel):
@@ -172,24 +176,12 @@ router.post("/connect", name="connect")(_handshake_endpoint(reconnect=False))
 router.post("/reconnect", name="reconnect")(_handshake_endpoint(reconnect=True))
 
 
-def _live_ashby_key(engine: sa.Engine, keyring: KeyRing, workspace: Workspace) -> str | None:
+def _in_session(
+    engine: sa.Engine, step: Callable[Concatenate[Session, P], R], *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """One database step of a use case, in a session of its own (run off the loop)."""
     with Session(engine) as session:
-        return connections.ashby_key_of(session, keyring, workspace.id)
-
-
-def _registered(engine: sa.Engine, workspace: Workspace) -> list[dict[str, str]]:
-    with Session(engine) as session:
-        endpoint = webhooks.endpoint_of(session, workspace.id)
-        return list(endpoint.registered) if endpoint is not None else []
-
-
-def _store_registered(
-    engine: sa.Engine, workspace: Workspace, registered: list[dict[str, str]]
-) -> None:
-    with Session(engine) as session:
-        endpoint = webhooks.endpoint_of(session, workspace.id)
-        if endpoint is not None:
-            webhooks.store_registered(session, endpoint.id, registered)
+        return step(session, *args, **kwargs)
 
 
 @router.post("/webhooks")
@@ -206,30 +198,25 @@ async def set_up_webhooks(
     registers the webhooks in Ashby when the stored Ashby key may (`apiKeysWrite`)."""
     workspace = admin.workspace
     rate_limits.check(rate_limits.connect, str(workspace.id))
-    ashby_key = await run_in_threadpool(_live_ashby_key, engine, keyring, workspace)
-    if ashby_key is None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail="Connect Ashby first: webhooks are set up for a connected workspace.",
-        )
-    previous = await run_in_threadpool(_registered, engine, workspace)
-
-    def rotate() -> tuple[str, str]:
-        with Session(engine) as session:
-            endpoint, secret = webhooks.rotate_secret(
-                session, keyring, workspace.id, actor=admin.actor
-            )
-            return webhooks.endpoint_url(settings.public_base_url, endpoint.id), secret
-
-    url, secret = await run_in_threadpool(rotate)
+    try:
+        taken = await run_in_threadpool(
+            _in_session, engine, webhook_setup.take_setup, keyring, workspace.id, admin.actor,
+            settings.public_base_url,
+        )  # fmt: skip
+    except webhook_setup.NotConnectedError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(error)) from None
     # The webhooks registered before carry the old secret: they are replaced, not kept.
-    left = await webhooks.remove_from_ashby(client, ashby_key, previous)
-    registration = await webhooks.register_in_ashby(client, ashby_key, url, secret)
-    await run_in_threadpool(_store_registered, engine, workspace, left + registration.registered)
+    left = await webhooks.remove_from_ashby(client, taken.ashby_key, taken.previously_registered)
+    registration = await webhooks.register_in_ashby(
+        client, taken.ashby_key, taken.url, taken.secret
+    )
+    await run_in_threadpool(
+        _in_session, engine, webhook_setup.settle_setup, taken, left + registration.registered
+    )
     response.headers["Cache-Control"] = "no-store"
     return WebhookSetupOut(
-        url=url,
-        secret=secret,
+        url=taken.url,
+        secret=taken.secret,
         registered=registration.enabled_types,
         disabled=registration.disabled_types,
         problem=registration.problem,
@@ -251,15 +238,14 @@ async def disconnect(
     """Revokes the Truffle key, removes the webhooks Truffle registered in Ashby (while the
     Ashby key is still known) and forgets the Ashby key."""
     workspace = admin.workspace
-    ashby_key = await run_in_threadpool(_live_ashby_key, engine, keyring, workspace)
-    registered = await run_in_threadpool(_registered, engine, workspace)
-    if ashby_key is not None and registered:
-        left = await webhooks.remove_from_ashby(client, ashby_key, registered)
-        await run_in_threadpool(_store_registered, engine, workspace, left)
-    await run_in_threadpool(connections.disconnect, engine, workspace, actor=admin.actor)
-
-    def fresh_card() -> CardOut:
-        with Session(engine) as session:
-            return _card(session, workspace, settings.public_base_url)
-
-    return await run_in_threadpool(fresh_card)
+    taken = await run_in_threadpool(
+        _in_session, engine, connections.take_disconnect, keyring, workspace.id
+    )
+    left = None
+    if taken.ashby_key is not None and taken.registered:
+        left = await webhooks.remove_from_ashby(client, taken.ashby_key, taken.registered)
+    card = await run_in_threadpool(
+        connections.finish_disconnect, engine, workspace, actor=admin.actor,
+        public_base_url=settings.public_base_url, left_registered=left,
+    )  # fmt: skip
+    return CardOut.model_validate(card, from_attributes=True)

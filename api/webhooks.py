@@ -1,5 +1,5 @@
 """`POST /ashby/webhooks/{endpoint_id}`: where Ashby's webhooks arrive. The use case is
-truffle/webhook_intake.py; this handler parses, calls it off the loop, hands the task to
+truffle/ashby/webhook_intake.py; this handler parses, calls it off the loop, hands the task to
 Temporal through the gateway and maps the answer to HTTP.
 
 The signature is checked on the raw body, in constant time, before anything is parsed; a
@@ -12,7 +12,7 @@ workflow. Bodies over 1 MiB are refused with 413
 by the app's body limit. Nothing from a body is logged: the action's type and our ids only.
 The audit trail gets one row per action (its id, type and what became of it; a retry adds
 none) and, at most once a minute, one per refused delivery that looks like Ashby's (see
-truffle/webhooks.py for when refusals turn the card Degraded), with nothing the request
+truffle/ashby/webhooks.py for when refusals turn the card Degraded), with nothing the request
 carried. A post not signed the way Ashby signs is refused before any database read. An
 endpoint answers at most 30 refused posts a minute (per API process); past that each refusal
 is a 429 with Retry-After, nothing logged or written, until the minute has passed. A delivery

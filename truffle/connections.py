@@ -2,7 +2,7 @@
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal, TypeVar
@@ -79,7 +79,7 @@ REJECTED_KEY_MESSAGE = (
 
 def check_key_reply(reply: AshbyReply) -> None:
     """Raises `KeyNotConfirmedError` unless `apiKey.info`'s reply confirms a key Truffle can
-    use: a valid key with every permission Truffle needs (see truffle/ashby.py)."""
+    use: a valid key with every permission Truffle needs (see truffle/ashby/client.py)."""
     missing = missing_scopes(reply)
     if missing:
         raise KeyNotConfirmedError(missing_scopes_message(missing), "refused")
@@ -313,6 +313,46 @@ def disconnect(engine: sa.Engine, workspace: Workspace, *, actor: Actor) -> None
         )
 
     _run_with_retries(engine, work)
+
+
+@dataclass(frozen=True)
+class TakenDisconnect:
+    """What Truffle registered in Ashby, and the Ashby key to remove it with (None when the
+    workspace is not connected: nothing can be removed)."""
+
+    registered: list[dict[str, str]]
+    ashby_key: str | None = field(repr=False)
+
+
+def take_disconnect(session: Session, keyring: KeyRing, workspace_id: uuid.UUID) -> TakenDisconnect:
+    """Disconnect's first step, before Ashby is asked to delete Truffle's webhooks (while the
+    Ashby key is still known): reads what there is to remove, changing nothing."""
+    endpoint = webhooks.endpoint_of(session, workspace_id)
+    return TakenDisconnect(
+        registered=list(endpoint.registered) if endpoint is not None else [],
+        ashby_key=ashby_key_of(session, keyring, workspace_id),
+    )
+
+
+def finish_disconnect(
+    engine: sa.Engine,
+    workspace: Workspace,
+    *,
+    actor: Actor,
+    public_base_url: str,
+    left_registered: list[dict[str, str]] | None,
+) -> Card:
+    """Disconnect's last step, after Ashby's calls: stores the webhooks Ashby did not delete
+    (`left_registered`; None when none were to be removed), revokes the Truffle key, forgets
+    the Ashby key (`disconnect`) and returns the new card."""
+    with Session(engine) as session:
+        if left_registered is not None:
+            endpoint = webhooks.endpoint_of(session, workspace.id)
+            if endpoint is not None:
+                webhooks.store_registered(session, endpoint.id, left_registered)
+    disconnect(engine, workspace, actor=actor)
+    with Session(engine) as session:
+        return build_card(session, workspace, public_base_url)
 
 
 def ashby_key_of(session: Session, keyring: KeyRing, workspace_id: uuid.UUID) -> str | None:

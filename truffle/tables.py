@@ -455,7 +455,7 @@ class AshbyWebhookEndpoint(SQLModel, table=True):
     )
     last_received_at: datetime | None = moment_column()
     # The last refused delivery signed the way Ashby signs, and how many such refusals (in
-    # different minutes) came since a delivery was last accepted (truffle/webhooks.py).
+    # different minutes) came since a delivery was last accepted (truffle/ashby/webhooks.py).
     last_signature_failure_at: datetime | None = moment_column()
     signature_refusals: int = Field(
         default=0,
@@ -492,7 +492,7 @@ class AshbyWebhookEvent(SQLModel, table=True):
 
 
 class PayloadKey(SQLModel, table=True):
-    """A screening's key for its Temporal payloads (truffle/payload_crypto.py), sealed with
+    """A screening's key for its Temporal payloads (truffle/security/payload_crypto.py), sealed with
     TRUFFLE_SECRET_KEYS. Destroying it (`key_sealed` None) makes the screening's workflow
     histories unreadable: crypto-shredding, when Ashby deletes the candidate."""
 

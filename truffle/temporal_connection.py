@@ -130,7 +130,7 @@ async def connect_temporal(
 ) -> Client:
     """A client, on `runtime` when given (the one that exports the SDK's metrics), with
     `converter` when given (the API's and the worker's encrypt every payload: see
-    truffle/payload_crypto.py)."""
+    truffle/security/payload_crypto.py)."""
     config = connect_config(settings)
     if converter is not None:
         config["data_converter"] = converter

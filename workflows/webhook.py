@@ -22,7 +22,7 @@ WEBHOOK_WINDOW = timedelta(days=1)
 
 def webhook_workflow_id(workspace_id: str, event_id: str) -> str:
     """`ashby-webhook-<workspace>-<event>`: the workspace names the key of its payloads
-    (truffle/payload_crypto.py)."""
+    (truffle/security/payload_crypto.py)."""
     return f"ashby-webhook-{workspace_id}-{event_id}"
 
 

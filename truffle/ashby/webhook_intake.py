@@ -154,7 +154,7 @@ def take(
 
 def record_refusal(session: Session, refused: Refused) -> None:
     """Counts a refusal that looks like Ashby's against the card (at most once a minute; see
-    truffle/webhooks.py); other refusals write nothing."""
+    truffle/ashby/webhooks.py); other refusals write nothing."""
     if not refused.counts:
         return
     detail = "secret unreadable" if refused.secret_unreadable else refused.reason

@@ -46,7 +46,7 @@ class KeyStatus:
     sealed_values_unknown: int
     # Open screenings whose workflow began before Truffle encrypted payloads. At 0, every
     # stored payload of a screening or workspace is encrypted, and the codec refuses any
-    # payload in clear there (truffle/payload_crypto.py).
+    # payload in clear there (truffle/security/payload_crypto.py).
     screenings_with_plaintext_payloads: int
     plaintext_payloads_refused: bool
 
