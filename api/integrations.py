@@ -21,10 +21,9 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.rate_limits import RateLimitsDep
-from truffle import connections
-from truffle.ashby import webhooks
+from truffle.ashby import connections, webhooks
 from truffle.ashby.client import AshbyClient
-from truffle.connections import (
+from truffle.ashby.connections import (
     AlreadyConnectedError,
     HandshakeError,
     KeyNotConfirmedError,
@@ -32,7 +31,7 @@ from truffle.connections import (
     PaidPlanRequiredError,
 )
 from truffle.security.secrets import KeyRing
-from truffle.tables import Workspace
+from truffle.storage.tables import Workspace
 
 router = APIRouter(prefix="/api/integrations/ashby", tags=["integrations"])
 
