@@ -32,8 +32,8 @@ pytest: $(INSTALLED)
 	$(BIN)/python -m tests.utils.system_tools
 	$(BIN)/pytest --numprocesses $(PYTEST_WORKERS) --dist loadscope
 
-# The candidate's words in every language (truffle/translations.py): extract, update, compile.
-LOCALES := truffle/locales
+# The candidate's words in every language (truffle/position/translations.py): extract, update, compile.
+LOCALES := truffle/position/locales
 catalogs: $(INSTALLED)
 	$(BIN)/pybabel extract --mapping-file babel.cfg --no-location \
 		--output-file $(LOCALES)/messages.pot .

@@ -36,16 +36,16 @@ from activities.email import Mailer
 from activities.reconcile import ReconcilerActivities
 from activities.screening import ScreeningActivities
 from activities.webhooks import WebhookActivities
-from truffle import readiness
 from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient
-from truffle.db import create_db_engine, require_schema_at_head
-from truffle.embedded_server import embedded_serving
-from truffle.logs import configure_logging
-from truffle.metrics import TemporalSdkMetrics, drain_periodically, exposition
+from truffle.runtime import readiness
+from truffle.runtime.embedded_server import embedded_serving
+from truffle.runtime.logs import configure_logging
+from truffle.runtime.metrics import TemporalSdkMetrics, drain_periodically, exposition
+from truffle.runtime.temporal_connection import connect_temporal
 from truffle.security.payload_crypto import PayloadKeys, data_converter
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, get_settings
-from truffle.temporal_connection import connect_temporal
+from truffle.storage.db import create_db_engine, require_schema_at_head
 from workflows.launcher import Launcher
 from workflows.reconcile import ReconcileWorkflow
 from workflows.screening import ScreeningWorkflow

@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.screening import load_screening
-from truffle import connection_health, metrics, report_links
+from truffle.ashby import connection_health
 from truffle.ashby.client import AshbyClient, AshbyReply, build_update
 from truffle.contracts import (
     ASHBY_THROTTLED,
@@ -33,10 +33,12 @@ from truffle.contracts import (
     RedeliveryPlan,
     ScreeningRef,
 )
-from truffle.positions import screening_version
-from truffle.redelivery import reopen_for_redelivery
+from truffle.position.positions import screening_version
+from truffle.runtime import metrics
+from truffle.screening import report_links
+from truffle.screening.redelivery import reopen_for_redelivery
 from truffle.security.secrets import DecryptionError, KeyRing
-from truffle.tables import (
+from truffle.storage.tables import (
     AshbyConnection,
     AshbyUpdate,
     ConnectionState,

@@ -38,12 +38,13 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from truffle import candidates, metrics
 from truffle.ashby import webhooks
 from truffle.contracts import WebhookTask
-from truffle.screenings import disqualify, settle, unsettled, with_cancel_pending
+from truffle.runtime import metrics
+from truffle.screening import candidates
+from truffle.screening.screenings import disqualify, settle, unsettled, with_cancel_pending
 from truffle.security.payload_crypto import destroy_screening_keys
-from truffle.tables import AshbyWebhookEvent, Screening, utcnow
+from truffle.storage.tables import AshbyWebhookEvent, Screening, utcnow
 
 # A screening younger than this may still be starting (the API starts it right after the row).
 START_GRACE = timedelta(minutes=1)

@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.email import EmailFailedError, EmailUnconfirmedError, Mailer
-from truffle import connection_health, email_claims, metrics
+from truffle.ashby import connection_health
 from truffle.contracts import (
     EMAIL_DEFERRED,
     CloseRequest,
@@ -34,9 +34,12 @@ from truffle.contracts import (
     from_epoch_ms,
     is_invite,
 )
-from truffle.positions import screening_version, settings_of
-from truffle.scoring import CriteriaScorer, Scorer, scored_result, summary_of
-from truffle.screenings import (
+from truffle.position.positions import screening_version, settings_of
+from truffle.position.scoring import CriteriaScorer, Scorer, scored_result, summary_of
+from truffle.position.translations import deadline_text, invite_opening, translations
+from truffle.runtime import metrics
+from truffle.screening import email_claims
+from truffle.screening.screenings import (
     close,
     disqualify,
     expire,
@@ -47,8 +50,7 @@ from truffle.screenings import (
 )
 from truffle.security.secrets import DecryptionError, KeyRing
 from truffle.settings import Settings
-from truffle.tables import PositionVersion, Screening, utcnow
-from truffle.translations import deadline_text, invite_opening, translations
+from truffle.storage.tables import PositionVersion, Screening, utcnow
 
 
 def load_screening(session: Session, screening_id: str) -> Screening:

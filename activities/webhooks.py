@@ -13,11 +13,11 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from truffle import candidates
 from truffle.ashby import webhooks
 from truffle.contracts import CloseReason, WebhookProcessed, WebhookTask
-from truffle.db import checkpoint_wal
+from truffle.screening import candidates
 from truffle.security.payload_crypto import destroy_screening_keys
+from truffle.storage.db import checkpoint_wal
 
 
 class ScreeningNotifier(Protocol):

@@ -17,8 +17,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Receive, Scope, Send
 
 from api.middleware import HttpMiddleware
-from truffle import metrics
-from truffle.logs import bound_ids
+from truffle.runtime import metrics
+from truffle.runtime.logs import bound_ids
 
 logger = logging.getLogger("truffle.api.access")
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")

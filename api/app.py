@@ -41,12 +41,12 @@ from api.same_origin import SameOriginForStateChanges
 from api.security_headers import SecurityHeaders
 from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
 from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient
-from truffle.db import create_db_engine, require_schema_at_head
-from truffle.metrics import DatabaseGauges, drain_periodically
+from truffle.runtime.metrics import DatabaseGauges, drain_periodically
 from truffle.security.payload_crypto import PayloadKeys, data_converter
 from truffle.security.secrets import KeyRing
 from truffle.security.sessions import session_cookie_name
 from truffle.settings import Settings, get_settings
+from truffle.storage.db import create_db_engine, require_schema_at_head
 
 
 def create_app(
@@ -145,7 +145,7 @@ def production_app() -> FastAPI:
     """`truffle-ashby api`'s app, built in each API process (uvicorn's `--workers` start them
     afresh), with the process's logging set up first and its operator listener on
     METRICS_PORT."""
-    from truffle.logs import configure_logging
+    from truffle.runtime.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings)

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from api.deps import EngineDep, WorkspaceDep
 from truffle import audit
 from truffle.audit import AuditAction, DateRange
-from truffle.tables import AuditEvent
+from truffle.storage.tables import AuditEvent
 
 router = APIRouter(tags=["audit"])
 

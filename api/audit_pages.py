@@ -14,7 +14,7 @@ from api.paging import list_status, page_links
 from api.templating import templates
 from truffle import audit
 from truffle.audit import ACTION_LABELS, DateRange
-from truffle.keyset import BadCursorError
+from truffle.storage.keyset import BadCursorError
 
 router = APIRouter(tags=["audit"])
 

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from temporalio.api.common.v1 import Payloads
 
 from api.deps import EngineDep, KeyRingDep, SettingsDep, bearer, session_cookie, session_limits
-from truffle.logs import note_ids
+from truffle.runtime.logs import note_ids
 from truffle.security.payload_crypto import (
     KeyScope,
     PayloadKeyDestroyedError,
@@ -38,7 +38,7 @@ from truffle.security.payload_crypto import (
 )
 from truffle.security.secrets import KeyRing
 from truffle.security.sessions import read_session
-from truffle.tables import Screening
+from truffle.storage.tables import Screening
 from truffle.workspaces import workspace_for_admin_token
 
 router = APIRouter(prefix="/codec", tags=["codec"])

@@ -13,13 +13,13 @@ from sqlmodel import Session
 from api.temporal import ScreeningGateway
 from truffle.ashby.client import AshbyClient
 from truffle.audit import Actor
-from truffle.db import session_scope
-from truffle.logs import note_ids
+from truffle.runtime.logs import note_ids
 from truffle.security.payload_crypto import PayloadKeys
 from truffle.security.secrets import KeyRing, same_secret
 from truffle.security.sessions import SessionLimits, read_session, session_cookie_name
 from truffle.settings import Settings
-from truffle.tables import Workspace
+from truffle.storage.db import session_scope
+from truffle.storage.tables import Workspace
 from truffle.workspaces import holder_of_admin_token
 
 

@@ -68,7 +68,7 @@ def _is_partner_path(path: str) -> bool:
 def install_error_handlers(app: FastAPI) -> None:
     from api.pages import SignInRequiredError
     from api.partner import PartnerAuthError
-    from truffle.assessments import RecruiterRefusalError
+    from truffle.ashby.assessments import RecruiterRefusalError
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -23,10 +23,9 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.rate_limits import RateLimitsDep
-from truffle import connections
-from truffle.ashby import webhook_setup, webhooks
+from truffle.ashby import connections, webhook_setup, webhooks
 from truffle.ashby.client import AshbyClient
-from truffle.connections import (
+from truffle.ashby.connections import (
     AlreadyConnectedError,
     HandshakeError,
     KeyNotConfirmedError,
@@ -34,7 +33,7 @@ from truffle.connections import (
     PaidPlanRequiredError,
 )
 from truffle.security.secrets import KeyRing
-from truffle.tables import Workspace
+from truffle.storage.tables import Workspace
 
 router = APIRouter(prefix="/api/integrations/ashby", tags=["integrations"])
 P = ParamSpec("P")

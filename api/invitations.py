@@ -1,4 +1,5 @@
-"""An admin sends a screening's invite again or extends its deadline (truffle/invitations.py):
+"""An admin sends a screening's invite again or extends its deadline
+(truffle/screening/invitations.py):
 `POST /api/screenings/{id}/resend` and `POST /api/screenings/{id}/extend` (`{"days": N}`), and
 the two buttons of the screening's page, which work without JavaScript. A repeat (the same
 `Idempotency-Key`, or the same request within ten minutes) is answered as the first, and tells
@@ -26,9 +27,9 @@ from api.screening_pages import (
     refusal_page,
 )
 from api.temporal import ScreeningGateway, WorkflowRefusedError, WorkflowUnavailableError
-from truffle import invitations
 from truffle.audit import Actor
 from truffle.contracts import epoch_ms
+from truffle.screening import invitations
 from truffle.security.secrets import KeyRing
 
 router = APIRouter(tags=["screenings"])

@@ -21,7 +21,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import probes
 from api.security_headers import DOCS_CONTENT_SECURITY_POLICY
-from truffle.embedded_server import embedded_serving
+from truffle.runtime.embedded_server import embedded_serving
 
 OPENAPI_PATH = "/openapi.json"
 DOCS_ASSETS_PATH = "/static-offline-docs"

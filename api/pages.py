@@ -23,10 +23,10 @@ from api.positions import MAX_CRITERIA_PER_QUESTION, MAX_QUESTIONS
 from api.rate_limits import RateLimitsDep
 from api.templating import templates
 from api.vocabulary import plural
-from truffle import connections
+from truffle.ashby import connections
 from truffle.security import sessions
 from truffle.security.secrets import KeyRing
-from truffle.tables import Workspace
+from truffle.storage.tables import Workspace
 
 router = APIRouter(include_in_schema=False)
 

@@ -21,15 +21,17 @@ from api.deps import EngineDep, GatewayDep, KeyRingDep, PayloadKeysDep, SessionD
 from api.errors import ashby_error
 from api.rate_limits import RateLimitsDep
 from api.temporal import CancelOutcomeKind, WorkflowUnavailableError
-from truffle import assessments, audit, metrics
+from truffle import audit
+from truffle.ashby import assessments
 from truffle.ashby.client import invited_update
+from truffle.ashby.connections import authenticate_partner
 from truffle.audit import Actor, AuditAction
-from truffle.connections import authenticate_partner
 from truffle.contracts import epoch_ms
-from truffle.db import session_scope
-from truffle.logs import note_ids
+from truffle.runtime import metrics
+from truffle.runtime.logs import note_ids
 from truffle.security.secrets import parse_truffle_key
-from truffle.tables import Position, Workspace
+from truffle.storage.db import session_scope
+from truffle.storage.tables import Position, Workspace
 
 logger = logging.getLogger("truffle.api.partner")
 router = APIRouter(prefix="/ashby", tags=["ashby partner"])

@@ -38,11 +38,11 @@ from api.positions import (
     preview_score,
 )
 from api.templating import templates
-from truffle import invite_settings, positions
 from truffle.audit import Actor
-from truffle.db import session_scope
+from truffle.position import invite_settings, positions
 from truffle.security.sessions import AdminSession
-from truffle.tables import Position
+from truffle.storage.db import session_scope
+from truffle.storage.tables import Position
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,10 +1,11 @@
 """Positions: the Truffle screenings a workspace offers Ashby (each one an assessment type).
 
-A position is versioned (truffle/positions.py): `PUT` replaces it as a new version when its
+A position is versioned (truffle/position/positions.py): `PUT` replaces it as a new version when its
 name, description or questions changed, and screenings already sent keep the version they were
 sent with. Its invite settings (expiry, reminders, language, the invite's subject and opening)
 are versioned with it and refused in words when they cannot be kept
-(truffle/invite_settings.py). `POST /api/positions/preview` scores sample answers with the real
+(truffle/position/invite_settings.py).
+`POST /api/positions/preview` scores sample answers with the real
 scorer and writes nothing.
 """
 
@@ -24,12 +25,12 @@ from pydantic import (
 from sqlmodel import Session, col, select
 
 from api.deps import AdminDep, SessionDep, WorkspaceDep
-from truffle import invite_settings, positions
 from truffle.contracts import ReminderAt
-from truffle.invite_settings import InviteSettings
-from truffle.scoring import CriteriaScorer
-from truffle.tables import Position, Workspace, utcnow
-from truffle.translations import deadline_text, invite_opening
+from truffle.position import invite_settings, positions
+from truffle.position.invite_settings import InviteSettings
+from truffle.position.scoring import CriteriaScorer
+from truffle.position.translations import deadline_text, invite_opening
+from truffle.storage.tables import Position, Workspace, utcnow
 
 router = APIRouter(prefix="/api/positions", tags=["positions"])
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, GatewayDep
-from truffle import readiness
-from truffle.metrics import exposition
+from truffle.runtime import readiness
+from truffle.runtime.metrics import exposition
 
 router = APIRouter(tags=["health"])
 operator_router = APIRouter(include_in_schema=False)

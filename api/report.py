@@ -1,5 +1,5 @@
 """`GET /r/{token}`: a screening's report for the hiring team, opened from the candidate's
-profile in Ashby with no sign-in (truffle/report_links.py).
+profile in Ashby with no sign-in (truffle/screening/report_links.py).
 
 A token that opens nothing (wrong, replaced or expired) answers the same 404 page after the
 same single lookup, whatever the reason; a report whose candidate was deleted in Ashby answers
@@ -16,8 +16,8 @@ from sqlmodel import Session
 from api import vocabulary
 from api.deps import EngineDep
 from api.templating import templates
-from truffle import report_links
-from truffle.report_view import report_of
+from truffle.screening import report_links
+from truffle.screening.report_view import report_of
 
 router = APIRouter(include_in_schema=False)
 

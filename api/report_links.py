@@ -1,7 +1,7 @@
 """An admin replaces a screening's report link (`POST /api/screenings/{id}/report-link`, or the
 button on the screening's page): the old link stops working at once, the new one is shown to
 the admin once, and Ashby, when it has the result, is sent the new one through the screening's
-workflow (truffle/report_links.py)."""
+workflow (truffle/screening/report_links.py)."""
 
 import functools
 import logging
@@ -20,12 +20,12 @@ from api.deps import AdminDep, EngineDep, GatewayDep, KeyRingDep, SettingsDep
 from api.pages import FormAdminDep
 from api.screening_pages import ScreeningPageDep, profile_page, refusal_page
 from api.temporal import ScreeningGateway, WorkflowUnavailableError
-from truffle import report_links
 from truffle.audit import Actor
 from truffle.contracts import ScreeningStatus
+from truffle.screening import report_links
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import ReportLink, Screening
+from truffle.storage.tables import ReportLink, Screening
 
 logger = logging.getLogger("truffle.api.report_links")
 router = APIRouter(tags=["screenings"])

@@ -1,6 +1,6 @@
 """The candidate's screener page behind the emailed link (`/s/{token}`): plain, server-rendered
 HTML that works without JavaScript and on a phone, in the language of the position's version
-(truffle/translations.py; a link that leads nowhere answers in English)."""
+(truffle/position/translations.py; a link that leads nowhere answers in English)."""
 
 import logging
 from pathlib import Path
@@ -13,13 +13,13 @@ from sqlmodel import Session
 
 from api.deps import EngineDep, GatewayDep
 from api.temporal import WorkflowUnavailableError
-from truffle import screenings
 from truffle.contracts import ScreeningStatus, epoch_ms
-from truffle.invite_settings import DEFAULT_LANGUAGE
-from truffle.positions import screening_version, settings_of
-from truffle.scoring import summary_of
-from truffle.tables import PositionVersion, Screening
-from truffle.translations import deadline_text, translations
+from truffle.position.invite_settings import DEFAULT_LANGUAGE
+from truffle.position.positions import screening_version, settings_of
+from truffle.position.scoring import summary_of
+from truffle.position.translations import deadline_text, translations
+from truffle.screening import screenings
+from truffle.storage.tables import PositionVersion, Screening
 
 router = APIRouter(prefix="/s", tags=["screener"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -28,20 +28,20 @@ from api.pages import FormAdminDep, PageWorkspaceDep, csrf_token_of
 from api.paging import list_status, page_links
 from api.screenings import REDELIVERY_MESSAGES, send_again
 from api.templating import templates
-from truffle import report_links, screening_view
 from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, RedeliveryPlan
-from truffle.keyset import BadCursorError
-from truffle.positions import screening_version
-from truffle.screening_list import Filters, Page, StatusFilter, list_page
+from truffle.position.positions import screening_version
+from truffle.runtime.temporal_connection import temporal_target
+from truffle.screening import report_links, screening_view
+from truffle.screening.screening_list import Filters, Page, StatusFilter, list_page
 from truffle.security.secrets import KeyRing
 from truffle.security.sessions import AdminSession
 from truffle.settings import Settings
-from truffle.tables import (
+from truffle.storage.keyset import BadCursorError
+from truffle.storage.tables import (
     Position,
     Screening,
 )
-from truffle.temporal_connection import temporal_target
 
 router = APIRouter(tags=["screenings"])
 T = TypeVar("T")

@@ -26,9 +26,9 @@ from api.temporal import (
     ScreeningGateway,
     WorkflowUnavailableError,
 )
-from truffle import redelivery
 from truffle.audit import Actor
-from truffle.tables import (
+from truffle.screening import redelivery
+from truffle.storage.tables import (
     DeliveryAttempt,
     EmailFailure,
     Screening,

@@ -26,15 +26,15 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from truffle.contracts import ScoreSummary, ScreeningStatus, WebhookTask, epoch_ms
-from truffle.metrics import TemporalSdkMetrics
-from truffle.screenings import held_screening_ids
-from truffle.settings import Settings
-from truffle.tables import Screening, utcnow
-from truffle.temporal_connection import (
+from truffle.runtime.metrics import TemporalSdkMetrics
+from truffle.runtime.temporal_connection import (
     TemporalConfigError,
     TemporalUnreachableError,
     connect_temporal,
 )
+from truffle.screening.screenings import held_screening_ids
+from truffle.settings import Settings
+from truffle.storage.tables import Screening, utcnow
 from workflows.launcher import Launcher, workflow_id
 from workflows.messages import (
     CancelRequest,

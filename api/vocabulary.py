@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from truffle.connections import CARD_LABELS, CardStatus
+from truffle.ashby.connections import CARD_LABELS, CardStatus
 from truffle.contracts import (
     SILENT_CLOSES,
     AshbyOutcome,
@@ -19,8 +19,8 @@ from truffle.contracts import (
     is_invite,
     is_reminder,
 )
-from truffle.screening_list import StatusFilter
-from truffle.tables import ApplicationStatus, DeliveryAttempt, Screening
+from truffle.screening.screening_list import StatusFilter
+from truffle.storage.tables import ApplicationStatus, DeliveryAttempt, Screening
 
 
 class Tone(StrEnum):

@@ -36,7 +36,7 @@ from api.rate_limits import RateLimitsDep
 from api.temporal import WorkflowUnavailableError
 from truffle.ashby import webhook_intake as intake
 from truffle.ashby import webhooks
-from truffle.logs import note_ids
+from truffle.runtime.logs import note_ids
 
 logger = logging.getLogger("truffle.api.webhooks")
 router = APIRouter(prefix="/ashby/webhooks", tags=["ashby webhooks"])

@@ -29,14 +29,14 @@ with warnings.catch_warnings():
 from sqlmodel import Session
 
 from api.app import create_app
-from truffle import connection_health, connections
+from truffle.ashby import connection_health, connections
 from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, ScreeningStatus
-from truffle.db import create_db_engine, upgrade_to_head
-from truffle.positions import PositionContent, create_position
+from truffle.position.positions import PositionContent, create_position
 from truffle.security.secrets import KeyRing, new_screener_token, screener_token_digest
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
-from truffle.tables import (
+from truffle.storage.db import create_db_engine, upgrade_to_head
+from truffle.storage.tables import (
     ApplicationStatus,
     DeliveryAttempt,
     Plan,

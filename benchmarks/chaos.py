@@ -71,9 +71,9 @@ from tools.processes import (
     wait_until_ready,
 )
 from tools.throwaway_postgres import throwaway_postgres
-from truffle.db import create_db_engine, session_scope, upgrade_to_head
 from truffle.settings import generate_secret_key
-from truffle.tables import Plan
+from truffle.storage.db import create_db_engine, session_scope, upgrade_to_head
+from truffle.storage.tables import Plan
 from truffle.workspaces import create_workspace, issue_admin_token
 from workflows.search_attributes import dev_server_flags
 
@@ -146,7 +146,7 @@ class Stack:
         self.sandbox_url = f"http://{HOST}:{sandbox_port}"
         # With several API processes, this is the round-robin balancer in front of them.
         self.api_url = f"http://{HOST}:{api_port}"
-        self.database_url = database_url or f"sqlite:///{self.root / 'truffle.db'}"
+        self.database_url = database_url or f"sqlite:///{self.root / 'truffle.storage.db'}"
         upgrade_to_head(self.database_url)
         self.env = {
             **os.environ,

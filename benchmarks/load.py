@@ -67,7 +67,7 @@ from tools.ashby_sandbox.client import SandboxClient, assessment_start_body
 from tools.billable_actions import billable_actions
 from tools.demo import ANSWERS, QUESTIONS
 from tools.processes import free_port, stop_processes
-from truffle.db import create_db_engine
+from truffle.storage.db import create_db_engine
 from workflows.launcher import WORKFLOW_ID_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -928,7 +928,7 @@ def database_size(root: Path, database_url: str | None) -> Callable[[], Awaitabl
         files = root / ".data"
 
         async def sqlite_bytes() -> int:
-            return sum(path.stat().st_size for path in files.glob("truffle.db*"))
+            return sum(path.stat().st_size for path in files.glob("truffle.storage.db*"))
 
         return sqlite_bytes
     engine = create_db_engine(database_url)

@@ -26,12 +26,12 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from api.app import create_app
-from truffle.db import create_db_engine, upgrade_to_head
-from truffle.keyset import encode_cursor
-from truffle.screening_list import PAGE_SIZE
+from truffle.screening.screening_list import PAGE_SIZE
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
-from truffle.tables import AshbyUpdate, Screening, utcnow
+from truffle.storage.db import create_db_engine, upgrade_to_head
+from truffle.storage.keyset import encode_cursor
+from truffle.storage.tables import AshbyUpdate, Screening, utcnow
 from truffle.workspaces import workspace_for_admin_token
 
 SIZES = (1_000, 100_000)

@@ -17,8 +17,8 @@ from tests.utils.postgres import fresh_schema, postgres_server
 from tests.utils.processes import CLI, free_port, installed_binary, stop_process, wait_for_http
 from tests.utils.temporal import start_time_skipping
 from tools.ashby_sandbox.client import SandboxClient
-from truffle.db import create_db_engine, upgrade_to_head
 from truffle.settings import Settings, generate_secret_key
+from truffle.storage.db import create_db_engine, upgrade_to_head
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 
@@ -29,14 +29,14 @@ def secret_key() -> str:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'truffle.db'}"
+    return f"sqlite:///{tmp_path / 'truffle.storage.db'}"
 
 
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database at the newest migration, made once a session: each test's database
     starts as a copy of it (the migrations themselves are tested in tests/truffle)."""
-    path = tmp_path_factory.mktemp("template") / "truffle.db"
+    path = tmp_path_factory.mktemp("template") / "truffle.storage.db"
     upgrade_to_head(f"sqlite:///{path}")
     return path
 

@@ -33,7 +33,6 @@ from activities.ashby import AshbyActivities
 from tests.utils.factories import make_position, make_workspace, new_screening_request
 from tests.utils.mail import MailSink
 from tests.utils.processes import CLI, free_port, stop_process
-from truffle import screenings
 from truffle.contracts import (
     EmailKind,
     EmailReceipt,
@@ -41,9 +40,10 @@ from truffle.contracts import (
     PostUpdateRequest,
     UpdateKind,
 )
-from truffle.db import create_db_engine
+from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
+from truffle.storage.db import create_db_engine
 from workflows.launcher import Launcher
 from workflows.screening import ScreeningWorkflow
 

@@ -9,9 +9,9 @@ from truffle.settings import MissingSecretKeysError
 
 
 def _cmd_workspace_create(args: argparse.Namespace) -> int:
-    from truffle.db import create_db_engine, require_schema_at_head, session_scope
     from truffle.settings import get_settings
-    from truffle.tables import Plan
+    from truffle.storage.db import create_db_engine, require_schema_at_head, session_scope
+    from truffle.storage.tables import Plan
     from truffle.workspaces import create_workspace, issue_admin_token
 
     engine = create_db_engine(get_settings().database_url)
@@ -30,8 +30,8 @@ def _cmd_workspace_rotate_token(args: argparse.Namespace) -> int:
     import uuid
 
     from truffle.audit import Actor
-    from truffle.db import create_db_engine, require_schema_at_head, session_scope
     from truffle.settings import get_settings
+    from truffle.storage.db import create_db_engine, require_schema_at_head, session_scope
     from truffle.workspaces import rotate_admin_token
 
     try:
@@ -56,10 +56,10 @@ def _cmd_secrets(args: argparse.Namespace) -> int:
 
     from sqlmodel import Session
 
-    from truffle.db import create_db_engine, require_schema_at_head
     from truffle.security import key_rotation
     from truffle.security.secrets import KeyRing
     from truffle.settings import get_settings
+    from truffle.storage.db import create_db_engine, require_schema_at_head
 
     settings = get_settings()
     keyring = KeyRing(settings.secret_keys())
@@ -78,8 +78,8 @@ def _cmd_secrets(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(_args: argparse.Namespace) -> int:
-    from truffle.db import upgrade_to_head
     from truffle.settings import get_settings
+    from truffle.storage.db import upgrade_to_head
 
     upgrade_to_head(get_settings().database_url)
     print("database schema is up to date")
@@ -93,10 +93,10 @@ def _cmd_api(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from truffle.db import create_db_engine, require_schema_at_head
-    from truffle.logs import configure_logging
+    from truffle.runtime.logs import configure_logging
+    from truffle.runtime.temporal_connection import connect_config
     from truffle.settings import get_settings
-    from truffle.temporal_connection import connect_config
+    from truffle.storage.db import create_db_engine, require_schema_at_head
 
     if args.metrics_port is not None:
         # Read by every API process this command starts (api/app.py:production_app).
@@ -149,8 +149,8 @@ def _cmd_versions(_args: argparse.Namespace) -> int:
     import asyncio
     import dataclasses
 
+    from truffle.runtime.temporal_connection import connect_temporal
     from truffle.settings import get_settings
-    from truffle.temporal_connection import connect_temporal
     from workflows.versions import open_runs_by_release
 
     settings = get_settings()
@@ -168,11 +168,11 @@ def _cmd_reconcile(_args: argparse.Namespace) -> int:
     import dataclasses
 
     from activities.reconcile import ReconcilerActivities
-    from truffle.db import create_db_engine, require_schema_at_head
+    from truffle.runtime.temporal_connection import connect_temporal
     from truffle.security.payload_crypto import PayloadKeys, data_converter
     from truffle.security.secrets import KeyRing
     from truffle.settings import get_settings
-    from truffle.temporal_connection import connect_temporal
+    from truffle.storage.db import create_db_engine, require_schema_at_head
     from workflows.launcher import Launcher
 
     settings = get_settings()
@@ -399,8 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
-    from truffle.db import SchemaOutOfDateError
-    from truffle.temporal_connection import TemporalUnreachableError
+    from truffle.runtime.temporal_connection import TemporalUnreachableError
+    from truffle.storage.db import SchemaOutOfDateError
 
     args = build_parser().parse_args(argv)
     try:

@@ -14,9 +14,9 @@ import httpx
 
 from tools.ashby_sandbox.client import SandboxClient, application_event_data
 from truffle.ashby.webhooks import WEBHOOK_TYPES
-from truffle.db import create_db_engine, require_schema_at_head, session_scope
 from truffle.settings import Settings
-from truffle.tables import Plan
+from truffle.storage.db import create_db_engine, require_schema_at_head, session_scope
+from truffle.storage.tables import Plan
 from truffle.workspaces import create_workspace, issue_admin_token
 
 WAIT_SECONDS = 60.0

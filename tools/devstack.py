@@ -33,8 +33,8 @@ from tools.processes import (
     wait_until_ready,
 )
 from tools.throwaway_postgres import PostgresUnavailableError, throwaway_postgres
+from truffle.runtime.temporal_connection import connect_temporal, temporal_target
 from truffle.settings import Settings, generate_secret_key
-from truffle.temporal_connection import connect_temporal, temporal_target
 from workflows.search_attributes import dev_server_flags
 
 READY_TIMEOUT_SECONDS = 90.0
@@ -187,7 +187,7 @@ class DevStack:
         os.environ.update(env)
         settings = Settings()
 
-        from truffle.db import upgrade_to_head
+        from truffle.storage.db import upgrade_to_head
 
         upgrade_to_head(settings.database_url)
         python = sys.executable
@@ -283,8 +283,8 @@ class DevStack:
     def _demo_admin_token(self, settings: Settings) -> str:
         from sqlmodel import select
 
-        from truffle.db import create_db_engine, session_scope
-        from truffle.tables import Plan, Workspace
+        from truffle.storage.db import create_db_engine, session_scope
+        from truffle.storage.tables import Plan, Workspace
         from truffle.workspaces import create_workspace, issue_admin_token
 
         engine = create_db_engine(settings.database_url)

@@ -1,3 +1,4 @@
-"""The core of the Truffle <-> Ashby integration, importing nothing above it: settings, the
-database and its tables, secrets and encryption, the Ashby client and contracts, and the use
-cases the API's handlers and the activities call (see docs/architecture.md for each module)."""
+"""The core of the Truffle <-> Ashby integration, importing nothing above it. At the top: every
+setting (`settings`), the words the layers share (`contracts`), workspaces and their admin
+tokens (`workspaces`) and the audit trail (`audit`); grouped below: `storage`, `security`,
+`ashby`, `position`, `screening` and `runtime` (see docs/architecture.md for each module)."""

@@ -21,9 +21,9 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from truffle import keyset
-from truffle.logs import current_ids
-from truffle.tables import AuditEvent, column_length
+from truffle.runtime.logs import current_ids
+from truffle.storage import keyset
+from truffle.storage.tables import AuditEvent, column_length
 
 PAGE_SIZE = 25
 EXPORT_CHUNK = 500

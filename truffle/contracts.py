@@ -45,7 +45,7 @@ OPEN_SCREENING_STATUSES = (ScreeningStatus.invited, ScreeningStatus.started)
 class EmailKind(StrEnum):
     """The emails a screening always had. A reminder of a position's own plan, and an invite an
     admin sent again, go by a kind of their own (`ReminderAt.kind`, `resent_invite_kind`): each
-    kind is sent at most once (truffle/email_claims.py)."""
+    kind is sent at most once (truffle/screening/email_claims.py)."""
 
     invite = "invite"
     reminder_after_invite = "reminder_after_invite"

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///.data/truffle.db"
     # Unset: the `TEMPORAL_PROFILE`'s (from `TEMPORAL_CONFIG_FILE`), else `localhost:7233` and
-    # `default`, as Temporal's SDKs resolve them (truffle/temporal_connection.py).
+    # `default`, as Temporal's SDKs resolve them (truffle/runtime/temporal_connection.py).
     temporal_address: str | None = None
     temporal_namespace: str | None = None
     temporal_task_queue: str = "screenings"

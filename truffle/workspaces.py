@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select, update
 
 from truffle import audit
 from truffle.audit import Actor, AuditAction
-from truffle.tables import Plan, Workspace, WorkspaceAdminToken, utcnow
+from truffle.storage.tables import Plan, Workspace, WorkspaceAdminToken, utcnow
 
 ADMIN_TOKEN_PREFIX = "tadm_"  # noqa: S105  (a public prefix, not a secret)
 

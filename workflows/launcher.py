@@ -49,7 +49,7 @@ from truffle.contracts import (
     WebhookTask,
     epoch_ms,
 )
-from truffle.tables import Screening, utcnow
+from truffle.storage.tables import Screening, utcnow
 from workflows.messages import (
     CancelRequest,
     ClosedInAshby,

@@ -32,7 +32,7 @@ def _new_id() -> str:
 def _identified(
     questions: list[dict[str, Any]], before: list[dict[str, Any]] | None
 ) -> list[dict[str, Any]]:
-    """As truffle/positions.py gives ids to a save without them: a question keeps the id of
+    """As truffle/position/positions.py gives ids to a save without them: a question keeps the id of
     the question at its place before, a criterion the id of the one with its label there."""
     out = []
     for index, question in enumerate(questions):

@@ -25,14 +25,15 @@ from tests.utils.factories import (
 from tests.utils.metrics import sample
 from tools.ashby_sandbox.client import SandboxClient
 from tools.ashby_sandbox.spec import request_schema, validate
-from truffle import connections, report_links, screenings
+from truffle.ashby import connections
 from truffle.ashby.client import AshbyClient
 from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind, epoch_ms
-from truffle.positions import screening_version
+from truffle.position.positions import screening_version
+from truffle.screening import report_links, screenings
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AshbyUpdate, DeliveryAttempt, Screening, Workspace, utcnow
+from truffle.storage.tables import AshbyUpdate, DeliveryAttempt, Screening, Workspace, utcnow
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

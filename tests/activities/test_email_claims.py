@@ -16,11 +16,11 @@ from activities.email import Mailer
 from activities.screening import ScreeningActivities
 from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.mail import StallingSmtpServer
-from truffle import email_claims
 from truffle.contracts import EMAIL_DEFERRED, EmailKind, EmailRequest, ScreeningStatus
+from truffle.screening import email_claims
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Screening, SentEmail, utcnow
+from truffle.storage.tables import Screening, SentEmail, utcnow
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

@@ -13,12 +13,12 @@ from activities.email import Mailer
 from activities.screening import ScreeningActivities
 from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.contracts import EmailKind, ReminderAt
-from truffle.invite_settings import InviteSettings
-from truffle.positions import screening_version
-from truffle.report_view import report_of
+from truffle.position.invite_settings import InviteSettings
+from truffle.position.positions import screening_version
+from truffle.screening.report_view import report_of
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Screening, SentEmail, utcnow
+from truffle.storage.tables import Screening, SentEmail, utcnow
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

@@ -16,13 +16,13 @@ from activities import reconcile
 from activities.reconcile import ReconcilerActivities, ReconcileRequest
 from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.metrics import sample
-from truffle import candidates, screenings
 from truffle.ashby import webhooks
 from truffle.contracts import CloseReason, WebhookTask
-from truffle.screenings import settle
+from truffle.screening import candidates, screenings
+from truffle.screening.screenings import settle
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AshbyWebhookEvent, PayloadKey, Screening, utcnow
+from truffle.storage.tables import AshbyWebhookEvent, PayloadKey, Screening, utcnow
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

@@ -22,7 +22,7 @@ from tests.utils.factories import (
 )
 from tests.utils.mail import AuthenticatingSmtpServer, MailSink, RefusingSmtpServer
 from tests.utils.metrics import sample
-from truffle import connections, screenings
+from truffle.ashby import connections
 from truffle.contracts import (
     EMAIL_DEFERRED,
     EMAIL_UNDELIVERABLE,
@@ -33,10 +33,11 @@ from truffle.contracts import (
     ScreeningRef,
     UpdateKind,
 )
-from truffle.positions import screening_version
+from truffle.position.positions import screening_version
+from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import EmailFailure, Screening
+from truffle.storage.tables import EmailFailure, Screening
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

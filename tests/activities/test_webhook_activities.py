@@ -28,7 +28,6 @@ from tests.utils.factories import (
 )
 from tools.ashby_sandbox.client import SandboxClient, application_event_data
 from tools.ashby_sandbox.spec import request_schema, validate
-from truffle import screenings
 from truffle.ashby import webhooks
 from truffle.ashby.client import AshbyClient
 from truffle.contracts import (
@@ -39,6 +38,7 @@ from truffle.contracts import (
     WebhookProcessed,
     WebhookTask,
 )
+from truffle.screening import screenings
 from truffle.security.payload_crypto import (
     PayloadKeyDestroyedError,
     PayloadKeys,
@@ -46,7 +46,7 @@ from truffle.security.payload_crypto import (
 )
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import (
+from truffle.storage.tables import (
     ApplicationStatus,
     AshbyUpdate,
     AshbyWebhookEvent,

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
-from truffle.db import session_scope
 from truffle.settings import Settings
-from truffle.tables import Plan
+from truffle.storage.db import session_scope
+from truffle.storage.tables import Plan
 from truffle.workspaces import create_workspace, issue_admin_token
 
 

@@ -18,12 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from tests.utils.factories import connect_live, make_position, make_workspace
 from tools.ashby_sandbox.spec import request_schema, response_schema, validate
-from truffle import candidates
-from truffle.screenings import progress_of
+from truffle.screening import candidates
+from truffle.screening.screenings import progress_of
 from truffle.security.payload_crypto import PayloadKeys, data_converter, destroy_screening_keys
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AuditEvent, Plan, Position, Screening, Workspace
+from truffle.storage.tables import AuditEvent, Plan, Position, Screening, Workspace
 from workflows.messages import ScreeningInput
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
@@ -248,7 +248,7 @@ def test_unknown_inactive_and_foreign_positions_get_422(
 
 
 def make_admin_token(engine: sa.Engine, position: Position) -> str:
-    from truffle.db import session_scope
+    from truffle.storage.db import session_scope
     from truffle.workspaces import issue_admin_token
 
     with session_scope(engine) as session:

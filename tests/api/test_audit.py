@@ -28,7 +28,7 @@ from truffle.ashby import webhooks
 from truffle.audit import Actor, AuditAction
 from truffle.security.secrets import parse_truffle_key
 from truffle.settings import Settings
-from truffle.tables import AshbyWebhookEndpoint, WorkspaceAdminToken
+from truffle.storage.tables import AshbyWebhookEndpoint, WorkspaceAdminToken
 
 CANDIDATE = {
     "ashby_id": "candidate-1",

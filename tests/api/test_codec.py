@@ -21,7 +21,7 @@ from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.security.payload_crypto import PayloadKeys, TrufflePayloadCodec, destroy_screening_keys
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Workspace
+from truffle.storage.tables import Workspace
 
 UI = "http://127.0.0.1:8233"
 PLAIN = Payload(metadata={"encoding": b"json/plain"}, data=b'{"screening_id": "s-1"}')

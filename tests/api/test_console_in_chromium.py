@@ -26,14 +26,16 @@ from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, connect_live, make_wo
 from tests.utils.factories import open_screening as open_one
 from tests.utils.pages import shot
 from tests.utils.served import served
-from truffle import audit, positions, report_links
+from truffle import audit
 from truffle.ashby import webhooks
 from truffle.audit import Actor, AuditAction
-from truffle.db import session_scope, upgrade_to_head
-from truffle.scoring import CriteriaScorer, scored_result
+from truffle.position import positions
+from truffle.position.scoring import CriteriaScorer, scored_result
+from truffle.screening import report_links
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, generate_secret_key
-from truffle.tables import DeliveryAttempt, Position, Screening, Workspace, utcnow
+from truffle.storage.db import session_scope, upgrade_to_head
+from truffle.storage.tables import DeliveryAttempt, Position, Screening, Workspace, utcnow
 
 DESKTOP = ViewportSize(width=1280, height=900)
 PHONE = ViewportSize(width=375, height=740)
@@ -182,7 +184,7 @@ def seed(engine: Any, keyring: KeyRing) -> tuple[str, Workspace, dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'truffle.db'}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'truffle.storage.db'}"
     upgrade_to_head(url)
     settings = Settings(
         database_url=url,

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.errors import INTERNAL_ERROR_MESSAGE
-from truffle.logs import AttachIds, formatter_for
+from truffle.runtime.logs import AttachIds, formatter_for
 from truffle.settings import Settings
 
 

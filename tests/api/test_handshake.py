@@ -18,7 +18,7 @@ from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
 from tools.ashby_sandbox.client import SandboxClient
 from truffle.security.secrets import parse_truffle_key
 from truffle.settings import Settings
-from truffle.tables import AshbyConnection, Plan, TruffleKey
+from truffle.storage.tables import AshbyConnection, Plan, TruffleKey
 
 NOT_CONNECTED = "not_connected"
 

@@ -24,7 +24,7 @@ from tests.utils.mail import MailSink
 from truffle.audit import AuditAction
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AuditEvent, Screening, utcnow
+from truffle.storage.tables import AuditEvent, Screening, utcnow
 from worker import activities_for, launcher_for
 from workflows.launcher import workflow_id
 from workflows.messages import ScreeningInput

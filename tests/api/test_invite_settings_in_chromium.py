@@ -24,10 +24,10 @@ from api.temporal import ScreeningGateway
 from tests.utils.factories import make_position, make_workspace, open_screening
 from tests.utils.pages import shot
 from tests.utils.served import served
-from truffle.db import upgrade_to_head
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, generate_secret_key
-from truffle.tables import Screening
+from truffle.storage.db import upgrade_to_head
+from truffle.storage.tables import Screening
 from worker import activities_for, launcher_for
 from workflows.screening import ScreeningWorkflow
 
@@ -46,7 +46,7 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, dev_server_env: WorkflowEnvironment) -> AsyncIterator[World]:
-    url = f"sqlite:///{tmp_path / 'truffle.db'}"
+    url = f"sqlite:///{tmp_path / 'truffle.storage.db'}"
     upgrade_to_head(url)
     settings = Settings(
         database_url=url,

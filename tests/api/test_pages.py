@@ -12,7 +12,7 @@ from sqlmodel import Session, update
 from api.app import create_app
 from tests.utils.workspaces import MakeWorkspace
 from truffle.settings import Settings
-from truffle.tables import AdminSession, Plan, utcnow
+from truffle.storage.tables import AdminSession, Plan, utcnow
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from sqlmodel import Session
 
 from tests.utils.workspaces import MakeWorkspace, SeededWorkspace
 from tools.ashby_sandbox.spec import response_schema, validate
-from truffle import connections
+from truffle.ashby import connections
 from truffle.audit import Actor
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Workspace
+from truffle.storage.tables import Workspace
 
 POSITION = {"name": "Backend Engineer", "description": "Python", "questions": [{"prompt": "Hi?"}]}
 

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 
 from tests.utils.factories import without_ids
 from tests.utils.workspaces import MakeWorkspace
-from truffle.tables import Plan
+from truffle.storage.tables import Plan
 
 BACKEND_ENGINEER = {
     "name": "Backend Engineer",

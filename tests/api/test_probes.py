@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from truffle.metrics import TemporalSdkMetrics
+from truffle.runtime.metrics import TemporalSdkMetrics
 from truffle.settings import Settings
 
 

@@ -15,7 +15,7 @@ from api.rate_limits import RateLimits
 from tests.utils.factories import connect_live, make_position, make_workspace
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Screening
+from truffle.storage.tables import Screening
 
 
 def basic(key: str) -> dict[str, str]:

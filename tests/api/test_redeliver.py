@@ -13,7 +13,7 @@ from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.contracts import UpdateKind
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AshbyUpdate, utcnow
+from truffle.storage.tables import AshbyUpdate, utcnow
 
 
 def a_result_given_up_without_a_connection(

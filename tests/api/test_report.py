@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select, update
 
 from tests.utils.factories import GOOD_ANSWERS, make_position, make_workspace, open_screening
-from truffle import report_links, screenings
 from truffle.audit import AuditAction
-from truffle.positions import screening_version
+from truffle.position.positions import screening_version
+from truffle.screening import report_links, screenings
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AuditEvent, ReportLink, Screening, utcnow
+from truffle.storage.tables import AuditEvent, ReportLink, Screening, utcnow
 
 LIFETIME = timedelta(days=180)
 

@@ -19,13 +19,13 @@ from tests.utils.factories import (
     make_workspace,
     open_screening,
 )
-from truffle import screenings
 from truffle.contracts import ScoreSummary
-from truffle.invite_settings import InviteSettings
-from truffle.scoring import CriteriaScorer
+from truffle.position.invite_settings import InviteSettings
+from truffle.position.scoring import CriteriaScorer
+from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Screening, utcnow
+from truffle.storage.tables import Screening, utcnow
 from workflows.messages import CandidateEvent
 
 

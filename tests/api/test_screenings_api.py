@@ -7,11 +7,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from tests.utils.factories import make_position, make_workspace, open_screening
-from truffle import screenings
 from truffle.contracts import CloseReason, EmailKind
+from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import DeliveryAttempt, Workspace, utcnow
+from truffle.storage.tables import DeliveryAttempt, Workspace, utcnow
 
 
 def workspace_with_a_screening(

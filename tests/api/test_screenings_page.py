@@ -12,7 +12,7 @@ from api.app import create_app
 from tests.utils.factories import make_position, make_workspace, open_screening
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import DeliveryAttempt, Screening, SentEmail, utcnow
+from truffle.storage.tables import DeliveryAttempt, Screening, SentEmail, utcnow
 
 
 def seed(engine: sa.Engine, settings: Settings, count: int) -> tuple[str, list[uuid.UUID]]:

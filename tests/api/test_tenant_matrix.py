@@ -22,7 +22,7 @@ from truffle.ashby import webhooks
 from truffle.audit import Actor
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Position
+from truffle.storage.tables import Position
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from enum import StrEnum
 import pytest
 
 from api import vocabulary
-from truffle.connections import CardStatus
+from truffle.ashby.connections import CardStatus
 from truffle.contracts import AshbyOutcome, CloseReason, EmailKind, UpdateKind
-from truffle.screening_list import StatusFilter
-from truffle.tables import ApplicationStatus
+from truffle.screening.screening_list import StatusFilter
+from truffle.storage.tables import ApplicationStatus
 
 
 @pytest.mark.parametrize(

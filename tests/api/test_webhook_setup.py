@@ -21,7 +21,7 @@ from tools.ashby_sandbox import create_app as create_sandbox
 from tools.ashby_sandbox.webhooks import Webhook, WebhookRegistry
 from truffle.ashby import webhooks
 from truffle.settings import Settings
-from truffle.tables import AshbyWebhookEndpoint
+from truffle.storage.tables import AshbyWebhookEndpoint
 
 SETUP = "/api/integrations/ashby/webhooks"
 

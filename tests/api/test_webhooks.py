@@ -30,7 +30,7 @@ from truffle.ashby import webhooks
 from truffle.audit import Actor
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, Workspace
+from truffle.storage.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, Workspace
 from workflows.launcher import Launcher
 from workflows.webhook import webhook_workflow_id
 

@@ -23,8 +23,8 @@ from tests.utils.postgres import fresh_schema
 from tests.utils.processes import CLI, free_port, stop_process, wait_for_http
 from tests.utils.stack import Stack
 from tools.ashby_sandbox.client import SandboxClient
-from truffle.db import upgrade_to_head
 from truffle.settings import generate_secret_key
+from truffle.storage.db import upgrade_to_head
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: P
     if database_kind == "postgresql":
         url: str = request.getfixturevalue("postgres_url")
         return url
-    return f"sqlite:///{tmp_path / 'truffle.db'}"
+    return f"sqlite:///{tmp_path / 'truffle.storage.db'}"
 
 
 @contextlib.contextmanager
@@ -90,7 +90,7 @@ def shared_database_url(
         with fresh_schema(request.getfixturevalue("postgres_server_url")) as url:
             yield url
     else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('shared') / 'truffle.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('shared') / 'truffle.storage.db'}"
 
 
 @pytest.fixture(scope="module")

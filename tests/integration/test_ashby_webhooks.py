@@ -30,7 +30,7 @@ from tools.ashby_sandbox.client import (
     assessment_start_body,
     candidate_delete_data,
 )
-from truffle.db import create_db_engine
+from truffle.storage.db import create_db_engine
 from workflows.launcher import workflow_id
 
 

@@ -13,8 +13,8 @@ from playwright.async_api import Browser, Page, expect
 from tests.utils.factories import make_workspace
 from tests.utils.pages import shot, sign_in
 from tests.utils.stack import Stack
-from truffle.db import create_db_engine
 from truffle.security.secrets import parse_truffle_key
+from truffle.storage.db import create_db_engine
 
 
 def new_admin_token(stack: Stack) -> str:

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from tests.utils.factories import GOOD_ANSWERS
 from tests.utils.journeys import candidate_completes, connect_workspace, wait_for_updates
 from tests.utils.stack import Stack
-from truffle.db import create_db_engine
+from truffle.storage.db import create_db_engine
 
 
 async def _histories(stack: Stack, workflow_id: str) -> str:
@@ -84,7 +84,9 @@ def stored_bytes(database_url: str) -> bytes:
     newest pages still are), for PostgreSQL every row of every table."""
     if database_url.startswith("sqlite:///"):
         database_file = Path(database_url.removeprefix("sqlite:///"))
-        return b"".join(path.read_bytes() for path in database_file.parent.glob("truffle.db*"))
+        return b"".join(
+            path.read_bytes() for path in database_file.parent.glob("truffle.storage.db*")
+        )
     engine = create_db_engine(database_url)
     try:
         tables = sa.MetaData()

@@ -28,8 +28,8 @@ from tests.utils.journeys import (
 from tests.utils.pages import shot
 from tests.utils.stack import Stack
 from truffle.ashby import webhooks
-from truffle.db import create_db_engine
-from truffle.tables import AshbyWebhookEndpoint, Plan
+from truffle.storage.db import create_db_engine
+from truffle.storage.tables import AshbyWebhookEndpoint, Plan
 
 PILL_COLOURS = {
     "connected": "rgb(220, 245, 227)",

@@ -23,7 +23,7 @@ from tests.utils.journeys import (
 )
 from tests.utils.stack import Stack
 from tools.ashby_sandbox.client import assessment_start_body
-from truffle.metrics import GAUGE_MAX_AGE_SECONDS
+from truffle.runtime.metrics import GAUGE_MAX_AGE_SECONDS
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

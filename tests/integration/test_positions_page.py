@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.utils.factories import make_workspace
 from tests.utils.pages import shot
 from tests.utils.stack import Stack
-from truffle.db import create_db_engine
+from truffle.storage.db import create_db_engine
 
 OpenPage = Callable[..., Awaitable[Page]]
 

@@ -13,10 +13,10 @@ from sqlmodel import Session, select
 from tests.utils.factories import make_workspace
 from truffle import audit
 from truffle.audit import Actor, AuditAction, DateRange
-from truffle.db import create_db_engine, upgrade_to_head
-from truffle.keyset import BadCursorError
-from truffle.logs import bound_ids
-from truffle.tables import AuditEvent, WorkspaceAdminToken
+from truffle.runtime.logs import bound_ids
+from truffle.storage.db import create_db_engine, upgrade_to_head
+from truffle.storage.keyset import BadCursorError
+from truffle.storage.tables import AuditEvent, WorkspaceAdminToken
 from truffle.workspaces import rotate_admin_token
 
 DAY = date(2026, 11, 20)

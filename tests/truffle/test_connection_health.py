@@ -8,15 +8,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
 from tests.utils.factories import connect_live, make_workspace
-from truffle import connection_health as health
-from truffle import connections
-from truffle.ashby import webhooks
+from truffle.ashby import connection_health as health
+from truffle.ashby import connections, webhooks
+from truffle.ashby.connection_health import Health
 from truffle.audit import Actor
-from truffle.connection_health import Health
 from truffle.contracts import AshbyOutcome
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AshbyConnection, AshbyWebhookEndpoint, Workspace, utcnow
+from truffle.storage.tables import AshbyConnection, AshbyWebhookEndpoint, Workspace, utcnow
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

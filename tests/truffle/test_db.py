@@ -6,8 +6,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from truffle.db import create_db_engine, upgrade_to_head
-from truffle.tables import utcnow
+from truffle.storage.db import create_db_engine, upgrade_to_head
+from truffle.storage.tables import utcnow
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

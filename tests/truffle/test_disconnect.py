@@ -1,4 +1,4 @@
-"""Disconnect in the core (`truffle/connections.py`): `take_disconnect` reads what Truffle
+"""Disconnect in the core (`truffle/ashby/connections.py`): `take_disconnect` reads what Truffle
 registered in Ashby and the Ashby key to remove it with, changing nothing;
 `finish_disconnect` keeps what Ashby did not delete, revokes the Truffle key, forgets the
 Ashby key and gives the new card."""
@@ -11,13 +11,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from tests.utils.factories import connect_live, make_workspace
-from truffle import connections
-from truffle.ashby import webhooks
+from truffle.ashby import connections, webhooks
+from truffle.ashby.connections import CardStatus, TakenDisconnect
 from truffle.audit import Actor, AuditAction
-from truffle.connections import CardStatus, TakenDisconnect
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AuditEvent, Workspace
+from truffle.storage.tables import AuditEvent, Workspace
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from tests.utils.factories import make_position, make_workspace, open_screening
-from truffle import invitations, screenings
 from truffle.audit import Actor
 from truffle.contracts import UpdateKind
+from truffle.screening import invitations, screenings
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AshbyUpdate, Screening, SentEmail, utcnow
+from truffle.storage.tables import AshbyUpdate, Screening, SentEmail, utcnow
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

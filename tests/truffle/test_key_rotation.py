@@ -12,15 +12,15 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.ashby import AshbyActivities
 from tests.utils.factories import connect_live, make_position, make_workspace, open_screening
-from truffle import candidates, connections
-from truffle.ashby import webhooks
+from truffle.ashby import connections, webhooks
 from truffle.ashby.client import AshbyClient
 from truffle.audit import Actor
 from truffle.contracts import AshbyOutcome, PostUpdateRequest, UpdateKind
+from truffle.screening import candidates
 from truffle.security import key_rotation
 from truffle.security.secrets import KeyRing
 from truffle.settings import decode_secret_key, generate_secret_key
-from truffle.tables import AshbyConnection, AshbyWebhookEndpoint, Screening, Workspace
+from truffle.storage.tables import AshbyConnection, AshbyWebhookEndpoint, Screening, Workspace
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.runtime import TelemetryFilter
 from temporalio.testing import ActivityEnvironment
 
-from truffle.logs import bound_ids, configure_logging, note_ids, temporal_core_logging
+from truffle.runtime.logs import bound_ids, configure_logging, note_ids, temporal_core_logging
 from truffle.settings import Settings
 
 

@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import truffle.tables  # noqa: F401  (registers the tables)
-from truffle.db import (
+import truffle.storage.tables  # noqa: F401  (registers the tables)
+from truffle.storage.db import (
     SchemaOutOfDateError,
     alembic_config,
     create_db_engine,

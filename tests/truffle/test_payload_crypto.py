@@ -36,7 +36,7 @@ from truffle.security.payload_crypto import (
 )
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
-from truffle.tables import PayloadKey, Screening, utcnow
+from truffle.storage.tables import PayloadKey, Screening, utcnow
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

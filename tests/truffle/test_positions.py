@@ -20,14 +20,15 @@ from tests.utils.factories import (
     open_screening,
     without_ids,
 )
-from truffle import positions, screenings
 from truffle.ashby.client import build_update
 from truffle.audit import Actor
 from truffle.contracts import EmailKind, ScreeningRef, UpdateKind
-from truffle.db import session_scope
+from truffle.position import positions
+from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import Position, Screening
+from truffle.storage.db import session_scope
+from truffle.storage.tables import Position, Screening
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

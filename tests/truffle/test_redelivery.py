@@ -1,5 +1,5 @@
-"""What "Send to Ashby again" may send (`truffle/redelivery.py`): the updates that failed for
-good, in Ashby's order, and in words why nothing when it cannot."""
+"""What "Send to Ashby again" may send (`truffle/screening/redelivery.py`): the updates
+that failed for good, in Ashby's order, and in words why nothing when it cannot."""
 
 import uuid
 from dataclasses import dataclass
@@ -10,14 +10,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from tests.utils.factories import connect_live, make_position, make_workspace, open_screening
-from truffle import connections, screenings
+from truffle.ashby import connections
 from truffle.audit import Actor
-from truffle.candidates import erase_candidate
 from truffle.contracts import CloseReason, UpdateKind
-from truffle.redelivery import plan_redelivery, reopen_for_redelivery
+from truffle.screening import screenings
+from truffle.screening.candidates import erase_candidate
+from truffle.screening.redelivery import plan_redelivery, reopen_for_redelivery
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AshbyConnection, AshbyUpdate, Screening, Workspace, utcnow
+from truffle.storage.tables import AshbyConnection, AshbyUpdate, Screening, Workspace, utcnow
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

@@ -2,7 +2,7 @@ from typing import Any
 
 import pytest
 
-from truffle.scoring import CriteriaScorer, tier_for
+from truffle.position.scoring import CriteriaScorer, tier_for
 
 QUESTIONS: list[dict[str, Any]] = [
     {

@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, update
 
 from tests.utils.factories import make_position, make_workspace, open_screening
-from truffle.keyset import BadCursorError
-from truffle.screening_list import Filters, StatusFilter, list_page
+from truffle.screening.screening_list import Filters, StatusFilter, list_page
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import (
+from truffle.storage.keyset import BadCursorError
+from truffle.storage.tables import (
     AshbyUpdate,
     DeliveryAttempt,
     Position,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from truffle.runtime.temporal_connection import TemporalConfigError, connect_config, temporal_target
 from truffle.settings import Settings
-from truffle.temporal_connection import TemporalConfigError, connect_config, temporal_target
 
 TEMPORAL_VARIABLES = (
     "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_TLS",

@@ -4,8 +4,8 @@ committed `.mo` compiled from the committed `.po` (`make catalogs` does both).""
 import pytest
 from babel.messages.pofile import read_po
 
-from truffle.invite_settings import LANGUAGES
-from truffle.translations import LOCALES, translations
+from truffle.position.invite_settings import LANGUAGES
+from truffle.position.translations import LOCALES, translations
 
 OTHER_LANGUAGES = [language for language in LANGUAGES if language != "en"]
 

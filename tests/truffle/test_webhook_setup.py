@@ -10,13 +10,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from tests.utils.factories import connect_live, make_workspace
-from truffle import connections
-from truffle.ashby import webhook_setup, webhooks
+from truffle.ashby import connections, webhook_setup, webhooks
 from truffle.ashby.webhook_setup import NotConnectedError, TakenSetup
 from truffle.audit import Actor, AuditAction
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.tables import AshbyWebhookEndpoint, AuditEvent, Workspace
+from truffle.storage.tables import AshbyWebhookEndpoint, AuditEvent, Workspace
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases

@@ -5,12 +5,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from truffle import connections, invite_settings, positions, screenings
+from truffle.ashby import connections
 from truffle.audit import Actor
-from truffle.db import session_scope
-from truffle.invite_settings import InviteSettings
+from truffle.position import invite_settings, positions
+from truffle.position.invite_settings import InviteSettings
+from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
-from truffle.tables import Plan, Position, Workspace
+from truffle.storage.db import session_scope
+from truffle.storage.tables import Plan, Position, Workspace
 from truffle.workspaces import create_workspace, issue_admin_token
 
 QUESTIONS: list[dict[str, Any]] = [

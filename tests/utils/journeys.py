@@ -9,7 +9,7 @@ import httpx
 from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
 from tests.utils.stack import Stack
 from tools.ashby_sandbox.client import assessment_start_body
-from truffle.db import create_db_engine
+from truffle.storage.db import create_db_engine
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tools.throwaway_postgres import throwaway_postgres
-from truffle.db import create_db_engine
+from truffle.storage.db import create_db_engine
 
 
 @contextmanager

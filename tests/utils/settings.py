@@ -35,8 +35,8 @@ ALL_VARIABLES = [
     "TEMPORAL_UI_ORIGINS",
 ]
 
-# Temporal's own client variables, read by truffle/temporal_connection.py as the SDKs read them
-# (the first two are also fields of `Settings`).
+# Temporal's own client variables, read by truffle/runtime/temporal_connection.py as the SDKs
+# read them (the first two are also fields of `Settings`).
 TEMPORAL_CLIENT_VARIABLES = frozenset(
     {
         "TEMPORAL_ADDRESS",

@@ -38,7 +38,7 @@ from truffle.contracts import (
     epoch_ms,
     is_reminder,
 )
-from truffle.screenings import updates_due
+from truffle.screening.screenings import updates_due
 
 
 @dataclass
@@ -282,7 +282,8 @@ class FakeActivities:
             return RedeliveryPlan([], self.redelivery_refusal)
         if not self.given_up:
             return RedeliveryPlan([], "Nothing to send: no update to Ashby failed for good.")
-        # As truffle/redelivery.py: "invited" is not sent again once the candidate moved on.
+        # As truffle/screening/redelivery.py: "invited" is not sent again once the candidate
+        # moved on.
         superseded = self.status != ScreeningStatus.invited or self.started_at_ms is not None
         kinds = [k for k in self.given_up if not (k == UpdateKind.invited and superseded)]
         if not kinds:

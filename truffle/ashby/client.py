@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
-from truffle import report_links
 from truffle.contracts import AshbyOutcome, CloseReason, UpdateKind
-from truffle.scoring import MAX_SCORE
-from truffle.tables import PositionVersion, Screening
+from truffle.position.scoring import MAX_SCORE
+from truffle.screening import report_links
+from truffle.storage.tables import PositionVersion, Screening
 
 USER_AGENT = "Truffle-Ashby-Integration/0.1"
 # The permissions an Ashby API key must have for Truffle, and what each is for. (`apiKeysWrite`
@@ -227,8 +227,8 @@ def build_update(
         if result is None:
             raise ValueError(f"screening {screening.id} has no score yet")
         body["assessment_status"] = status_blob("Completed")
-        # The report link is put in when the update is posted (truffle/report_links.py): its
-        # token is never stored, not even here.
+        # The report link is put in when the update is posted
+        # (truffle/screening/report_links.py): its token is never stored, not even here.
         body["assessment_profile_url"] = {
             **blob("truffle_report", "Truffle report", "url", report_links.PLACEHOLDER),
             "description": "The screening's report: answers, scores and timeline (no sign-in)",

@@ -28,7 +28,7 @@ from truffle.ashby import webhooks
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import WebhookTask
 from truffle.security.secrets import DecryptionError, KeyRing
-from truffle.tables import AshbyWebhookEndpoint, utcnow
+from truffle.storage.tables import AshbyWebhookEndpoint, utcnow
 
 
 @dataclass(frozen=True)

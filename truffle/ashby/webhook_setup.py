@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
-from truffle import connections
-from truffle.ashby import webhooks
+from truffle.ashby import connections, webhooks
 from truffle.audit import Actor
 from truffle.security.secrets import KeyRing
 

@@ -32,12 +32,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
-from truffle import audit, keyset
+from truffle import audit
 from truffle.ashby.client import AshbyClient
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import AshbyOutcome, CloseReason, WebhookTask
 from truffle.security.secrets import KeyRing
-from truffle.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
+from truffle.storage import keyset
+from truffle.storage.tables import AshbyWebhookEndpoint, AshbyWebhookEvent, utcnow
 
 SIGNATURE_HEADER = "Ashby-Signature"
 SIGNATURE_PREFIX = "sha256="

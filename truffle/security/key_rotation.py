@@ -17,7 +17,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from truffle.security.payload_crypto import screenings_with_plaintext_payloads
 from truffle.security.secrets import KeyRing
-from truffle.tables import (
+from truffle.storage.tables import (
     AshbyConnection,
     AshbyWebhookEndpoint,
     PayloadKey,

@@ -47,7 +47,7 @@ from temporalio.converter import (
 )
 
 from truffle.security.secrets import DecryptionError, KeyRing
-from truffle.tables import PayloadKey, Screening, utcnow
+from truffle.storage.tables import PayloadKey, Screening, utcnow
 
 ENCODING = b"binary/truffle-encrypted"
 KEY_ID = "truffle-key-id"

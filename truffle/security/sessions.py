@@ -20,8 +20,8 @@ from datetime import timedelta
 from sqlmodel import Session, col, select, update
 
 from truffle.security.secrets import KeyRing
-from truffle.tables import AdminSession as AdminSessionRow
-from truffle.tables import Workspace, WorkspaceAdminToken, utcnow
+from truffle.storage.tables import AdminSession as AdminSessionRow
+from truffle.storage.tables import Workspace, WorkspaceAdminToken, utcnow
 from truffle.workspaces import admin_token_digest
 
 SESSION_COOKIE = "truffle_session"

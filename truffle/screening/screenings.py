@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
-from truffle import email_claims, invite_settings, keyset, report_links
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
     SILENT_CLOSES,
@@ -27,10 +26,13 @@ from truffle.contracts import (
     is_reminder,
     resent_invite_kind,
 )
-from truffle.scoring import CriteriaScorer, scored_result
+from truffle.position import invite_settings
+from truffle.position.scoring import CriteriaScorer, scored_result
+from truffle.screening import email_claims, report_links
 from truffle.security.payload_crypto import new_screening_key
 from truffle.security.secrets import KeyRing, new_screener_token, screener_token_digest
-from truffle.tables import (
+from truffle.storage import keyset
+from truffle.storage.tables import (
     ApplicationStatus,
     AshbyUpdate,
     EmailFailure,

@@ -1,7 +1,8 @@
 """The candidate's words in their position's language (`en`, `de`, `fr`, `es`): the invite, the
-reminders and the screener page. The catalogs are gettext's, under `truffle/locales/<language>/
-LC_MESSAGES/messages.po` with the compiled `.mo` beside them, both committed; `make catalogs`
-extracts the messages again (pybabel), updates every catalog and compiles it. English is the
+reminders and the screener page. The catalogs are gettext's, under
+`truffle/position/locales/<language>/LC_MESSAGES/messages.po` with the compiled `.mo` beside
+them, both committed; `make catalogs` extracts the messages again (pybabel), updates every
+catalog and compiles it. English is the
 source language: it needs no catalog.
 """
 
@@ -12,8 +13,8 @@ from pathlib import Path
 from babel.dates import format_date
 from babel.support import NullTranslations, Translations
 
-from truffle import invite_settings
-from truffle.invite_settings import DEFAULT_LANGUAGE, LANGUAGES, InviteSettings
+from truffle.position import invite_settings
+from truffle.position.invite_settings import DEFAULT_LANGUAGE, LANGUAGES, InviteSettings
 
 LOCALES = Path(__file__).parent / "locales"
 DOMAIN = "messages"

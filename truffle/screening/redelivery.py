@@ -19,11 +19,12 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from truffle import audit, screenings
+from truffle import audit
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import SILENT_CLOSES, RedeliveryPlan, ScreeningStatus, UpdateKind
-from truffle.screenings import updates_due
-from truffle.tables import AshbyConnection, AshbyUpdate, ConnectionState, Screening
+from truffle.screening import screenings
+from truffle.screening.screenings import updates_due
+from truffle.storage.tables import AshbyConnection, AshbyUpdate, ConnectionState, Screening
 
 # The order Ashby must receive them in.
 _ORDER = [

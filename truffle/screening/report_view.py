@@ -13,9 +13,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from truffle.contracts import CloseReason, EmailKind, ScreeningStatus, is_invite, is_reminder
-from truffle.positions import screening_version
-from truffle.scoring import MAX_SCORE
-from truffle.tables import Screening, SentEmail
+from truffle.position.positions import screening_version
+from truffle.position.scoring import MAX_SCORE
+from truffle.storage.tables import Screening, SentEmail
 
 # What the hiring team reads for each step (the console's words for statuses come from the
 # API's vocabulary; these are the report's own, about the candidate's side only).

@@ -39,11 +39,11 @@ from temporalio.runtime import (
     TelemetryConfig,
 )
 
-from truffle.connection_health import Health, assess, snapshot_of
-from truffle.logs import temporal_core_logging
-from truffle.tables import AshbyConnection, ConnectionState, Screening
+from truffle.ashby.connection_health import Health, assess, snapshot_of
+from truffle.runtime.logs import temporal_core_logging
+from truffle.storage.tables import AshbyConnection, ConnectionState, Screening
 
-logger = logging.getLogger("truffle.metrics")
+logger = logging.getLogger("truffle.runtime.metrics")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 SDK_BUFFER_SIZE = 100_000

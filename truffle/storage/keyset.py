@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
 
-from truffle.tables import UTCDateTime
+from truffle.storage.tables import UTCDateTime
 
 Query = TypeVar("Query", bound=sa.Select[Any])
 Row = TypeVar("Row")

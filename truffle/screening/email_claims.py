@@ -18,7 +18,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from truffle.tables import Screening, SentEmail, utcnow
+from truffle.storage.tables import Screening, SentEmail, utcnow
 
 # Longer than any attempt can hold a claim: the send is capped well below this
 # (activities/email.py), and the attempt's start-to-close timeout is below it too.

@@ -21,7 +21,7 @@ from truffle import audit
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import UpdateKind
 from truffle.security.secrets import DecryptionError, KeyRing
-from truffle.tables import AshbyUpdate, ReportLink, Screening, utcnow
+from truffle.storage.tables import AshbyUpdate, ReportLink, Screening, utcnow
 
 PATH = "/r/"
 # What the stored update to Ashby holds instead of the link (the token is never stored): the

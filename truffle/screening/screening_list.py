@@ -1,7 +1,7 @@
 """The admin's list of screenings: newest first, filtered, one page at a time by cursor.
 
 A page costs the same however many screenings the workspace has: the cursor is the last row's
-(created_at, id) (truffle/keyset.py), so each page is an index range scan of `page size + 1`
+(created_at, id) (truffle/storage/keyset.py), so each page is an index range scan of `page size + 1`
 rows (no OFFSET), and the page's positions and last delivery attempts are fetched for its rows only.
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from truffle import keyset
-from truffle.tables import DeliveryAttempt, Position, Screening
+from truffle.storage import keyset
+from truffle.storage.tables import DeliveryAttempt, Position, Screening
 
 PAGE_SIZE = 25
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from truffle import audit, screenings
+from truffle import audit
 from truffle.audit import Actor, AuditAction
-from truffle.db import session_scope
+from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
-from truffle.tables import Plan, Position, Screening, Workspace, column_length
+from truffle.storage.db import session_scope
+from truffle.storage.tables import Plan, Position, Screening, Workspace, column_length
 
 # The audit outcome of a start or cancel Temporal could not take (Ashby may send it again).
 UNAVAILABLE = "unavailable (503)"

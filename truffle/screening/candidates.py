@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
 from truffle.contracts import OPEN_SCREENING_STATUSES, CloseReason, ScreeningStatus
-from truffle.tables import ApplicationStatus, AshbyUpdate, PayloadKey, Screening, utcnow
+from truffle.storage.tables import ApplicationStatus, AshbyUpdate, PayloadKey, Screening, utcnow
 
 # What an erased screening keeps in its text columns (they cannot be NULL).
 ERASED = ""

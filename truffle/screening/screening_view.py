@@ -12,8 +12,8 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from truffle.contracts import AshbyOutcome, CloseReason, RedeliveryPlan
-from truffle.redelivery import plan_redelivery
-from truffle.tables import AshbyUpdate, DeliveryAttempt, EmailFailure, Screening, SentEmail
+from truffle.screening.redelivery import plan_redelivery
+from truffle.storage.tables import AshbyUpdate, DeliveryAttempt, EmailFailure, Screening, SentEmail
 
 
 class Happening(StrEnum):

@@ -10,13 +10,13 @@ from typing import Literal, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, or_, select, update
 
-from truffle import audit, connection_health
-from truffle.ashby import webhooks
+from truffle import audit
+from truffle.ashby import connection_health, webhooks
 from truffle.ashby.client import AshbyReply, missing_scopes, missing_scopes_message
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import GIVEN_UP_OUTCOMES, AshbyOutcome
 from truffle.security.secrets import KeyRing, parse_truffle_key
-from truffle.tables import (
+from truffle.storage.tables import (
     AshbyConnection,
     AshbyWebhookEndpoint,
     ConnectionState,

@@ -9,8 +9,8 @@ in the version before, and gets a new id otherwise. A save that changes any of t
 `PositionVersion` and moves the position's `version` on; a save that changes nothing writes
 nothing. A screening records the version it was sent with, and everything its candidate, its
 score and Ashby see comes from that version, so an edit never changes a screening already under
-way. The invite settings (truffle/invite_settings.py) are versioned the same way: a screening
-keeps the expiry, reminders, language and texts of the version it was sent with.
+way. The invite settings (truffle/position/invite_settings.py) are versioned the same way: a
+screening keeps the expiry, reminders, language and texts of the version it was sent with.
 """
 
 import uuid
@@ -19,11 +19,12 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select, update
 
-from truffle import audit, invite_settings
+from truffle import audit
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import OPEN_SCREENING_STATUSES
-from truffle.invite_settings import InviteSettings
-from truffle.tables import Position, PositionVersion, Screening, utcnow
+from truffle.position import invite_settings
+from truffle.position.invite_settings import InviteSettings
+from truffle.storage.tables import Position, PositionVersion, Screening, utcnow
 
 
 @dataclass(frozen=True)

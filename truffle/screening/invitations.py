@@ -19,9 +19,9 @@ from sqlmodel import Session, col, select
 from truffle import audit
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import OPEN_SCREENING_STATUSES, UpdateKind, resent_invite_kind
-from truffle.screenings import whole_milliseconds
+from truffle.screening.screenings import whole_milliseconds
 from truffle.security.secrets import KeyRing, new_screener_token, screener_token_digest
-from truffle.tables import AshbyUpdate, AuditEvent, Screening, utcnow
+from truffle.storage.tables import AshbyUpdate, AuditEvent, Screening, utcnow
 
 REPEAT_WINDOW = timedelta(minutes=10)
 MIN_EXTENSION_DAYS = 1

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, update
 
 from truffle.contracts import AshbyOutcome
-from truffle.tables import AshbyConnection
+from truffle.storage.tables import AshbyConnection
 
 DEGRADED_WINDOW = timedelta(hours=24)
 REPEATED_FAILURES = 5

@@ -26,7 +26,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
     def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use truffle.tables.utcnow()")
+            raise ValueError("naive datetimes are not stored; use truffle.storage.tables.utcnow()")
         return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
@@ -124,7 +124,7 @@ class AshbyConnection(SQLModel, table=True):
     connected_at: datetime = moment_column(required=True)
     live_at: datetime | None = moment_column()
     last_partner_call_at: datetime | None = moment_column()
-    # Health, as reported by the screening activities (see truffle/connection_health.py).
+    # Health, as reported by the screening activities (see truffle/ashby/connection_health.py).
     last_result_at: datetime | None = moment_column()
     last_failure_at: datetime | None = moment_column()
     last_failure: str | None = Field(
@@ -187,7 +187,8 @@ class Position(SQLModel, table=True):
     version: int = Field(
         default=1, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="1")
     )
-    # The current version's invite settings (truffle/invite_settings.py); None: the defaults.
+    # The current version's invite settings (truffle/position/invite_settings.py); None: the
+    # defaults.
     invite_settings: dict[str, Any] | None = Field(
         default=None, sa_column=sa.Column(sa.JSON(), nullable=True)
     )
@@ -205,8 +206,8 @@ class PositionVersion(SQLModel, table=True):
     description: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     questions: list[dict[str, object]] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
     created_at: datetime = moment_column(default_now=True)
-    # Expiry, reminders, language and the invite's texts (truffle/invite_settings.py); None:
-    # the defaults, which every screening had before positions had settings.
+    # Expiry, reminders, language and the invite's texts (truffle/position/invite_settings.py);
+    # None: the defaults, which every screening had before positions had settings.
     invite_settings: dict[str, Any] | None = Field(
         default=None, sa_column=sa.Column(sa.JSON(), nullable=True)
     )
@@ -244,7 +245,8 @@ class Screening(SQLModel, table=True):
         # Ashby's webhooks name a candidate or an application.
         sa.Index("ix_screenings_workspace_candidate", "workspace_id", "ashby_candidate_id"),
         sa.Index("ix_screenings_workspace_application", "workspace_id", "ashby_application_id"),
-        # The admin's list, newest first within a status or a position (truffle/screening_list.py).
+        # The admin's list, newest first within a status or a position
+        # (truffle/screening/screening_list.py).
         sa.Index("ix_screenings_workspace_status_created", "workspace_id", "status", "created_at"),
         sa.Index(
             "ix_screenings_workspace_position_created", "workspace_id", "position_id", "created_at"
