@@ -146,7 +146,7 @@ class Stack:
         self.sandbox_url = f"http://{HOST}:{sandbox_port}"
         # With several API processes, this is the round-robin balancer in front of them.
         self.api_url = f"http://{HOST}:{api_port}"
-        self.database_url = database_url or f"sqlite:///{self.root / 'truffle.storage.db'}"
+        self.database_url = database_url or f"sqlite:///{self.root / 'truffle.db'}"
         upgrade_to_head(self.database_url)
         self.env = {
             **os.environ,

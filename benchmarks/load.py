@@ -928,7 +928,7 @@ def database_size(root: Path, database_url: str | None) -> Callable[[], Awaitabl
         files = root / ".data"
 
         async def sqlite_bytes() -> int:
-            return sum(path.stat().st_size for path in files.glob("truffle.storage.db*"))
+            return sum(path.stat().st_size for path in files.glob("truffle.db*"))
 
         return sqlite_bytes
     engine = create_db_engine(database_url)

@@ -29,14 +29,14 @@ def secret_key() -> str:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'truffle.storage.db'}"
+    return f"sqlite:///{tmp_path / 'truffle.db'}"
 
 
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite database at the newest migration, made once a session: each test's database
     starts as a copy of it (the migrations themselves are tested in tests/truffle)."""
-    path = tmp_path_factory.mktemp("template") / "truffle.storage.db"
+    path = tmp_path_factory.mktemp("template") / "truffle.db"
     upgrade_to_head(f"sqlite:///{path}")
     return path
 

@@ -184,7 +184,7 @@ def seed(engine: Any, keyring: KeyRing) -> tuple[str, Workspace, dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'truffle.storage.db'}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'truffle.db'}"
     upgrade_to_head(url)
     settings = Settings(
         database_url=url,

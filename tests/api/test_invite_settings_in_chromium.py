@@ -46,7 +46,7 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path, dev_server_env: WorkflowEnvironment) -> AsyncIterator[World]:
-    url = f"sqlite:///{tmp_path / 'truffle.storage.db'}"
+    url = f"sqlite:///{tmp_path / 'truffle.db'}"
     upgrade_to_head(url)
     settings = Settings(
         database_url=url,

@@ -33,7 +33,7 @@ def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: P
     if database_kind == "postgresql":
         url: str = request.getfixturevalue("postgres_url")
         return url
-    return f"sqlite:///{tmp_path / 'truffle.storage.db'}"
+    return f"sqlite:///{tmp_path / 'truffle.db'}"
 
 
 @contextlib.contextmanager
@@ -90,7 +90,7 @@ def shared_database_url(
         with fresh_schema(request.getfixturevalue("postgres_server_url")) as url:
             yield url
     else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('shared') / 'truffle.storage.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('shared') / 'truffle.db'}"
 
 
 @pytest.fixture(scope="module")

@@ -84,9 +84,9 @@ def stored_bytes(database_url: str) -> bytes:
     newest pages still are), for PostgreSQL every row of every table."""
     if database_url.startswith("sqlite:///"):
         database_file = Path(database_url.removeprefix("sqlite:///"))
-        return b"".join(
-            path.read_bytes() for path in database_file.parent.glob("truffle.storage.db*")
-        )
+        files = sorted(database_file.parent.glob(f"{database_file.name}*"))
+        assert database_file in files, f"no database at {database_file}"
+        return b"".join(path.read_bytes() for path in files)
     engine = create_db_engine(database_url)
     try:
         tables = sa.MetaData()

@@ -126,7 +126,7 @@ def test_migrate_then_create_on_the_default_database(tmp_path: Path) -> None:
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-    assert (tmp_path / ".data" / "truffle.storage.db").exists()
+    assert (tmp_path / ".data" / "truffle.db").exists()
 
 
 def test_api_refuses_to_start_without_secret_keys(tmp_path: Path, settings: Settings) -> None:

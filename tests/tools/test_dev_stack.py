@@ -183,7 +183,7 @@ def test_settings_from_the_environment_win(stack: RunningStack) -> None:
     assert (stack.cwd / ".data" / "secret-keys").exists()
     assert (stack.cwd / ".data" / "temporal.db").exists()
     on_postgres = stack.database == "postgres"
-    assert (stack.cwd / ".data" / "truffle.storage.db").exists() is not on_postgres
+    assert (stack.cwd / ".data" / "truffle.db").exists() is not on_postgres
 
 
 def test_the_worker_polls_its_task_queue(stack: RunningStack) -> None:
