@@ -8,15 +8,15 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from tests.utils.factories import connect_live, make_workspace
+from tests.utils.factories import audit_outcomes, connect_live, make_workspace
 from truffle.ashby import connections, webhooks
 from truffle.ashby.connections import CardStatus, TakenDisconnect
 from truffle.audit import Actor, AuditAction
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.storage.tables import AuditEvent, Workspace
+from truffle.storage.tables import Workspace
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases
@@ -58,14 +58,7 @@ class World:
             return connections.ashby_key_of(session, self.keyring, self.workspace.id)
 
     def disconnections(self) -> list[str]:
-        with Session(self.engine) as session:
-            return list(
-                session.exec(
-                    select(AuditEvent.outcome)
-                    .where(AuditEvent.workspace_id == self.workspace.id)
-                    .where(AuditEvent.action == AuditAction.connection_disconnected)
-                ).all()
-            )
+        return audit_outcomes(self.engine, self.workspace.id, AuditAction.connection_disconnected)
 
 
 @pytest.fixture

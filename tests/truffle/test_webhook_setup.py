@@ -7,15 +7,15 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from tests.utils.factories import connect_live, make_workspace
+from tests.utils.factories import audit_outcomes, connect_live, make_workspace
 from truffle.ashby import connections, webhook_setup, webhooks
 from truffle.ashby.webhook_setup import NotConnectedError, TakenSetup
 from truffle.audit import Actor, AuditAction
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.storage.tables import AshbyWebhookEndpoint, AuditEvent, Workspace
+from truffle.storage.tables import AshbyWebhookEndpoint, Workspace
 
 # The core on both databases the product supports.
 pytestmark = pytest.mark.both_databases
@@ -46,14 +46,7 @@ class World:
             return webhooks.endpoint_of(session, self.workspace.id)
 
     def rotations(self) -> list[str]:
-        with Session(self.engine) as session:
-            return list(
-                session.exec(
-                    select(AuditEvent.outcome)
-                    .where(AuditEvent.workspace_id == self.workspace.id)
-                    .where(AuditEvent.action == AuditAction.webhook_secret_rotated)
-                ).all()
-            )
+        return audit_outcomes(self.engine, self.workspace.id, AuditAction.webhook_secret_rotated)
 
 
 @pytest.fixture

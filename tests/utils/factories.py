@@ -4,15 +4,16 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from truffle.ashby import connections
-from truffle.audit import Actor
+from truffle.audit import Actor, AuditAction
 from truffle.position import invite_settings, positions
 from truffle.position.invite_settings import InviteSettings
 from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
 from truffle.storage.db import session_scope
-from truffle.storage.tables import Plan, Position, Workspace
+from truffle.storage.tables import AuditEvent, Plan, Position, Workspace
 from truffle.workspaces import create_workspace, issue_admin_token
 
 QUESTIONS: list[dict[str, Any]] = [
@@ -113,3 +114,16 @@ def without_ids(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for question in questions
     ]
+
+
+def audit_outcomes(engine: sa.Engine, workspace_id: uuid.UUID, action: AuditAction) -> list[str]:
+    """The outcomes of a workspace's audit entries of one action, oldest first."""
+    with Session(engine) as session:
+        return list(
+            session.exec(
+                select(AuditEvent.outcome)
+                .where(col(AuditEvent.workspace_id) == workspace_id)
+                .where(col(AuditEvent.action) == action)
+                .order_by(col(AuditEvent.at))
+            )
+        )
