@@ -2,6 +2,7 @@
 server: an operator's pause survives a deploy, a pass running when the next is due makes it
 skip, and an outage is followed by one pass, not a burst."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -29,6 +30,11 @@ async def test_a_deploy_keeps_an_operators_pause_and_updates_the_interval(
     handle = client.get_schedule_handle(SCHEDULE_ID)
     try:
         await handle.pause(note="paused during the database migration")
+        # A pause is a signal to the schedule's own workflow: wait until it is in effect.
+        for _ in range(100):
+            if (await handle.describe()).schedule.state.paused:
+                break
+            await asyncio.sleep(0.05)
 
         await launcher.ensure_reconcile_schedule(timedelta(minutes=2))  # the next worker's start
 
