@@ -286,4 +286,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from tools.cli import run
+
+    run(["worker"])

@@ -2,8 +2,12 @@
 
 import argparse
 import json
+import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from truffle.settings import MissingSecretKeysError
 
@@ -435,5 +439,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """The console script: `main`, then the process ends with its exit code."""
+    try:
+        code = main(argv)
+    except SystemExit as leaving:  # argparse's --help and usage errors, as Python ends them
+        code = leaving.code if isinstance(leaving.code, int) else int(leaving.code is not None)
+        if leaving.code is not None and not isinstance(leaving.code, int):
+            print(leaving.code, file=sys.stderr)
+    except BaseException:  # reported as Python would, then the same exit below
+        traceback.print_exc()
+        code = 1
+    end_process(code)
+
+
+def end_process(code: int) -> NoReturn:
+    """Ends the process with `code`. Once Temporal's native bridge is loaded, its threads
+    can call into Python while the interpreter finalizes, and the process then dies on
+    SIGABRT instead of exiting with its code (temporalio/sdk-python#300). So such a process
+    flushes its logs and output, then ends without finalizing: every command has closed what
+    it opened (engines, clients, servers) before it returns."""
+    if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+        sys.exit(code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
