@@ -2,8 +2,6 @@
 
 import argparse
 import json
-import logging
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -450,21 +448,9 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     except BaseException:  # reported as Python would, then the same exit below
         traceback.print_exc()
         code = 1
+    from truffle.runtime.temporal_connection import end_process
+
     end_process(code)
-
-
-def end_process(code: int) -> NoReturn:
-    """Ends the process with `code`. Once Temporal's native bridge is loaded, its threads
-    can call into Python while the interpreter finalizes, and the process then dies on
-    SIGABRT instead of exiting with its code (temporalio/sdk-python#300). So such a process
-    flushes its logs and output, then ends without finalizing: every command has closed what
-    it opened (engines, clients, servers) before it returns."""
-    if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
-        sys.exit(code)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":

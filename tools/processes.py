@@ -3,6 +3,7 @@ and the tests share to run the product's processes on one machine (development o
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -24,11 +25,19 @@ class NotReadyError(Exception):
     """A process exited, or did not become ready in time, while starting."""
 
 
+# Below the kernel's ephemeral range (Linux: 32768-60999, macOS: 49152-65535), from which the
+# kernel takes the source port of every outgoing connection and every port-0 bind: a port
+# picked there can be taken by any process in the seconds before ours binds it.
+_UNEPHEMERAL_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port no one listens on now, for a process started next to bind."""
+    for _ in range(200):
+        port = random.choice(_UNEPHEMERAL_PORTS)  # noqa: S311 - a port, not a secret
+        if not port_in_use("127.0.0.1", port):
+            return port
+    raise OSError(f"no free port in {_UNEPHEMERAL_PORTS.start}-{_UNEPHEMERAL_PORTS.stop - 1}")
 
 
 def port_in_use(host: str, port: int) -> bool:

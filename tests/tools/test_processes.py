@@ -2,6 +2,7 @@
 real child processes, a grace of a fraction of a second."""
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.processes import stop_processes
+from tools.processes import free_port, stop_processes
 
 IGNORE_SIGTERM = (
     "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -107,3 +108,14 @@ def test_with_group_a_grandchild_left_in_the_group_is_killed_too(
     while alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not alive(grandchild)
+
+
+def test_a_free_port_is_bindable_and_outside_the_kernels_ephemeral_range() -> None:
+    # Outgoing connections and port-0 binds take their ports from the ephemeral range: a port
+    # picked there could be taken before the process it was picked for binds it.
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(20):
+        port = free_port()
+        assert not low <= port <= high
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", port))
