@@ -15,7 +15,9 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(BIN)/truffle-ashby dev
 
-test: lint typecheck pytest
+# mypy runs beside the suite, which mostly waits on processes, timers and pages.
+test: lint
+	$(MAKE) --no-print-directory -j2 typecheck pytest
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -26,11 +28,13 @@ typecheck: $(INSTALLED)
 
 # The suite in PYTEST_WORKERS processes (pytest-xdist), a module's tests in one of them (its
 # stacks and servers are its own); most of the suite waits on processes, timers and pages.
+# The hundreds of Python processes it starts share compiled bytecode, even where the
+# environment says not to write any (PYTHONDONTWRITEBYTECODE; __pycache__ is ignored by git).
 PYTEST_WORKERS ?= 2
 pytest: $(INSTALLED)
 	$(BIN)/python -m tests.utils.chromium
 	$(BIN)/python -m tests.utils.system_tools
-	$(BIN)/pytest --numprocesses $(PYTEST_WORKERS) --dist loadscope
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest --numprocesses $(PYTEST_WORKERS) --dist loadscope
 
 # The candidate's words in every language (truffle/position/translations.py): extract, update, compile.
 LOCALES := truffle/position/locales
