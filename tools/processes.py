@@ -29,12 +29,15 @@ class NotReadyError(Exception):
 # kernel takes the source port of every outgoing connection and every port-0 bind: a port
 # picked there can be taken by any process in the seconds before ours binds it.
 _UNEPHEMERAL_PORTS = range(20000, 32768)
+# Its own source of randomness: a test seeding the `random` module (Hypothesis does) must not
+# make two processes pick the same ports.
+_PICK = random.SystemRandom()
 
 
 def free_port() -> int:
     """A port no one listens on now, for a process started next to bind."""
     for _ in range(200):
-        port = random.choice(_UNEPHEMERAL_PORTS)  # noqa: S311 - a port, not a secret
+        port = _PICK.choice(_UNEPHEMERAL_PORTS)
         if not port_in_use("127.0.0.1", port):
             return port
     raise OSError(f"no free port in {_UNEPHEMERAL_PORTS.start}-{_UNEPHEMERAL_PORTS.stop - 1}")
