@@ -75,6 +75,10 @@ HOST = "127.0.0.1"
 SINGLE_LIFECYCLES = 20
 SIDES = ("product", "bare", "direct")
 READY_SECONDS = 180.0
+# The callers' connections are kept alive for less than the servers' 5 s (uvicorn's
+# timeout_keep_alive): a request sent on a connection the server is closing that moment is
+# reset (httpx.ReadError), which a caller idle for about 5 s, waiting on the invites, would meet.
+CLIENT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=2)
 POLL_SECONDS = 0.05
 STEP_TIMEOUT_SECONDS = 120.0
 MIB = 1024 * 1024
@@ -421,8 +425,7 @@ async def product_stack(
         admin_token = lines[marker + 1].strip()
         api = f"http://localhost:{ports['api']}"
         sandbox = f"http://{HOST}:{ports['sandbox']}"
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        async with httpx.AsyncClient(timeout=60, limits=CLIENT_LIMITS) as http:
             admin = {"Authorization": f"Bearer {admin_token}"}
             position = await http.post(
                 f"{api}/api/positions", headers=admin,
@@ -556,8 +559,7 @@ async def direct_stack(root: Path, database_url: str | None) -> AsyncIterator[Pr
         sandbox_port = free_port()
         sandbox = f"http://{HOST}:{sandbox_port}"
         start("sandbox", [*cli, "sandbox", "--host", HOST, "--port", str(sandbox_port)])
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+        async with httpx.AsyncClient(timeout=60, limits=CLIENT_LIMITS) as http:
             for url in (f"http://{HOST}:{mail}/healthz", f"{sandbox}/healthz"):
                 await until(functools.partial(ok, http, url), url, READY_SECONDS)
             client: Client = await until(

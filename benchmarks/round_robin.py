@@ -21,7 +21,10 @@ _DROPPED = {"host", "connection", "keep-alive", "transfer-encoding", "content-le
 
 def proxy(upstreams: list[str]) -> Starlette:
     turn = itertools.cycle(upstreams)
-    client = httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200))
+    # Upstream connections are kept alive for less than the APIs' 5 s (uvicorn's
+    # timeout_keep_alive), so none is reused as its API closes it (a reset, httpx.ReadError).
+    limits = httpx.Limits(max_connections=200, keepalive_expiry=2)
+    client = httpx.AsyncClient(timeout=60, limits=limits)
 
     async def forward(request: Request) -> Response:
         upstream = next(turn)
