@@ -11,7 +11,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -19,12 +19,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from api.app import create_app
 from api.temporal import ScreeningGateway
 from tests.api.test_pages import sign_in
-from tests.utils.factories import make_position, make_workspace, open_screening
+from tests.utils.factories import audit_outcomes, make_position, make_workspace, open_screening
 from tests.utils.mail import MailSink
 from truffle.audit import AuditAction
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.storage.tables import AuditEvent, Screening, utcnow
+from truffle.storage.tables import Screening, utcnow
 from worker import activities_for, launcher_for
 from workflows.launcher import workflow_id
 from workflows.messages import ScreeningInput
@@ -114,18 +114,6 @@ def row(engine: sa.Engine, screening_id: uuid.UUID) -> Screening:
         return found
 
 
-def audited(engine: sa.Engine, screening_id: uuid.UUID, action: AuditAction) -> list[str]:
-    with Session(engine) as session:
-        return list(
-            session.exec(
-                select(AuditEvent.outcome)
-                .where(col(AuditEvent.screening_id) == screening_id)
-                .where(col(AuditEvent.action) == action.value)
-                .order_by(col(AuditEvent.at))
-            )
-        )
-
-
 def link_in(message: dict[str, object]) -> str:
     return next(word for word in str(message["text"]).split() if "/s/" in word)
 
@@ -146,7 +134,7 @@ async def test_resend_sends_one_new_invite_and_the_old_link_dies(
     [new_path] = {"/s/" + link_in(message).rsplit("/s/", 1)[1] for message in both} - {old_path}
     assert client.get(old_path).status_code == 404
     assert client.get(new_path).status_code == 200
-    assert audited(engine, opened.id, AuditAction.invite_resent) == [
+    assert audit_outcomes(engine, AuditAction.invite_resent, screening_id=opened.id) == [
         "invite 2 sent with a new link"
     ]
 
@@ -171,7 +159,7 @@ async def test_a_repeated_resend_sends_nothing_more(
     await asyncio.sleep(0.5)
     assert len(mail_sink.messages_to(opened.address)) == 2
     assert row(engine, opened.id).invite_generation == 1
-    assert len(audited(engine, opened.id, AuditAction.invite_resent)) == 1
+    assert len(audit_outcomes(engine, AuditAction.invite_resent, screening_id=opened.id)) == 1
 
 
 async def test_extend_moves_the_deadline_and_caps_it_at_30_days_from_now(
@@ -194,9 +182,9 @@ async def test_extend_moves_the_deadline_and_caps_it_at_30_days_from_now(
     assert capped.json()["outcome"] == "extended"
     assert row(engine, opened.id).deadline_at - utcnow() <= timedelta(days=30)
     assert row(engine, opened.id).deadline_at - utcnow() > timedelta(days=29, hours=23)
-    assert audited(engine, opened.id, AuditAction.deadline_extended)[0].startswith(
-        "extended by 3 days to "
-    )
+    assert audit_outcomes(engine, AuditAction.deadline_extended, screening_id=opened.id)[
+        0
+    ].startswith("extended by 3 days to ")
     again = await asyncio.to_thread(
         client.post, f"/api/screenings/{opened.id}/extend", json={"days": 3},
         headers=opened.headers,
@@ -238,8 +226,12 @@ async def test_a_closed_screening_refuses_both_in_words_and_the_refusal_is_audit
     for refused in (resent, extended):
         assert refused.status_code == 409
         assert "This screening is closed (expired)" in refused.json()["message"]
-    assert audited(engine, opened.id, AuditAction.invite_resent) == ["refused (409)"]
-    assert audited(engine, opened.id, AuditAction.deadline_extended) == ["refused (409)"]
+    assert audit_outcomes(engine, AuditAction.invite_resent, screening_id=opened.id) == [
+        "refused (409)"
+    ]
+    assert audit_outcomes(engine, AuditAction.deadline_extended, screening_id=opened.id) == [
+        "refused (409)"
+    ]
 
 
 async def test_another_workspace_gets_404(

@@ -58,7 +58,9 @@ class World:
             return connections.ashby_key_of(session, self.keyring, self.workspace.id)
 
     def disconnections(self) -> list[str]:
-        return audit_outcomes(self.engine, self.workspace.id, AuditAction.connection_disconnected)
+        return audit_outcomes(
+            self.engine, AuditAction.connection_disconnected, workspace_id=self.workspace.id
+        )
 
 
 @pytest.fixture

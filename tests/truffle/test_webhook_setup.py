@@ -46,7 +46,9 @@ class World:
             return webhooks.endpoint_of(session, self.workspace.id)
 
     def rotations(self) -> list[str]:
-        return audit_outcomes(self.engine, self.workspace.id, AuditAction.webhook_secret_rotated)
+        return audit_outcomes(
+            self.engine, AuditAction.webhook_secret_rotated, workspace_id=self.workspace.id
+        )
 
 
 @pytest.fixture

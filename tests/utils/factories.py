@@ -116,14 +116,19 @@ def without_ids(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def audit_outcomes(engine: sa.Engine, workspace_id: uuid.UUID, action: AuditAction) -> list[str]:
-    """The outcomes of a workspace's audit entries of one action, oldest first."""
+def audit_outcomes(
+    engine: sa.Engine,
+    action: AuditAction,
+    *,
+    workspace_id: uuid.UUID | None = None,
+    screening_id: uuid.UUID | None = None,
+) -> list[str]:
+    """The outcomes of the audit entries of one action, of a workspace or of a screening,
+    oldest first."""
+    query = select(AuditEvent.outcome).where(col(AuditEvent.action) == action)
+    if workspace_id is not None:
+        query = query.where(col(AuditEvent.workspace_id) == workspace_id)
+    if screening_id is not None:
+        query = query.where(col(AuditEvent.screening_id) == screening_id)
     with Session(engine) as session:
-        return list(
-            session.exec(
-                select(AuditEvent.outcome)
-                .where(col(AuditEvent.workspace_id) == workspace_id)
-                .where(col(AuditEvent.action) == action)
-                .order_by(col(AuditEvent.at))
-            )
-        )
+        return list(session.exec(query.order_by(col(AuditEvent.at))))
