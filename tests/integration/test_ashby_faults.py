@@ -1,10 +1,14 @@
 """Ashby misbehaving, through the real worker on the real dev server: each fault still ends
 with exactly one result in Ashby and a delivery log that tells what happened."""
 
+import asyncio
 import signal
 import time
 import uuid
 from datetime import datetime
+from typing import Any
+
+from temporalio.client import WorkflowHandle
 
 from tests.utils.factories import GOOD_ANSWERS
 from tests.utils.journeys import (
@@ -148,11 +152,16 @@ def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack)
 
 
 def test_a_worker_killed_mid_screening_finishes_it_after_restart(own_stack: Stack) -> None:
+    """Killed while the screening waits on the candidate, with nothing in flight, so the
+    test takes the same path every run. Kills that land mid-activity, and what they must not
+    duplicate, are benchmarks/chaos.py's (tests/benchmarks/test_chaos.py)."""
     stack = own_stack
     connected = connect_workspace(stack)
     address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)
     link = stack.screener_link(address)
+    wait_for_updates(stack, assessment_id, 1, include_invited=True)
+    asyncio.run(_until_idle(stack.client.get_workflow_handle(f"screening-{assessment_id}")))
     assert stack.worker is not None
     stack.worker.send_signal(signal.SIGKILL)
     stack.worker.wait()
@@ -165,3 +174,14 @@ def test_a_worker_killed_mid_screening_finishes_it_after_restart(own_stack: Stac
     wait_for_updates(stack, assessment_id, 2, timeout=60)
     assert len(results_in_ashby(stack, assessment_id)) == 1
     assert len(stack.mail.messages_to(address)) == 1
+
+
+async def _until_idle(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the workflow waits: no activity and no workflow task pending."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        described = (await handle.describe()).raw_description
+        if not described.pending_activities and not described.HasField("pending_workflow_task"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the screening never settled to wait on the candidate")
