@@ -6,8 +6,9 @@ or a throwaway PostgreSQL), connects a paid workspace as the demo does, then
 drives N screenings through real HTTP and SMTP with C concurrent callers: Ashby starts each one,
 the candidate finds the invite email, begins, answers and submits, and the caller waits for the
 result to reach the sandbox. Meanwhile a random worker is SIGKILLed every few seconds (no grace)
-and a replacement started at once. When every caller is done, the kills stop and the script
-waits for the delivered screenings' workflows to close, so late re-posts are counted too.
+and a replacement started at once; the victim is always one that polls its task queues, never a
+replacement still starting. When every caller is done, the kills stop and the script waits for
+the delivered screenings' workflows to close, so late re-posts are counted too.
 
 It reports, besides the time each phase took:
 
@@ -53,7 +54,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.enums.v1 import DescribeTaskQueueMode, EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 from temporalio.client import Client
@@ -244,6 +245,16 @@ class Stack:
     def live_workers(self) -> list[Child]:
         return [worker for worker in self.workers if _process(worker).poll() is None]
 
+    def polling_workers(self) -> list[Child]:
+        """Live workers that poll both task queues: the ones with work a kill can cut off. A
+        replacement still starting is spared, so on a busy machine the kills cannot keep every
+        worker from ever polling."""
+        try:
+            pids = asyncio.run(_polling_pids(self.temporal_address, self.task_queue))
+        except Exception:
+            return []
+        return [worker for worker in self.live_workers() if _process(worker).pid in pids]
+
     def kill_worker(self, worker: Child) -> None:
         """SIGKILL, no grace: whatever activity or workflow task it was running is cut off."""
         self._gone.add(_process(worker).pid)
@@ -284,16 +295,34 @@ async def _temporal_ready(address: str) -> bool:
 
 
 async def _polling_pids(address: str, task_queue: str) -> set[int]:
+    """The processes polling both of the task queue's kinds. A task queue has several
+    partitions and the plain description reads only the root one, where a second worker may
+    not show for a minute; the enhanced one reads them all, but from a cache a few seconds old.
+    A worker is polling when either sees it."""
     client = await asyncio.wait_for(Client.connect(address), timeout=3)
-    found: list[set[int]] = []
-    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
-        response = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace="default", task_queue=TaskQueue(name=task_queue), task_queue_type=kind
-            )
+    kinds = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+    queue = TaskQueue(name=task_queue)
+    every_partition = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace="default",
+            task_queue=queue,
+            api_mode=DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+            task_queue_types=kinds,
+            report_pollers=True,
         )
+    )
+    found: list[set[int]] = []
+    for kind in kinds:
+        root = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(namespace="default", task_queue=queue, task_queue_type=kind)
+        )
+        pollers = [*root.pollers] + [
+            poller
+            for version in every_partition.versions_info.values()
+            for poller in version.types_info[kind].pollers
+        ]
         # The SDK's default identity is "<pid>@<host>".
-        prefixes = (poller.identity.split("@", 1)[0] for poller in response.pollers)
+        prefixes = (poller.identity.split("@", 1)[0] for poller in pollers)
         found.append({int(prefix) for prefix in prefixes if prefix.isdigit()})
     return set.intersection(*found)
 
@@ -625,7 +654,7 @@ def drive(stack: Stack, options: Options) -> int:
             for _ in range(options.workers - len(stack.live_workers())):
                 stack.start_worker()
             if pending and now >= next_kill:
-                victims = stack.live_workers()
+                victims = stack.polling_workers()
                 if victims:
                     stack.kill_worker(rng.choice(victims))
                     kills += 1
