@@ -27,10 +27,11 @@ typecheck: $(INSTALLED)
 	$(BIN)/mypy .
 
 # The suite in PYTEST_WORKERS processes (pytest-xdist), a module's tests in one of them (its
-# stacks and servers are its own); most of the suite waits on processes, timers and pages.
+# stacks and servers are its own). Three on two cores: with two, the cores sit idle a third of
+# the time while the tests wait on timers, pages and the processes they start (docs/testing.md).
 # The hundreds of Python processes it starts share compiled bytecode, even where the
 # environment says not to write any (PYTHONDONTWRITEBYTECODE; __pycache__ is ignored by git).
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 pytest: $(INSTALLED)
 	$(BIN)/python -m tests.utils.chromium
 	$(BIN)/python -m tests.utils.system_tools
