@@ -75,6 +75,7 @@ HOST = "127.0.0.1"
 SINGLE_LIFECYCLES = 20
 SIDES = ("product", "bare", "direct")
 READY_SECONDS = 180.0
+BEGAN = time.monotonic()
 # The callers' connections are kept alive for less than the servers' 5 s (uvicorn's
 # timeout_keep_alive): a request sent on a connection the server is closing that moment is
 # reset (httpx.ReadError), which a caller idle for about 5 s, waiting on the invites, would meet.
@@ -234,6 +235,11 @@ def spawned(
         yield process
     finally:
         stop_processes([process], 60, group=True, signum=signal.SIGINT)
+
+
+def note(text: str) -> None:
+    """A progress line, with the seconds since the script began."""
+    print(f"  [{time.monotonic() - BEGAN:6.1f} s] {text}", flush=True)
 
 
 async def until(
@@ -616,13 +622,14 @@ async def measure(
         await start(name("s", index))
         figures.starts.append(time.perf_counter() - began)
 
+    note(f"{label}: up")
     cpu = cpu_by_role()
     figures.starts_elapsed = await gather_limited(count, concurrency, one_start)
     await invites_out([name("s", index) for index in range(count)])
     after_starts = cpu_by_role()
     figures.cpu["starts"] = cpu_since(cpu, after_starts)
     figures.rss_mib = rss_mib(worker_pid)
-    print(f"  {label}: {count} starts in {figures.starts_elapsed:.1f} s", flush=True)
+    note(f"{label}: {count} starts in {figures.starts_elapsed:.1f} s")
 
     async def one_lifecycle(index: int) -> None:
         figures.loaded.append(await lifecycle(name("l", index), False))
@@ -630,11 +637,12 @@ async def measure(
     figures.lifecycles_elapsed = await gather_limited(count, concurrency, one_lifecycle)
     figures.cpu["lifecycles"] = cpu_since(after_starts, cpu_by_role())
     figures.lifecycles = count
-    print(f"  {label}: {count} lifecycles in {figures.lifecycles_elapsed:.1f} s", flush=True)
+    note(f"{label}: {count} lifecycles in {figures.lifecycles_elapsed:.1f} s")
     for index in range(one_at_a_time):
         figures.single.append(await lifecycle(name("o", index), False))
     for index in range(one_at_a_time):
         figures.paced.append(await lifecycle(name("p", index), True))
+    note(f"{label}: {one_at_a_time} + {one_at_a_time} lifecycles one at a time")
     return figures
 
 
@@ -787,6 +795,7 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
         assert product.worker_metrics is not None
         worker_means = await mean_latencies(product.http, product.worker_metrics)
         await count_histories(product.temporal, product.finished, sides["product"])
+        note("product: histories counted")
     async with bare_stack(root / "bare") as bare:
 
         async def bare_invites(addresses: list[str]) -> None:
@@ -803,12 +812,14 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
         )
         address = bare.client.service_client.config.target_host
         await count_histories(address, bare.finished, sides["bare"])
+        note("bare: histories counted")
     async with direct_stack(root / "direct", options.database_url) as direct:
         sides["direct"] = await measure(
             direct.start, direct.lifecycle, functools.partial(invites_of, direct),
             direct.worker_pid, *shape, "direct",
         )  # fmt: skip
         await count_histories(direct.temporal, direct.finished, sides["direct"])
+        note("direct: histories counted")
     print(f"\nload on this machine at the end: {os.getloadavg()[0]:.2f} (1-minute average)\n")
     for line in table(sides, options.screenings, options.concurrency):
         print(line)

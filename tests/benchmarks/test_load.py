@@ -16,6 +16,7 @@ from tests.utils.processes import REPO_ROOT
 from tools.billable_actions import billable_actions
 
 HISTORIES = REPO_ROOT / "tests" / "workflows" / "histories"
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "benchmarks"
 GOALS = (
     "start latency p50 / p99",
     "whole lifecycles per second",
@@ -28,10 +29,16 @@ GOALS = (
 
 
 def run_load(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """load.py's run, its output also kept in test-artifacts/benchmarks/ (its progress lines
+    say when each step ended, for a run that took longer than it should)."""
+    done = subprocess.run(
         [sys.executable, "benchmarks/load.py", *arguments],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=400, check=False,
     )  # fmt: skip
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = "load" + "".join(f"_{argument.lstrip('-')}" for argument in arguments) + ".txt"
+    (ARTIFACTS / name).write_text(done.stdout + done.stderr)
+    return done
 
 
 def test_a_started_answered_and_posted_screening_costs_its_actions_by_clouds_definition() -> None:
