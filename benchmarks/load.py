@@ -75,6 +75,7 @@ HOST = "127.0.0.1"
 SINGLE_LIFECYCLES = 20
 SIDES = ("product", "bare", "direct")
 READY_SECONDS = 180.0
+STOP_GRACE_SECONDS = 60.0
 BEGAN = time.monotonic()
 # The callers' connections are kept alive for less than the servers' 5 s (uvicorn's
 # timeout_keep_alive): a request sent on a connection the server is closing that moment is
@@ -229,12 +230,27 @@ def spawned(
         process = subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=child_setup,
         )  # fmt: skip
     try:
         yield process
     finally:
-        stop_processes([process], 60, group=True, signum=signal.SIGINT)
+        stop_processes([process], STOP_GRACE_SECONDS, group=True, signum=signal.SIGINT)
+        if process.returncode == -signal.SIGKILL:
+            print(
+                f"{log.stem} did not stop within {STOP_GRACE_SECONDS:.0f} s of SIGINT; killed",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def child_setup() -> None:
+    """A child dies with this script and takes SIGINT as Ctrl-C. A shell that starts a command in
+    the background starts it with SIGINT ignored, which children inherit; a Python child that
+    leaves SIGINT to the interpreter would then not stop when its side is done, and each stop
+    would wait out its grace."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def note(text: str) -> None:

@@ -5,6 +5,7 @@ actions counted from recorded histories. The figures
 themselves are the benchmark's, never asserted here."""
 
 import re
+import signal
 import subprocess
 import sys
 
@@ -30,14 +31,18 @@ GOALS = (
 
 def run_load(*arguments: str) -> subprocess.CompletedProcess[str]:
     """load.py's run, its output also kept in test-artifacts/benchmarks/ (its progress lines
-    say when each step ended, for a run that took longer than it should)."""
+    say when each step ended, for a run that took longer than it should). It starts with SIGINT
+    ignored, as a shell starts a command in the background: every process of every side must
+    still stop on the SIGINT that ends it, never wait out its grace to be killed."""
     done = subprocess.run(
         [sys.executable, "benchmarks/load.py", *arguments],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=400, check=False,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     name = "load" + "".join(f"_{argument.lstrip('-')}" for argument in arguments) + ".txt"
     (ARTIFACTS / name).write_text(done.stdout + done.stderr)
+    assert "; killed" not in done.stderr, done.stderr
     return done
 
 
