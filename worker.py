@@ -41,7 +41,8 @@ from truffle.runtime import readiness
 from truffle.runtime.embedded_server import embedded_serving
 from truffle.runtime.logs import configure_logging
 from truffle.runtime.metrics import TemporalSdkMetrics, drain_periodically, exposition
-from truffle.runtime.temporal_connection import connect_temporal, end_process
+from truffle.runtime.process_exit import end_process
+from truffle.runtime.temporal_connection import connect_temporal
 from truffle.security.payload_crypto import PayloadKeys, data_converter
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, get_settings

@@ -7,8 +7,6 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from truffle.settings import MissingSecretKeysError
-
 
 def _cmd_workspace_create(args: argparse.Namespace) -> int:
     from truffle.settings import get_settings
@@ -398,11 +396,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _told_in_one_line(error: Exception) -> bool:
+    """Whether `error` is one a command reports in one line with exit status 2. Imported here,
+    on the way out: the sandbox and the mail sink never load the database or Temporal."""
+    from truffle.runtime.temporal_connection import TemporalUnreachableError
+    from truffle.settings import MissingSecretKeysError
+    from truffle.storage.db import SchemaOutOfDateError
+
+    told = (MissingSecretKeysError, SchemaOutOfDateError, TemporalUnreachableError, ValueError)
+    return isinstance(error, told)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
-
-    from truffle.runtime.temporal_connection import TemporalUnreachableError
-    from truffle.storage.db import SchemaOutOfDateError
 
     args = build_parser().parse_args(argv)
     try:
@@ -418,12 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except (
-        MissingSecretKeysError,
-        SchemaOutOfDateError,
-        TemporalUnreachableError,
-        ValueError,
-    ) as error:
+    except Exception as error:
+        if not _told_in_one_line(error):
+            raise
         message = str(error)
         if isinstance(error, ValidationError):
             message = "; ".join(
@@ -448,7 +451,7 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     except BaseException:  # reported as Python would, then the same exit below
         traceback.print_exc()
         code = 1
-    from truffle.runtime.temporal_connection import end_process
+    from truffle.runtime.process_exit import end_process
 
     end_process(code)
 

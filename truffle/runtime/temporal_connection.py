@@ -10,12 +10,10 @@ the defaults (`localhost:7233`, namespace `default`).
 """
 
 import asyncio
-import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
@@ -146,17 +144,3 @@ async def connect_temporal(
             f"cannot reach Temporal at {config.get('target_host')} "
             f"(namespace {config.get('namespace')}): {reason}"
         ) from None
-
-
-def end_process(code: int) -> NoReturn:
-    """Ends the process with `code`. Once Temporal's native bridge is loaded, its threads
-    can call into Python while the interpreter finalizes, and the process then dies on
-    SIGABRT instead of exiting with its code (temporalio/sdk-python#300). So such a process
-    flushes its logs and output, then ends without finalizing: every command has closed what
-    it opened (engines, clients, servers) before it returns."""
-    if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
-        sys.exit(code)
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
