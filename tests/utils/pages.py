@@ -12,12 +12,14 @@ SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 
 
 async def sign_in(page: Page, admin_token: str, landing: str = "/integrations") -> None:
-    """Opens `landing`, is sent to the sign-in page, signs in and lands there."""
+    """Opens `landing`, is sent to the sign-in page, signs in and lands there, its scripts run
+    (the URL changes before they do, and a click on a button they wire would do nothing)."""
     await page.goto(landing)
     await expect(page).to_have_url(re.compile(rf"/signin\?next={re.escape(landing)}$"))
     await page.get_by_label("Admin token").fill(admin_token)
     await page.get_by_role("button", name="Sign in").click()
     await expect(page).to_have_url(re.compile(rf"{re.escape(landing)}$"))
+    await page.wait_for_load_state("load")
 
 
 async def shot(page: Page, name: str, *, full_page: bool = True) -> None:
