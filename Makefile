@@ -27,7 +27,7 @@ typecheck: $(INSTALLED)
 	$(BIN)/mypy .
 
 # The suite in PYTEST_WORKERS processes (pytest-xdist), a module's tests in one of them (its
-# stacks and servers are its own). Three on two cores: with two, the cores sit idle a third of
+# stacks and servers are its own), the longest modules handed out first (tests/conftest.py). Three on two cores: with two, the cores sit idle a third of
 # the time while the tests wait on timers, pages and the processes they start (docs/testing.md).
 # The hundreds of Python processes it starts share compiled bytecode, even where the
 # environment says not to write any (PYTHONDONTWRITEBYTECODE; __pycache__ is ignored by git).
@@ -35,7 +35,7 @@ PYTEST_WORKERS ?= 3
 pytest: $(INSTALLED)
 	$(BIN)/python -m tests.utils.chromium
 	$(BIN)/python -m tests.utils.system_tools
-	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest --numprocesses $(PYTEST_WORKERS) --dist loadscope
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest --numprocesses $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The candidate's words in every language (truffle/position/translations.py): extract, update, compile.
 LOCALES := truffle/position/locales
