@@ -2,9 +2,11 @@
 the end-to-end module and the outside repro of Ashby's cancel with no worker also run on
 PostgreSQL (`both_databases`), as do the core's tests of everything that reaches the database.
 
-A module's tests share one stack per database (`stack`): each works in a workspace, an Ashby key
-and candidate addresses of its own, so nothing one test does is seen by another. A test that
-stops, kills or restarts a process, counts what a process did since it started, or needs the
+The tests share one stack (`stack`): on SQLite, one for all the modules a pytest process runs
+(each xdist worker has its own); on PostgreSQL, one per module. Each test works in a workspace,
+an Ashby key and candidate addresses of its own, so nothing one test does is seen by another,
+and reads only its own lines of the shared logs. A test that stops, kills or restarts a
+process, counts what a process did since it started, reads a whole log, or needs the
 namespace's `reconcile-screenings` schedule (which the worker that started last points at its
 own task queue), gets a stack of its own (`own_stack`)."""
 
@@ -82,38 +84,53 @@ def running_stack(
             stop_process(running.worker)
 
 
-@pytest.fixture(scope="module")
-def shared_database_url(
-    request: pytest.FixtureRequest, database_kind: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if database_kind == "postgresql":
-        with fresh_schema(request.getfixturevalue("postgres_server_url")) as url:
-            yield url
-    else:
-        yield f"sqlite:///{tmp_path_factory.mktemp('shared') / 'truffle.db'}"
-
-
-@pytest.fixture(scope="module")
-def shared_stack(
+@pytest.fixture(scope="session")
+def session_stack(
     tmp_path_factory: pytest.TempPathFactory,
-    shared_database_url: str,
     dev_server_env: WorkflowEnvironment,
     ashby_sandbox: SandboxClient,
     mail_sink: MailSink,
 ) -> Iterator[Stack]:
-    # Every test of the module signs in from this one address.
+    """The stack on SQLite that every module run by this pytest process shares."""
+    database_url = f"sqlite:///{tmp_path_factory.mktemp('shared') / 'truffle.db'}"
+    # Every test signs in from this one address.
     with running_stack(
-        tmp_path_factory.mktemp("stack"), shared_database_url, dev_server_env, ashby_sandbox,
-        mail_sink, RATE_LIMIT_SIGNIN="1000/minute",
+        tmp_path_factory.mktemp("stack"), database_url, dev_server_env, ashby_sandbox, mail_sink,
+        RATE_LIMIT_SIGNIN="1000/minute",
     ) as running:  # fmt: skip
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shared_stack(
+    request: pytest.FixtureRequest,
+    database_kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    dev_server_env: WorkflowEnvironment,
+    ashby_sandbox: SandboxClient,
+    mail_sink: MailSink,
+) -> Iterator[Stack]:
+    """On SQLite the session's stack; on PostgreSQL one in a fresh schema for the module. Either
+    way the module starts with an empty Ashby sandbox (no keys, webhooks or updates of others)."""
+    if database_kind != "postgresql":
+        ashby_sandbox.reset()
+        yield request.getfixturevalue("session_stack")
+        return
+    with (
+        fresh_schema(request.getfixturevalue("postgres_server_url")) as database_url,
+        running_stack(
+            tmp_path_factory.mktemp("stack"), database_url, dev_server_env, ashby_sandbox,
+            mail_sink, RATE_LIMIT_SIGNIN="1000/minute",
+        ) as running,
+    ):  # fmt: skip
         yield running
 
 
 @pytest.fixture
 def stack(shared_stack: Stack) -> Stack:
-    """The module's stack (one per database for a module marked `both_databases`)."""
+    """The shared stack (on PostgreSQL, the module's own)."""
     assert shared_stack.worker is not None
-    assert shared_stack.worker.poll() is None, "the module's worker has exited"
+    assert shared_stack.worker.poll() is None, "the shared stack's worker has exited"
     return shared_stack
 
 
