@@ -5,9 +5,11 @@ join the matrix (the first test lists them all)."""
 import base64
 import json
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,8 @@ from tests.utils.factories import connect_live, make_position, make_workspace, o
 from truffle.ashby import webhooks
 from truffle.audit import Actor
 from truffle.security.secrets import KeyRing
-from truffle.settings import Settings
+from truffle.settings import Settings, generate_secret_key
+from truffle.storage.db import create_db_engine
 from truffle.storage.tables import Position
 
 
@@ -61,6 +64,30 @@ def tenants(engine: sa.Engine, settings: Settings) -> tuple[Tenant, Tenant]:
 def app_client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def refusing(
+    migrated_sqlite: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, tuple[Tenant, Tenant]]]:
+    """One app and two tenants for the module's tests whose every call is refused, so nothing
+    they do changes what the next one sees."""
+    database = tmp_path_factory.mktemp("refusing") / "truffle.db"
+    shutil.copyfile(migrated_sqlite, database)
+    settings = Settings(
+        database_url=f"sqlite:///{database}",
+        truffle_secret_keys=generate_secret_key(),
+        ashby_api_base_url="http://127.0.0.1:9",
+        public_base_url="http://testserver",
+    )
+    engine = create_db_engine(settings.database_url)
+    keyring = KeyRing(settings.secret_keys())
+    tenants = tenant(engine, keyring, "Acme"), tenant(engine, keyring, "Globex")
+    try:
+        with TestClient(create_app(settings), follow_redirects=False) as client:
+            yield client, tenants
+    finally:
+        engine.dispose()
 
 
 # (method, path template): the routes that name another workspace's objects by id.
@@ -199,13 +226,12 @@ def test_another_workspaces_ids_are_404_and_leak_nothing(
     ],
 )
 def test_without_valid_credentials_every_route_is_401_or_a_sign_in(
-    app_client: TestClient,
-    tenants: tuple[Tenant, Tenant],
+    refusing: tuple[TestClient, tuple[Tenant, Tenant]],
     method: str,
     template: str,
     credentials: dict[str, str],
 ) -> None:
-    _, globex = tenants
+    app_client, (_, globex) = refusing
     response = app_client.request(method, path_with(template, globex), headers=credentials)
 
     assert response.status_code in (401, 303)
@@ -296,9 +322,9 @@ def test_ashby_with_one_key_cannot_reach_another_workspaces_screenings(
 
 @pytest.mark.parametrize(("method", "template"), sorted(PARTNER))
 def test_partner_routes_need_a_live_truffle_key(
-    app_client: TestClient, tenants: tuple[Tenant, Tenant], method: str, template: str
+    refusing: tuple[TestClient, tuple[Tenant, Tenant]], method: str, template: str
 ) -> None:
-    acme, _ = tenants
+    app_client, (acme, _) = refusing
     for headers in ({}, acme.admin, {"Authorization": "Basic dHJrX3g6"}):
         response = app_client.request(method, template, json={}, headers=headers)
         assert response.status_code == 401
