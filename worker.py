@@ -36,7 +36,7 @@ from activities.email import Mailer
 from activities.reconcile import ReconcilerActivities
 from activities.screening import ScreeningActivities
 from activities.webhooks import WebhookActivities
-from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient
+from truffle.ashby.client import AshbyClient, ashby_http
 from truffle.runtime import readiness
 from truffle.runtime.embedded_server import embedded_serving
 from truffle.runtime.logs import configure_logging
@@ -254,7 +254,7 @@ async def run_worker(settings: Settings) -> None:
     use_database_threads(settings)
     share_workflow_code()
     async with (
-        httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS) as http,
+        ashby_http() as http,
         serving(health_app(engine, client, registry, state), settings.metrics_port),
         build_worker(client, settings, engine, http),
     ):

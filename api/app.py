@@ -40,7 +40,7 @@ from api.rate_limits import RateLimits
 from api.same_origin import SameOriginForStateChanges
 from api.security_headers import SecurityHeaders
 from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
-from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient
+from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient, ashby_http
 from truffle.runtime.metrics import DatabaseGauges, drain_periodically
 from truffle.security.payload_crypto import PayloadKeys, data_converter
 from truffle.security.secrets import KeyRing
@@ -67,7 +67,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        http = httpx.AsyncClient(timeout=ashby_timeout_seconds, transport=ashby_transport)
+        http = ashby_http(ashby_timeout_seconds, ashby_transport)
         app.state.ashby_client = AshbyClient(settings.ashby_api_base_url, http)
         drainer = asyncio.create_task(drain_periodically(app.state.gateway.drain_sdk_metrics))
         async with contextlib.AsyncExitStack() as operator:

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from truffle.runtime.tls import verified_tls
+
 
 class MissingBinaryError(Exception):
     """A program the development tools run is not installed."""
@@ -67,7 +69,7 @@ def installed_binary(name: str) -> str:
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
-        return httpx.get(url, timeout=timeout).status_code == 200
+        return httpx.get(url, timeout=timeout, verify=verified_tls()).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -8,6 +8,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
 from tests.utils.processes import free_port
+from truffle.runtime.tls import verified_tls
 
 
 class MailSink:
@@ -18,7 +19,9 @@ class MailSink:
         self.base_url = f"http://127.0.0.1:{http_port}"
 
     def messages_to(self, address: str) -> list[dict[str, object]]:
-        response = httpx.get(f"{self.base_url}/api/messages", params={"to": address})
+        response = httpx.get(
+            f"{self.base_url}/api/messages", params={"to": address}, verify=verified_tls()
+        )
         response.raise_for_status()
         messages: list[dict[str, object]] = response.json()["messages"]
         return messages

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from tests.utils.mail import MailSink
 from tests.utils.processes import CLI, free_port
 from tools.ashby_sandbox.client import SandboxClient
+from truffle.runtime.tls import verified_tls
 
 
 @dataclass
@@ -49,7 +50,7 @@ class Stack:
     def admin(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
         return httpx.request(
             method, f"{self.api_url}{path}", headers={"Authorization": f"Bearer {token}"},
-            timeout=30, **kwargs,
+            timeout=30, verify=verified_tls(), **kwargs,
         )  # fmt: skip
 
     def paste_truffle_key_into_ashby(self, truffle_key: str) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from truffle.runtime.tls import verified_tls
+
 DEFAULT_SCOPES = ("apiKeysRead", "candidatesWrite")
 
 
@@ -17,8 +19,9 @@ class SandboxClient:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         response = httpx.request(
-            method, f"{self.base_url}/_sandbox{path}", timeout=self._timeout, **kwargs
-        )
+            method, f"{self.base_url}/_sandbox{path}", timeout=self._timeout,
+            verify=verified_tls(), **kwargs,
+        )  # fmt: skip
         response.raise_for_status()
         return response.json() if response.content else None
 

@@ -14,6 +14,7 @@ import httpx
 
 from truffle.contracts import AshbyOutcome, CloseReason, UpdateKind
 from truffle.position.scoring import MAX_SCORE
+from truffle.runtime.tls import verified_tls
 from truffle.screening import report_links
 from truffle.storage.tables import PositionVersion, Screening
 
@@ -48,6 +49,13 @@ def missing_scopes_message(missing: list[str]) -> str:
 
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+def ashby_http(
+    timeout: float = DEFAULT_TIMEOUT_SECONDS, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """An HTTP client for Ashby's API, verifying its certificate as httpx does by default."""
+    return httpx.AsyncClient(timeout=timeout, transport=transport, verify=verified_tls())
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,7 @@ def classify(response: httpx.Response) -> AshbyReply:
 class AshbyClient:
     def __init__(self, base_url: str, http: httpx.AsyncClient | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = http or httpx.AsyncClient(timeout=DEFAULT_TIMEOUT_SECONDS)
+        self._http = http or ashby_http()
 
     async def aclose(self) -> None:
         await self._http.aclose()
