@@ -1,5 +1,6 @@
 """The SQLModel engine and sessions for DATABASE_URL, and the alembic migrations that shape it."""
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,7 +126,9 @@ def upgrade_to_head(url: str) -> None:
         engine.dispose()
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest migration this code carries (read from its files once per process)."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
