@@ -84,14 +84,16 @@ def test_a_process_that_ignores_sigterm_is_killed_once_the_grace_is_over(
 def test_the_grace_is_one_deadline_shared_by_all_the_processes(
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    processes.extend(started(IGNORE_SIGTERM) for _ in range(3))
-    assert [read_line(process) for process in processes] == ["ready"] * 3
+    processes.extend(started(IGNORE_SIGTERM) for _ in range(4))
+    assert [read_line(process) for process in processes] == ["ready"] * 4
     began = time.monotonic()
 
-    stop_processes(processes, grace=0.3)
+    stop_processes(processes, grace=0.5)
 
-    assert time.monotonic() - began < 0.6
-    assert [process.returncode for process in processes] == [-signal.SIGKILL] * 3
+    # One grace each, one after the other, would take at least 2 s; a busy machine adds a
+    # little to the shared one.
+    assert time.monotonic() - began < 1.5
+    assert [process.returncode for process in processes] == [-signal.SIGKILL] * 4
 
 
 def test_with_group_a_grandchild_left_in_the_group_is_killed_too(
