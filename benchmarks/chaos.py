@@ -72,6 +72,7 @@ from tools.processes import (
     wait_until_ready,
 )
 from tools.throwaway_postgres import throwaway_postgres
+from truffle.runtime.tls import verified_tls
 from truffle.settings import generate_secret_key
 from truffle.storage.db import create_db_engine, session_scope, upgrade_to_head
 from truffle.storage.tables import Plan
@@ -390,7 +391,9 @@ def connect_workspace(stack: Stack, sandbox: SandboxClient) -> Setup:
     finally:
         engine.dispose()
     headers = {"Authorization": f"Bearer {admin_token}"}
-    with httpx.Client(base_url=stack.api_url, headers=headers, timeout=30) as api:
+    with httpx.Client(
+        base_url=stack.api_url, headers=headers, timeout=30, verify=verified_tls()
+    ) as api:
         position = api.post(
             "/api/positions",
             json={"name": "Backend Engineer", "description": "Chaos", "questions": QUESTIONS},
@@ -490,7 +493,9 @@ class Driver:
         raise StalledError(f"assessment.start answered {reply.get('status_code')}")
 
     def screener_link(self, email: str) -> str | None:
-        response = httpx.get(f"{self.stack.mail_url}/api/messages", params={"to": email})
+        response = httpx.get(
+            f"{self.stack.mail_url}/api/messages", params={"to": email}, verify=verified_tls()
+        )
         response.raise_for_status()
         for message in response.json()["messages"]:
             if str(message["subject"]).startswith(INVITE_SUBJECT):
@@ -500,7 +505,7 @@ class Driver:
         return None
 
     def candidate_answers(self, link: str) -> None:
-        with httpx.Client(follow_redirects=False, timeout=30) as browser:
+        with httpx.Client(follow_redirects=False, timeout=30, verify=verified_tls()) as browser:
             page = browser.get(link)
             if page.status_code != 200:
                 raise StalledError(f"the screener page answered {page.status_code}")

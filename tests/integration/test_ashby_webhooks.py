@@ -30,6 +30,7 @@ from tools.ashby_sandbox.client import (
     assessment_start_body,
     candidate_delete_data,
 )
+from truffle.runtime.tls import verified_tls
 from truffle.storage.db import create_db_engine
 from workflows.launcher import workflow_id
 
@@ -85,7 +86,9 @@ def test_an_application_archived_in_ashby_stops_the_screening_at_once(stack: Sta
     )
     assert delivery["delivered"] is True
 
-    closed = until(lambda: httpx.get(link).status_code == 410, "the link closing")
+    closed = until(
+        lambda: httpx.get(link, verify=verified_tls()).status_code == 410, "the link closing"
+    )
     assert closed
     assert "This screening is closed" in httpx.get(link).text
     [update] = wait_for_updates(stack, started["assessment_id"], 1)

@@ -9,6 +9,7 @@ import httpx
 from tests.utils.factories import GOOD_ANSWERS, QUESTIONS, make_workspace
 from tests.utils.stack import Stack
 from tools.ashby_sandbox.client import assessment_start_body
+from truffle.runtime.tls import verified_tls
 from truffle.storage.db import create_db_engine
 
 
@@ -53,13 +54,13 @@ def start_screening(stack: Stack, connected: Connected, email: str) -> str:
 
 
 def candidate_begins(link: str) -> None:
-    with httpx.Client(follow_redirects=False, timeout=30) as browser:
+    with httpx.Client(follow_redirects=False, timeout=30, verify=verified_tls()) as browser:
         assert browser.get(link).status_code == 200
         assert browser.post(f"{link}/begin").status_code == 303
 
 
 def candidate_submits(link: str, answers: list[str]) -> None:
-    with httpx.Client(follow_redirects=False, timeout=30) as browser:
+    with httpx.Client(follow_redirects=False, timeout=30, verify=verified_tls()) as browser:
         form = {f"answer_{index}": answer for index, answer in enumerate(answers)}
         done = browser.post(f"{link}/submit", data=form)
         assert done.status_code == 200
