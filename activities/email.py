@@ -18,6 +18,7 @@ import aiosmtplib
 from temporalio.exceptions import ApplicationError
 
 from truffle.contracts import EMAIL_DEFERRED, EMAIL_UNDELIVERABLE
+from truffle.runtime.tls import mail_tls
 from truffle.settings import Settings
 
 # The whole conversation: connect, TLS, login, the message and QUIT.
@@ -74,6 +75,7 @@ class Mailer:
             use_tls=security == "tls",
             # True requires STARTTLS (no clear-text fallback); False never tries it.
             start_tls=security == "starttls",
+            tls_context=mail_tls() if security in ("tls", "starttls") else None,
             username=self.settings.smtp_username,
             password=password.get_secret_value() if password else None,
         )

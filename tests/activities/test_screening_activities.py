@@ -3,6 +3,7 @@
 import email
 import uuid
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,12 @@ from tests.utils.factories import (
     make_workspace,
     open_screening,
 )
-from tests.utils.mail import AuthenticatingSmtpServer, MailSink, RefusingSmtpServer
+from tests.utils.mail import (
+    AuthenticatingSmtpServer,
+    MailSink,
+    RefusingSmtpServer,
+    UntrustedTlsSmtpServer,
+)
 from tests.utils.metrics import sample
 from truffle.ashby import connections
 from truffle.contracts import (
@@ -412,6 +418,30 @@ async def test_starttls_required_sends_nothing_in_clear_text_to_a_server_without
     assert raised.value.type == EMAIL_DEFERRED
     assert "STARTTLS" in str(raised.value)
     assert mail_sink.messages_to(address) == []
+
+
+@pytest.mark.sqlite_only
+async def test_a_mail_server_whose_certificate_is_not_trusted_gets_nothing(
+    settings: Settings,
+    engine: sa.Engine,
+    keyring: KeyRing,
+    screening_id: uuid.UUID,
+    tmp_path: Path,
+) -> None:
+    with UntrustedTlsSmtpServer(tmp_path / "certificates") as relay:
+        strict = settings.model_copy(
+            update={"smtp_host": "127.0.0.1", "smtp_port": relay.port, "smtp_security": "starttls"}
+        )
+        mailer = Mailer(strict)
+        for _ in range(2):  # the process's one TLS context, used twice, verifies both times
+            with pytest.raises(ApplicationError) as raised:
+                await ActivityEnvironment().run(
+                    ScreeningActivities(engine, strict, keyring, mailer).send_screening_email,
+                    EmailRequest(str(screening_id), EmailKind.invite),
+                )
+            assert raised.value.type == EMAIL_DEFERRED
+            assert "SSLCertVerificationError" in str(raised.value)
+    assert relay.received == []
 
 
 async def test_a_settled_screening_is_counted_as_closed_by_its_final_status(

@@ -2,7 +2,8 @@
 figures are in docs/performance.md: 6 screenings through 2 API processes and 2 workers, a worker
 SIGKILLed every 3 seconds (the script's default: a replacement worker needs a second or two to
 start on a busy 2-core machine, and a kill every second can then leave no worker up long enough
-to finish a task). It takes 20 to 60 s on a 2-core machine."""
+to finish a task). It takes 20 to 100 s on a 2-core machine: longer when a kill cuts off an
+activity, which is retried once its 30 s timeout is up."""
 
 import re
 import subprocess

@@ -1,6 +1,7 @@
 """Reading what the mail sink received, as a test does."""
 
 import asyncio
+import ssl
 from pathlib import Path
 
 import httpx
@@ -8,6 +9,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope
 
 from tests.utils.processes import free_port
+from tools import temporal_certs
 from truffle.runtime.tls import verified_tls
 
 
@@ -81,6 +83,40 @@ class AuthenticatingSmtpServer:
             authenticator=self._authenticate,
             auth_required=True,
             auth_require_tls=False,
+        )
+        self._controller.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._controller is not None
+        self._controller.stop()
+
+
+class UntrustedTlsSmtpServer:
+    """A real SMTP server (aiosmtpd) that offers STARTTLS with a certificate for 127.0.0.1
+    signed by a CA of its own, which this machine does not trust; it keeps what it takes in
+    `received`."""
+
+    def __init__(self, certificates: Path) -> None:
+        self.certificates = certificates
+        self.received: list[bytes] = []
+        self.port = 0
+        self._controller: Controller | None = None
+
+    async def handle_DATA(self, _server: object, _session: object, envelope: Envelope) -> str:
+        self.received.append(envelope.original_content or b"")
+        return "250 Message accepted"
+
+    def __enter__(self) -> "UntrustedTlsSmtpServer":
+        server = self.certificates / "server"
+        temporal_certs.issue(
+            self.certificates / "ca", server, self.certificates / "client", ["127.0.0.1"]
+        )
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(server / "server.pem", server / "server-key.pem")
+        self.port = free_port()
+        self._controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, tls_context=context, require_starttls=True
         )
         self._controller.start()
         return self
