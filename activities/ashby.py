@@ -149,6 +149,7 @@ class AshbyActivities:
                 session.exec(
                     sa.update(Screening)
                     .where(col(Screening.id) == screening_id)
+                    .where(col(Screening.delivery_held) != outcome.holds)  # when it changes
                     .values(delivery_held=outcome.holds)
                 )
             elif outcome in GIVEN_UP_OUTCOMES:
@@ -228,7 +229,6 @@ class AshbyActivities:
                 screening.last_update_timestamp_ms = timestamp_ms
                 session.add(screening)
                 session.add(stored)
-                session.commit()
             # Decrypted here and only here: the key never leaves this activity.
             try:
                 ashby_key = (
@@ -251,9 +251,10 @@ class AshbyActivities:
                     self.public_base_url,
                     self.report_link_lifetime,
                 )
-                session.commit()
                 link_id = link.id
                 body["assessment_profile_url"] = {**body["assessment_profile_url"], "value": url}
+            # The stored body and a newly issued link in one commit, before anything is sent.
+            session.commit()
             return _Prepared(
                 workspace_id=screening.workspace_id,
                 update_id=stored.id if stored else uuid.uuid4(),

@@ -141,6 +141,27 @@ def test_repeated_failures_with_no_success_need_action_and_clear_on_the_next_suc
     assert cleared.failures_since_success == 0
 
 
+def test_a_success_is_written_when_it_clears_a_failure_else_at_most_every_30_s(
+    engine: sa.Engine, workspace: Workspace
+) -> None:
+    seconds = health.SUCCESS_WRITE_INTERVAL.total_seconds()
+    first = replay(engine, workspace, [(timedelta(0), "ok")])
+    assert first.last_result_at == T0
+    # The card's last activity may lag by up to the interval; nothing else on it changes.
+    soon = replay(engine, workspace, [(timedelta(seconds=seconds - 1), "ok")])
+    assert soon.last_result_at == T0
+    later = replay(engine, workspace, [(timedelta(seconds=seconds), "ok")])
+    assert later.last_result_at == T0 + timedelta(seconds=seconds)
+    # A failure, then a success a second later: written at once, so the health recovers.
+    recovered = replay(
+        engine,
+        workspace,
+        [(timedelta(seconds=seconds + 1), "server_error"), (timedelta(seconds=seconds + 2), "ok")],
+    )
+    assert recovered.last_result_at == T0 + timedelta(seconds=seconds + 2)
+    assert (recovered.failures_since_success, recovered.failing_since) == (0, None)
+
+
 def test_reconnecting_starts_health_afresh(
     engine: sa.Engine, workspace: Workspace, settings: Settings
 ) -> None:

@@ -25,6 +25,8 @@ from truffle.storage.tables import AshbyConnection
 
 DEGRADED_WINDOW = timedelta(hours=24)
 REPEATED_FAILURES = 5
+# A success is written at least this often (and always when it clears a failure).
+SUCCESS_WRITE_INTERVAL = timedelta(seconds=30)
 # What `last_failure` says when a screening workflow failed; otherwise it holds an AshbyOutcome.
 WORKFLOW_FAILED = "workflow_failed"
 
@@ -140,9 +142,19 @@ def snapshot_of(connection: AshbyConnection) -> HealthSnapshot:
 
 
 def record_success(session: Session, workspace_id: uuid.UUID, at: datetime) -> None:
+    """An update Ashby took. Written when it changes the health (the first success after a
+    failure) and otherwise at most every SUCCESS_WRITE_INTERVAL: every post of every worker
+    succeeds on this one row, and the card's last activity needs no finer time."""
     session.exec(
         update(AshbyConnection)
         .where(col(AshbyConnection.workspace_id) == workspace_id)
+        .where(
+            sa.or_(
+                col(AshbyConnection.failures_since_success) != 0,
+                col(AshbyConnection.last_result_at).is_(None),
+                col(AshbyConnection.last_result_at) <= at - SUCCESS_WRITE_INTERVAL,
+            )
+        )
         .values(last_result_at=at, failures_since_success=0, failing_since=None)
     )
 
