@@ -23,7 +23,8 @@ It reports, besides the time each phase took:
 It exits 0 when every result was delivered with no duplicate email and no non-identical re-post.
 
     .venv/bin/python benchmarks/chaos.py [--screenings N (200)] [--workers K (2)]
-        [--kill-every SECONDS (3)] [--concurrency C (10)] [--timeout SECONDS (600 + 2 per N)]
+        [--kill-every SECONDS (3)] [--max-kills K] [--concurrency C (10)]
+        [--timeout SECONDS (600 + 2 per N)]
         [--apis A (1)] [--database sqlite|postgres] [--database-url URL]
 """
 
@@ -620,6 +621,7 @@ class Options:
     apis: int = 1
     database: str = "sqlite"
     database_url: str | None = None
+    max_kills: int | None = None
 
 
 def drive(stack: Stack, options: Options) -> int:
@@ -658,7 +660,7 @@ def drive(stack: Stack, options: Options) -> int:
                 )
             for _ in range(options.workers - len(stack.live_workers())):
                 stack.start_worker()
-            if pending and now >= next_kill:
+            if pending and now >= next_kill and kills != options.max_kills:
                 victims = stack.polling_workers()
                 if victims:
                     stack.kill_worker(rng.choice(victims))
@@ -774,6 +776,9 @@ def parse_options() -> Options:
     parser.add_argument("--screenings", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--kill-every", type=float, default=3.0, metavar="SECONDS")
+    parser.add_argument(
+        "--max-kills", type=int, metavar="K", help="stop killing after K kills (default: never)"
+    )
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="default: 600 + 2 per screening"
@@ -791,11 +796,16 @@ def parse_options() -> Options:
     )
     parser.add_argument("--database-url", help="an empty database to use instead")
     args = parser.parse_args()
-    if min(args.screenings, args.workers, args.concurrency, args.apis) < 1 or (
-        args.kill_every <= 0
-    ):
+    if min(
+        args.screenings,
+        args.workers,
+        args.concurrency,
+        args.apis,
+        1 if args.max_kills is None else args.max_kills,
+    ) < 1 or (args.kill_every <= 0):
         parser.error(
-            "--screenings, --workers, --apis, --concurrency and --kill-every must be positive"
+            "--screenings, --workers, --apis, --concurrency, --kill-every and --max-kills must "
+            "be positive"
         )
     return Options(
         screenings=args.screenings,
@@ -808,6 +818,7 @@ def parse_options() -> Options:
         apis=args.apis,
         database=args.database,
         database_url=args.database_url,
+        max_kills=args.max_kills,
     )
 
 
@@ -821,7 +832,9 @@ def main() -> int:
     stack = Stack(root)
     print(
         f"chaos: {options.screenings} screenings, {options.apis} API process(es), "
-        f"{options.workers} workers, a SIGKILL every {options.kill_every:g} s, "
+        f"{options.workers} workers, a SIGKILL every {options.kill_every:g} s"
+        + (f" (at most {options.max_kills})" if options.max_kills else "")
+        + ", "
         f"{options.concurrency} concurrent callers, {options.database}, "
         f"timeout {options.timeout:.0f} s",
         flush=True,

@@ -60,7 +60,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # running it alone at the end. Every other module follows, most tests first. An out-of-date
 # list costs only minutes, never a result.
 HEAVIEST_FIRST = (
-    "tests/benchmarks/test_chaos.py",  # 30 to 100 s: how long depends on what the kills cut off
+    "tests/benchmarks/test_chaos.py",  # 20 to 60 s: as long as what its kills cut off
     "tests/integration/test_screening_end_to_end.py",
     "tests/benchmarks/test_load.py",
     "tests/integration/test_ashby_faults.py",

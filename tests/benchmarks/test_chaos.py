@@ -2,8 +2,9 @@
 figures are in docs/performance.md: 6 screenings through 2 API processes and 2 workers, a worker
 SIGKILLed every 3 seconds (the script's default: a replacement worker needs a second or two to
 start on a busy 2-core machine, and a kill every second can then leave no worker up long enough
-to finish a task). It takes 20 to 100 s on a 2-core machine: longer when a kill cuts off an
-activity, which is retried once its 30 s timeout is up."""
+to finish a task), at most 4 of them: a kill that cuts off an activity leaves its screening
+waiting out the activity's 30 s timeout, and kills every 3 s all that while only cost
+replacement workers. It takes 20 to 60 s on a 2-core machine."""
 
 import re
 import subprocess
@@ -23,7 +24,8 @@ def test_screenings_survive_workers_killed_under_two_apis() -> None:
         [
             sys.executable, "benchmarks/chaos.py",
             "--screenings", "6", "--apis", "2", "--workers", "2",
-            "--kill-every", "3", "--concurrency", "2", "--seed", "11", "--timeout", "120",
+            "--kill-every", "3", "--max-kills", "4", "--concurrency", "2", "--seed", "11",
+            "--timeout", "120",
         ],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
@@ -33,5 +35,5 @@ def test_screenings_survive_workers_killed_under_two_apis() -> None:
     figures = {name: int(value) for name, value in summary.groupdict().items()}
     assert (figures["delivered"], figures["lost"]) == (6, 0), done.stdout
     assert (figures["duplicates"], figures["re_posts"]) == (0, 0), done.stdout
-    assert figures["kills"] >= 1
+    assert 1 <= figures["kills"] <= 4
     assert done.returncode == 0
