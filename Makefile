@@ -15,7 +15,8 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	$(BIN)/truffle-ashby dev
 
-# mypy runs beside the suite, which mostly waits on processes, timers and pages.
+# mypy runs beside the suite, which mostly waits on processes, timers and pages; at the lowest
+# CPU priority, so it takes the cores the suite leaves idle instead of slowing the suite.
 test: lint
 	$(MAKE) --no-print-directory -j2 typecheck pytest
 
@@ -24,7 +25,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 
 typecheck: $(INSTALLED)
-	$(BIN)/mypy .
+	nice -n 19 $(BIN)/mypy .
 
 # The suite in PYTEST_WORKERS processes (pytest-xdist), a module's tests in one of them (its
 # stacks and servers are its own), the longest modules handed out first (tests/conftest.py). Three on two cores: with two, the cores sit idle a third of
