@@ -102,6 +102,7 @@ async def open_page(browser: Browser, world: World) -> AsyncIterator[OpenPage]:
         await page.get_by_label("Admin token").fill(world.admin_token)
         await page.get_by_role("button", name="Sign in").click()
         await page.wait_for_url(re.compile(re.escape(path.split("?")[0])))
+        await page.wait_for_load_state("load")  # its scripts have run: its buttons work
         return page
 
     yield signed_in

@@ -25,7 +25,7 @@ from tests.utils.journeys import (
     start_screening,
     wait_for_updates,
 )
-from tests.utils.pages import shot
+from tests.utils.pages import shot, sign_in
 from tests.utils.stack import Stack
 from truffle.ashby import webhooks
 from truffle.storage.db import create_db_engine
@@ -56,11 +56,7 @@ async def page_for(browser: Browser, stack: Stack) -> AsyncIterator[object]:
         )
         contexts.append(context)
         page = await context.new_page()
-        await page.goto("/integrations")
-        await expect(page).to_have_url(re.compile(r"/signin\?next=/integrations$"))
-        await page.get_by_label("Admin token").fill(admin_token)
-        await page.get_by_role("button", name="Sign in").click()
-        await expect(page).to_have_url(re.compile(r"/integrations$"))
+        await sign_in(page, admin_token)
         return page
 
     yield open_signed_in

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.utils.factories import make_workspace
-from tests.utils.pages import shot
+from tests.utils.pages import shot, sign_in
 from tests.utils.stack import Stack
 from truffle.storage.db import create_db_engine
 
@@ -32,10 +32,7 @@ async def signed_in(browser: Browser, stack: Stack) -> AsyncIterator[OpenPage]:
         context = await browser.new_context(base_url=stack.api_url, java_script_enabled=javascript)
         contexts.append(context)
         page = await context.new_page()
-        await page.goto("/signin?next=/positions")
-        await page.get_by_label("Admin token").fill(admin_token)
-        await page.get_by_role("button", name="Sign in").click()
-        await expect(page).to_have_url(re.compile(r"/positions$"))
+        await sign_in(page, admin_token, "/positions")
         return page
 
     yield open_page
