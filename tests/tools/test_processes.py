@@ -120,4 +120,7 @@ def test_a_free_port_is_bindable_and_outside_the_kernels_ephemeral_range() -> No
         port = free_port()
         assert not low <= port <= high
         with socket.socket() as listener:
+            # As every server binds (uvicorn, asyncio, aiosmtpd): a connection of an earlier
+            # server on this port may linger in TIME_WAIT, which only a bare bind refuses.
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind(("127.0.0.1", port))
