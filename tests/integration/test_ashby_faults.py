@@ -16,6 +16,7 @@ from tests.utils.journeys import (
     ashby_updates,
     candidate_completes,
     connect_workspace,
+    record_once_result_logged,
     screening_record,
     start_screening,
     wait_for_updates,
@@ -50,7 +51,8 @@ def run_screening(
 def log_of(
     stack: Stack, connected: Connected, assessment_id: str
 ) -> list[tuple[str, str, int | None]]:
-    record = screening_record(stack, connected.admin_token, assessment_id)
+    """The delivery log, once it holds the result Ashby took."""
+    record = record_once_result_logged(stack, connected.admin_token, assessment_id)
     return [(d["update_kind"], d["outcome"], d["http_status"]) for d in record["deliveries"]]
 
 

@@ -14,6 +14,7 @@ from tests.utils.journeys import (
     ashby_updates,
     candidate_completes,
     connect_workspace,
+    record_once_result_logged,
     screening_record,
     start_screening,
     wait_for_updates,
@@ -41,7 +42,7 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
     assert started["body"]["assessment_status"]["value"] == "Started"
     assert result["body"]["assessment_result"]["value"] == 100
     assert result["body"]["timestamp"] > started["body"]["timestamp"]
-    record = screening_record(stack, connected.admin_token, assessment_id)
+    record = record_once_result_logged(stack, connected.admin_token, assessment_id)
     assert (record["status"], record["match_score"], record["tier"]) == ("completed", 100, "Strong")
     assert [(d["update_kind"], d["outcome"]) for d in record["deliveries"]] == [
         ("invited", "ok"),

@@ -127,3 +127,18 @@ def screening_record(stack: Stack, admin_token: str, assessment_id: str) -> dict
     [record] = [item for item in listed if item["id"] == assessment_id]
     found: dict[str, Any] = record
     return found
+
+
+def record_once_result_logged(
+    stack: Stack, admin_token: str, assessment_id: str, timeout: float = 30
+) -> dict[str, Any]:
+    """The screening's record once its delivery log holds the result Ashby took: the worker
+    logs an attempt after Ashby has answered it, so the sandbox may hold the post a moment
+    before."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = screening_record(stack, admin_token, assessment_id)
+        logged = {(d["update_kind"], d["outcome"]) for d in record["deliveries"]}
+        if ("result", "ok") in logged or time.monotonic() > deadline:
+            return record
+        time.sleep(0.2)
