@@ -46,7 +46,9 @@ def get_session(engine: EngineDep) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# Committed before the response is sent ("function" scope): by default FastAPI ends a yield
+# dependency after sending, so a client could act on a 201 before its row is committed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 KeyRingDep = Annotated[KeyRing, Depends(_app_state("keyring"))]
 AshbyClientDep = Annotated[AshbyClient, Depends(_app_state("ashby_client"))]
 GatewayDep = Annotated[ScreeningGateway, Depends(_app_state("gateway"))]

@@ -1,10 +1,15 @@
 import uuid
+from typing import Any
 
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 
+from api.app import create_app
 from tests.utils.factories import without_ids
 from tests.utils.workspaces import MakeWorkspace
-from truffle.storage.tables import Plan
+from truffle.settings import Settings
+from truffle.storage.tables import Plan, Position
 
 BACKEND_ENGINEER = {
     "name": "Backend Engineer",
@@ -42,6 +47,31 @@ def test_a_created_position_is_listed_with_its_questions_and_criteria(
     listed = client.get("/api/positions", headers=acme.headers).json()
     assert listed == [position]
     assert client.get(f"/api/positions/{position['id']}", headers=acme.headers).json() == position
+
+
+def test_a_created_position_is_stored_before_its_201_is_sent(
+    settings: Settings, engine: sa.Engine, make_workspace: MakeWorkspace
+) -> None:
+    # A client may use the id the moment the 201 arrives (Ashby starts a screening with it):
+    # the row must be committed by then, not after the response as FastAPI's default would.
+    app = create_app(settings)
+    stored_when_sent: list[int] = []
+
+    async def watching(scope: Any, receive: Any, send: Any) -> None:
+        async def watched_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                with Session(engine) as session:
+                    stored_when_sent.append(len(session.exec(select(Position)).all()))
+            await send(message)
+
+        await app(scope, receive, watched_send)
+
+    acme = make_workspace()
+    with TestClient(watching) as client:
+        created = client.post("/api/positions", json=BACKEND_ENGINEER, headers=acme.headers)
+
+    assert created.status_code == 201
+    assert stored_when_sent == [1]
 
 
 def test_deactivating_keeps_the_position_but_marks_it_inactive(
