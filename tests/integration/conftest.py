@@ -84,6 +84,20 @@ def running_stack(
             stop_process(running.worker)
 
 
+def shared_running_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    database_url: str,
+    dev_server_env: WorkflowEnvironment,
+    ashby_sandbox: SandboxClient,
+    mail_sink: MailSink,
+) -> contextlib.AbstractContextManager[Stack]:
+    """A stack for many tests, all of which sign in from this one address."""
+    return running_stack(
+        tmp_path_factory.mktemp("stack"), database_url, dev_server_env, ashby_sandbox,
+        mail_sink, RATE_LIMIT_SIGNIN="1000/minute",
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def session_stack(
     tmp_path_factory: pytest.TempPathFactory,
@@ -93,11 +107,9 @@ def session_stack(
 ) -> Iterator[Stack]:
     """The stack on SQLite that every module run by this pytest process shares."""
     database_url = f"sqlite:///{tmp_path_factory.mktemp('shared') / 'truffle.db'}"
-    # Every test signs in from this one address.
-    with running_stack(
-        tmp_path_factory.mktemp("stack"), database_url, dev_server_env, ashby_sandbox, mail_sink,
-        RATE_LIMIT_SIGNIN="1000/minute",
-    ) as running:  # fmt: skip
+    with shared_running_stack(
+        tmp_path_factory, database_url, dev_server_env, ashby_sandbox, mail_sink
+    ) as running:
         yield running
 
 
@@ -118,11 +130,10 @@ def shared_stack(
         return
     with (
         fresh_schema(request.getfixturevalue("postgres_server_url")) as database_url,
-        running_stack(
-            tmp_path_factory.mktemp("stack"), database_url, dev_server_env, ashby_sandbox,
-            mail_sink, RATE_LIMIT_SIGNIN="1000/minute",
+        shared_running_stack(
+            tmp_path_factory, database_url, dev_server_env, ashby_sandbox, mail_sink
         ) as running,
-    ):  # fmt: skip
+    ):
         yield running
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 
 from temporalio import activity
-from temporalio.client import Client, ScheduleOverlapPolicy
+from temporalio.client import ScheduleOverlapPolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -28,14 +28,9 @@ async def test_a_deploy_keeps_an_operators_pause_and_updates_the_interval() -> N
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=installed_binary("temporal")
     ) as env:
-        await deploy_keeps_an_operators_pause(env.client)
-
-
-async def deploy_keeps_an_operators_pause(client: Client) -> None:
-    launcher = Launcher(client, "reconcile-schedule-test", timedelta(days=30))
-    await launcher.ensure_reconcile_schedule(timedelta(minutes=5))
-    handle = client.get_schedule_handle(SCHEDULE_ID)
-    try:
+        launcher = Launcher(env.client, "reconcile-schedule-test", timedelta(days=30))
+        await launcher.ensure_reconcile_schedule(timedelta(minutes=5))
+        handle = env.client.get_schedule_handle(SCHEDULE_ID)
         await handle.pause(note="paused during the database migration")
         # A pause is a signal to the schedule's own workflow: wait until it is in effect (on a
         # busy machine, seconds).
@@ -55,8 +50,6 @@ async def deploy_keeps_an_operators_pause(client: Client) -> None:
         assert interval.every == timedelta(minutes=2)
         assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
         assert described.schedule.policy.catchup_window == timedelta(minutes=2)
-    finally:
-        await handle.delete()
 
 
 @activity.defn(name="reconcile_screenings")
