@@ -27,7 +27,8 @@ def install_hint(missing: list[str]) -> str:
     )
 
 
-def _quietly(argv: list[str]) -> bool:
+def quietly(argv: list[str]) -> bool:
+    """Runs a command with its output kept back: True when it succeeded."""
     try:
         done = subprocess.run(
             argv, capture_output=True, timeout=INSTALL_TIMEOUT_SECONDS, check=False
@@ -41,19 +42,23 @@ def missing() -> list[str]:
     return [program for program in PACKAGES if shutil.which(program) is None]
 
 
+def apt_install(packages: list[str]) -> bool:
+    """Installs Debian packages with apt-get, as root or through passwordless sudo: True when
+    they were installed, False where there is no apt-get or it failed."""
+    if shutil.which("apt-get") is None:
+        return False
+    print(f"Installing {', '.join(packages)} for the tests...", file=sys.stderr)
+    apt = [*([] if os.geteuid() == 0 else ["sudo", "-n"]), "env", "DEBIAN_FRONTEND=noninteractive"]
+    return quietly([*apt, "apt-get", "update", "-qq"]) and quietly(
+        [*apt, "apt-get", "install", "-y", "-qq", *packages]
+    )
+
+
 def ensure_installed() -> list[str]:
-    """Installs what is missing (apt-get, as root or through passwordless sudo); returns what
-    is still missing."""
+    """Installs what is missing; returns what is still missing."""
     wanted = missing()
-    if wanted and shutil.which("apt-get") is not None:
-        print(f"Installing {', '.join(wanted)} for the tests...", file=sys.stderr)
-        apt = [
-            *([] if os.geteuid() == 0 else ["sudo", "-n"]),
-            "env",
-            "DEBIAN_FRONTEND=noninteractive",
-        ]
-        if _quietly([*apt, "apt-get", "update", "-qq"]):
-            _quietly([*apt, "apt-get", "install", "-y", "-qq", *(PACKAGES[p] for p in wanted)])
+    if wanted:
+        apt_install([PACKAGES[program] for program in wanted])
     return missing()
 
 
