@@ -1102,10 +1102,11 @@ async def test_a_give_up_that_fails_fails_the_run_instead_of_dropping_the_update
 async def test_an_email_failure_that_cannot_be_recorded_fails_the_run(
     start_screening: StartScreening,
 ) -> None:
-    # The invite's retries end at its first failure, as they end when its window passes (that
-    # window is the test above's). Waiting it out here would add 40-odd attempts and nothing
-    # else; on a busy machine the time-skipping server was once seen to lose the window's
-    # timeout and retry until the deadline closed the screening.
+    # The invite's retries end at its first failure, as they end when its window passes (the
+    # window itself: `test_an_invite_the_mail_server_keeps_deferring_gives_up_after_its_window`).
+    # Waiting it out here would add 40-odd attempts and nothing else; on a busy machine the
+    # time-skipping server was once seen to lose the window's timeout and retry until the
+    # deadline closed the screening.
     last_try = ApplicationError(
         "the mail server refused the message (SMTP 451)", type=EMAIL_DEFERRED, non_retryable=True
     )
