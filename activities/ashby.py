@@ -32,11 +32,13 @@ from truffle.contracts import (
     PostUpdateRequest,
     RedeliveryPlan,
     ScreeningRef,
+    ScreeningStatus,
 )
 from truffle.position.positions import screening_version
 from truffle.runtime import metrics
 from truffle.screening import report_links
 from truffle.screening.redelivery import reopen_for_redelivery
+from truffle.screening.screenings import mark_settled
 from truffle.security.secrets import DecryptionError, KeyRing
 from truffle.storage.tables import (
     AshbyConnection,
@@ -124,10 +126,13 @@ class AshbyActivities:
         reply: AshbyReply | None,
         update_id: uuid.UUID | None = None,
         report_link_id: uuid.UUID | None = None,
+        settles: bool = False,
     ) -> None:
         """Adds the attempt to the screening's delivery log, settles the stored update when it
-        was delivered or given up, and reports the outcome to the connection's health, in one
+        was delivered or given up (and the screening, when this update was the last thing it
+        owed Ashby), and reports the outcome to the connection's health, in one
         transaction."""
+        closed: ScreeningStatus | None = None
         now = utcnow()
         status = str(reply.http_status) if reply and reply.http_status else "none"
         metrics.ASHBY_DELIVERIES.labels(kind, str(outcome), status).inc()
@@ -171,6 +176,8 @@ class AshbyActivities:
                 connection_health.record_success(session, workspace_id, now)
                 if report_link_id is not None:
                     report_links.mark_announced(session, report_link_id)
+                if settles:
+                    closed = mark_settled(session, screening_id)
             elif outcome != AshbyOutcome.held:
                 connection_health.record_failure(
                     session,
@@ -182,6 +189,8 @@ class AshbyActivities:
                     request_id=reply.request_id if reply else None,
                 )
             session.commit()
+        if closed is not None:
+            metrics.SCREENINGS_CLOSED.labels(closed).inc()
 
     def _prepare(self, request: PostUpdateRequest) -> _Prepared:
         """The stored update for this request (composed now if it is the first attempt) and the
@@ -282,7 +291,8 @@ class AshbyActivities:
             ) from None
         screening_id = uuid.UUID(request.screening_id)
         if prepared.delivered:
-            # Delivered by an earlier attempt whose completion Temporal never heard of.
+            # Delivered by an earlier attempt whose completion Temporal never heard of (which
+            # settled the screening with it when it was the last update).
             return PostUpdateReceipt(timestamp_ms=prepared.timestamp_ms, request_id=None)
         if prepared.ashby_key is None:
             # Held (not retried): a reconnect stores a new key and releases the update.
@@ -312,7 +322,7 @@ class AshbyActivities:
         )  # fmt: skip
         await asyncio.to_thread(
             self._record, screening_id, prepared.workspace_id, request.kind, reply.outcome,
-            reply, prepared.update_id, prepared.report_link_id,
+            reply, prepared.update_id, prepared.report_link_id, request.settles,
         )  # fmt: skip
         where = f"HTTP {reply.http_status}, request id {reply.request_id or 'none'}"
         if reply.outcome == AshbyOutcome.ok:

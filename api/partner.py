@@ -26,7 +26,6 @@ from truffle.ashby import assessments
 from truffle.ashby.client import invited_update
 from truffle.ashby.connections import authenticate_partner
 from truffle.audit import Actor, AuditAction
-from truffle.contracts import epoch_ms
 from truffle.runtime import metrics
 from truffle.runtime.logs import note_ids
 from truffle.security.secrets import parse_truffle_key
@@ -240,7 +239,7 @@ async def assessment_start(
             "success": True,
             "results": {
                 "assessment_id": str(screening.id),
-                "update_request": invited_update(screening.id, epoch_ms(screening.created_at)),
+                "update_request": invited_update(screening),
             },
         }
     )

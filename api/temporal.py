@@ -43,7 +43,7 @@ from workflows.messages import (
     DeadlineExtension,
     InviteResend,
 )
-from workflows.screening import SETTINGS_PATCH, ScreeningWorkflow
+from workflows.screening import WITH_POSITION_SETTINGS, ScreeningWorkflow
 
 logger = logging.getLogger("truffle.api.temporal")
 SignalArg = TypeVar("SignalArg")
@@ -327,7 +327,8 @@ class ScreeningGateway:
             raise WorkflowUnavailableError(error.message) from None
         if description.status != WorkflowExecutionStatus.RUNNING:
             return True
-        return SETTINGS_PATCH in (description.typed_search_attributes.get(CHANGE_VERSION) or [])
+        marks = description.typed_search_attributes.get(CHANGE_VERSION) or []
+        return any(patch in marks for patch in WITH_POSITION_SETTINGS)
 
     async def _admin_update(
         self, screening_id: uuid.UUID, call: Callable[..., Awaitable[None]]

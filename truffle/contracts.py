@@ -260,6 +260,9 @@ class PostUpdateRequest:
     kind: UpdateKind
     occurred_at_ms: int
     reason: CloseReason | None = None  # why, for a `cancelled` update
+    # The last thing the screening owes Ashby: delivered, the screening is settled in the same
+    # transaction (from v6 on), so the workflow needs no database step after it.
+    settles: bool = False
 
 
 @dataclass(frozen=True)
@@ -343,6 +346,9 @@ class FirstRun:
 
     invited_at_ms: int
     deadline_ms: int
+    # Ashby got "Invited" with the deadline in the start reply (recorded as delivered): no post
+    # after the invite email (from v6 on).
+    ashby_has_invited: bool = False
 
     def progress(self) -> ScreeningProgress:
         return ScreeningProgress(
@@ -355,7 +361,7 @@ class FirstRun:
             completed_at_ms=None,
             close_reason=None,
             undelivered=[],
-            delivered=[],
+            delivered=[UpdateKind.invited] if self.ashby_has_invited else [],
             failed=[],
         )
 

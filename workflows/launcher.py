@@ -130,7 +130,11 @@ class Launcher:
             deadline_ms=epoch_ms(screening.deadline_at),
             held_update_retention_seconds=int(self.held_update_retention.total_seconds()),
             first_run=(
-                FirstRun(epoch_ms(screening.created_at), epoch_ms(screening.deadline_at))
+                FirstRun(
+                    epoch_ms(screening.created_at),
+                    epoch_ms(screening.deadline_at),
+                    ashby_has_invited=True,  # in the start reply (`open_assessment`)
+                )
                 if first_run
                 else None
             ),

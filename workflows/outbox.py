@@ -12,6 +12,7 @@ new when its history grows long. An Ashby outage of any length is tried again, n
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ASHBY_OUTAGE_TYPES,
         GIVEN_UP_OUTCOMES,
         HELD_UPDATE_RETENTION,
+        OPEN_SCREENING_STATUSES,
         AshbyOutcome,
         CloseReason,
         DeliveryGivenUp,
@@ -83,6 +85,7 @@ class AshbyOutbox:
     _input: ScreeningInput | None
     _v2: bool
     _v5: bool
+    _v6: bool
 
     # Provided by the run.
     def _silenced(self) -> bool:
@@ -108,6 +111,7 @@ class AshbyOutbox:
         reason: CloseReason | None = None,
     ) -> None:
         if not self._silenced():
+            self._run.settled = False
             self._run.outbox.append(
                 PostUpdateRequest(ref.screening_id, kind, occurred_at_ms, reason)
             )
@@ -137,7 +141,10 @@ class AshbyOutbox:
                 if self._run.closing:
                     return
                 continue
-            self._run.delivering = self._run.outbox.pop(0)
+            update = self._run.outbox.pop(0)
+            if self._v6:
+                update = replace(update, settles=self._owes_nothing_after(update))
+            self._run.delivering = update
             try:
                 if not await self._post_until_settled(self._run.delivering):
                     # Continuing as new: this update waits for it, undelivered.
@@ -145,6 +152,18 @@ class AshbyOutbox:
                     return
             finally:
                 self._run.delivering = None
+
+    def _owes_nothing_after(self, update: PostUpdateRequest) -> bool:
+        """Whether `update` is the last thing the screening owes Ashby: it has its outcome
+        (completed, expired or closed) and nothing else is queued."""
+        return (
+            update.kind in (UpdateKind.result, UpdateKind.expired, UpdateKind.cancelled)
+            and self._run.screening.status not in OPEN_SCREENING_STATUSES
+            and not self._run.outbox
+            and not self._started_unqueued()
+            and not self._run.continuing_as_new
+            and not self._run.report_link_issued
+        )
 
     def _history_is_long(self) -> bool:
         assert self._input is not None
@@ -222,6 +241,8 @@ class AshbyOutbox:
             self._run.screening.delivery_held = False
             self._run.hold_since_ms = None
             self._run.screening.delivered_updates.append(update.kind)
+            if update.settles and not self._run.outbox:
+                self._run.settled = True
             if update.kind == UpdateKind.result:
                 self._queue_report_link()
             return True

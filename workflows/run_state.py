@@ -49,6 +49,9 @@ class RunState:
     hold_since_ms: int | None = None
     # An admin issued a new report link (`report_link_issued`), not yet queued for Ashby.
     report_link_issued: bool = False
+    # v6: the last update's post settled the screening in the database (cleared when another
+    # update is queued after it).
+    settled: bool = False
     # Waiting for a quiet moment to continue as new; finishing (no new work is taken).
     continuing_as_new: bool = False
     closing: bool = False

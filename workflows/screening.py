@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from truffle.contracts import (
         DEFAULT_REMINDERS,
         EMAIL_UNDELIVERABLE,
+        OPEN_SCREENING_STATUSES,
         SCREENING_WINDOW,
         CloseReason,
         CloseRequest,
@@ -89,8 +90,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.run_state import RunState
     from workflows.search_attributes import SCREENING_STATUS
 
-# The release whose recorded histories the tests keep writing (tests/workflows/histories/v5/).
-RELEASE = "v5"
+# The release whose recorded histories the tests keep writing (tests/workflows/histories/v6/).
+RELEASE = "v6"
 # Runs started before v2 take the old branch wherever v2 changed the commands.
 V2_PATCH = "screening-v2"
 # v3: the database steps (load, score, close, settle, ...) are local activities: they run in
@@ -114,6 +115,15 @@ V5_PATCH = "screening-v5-cancel-on-record"
 # expires only if the database's deadline has not moved on (`expire_if_due`). Runs started
 # before keep 48 h, 24 h and the deadline they started with, and refuse an extension.
 SETTINGS_PATCH = "screening-v5-position-settings"
+# v6: fewer Temporal actions per screening. The post of the last update Ashby is owed settles
+# the screening in its own transaction (no database step after it); the `ScreeningStatus`
+# search attribute is upserted when the screening closes, not when the candidate begins; and
+# no "Invited" post follows the invite email when Ashby had it, with the deadline, in the start
+# reply. Runs started before keep the settling step, the "started" upsert and the post.
+V6_PATCH = "screening-v6-fewer-actions"
+# A run marked with any of these (each release marks one, the newest it knew) has the position
+# settings: its deadline can move.
+WITH_POSITION_SETTINGS = (V6_PATCH, SETTINGS_PATCH)
 
 REMINDER_AFTER_INVITE = timedelta(hours=48)
 REMINDER_BEFORE_DEADLINE = timedelta(hours=24)
@@ -155,6 +165,7 @@ class ScreeningWorkflow(AshbyOutbox):
         self._v4 = False
         self._v5 = False
         self._settings = False
+        self._v6 = False
         self._input: ScreeningInput | None = None
         self._delivery: asyncio.Task[None] | None = None
         self._emails: list[asyncio.Task[None]] = []
@@ -377,7 +388,8 @@ class ScreeningWorkflow(AshbyOutbox):
     async def run(self, screening: ScreeningInput) -> ScreeningOutcome:
         # One patch marker (and one TemporalChangeVersion upsert) for a new run: each release
         # implies the ones before it.
-        self._settings = workflow.patched(SETTINGS_PATCH)
+        self._v6 = workflow.patched(V6_PATCH)
+        self._settings = self._v6 or workflow.patched(SETTINGS_PATCH)
         self._v5 = self._settings or workflow.patched(V5_PATCH)
         self._v4 = self._v5 or workflow.patched(V4_PATCH)
         self._v3 = self._v4 or workflow.patched(V3_PATCH)
@@ -474,7 +486,7 @@ class ScreeningWorkflow(AshbyOutbox):
             await self._disqualify(ref)
         self._run.closing = True
         await self._wait(delivery.done)
-        if self._v2:
+        if self._v2 and not self._settled_by_the_last_post():
             await self._database(ScreeningActivities.settle_screening, ref)
         if self._v5:
             # Every accepted update gets its answer, and a cancel signalled during the last
@@ -730,8 +742,14 @@ class ScreeningWorkflow(AshbyOutbox):
                 return
             if kind == EmailKind.invite:
                 self._run.screening.invite_sent = True
-                if self._v5 and self._run.started_at_ms is None:
-                    # Ashby's status names the deadline.
+                if (
+                    self._v5
+                    and self._run.started_at_ms is None
+                    and not (
+                        self._v6 and UpdateKind.invited in self._run.screening.delivered_updates
+                    )
+                ):
+                    # Ashby's status names the deadline (unless the start reply did).
                     self._queue(ref, UpdateKind.invited, epoch_ms(workflow.now()))
             elif is_reminder(kind):
                 self._run.screening.reminders_sent.append(kind)
@@ -806,7 +824,8 @@ class ScreeningWorkflow(AshbyOutbox):
             await self._wait(workflow.all_handlers_finished)
             if self._run.outbox or self._started_unqueued():
                 return  # owed to Ashby still: left unsettled for the reconciler's next run
-        await self._database(ScreeningActivities.settle_screening, ref)
+        if not self._settled_by_the_last_post():
+            await self._database(ScreeningActivities.settle_screening, ref)
 
     async def _continue_as_new_if_due(self, screening: ScreeningInput) -> None:
         if self._run.continuing_as_new and not self._run.cancel_requested:
@@ -834,6 +853,12 @@ class ScreeningWorkflow(AshbyOutbox):
         """Continues as new: the new run picks up from the database."""
         workflow.continue_as_new(self._run.next_input(screening))
 
+    def _settled_by_the_last_post(self) -> bool:
+        """v6: the last update's post settled the screening, and nothing was queued since."""
+        return self._v6 and self._run.settled
+
     def _set_status(self, status: ScreeningStatus) -> None:
         self._run.screening.status = status
+        if self._v6 and status in OPEN_SCREENING_STATUSES:
+            return  # v6: the attribute names the outcome; it says "invited" until then
         workflow.upsert_search_attributes([SCREENING_STATUS.value_set(status)])

@@ -10,11 +10,19 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
-from workflows.screening import SETTINGS_PATCH, V2_PATCH, V3_PATCH, V4_PATCH, V5_PATCH
+from workflows.screening import (
+    SETTINGS_PATCH,
+    V2_PATCH,
+    V3_PATCH,
+    V4_PATCH,
+    V5_PATCH,
+    V6_PATCH,
+)
 
 # Newest first: the patch each release marks its runs with. v5's runs carry the position
 # settings patch, or (started before it came, while v5 was not released yet) v5's own.
 RELEASES = (
+    ("v6", V6_PATCH),
     ("v5", SETTINGS_PATCH),
     ("v4", V4_PATCH),
     ("v3", V3_PATCH),

@@ -4,13 +4,13 @@ import base64
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -23,7 +23,7 @@ from truffle.screening.screenings import progress_of
 from truffle.security.payload_crypto import PayloadKeys, data_converter, destroy_screening_keys
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings
-from truffle.storage.tables import AuditEvent, Plan, Position, Screening, Workspace
+from truffle.storage.tables import AshbyUpdate, AuditEvent, Plan, Position, Screening, Workspace
 from workflows.messages import ScreeningInput
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
@@ -101,6 +101,7 @@ async def test_start_replies_with_our_id_and_an_invited_status_and_starts_one_wo
     client: TestClient,
     truffle_key: str,
     position: Position,
+    engine: sa.Engine,
     dev_server_env: WorkflowEnvironment,
 ) -> None:
     body = start_body(position.id)
@@ -115,7 +116,17 @@ async def test_start_replies_with_our_id_and_an_invited_status_and_starts_one_wo
     assert uuid.UUID(assessment_id)
     update = reply["results"]["update_request"]
     validate(update, request_schema("/assessment.update"))
-    assert update["assessment_status"]["value"] == "Invited"
+    with Session(engine) as session:
+        screening = session.get(Screening, uuid.UUID(assessment_id))
+        assert screening is not None
+        stored = session.exec(
+            select(AshbyUpdate).where(col(AshbyUpdate.screening_id) == screening.id)
+        ).one()
+    deadline = screening.deadline_at.astimezone(UTC)
+    assert update["assessment_status"]["value"] == f"Invited · expires {deadline:%Y-%m-%d}"
+    assert update["metadata"][0]["value"] == f"{deadline:%Y-%m-%d %H:%M} UTC"
+    # Recorded as delivered: no "Invited" post follows the invite email.
+    assert (stored.kind, stored.body, stored.delivered_at is not None) == ("invited", update, True)
     handle = dev_server_env.client.get_workflow_handle(f"screening-{assessment_id}")
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.RUNNING
@@ -578,7 +589,8 @@ async def test_a_start_ashby_sends_on_stage_entry_behaves_like_a_recruiters(
     assert (by_hand.status_code, on_entry.status_code, again.status_code) == (200, 200, 200)
     for reply in (by_hand, on_entry):
         validate(reply.json(), response_schema("/assessment.start"))
-        assert reply.json()["results"]["update_request"]["assessment_status"]["value"] == "Invited"
+        status = reply.json()["results"]["update_request"]["assessment_status"]["value"]
+        assert status.startswith("Invited · expires ")
     assessment_id = on_entry.json()["results"]["assessment_id"]
     assert again.json()["results"]["assessment_id"] == assessment_id
     started = {screening.ashby_application_id: screening for screening in screenings(engine)}

@@ -37,11 +37,9 @@ def run_screening(
     stack: Stack, connected: Connected, fault: str | None = None, **fault_options: int
 ) -> str:
     """A screening the candidate completes, with Ashby misbehaving (`fault`) from the first
-    update after the "Invited" status, which is delivered first so that the fault meets the
-    same update every time."""
+    update posted, "Started" ("Invited" came in the start's reply)."""
     address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)
-    wait_for_updates(stack, assessment_id, 1, include_invited=True)
     if fault is not None:
         stack.sandbox.inject_fault(connected.ashby_key["id"], fault, **fault_options)
     candidate_completes(stack.screener_link(address), GOOD_ANSWERS)
@@ -72,14 +70,13 @@ def test_a_429_is_retried_after_retry_after_then_delivered(stack: Stack) -> None
     for update in updates:
         validate(update["body"], request_schema("/assessment.update"))
     assert log_of(stack, connected, assessment_id) == [
-        ("invited", "ok", 200),
         ("started", "rate_limited", 429),
         ("started", "ok", 200),
         ("result", "ok", 200),
     ]
     record = screening_record(stack, connected.admin_token, assessment_id)
     throttled, retried = (
-        datetime.fromisoformat(d["attempted_at"]) for d in record["deliveries"][1:3]
+        datetime.fromisoformat(d["attempted_at"]) for d in record["deliveries"][0:2]
     )
     assert (retried - throttled).total_seconds() >= 1.9
     degraded = card(stack, connected)
@@ -104,7 +101,6 @@ def test_three_500s_are_retried_with_backoff_then_delivered(stack: Stack) -> Non
 
     assert len(results_in_ashby(stack, assessment_id)) == 1
     assert log_of(stack, connected, assessment_id) == [
-        ("invited", "ok", 200),
         ("started", "server_error", 500),
         ("started", "server_error", 500),
         ("started", "server_error", 500),
@@ -147,7 +143,7 @@ def test_a_401_holds_results_until_reconnect_and_ashbys_first_call(stack: Stack)
     assert [u["api_key_id"] for u in updates] == [new_ashby_key["id"]] * 2
     assert len(results_in_ashby(stack, assessment_id)) == 1
     log = log_of(stack, connected, assessment_id)
-    assert log[:2] == [("invited", "ok", 200), ("started", "key_rejected", 401)]
+    assert log[0] == ("started", "key_rejected", 401)
     assert log[-2:] == [("started", "ok", 200), ("result", "ok", 200)]
     assert screening_record(stack, connected.admin_token, assessment_id)["delivery_held"] is False
     assert card(stack, connected)["status"] == "connected"
@@ -162,7 +158,6 @@ def test_a_worker_killed_mid_screening_finishes_it_after_restart(own_stack: Stac
     address = f"candidate-{uuid.uuid4().hex[:8]}@example.test"
     assessment_id = start_screening(stack, connected, address)
     link = stack.screener_link(address)
-    wait_for_updates(stack, assessment_id, 1, include_invited=True)
     asyncio.run(_until_idle(stack.client.get_workflow_handle(f"screening-{assessment_id}")))
     assert stack.worker is not None
     stack.worker.send_signal(signal.SIGKILL)

@@ -35,7 +35,6 @@ def test_a_result_ashby_refused_is_sent_again_and_delivered(stack: Stack) -> Non
     assert result["body"]["timestamp"] > started["body"]["timestamp"]
     record = screening_record(stack, connected.admin_token, assessment_id)
     assert [(d["update_kind"], d["outcome"], d["http_status"]) for d in record["deliveries"]] == [
-        ("invited", "ok", 200),
         ("started", "ok", 200),
         ("result", "rejected", 200),
         ("result", "ok", 200),

@@ -45,7 +45,6 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
     record = record_once_result_logged(stack, connected.admin_token, assessment_id)
     assert (record["status"], record["match_score"], record["tier"]) == ("completed", 100, "Strong")
     assert [(d["update_kind"], d["outcome"]) for d in record["deliveries"]] == [
-        ("invited", "ok"),
         ("started", "ok"),
         ("result", "ok"),
     ]
@@ -73,7 +72,7 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
 def test_the_hiring_team_sees_the_deadline_then_opens_the_report_from_ashby(
     stack: Stack,
 ) -> None:
-    """What a recruiter sees in Ashby: "Invited · expires <date>" once the invite is out, then
+    """What a recruiter sees in Ashby: "Invited · expires <date>" from the start's reply, then
     the result with a score per criterion and a report link anyone on the hiring team can open;
     an admin replaces the link, the old one dies and Ashby gets the new one."""
     connected = connect_workspace(stack)
@@ -83,6 +82,7 @@ def test_the_hiring_team_sees_the_deadline_then_opens_the_report_from_ashby(
     [invited] = wait_for_updates(stack, assessment_id, 1, include_invited=True)
     deadline = screening_record(stack, connected.admin_token, assessment_id)["deadline_at"]
     assert invited["body"]["assessment_status"]["value"] == f"Invited · expires {deadline[:10]}"
+    assert invited["api_key_id"] == "inline"  # not posted: no post follows the invite email
 
     candidate_completes(link, GOOD_ANSWERS)
     _, result = wait_for_updates(stack, assessment_id, 2)

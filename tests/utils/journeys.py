@@ -76,7 +76,6 @@ def result_rejected_by_ashby(stack: Stack, connected: Connected, email: str) -> 
     """A completed screening whose result Ashby refused (`success: false`): the update failed
     for good and the screening's workflow has finished. Returns its assessment id."""
     assessment_id = start_screening(stack, connected, email)
-    wait_for_updates(stack, assessment_id, 1, include_invited=True)
     link = stack.screener_link(email)
     candidate_begins(link)
     wait_for_updates(stack, assessment_id, 1)
@@ -90,7 +89,8 @@ def result_rejected_by_ashby(stack: Stack, connected: Connected, email: str) -> 
 
 
 def is_invited(update: dict[str, Any]) -> bool:
-    """Ashby's "Invited · expires <date>" status, posted once the invite is out."""
+    """Ashby's "Invited · expires <date>" status, from the start's reply (or, for a
+    screening whose start reply did not carry it, posted once the invite is out)."""
     status = update["body"].get("assessment_status") or {}
     return str(status.get("value", "")).startswith("Invited")
 

@@ -91,6 +91,8 @@ class FakeActivities:
     record_email_failure_fails: bool = False
     # An admin issued a new report link that Ashby has not been sent yet.
     report_link_awaiting: bool = False
+    # What settled the screening: the last update's post, or the `settle_screening` step.
+    settled_by: list[str] = field(default_factory=list)
 
     # The test server's clock. Local activities (the database steps since v3) run in the worker
     # on its wall clock, which the time-skipping server has left behind: asking the server
@@ -237,6 +239,7 @@ class FakeActivities:
     @activity.defn(name="settle_screening")
     async def settle_screening(self, _ref: ScreeningRef) -> None:
         await self._record("settle", "")
+        self.settled_by.append("settle_screening")
 
     @activity.defn(name="report_screening_failure")
     async def report_screening_failure(self, _ref: ScreeningRef) -> None:
@@ -264,6 +267,10 @@ class FakeActivities:
         self.delivered.append(request.kind)
         if request.kind in (UpdateKind.result, UpdateKind.report_link):
             self.report_link_awaiting = False
+        if request.settles:
+            # Settled in the post's own transaction, as the real activity does.
+            await self._record("settle", "")
+            self.settled_by.append(f"post:{request.kind}")
         return PostUpdateReceipt(timestamp_ms=request.occurred_at_ms, request_id="req")
 
     @activity.defn(name="give_up_update")

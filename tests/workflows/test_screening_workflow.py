@@ -31,6 +31,7 @@ from temporalio.worker import Worker
 from tests.utils.history_names import history_file, history_name_of
 from tests.utils.temporal import start_time_skipping
 from tests.utils.workflow_fakes import FakeActivities
+from tools.billable_actions import billable_actions
 from truffle.contracts import (
     EMAIL_DEFERRED,
     EMAIL_UNDELIVERABLE,
@@ -247,6 +248,49 @@ async def test_a_first_run_starts_from_its_input_and_takes_the_score_from_the_su
 
     assert fakes.names() == ["email:invite", "post:invited", "post:result", "settle"]
     assert (outcome.match_score, outcome.delivered_updates) == (83, ["invited", "result"])
+
+
+async def test_a_screening_answered_in_minutes_costs_nine_temporal_actions(
+    start_screening: StartScreening, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """Ashby had "Invited" with the deadline in the start reply, so no post follows the
+    invite; the candidate begins and submits; the result's post settles the screening (no
+    database step after it); the status attribute is written once, with the outcome. On
+    Temporal Cloud: the start, three activities, two signals, the first reminder's timer, the
+    patch marker's workflow task and one upsert."""
+    fakes = FakeActivities()
+    now_ms = epoch_ms(await time_skipping_env.get_current_time())
+    fakes.invited_at_ms = now_ms
+    first_run = FirstRun(
+        now_ms, now_ms + int(SCREENING_WINDOW.total_seconds() * 1000), ashby_has_invited=True
+    )
+    handle = await start_screening(fakes, first_run=first_run)
+    await invited(handle)
+    await begin(handle, fakes, now_ms + 5)
+    await wait_for(handle, lambda state: state.delivered_updates == ["invited", "started"])
+    fakes.candidate_submitted(now_ms + 9)
+    await handle.signal(
+        ScreeningWorkflow.candidate_completed,
+        CandidateEvent(
+            occurred_at_ms=now_ms + 9, score=ScoreSummary(match_score=83, tier="Strong")
+        ),
+    )
+
+    outcome = await handle.result()
+
+    assert fakes.names() == ["email:invite", "post:started", "post:result", "settle"]
+    assert fakes.settled_by == ["post:result"]
+    assert outcome.delivered_updates == ["invited", "started", "result"]
+    history = await handle.fetch_history()
+    # (The one upsert is the outcome, `completed`: `assert_one_truth` checks it at the end.)
+    assert billable_actions(history.events) == {
+        "workflow started": 1,
+        "activities": 3,
+        "signals": 2,
+        "timers": 1,
+        "local activities and markers (one per workflow task)": 1,
+        "search-attribute upserts": 1,
+    }
 
 
 async def test_a_first_run_still_expires_at_its_deadline_and_its_next_run_reads_the_database(

@@ -96,7 +96,7 @@ async def test_a_run_from_before_v2_is_terminated_and_comes_back_on_the_current_
         launcher = Launcher(client, new_queue, timedelta(days=30))
         report = await ReconcilerActivities(engine, launcher).reconcile()
         assert report.restarted == [str(screening_id)]
-        await until(lambda: _counted(client, "v5", before["v5"] + 1))
+        await until(lambda: _counted(client, "v6", before["v6"] + 1))
         assert (await counts(client))[BEFORE_V2] == before[BEFORE_V2]
         assert "email:invite" not in fakes.names()  # the new run knew it was sent
         await client.get_workflow_handle(workflow_id(screening_id)).terminate(reason="test over")

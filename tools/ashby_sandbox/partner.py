@@ -18,6 +18,8 @@ router = APIRouter(prefix="/_sandbox/partner", tags=["sandbox partner"])
 PARTNER_METHODS = ("assessment.list", "assessment.start", "assessment.cancel")
 PARTNER_TIMEOUT_SECONDS = 10.0
 USER_AGENT = "AshbySandbox/1.0"
+# The `api_key_id` of an update that came in a start's reply, not posted with an Ashby key.
+INLINE = "inline"
 
 
 class PartnerIn(BaseModel):
@@ -111,4 +113,19 @@ async def call_partner(
         body: Any = response.json()
     except ValueError:
         body = response.text
+    inline = _inline_update(method, response.status_code, body)
+    if inline is not None:
+        # Ashby applies the `update_request` of a start's reply as it would a posted update.
+        await state.record_update(
+            str(inline["assessment_id"]), int(inline["timestamp"]), INLINE, inline
+        )
     return PartnerReply(status_code=response.status_code, body=body)
+
+
+def _inline_update(method: str, status_code: int, body: Any) -> dict[str, Any] | None:
+    if method != "assessment.start" or status_code != 200 or not isinstance(body, dict):
+        return None
+    update = (body.get("results") or {}).get("update_request")
+    if not isinstance(update, dict) or "assessment_id" not in update or "timestamp" not in update:
+        return None
+    return update

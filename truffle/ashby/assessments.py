@@ -16,11 +16,20 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from truffle import audit
+from truffle.ashby.client import invited_update
 from truffle.audit import Actor, AuditAction
+from truffle.contracts import UpdateKind, epoch_ms
 from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
 from truffle.storage.db import session_scope
-from truffle.storage.tables import Plan, Position, Screening, Workspace, column_length
+from truffle.storage.tables import (
+    AshbyUpdate,
+    Plan,
+    Position,
+    Screening,
+    Workspace,
+    column_length,
+)
 
 # The audit outcome of a start or cancel Temporal could not take (Ashby may send it again).
 UNAVAILABLE = "unavailable (503)"
@@ -131,6 +140,16 @@ def open_assessment(
     recorded: list[uuid.UUID] = []
 
     def record_start(session: Session, screening: Screening) -> None:
+        # The start reply carries "Invited" with the deadline: Ashby has it once we answer.
+        session.add(
+            AshbyUpdate(
+                screening_id=screening.id,
+                kind=UpdateKind.invited,
+                timestamp_ms=epoch_ms(screening.created_at),
+                body=invited_update(screening),
+                delivered_at=screening.created_at,
+            )
+        )
         event = audit.record(
             session, workspace.id, AuditAction.ashby_assessment_started, actor,
             outcome="started", screening_id=screening.id, position_id=screening.position_id,

@@ -4,7 +4,6 @@ Ashby answers most failures with HTTP 200 and `success: false`, so the body deci
 the status code (see tools/ashby_sandbox/spec/CONTRACT.md).
 """
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -12,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from truffle.contracts import AshbyOutcome, CloseReason, UpdateKind
+from truffle.contracts import AshbyOutcome, CloseReason, UpdateKind, epoch_ms
 from truffle.position.scoring import MAX_SCORE
 from truffle.runtime.tls import verified_tls
 from truffle.screening import report_links
@@ -168,18 +167,24 @@ def status_blob(value: str) -> dict[str, Any]:
     return blob("truffle_status", "Truffle status", "string", value)
 
 
-def invited_update(assessment_id: uuid.UUID, timestamp_ms: int) -> dict[str, Any]:
-    """The first status, sent inline in the `assessment.start` reply."""
+def invited_update(screening: Screening) -> dict[str, Any]:
+    """The first status, with the deadline, sent inline in the `assessment.start` reply (and
+    stored as delivered with the screening): the same body an "Invited" post would carry."""
     return {
-        "assessment_id": str(assessment_id),
-        "timestamp": timestamp_ms,
-        "assessment_status": status_blob("Invited"),
+        "assessment_id": str(screening.id),
+        "timestamp": epoch_ms(screening.created_at),
+        "metadata": [expiry_blob(screening.deadline_at)],
+        "assessment_status": invited_status(screening.deadline_at),
     }
 
 
 def deadline_date(deadline: datetime) -> str:
     """The deadline's day as Ashby's status names it (UTC): `2026-12-12`."""
     return deadline.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def invited_status(deadline: datetime) -> dict[str, Any]:
+    return status_blob(f"Invited · expires {deadline_date(deadline)}")
 
 
 def expiry_blob(deadline: datetime) -> dict[str, Any]:
@@ -219,9 +224,7 @@ def build_update(
         # The status Ashby has, naming the new deadline while the candidate has not begun.
         kind = UpdateKind.started if screening.started_at is not None else UpdateKind.invited
     if kind == UpdateKind.invited:
-        body["assessment_status"] = status_blob(
-            f"Invited · expires {deadline_date(screening.deadline_at)}"
-        )
+        body["assessment_status"] = invited_status(screening.deadline_at)
     elif kind == UpdateKind.started:
         body["assessment_status"] = status_blob("Started")
     elif kind == UpdateKind.expired:

@@ -156,6 +156,7 @@ def forget_unstarted(session: Session, screening_id: uuid.UUID) -> None:
     """Removes a screening whose workflow could not be started, so nothing is half-written
     (the caller commits)."""
     session.exec(sa.delete(PayloadKey).where(col(PayloadKey.screening_id) == screening_id))
+    session.exec(sa.delete(AshbyUpdate).where(col(AshbyUpdate.screening_id) == screening_id))
     session.exec(sa.delete(Screening).where(col(Screening.id) == screening_id))
 
 
@@ -360,6 +361,13 @@ def record_email_failure(
 def settle(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
     """Its workflow is done: nothing more will be sent or posted for this screening. Returns
     its final status when this call settled it, None when it was settled already."""
+    status = mark_settled(session, screening_id)
+    session.commit()
+    return status
+
+
+def mark_settled(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
+    """`settle` inside the caller's transaction (the caller commits)."""
     settled = session.exec(
         update(Screening)
         .where(col(Screening.id) == screening_id)
@@ -367,7 +375,6 @@ def settle(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
         .values(settled_at=utcnow())
         .returning(col(Screening.status))
     ).first()
-    session.commit()
     return ScreeningStatus(settled[0]) if settled is not None else None
 
 
