@@ -212,6 +212,35 @@ async def test_expiry_is_sent_as_a_cancelled_reason(
     assert "assessment_status" not in update["body"]
 
 
+async def test_the_last_updates_post_settles_the_screening_once_ashby_has_it(
+    engine: sa.Engine,
+    keyring: KeyRing,
+    http: httpx.AsyncClient,
+    ashby_sandbox: SandboxClient,
+    sandbox_key: dict[str, str],
+    screening_id: uuid.UUID,
+) -> None:
+    """The reconciler leaves a settled screening alone: the post that settles it must first
+    have been delivered."""
+    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
+    last = PostUpdateRequest(str(screening_id), UpdateKind.expired, OCCURRED_MS, settles=True)
+
+    def settled() -> bool:
+        with Session(engine) as session:
+            screening = session.get(Screening, screening_id)
+            assert screening is not None
+            return screening.settled_at is not None
+
+    await post(activities, screening_id, UpdateKind.started, OCCURRED_MS - 1)
+    assert not settled()
+    ashby_sandbox.inject_fault(sandbox_key["id"], "server_error", count=1)
+    with pytest.raises(ApplicationError, match="unavailable"):
+        await ActivityEnvironment().run(activities.post_assessment_update, last)
+    assert not settled()
+    await ActivityEnvironment().run(activities.post_assessment_update, last)
+    assert settled()
+
+
 async def test_a_connection_that_is_not_live_holds_the_update_without_calling_ashby(
     engine: sa.Engine,
     keyring: KeyRing,
