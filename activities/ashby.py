@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.screening import load_screening
 from truffle.ashby import connection_health
-from truffle.ashby.client import AshbyClient, AshbyReply, build_update
+from truffle.ashby.client import AshbyClient, AshbyReply, build_update, needs_position
 from truffle.contracts import (
     ASHBY_THROTTLED,
     GIVEN_UP_OUTCOMES,
@@ -215,7 +215,9 @@ class AshbyActivities:
             )
             live = sealed_key is not None
             if stored is None and live:
-                position = screening_version(session, screening)
+                position = (
+                    screening_version(session, screening) if needs_position(request.kind) else None
+                )
                 # Strictly increasing per assessment, whatever the clocks or retries do.
                 timestamp_ms = max(request.occurred_at_ms, screening.last_update_timestamp_ms + 1)
                 try:

@@ -207,9 +207,15 @@ def cancelled_reason_blob(reason: CloseReason) -> dict[str, Any]:
     return blob("truffle_cancelled_reason", "Reason", "string", text)
 
 
+def needs_position(kind: UpdateKind) -> bool:
+    """Whether `build_update` reads the position's version for this kind (the result's
+    per-question scores name its questions)."""
+    return kind in (UpdateKind.result, UpdateKind.report_link)
+
+
 def build_update(
     screening: Screening,
-    position: PositionVersion,
+    position: PositionVersion | None,
     kind: UpdateKind,
     timestamp_ms: int,
     base_url: str,
@@ -262,6 +268,8 @@ def build_update(
                 result["duration_minutes"],
             ),
         ]
+        if position is None:
+            raise ValueError("a result names the position's questions: give its version")
         metadata += score_blobs(result, position)
     return body
 
