@@ -213,16 +213,11 @@ async def test_expiry_is_sent_as_a_cancelled_reason(
 
 
 async def test_the_last_updates_post_settles_the_screening_once_ashby_has_it(
-    engine: sa.Engine,
-    keyring: KeyRing,
-    http: httpx.AsyncClient,
-    ashby_sandbox: SandboxClient,
-    sandbox_key: dict[str, str],
-    screening_id: uuid.UUID,
-) -> None:
+    engine: sa.Engine, activities: AshbyActivities, ashby_sandbox: SandboxClient,
+    sandbox_key: dict[str, str], screening_id: uuid.UUID,
+) -> None:  # fmt: skip
     """The reconciler leaves a settled screening alone: the post that settles it must first
     have been delivered."""
-    activities = activities_for(engine, keyring, ashby_sandbox.base_url, http)
     last = PostUpdateRequest(str(screening_id), UpdateKind.expired, OCCURRED_MS, settles=True)
 
     def settled() -> bool:

@@ -219,10 +219,24 @@ async def begin(handle: Handle, fakes: FakeActivities, at_ms: int = 1_000) -> No
     await handle.signal(ScreeningWorkflow.candidate_started, CandidateEvent(occurred_at_ms=at_ms))
 
 
-async def submit(handle: Handle, fakes: FakeActivities, at_ms: int = 2_000) -> None:
-    """What the screener page's Submit does: the database first, then the signal."""
+async def submit(
+    handle: Handle, fakes: FakeActivities, at_ms: int = 2_000, score: ScoreSummary | None = None
+) -> None:
+    """What the screener page's Submit does: the database first, then the signal (carrying the
+    score the API computed, as today's API does, when given)."""
     fakes.candidate_submitted(at_ms)
-    await handle.signal(ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=at_ms))
+    await handle.signal(
+        ScreeningWorkflow.candidate_completed, CandidateEvent(occurred_at_ms=at_ms, score=score)
+    )
+
+
+def first_run_from(now_ms: int, ashby_has_invited: bool = False) -> FirstRun:
+    """What the API's start gives a screening it just created."""
+    deadline_ms = now_ms + int(SCREENING_WINDOW.total_seconds() * 1000)
+    return FirstRun(now_ms, deadline_ms, ashby_has_invited=ashby_has_invited)
+
+
+STRONG = ScoreSummary(match_score=83, tier="Strong")
 
 
 async def test_a_first_run_starts_from_its_input_and_takes_the_score_from_the_submit(
@@ -233,16 +247,9 @@ async def test_a_first_run_starts_from_its_input_and_takes_the_score_from_the_su
     fakes = FakeActivities()
     now_ms = epoch_ms(await time_skipping_env.get_current_time())
     fakes.invited_at_ms = now_ms
-    first_run = FirstRun(now_ms, now_ms + int(SCREENING_WINDOW.total_seconds() * 1000))
-    handle = await start_screening(fakes, first_run=first_run)
+    handle = await start_screening(fakes, first_run=first_run_from(now_ms))
     await invited(handle)
-    fakes.candidate_submitted(now_ms + 5)
-    await handle.signal(
-        ScreeningWorkflow.candidate_completed,
-        CandidateEvent(
-            occurred_at_ms=now_ms + 5, score=ScoreSummary(match_score=83, tier="Strong")
-        ),
-    )
+    await submit(handle, fakes, now_ms + 5, STRONG)
 
     outcome = await handle.result()
 
@@ -261,20 +268,11 @@ async def test_a_screening_answered_in_minutes_costs_nine_temporal_actions(
     fakes = FakeActivities()
     now_ms = epoch_ms(await time_skipping_env.get_current_time())
     fakes.invited_at_ms = now_ms
-    first_run = FirstRun(
-        now_ms, now_ms + int(SCREENING_WINDOW.total_seconds() * 1000), ashby_has_invited=True
-    )
-    handle = await start_screening(fakes, first_run=first_run)
+    handle = await start_screening(fakes, first_run=first_run_from(now_ms, ashby_has_invited=True))
     await invited(handle)
     await begin(handle, fakes, now_ms + 5)
     await wait_for(handle, lambda state: state.delivered_updates == ["invited", "started"])
-    fakes.candidate_submitted(now_ms + 9)
-    await handle.signal(
-        ScreeningWorkflow.candidate_completed,
-        CandidateEvent(
-            occurred_at_ms=now_ms + 9, score=ScoreSummary(match_score=83, tier="Strong")
-        ),
-    )
+    await submit(handle, fakes, now_ms + 9, STRONG)
 
     outcome = await handle.result()
 
@@ -300,8 +298,7 @@ async def test_a_first_run_still_expires_at_its_deadline_and_its_next_run_reads_
     fakes = FakeActivities(post_fails_while=lambda _at: not_live)
     now_ms = epoch_ms(await time_skipping_env.get_current_time())
     fakes.invited_at_ms = now_ms
-    first_run = FirstRun(now_ms, now_ms + int(SCREENING_WINDOW.total_seconds() * 1000))
-    handle = await start_screening(fakes, first_run=first_run, max_history_events=150)
+    handle = await start_screening(fakes, first_run=first_run_from(now_ms), max_history_events=150)
 
     outcome = await handle.result()
 
