@@ -36,13 +36,35 @@ _UNEPHEMERAL_PORTS = range(20000, 32768)
 _PICK = random.SystemRandom()
 
 
+# The ports this process handed out: each goes to one process only, even before it binds.
+_HANDED_OUT: set[int] = set()
+
+
+def _ports_of_this_runner() -> range:
+    """The whole range, or under pytest-xdist the worker's own slice of it, so that processes
+    two test runners start at the same moment never pick the same free port (each runner's
+    own processes, and the scripts they run, inherit its slice)."""
+    worker, count = (
+        os.environ.get("PYTEST_XDIST_WORKER", ""),
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT", ""),
+    )
+    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit()):
+        return _UNEPHEMERAL_PORTS
+    index, runners = int(worker[2:]), max(1, int(count))
+    size = len(_UNEPHEMERAL_PORTS) // runners
+    start = _UNEPHEMERAL_PORTS.start + (index % runners) * size
+    return range(start, start + size)
+
+
 def free_port() -> int:
     """A port no one listens on now, for a process started next to bind."""
+    ports = _ports_of_this_runner()
     for _ in range(200):
-        port = _PICK.choice(_UNEPHEMERAL_PORTS)
-        if not port_in_use("127.0.0.1", port):
+        port = _PICK.choice(ports)
+        if port not in _HANDED_OUT and not port_in_use("127.0.0.1", port):
+            _HANDED_OUT.add(port)
             return port
-    raise OSError(f"no free port in {_UNEPHEMERAL_PORTS.start}-{_UNEPHEMERAL_PORTS.stop - 1}")
+    raise OSError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
 def port_in_use(host: str, port: int) -> bool:

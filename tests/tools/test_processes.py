@@ -124,3 +124,19 @@ def test_a_free_port_is_bindable_and_outside_the_kernels_ephemeral_range() -> No
             # server on this port may linger in TIME_WAIT, which only a bare bind refuses.
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind(("127.0.0.1", port))
+
+
+def test_two_test_runners_started_at_once_never_get_the_same_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each pytest-xdist runner picks from a slice of its own, and no port is handed out twice
+    by one process, even before the process it went to has bound it."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "3")
+    picked: dict[str, set[int]] = {}
+    for runner in ("gw0", "gw1", "gw2"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", runner)
+        picked[runner] = {free_port() for _ in range(50)}
+    assert all(len(ports) == 50 for ports in picked.values())
+    assert not picked["gw0"] & picked["gw1"]
+    assert not picked["gw1"] & picked["gw2"]
+    assert not picked["gw0"] & picked["gw2"]
