@@ -44,13 +44,11 @@ def _ports_of_this_runner() -> range:
     """The whole range, or under pytest-xdist the worker's own slice of it, so that processes
     two test runners start at the same moment never pick the same free port (each runner's
     own processes, and the scripts they run, inherit its slice)."""
-    worker, count = (
-        os.environ.get("PYTEST_XDIST_WORKER", ""),
-        os.environ.get("PYTEST_XDIST_WORKER_COUNT", ""),
-    )
-    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit()):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.isdigit() and count.isdigit()):
         return _UNEPHEMERAL_PORTS
-    index, runners = int(worker[2:]), max(1, int(count))
+    index, runners = int(worker), max(1, int(count))
     size = len(_UNEPHEMERAL_PORTS) // runners
     start = _UNEPHEMERAL_PORTS.start + (index % runners) * size
     return range(start, start + size)
