@@ -31,7 +31,8 @@ def get_settings_from_app(request: Request) -> Settings:
 def _app_state(name: str) -> Callable[[Request], Any]:
     """A dependency that reads one of the shared objects `create_app` puts on the app's state."""
 
-    def read(request: Request) -> Any:
+    async def read(request: Request) -> Any:
+        # A coroutine: FastAPI runs a plain function dependency on a worker thread.
         return getattr(request.app.state, name)
 
     return read
@@ -45,7 +46,7 @@ def get_session(engine: EngineDep) -> Iterator[Session]:
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_from_app)]
+SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
 # Committed before the response is sent ("function" scope): by default FastAPI ends a yield
 # dependency after sending, so a client could act on a 201 before its row is committed.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -84,7 +84,7 @@ def get_partner_workspace(
 PartnerWorkspaceDep = Annotated[Workspace, Depends(get_partner_workspace)]
 
 
-def get_partner_actor(request: Request, _workspace: PartnerWorkspaceDep) -> Actor:
+async def get_partner_actor(request: Request, _workspace: PartnerWorkspaceDep) -> Actor:
     """Ashby, named in the audit trail by the public id of the Truffle key it called with."""
     parsed = parse_truffle_key(_presented_key(request) or "")
     return Actor.ashby(parsed.key_id if parsed is not None else None)

@@ -63,7 +63,7 @@ class RateLimits:
             raise RateLimitedError(limit.what, wait)
 
 
-def get_rate_limits(request: Request) -> RateLimits:
+async def get_rate_limits(request: Request) -> RateLimits:
     limits: RateLimits = request.app.state.rate_limits
     return limits
 
