@@ -20,13 +20,20 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.screening import load_screening
+from activities.screening import load_screening, screening_not_found
 from truffle.ashby import connection_health
-from truffle.ashby.client import AshbyClient, AshbyReply, build_update, needs_position
+from truffle.ashby.client import (
+    AshbyClient,
+    AshbyReply,
+    UpdateSubject,
+    build_update,
+    needs_position,
+)
 from truffle.contracts import (
     ASHBY_THROTTLED,
     GIVEN_UP_OUTCOMES,
     AshbyOutcome,
+    CloseReason,
     DeliveryGivenUp,
     PostUpdateReceipt,
     PostUpdateRequest,
@@ -34,7 +41,7 @@ from truffle.contracts import (
     ScreeningRef,
     ScreeningStatus,
 )
-from truffle.position.positions import screening_version
+from truffle.position.positions import version_of
 from truffle.runtime import metrics
 from truffle.screening import report_links
 from truffle.screening.redelivery import reopen_for_redelivery
@@ -46,8 +53,12 @@ from truffle.storage.tables import (
     ConnectionState,
     DeliveryAttempt,
     Screening,
+    table_of,
     utcnow,
 )
+
+SCREENINGS, CONNECTIONS = table_of(Screening), table_of(AshbyConnection)
+UPDATES, ATTEMPTS = table_of(AshbyUpdate), table_of(DeliveryAttempt)
 
 # When Ashby throttles all of Truffle's traffic without saying for how long.
 PARTNER_PAUSE_SECONDS = 60.0
@@ -136,9 +147,11 @@ class AshbyActivities:
         now = utcnow()
         status = str(reply.http_status) if reply and reply.http_status else "none"
         metrics.ASHBY_DELIVERIES.labels(kind, str(outcome), status).inc()
+        screenings = SCREENINGS.c
         with Session(self.engine) as session:
-            session.add(
-                DeliveryAttempt(
+            session.execute(
+                sa.insert(ATTEMPTS).values(
+                    id=uuid.uuid4(),
                     screening_id=screening_id,
                     workspace_id=workspace_id,
                     update_kind=kind,
@@ -151,26 +164,24 @@ class AshbyActivities:
                 )
             )
             if outcome == AshbyOutcome.ok or outcome.holds:
-                session.exec(
-                    sa.update(Screening)
-                    .where(col(Screening.id) == screening_id)
-                    .where(col(Screening.delivery_held) != outcome.holds)  # when it changes
+                session.execute(
+                    sa.update(SCREENINGS)
+                    .where(screenings.id == screening_id)
+                    .where(screenings.delivery_held != outcome.holds)  # when it changes
                     .values(delivery_held=outcome.holds)
                 )
             elif outcome in GIVEN_UP_OUTCOMES:
-                session.exec(
-                    sa.update(Screening)
-                    .where(col(Screening.id) == screening_id)
+                session.execute(
+                    sa.update(SCREENINGS)
+                    .where(screenings.id == screening_id)
                     .values(delivery_failed=True)
                 )
             if update_id is not None and (
                 outcome == AshbyOutcome.ok or outcome in GIVEN_UP_OUTCOMES
             ):
                 settled = "delivered_at" if outcome == AshbyOutcome.ok else "given_up_at"
-                session.exec(
-                    sa.update(AshbyUpdate)
-                    .where(col(AshbyUpdate.id) == update_id)
-                    .values({settled: now})
+                session.execute(
+                    sa.update(UPDATES).where(UPDATES.c.id == update_id).values({settled: now})
                 )
             if outcome == AshbyOutcome.ok:
                 connection_health.record_success(session, workspace_id, now)
@@ -194,35 +205,62 @@ class AshbyActivities:
 
     def _prepare(self, request: PostUpdateRequest) -> _Prepared:
         """The stored update for this request (composed now if it is the first attempt) and the
-        Ashby key to send it with."""
-        # Its rows are read after the commit: kept as written, not read back.
-        with Session(self.engine, expire_on_commit=False) as session:
-            screening = load_screening(session, request.screening_id)
-            stored = session.exec(
-                select(AshbyUpdate)
-                .where(col(AshbyUpdate.screening_id) == screening.id)
-                .where(col(AshbyUpdate.kind) == request.kind)
-            ).first()
-            connection = session.exec(
-                select(AshbyConnection).where(
-                    AshbyConnection.workspace_id == screening.workspace_id
+        Ashby key to send it with: the screening's columns an update needs, its connection and
+        the stored update read in one statement, without loading rows as objects."""
+        screening_id = uuid.UUID(request.screening_id)
+        screenings, connections, updates = SCREENINGS.c, CONNECTIONS.c, UPDATES.c
+        with Session(self.engine) as session:
+            row = session.execute(
+                sa.select(
+                    screenings.workspace_id,
+                    screenings.position_id,
+                    screenings.position_version,
+                    screenings.last_update_timestamp_ms,
+                    screenings.deadline_at,
+                    screenings.started_at,
+                    screenings.close_reason,
+                    screenings.result,
+                    connections.encrypted_ashby_key,
+                    connections.state,
+                    updates.id.label("update_id"),
+                    updates.timestamp_ms,
+                    updates.body,
+                    updates.delivered_at,
                 )
+                .select_from(SCREENINGS)
+                .outerjoin(CONNECTIONS, connections.workspace_id == screenings.workspace_id)
+                .outerjoin(
+                    UPDATES,
+                    sa.and_(updates.screening_id == screenings.id, updates.kind == request.kind),
+                )
+                .where(screenings.id == screening_id)
             ).first()
-            sealed_key = (
-                connection.encrypted_ashby_key
-                if connection is not None and connection.state == ConnectionState.live
-                else None
-            )
+            if row is None:
+                raise screening_not_found(request.screening_id)
+            workspace_id: uuid.UUID = row.workspace_id
+            sealed_key = row.encrypted_ashby_key if row.state == ConnectionState.live else None
             live = sealed_key is not None
-            if stored is None and live:
+            update_id: uuid.UUID | None = row.update_id
+            timestamp_ms: int = row.timestamp_ms or 0
+            body: dict[str, Any] = dict(row.body) if update_id is not None else {}
+            if update_id is None and live:
                 position = (
-                    screening_version(session, screening) if needs_position(request.kind) else None
+                    version_of(session, row.position_id, row.position_version)
+                    if needs_position(request.kind)
+                    else None
                 )
                 # Strictly increasing per assessment, whatever the clocks or retries do.
-                timestamp_ms = max(request.occurred_at_ms, screening.last_update_timestamp_ms + 1)
+                timestamp_ms = max(request.occurred_at_ms, row.last_update_timestamp_ms + 1)
+                subject = UpdateSubject(
+                    id=screening_id,
+                    deadline_at=row.deadline_at,
+                    started_at=row.started_at,
+                    close_reason=CloseReason(row.close_reason) if row.close_reason else None,
+                    result=row.result,
+                )
                 try:
                     body = build_update(
-                        screening,
+                        subject,
                         position,
                         request.kind,
                         timestamp_ms,
@@ -231,24 +269,29 @@ class AshbyActivities:
                     )
                 except Exception as error:  # a bug: no retry would build it
                     raise UpdateUnbuildableError(type(error).__name__) from None
-                stored = AshbyUpdate(
-                    screening_id=screening.id,
-                    kind=request.kind,
-                    timestamp_ms=timestamp_ms,
-                    body=body,
+                update_id = uuid.uuid4()
+                session.execute(
+                    sa.insert(UPDATES).values(
+                        id=update_id,
+                        screening_id=screening_id,
+                        kind=request.kind,
+                        timestamp_ms=timestamp_ms,
+                        body=body,
+                        created_at=utcnow(),
+                    )
                 )
-                screening.last_update_timestamp_ms = timestamp_ms
-                session.add(screening)
-                session.add(stored)
+                session.execute(
+                    sa.update(SCREENINGS)
+                    .where(screenings.id == screening_id)
+                    .values(last_update_timestamp_ms=timestamp_ms)
+                )
+                body = dict(body)
             # Decrypted here and only here: the key never leaves this activity.
             try:
-                ashby_key = (
-                    self.keyring.unseal(sealed_key, screening.workspace_id) if sealed_key else None
-                )
+                ashby_key = self.keyring.unseal(sealed_key, workspace_id) if sealed_key else None
                 unreadable = False
             except DecryptionError:
                 ashby_key, unreadable = None, True
-            body = dict(stored.body) if stored else {}
             link_id = None
             if live and body.get("assessment_profile_url", {}).get("value") == (
                 report_links.PLACEHOLDER
@@ -258,7 +301,7 @@ class AshbyActivities:
                 link, url = report_links.current_url(
                     session,
                     self.keyring,
-                    screening.id,
+                    screening_id,
                     self.public_base_url,
                     self.report_link_lifetime,
                 )
@@ -267,12 +310,12 @@ class AshbyActivities:
             # The stored body and a newly issued link in one commit, before anything is sent.
             session.commit()
             return _Prepared(
-                workspace_id=screening.workspace_id,
-                update_id=stored.id if stored else uuid.uuid4(),
-                timestamp_ms=stored.timestamp_ms if stored else 0,
+                workspace_id=workspace_id,
+                update_id=update_id or uuid.uuid4(),
+                timestamp_ms=timestamp_ms,
                 body=body,
                 ashby_key=ashby_key,
-                delivered=stored is not None and stored.delivered_at is not None,
+                delivered=row.delivered_at is not None,
                 unreadable=unreadable,
                 report_link_id=link_id,
             )

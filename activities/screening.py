@@ -46,6 +46,7 @@ from truffle.screening.screenings import (
     expire_if_due,
     progress_of,
     record_email_failure,
+    screening_and_version,
     settle,
 )
 from truffle.security.secrets import DecryptionError, KeyRing
@@ -56,10 +57,14 @@ from truffle.storage.tables import PositionVersion, Screening, utcnow
 def load_screening(session: Session, screening_id: str) -> Screening:
     screening = session.get(Screening, uuid.UUID(screening_id))
     if screening is None:
-        # Retryable: the API commits the row before it starts the workflow, so this means a
-        # lagging replica or a bug; the id is safe to show, nothing personal is.
-        raise ApplicationError(f"screening {screening_id} not found", type="ScreeningNotFound")
+        raise screening_not_found(screening_id)
     return screening
+
+
+def screening_not_found(screening_id: str) -> ApplicationError:
+    """Retryable: the API commits the row before it starts the workflow, so this means a
+    lagging replica or a bug; the id is safe to show, nothing personal is."""
+    return ApplicationError(f"screening {screening_id} not found", type="ScreeningNotFound")
 
 
 class ScreeningActivities:
@@ -125,12 +130,14 @@ class ScreeningActivities:
     def _prepare(self, request: EmailRequest) -> EmailMessage | None:
         """The message to send, or None when it was sent already or the screening closed."""
         with Session(self.engine) as session:
-            screening = load_screening(session, request.screening_id)
+            found = screening_and_version(session, uuid.UUID(request.screening_id))
+            if found is None:
+                raise screening_not_found(request.screening_id)
+            screening, position = found
             if request.kind in email_claims.sent_kinds(session, screening.id):
                 return None
             if not screening.is_open:
                 return None
-            position = screening_version(session, screening)
             try:
                 return self.compose(screening, position, request.kind)
             except DecryptionError:

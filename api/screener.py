@@ -15,7 +15,7 @@ from api.deps import EngineDep, GatewayDep
 from api.temporal import WorkflowUnavailableError
 from truffle.contracts import ScreeningStatus, epoch_ms
 from truffle.position.invite_settings import DEFAULT_LANGUAGE
-from truffle.position.positions import screening_version, settings_of
+from truffle.position.positions import settings_of
 from truffle.position.scoring import summary_of
 from truffle.position.translations import deadline_text, translations
 from truffle.screening import screenings
@@ -77,10 +77,7 @@ def _language(position: PositionVersion) -> str:
 def _load(engine: EngineDep, token: str) -> tuple[Screening, PositionVersion] | None:
     """The screening and the position as it was sent: later edits never reach the candidate."""
     with Session(engine) as session:
-        screening = screenings.screening_for_token(session, token)
-        if screening is None:
-            return None
-        return screening, screening_version(session, screening)
+        return screenings.screening_and_version_for_token(session, token)
 
 
 def _page(

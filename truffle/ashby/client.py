@@ -4,6 +4,7 @@ Ashby answers most failures with HTTP 200 and `success: false`, so the body deci
 the status code (see tools/ashby_sandbox/spec/CONTRACT.md).
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -213,8 +214,20 @@ def needs_position(kind: UpdateKind) -> bool:
     return kind in (UpdateKind.result, UpdateKind.report_link)
 
 
+@dataclass(frozen=True)
+class UpdateSubject:
+    """The fields of a screening an update to Ashby is built from (read without loading the
+    whole row)."""
+
+    id: uuid.UUID
+    deadline_at: datetime
+    started_at: datetime | None
+    close_reason: CloseReason | None
+    result: dict[str, Any] | None
+
+
 def build_update(
-    screening: Screening,
+    screening: Screening | UpdateSubject,
     position: PositionVersion | None,
     kind: UpdateKind,
     timestamp_ms: int,

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, update
 
 from truffle.contracts import AshbyOutcome
-from truffle.storage.tables import AshbyConnection
+from truffle.storage.tables import AshbyConnection, table_of
 
 DEGRADED_WINDOW = timedelta(hours=24)
 REPEATED_FAILURES = 5
@@ -145,14 +145,15 @@ def record_success(session: Session, workspace_id: uuid.UUID, at: datetime) -> N
     """An update Ashby took. Written when it changes the health (the first success after a
     failure) and otherwise at most every SUCCESS_WRITE_INTERVAL: every post of every worker
     succeeds on this one row, and the card's last activity needs no finer time."""
-    session.exec(
-        update(AshbyConnection)
-        .where(col(AshbyConnection.workspace_id) == workspace_id)
+    columns = table_of(AshbyConnection).c
+    session.execute(
+        sa.update(table_of(AshbyConnection))
+        .where(columns.workspace_id == workspace_id)
         .where(
             sa.or_(
-                col(AshbyConnection.failures_since_success) != 0,
-                col(AshbyConnection.last_result_at).is_(None),
-                col(AshbyConnection.last_result_at) <= at - SUCCESS_WRITE_INTERVAL,
+                columns.failures_since_success != 0,
+                columns.last_result_at.is_(None),
+                columns.last_result_at <= at - SUCCESS_WRITE_INTERVAL,
             )
         )
         .values(last_result_at=at, failures_since_success=0, failing_since=None)

@@ -18,7 +18,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from truffle.storage.tables import Screening, SentEmail, utcnow
+from truffle.storage.tables import Screening, SentEmail, table_of, utcnow
 
 # Longer than any attempt can hold a claim: the send is capped well below this
 # (activities/email.py), and the attempt's start-to-close timeout is below it too.
@@ -41,10 +41,11 @@ class Claim:
 def _still_open(screening_id: uuid.UUID) -> sa.Exists:
     """The screening is open, read under a share lock on PostgreSQL, so that a close in progress
     is waited for and then seen (SQLite runs one writer at a time anyway)."""
+    screenings = table_of(Screening).c
     return (
-        select(col(Screening.id))
-        .where(col(Screening.id) == screening_id)
-        .where(col(Screening.is_open).is_(True))
+        sa.select(screenings.id)
+        .where(screenings.id == screening_id)
+        .where(screenings.is_open.is_(True))
         .with_for_update(read=True)
         .exists()
     )
@@ -59,7 +60,7 @@ def claim(
 ) -> Claim:
     """Claims the email for this attempt, if the screening is open and no one else holds it."""
     now = now or utcnow()
-    columns = SentEmail.__table__.c  # type: ignore[attr-defined]
+    columns = table_of(SentEmail).c
     values = sa.select(
         sa.literal(uuid.uuid4(), columns.id.type),
         sa.literal(screening_id, columns.screening_id.type),
@@ -69,12 +70,12 @@ def claim(
         sa.false(),
     ).where(_still_open(screening_id))
     try:
-        inserted = session.exec(
-            sa.insert(SentEmail)
+        inserted = session.execute(
+            sa.insert(table_of(SentEmail))
             .from_select(
                 ["id", "screening_id", "kind", "message_id", "claimed_at", "unconfirmed"], values
             )
-            .returning(col(SentEmail.id))
+            .returning(columns.id)
         ).first()
         session.commit()
     except sa.exc.IntegrityError:
@@ -115,11 +116,12 @@ def _claimed_before(
 
 
 def _this_claim(screening_id: uuid.UUID, kind: str, claimed_at: datetime) -> sa.Update:
+    columns = table_of(SentEmail).c
     return (
-        sa.update(SentEmail)
-        .where(col(SentEmail.screening_id) == screening_id)
-        .where(col(SentEmail.kind) == kind)
-        .where(col(SentEmail.claimed_at) == claimed_at)
+        sa.update(table_of(SentEmail))
+        .where(columns.screening_id == screening_id)
+        .where(columns.kind == kind)
+        .where(columns.claimed_at == claimed_at)
     )
 
 
@@ -132,7 +134,7 @@ def mark_accepted(
     unconfirmed: bool = False,
 ) -> None:
     """The mail server took the message (or it was handed over and never answered for)."""
-    session.exec(
+    session.execute(
         _this_claim(screening_id, kind, claimed_at).values(
             accepted_at=utcnow(), unconfirmed=unconfirmed
         )

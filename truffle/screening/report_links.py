@@ -21,7 +21,7 @@ from truffle import audit
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import UpdateKind
 from truffle.security.secrets import DecryptionError, KeyRing
-from truffle.storage.tables import AshbyUpdate, ReportLink, Screening, utcnow
+from truffle.storage.tables import AshbyUpdate, ReportLink, Screening, table_of, utcnow
 
 PATH = "/r/"
 # What the stored update to Ashby holds instead of the link (the token is never stored): the
@@ -118,10 +118,11 @@ def screening_for(session: Session, token: str) -> Screening | None:
 
 
 def mark_announced(session: Session, link_id: uuid.UUID) -> None:
-    session.exec(
-        sa.update(ReportLink)
-        .where(col(ReportLink.id) == link_id)
-        .where(col(ReportLink.announced_at).is_(None))
+    columns = table_of(ReportLink).c
+    session.execute(
+        sa.update(table_of(ReportLink))
+        .where(columns.id == link_id)
+        .where(columns.announced_at.is_(None))
         .values(announced_at=utcnow())
     )
 

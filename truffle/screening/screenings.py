@@ -38,7 +38,9 @@ from truffle.storage.tables import (
     EmailFailure,
     PayloadKey,
     Position,
+    PositionVersion,
     Screening,
+    table_of,
     utcnow,
 )
 
@@ -97,7 +99,8 @@ def open_screening(
     one inserts, the others find its row.
     """
     for _ in range(_OPEN_ATTEMPTS):
-        with Session(engine) as session:
+        # A new row is returned as written: every column was set here, none is read back.
+        with Session(engine, expire_on_commit=False) as session:
             existing = _open_for_application(session, new)
             if existing is not None:
                 return OpenedScreening(screening=existing, created=False)
@@ -147,7 +150,6 @@ def open_screening(
             except (sa.exc.IntegrityError, sa.exc.OperationalError):
                 session.rollback()
                 continue
-            session.refresh(screening)
             return OpenedScreening(screening=screening, created=True, payload_key=payload_key)
     raise RuntimeError("could not open a screening after repeated conflicts")
 
@@ -164,6 +166,45 @@ def screening_for_token(session: Session, token: str) -> Screening | None:
     return session.exec(
         select(Screening).where(Screening.link_token_digest == screener_token_digest(token))
     ).first()
+
+
+def screening_and_version_for_token(
+    session: Session, token: str
+) -> tuple[Screening, PositionVersion] | None:
+    """The screening behind a screener link and the position's version it was sent with."""
+    return _with_version(session, col(Screening.link_token_digest) == screener_token_digest(token))
+
+
+def screening_and_version(
+    session: Session, screening_id: uuid.UUID
+) -> tuple[Screening, PositionVersion] | None:
+    """The screening and the position's version it was sent with."""
+    return _with_version(session, col(Screening.id) == screening_id)
+
+
+def _with_version(
+    session: Session, which: sa.ColumnElement[bool]
+) -> tuple[Screening, PositionVersion] | None:
+    """The screening `which` names and its version (which must exist), in one statement."""
+    found = session.exec(
+        select(Screening, PositionVersion)
+        .outerjoin(
+            PositionVersion,
+            sa.and_(
+                col(PositionVersion.position_id) == col(Screening.position_id),
+                col(PositionVersion.version) == col(Screening.position_version),
+            ),
+        )
+        .where(which)
+    ).first()
+    if found is None:
+        return None
+    screening, version = found
+    if version is None:
+        raise LookupError(
+            f"position {screening.position_id} has no version {screening.position_version}"
+        )
+    return screening, version
 
 
 def mark_started(session: Session, screening: Screening) -> bool:
@@ -368,12 +409,13 @@ def settle(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
 
 def mark_settled(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
     """`settle` inside the caller's transaction (the caller commits)."""
-    settled = session.exec(
-        update(Screening)
-        .where(col(Screening.id) == screening_id)
-        .where(col(Screening.settled_at).is_(None))
+    columns = table_of(Screening).c
+    settled = session.execute(
+        sa.update(table_of(Screening))
+        .where(columns.id == screening_id)
+        .where(columns.settled_at.is_(None))
         .values(settled_at=utcnow())
-        .returning(col(Screening.status))
+        .returning(columns.status)
     ).first()
     return ScreeningStatus(settled[0]) if settled is not None else None
 

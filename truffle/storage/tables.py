@@ -549,9 +549,16 @@ class AuditEvent(SQLModel, table=True):
     )
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The model's table, for statements that read or write columns without loading rows as
+    objects (the hot paths: a post to Ashby reads a few of a screening's many columns)."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
 def column_length(table: type[SQLModel], column: str) -> int:
     """The most characters `table.column` holds: the one source of input limits."""
-    length = getattr(table.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
+    length = getattr(table_of(table).c[column].type, "length", None)
     if not isinstance(length, int):
         raise LookupError(f"{table.__name__}.{column} has no length")
     return length
