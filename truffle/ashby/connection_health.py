@@ -141,22 +141,29 @@ def snapshot_of(connection: AshbyConnection) -> HealthSnapshot:
     )
 
 
+_CONNECTIONS = table_of(AshbyConnection)
+# Built once: every post runs it.
+_SUCCESS = (
+    sa.update(_CONNECTIONS)
+    .where(_CONNECTIONS.c.workspace_id == sa.bindparam("workspace"))
+    .where(
+        sa.or_(
+            _CONNECTIONS.c.failures_since_success != 0,
+            _CONNECTIONS.c.last_result_at.is_(None),
+            _CONNECTIONS.c.last_result_at <= sa.bindparam("written_before"),
+        )
+    )
+    .values(last_result_at=sa.bindparam("at"), failures_since_success=0, failing_since=None)
+)
+
+
 def record_success(session: Session, workspace_id: uuid.UUID, at: datetime) -> None:
     """An update Ashby took. Written when it changes the health (the first success after a
     failure) and otherwise at most every SUCCESS_WRITE_INTERVAL: every post of every worker
     succeeds on this one row, and the card's last activity needs no finer time."""
-    columns = table_of(AshbyConnection).c
     session.execute(
-        sa.update(table_of(AshbyConnection))
-        .where(columns.workspace_id == workspace_id)
-        .where(
-            sa.or_(
-                columns.failures_since_success != 0,
-                columns.last_result_at.is_(None),
-                columns.last_result_at <= at - SUCCESS_WRITE_INTERVAL,
-            )
-        )
-        .values(last_result_at=at, failures_since_success=0, failing_since=None)
+        _SUCCESS,
+        {"workspace": workspace_id, "at": at, "written_before": at - SUCCESS_WRITE_INTERVAL},
     )
 
 

@@ -38,7 +38,7 @@ class Claim:
     claimed_at: datetime | None = None  # this attempt's claim, to settle it by
 
 
-def _still_open(screening_id: uuid.UUID) -> sa.Exists:
+def _still_open(screening_id: uuid.UUID | sa.BindParameter[uuid.UUID]) -> sa.Exists:
     """The screening is open, read under a share lock on PostgreSQL, so that a close in progress
     is waited for and then seen (SQLite runs one writer at a time anyway)."""
     screenings = table_of(Screening).c
@@ -51,6 +51,30 @@ def _still_open(screening_id: uuid.UUID) -> sa.Exists:
     )
 
 
+_SENT = table_of(SentEmail)
+# Built once, as every email runs it: the claim, a row inserted only while the screening is open.
+_CLAIM = (
+    sa.insert(_SENT)
+    .from_select(
+        ["id", "screening_id", "kind", "message_id", "claimed_at", "unconfirmed"],
+        sa.select(
+            *(
+                sa.bindparam(f"b_{name}", type_=_SENT.c[column].type)
+                for name, column in (
+                    ("id", "id"),
+                    ("screening", "screening_id"),
+                    ("kind", "kind"),
+                    ("message_id", "message_id"),
+                    ("claimed_at", "claimed_at"),
+                )
+            ),
+            sa.false(),
+        ).where(_still_open(sa.bindparam("b_screening"))),
+    )
+    .returning(_SENT.c.id)
+)
+
+
 def claim(
     session: Session,
     screening_id: uuid.UUID,
@@ -60,22 +84,16 @@ def claim(
 ) -> Claim:
     """Claims the email for this attempt, if the screening is open and no one else holds it."""
     now = now or utcnow()
-    columns = table_of(SentEmail).c
-    values = sa.select(
-        sa.literal(uuid.uuid4(), columns.id.type),
-        sa.literal(screening_id, columns.screening_id.type),
-        sa.literal(kind, columns.kind.type),
-        sa.literal(message_id, columns.message_id.type),
-        sa.literal(now, columns.claimed_at.type),
-        sa.false(),
-    ).where(_still_open(screening_id))
     try:
         inserted = session.execute(
-            sa.insert(table_of(SentEmail))
-            .from_select(
-                ["id", "screening_id", "kind", "message_id", "claimed_at", "unconfirmed"], values
-            )
-            .returning(columns.id)
+            _CLAIM,
+            {
+                "b_id": uuid.uuid4(),
+                "b_screening": screening_id,
+                "b_kind": kind,
+                "b_message_id": message_id,
+                "b_claimed_at": now,
+            },
         ).first()
         session.commit()
     except sa.exc.IntegrityError:
@@ -115,14 +133,14 @@ def _claimed_before(
     return Claim(ClaimOutcome.in_flight if still else ClaimOutcome.closed)
 
 
-def _this_claim(screening_id: uuid.UUID, kind: str, claimed_at: datetime) -> sa.Update:
-    columns = table_of(SentEmail).c
-    return (
-        sa.update(table_of(SentEmail))
-        .where(columns.screening_id == screening_id)
-        .where(columns.kind == kind)
-        .where(columns.claimed_at == claimed_at)
-    )
+# Built once, as every email sent runs it.
+_ACCEPT = (
+    sa.update(_SENT)
+    .where(_SENT.c.screening_id == sa.bindparam("b_screening"))
+    .where(_SENT.c.kind == sa.bindparam("b_kind"))
+    .where(_SENT.c.claimed_at == sa.bindparam("b_claimed_at"))
+    .values(accepted_at=sa.bindparam("b_at"), unconfirmed=sa.bindparam("b_unconfirmed"))
+)
 
 
 def mark_accepted(
@@ -135,9 +153,14 @@ def mark_accepted(
 ) -> None:
     """The mail server took the message (or it was handed over and never answered for)."""
     session.execute(
-        _this_claim(screening_id, kind, claimed_at).values(
-            accepted_at=utcnow(), unconfirmed=unconfirmed
-        )
+        _ACCEPT,
+        {
+            "b_screening": screening_id,
+            "b_kind": kind,
+            "b_claimed_at": claimed_at,
+            "b_at": utcnow(),
+            "b_unconfirmed": unconfirmed,
+        },
     )
     session.commit()
 

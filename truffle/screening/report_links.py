@@ -45,6 +45,23 @@ def url_of(keyring: KeyRing, public_base_url: str, link: ReportLink) -> str:
     return f"{public_base_url}{PATH}{_token(keyring, link)}"
 
 
+_LINKS = table_of(ReportLink)
+# Built once: every result's post runs them.
+_REVOKE = (
+    sa.update(_LINKS)
+    .where(_LINKS.c.screening_id == sa.bindparam("screening"))
+    .where(_LINKS.c.revoked_at.is_(None))
+    .values(revoked_at=sa.bindparam("at"))
+)
+_ISSUE = sa.insert(_LINKS)
+_ANNOUNCED = (
+    sa.update(_LINKS)
+    .where(_LINKS.c.id == sa.bindparam("link_id"))
+    .where(_LINKS.c.announced_at.is_(None))
+    .values(announced_at=sa.bindparam("at"))
+)
+
+
 def issue(
     session: Session,
     keyring: KeyRing,
@@ -55,12 +72,7 @@ def issue(
     """A new link for the screening; the one before stops working at once (the caller
     commits)."""
     now = now or utcnow()
-    session.exec(
-        sa.update(ReportLink)
-        .where(col(ReportLink.screening_id) == screening_id)
-        .where(col(ReportLink.revoked_at).is_(None))
-        .values(revoked_at=now)
-    )
+    session.execute(_REVOKE, {"screening": screening_id, "at": now})
     key = keyring.encryption_key()
     link = ReportLink(
         screening_id=screening_id,
@@ -70,8 +82,9 @@ def issue(
         expires_at=now + lifetime,
     )
     link.token_digest = digest_of(_token(keyring, link))
-    session.add(link)
-    session.flush()
+    session.execute(
+        _LINKS.insert(), {column.name: getattr(link, column.name) for column in _LINKS.c}
+    )
     return link
 
 
@@ -118,13 +131,7 @@ def screening_for(session: Session, token: str) -> Screening | None:
 
 
 def mark_announced(session: Session, link_id: uuid.UUID) -> None:
-    columns = table_of(ReportLink).c
-    session.execute(
-        sa.update(table_of(ReportLink))
-        .where(columns.id == link_id)
-        .where(columns.announced_at.is_(None))
-        .values(announced_at=utcnow())
-    )
+    session.execute(_ANNOUNCED, {"link_id": link_id, "at": utcnow()})
 
 
 def awaiting_announcement(session: Session, screening_id: uuid.UUID) -> bool:

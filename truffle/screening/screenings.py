@@ -407,16 +407,20 @@ def settle(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
     return status
 
 
+_SCREENINGS = table_of(Screening)
+# Built once: the last post of every screening runs it.
+_SETTLE = (
+    sa.update(_SCREENINGS)
+    .where(_SCREENINGS.c.id == sa.bindparam("screening_id"))
+    .where(_SCREENINGS.c.settled_at.is_(None))
+    .values(settled_at=sa.bindparam("at"))
+    .returning(_SCREENINGS.c.status)
+)
+
+
 def mark_settled(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
     """`settle` inside the caller's transaction (the caller commits)."""
-    columns = table_of(Screening).c
-    settled = session.execute(
-        sa.update(table_of(Screening))
-        .where(columns.id == screening_id)
-        .where(columns.settled_at.is_(None))
-        .values(settled_at=utcnow())
-        .returning(columns.status)
-    ).first()
+    settled = session.execute(_SETTLE, {"screening_id": screening_id, "at": utcnow()}).first()
     return ScreeningStatus(settled[0]) if settled is not None else None
 
 
