@@ -207,16 +207,20 @@ def _with_version(
     return screening, version
 
 
+_SCREENINGS = table_of(Screening)
+# Built once: every candidate's Begin runs it.
+_START = (
+    sa.update(_SCREENINGS)
+    .where(_SCREENINGS.c.id == sa.bindparam("screening_id"))
+    .where(_SCREENINGS.c.status == ScreeningStatus.invited)
+    .where(_SCREENINGS.c.deadline_at > sa.bindparam("at"))
+    .values(status=ScreeningStatus.started, started_at=sa.bindparam("at"))
+)
+
+
 def mark_started(session: Session, screening: Screening) -> bool:
     """True if this call started the screening (invited, still open, before its deadline)."""
-    now = utcnow()
-    result = session.exec(
-        update(Screening)
-        .where(col(Screening.id) == screening.id)
-        .where(col(Screening.status) == ScreeningStatus.invited)
-        .where(col(Screening.deadline_at) > now)
-        .values(status=ScreeningStatus.started, started_at=now)
-    )
+    result = session.connection().execute(_START, {"screening_id": screening.id, "at": utcnow()})
     session.commit()
     return bool(result.rowcount)
 
@@ -292,9 +296,11 @@ def mark_completed(
             )
         }
     )
-    result = session.exec(
-        _while_open(screening.id)
-        .where(col(Screening.deadline_at) > now)
+    result = session.connection().execute(
+        sa.update(_SCREENINGS)
+        .where(_SCREENINGS.c.id == screening.id)
+        .where(_SCREENINGS.c.status.in_(OPEN_SCREENING_STATUSES))
+        .where(_SCREENINGS.c.deadline_at > now)
         .values(
             status=ScreeningStatus.completed,
             application_status=ApplicationStatus.completed,
@@ -407,7 +413,6 @@ def settle(session: Session, screening_id: uuid.UUID) -> ScreeningStatus | None:
     return status
 
 
-_SCREENINGS = table_of(Screening)
 # Built once: the last post of every screening runs it.
 _SETTLE = (
     sa.update(_SCREENINGS)
