@@ -383,13 +383,21 @@ def authenticate_partner(
     parsed = parse_truffle_key(presented)
     if parsed is None:
         return None
-    key = session.exec(
-        select(TruffleKey)
+    # The key, its workspace and the workspace's connection, in one statement.
+    found = session.exec(
+        select(TruffleKey, Workspace, AshbyConnection)
+        .join(Workspace, col(Workspace.id) == col(TruffleKey.workspace_id))
+        .outerjoin(
+            AshbyConnection, col(AshbyConnection.workspace_id) == col(TruffleKey.workspace_id)
+        )
         .where(TruffleKey.key_id == parsed.key_id)
         .where(col(TruffleKey.revoked_at).is_(None))
     ).first()
-    matched = keyring.truffle_key_match(parsed, key.digest) if key is not None else None
-    if key is None or matched is None:
+    if found is None:
+        return None
+    key, workspace, connection = found
+    matched = keyring.truffle_key_match(parsed, key.digest)
+    if matched is None:
         return None
     if matched != 0 or key.pepper != keyring.fingerprints[0]:
         # Made under an older secret key: digested again under the current one, so the old
@@ -400,9 +408,6 @@ def authenticate_partner(
     # Read first: the writes below happen only when there is something to change, so a burst
     # of calls from Ashby does not queue for the database's write lock (SQLite takes it for
     # any UPDATE, even one that matches no row).
-    connection = session.exec(
-        select(AshbyConnection).where(AshbyConnection.workspace_id == key.workspace_id)
-    ).first()
     went_live = 0
     if connection is not None and connection.state == ConnectionState.pending:
         still_live_key = (
@@ -434,8 +439,6 @@ def authenticate_partner(
             )
             .values(last_partner_call_at=now)
         )
-    workspace = session.get(Workspace, key.workspace_id)
-    assert workspace is not None
     return PartnerCaller(workspace=workspace, went_live=bool(went_live))
 
 
