@@ -222,11 +222,12 @@ async def assessment_start(
         taken = True
     except WorkflowUnavailableError:
         taken = False  # Temporal certainly has no workflow for it
-    await run_in_threadpool(
-        functools.partial(
-            assessments.settle_start, engine, workspace.id, opened, actor, taken=taken
+    if not (opened.created and taken):  # a new screening Temporal took is on record already
+        await run_in_threadpool(
+            functools.partial(
+                assessments.settle_start, engine, workspace.id, opened, actor, taken=taken
+            )
         )
-    )
     if not taken:
         return ashby_error(
             503, "temporarily_unavailable", "Truffle could not start the screening; try again."

@@ -142,19 +142,18 @@ async def screener(request: Request, token: str, engine: EngineDep) -> Response:
 
 @router.post("/{token}/begin")
 async def begin(request: Request, token: str, engine: EngineDep, gateway: GatewayDep) -> Response:
-    found = await run_in_threadpool(_load, engine, token)
+    def load_and_start() -> tuple[tuple[Screening, PositionVersion] | None, bool]:
+        with Session(engine, expire_on_commit=False) as session:
+            return screenings.begin_for_token(session, token)
+
+    found, started = await run_in_threadpool(load_and_start)
     if found is None:
         return _message(request, NOT_FOUND, status.HTTP_404_NOT_FOUND)
     screening, position = found
-    closed = _closed_page(request, screening, _language(position))
+    closed = None if started else _closed_page(request, screening, _language(position))
     if closed is not None:
         return closed
-
-    def start() -> bool:
-        with Session(engine) as session:
-            return screenings.mark_started(session, screening)
-
-    if await run_in_threadpool(start):
+    if started:
         try:
             await gateway.candidate_started(screening.id)
         except WorkflowUnavailableError:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from truffle.runtime.logs import current_ids
 from truffle.storage import keyset
-from truffle.storage.tables import AuditEvent, column_length
+from truffle.storage.tables import AuditEvent, column_length, insert_row
 
 PAGE_SIZE = 25
 EXPORT_CHUNK = 500
@@ -115,7 +116,7 @@ def _clipped(value: str | None, column: str) -> str | None:
 
 
 def record(
-    session: Session,
+    into: Session | sa.Connection,
     workspace_id: uuid.UUID,
     action: AuditAction,
     actor: Actor,
@@ -129,8 +130,9 @@ def record(
     request_id: str | None = None,
     idempotency_key: str | None = None,
 ) -> AuditEvent:
-    """Adds one row to the caller's transaction (the caller commits). The request id defaults
-    to the one bound to the current request (api/access_log.py)."""
+    """Adds one row to the caller's transaction (the caller commits): through the session, or
+    written at once on a connection (a start, which writes its rows without the ORM). The
+    request id defaults to the one bound to the current request (api/access_log.py)."""
     event = AuditEvent(
         workspace_id=workspace_id,
         actor=actor.kind.value,
@@ -145,7 +147,10 @@ def record(
         request_id=_clipped(request_id or current_ids().get("request_id"), "request_id"),
         idempotency_key=_clipped(idempotency_key, "idempotency_key"),
     )
-    session.add(event)
+    if isinstance(into, sa.Connection):
+        insert_row(into, event)
+    else:
+        into.add(event)
     return event
 
 

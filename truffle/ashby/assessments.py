@@ -25,10 +25,10 @@ from truffle.storage.db import session_scope
 from truffle.storage.tables import (
     AshbyUpdate,
     Plan,
-    Position,
     Screening,
     Workspace,
     column_length,
+    insert_row,
 )
 
 # The audit outcome of a start or cancel Temporal could not take (Ashby may send it again).
@@ -64,13 +64,16 @@ class OpenedAssessment:
     audit_event_id: uuid.UUID | None
 
 
-def _startable(session: Session, workspace: Workspace, start: AssessmentStart) -> None:
+def _startable(
+    engine: sa.Engine, workspace: Workspace, start: AssessmentStart
+) -> screenings.SendablePosition:
+    """The position to send, once the start is one Truffle takes."""
     if workspace.plan != Plan.paid:
         raise RecruiterRefusalError(
             "Truffle screenings from Ashby are available on paid Truffle plans. Ask your "
             "Truffle admin to upgrade, then send the screening again."
         )
-    position = session.get(Position, start.position_id)
+    position = screenings.sendable_position(engine, start.position_id)
     if position is None or position.workspace_id != workspace.id:
         raise RecruiterRefusalError(
             "This Truffle screening does not exist in the connected Truffle workspace. Choose "
@@ -82,6 +85,7 @@ def _startable(session: Session, workspace: Workspace, start: AssessmentStart) -
             "Truffle or choose another Assessment Type on the job's interview plan."
         )
     _check_what_we_keep(start)
+    return position
 
 
 def _check_what_we_keep(start: AssessmentStart) -> None:
@@ -139,27 +143,25 @@ def open_assessment(
     the audit trail) when Truffle cannot take it."""
     recorded: list[uuid.UUID] = []
 
-    def record_start(session: Session, screening: Screening) -> None:
+    def record_start(connection: sa.Connection, screening: Screening) -> None:
         # The start reply carries "Invited" with the deadline: Ashby has it once we answer.
-        session.add(
-            AshbyUpdate(
-                screening_id=screening.id,
-                kind=UpdateKind.invited,
-                timestamp_ms=epoch_ms(screening.created_at),
-                body=invited_update(screening),
-                delivered_at=screening.created_at,
-            )
+        invited = AshbyUpdate(
+            screening_id=screening.id,
+            kind=UpdateKind.invited,
+            timestamp_ms=epoch_ms(screening.created_at),
+            body=invited_update(screening),
+            delivered_at=screening.created_at,
         )
+        insert_row(connection, invited)
         event = audit.record(
-            session, workspace.id, AuditAction.ashby_assessment_started, actor,
+            connection, workspace.id, AuditAction.ashby_assessment_started, actor,
             outcome="started", screening_id=screening.id, position_id=screening.position_id,
             ashby_application_id=start.application_id,
         )  # fmt: skip
         recorded.append(event.id)
 
     try:
-        with Session(engine) as session:
-            _startable(session, workspace, start)
+        position = _startable(engine, workspace, start)
     except RecruiterRefusalError:
         _record_start(engine, workspace.id, actor, start.application_id, "refused (422)")
         raise
@@ -179,6 +181,7 @@ def open_assessment(
             ashby_profile_url=start.profile_url,
         ),
         on_created=record_start,
+        position=position,
     )
     return OpenedAssessment(
         opened.screening, opened.created, opened.payload_key, recorded[-1] if recorded else None

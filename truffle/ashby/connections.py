@@ -367,6 +367,17 @@ def ashby_key_of(session: Session, keyring: KeyRing, workspace_id: uuid.UUID) ->
     return keyring.unseal(connection.encrypted_ashby_key, workspace_id)
 
 
+# The key, its workspace and the workspace's connection, in one statement built once: every
+# call from Ashby runs it.
+_PARTNER_KEY = (
+    select(TruffleKey, Workspace, AshbyConnection)
+    .join(Workspace, col(Workspace.id) == col(TruffleKey.workspace_id))
+    .outerjoin(AshbyConnection, col(AshbyConnection.workspace_id) == col(TruffleKey.workspace_id))
+    .where(col(TruffleKey.key_id) == sa.bindparam("wanted_key_id"))
+    .where(col(TruffleKey.revoked_at).is_(None))
+)
+
+
 @dataclass(frozen=True)
 class PartnerCaller:
     workspace: Workspace
@@ -383,16 +394,7 @@ def authenticate_partner(
     parsed = parse_truffle_key(presented)
     if parsed is None:
         return None
-    # The key, its workspace and the workspace's connection, in one statement.
-    found = session.exec(
-        select(TruffleKey, Workspace, AshbyConnection)
-        .join(Workspace, col(Workspace.id) == col(TruffleKey.workspace_id))
-        .outerjoin(
-            AshbyConnection, col(AshbyConnection.workspace_id) == col(TruffleKey.workspace_id)
-        )
-        .where(TruffleKey.key_id == parsed.key_id)
-        .where(col(TruffleKey.revoked_at).is_(None))
-    ).first()
+    found = session.exec(_PARTNER_KEY, params={"wanted_key_id": parsed.key_id}).first()
     if found is None:
         return None
     key, workspace, connection = found

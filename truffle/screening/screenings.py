@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from truffle.contracts import (
     OPEN_SCREENING_STATUSES,
@@ -40,6 +40,7 @@ from truffle.storage.tables import (
     Position,
     PositionVersion,
     Screening,
+    insert_row,
     table_of,
     utcnow,
 )
@@ -76,44 +77,77 @@ class OpenedScreening:
     payload_key: bytes | None = None
 
 
-def _open_for_application(session: Session, new: NewScreening) -> Screening | None:
-    return session.exec(
-        select(Screening)
-        .where(Screening.workspace_id == new.workspace_id)
-        .where(Screening.ashby_application_id == new.ashby_application_id)
-        .where(Screening.position_id == new.position_id)
-        .where(col(Screening.is_open).is_(True))
-    ).first()
+_SCREENINGS = table_of(Screening)
+_POSITIONS = table_of(Position)
+
+
+@dataclass(frozen=True)
+class SendablePosition:
+    """What a new screening takes from its position, read once for the start's checks and its
+    row: the version it is sent with (which it keeps whatever edits follow) and its settings."""
+
+    workspace_id: uuid.UUID
+    name: str
+    active: bool
+    version: int
+    invite_settings: dict[str, Any] | None
+
+
+# Built once, as the other statements every screening runs.
+_SENDABLE = sa.select(
+    _POSITIONS.c.workspace_id,
+    _POSITIONS.c.name,
+    _POSITIONS.c.active,
+    _POSITIONS.c.version,
+    _POSITIONS.c.invite_settings,
+).where(_POSITIONS.c.id == sa.bindparam("wanted_position"))
+_OPEN_FOR_APPLICATION = (
+    select(Screening)
+    .where(col(Screening.workspace_id) == sa.bindparam("wanted_workspace"))
+    .where(col(Screening.ashby_application_id) == sa.bindparam("wanted_application"))
+    .where(col(Screening.position_id) == sa.bindparam("wanted_position"))
+    .where(col(Screening.is_open).is_(True))
+)
+
+
+def sendable_position(engine: sa.Engine, position_id: uuid.UUID) -> SendablePosition | None:
+    with engine.connect() as connection:
+        row = connection.execute(_SENDABLE, {"wanted_position": position_id}).first()
+    return None if row is None else SendablePosition(*row)
 
 
 def open_screening(
     engine: sa.Engine,
     keyring: KeyRing,
     new: NewScreening,
-    on_created: Callable[[Session, Screening], None] | None = None,
+    on_created: Callable[[sa.Connection, Screening], None] | None = None,
+    position: SendablePosition | None = None,
 ) -> OpenedScreening:
     """The open screening for this application and position, created if there is none.
-    `on_created` writes what goes with a new screening (its audit row) in the same transaction.
+    `on_created` writes what goes with a new screening (its audit row) in the same transaction;
+    `position` is the position as the caller read it (read here if not given).
 
     Concurrent calls for the same application and position meet at a partial unique index:
     one inserts, the others find its row.
     """
+    if position is None:
+        position = sendable_position(engine, new.position_id)
+        if position is None:
+            raise LookupError(f"no position {new.position_id}")
+    # The link works for the version's expiry; whole milliseconds, as the workflow counts them.
+    settings = invite_settings.from_json(dict(position.invite_settings or {}))
+    window = timedelta(days=settings.expiry_days)
+    wanted = {
+        "wanted_workspace": new.workspace_id,
+        "wanted_application": new.ashby_application_id,
+        "wanted_position": new.position_id,
+    }
     for _ in range(_OPEN_ATTEMPTS):
         # A new row is returned as written: every column was set here, none is read back.
         with Session(engine, expire_on_commit=False) as session:
-            existing = _open_for_application(session, new)
+            existing = session.exec(_OPEN_FOR_APPLICATION, params=wanted).first()
             if existing is not None:
                 return OpenedScreening(screening=existing, created=False)
-            # Sent with the position's current version, which it keeps whatever edits follow.
-            position_version, stored_settings = session.exec(
-                select(Position.version, Position.invite_settings).where(
-                    Position.id == new.position_id
-                )
-            ).one()
-            # The link works for the version's expiry; whole milliseconds, as the workflow
-            # counts them.
-            settings = invite_settings.from_json(dict(stored_settings or {}))
-            window = timedelta(days=settings.expiry_days)
             now = whole_milliseconds(utcnow())
             screening_id = uuid.uuid4()
             token = new_screener_token()
@@ -121,7 +155,7 @@ def open_screening(
                 id=screening_id,
                 workspace_id=new.workspace_id,
                 position_id=new.position_id,
-                position_version=position_version,
+                position_version=position.version,
                 ashby_candidate_id=new.ashby_candidate_id,
                 ashby_application_id=new.ashby_application_id,
                 ashby_job_id=new.ashby_job_id,
@@ -140,12 +174,13 @@ def open_screening(
                 reminder_plan=settings.as_json()["reminders"],
                 last_update_timestamp_ms=epoch_ms(now),
             )
-            session.add(screening)
+            # Written without the unit of work: the row first (its payload key refers to it).
+            connection = session.connection()
             try:
-                session.flush()  # the row first: its payload key refers to it
-                payload_key = new_screening_key(session, keyring, screening_id)
+                insert_row(connection, screening)
+                payload_key = new_screening_key(connection, keyring, screening_id)
                 if on_created is not None:
-                    on_created(session, screening)
+                    on_created(connection, screening)
                 session.commit()
             except (sa.exc.IntegrityError, sa.exc.OperationalError):
                 session.rollback()
@@ -168,25 +203,10 @@ def screening_for_token(session: Session, token: str) -> Screening | None:
     ).first()
 
 
-def screening_and_version_for_token(
-    session: Session, token: str
-) -> tuple[Screening, PositionVersion] | None:
-    """The screening behind a screener link and the position's version it was sent with."""
-    return _with_version(session, col(Screening.link_token_digest) == screener_token_digest(token))
-
-
-def screening_and_version(
-    session: Session, screening_id: uuid.UUID
-) -> tuple[Screening, PositionVersion] | None:
-    """The screening and the position's version it was sent with."""
-    return _with_version(session, col(Screening.id) == screening_id)
-
-
-def _with_version(
-    session: Session, which: sa.ColumnElement[bool]
-) -> tuple[Screening, PositionVersion] | None:
-    """The screening `which` names and its version (which must exist), in one statement."""
-    found = session.exec(
+def _with_version_where(
+    which: sa.ColumnElement[bool],
+) -> Select[Screening, PositionVersion]:
+    return (
         select(Screening, PositionVersion)
         .outerjoin(
             PositionVersion,
@@ -196,7 +216,38 @@ def _with_version(
             ),
         )
         .where(which)
+    )
+
+
+# Built once: the screener's pages run the first on every request, the invite the second.
+_WITH_VERSION_BY_DIGEST = _with_version_where(
+    col(Screening.link_token_digest) == sa.bindparam("wanted_digest")
+)
+_WITH_VERSION_BY_ID = _with_version_where(col(Screening.id) == sa.bindparam("wanted_id"))
+
+
+def screening_and_version_for_token(
+    session: Session, token: str
+) -> tuple[Screening, PositionVersion] | None:
+    """The screening behind a screener link and the position's version it was sent with."""
+    found = session.exec(
+        _WITH_VERSION_BY_DIGEST, params={"wanted_digest": screener_token_digest(token)}
     ).first()
+    return _with_version(found)
+
+
+def screening_and_version(
+    session: Session, screening_id: uuid.UUID
+) -> tuple[Screening, PositionVersion] | None:
+    """The screening and the position's version it was sent with."""
+    found = session.exec(_WITH_VERSION_BY_ID, params={"wanted_id": screening_id}).first()
+    return _with_version(found)
+
+
+def _with_version(
+    found: tuple[Screening, PositionVersion | None] | None,
+) -> tuple[Screening, PositionVersion] | None:
+    """The screening found and its version, which must exist."""
     if found is None:
         return None
     screening, version = found
@@ -207,7 +258,6 @@ def _with_version(
     return screening, version
 
 
-_SCREENINGS = table_of(Screening)
 # Built once: every candidate's Begin runs it.
 _START = (
     sa.update(_SCREENINGS)
@@ -223,6 +273,18 @@ def mark_started(session: Session, screening: Screening) -> bool:
     result = session.connection().execute(_START, {"screening_id": screening.id, "at": utcnow()})
     session.commit()
     return bool(result.rowcount)
+
+
+def begin_for_token(
+    session: Session, token: str
+) -> tuple[tuple[Screening, PositionVersion] | None, bool]:
+    """The screening behind a screener link with its version, and whether the candidate's
+    Begin started it, in one session: the update is tried only for an invited screening
+    before its deadline, so a repeated Begin writes nothing."""
+    found = screening_and_version_for_token(session, token)
+    if found is None or found[0].status != ScreeningStatus.invited or past_deadline(found[0]):
+        return found, False
+    return found, mark_started(session, found[0])
 
 
 def _while_open(screening_id: uuid.UUID) -> sa.Update:
@@ -287,7 +349,7 @@ def mark_completed(
         {}
         if questions is None
         else {
-            "result": scored_result(
+            "score": scored_result(
                 CriteriaScorer(),
                 questions,
                 answers,
@@ -296,24 +358,36 @@ def mark_completed(
             )
         }
     )
-    result = session.connection().execute(
+    statement = _COMPLETE_SCORED if scored else _COMPLETE
+    values = {"screening_id": screening.id, "at": now, "given": answers, **scored}
+    result = session.connection().execute(statement, values)
+    session.commit()
+    if not result.rowcount:
+        return None
+    return Completion(completed_at=now, result=scored.get("score"))
+
+
+def _completing(**scored: sa.BindParameter[Any]) -> sa.Update:
+    """Completes the screening while it is open and before its deadline (built once: every
+    candidate's Submit runs it)."""
+    return (
         sa.update(_SCREENINGS)
-        .where(_SCREENINGS.c.id == screening.id)
+        .where(_SCREENINGS.c.id == sa.bindparam("screening_id"))
         .where(_SCREENINGS.c.status.in_(OPEN_SCREENING_STATUSES))
-        .where(_SCREENINGS.c.deadline_at > now)
+        .where(_SCREENINGS.c.deadline_at > sa.bindparam("at"))
         .values(
             status=ScreeningStatus.completed,
             application_status=ApplicationStatus.completed,
-            answers=answers,
-            completed_at=now,
+            answers=sa.bindparam("given", type_=_SCREENINGS.c.answers.type),
+            completed_at=sa.bindparam("at"),
             is_open=False,
             **scored,
         )
     )
-    session.commit()
-    if not result.rowcount:
-        return None
-    return Completion(completed_at=now, result=scored.get("result"))
+
+
+_COMPLETE = _completing()
+_COMPLETE_SCORED = _completing(result=sa.bindparam("score", type_=_SCREENINGS.c.result.type))
 
 
 def record_cancel_request(session: Session, screening_id: uuid.UUID) -> None:

@@ -47,7 +47,7 @@ from temporalio.converter import (
 )
 
 from truffle.security.secrets import DecryptionError, KeyRing
-from truffle.storage.tables import PayloadKey, Screening, utcnow
+from truffle.storage.tables import PayloadKey, Screening, insert_row, utcnow
 
 ENCODING = b"binary/truffle-encrypted"
 KEY_ID = "truffle-key-id"
@@ -258,12 +258,13 @@ def seal_key(keyring: KeyRing, screening_id: uuid.UUID, key: bytes) -> str:
     return keyring.seal(key.hex(), screening_id)
 
 
-def new_screening_key(session: Session, keyring: KeyRing, screening_id: uuid.UUID) -> bytes:
-    """A screening's payload key, added to `session` with its row (committed with it)."""
+def new_screening_key(
+    connection: sa.Connection, keyring: KeyRing, screening_id: uuid.UUID
+) -> bytes:
+    """A screening's payload key, written in the transaction that writes its row (after it)."""
     key = secrets.token_bytes(32)
-    session.add(
-        PayloadKey(screening_id=screening_id, key_sealed=seal_key(keyring, screening_id, key))
-    )
+    sealed = seal_key(keyring, screening_id, key)
+    insert_row(connection, PayloadKey(screening_id=screening_id, key_sealed=sealed))
     return key
 
 

@@ -562,3 +562,19 @@ def column_length(table: type[SQLModel], column: str) -> int:
     if not isinstance(length, int):
         raise LookupError(f"{table.__name__}.{column} has no length")
     return length
+
+
+def insert_row(connection: sa.Connection, row: SQLModel) -> None:
+    """Inserts `row` (a new object, every column set by its model, defaults included) in the
+    caller's transaction without the ORM's unit of work, and leaves the object as it was: not
+    in any session, its values those the table now holds. For the few inserts every screening
+    makes, where the unit of work's bookkeeping costs more than the statement."""
+    table = table_of(type(row))
+    connection.execute(
+        _inserts.setdefault(table.name, table.insert()),
+        {column.key: getattr(row, column.key) for column in table.columns},
+    )
+
+
+# Each table's INSERT, built once.
+_inserts: dict[str, sa.Insert] = {}
