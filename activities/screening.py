@@ -16,7 +16,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.email import EmailFailedError, EmailUnconfirmedError, Mailer
+from activities.email import EmailFailedError, EmailUnconfirmedError, Mailer, new_message
 from truffle.ashby import connection_health
 from truffle.contracts import (
     EMAIL_DEFERRED,
@@ -115,7 +115,7 @@ class ScreeningActivities:
                 _("Good luck!") + "\n" + _("Truffle, on behalf of the hiring team") + "\n",
             ]
         )
-        message = EmailMessage()
+        message = new_message()
         message["From"] = self.settings.smtp_from
         message["To"] = screening.candidate_email
         message["Subject"] = subject

@@ -177,12 +177,14 @@ def release(session: Session, screening_id: uuid.UUID, kind: str, claimed_at: da
     session.commit()
 
 
+# Built once: every email reads it first.
+_SENT_KINDS = (
+    sa.select(_SENT.c.kind)
+    .where(_SENT.c.screening_id == sa.bindparam("b_screening"))
+    .where(_SENT.c.accepted_at.is_not(None))
+)
+
+
 def sent_kinds(session: Session, screening_id: uuid.UUID) -> set[str]:
     """The kinds of email the screening has sent (accepted, or handed over unconfirmed)."""
-    return set(
-        session.exec(
-            select(SentEmail.kind)
-            .where(col(SentEmail.screening_id) == screening_id)
-            .where(col(SentEmail.accepted_at).is_not(None))
-        )
-    )
+    return set(session.execute(_SENT_KINDS, {"b_screening": screening_id}).scalars())
