@@ -127,8 +127,10 @@ class ScreeningActivities:
         message["Content-Language"] = language
         return message
 
-    def _prepare(self, request: EmailRequest) -> EmailMessage | None:
-        """The message to send, or None when it was sent already or the screening closed."""
+    def _prepare(self, request: EmailRequest) -> tuple[EmailMessage, email_claims.Claim] | None:
+        """The message to send and this attempt's claim on it, or None when it was sent
+        already or the screening closed. Composed, then claimed in the same session: one trip
+        to a thread before SMTP."""
         with Session(self.engine) as session:
             found = screening_and_version(session, uuid.UUID(request.screening_id))
             if found is None:
@@ -138,30 +140,34 @@ class ScreeningActivities:
                 return None
             if not screening.is_open:
                 return None
-            try:
-                return self.compose(screening, position, request.kind)
-            except DecryptionError:
-                raise EmailFailedError(
-                    "the screener link can no longer be read: its key was removed from "
-                    "TRUFFLE_SECRET_KEYS",
-                    smtp_code=None,
-                    permanent=True,
-                ) from None
-            except ValueError:
-                # A header that cannot be written (a line break in a name, say): no retry
-                # will change it. Which value it was stays out of the message on purpose.
-                raise EmailFailedError(
-                    "the message could not be written: a name, title or address is not valid "
-                    "in an email header",
-                    smtp_code=None,
-                    permanent=True,
-                ) from None
-
-    def _claim(self, request: EmailRequest, message_id: str) -> email_claims.Claim:
-        with Session(self.engine) as session:
-            return email_claims.claim(
-                session, uuid.UUID(request.screening_id), request.kind, message_id
+            message = self._compose_or_fail(screening, position, request.kind)
+            claim = email_claims.claim(
+                session, screening.id, request.kind, str(message["Message-ID"])
             )
+            return message, claim
+
+    def _compose_or_fail(
+        self, screening: Screening, position: PositionVersion, kind: str
+    ) -> EmailMessage:
+        """The message, or `EmailFailedError` (permanent) when it cannot be written."""
+        try:
+            return self.compose(screening, position, kind)
+        except DecryptionError:
+            raise EmailFailedError(
+                "the screener link can no longer be read: its key was removed from "
+                "TRUFFLE_SECRET_KEYS",
+                smtp_code=None,
+                permanent=True,
+            ) from None
+        except ValueError:
+            # A header that cannot be written (a line break in a name, say): no retry
+            # will change it. Which value it was stays out of the message on purpose.
+            raise EmailFailedError(
+                "the message could not be written: a name, title or address is not valid "
+                "in an email header",
+                smtp_code=None,
+                permanent=True,
+            ) from None
 
     def _settle_claim(self, request: EmailRequest, claim: email_claims.Claim, sent: bool) -> None:
         """Sent (or handed over unconfirmed): the claim stands. Certainly not sent: released."""
@@ -202,13 +208,13 @@ class ScreeningActivities:
         or killed mid-send leaves its claim, which the next attempt takes over after
         `CLAIM_TTL`."""
         try:
-            message = await asyncio.to_thread(self._prepare, request)
+            prepared = await asyncio.to_thread(self._prepare, request)
         except EmailFailedError as failure:
             raise await self._failed(request, failure) from None
-        if message is None:
+        if prepared is None:
             metrics.EMAILS.labels(email_family(request.kind), "skipped").inc()
             return EmailReceipt(sent=False)
-        claim = await asyncio.to_thread(self._claim, request, str(message["Message-ID"]))
+        message, claim = prepared
         if claim.outcome == email_claims.ClaimOutcome.in_flight:
             # Another attempt (one that overran its slot) is talking to the mail server now.
             raise ApplicationError(
