@@ -130,19 +130,22 @@ SCREENINGS = sa.Table(
 )  # fmt: skip
 
 
+def insert_screening(engine: sa.Engine, screening: Screening, application_id: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(SCREENINGS.insert().values(id=screening.id, email=screening.email,
+            application_id=application_id, status="Invited"))  # fmt: skip
+
+
+def update_screening(engine: sa.Engine, screening_id: str, **values: object) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            SCREENINGS.update().where(SCREENINGS.c.id == screening_id).values(**values)
+        )
+
+
 def create_app(engine: sa.Engine, client: Client) -> FastAPI:
     app = FastAPI()
     expected = "Basic " + base64.b64encode(f"{setting('TRUFFLE_KEY')}:".encode()).decode()
-
-    async def write(statement: sa.Executable) -> None:
-        def run() -> None:
-            with engine.begin() as connection:
-                connection.execute(statement)
-
-        await asyncio.to_thread(run)
-
-    def row(screening_id: str, **values: object) -> sa.Executable:
-        return SCREENINGS.update().where(SCREENINGS.c.id == screening_id).values(**values)
 
     @app.post("/ashby/assessment.start")
     async def assessment_start(request: Request) -> JSONResponse:
@@ -150,8 +153,9 @@ def create_app(engine: sa.Engine, client: Client) -> FastAPI:
         if not secrets.compare_digest(request.headers.get("authorization", ""), expected):
             return JSONResponse({"success": False}, status_code=401)
         screening = Screening(str(uuid.uuid4()), body["candidate"]["email"])
-        await write(SCREENINGS.insert().values(id=screening.id, email=screening.email,
-            application_id=body["application"]["ashby_id"], status="Invited"))  # fmt: skip
+        await asyncio.to_thread(
+            insert_screening, engine, screening, body["application"]["ashby_id"]
+        )
         await client.start_workflow(
             DirectScreening.run, screening, id=screening.id, task_queue=setting("TASK_QUEUE")
         )
@@ -167,18 +171,31 @@ def create_app(engine: sa.Engine, client: Client) -> FastAPI:
     @app.post("/s/{screening_id}/begin")
     async def begin(screening_id: str) -> RedirectResponse:
         await client.get_workflow_handle(screening_id).execute_update(DirectScreening.begin)
-        await write(row(screening_id, status="Started"))
+        await asyncio.to_thread(update_screening, engine, screening_id, status="Started")
         return RedirectResponse(f"/s/{screening_id}", status_code=303)
 
     @app.post("/s/{screening_id}/submit")
     async def submit(screening_id: str, request: Request) -> HTMLResponse:
         answers = [str(value) for value in (await request.form()).values()]
         score = round(100 * sum(bool(answer.strip()) for answer in answers) / max(1, len(answers)))
-        await write(row(screening_id, status="Completed", score=score))
+        await asyncio.to_thread(
+            update_screening, engine, screening_id, status="Completed", score=score
+        )
         await client.get_workflow_handle(screening_id).signal(DirectScreening.submit, score)
         return HTMLResponse("Thank you.")
 
     return app
+
+
+def create_engine(url: str) -> sa.Engine:
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    sqlite = url.startswith("sqlite")
+    engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+    if sqlite:  # as the product: an acknowledged start survives a power cut
+        sa.event.listen(engine, "connect", lambda db, _: db.executescript(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"))  # fmt: skip
+    SCREENINGS.metadata.create_all(engine)
+    return engine
 
 
 async def main(role: str) -> None:
@@ -189,13 +206,7 @@ async def main(role: str) -> None:
             await Worker(client, task_queue=setting("TASK_QUEUE"), workflows=[DirectScreening],
                 activities=[activities.send_invite, activities.post_update]).run()  # fmt: skip
         return
-    url = setting("DATABASE_URL").replace("postgresql://", "postgresql+psycopg://", 1)
-    sqlite = url.startswith("sqlite")
-    engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
-    if sqlite:  # as the product: an acknowledged start survives a power cut
-        sa.event.listen(engine, "connect", lambda db, _: db.executescript(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"))  # fmt: skip
-    SCREENINGS.metadata.create_all(engine)
+    engine = create_engine(setting("DATABASE_URL"))
     port = int(setting("PUBLIC_URL").rsplit(":", 1)[1])
     app = create_app(engine, client)
     await uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"
