@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import email.policy
 import functools
+import socket
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from typing import Any
@@ -82,6 +83,14 @@ class Mailer:
     def __init__(self, settings: Settings, send_timeout: float = SEND_TIMEOUT_SECONDS) -> None:
         self.settings = settings
         self.send_timeout = send_timeout
+        self._local_hostname: str | None = None
+
+    async def local_hostname(self) -> str:
+        """The name this host gives in EHLO, looked up once per process: the lookup may ask
+        DNS, and would otherwise be made for every email."""
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        return self._local_hostname
 
     async def send(self, message: EmailMessage) -> None:
         """Hands `message` to the SMTP server; returns once the server has accepted it. Raises
@@ -98,6 +107,7 @@ class Mailer:
             tls_context=mail_tls() if security in ("tls", "starttls") else None,
             username=self.settings.smtp_username,
             password=password.get_secret_value() if password else None,
+            local_hostname=await self.local_hostname(),
         )
         try:
             async with asyncio.timeout(self.send_timeout):

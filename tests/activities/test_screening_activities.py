@@ -1,6 +1,7 @@
 """Emails, scoring and closing, against a real database and a real SMTP conversation."""
 
 import email
+import socket
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -147,6 +148,30 @@ async def test_a_reminder_says_so(
     )
     [message] = mail_sink.messages_to(address)
     assert message["subject"] == "Reminder: your screening for Backend Engineer (Remote)"
+
+
+async def test_the_host_name_for_ehlo_is_looked_up_once_not_for_every_email(
+    activities: ScreeningActivities,
+    engine: sa.Engine,
+    screening_id: uuid.UUID,
+    mail_sink: MailSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The lookup may ask DNS: a slow resolver would otherwise delay every email.
+    lookups: list[str] = []
+
+    def getfqdn(name: str = "") -> str:
+        lookups.append(name)
+        return "worker.example.test"
+
+    monkeypatch.setattr(socket, "getfqdn", getfqdn)
+    address = unique_address(engine, screening_id)
+    for kind in (EmailKind.invite, EmailKind.reminder_after_invite):
+        await ActivityEnvironment().run(
+            activities.send_screening_email, EmailRequest(str(screening_id), kind)
+        )
+    assert len(mail_sink.messages_to(address)) == 2
+    assert len(lookups) == 1
 
 
 async def test_an_unreachable_mail_server_is_a_retryable_error_naming_nobody(
