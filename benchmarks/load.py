@@ -23,8 +23,13 @@ Each side's whole lifecycles are then read back from its dev server: history eve
 Cloud's billable actions per screening (`tools/billable_actions.py`). The table gives each
 figure for the three sides and marks each goal, the product against direct, met or missed.
 
+With `--rounds R`, the three sides run R times in turn (product, bare, direct, product, ...),
+each round on fresh stacks, and the table pools the rounds: every latency in one list, counts,
+elapsed times and CPU summed. A machine whose other load comes and goes then weighs on the
+three sides alike; each round's goal ratios are printed too, to show the spread.
+
     .venv/bin/python benchmarks/load.py [--screenings N (200)] [--concurrency C (20)]
-        [--one-at-a-time K (20)] [--database-url URL]   # URL: PostgreSQL instead of SQLite
+        [--one-at-a-time K (20)] [--rounds R (1)] [--database-url URL]   # URL: PostgreSQL
     .venv/bin/python benchmarks/load.py --open 50000 [--sides product] [--database-url URL]
         # only the starts, nobody answers: at each checkpoint the start rate, the worker's RSS,
         # the database's bytes and Temporal's history bytes per open screening
@@ -132,6 +137,30 @@ class Figures:
     @property
     def lifecycles_per_second(self) -> float:
         return self.lifecycles / self.lifecycles_elapsed
+
+
+def pooled(rounds: list[Figures]) -> Figures:
+    """One side's figures over all its rounds: latencies in one list; counts, elapsed times
+    and CPU summed, so that each rate and each figure per lifecycle is the whole run's."""
+    total = Figures()
+    for figures in rounds:
+        total.starts += figures.starts
+        total.starts_elapsed += figures.starts_elapsed
+        total.lifecycles += figures.lifecycles
+        total.lifecycles_elapsed += figures.lifecycles_elapsed
+        total.loaded += figures.loaded
+        total.single += figures.single
+        total.paced += figures.paced
+        if figures.rss_mib is not None:
+            total.rss_mib = max(total.rss_mib or 0.0, figures.rss_mib)
+        for phase, spent in figures.cpu.items():
+            phase_total = total.cpu.setdefault(phase, {})
+            for role, seconds in spent.items():
+                phase_total[role] = phase_total.get(role, 0.0) + seconds
+        total.history_events += figures.history_events / len(rounds)
+        for kind, spent_actions in figures.actions.items():
+            total.actions[kind] = total.actions.get(kind, 0.0) + spent_actions / len(rounds)
+    return total
 
 
 async def gather_limited(
@@ -700,7 +729,25 @@ async def mean_latencies(http: httpx.AsyncClient, url: str) -> list[tuple[str, f
     return [(key, sums[key] / counts[key]) for key in sorted(sums) if counts.get(key)]
 
 
-def table(sides: dict[str, Figures], count: int, concurrency: int) -> list[str]:
+def lifecycle_cpu_ms(figures: Figures, roles: tuple[str, ...] | None = None) -> float:
+    spent = figures.cpu["lifecycles"]
+    chosen = spent if roles is None else {role: spent.get(role, 0.0) for role in roles}
+    return sum(chosen.values()) / figures.lifecycles * 1000
+
+
+def goal_figures(sides: dict[str, Figures]) -> tuple[float, float, float]:
+    """The product against direct: start p99 gap (ms), lifecycles ratio, API + worker CPU
+    ratio."""
+    product, direct = sides["product"], sides["direct"]
+    start_gap = (percentile(product.starts, 0.99) - percentile(direct.starts, 0.99)) * 1000
+    lifecycle_ratio = product.lifecycles_per_second / direct.lifecycles_per_second
+    cpu_ratio = lifecycle_cpu_ms(product, ("API", "worker")) / lifecycle_cpu_ms(
+        direct, ("API", "worker")
+    )
+    return start_gap, lifecycle_ratio, cpu_ratio
+
+
+def table(sides: dict[str, Figures], count: int, concurrency: int, rounds: int = 1) -> list[str]:
     product, direct = sides["product"], sides["direct"]
 
     def ms(values: list[float], fraction: float) -> float:
@@ -712,19 +759,12 @@ def table(sides: dict[str, Figures], count: int, concurrency: int) -> list[str]:
     def goal(met: bool, text: str) -> str:
         return f"{'met' if met else '**missed**'}: {text}"
 
-    def lifecycle_cpu_ms(figures: Figures, roles: tuple[str, ...] | None = None) -> float:
-        spent = figures.cpu["lifecycles"]
-        chosen = spent if roles is None else {role: spent.get(role, 0.0) for role in roles}
-        return sum(chosen.values()) / count * 1000
-
     def one_at_a_time(values: list[float], direct_values: list[float]) -> str:
         ratio = ms(values, 0.5) / ms(direct_values, 0.5)
         return goal(ratio <= 1.2, f"p50 ≤ 1.2 x direct ({ratio:.2f})")
 
-    start_gap = ms(product.starts, 0.99) - ms(direct.starts, 0.99)
-    lifecycle_ratio = product.lifecycles_per_second / direct.lifecycles_per_second
+    start_gap, lifecycle_ratio, cpu_ratio = goal_figures(sides)
     api_worker = {side: lifecycle_cpu_ms(f, ("API", "worker")) for side, f in sides.items()}
-    cpu_ratio = api_worker["product"] / api_worker["direct"]
     actions = {side: sum(f.actions.values()) for side, f in sides.items()}
     rows = [
         ("`assessment.start` answered per second (bare: `start_workflow`)",
@@ -745,7 +785,7 @@ def table(sides: dict[str, Figures], count: int, concurrency: int) -> list[str]:
          goal(cpu_ratio <= 1.5, f"≤ 1.5 x direct ({cpu_ratio:.2f})")),
         ("all processes' CPU per lifecycle",
          *(f"{lifecycle_cpu_ms(f):.1f} ms" for f in sides.values()), ""),
-        (f"worker RSS with {count} screenings open",
+        (f"worker RSS with {count} screenings open{', the most of any round' * (rounds > 1)}",
          *(f"{f.rss_mib:.0f} MiB" for f in sides.values()), ""),
         ("Temporal history events per screening",
          *(f"{f.history_events:.1f}" for f in sides.values()), ""),
@@ -755,7 +795,7 @@ def table(sides: dict[str, Figures], count: int, concurrency: int) -> list[str]:
               f"≤ direct + 3 ({actions['product'] - actions['direct']:+.1f})")),
     ]  # fmt: skip
     lines = [
-        f"N = {count}, C = {concurrency}",
+        f"N = {count}, C = {concurrency}" + (f", {rounds} rounds pooled" if rounds > 1 else ""),
         "| figure | product | bare Temporal | direct | goal (product against direct) |",
         "|---|---:|---:|---:|---|",
     ]
@@ -772,7 +812,7 @@ def actions_table(sides: dict[str, Figures]) -> list[str]:
     return lines
 
 
-def cpu_table(sides: dict[str, Figures], count: int) -> list[str]:
+def cpu_table(sides: dict[str, Figures]) -> list[str]:
     lines = [
         "| process | starts: product | bare | direct | lifecycles: product | bare | direct |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -786,7 +826,8 @@ def cpu_table(sides: dict[str, Figures], count: int) -> list[str]:
     def per(figures: Figures, phase: str, role: str | None) -> str:
         spent = figures.cpu[phase]
         seconds = spent.get(role, 0.0) if role else sum(spent.values())
-        return f"{seconds / count * 1000:.1f}" if seconds else "-"
+        screenings = len(figures.starts) if phase == "starts" else figures.lifecycles
+        return f"{seconds / screenings * 1000:.1f}" if seconds else "-"
 
     for role in [*roles, None]:
         cells = [per(sides[side], phase, role) for phase in ("starts", "lifecycles")
@@ -796,6 +837,48 @@ def cpu_table(sides: dict[str, Figures], count: int) -> list[str]:
 
 
 async def compare(options: argparse.Namespace, root: Path) -> None:
+    rounds: list[dict[str, Figures]] = []
+    steps: dict[str, list[float]] = {}
+    worker_means: list[tuple[str, float]] = []
+    for number in range(1, options.rounds + 1):
+        folder = root if options.rounds == 1 else root / f"round-{number}"
+        folder.mkdir(exist_ok=True)
+        sides, round_steps, worker_means = await one_round(options, folder)
+        rounds.append(sides)
+        for name, values in round_steps.items():
+            steps.setdefault(name, []).extend(values)
+        if options.rounds > 1:
+            note(f"round {number} of {options.rounds} done")
+    sides = {side: pooled([each[side] for each in rounds]) for side in SIDES}
+    print(f"\nload on this machine at the end: {os.getloadavg()[0]:.2f} (1-minute average)\n")
+    if options.rounds > 1:
+        print(f"{options.rounds} rounds, pooled; each round, the product against direct:")
+        for number, each in enumerate(rounds, 1):
+            gap, lifecycles, cpu = goal_figures(each)
+            print(f"  round {number}: start p99 {gap:+.0f} ms, lifecycles {lifecycles:.2f} x, "
+                  f"API + worker CPU {cpu:.2f} x")  # fmt: skip
+        print()
+    for line in table(sides, options.screenings, options.concurrency, options.rounds):
+        print(line)
+    print("\nTemporal Cloud billable actions per screening, by kind (from the histories):")
+    for line in actions_table(sides):
+        print(line)
+    print("\nCPU per screening by process, ms (user + system; starts: until the invites are out):")
+    for line in cpu_table(sides):
+        print(line)
+    print("\nthe product's worker, mean over the last round (from its /metrics):")
+    for name, mean in worker_means:
+        print(f"  {name:70} {mean * 1000:7.1f} ms")
+    print("\nthe product's lifecycle step by step (all lifecycles), p50 / p99:")
+    for name, values in steps.items():
+        p50, p99 = percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
+        print(f"  {name:22} {p50:7.0f} / {p99:.0f} ms")
+
+
+async def one_round(
+    options: argparse.Namespace, root: Path
+) -> tuple[dict[str, Figures], dict[str, list[float]], list[tuple[str, float]]]:
+    """The three sides, one after the other, each on a stack of its own under `root`."""
     sides: dict[str, Figures] = {}
     shape = (options.screenings, options.concurrency, options.one_at_a_time)
 
@@ -836,22 +919,7 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
         )  # fmt: skip
         await count_histories(direct.temporal, direct.finished, sides["direct"])
         note("direct: histories counted")
-    print(f"\nload on this machine at the end: {os.getloadavg()[0]:.2f} (1-minute average)\n")
-    for line in table(sides, options.screenings, options.concurrency):
-        print(line)
-    print("\nTemporal Cloud billable actions per screening, by kind (from the histories):")
-    for line in actions_table(sides):
-        print(line)
-    print("\nCPU per screening by process, ms (user + system; starts: until the invites are out):")
-    for line in cpu_table(sides, options.screenings):
-        print(line)
-    print("\nthe product's worker, mean over the whole run (from its /metrics):")
-    for name, mean in worker_means:
-        print(f"  {name:70} {mean * 1000:7.1f} ms")
-    print("\nthe product's lifecycle step by step (all lifecycles), p50 / p99:")
-    for name, values in steps.items():
-        p50, p99 = percentile(values, 0.5) * 1000, percentile(values, 0.99) * 1000
-        print(f"  {name:22} {p50:7.0f} / {p99:.0f} ms")
+    return sides, steps, worker_means
 
 
 @dataclass
@@ -1141,6 +1209,10 @@ def main() -> int:
     parser.add_argument(
         "--one-at-a-time", type=int, default=SINGLE_LIFECYCLES, metavar="K",
         help=f"lifecycles one at a time, each way (default {SINGLE_LIFECYCLES})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rounds", type=int, default=1, metavar="R",
+        help="the three sides R times in turn, pooled (default 1)",
     )  # fmt: skip
     parser.add_argument("--database-url", help="the product's database (default: its SQLite file)")
     parser.add_argument("--open", type=int, metavar="N", help="only open N screenings, report RSS")

@@ -4,11 +4,13 @@ defaults, open screenings with every column of their table; and Temporal Cloud's
 actions counted from recorded histories. The figures
 themselves are the benchmark's, never asserted here."""
 
+import importlib
 import re
 import signal
 import subprocess
 import sys
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
@@ -80,6 +82,33 @@ def test_three_sides_are_measured_in_one_run_and_every_goal_is_marked() -> None:
         assert row is not None, f"{goal}: {done.stdout}"
         assert re.search(r"\| (met|\*\*missed\*\*): [^|]+\|$", row), row
     assert "| workflow started | 1.0 | 1.0 | 1.0 |" in done.stdout
+
+
+def test_rounds_are_pooled_so_each_rate_and_cost_is_the_whole_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    load = importlib.import_module("load")
+    quick = load.Figures(
+        starts=[0.1] * 10, starts_elapsed=1.0, lifecycles=10, lifecycles_elapsed=2.0,
+        loaded=[0.5], cpu={"lifecycles": {"worker": 1.0, "API": 0.5}},
+        history_events=30.0, actions={"signals": 2.0}, rss_mib=100.0,
+    )  # fmt: skip
+    slow = load.Figures(
+        starts=[0.3] * 10, starts_elapsed=3.0, lifecycles=10, lifecycles_elapsed=8.0,
+        loaded=[1.5], cpu={"lifecycles": {"worker": 3.0, "API": 0.5}},
+        history_events=32.0, actions={"signals": 2.0, "timers": 1.0}, rss_mib=120.0,
+    )  # fmt: skip
+
+    total = load.pooled([quick, slow])
+
+    assert total.starts_per_second == 20 / 4.0  # not the mean of 10/s and 3.3/s
+    assert total.lifecycles_per_second == 20 / 10.0
+    assert load.lifecycle_cpu_ms(total, ("API", "worker")) == 5.0 / 20 * 1000
+    assert sorted(total.loaded) == [0.5, 1.5]
+    assert total.history_events == 31.0
+    assert total.actions == {"signals": 2.0, "timers": 0.5}
+    assert total.rss_mib == 120.0
 
 
 def test_a_bulk_send_with_the_defaults_is_all_answered_and_invited() -> None:
