@@ -107,11 +107,11 @@ class Mailer:
             tls_context=mail_tls() if security in ("tls", "starttls") else None,
             username=self.settings.smtp_username,
             password=password.get_secret_value() if password else None,
-            local_hostname=await self.local_hostname(),
         )
         try:
             async with asyncio.timeout(self.send_timeout):
-                await smtp.connect()
+                # The lookup is part of the conversation's time: a slow resolver is a timeout.
+                await smtp.connect(local_hostname=await self.local_hostname())
                 await smtp.send_message(message)
         except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as error:
             smtp.close()

@@ -24,9 +24,10 @@ Cloud's billable actions per screening (`tools/billable_actions.py`). The table 
 figure for the three sides and marks each goal, the product against direct, met or missed.
 
 With `--rounds R`, the three sides run R times in turn (product, bare, direct, product, ...),
-each round on fresh stacks, and the table pools the rounds: every latency in one list, counts,
-elapsed times and CPU summed. A machine whose other load comes and goes then weighs on the
-three sides alike; each round's goal ratios are printed too, to show the spread.
+each round on fresh stacks (with `--database-url`, in the same database), and the table pools
+the rounds: every latency in one list, counts, elapsed times and CPU summed. A machine whose
+other load comes and goes then weighs on the three sides alike; each round's goal ratios are
+printed too, to show the spread.
 
     .venv/bin/python benchmarks/load.py [--screenings N (200)] [--concurrency C (20)]
         [--one-at-a-time K (20)] [--rounds R (1)] [--database-url URL]   # URL: PostgreSQL
@@ -1202,6 +1203,13 @@ async def bulk(options: argparse.Namespace, root: Path) -> bool:
     return statuses[200] == count and len(invited_at) == count
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--screenings", type=int, default=200)
@@ -1211,7 +1219,7 @@ def main() -> int:
         help=f"lifecycles one at a time, each way (default {SINGLE_LIFECYCLES})",
     )  # fmt: skip
     parser.add_argument(
-        "--rounds", type=int, default=1, metavar="R",
+        "--rounds", type=positive, default=1, metavar="R",
         help="the three sides R times in turn, pooled (default 1)",
     )  # fmt: skip
     parser.add_argument("--database-url", help="the product's database (default: its SQLite file)")

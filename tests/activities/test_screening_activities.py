@@ -2,6 +2,7 @@
 
 import email
 import socket
+import time
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
@@ -13,7 +14,7 @@ from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.email import Mailer
+from activities.email import EmailFailedError, Mailer
 from activities.screening import ScreeningActivities
 from tests.utils.factories import (
     GOOD_ANSWERS,
@@ -172,6 +173,26 @@ async def test_the_host_name_for_ehlo_is_looked_up_once_not_for_every_email(
         )
     assert len(mail_sink.messages_to(address)) == 2
     assert len(lookups) == 1
+
+
+async def test_a_host_name_lookup_slower_than_the_send_cap_is_a_retryable_failure(
+    settings: Settings, mail_sink: MailSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lookup counts against the conversation's cap, which keeps an attempt inside its slot.
+    def getfqdn(name: str = "") -> str:
+        time.sleep(1.0)
+        return "worker.example.test"
+
+    monkeypatch.setattr(socket, "getfqdn", getfqdn)
+    mail_settings = settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": mail_sink.smtp_port}
+    )
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@example.test", "b@example.test", "Hi"
+    with pytest.raises(EmailFailedError) as failed:
+        await Mailer(mail_settings, send_timeout=0.2).send(message)
+    assert not failed.value.permanent
+    assert mail_sink.messages_to("b@example.test") == []
 
 
 async def test_an_unreachable_mail_server_is_a_retryable_error_naming_nobody(

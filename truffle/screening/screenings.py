@@ -280,7 +280,8 @@ def begin_for_token(
 ) -> tuple[tuple[Screening, PositionVersion] | None, bool]:
     """The screening behind a screener link with its version, and whether the candidate's
     Begin started it, in one session: the update is tried only for an invited screening
-    before its deadline, so a repeated Begin writes nothing."""
+    before its deadline, so a repeated Begin writes nothing. The session must not expire on
+    commit (`expire_on_commit=False`): the screening is read after the update commits."""
     found = screening_and_version_for_token(session, token)
     if found is None or found[0].status != ScreeningStatus.invited or past_deadline(found[0]):
         return found, False

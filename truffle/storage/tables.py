@@ -570,10 +570,11 @@ def insert_row(connection: sa.Connection, row: SQLModel) -> None:
     in any session, its values those the table now holds. For the few inserts every screening
     makes, where the unit of work's bookkeeping costs more than the statement."""
     table = table_of(type(row))
-    connection.execute(
-        _inserts.setdefault(table.name, table.insert()),
-        {column.key: getattr(row, column.key) for column in table.columns},
-    )
+    statement = _inserts.get(table.name)
+    if statement is None:
+        statement = _inserts[table.name] = table.insert()
+    values = {column.key: getattr(row, column.key) for column in table.columns}
+    connection.execute(statement, values)
 
 
 # Each table's INSERT, built once.
