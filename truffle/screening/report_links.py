@@ -21,7 +21,7 @@ from truffle import audit
 from truffle.audit import Actor, AuditAction
 from truffle.contracts import UpdateKind
 from truffle.security.secrets import DecryptionError, KeyRing
-from truffle.storage.tables import AshbyUpdate, ReportLink, Screening, table_of, utcnow
+from truffle.storage.tables import AshbyUpdate, ReportLink, Screening, insert_row, table_of, utcnow
 
 PATH = "/r/"
 # What the stored update to Ashby holds instead of the link (the token is never stored): the
@@ -53,7 +53,6 @@ _REVOKE = (
     .where(_LINKS.c.revoked_at.is_(None))
     .values(revoked_at=sa.bindparam("at"))
 )
-_ISSUE = sa.insert(_LINKS)
 _ANNOUNCED = (
     sa.update(_LINKS)
     .where(_LINKS.c.id == sa.bindparam("link_id"))
@@ -82,9 +81,7 @@ def issue(
         expires_at=now + lifetime,
     )
     link.token_digest = digest_of(_token(keyring, link))
-    session.execute(
-        _LINKS.insert(), {column.name: getattr(link, column.name) for column in _LINKS.c}
-    )
+    insert_row(session.connection(), link)
     return link
 
 
