@@ -900,7 +900,9 @@ async def one_round(
 
         async def bare_invites(addresses: list[str]) -> None:
             for address in addresses:
-                handle = bare.client.get_workflow_handle_for(BareScreening.run, address)
+                handle: WorkflowHandle[BareScreening, float] = bare.client.get_workflow_handle(
+                    address
+                )
                 await until(
                     functools.partial(handle.query, BareScreening.invite_sent),
                     f"the bare invite of {address}",
@@ -1090,7 +1092,9 @@ async def open_many(options: argparse.Namespace, root: Path) -> None:
         async with bare_stack(root / "bare") as bare:
 
             async def bare_invited(_index: int, address: str) -> bool:
-                handle = bare.client.get_workflow_handle_for(BareScreening.run, address)
+                handle: WorkflowHandle[BareScreening, float] = bare.client.get_workflow_handle(
+                    address
+                )
                 sent: bool = await handle.query(BareScreening.invite_sent)
                 return sent
 

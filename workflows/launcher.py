@@ -29,6 +29,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowUpdateHandle,
     WorkflowUpdateStage,
 )
@@ -57,6 +58,7 @@ from workflows.messages import (
     RedeliverRequest,
     ReportLinkIssued,
     ScreeningInput,
+    ScreeningOutcome,
 )
 from workflows.reconcile import SCHEDULE_ID, ReconcileWorkflow
 from workflows.screening import ScreeningWorkflow
@@ -218,8 +220,8 @@ class Launcher:
     async def cancel(self, screening: Screening) -> bool:
         """Tells the screening's open run of Ashby's cancel (a signal the run takes however
         often it comes); False when no run is open."""
-        handle = self.client.get_workflow_handle_for(
-            ScreeningWorkflow.run, workflow_id(screening.id)
+        handle: WorkflowHandle[ScreeningWorkflow, ScreeningOutcome] = (
+            self.client.get_workflow_handle(workflow_id(screening.id))
         )
         requested = screening.cancel_requested_at or utcnow()
         try:
@@ -232,8 +234,8 @@ class Launcher:
 
     async def closed_in_ashby(self, screening_id: uuid.UUID, reason: CloseReason) -> bool:
         """Tells the screening's workflow that Ashby closed it; False when no run is open."""
-        handle = self.client.get_workflow_handle_for(
-            ScreeningWorkflow.run, workflow_id(screening_id)
+        handle: WorkflowHandle[ScreeningWorkflow, ScreeningOutcome] = (
+            self.client.get_workflow_handle(workflow_id(screening_id))
         )
         try:
             await handle.signal(ScreeningWorkflow.closed_in_ashby, ClosedInAshby(reason=reason))
