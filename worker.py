@@ -42,6 +42,7 @@ from truffle.runtime.embedded_server import embedded_serving
 from truffle.runtime.logs import configure_logging
 from truffle.runtime.metrics import TemporalSdkMetrics, drain_periodically, exposition
 from truffle.runtime.process_exit import end_process
+from truffle.runtime.sandbox import SandboxWithKnownContexts
 from truffle.runtime.temporal_connection import connect_temporal
 from truffle.security.payload_crypto import PayloadKeys, data_converter
 from truffle.security.secrets import KeyRing
@@ -119,6 +120,7 @@ def build_worker(
         task_queue=settings.temporal_task_queue,
         workflows=[ScreeningWorkflow, ReconcileWorkflow, AshbyWebhookWorkflow],
         activities=activities_for(settings, engine, http, launcher_for(client, settings)),
+        workflow_runner=SandboxWithKnownContexts(),
         **worker_options(settings),
     )
 
