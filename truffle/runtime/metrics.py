@@ -10,6 +10,7 @@ into a `MetricBuffer`; `TemporalSdkMetrics` drains it into this process's regist
 """
 
 import asyncio
+import bisect
 import logging
 import math
 import time
@@ -30,6 +31,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlmodel import Session, col, func, select
+from temporalio.common import MetricAttributes
 from temporalio.runtime import (
     BUFFERED_METRIC_KIND_COUNTER,
     BUFFERED_METRIC_KIND_HISTOGRAM,
@@ -48,6 +50,8 @@ logger = logging.getLogger("truffle.runtime.metrics")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 SDK_BUFFER_SIZE = 100_000
 SDK_DRAIN_SECONDS = 1.0
+# Attribute sets whose labels are kept (the SDK's are a few dozen; more, and they start again).
+LABEL_SETS_KEPT = 10_000
 GAUGE_MAX_AGE_SECONDS = 10.0
 
 SCREENINGS_STARTED = Counter(
@@ -100,10 +104,8 @@ class _Histogram:
     count: float = 0.0
 
     def observe(self, value: float) -> None:
-        for index, bound in enumerate((*LATENCY_BUCKETS, math.inf)):
-            if value <= bound:
-                self.buckets[index] += 1
-                break
+        # The first bucket whose bound is at least the value; past the last one, +Inf's.
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, value)] += 1
         self.total += value
         self.count += 1
 
@@ -129,6 +131,9 @@ class TemporalSdkMetrics(Collector):
             telemetry=TelemetryConfig(metrics=self.buffer, logging=temporal_core_logging(log_level))
         )
         self._families: dict[str, _Family] = {}
+        # Each attribute set's labels, by the identity of the SDK's attribute object (the same
+        # object for every update of that set), which is kept so that its id is not reused.
+        self._labels: dict[int, tuple[MetricAttributes, tuple[tuple[str, str], ...]]] = {}
         self._lock = Lock()
         registry.register(self)
 
@@ -140,13 +145,22 @@ class TemporalSdkMetrics(Collector):
             for update in self.buffer.retrieve_updates():
                 metric = update.metric
                 family = self._family(metric.name, metric.description, metric.unit, metric.kind)
-                labels = tuple(sorted((str(k), str(v)) for k, v in update.attributes.items()))
+                labels = self._labels_of(update.attributes)
                 if family.kind == "histogram":
                     family.histograms.setdefault(labels, _Histogram()).observe(update.value)
                 elif family.kind == "counter":
                     family.values[labels] = family.values.get(labels, 0.0) + update.value
                 else:
                     family.values[labels] = float(update.value)
+
+    def _labels_of(self, attributes: MetricAttributes) -> tuple[tuple[str, str], ...]:
+        known = self._labels.get(id(attributes))
+        if known is None or known[0] is not attributes:
+            if len(self._labels) >= LABEL_SETS_KEPT:
+                self._labels.clear()
+            known = (attributes, tuple(sorted((str(k), str(v)) for k, v in attributes.items())))
+            self._labels[id(attributes)] = known
+        return known[1]
 
     def _family(self, name: str, description: str | None, unit: str | None, kind: int) -> _Family:
         found = self._families.get(name)
