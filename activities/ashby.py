@@ -14,8 +14,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -43,6 +41,7 @@ from truffle.contracts import (
 )
 from truffle.position.positions import version_of
 from truffle.runtime import metrics
+from truffle.runtime.moving_window import MovingWindow
 from truffle.screening import report_links
 from truffle.screening.redelivery import reopen_for_redelivery
 from truffle.screening.screenings import mark_settled
@@ -124,7 +123,7 @@ class AshbyThrottle:
 
     def __init__(self, rate: str) -> None:
         self._limit = parse(rate)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._window = MovingWindow()
         self._partner_paused_until = 0.0
 
     def wait_before_posting(self, workspace_id: uuid.UUID) -> tuple[float, str] | None:
@@ -132,11 +131,8 @@ class AshbyThrottle:
         paused = self._partner_paused_until - time.monotonic()
         if paused > 0:
             return paused, "partner"
-        key = str(workspace_id)
-        if self._limiter.hit(self._limit, key):
-            return None
-        reset_at = self._limiter.get_window_stats(self._limit, key).reset_time
-        return max(0.01, reset_at - time.time()), "workspace"
+        wait = self._window.hit(self._limit, str(workspace_id))
+        return None if wait is None else (max(0.01, wait), "workspace")
 
     def pause_partner(self, seconds: float | None) -> None:
         until = time.monotonic() + (PARTNER_PAUSE_SECONDS if seconds is None else seconds)

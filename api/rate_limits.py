@@ -3,21 +3,20 @@ refused webhook deliveries per endpoint.
 
 Over a limit the request is answered 429 with `Retry-After` (in Ashby's envelope on the partner
 endpoints) and does nothing. Limits are settings in the `limits` notation ("600/minute"); the
-defaults are far above real use. Counted in each API process's memory (a moving window), so with
-N API processes a client gets at most N times a limit.
+defaults are far above real use. Counted in each API process's memory (a moving window,
+`truffle/runtime/moving_window.py`), so with N API processes a client gets at most N times a
+limit.
 """
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from api.vocabulary import plural
+from truffle.runtime.moving_window import MovingWindow
 from truffle.settings import Settings
 
 WEBHOOK_REFUSALS = "30/minute"
@@ -40,7 +39,7 @@ class Limit:
 
 class RateLimits:
     def __init__(self, settings: Settings) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._window = MovingWindow()
         self.assessment_start = Limit(
             parse(settings.rate_limit_assessment_start), "screenings started"
         )
@@ -52,10 +51,8 @@ class RateLimits:
 
     def retry_after(self, limit: Limit, key: str) -> int | None:
         """Counts one request for `key`; the seconds to wait if it is over the limit."""
-        if self._limiter.hit(limit.item, key):
-            return None
-        reset_at, _ = self._limiter.get_window_stats(limit.item, key)
-        return max(1, math.ceil(reset_at - time.time()))
+        wait = self._window.hit(limit.item, key)
+        return None if wait is None else max(1, math.ceil(wait))
 
     def check(self, limit: Limit, key: str) -> None:
         wait = self.retry_after(limit, key)
