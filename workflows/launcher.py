@@ -221,7 +221,7 @@ class Launcher:
         """Tells the screening's open run of Ashby's cancel (a signal the run takes however
         often it comes); False when no run is open."""
         handle: WorkflowHandle[ScreeningWorkflow, ScreeningOutcome] = (
-            self.client.get_workflow_handle(workflow_id(screening.id))
+            self.client.get_workflow_handle(workflow_id(screening.id), result_type=ScreeningOutcome)
         )
         requested = screening.cancel_requested_at or utcnow()
         try:
@@ -235,7 +235,7 @@ class Launcher:
     async def closed_in_ashby(self, screening_id: uuid.UUID, reason: CloseReason) -> bool:
         """Tells the screening's workflow that Ashby closed it; False when no run is open."""
         handle: WorkflowHandle[ScreeningWorkflow, ScreeningOutcome] = (
-            self.client.get_workflow_handle(workflow_id(screening_id))
+            self.client.get_workflow_handle(workflow_id(screening_id), result_type=ScreeningOutcome)
         )
         try:
             await handle.signal(ScreeningWorkflow.closed_in_ashby, ClosedInAshby(reason=reason))

@@ -2,6 +2,7 @@
 
 import threading
 
+import pytest
 from limits import parse
 
 from truffle.runtime.moving_window import SWEEP_SECONDS, MovingWindow
@@ -78,10 +79,22 @@ def test_hits_from_many_threads_are_each_counted_once() -> None:
     assert admitted.count(False) == 200
 
 
-def test_it_starts_no_thread() -> None:
+def test_a_limit_of_none_refuses_every_hit_for_a_window() -> None:
+    window = MovingWindow(Clock())
+    assert window.hit(parse("0/hour"), "workspace") == 3_600.0
+
+
+def test_it_starts_no_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     """`limits`' own memory storage starts a timer thread for nearly every hit."""
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        started.append(thread)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
     window = MovingWindow()
-    before = threading.active_count()
     for index in range(50):
         window.hit(parse("50/second"), f"workspace-{index % 3}")
-    assert threading.active_count() == before
+    assert started == []

@@ -1,25 +1,32 @@
 """The worker's sandbox seals each payload for the workflow it belongs to, as the SDK's own
 sandbox does, while answering its own workflow's contexts without entering the sandbox."""
 
+import inspect
 import json
 import uuid
 from collections.abc import Sequence
 from typing import Self
 
+import sqlalchemy as sa
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import (
+    ActivitySerializationContext,
     DataConverter,
     PayloadCodec,
     SerializationContext,
     WithSerializationContext,
+    WorkflowSerializationContext,
 )
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker import Worker, WorkflowInstance, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from tests.utils.context_workflows import Callee, Caller, ReadsTheClock, echo
-from truffle.runtime.sandbox import SandboxWithKnownContexts
+from truffle.runtime.sandbox import SandboxWithKnownContexts, _KnownContexts
+from truffle.security.payload_crypto import PayloadKeys, TrufflePayloadCodec
+from truffle.security.secrets import KeyRing
+from truffle.settings import decode_secret_key, generate_secret_key
 
 
 class WhoseKey(PayloadCodec, WithSerializationContext):
@@ -106,3 +113,38 @@ async def test_the_workflow_code_still_runs_in_the_sandbox(
 
     assert refused == "RestrictedWorkflowAccessError"
     assert isinstance(runner, SandboxedWorkflowRunner)  # as the SDK's own checks see it
+
+
+def test_truffles_codec_picks_a_payloads_key_by_its_workflow_alone() -> None:
+    """What lets the sandbox name an activity's payloads as its workflow's: the SDK's activity
+    context and the workflow's pick the same key."""
+    keys = PayloadKeys(
+        sa.create_engine("sqlite://"), KeyRing([decode_secret_key(generate_secret_key())])
+    )
+    codec = TrufflePayloadCodec(keys)
+    for workflow_id in (
+        f"screening-{uuid.uuid4()}",
+        f"ashby-webhook-{uuid.uuid4()}-event",
+        "other",
+    ):
+        as_activity = ActivitySerializationContext(
+            namespace="default",
+            workflow_id=workflow_id,
+            workflow_type="ScreeningWorkflow",
+            activity_type="post_assessment_update",
+            activity_id="1",
+            activity_task_queue="truffle",
+            is_local=False,
+        )
+        as_workflow = WorkflowSerializationContext(namespace="default", workflow_id=workflow_id)
+
+        assert codec.with_context(as_activity).scope == codec.with_context(as_workflow).scope
+
+
+def test_every_method_of_a_workflow_instance_is_answered_or_forwarded() -> None:
+    methods = {
+        name
+        for name, _ in inspect.getmembers(WorkflowInstance, inspect.isfunction)
+        if not name.startswith("_")
+    }
+    assert methods <= set(vars(_KnownContexts))

@@ -155,7 +155,7 @@ class TemporalSdkMetrics(Collector):
 
     def _labels_of(self, attributes: MetricAttributes) -> tuple[tuple[str, str], ...]:
         known = self._labels.get(id(attributes))
-        if known is None or known[0] is not attributes:
+        if known is None:
             if len(self._labels) >= LABEL_SETS_KEPT:
                 self._labels.clear()
             known = (attributes, tuple(sorted((str(k), str(v)) for k, v in attributes.items())))

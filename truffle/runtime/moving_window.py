@@ -33,9 +33,11 @@ class MovingWindow:
     def hit(self, item: RateLimitItem, key: str) -> float | None:
         """Counts one hit for `key` and returns None; or, when `key` has had its `item.amount`
         within the window, counts nothing and returns the seconds until a hit leaves it."""
-        now = self._clock()
         window = float(item.get_expiry())
+        if item.amount == 0:
+            return window  # a limit of none: every hit waits a whole window
         with self._lock:
+            now = self._clock()
             if now - self._swept_at >= SWEEP_SECONDS:
                 self._sweep(now)
             _, hits = self._hits.setdefault((item.key_for(), key), (window, deque()))

@@ -1,24 +1,25 @@
 """The workflow sandbox, with each payload's context given from outside it.
 
-Before the worker encodes or decodes a workflow's payloads, the SDK asks the workflow's instance
-which serialization context each one belongs to (Truffle's codec keys a payload by its
+Before the worker encodes or decodes a running workflow's payloads, the SDK asks the workflow's
+instance which serialization context each one belongs to (Truffle's codec keys a payload by its
 workflow's id: `truffle.security.payload_crypto`) and, likewise, which external-store context.
-The sandboxed instance answers by compiling and running a line of code inside the sandbox,
-about 15 times per screening workflow, and that was about 7 % of the worker's CPU under load.
+The SDK's sandboxed instance answers each question by compiling and running a line of code
+inside the sandbox: about 15 times per screening workflow in `benchmarks/load.py`, 7 % of the
+worker's CPU under load.
 
 `SandboxWithKnownContexts` answers the questions whose answer is the workflow itself from the
 workflow's details, outside the sandbox, and hands every other one to the sandbox:
 
-- a payload of no command, or of the workflow's completion: the workflow's context, as the SDK
-  answers;
+- a payload of no command (a signal's, an update's, a query's answer), or the workflow's
+  result: the workflow's context, as the SDK answers;
 - an activity's arguments and result (a local activity's too): the SDK answers the activity's
   context, which names the same workflow. Truffle's data converter reads no more than the
   workflow's id from a context (the payload converter and the failure converter take none), so
   the payload is sealed with the same key either way. The external store's answer for an
   activity is the workflow's, as the SDK's.
 
-A child workflow, a signal to another workflow, a Nexus operation or a completion that returns
-to a parent concern another workflow: the sandbox answers those, as before. The workflow code
+A child workflow, a signal to another workflow and a Nexus operation concern another workflow,
+and a child's result is stored for its parent: the sandbox answers those. The workflow code
 still runs in the sandbox, as every activation does.
 """
 
