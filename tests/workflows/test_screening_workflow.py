@@ -165,7 +165,7 @@ async def chain_of(client: Client, handle: Handle) -> list[WorkflowHistory]:
 async def assert_one_truth(client: Client, run: Started) -> None:
     """A screening's status is the same in the workflow, its search attribute and the database
     once its workflow has ended (a failed run is left to the reconciler)."""
-    latest = client.get_workflow_handle_for(ScreeningWorkflow.run, run.handle.id)
+    latest = client.get_workflow_handle(run.handle.id, result_type=ScreeningOutcome)
     description = await latest.describe()
     attribute = description.typed_search_attributes.get(SCREENING_STATUS)
     if description.status == WorkflowExecutionStatus.COMPLETED:
@@ -853,8 +853,8 @@ async def test_a_result_ashby_rejected_is_sent_again_by_a_new_run_and_delivered(
     outcome = await send_again(time_skipping_env.client, handle)
 
     assert outcome == RedeliverOutcome(delivered=["result"], failed=[], pending=[])
-    second = await time_skipping_env.client.get_workflow_handle_for(
-        ScreeningWorkflow.run, handle.id
+    second = await time_skipping_env.client.get_workflow_handle(
+        handle.id, result_type=ScreeningOutcome
     ).result()
     assert second.delivered_updates == ["invited", "result"]
     assert second.failed_updates == []
@@ -918,8 +918,8 @@ async def test_a_new_run_started_to_send_again_ends_quietly_when_the_database_re
     assert isinstance(refused.value.cause, ApplicationError)
     assert refused.value.cause.type == "RedeliveryRefused"
     assert refused.value.cause.message == "The Ashby connection is not live."
-    second = await time_skipping_env.client.get_workflow_handle_for(
-        ScreeningWorkflow.run, handle.id
+    second = await time_skipping_env.client.get_workflow_handle(
+        handle.id, result_type=ScreeningOutcome
     ).result()
     assert second.failed_updates == ["result"]
     assert [request.kind for request in fakes.posted] == ["invited"]
