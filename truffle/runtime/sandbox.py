@@ -38,14 +38,8 @@ from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import Info
 
-# What the SDK hands over: `temporalio.worker._command_aware_visitor.CommandInfo` (a command's
+# What the SDK hands over is `temporalio.worker._command_aware_visitor.CommandInfo` (a command's
 # type and sequence number); only its type is read here.
-_OWN_WORKFLOW = frozenset(
-    {
-        CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
-        CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,7 @@ class _KnownContexts(WorkflowInstance):
         if command_type == CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION:
             # A child's result is stored for its parent.
             return not self._child
-        return command_type in _OWN_WORKFLOW
+        return command_type == CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK
 
     def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
         return self._sandboxed.activate(act)
