@@ -1333,7 +1333,9 @@ async def test_a_deadline_moved_in_the_database_alone_is_waited_for(
 async def test_an_extension_is_refused_in_words_once_the_screening_is_closed(
     start_screening: StartScreening,
 ) -> None:
-    fakes = FakeActivities()
+    # The result's post is held, so the run is still there to refuse: once the post is done the
+    # run ends, and an update then finds no run at all.
+    fakes = FakeActivities(blocking={"post:result"})
     handle = await start_screening(fakes)
     await invited(handle)
     await submit(handle, fakes, 5)
@@ -1345,6 +1347,7 @@ async def test_an_extension_is_refused_in_words_once_the_screening_is_closed(
         )
 
     assert "closed" in str(refused.value.cause)
+    fakes.release.set()
     await handle.result()
 
 
