@@ -39,6 +39,7 @@ from activities.webhooks import WebhookActivities
 from truffle.ashby.client import AshbyClient, ashby_http
 from truffle.runtime import readiness
 from truffle.runtime.embedded_server import embedded_serving
+from truffle.runtime.heap import settle_after_startup
 from truffle.runtime.logs import configure_logging
 from truffle.runtime.metrics import TemporalSdkMetrics, drain_periodically, exposition
 from truffle.runtime.process_exit import end_process
@@ -260,6 +261,7 @@ async def run_worker(settings: Settings) -> None:
         serving(health_app(engine, client, registry, state), settings.metrics_port),
         build_worker(client, settings, engine, http),
     ):
+        settle_after_startup()
         logger.info(
             "worker polling task queue %s on %s (namespace %s); metrics on port %d",
             settings.temporal_task_queue,

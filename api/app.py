@@ -41,6 +41,7 @@ from api.same_origin import SameOriginForStateChanges
 from api.security_headers import SecurityHeaders
 from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
 from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient, ashby_http
+from truffle.runtime.heap import settle_after_startup
 from truffle.runtime.metrics import DatabaseGauges, drain_periodically
 from truffle.security.payload_crypto import PayloadKeys, data_converter
 from truffle.security.secrets import KeyRing
@@ -149,4 +150,6 @@ def production_app() -> FastAPI:
 
     settings = get_settings()
     configure_logging(settings)
-    return create_app(settings, operator_port=settings.metrics_port)
+    app = create_app(settings, operator_port=settings.metrics_port)
+    settle_after_startup()
+    return app
