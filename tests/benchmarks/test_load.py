@@ -135,3 +135,24 @@ def test_open_screenings_are_counted_with_their_memory_database_and_history_byte
     assert len(cells) == header.count("|") - 1
     # Every figure measured: the bare side's too, the database grew, the histories have bytes.
     assert all(cell not in ("-", "0") for cell in cells), row
+
+
+def test_the_open_table_of_the_bare_workflow_alone_compares_its_own_checkpoints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    load = importlib.import_module("load")
+    rows = [
+        load.OpenStep(open=1_000, starts_per_second=80.0, start_p99_ms=300.0, rss_mib=120.0),
+        load.OpenStep(open=50_000, starts_per_second=60.0, start_p99_ms=500.0, rss_mib=180.0),
+    ]
+    options = load.argparse.Namespace(concurrency=20, database_url=None)
+
+    lines = load.open_table([1_000, 50_000], None, (80.0, rows), options)
+
+    assert "product not run, bare 80 MiB" in lines[1]
+    last = next(line for line in lines if line.startswith("| 50,000 |"))
+    cells = [cell.strip() for cell in last.strip("|").split("|")]
+    assert cells[:4] == ["50,000", "-", "60.0", "-"]
+    assert cells[7] == "180 MiB"
+    assert lines[-1] == "bare starts/s at 50,000 open against 1,000 open: 0.75"

@@ -3,4 +3,5 @@
 (`logs`), the embedded server of the worker's metrics and the API's operator listener
 (`embedded_server`), ending a process with its own exit code (`process_exit`), the TLS contexts
 of the process's HTTP and mail clients, built once (`tls`), the worker's workflow sandbox
-(`sandbox`), and the in-memory moving window of rate limits (`moving_window`)."""
+(`sandbox`), the in-memory moving window of rate limits (`moving_window`), and the garbage
+collector's settings once a process has started (`heap`)."""
