@@ -43,6 +43,8 @@ import contextlib
 import email
 import email.policy
 import functools
+import itertools
+import json
 import os
 import re
 import shutil
@@ -130,6 +132,8 @@ class Figures:
     # Per whole lifecycle, from the recorded histories: events, and billable actions by kind.
     history_events: float = 0.0
     actions: dict[str, float] = field(default_factory=dict)
+    # With --gc: each garbage collection's duration in a phase, seconds, by process.
+    gc: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def starts_per_second(self) -> float:
@@ -161,6 +165,9 @@ def pooled(rounds: list[Figures]) -> Figures:
         total.history_events += figures.history_events / len(rounds)
         for kind, spent_actions in figures.actions.items():
             total.actions[kind] = total.actions.get(kind, 0.0) + spent_actions / len(rounds)
+        for phase, pauses in figures.gc.items():
+            for role, durations in pauses.items():
+                total.gc.setdefault(phase, {}).setdefault(role, []).extend(durations)
     return total
 
 
@@ -232,20 +239,37 @@ def cpu_by_role() -> dict[str, float]:
             argv = Path(f"/proc/{process}/cmdline").read_bytes().split(b"\0")
             fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
             used = (int(fields[11]) + int(fields[12])) / _TICKS
-            role = (
-                "load driver"
-                if process == os.getpid()
-                else next(
-                    (
-                        name
-                        for marker, name in _ROLES
-                        if any(arg == marker or arg.endswith(b"/" + marker) for arg in argv)
-                    ),
-                    "other",
-                )
-            )
+            role = "load driver" if process == os.getpid() else role_of(argv)
             seconds[role] = seconds.get(role, 0.0) + used
     return seconds
+
+
+def role_of(argv: list[bytes]) -> str:
+    return next(
+        (
+            name
+            for marker, name in _ROLES
+            if any(arg == marker or arg.endswith(b"/" + marker) for arg in argv)
+        ),
+        "other",
+    )
+
+
+def gc_pauses(folder: Path, pids: list[int], began: float, ended: float) -> dict[str, list[float]]:
+    """The garbage collections that ended between `began` and `ended` (wall clock) in the
+    processes `pids`, as `benchmarks/gc_probe` recorded them into `folder`: their durations,
+    by process."""
+    pauses: dict[str, list[float]] = {}
+    for pid in pids:
+        path = folder / f"{pid}.gc"
+        if not path.exists():  # not a Python process
+            continue
+        first, *lines = path.read_text().splitlines()
+        durations = pauses.setdefault(role_of([arg.encode() for arg in json.loads(first)]), [])
+        for at, _generation, took in map(str.split, lines):
+            if began <= float(at) <= ended:
+                durations.append(float(took))
+    return pauses
 
 
 def cpu_since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
@@ -670,9 +694,12 @@ async def measure(
 
     note(f"{label}: up")
     cpu = cpu_by_role()
+    processes = descendants(os.getpid())
+    phases = [time.time()]
     figures.starts_elapsed = await gather_limited(count, concurrency, one_start)
     await invites_out([name("s", index) for index in range(count)])
     after_starts = cpu_by_role()
+    phases.append(time.time())
     figures.cpu["starts"] = cpu_since(cpu, after_starts)
     figures.rss_mib = rss_mib(worker_pid)
     note(f"{label}: {count} starts in {figures.starts_elapsed:.1f} s")
@@ -682,6 +709,7 @@ async def measure(
 
     figures.lifecycles_elapsed = await gather_limited(count, concurrency, one_lifecycle)
     figures.cpu["lifecycles"] = cpu_since(after_starts, cpu_by_role())
+    phases.append(time.time())
     figures.lifecycles = count
     note(f"{label}: {count} lifecycles in {figures.lifecycles_elapsed:.1f} s")
     for index in range(one_at_a_time):
@@ -689,6 +717,12 @@ async def measure(
     for index in range(one_at_a_time):
         figures.paced.append(await lifecycle(name("p", index), True))
     note(f"{label}: {one_at_a_time} + {one_at_a_time} lifecycles one at a time")
+    if probe := os.environ.get("GC_PROBE_DIR"):
+        await asyncio.sleep(1.0)  # the probe writes what is new every half second
+        for phase, (began, ended) in zip(
+            ("starts", "lifecycles"), itertools.pairwise(phases), strict=True
+        ):
+            figures.gc[phase] = gc_pauses(Path(probe), processes, began, ended)
     return figures
 
 
@@ -837,6 +871,37 @@ def cpu_table(sides: dict[str, Figures]) -> list[str]:
     return lines
 
 
+def gc_table(sides: dict[str, Figures]) -> list[str]:
+    """With --gc: the API's and the worker's garbage collections, per screening and the longest
+    one, in each phase."""
+    lines = [
+        "| process | phase | figure | product | bare | direct |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for role, phase in itertools.product(("API", "worker"), ("starts", "lifecycles")):
+        counts: list[str] = []
+        times: list[str] = []
+        longest: list[str] = []
+        for side in SIDES:
+            figures = sides[side]
+            pauses = figures.gc.get(phase, {}).get(role)
+            if pauses is None:
+                for cells in (counts, times, longest):
+                    cells.append("-")
+                continue
+            screenings = len(figures.starts) if phase == "starts" else figures.lifecycles
+            counts.append(f"{len(pauses) / screenings:.2f}")
+            times.append(f"{sum(pauses) / screenings * 1000:.2f} ms")
+            longest.append(f"{max(pauses, default=0.0) * 1000:.1f} ms")
+        for figure, cells in (
+            ("collections per screening", counts),
+            ("their time per screening", times),
+            ("the longest", longest),
+        ):
+            lines.append(f"| {role} | {phase} | {figure} | {' | '.join(cells)} |")
+    return lines
+
+
 async def compare(options: argparse.Namespace, root: Path) -> None:
     rounds: list[dict[str, Figures]] = []
     steps: dict[str, list[float]] = {}
@@ -867,6 +932,10 @@ async def compare(options: argparse.Namespace, root: Path) -> None:
     print("\nCPU per screening by process, ms (user + system; starts: until the invites are out):")
     for line in cpu_table(sides):
         print(line)
+    if options.gc:
+        print("\ngarbage collection in the API and the worker (their pauses, from --gc's probe):")
+        for line in gc_table(sides):
+            print(line)
     print("\nthe product's worker, mean over the last round (from its /metrics):")
     for name, mean in worker_means:
         print(f"  {name:70} {mean * 1000:7.1f} ms")
@@ -1253,9 +1322,21 @@ def main() -> int:
         help="with --open: the product and bare Temporal (default), or the product alone",
     )  # fmt: skip
     parser.add_argument("--bulk", type=int, metavar="N", help="only N starts from one account")
+    parser.add_argument(
+        "--gc", action="store_true",
+        help="also time every garbage collection of each side's processes (benchmarks/gc_probe)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     options = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="truffle-load-"))
+    if options.gc:
+        # Every process the run starts inherits these: Python imports the probe at startup.
+        (root / "gc").mkdir()
+        os.environ["GC_PROBE_DIR"] = str(root / "gc")
+        probe = str(REPO_ROOT / "benchmarks" / "gc_probe")
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [probe, *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
     try:
         if options.bulk:
             if not asyncio.run(bulk(options, root)):

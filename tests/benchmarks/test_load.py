@@ -73,7 +73,7 @@ def test_retries_count_each_attempt_and_a_child_workflow_counts_twice() -> None:
 
 
 def test_three_sides_are_measured_in_one_run_and_every_goal_is_marked() -> None:
-    done = run_load("--screenings", "3", "--concurrency", "2", "--one-at-a-time", "1")
+    done = run_load("--screenings", "3", "--concurrency", "2", "--one-at-a-time", "1", "--gc")
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "| figure | product | bare Temporal | direct |" in done.stdout
@@ -82,6 +82,11 @@ def test_three_sides_are_measured_in_one_run_and_every_goal_is_marked() -> None:
         assert row is not None, f"{goal}: {done.stdout}"
         assert re.search(r"\| (met|\*\*missed\*\*): [^|]+\|$", row), row
     assert "| workflow started | 1.0 | 1.0 | 1.0 |" in done.stdout
+    # --gc: every side's worker timed, the API of the two sides that have one.
+    worker = next(line for line in done.stdout.splitlines() if line.startswith("| worker | lif"))
+    assert re.fullmatch(r"\| worker \| lifecycles \| [^|]+( \| \d+\.\d\d){3} \|", worker), worker
+    api = next(line for line in done.stdout.splitlines() if line.startswith("| API | lifecycles"))
+    assert re.fullmatch(r"\| API \| lifecycles \| [^|]+ \| \d+\.\d\d \| - \| \d+\.\d\d \|", api)
 
 
 def test_rounds_are_pooled_so_each_rate_and_cost_is_the_whole_runs(
