@@ -1318,8 +1318,8 @@ def main() -> int:
     parser.add_argument("--database-url", help="the product's database (default: its SQLite file)")
     parser.add_argument("--open", type=int, metavar="N", help="only open N screenings, report RSS")
     parser.add_argument(
-        "--sides", choices=("both", "product"), default="both",
-        help="with --open: the product and bare Temporal (default), or the product alone",
+        "--sides", choices=("both", "product", "bare"), default="both",
+        help="with --open: the product and bare Temporal (default), or either alone",
     )  # fmt: skip
     parser.add_argument("--bulk", type=int, metavar="N", help="only N starts from one account")
     parser.add_argument(
