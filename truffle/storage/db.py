@@ -13,8 +13,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import Session
 
-from truffle.storage.sqlite_writers import queued_writers_connection
-
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
@@ -42,13 +40,7 @@ def create_db_engine(url: str, pool_size: int | None = None) -> sa.Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
-            connect_args={
-                "check_same_thread": False,
-                "timeout": 30,
-                # The process's writers queue for their turn instead of sleeping in SQLite's
-                # busy handler (truffle/storage/sqlite_writers.py).
-                "factory": queued_writers_connection(),
-            },
+            connect_args={"check_same_thread": False, "timeout": 30},
             # A failing statement's values (names, emails, answers) never reach a log.
             hide_parameters=True,
             **pooling,
