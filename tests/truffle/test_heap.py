@@ -3,6 +3,7 @@
 import gc
 import weakref
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -47,6 +48,8 @@ def test_a_cycle_made_after_startup_is_still_freed(settled: None) -> None:
 
 def test_each_api_process_settles_once_its_app_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
     order: list[str] = []
+    # Settings of its own: the process-wide cached ones stay as they were for later tests.
+    monkeypatch.setattr(api.app, "get_settings", lambda: SimpleNamespace(metrics_port=None))
     monkeypatch.setattr(api.app, "create_app", lambda *_, **__: order.append("built"))
     monkeypatch.setattr(api.app, "settle_after_startup", lambda: order.append("settled"))
     monkeypatch.setattr("truffle.runtime.logs.configure_logging", lambda _settings: None)
