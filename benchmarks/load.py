@@ -1161,7 +1161,9 @@ async def open_many(options: argparse.Namespace, root: Path) -> None:
             waiting = await client.count_workflows(
                 "WorkflowType = 'ScreeningWorkflow' AND ExecutionStatus = 'Running'"
             )
-            print(f"  product: Temporal lists {waiting.count} screening workflows running")
+            print(
+                f"  product: Temporal lists {waiting.count} screening workflows running", flush=True
+            )
     if options.sides in ("both", "bare"):
         async with bare_stack(root / "bare") as bare_side:
 
@@ -1206,8 +1208,8 @@ def open_table(
     theirs_rows = bare[1] if bare else [None] * len(checkpoints)
     previous_open, previous_rss = 0, product[0] if product else 0.0
     for count, ours, theirs in zip(checkpoints, ours_rows, theirs_rows, strict=True):
-        cells = [f"{count:,}"]
-        cells += [
+        cells = [
+            f"{count:,}",
             f"{ours.starts_per_second:.1f}" if ours else "-",
             f"{theirs.starts_per_second:.1f}" if theirs else "-",
             f"{ours.starts_per_second / theirs.starts_per_second:.2f}" if ours and theirs else "-",
@@ -1224,29 +1226,23 @@ def open_table(
         else:
             cells += ["-", "-", "-"]
         lines.append(f"| {' | '.join(cells)} |")
+    summaries = []
     for name, side in (("product", product), ("bare", bare)):
-        fills = (
-            [f"{row.fill_per_second:.1f}" for row in side[1] if row.fill_per_second] if side else []
-        )
+        if side is None:
+            continue
+        fills = [f"{row.fill_per_second:.1f}" for row in side[1] if row.fill_per_second]
         if fills:
             lines.append(
                 f"{name}: the starts between the timed ones, never more than {OPEN_BACKLOG} "
                 f"ahead of the invites, step by step: {' / '.join(fills)} per second"
             )
-    summaries = []
-    for name, side in (("product", product), ("bare", bare)):
-        by_open = {row.open: row for row in side[1]} if side else {}
+        by_open = {row.open: row for row in side[1]}
         if 1_000 in by_open and checkpoints[-1] > 1_000:
-            assert side is not None
-            last = side[1][-1]
-            ratio = last.starts_per_second / by_open[1_000].starts_per_second
-            goal = (
-                (" (met: ≥ 0.8)" if ratio >= 0.8 else " (**missed**: ≥ 0.8)")
-                if name == "product"
-                else ""
-            )
+            ratio = side[1][-1].starts_per_second / by_open[1_000].starts_per_second
+            goal = " (met: ≥ 0.8)" if ratio >= 0.8 else " (**missed**: ≥ 0.8)"
             summaries.append(
-                f"{name} starts/s at {last.open:,} open against 1,000 open: {ratio:.2f}{goal}"
+                f"{name} starts/s at {checkpoints[-1]:,} open against 1,000 open: {ratio:.2f}"
+                + (goal if name == "product" else "")
             )
     if summaries:
         lines += ["", "; ".join(summaries)]
