@@ -39,7 +39,7 @@ from api.operator import create_operator_app, serving
 from api.rate_limits import RateLimits
 from api.same_origin import SameOriginForStateChanges
 from api.security_headers import SecurityHeaders
-from api.temporal import CANCEL_ANSWER_TIMEOUT, ScreeningGateway
+from api.temporal import BEGIN_ANSWER_TIMEOUT, CANCEL_ANSWER_TIMEOUT, ScreeningGateway
 from truffle.ashby.client import DEFAULT_TIMEOUT_SECONDS, AshbyClient, ashby_http
 from truffle.runtime.heap import settle_after_startup
 from truffle.runtime.metrics import DatabaseGauges, drain_periodically
@@ -57,6 +57,7 @@ def create_app(
     temporal_client: Client | None = None,
     cancel_answer_timeout: timedelta = CANCEL_ANSWER_TIMEOUT,
     operator_port: int | None = None,
+    begin_answer_timeout: timedelta = BEGIN_ANSWER_TIMEOUT,
 ) -> FastAPI:
     """The public app. Its operator endpoints (`/readyz`, `/metrics`, `/docs`) are the app
     `app.state.operator_app`, served on `operator_port` while the public app runs (none when
@@ -106,6 +107,7 @@ def create_app(
         cancel_answer_timeout,
         app.state.metrics_registry,
         converter=data_converter(app.state.payload_keys),
+        begin_answer_timeout=begin_answer_timeout,
     )
     install_error_handlers(app)
     # Innermost first: an unhandled error's 500 still passes the access log (X-Request-ID).

@@ -1,5 +1,5 @@
-"""How the API starts, signals and cancels screening workflows (it never waits on a screening,
-only on Temporal's answer)."""
+"""How the API starts, signals, updates and cancels screening workflows (it never waits on a
+screening's outcome, only on Temporal's answer or a workflow task's)."""
 
 import asyncio
 import logging
@@ -52,6 +52,9 @@ SignalArg = TypeVar("SignalArg")
 CANCEL_ANSWER_TIMEOUT = timedelta(seconds=4)
 # How long "Send to Ashby again" waits for the outcome before answering that it is being sent.
 REDELIVER_ANSWER_TIMEOUT = timedelta(seconds=10)
+# How long the candidate's Begin waits for a worker to take it before it falls back to a signal
+# (which a worker acts on as soon as one is up).
+BEGIN_ANSWER_TIMEOUT = timedelta(seconds=1)
 # A cancel update the server refused because it met a running workflow task is asked again
 # after this many seconds, while the answer's time allows.
 UPDATE_RETRY = 0.1
@@ -122,11 +125,13 @@ class ScreeningGateway:
         cancel_answer_timeout: timedelta = CANCEL_ANSWER_TIMEOUT,
         metrics_registry: CollectorRegistry | None = None,
         converter: DataConverter | None = None,
+        begin_answer_timeout: timedelta = BEGIN_ANSWER_TIMEOUT,
     ) -> None:
         self._settings = settings
         self._converter = converter
         self._client = client
         self._cancel_answer_timeout = cancel_answer_timeout
+        self._begin_answer_timeout = begin_answer_timeout
         self._connecting = asyncio.Lock()
         self._metrics_registry = metrics_registry
         self._sdk_metrics: TemporalSdkMetrics | None = None
@@ -211,7 +216,26 @@ class ScreeningGateway:
         return True
 
     async def candidate_started(self, screening_id: uuid.UUID) -> bool:
+        """The candidate's Begin, as the `candidate_began` update: answered once the run has it
+        and has scheduled "Started" for Ashby, in one workflow task that Temporal hands the
+        worker at once. With no answer within BEGIN_ANSWER_TIMEOUT (no worker up, or one that
+        does not know the update yet), the `candidate_started` signal instead. False when the
+        workflow has finished."""
         event = CandidateEvent(occurred_at_ms=epoch_ms(utcnow()))
+        handle = await self._handle(screening_id)
+        timeout = self._begin_answer_timeout
+        try:
+            began = handle.execute_update(
+                ScreeningWorkflow.candidate_began, event, rpc_timeout=timeout
+            )
+            await asyncio.wait_for(began, timeout.total_seconds())
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False
+        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+            pass
+        else:
+            return True
         return await self._signal(screening_id, ScreeningWorkflow.candidate_started, event)
 
     async def candidate_completed(

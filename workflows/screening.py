@@ -170,8 +170,16 @@ class ScreeningWorkflow(AshbyOutbox):
         self._delivery: asyncio.Task[None] | None = None
         self._emails: list[asyncio.Task[None]] = []
 
+    @workflow.update
+    def candidate_began(self, event: CandidateEvent) -> None:
+        """The screener page's Begin. The API's call returns once this task is done, and this
+        task schedules the "Started" post to Ashby, so that post is already on its way when the
+        candidate's next click arrives."""
+        self.candidate_started(event)
+
     @workflow.signal
     def candidate_started(self, event: CandidateEvent) -> None:
+        """Begin when no worker took `candidate_began` in time (or from an API before it)."""
         if self._run.started_at_ms is None:
             self._run.started_at_ms = event.occurred_at_ms
 

@@ -1,5 +1,6 @@
 """The candidate's screener page: begin once, submit once, and clear pages for dead links."""
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -8,7 +9,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
+from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.app import create_app
 from api.temporal import ScreeningGateway
@@ -36,7 +40,12 @@ def app_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def client(app_settings: Settings, dev_server_env: WorkflowEnvironment) -> Iterator[TestClient]:
-    app = create_app(app_settings, temporal_client=dev_server_env.client)
+    # No worker polls here, so Begin falls back to its signal: after 0.3 s, not 2 s.
+    app = create_app(
+        app_settings,
+        temporal_client=dev_server_env.client,
+        begin_answer_timeout=timedelta(seconds=0.3),
+    )
     with TestClient(app, follow_redirects=False) as test_client:
         yield test_client
 
@@ -137,6 +146,7 @@ async def test_begin_then_submit_completes_the_screening_once(
     assert row.status == "completed"
     assert row.answers == GOOD_ANSWERS
     assert client.get(f"/s/{token}").status_code == 200
+    # No worker took the Begin update in time: the signal told the run instead.
     assert await signals(dev_server_env, screening) == [
         "candidate_started",
         "candidate_completed",
@@ -148,6 +158,47 @@ async def test_begin_then_submit_completes_the_screening_once(
     assert row.result["match_score"] == CriteriaScorer().score(QUESTIONS, GOOD_ANSWERS).match_score
     expected = ScoreSummary(match_score=row.result["match_score"], tier=row.result["tier"])
     assert await completions(dev_server_env, screening) == [expected, expected]
+
+
+@workflow.defn(name="ScreeningWorkflow")
+class ScreeningWorkflowWithoutBeginUpdate:
+    """The screening workflow as a worker of an earlier release knows it: Begin as a signal."""
+
+    def __init__(self) -> None:
+        self.started_at_ms: int | None = None
+
+    @workflow.signal
+    def candidate_started(self, event: CandidateEvent) -> None:
+        self.started_at_ms = event.occurred_at_ms
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.started_at_ms is not None)
+        assert self.started_at_ms is not None
+        return self.started_at_ms
+
+
+async def test_begin_reaches_a_worker_of_an_earlier_release_as_the_signal(
+    app_settings: Settings, dev_server_env: WorkflowEnvironment
+) -> None:
+    """During a rolling deploy a run's worker may not know the Begin update yet: it refuses it
+    at once, and the API tells the run with the signal instead, without waiting out its time."""
+    client, screening_id = dev_server_env.client, uuid.uuid4()
+    queue = app_settings.temporal_task_queue
+    workflows = [ScreeningWorkflowWithoutBeginUpdate]
+    async with Worker(
+        client, task_queue=queue, workflows=workflows, workflow_runner=UnsandboxedWorkflowRunner()
+    ):
+        handle = await client.start_workflow(
+            "ScreeningWorkflow", id=f"screening-{screening_id}", task_queue=queue, result_type=int
+        )
+        gateway = ScreeningGateway(app_settings, client, begin_answer_timeout=timedelta(minutes=1))
+        async with asyncio.timeout(20):  # far less than the minute the update may take
+            assert await gateway.candidate_started(screening_id)
+        assert await handle.result() > 0
+        assert [event.event_type for event in (await handle.fetch_history()).events].count(
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        ) == 1
 
 
 def test_unanswered_questions_are_asked_again_and_nothing_is_saved(

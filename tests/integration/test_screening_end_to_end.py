@@ -55,6 +55,9 @@ def test_start_email_answer_and_results_in_ashby(stack: Stack) -> None:
     assert token not in logs
     assert address not in logs
     history = asyncio.run(_history_json(stack, assessment_id))
+    # Begin reached the run as its update (a worker was up), not as the fallback signal.
+    assert '"name": "candidate_began"' in history
+    assert "candidate_started" not in history
     for secret_or_personal in (
         token,
         address,

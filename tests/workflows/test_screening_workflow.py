@@ -213,10 +213,17 @@ async def submitted(start_screening: StartScreening, fakes: FakeActivities) -> H
     return handle
 
 
-async def begin(handle: Handle, fakes: FakeActivities, at_ms: int = 1_000) -> None:
-    """What the screener page's Begin does: the database first, then the signal."""
+async def begin(
+    handle: Handle, fakes: FakeActivities, at_ms: int = 1_000, by_signal: bool = False
+) -> None:
+    """What the screener page's Begin does: the database first, then the update (or, when no
+    worker takes that in time, the signal)."""
     fakes.candidate_began(at_ms)
-    await handle.signal(ScreeningWorkflow.candidate_started, CandidateEvent(occurred_at_ms=at_ms))
+    event = CandidateEvent(occurred_at_ms=at_ms)
+    if by_signal:
+        await handle.signal(ScreeningWorkflow.candidate_started, event)
+    else:
+        await handle.execute_update(ScreeningWorkflow.candidate_began, event)
 
 
 async def submit(
@@ -263,8 +270,8 @@ async def test_a_screening_answered_in_minutes_costs_nine_temporal_actions(
     """Ashby had "Invited" with the deadline in the start reply, so no post follows the
     invite; the candidate begins and submits; the result's post settles the screening (no
     database step after it); the status attribute is written once, with the outcome. On
-    Temporal Cloud: the start, three activities, two signals, the first reminder's timer, the
-    patch marker's workflow task and one upsert."""
+    Temporal Cloud: the start, three activities, Begin's update and Submit's signal, the first
+    reminder's timer, the patch marker's workflow task and one upsert."""
     fakes = FakeActivities()
     now_ms = epoch_ms(await time_skipping_env.get_current_time())
     fakes.invited_at_ms = now_ms
@@ -284,7 +291,8 @@ async def test_a_screening_answered_in_minutes_costs_nine_temporal_actions(
     assert billable_actions(history.events) == {
         "workflow started": 1,
         "activities": 3,
-        "signals": 2,
+        "updates": 1,
+        "signals": 1,
         "timers": 1,
         "local activities and markers (one per workflow task)": 1,
         "search-attribute upserts": 1,
@@ -315,13 +323,56 @@ async def test_a_first_run_still_expires_at_its_deadline_and_its_next_run_reads_
     assert outcome.status == ScreeningStatus.expired
 
 
-async def test_started_then_completed_posts_started_then_the_result(
+async def test_begin_is_answered_once_started_is_on_its_way_to_ashby(
     start_screening: StartScreening,
+) -> None:
+    """The candidate's Begin returns when the workflow task that took it is done, and that task
+    scheduled the "Started" post: a Submit right after Begin finds the post already going."""
+    fakes = FakeActivities()
+    handle = await start_screening(fakes)
+    await invited(handle)
+
+    await begin(handle, fakes, 1_000)
+
+    events = (await handle.fetch_history()).events
+    began = next(
+        index
+        for index, event in enumerate(events)
+        if event.HasField("workflow_execution_update_completed_event_attributes")
+    )
+    task_done = max(
+        index
+        for index, event in enumerate(events[:began])
+        if event.HasField("workflow_task_completed_event_attributes")
+    )
+    next_task = next(
+        (
+            index
+            for index, event in enumerate(events)
+            if index > began and event.HasField("workflow_task_scheduled_event_attributes")
+        ),
+        len(events),
+    )
+    # The commands of the task that took the update: the "Started" post among them.
+    scheduled = [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in events[task_done:next_task]
+        if event.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled == ["post_assessment_update"]
+    await submit(handle, fakes, 2_000)
+    outcome = await handle.result()
+    assert outcome.delivered_updates == ["invited", "started", "result"]
+
+
+@pytest.mark.parametrize("by_signal", [False, True], ids=["update", "signal"])
+async def test_started_then_completed_posts_started_then_the_result(
+    start_screening: StartScreening, by_signal: bool
 ) -> None:
     fakes = FakeActivities()
     handle = await start_screening(fakes)
     await invited(handle)
-    await begin(handle, fakes, 1_000)
+    await begin(handle, fakes, 1_000, by_signal)
     await wait_for(handle, lambda state: state.delivered_updates == ["invited", "started"])
     await submit(handle, fakes, 2_000)
 
