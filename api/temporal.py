@@ -229,13 +229,18 @@ class ScreeningGateway:
                 ScreeningWorkflow.candidate_began, event, rpc_timeout=timeout
             )
             await asyncio.wait_for(began, timeout.total_seconds())
+            return True
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 return False
-        except (WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
-            pass
-        else:
-            return True
+            why = error.status.name if error.status else "an RPC error"
+        except WorkflowUpdateFailedError:
+            why = "refused by the worker"
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+            why = "no worker answered in time"
+        # The signal needs no worker: the next one up acts on it (and on a late update alike,
+        # as a second Begin changes nothing).
+        logger.info("Begin of screening %s goes as a signal: %s", screening_id, why)
         return await self._signal(screening_id, ScreeningWorkflow.candidate_started, event)
 
     async def candidate_completed(

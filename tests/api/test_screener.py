@@ -179,7 +179,7 @@ class ScreeningWorkflowWithoutBeginUpdate:
 
 
 async def test_begin_reaches_a_worker_of_an_earlier_release_as_the_signal(
-    app_settings: Settings, dev_server_env: WorkflowEnvironment
+    app_settings: Settings, dev_server_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
 ) -> None:
     """During a rolling deploy a run's worker may not know the Begin update yet: it refuses it
     at once, and the API tells the run with the signal instead, without waiting out its time."""
@@ -193,8 +193,10 @@ async def test_begin_reaches_a_worker_of_an_earlier_release_as_the_signal(
             "ScreeningWorkflow", id=f"screening-{screening_id}", task_queue=queue, result_type=int
         )
         gateway = ScreeningGateway(app_settings, client, begin_answer_timeout=timedelta(minutes=1))
+        caplog.set_level("INFO", logger="truffle.api.temporal")
         async with asyncio.timeout(20):  # far less than the minute the update may take
             assert await gateway.candidate_started(screening_id)
+        assert f"Begin of screening {screening_id} goes as a signal: refused" in caplog.text
         assert await handle.result() > 0
         assert [event.event_type for event in (await handle.fetch_history()).events].count(
             EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
