@@ -40,7 +40,7 @@ def app_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def client(app_settings: Settings, dev_server_env: WorkflowEnvironment) -> Iterator[TestClient]:
-    # No worker polls here, so Begin falls back to its signal: after 0.3 s, not 2 s.
+    # No worker polls here, so Begin falls back to its signal: after 0.3 s, not 1 s.
     app = create_app(
         app_settings,
         temporal_client=dev_server_env.client,
