@@ -512,6 +512,13 @@ async def product_stack(
                 f"{api}/api/integrations/ashby/connect", headers=admin,
                 json={"ashby_api_key": ashby_key["key"]},
             )  # fmt: skip
+            if connected.status_code == 409:
+                # An earlier round in the same database (--database-url) left the workspace
+                # connected, to that round's sandbox: this round's key, as an admin would.
+                connected = await http.post(
+                    f"{api}/api/integrations/ashby/reconnect", headers=admin,
+                    json={"ashby_api_key": ashby_key["key"]},
+                )  # fmt: skip
             if connected.status_code != 200:
                 raise LoadError(f"connecting failed: {connected.text}")
             truffle_key = connected.json()["truffle_key"]

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -161,3 +162,20 @@ def test_the_open_table_of_the_bare_workflow_alone_compares_its_own_checkpoints(
     assert cells[:4] == ["50,000", "-", "60.0", "-"]
     assert cells[7] == "180 MiB"
     assert lines[-1] == "bare starts/s at 50,000 open against 1,000 open: 0.75"
+
+
+async def test_rounds_in_one_database_each_connect_their_own_sandbox(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`--rounds R --database-url URL`: each round's stack finds the workspace connected to the
+    sandbox of the round before, and reconnects it to its own, as an admin would."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    load = importlib.import_module("load")
+    database_url = f"sqlite:///{tmp_path / 'shared.db'}"
+    keys = []
+    for number in (1, 2):
+        async with load.product_stack(tmp_path / f"round-{number}", database_url) as product:
+            await product.start(f"round-{number}@candidates.example")  # answered 200
+            keys.append(product.truffle_key)
+
+    assert keys[0] != keys[1]
