@@ -2,16 +2,19 @@
 the hand-written baseline's (`benchmarks/direct_screening.py`), side by side in one run.
 
 For N screenings on a fresh database, in the order of a screening's life: the API's work for
-`assessment.start` (the key check, the rows), the worker's invite email, the API's work for the
-screener page, Begin and Submit, then the worker's "Started" and result posted to Ashby. The
-API's steps are the functions its handlers run in their threads, called directly: no HTTP, no
-Temporal. The worker's activities run once per screening through Temporal's
-`ActivityEnvironment`. Both sides send to the same SMTP sink (a process of its own, so its CPU
-is not counted) and post through the same HTTP client, whose replies Ashby's success answer
-made in process. The product's steps also do what the baseline leaves out: the audit entry,
-the payload key, the stored "Invited" update, the screener's read of the screening, the score;
-the invite's exactly-once claim; the stored update that makes a re-post identical, the
-delivery log and the card's health, the report link, the settling of the screening.
+`assessment.start` (the key check, the rows), the worker's sandbox for the new workflow and its
+invite email, the API's work for the screener page, Begin and Submit, then the worker's "Started"
+and result posted to Ashby. The API's steps are the functions its handlers run in their threads,
+called directly: no HTTP, no Temporal. The worker's activities run once per screening through
+Temporal's `ActivityEnvironment`. A new workflow's sandbox is each worker's workflow runner
+creating an instance of its workflow, as it does for every workflow it starts (and again for one
+that leaves the sticky cache): the product's runner with its shared workflow code, the baseline's
+the SDK's default. Both sides send to the same SMTP sink (a process of its own, so its CPU is not
+counted) and post through the same HTTP client, whose replies Ashby's success answer made in
+process. The product's steps also do what the baseline leaves out: the audit entry, the payload
+key, the stored "Invited" update, the screener's read of the screening, the score; the invite's
+exactly-once claim; the stored update that makes a re-post identical, the delivery log and the
+card's health, the report link, the settling of the screening.
 
     .venv/bin/python benchmarks/step_costs.py [--screenings N] [--database-url URL]
 """
@@ -33,7 +36,9 @@ import direct_screening as direct
 import httpx
 import sqlalchemy as sa
 from sqlmodel import Session
+from temporalio import workflow
 from temporalio.testing import ActivityEnvironment
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.ashby import AshbyActivities
 from activities.email import Mailer
@@ -44,12 +49,15 @@ from truffle.ashby.client import AshbyClient, invited_update
 from truffle.audit import Actor
 from truffle.contracts import EmailKind, EmailRequest, PostUpdateRequest, UpdateKind
 from truffle.position.positions import PositionContent, create_position
+from truffle.runtime.sandbox import SandboxWithKnownContexts
 from truffle.screening import screenings
 from truffle.security.secrets import KeyRing
 from truffle.settings import Settings, decode_secret_key, generate_secret_key
 from truffle.storage.db import create_db_engine, session_scope, upgrade_to_head
 from truffle.storage.tables import Plan, Screening
 from truffle.workspaces import create_workspace
+from worker import share_workflow_code
+from workflows.screening import ScreeningWorkflow
 
 QUESTIONS: list[dict[str, object]] = [
     {
@@ -105,6 +113,19 @@ async def cpu_ms_each(count: int, run: Callable[[int], Awaitable[object]]) -> fl
     for index in range(count):
         await run(index)
     return (time.process_time() - began) * 1000 / count
+
+
+def new_workflows(runner: SandboxedWorkflowRunner, workflow_class: type) -> Callable[[int], None]:
+    """Creates an instance of `workflow_class` in `runner`'s sandbox, as the worker does for
+    each workflow it starts (the SDK's own validation instance: the module run afresh in a new
+    sandbox, the class checked, the instance made; nothing activated). Call within a loop."""
+    definition = workflow._Definition.must_from_class(workflow_class)
+    runner.prepare_workflow(definition)  # what the worker does once when it starts
+
+    def create(_index: int) -> None:
+        runner.prepare_workflow(definition)
+
+    return create
 
 
 class ApiSteps:
@@ -229,6 +250,10 @@ async def measure(count: int, database_url: str, direct_url: str, smtp_port: int
             return run
 
         costs += [
+            ("a new workflow's sandbox", "worker",
+             cpu_ms_each_call(count, new_workflows(SandboxWithKnownContexts(), ScreeningWorkflow)),
+             cpu_ms_each_call(count, new_workflows(SandboxedWorkflowRunner(),
+                                                   direct.DirectScreening))),
             ("the invite email", "worker", await cpu_ms_each(count, invite),
              await cpu_ms_each(count, invite_directly)),
             ("the screener page's read", "API", cpu_ms_each_call(count, api.page), None),
@@ -271,6 +296,7 @@ def main() -> None:
         help="the product's database, and the direct side's table (default: SQLite files)",
     )
     args = parser.parse_args()
+    share_workflow_code()  # as the worker does
     with tempfile.TemporaryDirectory() as folder:
         smtp_port = free_port()
         sink = subprocess.Popen(

@@ -10,6 +10,7 @@ from tests.utils.processes import REPO_ROOT
 # Each step a screening takes, in the API or the worker, with the direct side's beside it.
 COMPARED = (
     "`assessment.start`: the key check and the rows",
+    "a new workflow's sandbox",
     "the invite email",
     "Begin",
     "Submit",
