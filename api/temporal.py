@@ -13,6 +13,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from sqlmodel import Session
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -357,7 +358,27 @@ class ScreeningGateway:
         if description.status != WorkflowExecutionStatus.RUNNING:
             return True
         marks = description.typed_search_attributes.get(CHANGE_VERSION) or []
-        return any(patch in marks for patch in WITH_POSITION_SETTINGS)
+        if marks:
+            return any(patch in marks for patch in WITH_POSITION_SETTINGS)
+        # No patch marked: a run from before the first patch, or one whose first workflow task
+        # has not completed yet (just started, or no worker up): the code that completes that
+        # task is today's or later, and follows the database's deadline.
+        try:
+            return not await self._has_completed_a_task(screening_id, description.run_id)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return True
+            raise WorkflowUnavailableError(error.message) from None
+
+    async def _has_completed_a_task(self, screening_id: uuid.UUID, run_id: str | None) -> bool:
+        """Whether a worker completed a workflow task of the screening's run (read from the
+        start of its history: the first completed task is among its first events)."""
+        client = await self.client()
+        run = client.get_workflow_handle(workflow_id(screening_id), run_id=run_id)
+        async for event in run.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                return True
+        return False
 
     async def _admin_update(
         self, screening_id: uuid.UUID, call: Callable[..., Awaitable[None]]

@@ -3,9 +3,12 @@ page's two forms, on a screening whose workflow runs (a worker on the dev server
 activities, the mail sink). Refusals in words (422, 409), the audit trail, and repeats."""
 
 import asyncio
+import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +16,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -42,8 +47,8 @@ def app_settings(settings: Settings, mail_sink: MailSink) -> Settings:
     )
 
 
-@pytest.fixture
-async def worker(
+@contextlib.asynccontextmanager
+async def running_worker(
     app_settings: Settings, engine: sa.Engine, dev_server_env: WorkflowEnvironment
 ) -> AsyncIterator[None]:
     client = dev_server_env.client
@@ -58,6 +63,14 @@ async def worker(
             ),
         ),
     ):
+        yield
+
+
+@pytest.fixture
+async def worker(
+    app_settings: Settings, engine: sa.Engine, dev_server_env: WorkflowEnvironment
+) -> AsyncIterator[None]:
+    async with running_worker(app_settings, engine, dev_server_env):
         yield
 
 
@@ -282,6 +295,15 @@ async def test_the_pages_buttons_work_without_javascript_and_show_refusals_in_th
     await emails(mail_sink, opened.address, 2)
 
 
+async def first_task_completed(handle: WorkflowHandle[Any, Any]) -> None:
+    for _ in range(200):
+        async for event in handle.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no worker completed the run's first workflow task")
+
+
 @workflow.defn(name="ScreeningWorkflow")
 class RunFromBeforeSettings:
     """A run started before deadlines could move: it records no position settings patch."""
@@ -314,6 +336,7 @@ async def test_a_run_from_before_settings_keeps_its_deadline_and_says_so(
             id=workflow_id(screening_id),
             task_queue=queue,
         )
+        await first_task_completed(old)
         refused = await asyncio.to_thread(
             client.post, f"/api/screenings/{screening_id}/extend", json={"days": 2},
             headers={"Authorization": f"Bearer {token}"},
@@ -323,3 +346,41 @@ async def test_a_run_from_before_settings_keeps_its_deadline_and_says_so(
     assert refused.status_code == 409
     assert "sent before deadlines could be extended" in refused.json()["message"]
     assert row(engine, screening_id).deadline_at == before
+
+
+async def test_an_extension_asked_before_any_worker_took_the_screening_is_followed(
+    client: TestClient,
+    engine: sa.Engine,
+    app_settings: Settings,
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    """Just sent, or sent while the workers restart: no run has marked its version yet, and
+    the run that will is today's code, which follows the new deadline."""
+    keyring = KeyRing(app_settings.secret_keys())
+    workspace, token = make_workspace(engine)
+    screening_id = open_screening(engine, keyring, workspace, make_position(engine, workspace))
+    before = row(engine, screening_id).deadline_at
+    gateway = ScreeningGateway(app_settings, dev_server_env.client)
+    await gateway.start(row(engine, screening_id), first_run=True)  # no worker polls yet
+    extend = functools.partial(
+        client.post, f"/api/screenings/{screening_id}/extend", json={"days": 3},
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    asked = asyncio.ensure_future(asyncio.to_thread(extend))
+    # The deadline moves in the database first; then the API waits for the run to take it.
+    for _ in range(200):
+        if asked.done() or row(engine, screening_id).deadline_at != before:
+            break
+        await asyncio.sleep(0.05)
+    async with running_worker(app_settings, engine, dev_server_env):
+        answer = await asked
+        handle = dev_server_env.client.get_workflow_handle_for(
+            ScreeningWorkflow.run, workflow_id(screening_id)
+        )
+        state = await handle.query(ScreeningWorkflow.current_state)
+        await handle.terminate()
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcome"] == "extended"
+    assert row(engine, screening_id).deadline_at == before + timedelta(days=3)
+    assert "deadline" in [*state.pending_updates, *state.delivered_updates, *state.failed_updates]
