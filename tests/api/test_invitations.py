@@ -374,9 +374,7 @@ async def test_an_extension_asked_before_any_worker_took_the_screening_is_follow
         await asyncio.sleep(0.05)
     async with running_worker(app_settings, engine, dev_server_env):
         answer = await asked
-        handle = dev_server_env.client.get_workflow_handle_for(
-            ScreeningWorkflow.run, workflow_id(screening_id)
-        )
+        handle = dev_server_env.client.get_workflow_handle(workflow_id(screening_id))
         state = await handle.query(ScreeningWorkflow.current_state)
         await handle.terminate()
 
