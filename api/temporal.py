@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
@@ -71,6 +71,15 @@ _AMBIGUOUS = {
     RPCStatusCode.UNKNOWN,
     RPCStatusCode.INTERNAL,
 }
+
+
+async def completed_a_workflow_task(run: WorkflowHandle[Any, Any]) -> bool:
+    """Whether a worker completed a workflow task of the run (read from the start of its
+    history: the first completed task is among its first events)."""
+    async for event in run.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            return True
+    return False
 
 
 class WorkflowUnavailableError(Exception):
@@ -371,14 +380,10 @@ class ScreeningGateway:
             raise WorkflowUnavailableError(error.message) from None
 
     async def _has_completed_a_task(self, screening_id: uuid.UUID, run_id: str | None) -> bool:
-        """Whether a worker completed a workflow task of the screening's run (read from the
-        start of its history: the first completed task is among its first events)."""
         client = await self.client()
-        run = client.get_workflow_handle(workflow_id(screening_id), run_id=run_id)
-        async for event in run.fetch_history_events():
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-                return True
-        return False
+        return await completed_a_workflow_task(
+            client.get_workflow_handle(workflow_id(screening_id), run_id=run_id)
+        )
 
     async def _admin_update(
         self, screening_id: uuid.UUID, call: Callable[..., Awaitable[None]]

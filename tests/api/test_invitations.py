@@ -16,13 +16,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 from temporalio import workflow
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.app import create_app
-from api.temporal import ScreeningGateway
+from api.temporal import ScreeningGateway, completed_a_workflow_task
 from tests.api.test_pages import sign_in
 from tests.utils.factories import audit_outcomes, make_position, make_workspace, open_screening
 from tests.utils.mail import MailSink
@@ -297,9 +296,8 @@ async def test_the_pages_buttons_work_without_javascript_and_show_refusals_in_th
 
 async def first_task_completed(handle: WorkflowHandle[Any, Any]) -> None:
     for _ in range(200):
-        async for event in handle.fetch_history_events():
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-                return
+        if await completed_a_workflow_task(handle):
+            return
         await asyncio.sleep(0.05)
     raise AssertionError("no worker completed the run's first workflow task")
 
